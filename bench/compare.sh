@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Compares a Ferrocache replication group with a plain Redis primary + 2 replicas, in one
+# run on this machine, with redis-benchmark: SET and GET, 50 clients, 100-byte values,
+# without pipelining and with -P 16. Prints requests/s, p50/p99 latency and the
+# Ferrocache/Redis ratios as a Markdown table.
+#
+# Like for like: Redis runs with appendonly yes / appendfsync everysec and two replicas;
+# Ferrocache's group has two replicas and AppendFsync everysec (its default).
+#
+# Usage: bench/compare.sh [requests]   (default 200000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-200000}
+
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+  echo "installing redis-server and redis-tools (Debian)..." >&2
+  apt-get update -qq >/dev/null && apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+cargo build --release -q -p ferrocache
+BIN=target/release/ferrocache
+
+free_run() { # a base port with $1 free consecutive ports
+  python3 - "$1" <<'PY'
+import socket, sys, random
+n = int(sys.argv[1])
+while True:
+    base = random.randint(20000, 50000)
+    socks = []
+    try:
+        for i in range(n):
+            s = socket.socket(); s.bind(("127.0.0.1", base + i)); socks.append(s)
+        print(base); break
+    except OSError:
+        pass
+    finally:
+        for s in socks: s.close()
+PY
+}
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Redis: primary + 2 replicas.
+R=$(free_run 3)
+for i in 0 1 2; do
+  port=$((R + i)); dir="$WORK/redis-$i"; mkdir -p "$dir"
+  args=(--port "$port" --dir "$dir" --appendonly yes --appendfsync everysec --save "" --daemonize no --logfile "$dir/log")
+  [ "$i" -gt 0 ] && args+=(--replicaof 127.0.0.1 "$R")
+  redis-server "${args[@]}" & PIDS+=($!)
+done
+
+# Ferrocache: `up` with a group of 1 primary + 2 replicas.
+F=$(free_run 2); A=$(free_run 3); D=$(free_run 3)
+"$BIN" up --data-dir "$WORK/ferrocache" --port "$F" --admin-port "$A" --datanode-port "$D" > "$WORK/up.log" 2>&1 & PIDS+=($!)
+for _ in $(seq 1 120); do grep -q "Press Ctrl-C" "$WORK/up.log" && break; sleep 0.5; done
+grep -q "Press Ctrl-C" "$WORK/up.log" || { cat "$WORK/up.log"; echo "ferrocache did not start" >&2; exit 1; }
+for _ in $(seq 1 50); do redis-cli -p "$R" ping >/dev/null 2>&1 && break; sleep 0.2; done
+
+# Runs one redis-benchmark; prints "rps p50 p99".
+run() { # port test pipeline
+  redis-benchmark -p "$1" -t "$2" -n "$N" -c 50 -d 100 -P "$3" -r 100000 --csv -q 2>/dev/null \
+    | awk -F'","' 'NR==2 { gsub(/"/, "", $0); split($0, f, ","); print f[2], f[5], f[7] }'
+}
+
+echo "| test | pipeline | redis rps | ferrocache rps | ratio | redis p50/p99 ms | ferrocache p50/p99 ms |"
+echo "|---|---|---|---|---|---|---|"
+for P in 1 16; do
+  for T in set get; do
+    read -r rr rp50 rp99 <<<"$(run "$R" "$T" "$P")"
+    read -r fr fp50 fp99 <<<"$(run "$F" "$T" "$P")"
+    ratio=$(python3 -c "print(f'{$fr / $rr:.2f}')")
+    echo "| ${T^^} | $P | $rr | $fr | $ratio | $rp50 / $rp99 | $fp50 / $fp99 |"
+  done
+done

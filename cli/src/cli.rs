@@ -1,0 +1,98 @@
+//! Command-line definitions: doc comments are the `--help` texts.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::{admin, roles, up};
+
+/// Ferrocache: a Redis-compatible, replicated, durable data store.
+///
+/// Start a local cluster with `ferrocache up`, then point any Redis client at port 6379
+/// (primary endpoint) or 6380 (reader endpoint). Admin subcommands mirror
+/// `aws elasticache`.
+#[derive(Debug, Parser)]
+#[command(name = "ferrocache", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum Output {
+    #[default]
+    Json,
+    Table,
+}
+
+/// Options shared by the admin subcommands.
+#[derive(Debug, clap::Args)]
+pub struct AdminOptions {
+    /// Admin API of any coordinator (followers forward to the leader).
+    #[arg(long, env = "FERROCACHE_ENDPOINT", default_value = "http://127.0.0.1:7000", global = true)]
+    pub endpoint: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Json, global = true)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a local cluster (3 coordinators, 3 datanodes in zones a/b/c, 1 gateway) as child
+    /// processes on 127.0.0.1, and create replication group `default` if it does not exist.
+    Up(up::UpArgs),
+    /// Run a coordinator (a member of the Raft group holding the topology; serves the admin API).
+    Coordinator(ferrocache_coordinator::CoordinatorConfig),
+    /// Run a datanode (hosts nodes, stores their data, replicates).
+    Datanode(ferrocache_datanode::DatanodeConfig),
+    /// Run a gateway (Redis endpoints for every replication group).
+    Gateway(ferrocache_gateway::GatewayConfig),
+    /// Create a replication group (cluster mode disabled: one primary, 0-5 replicas).
+    CreateReplicationGroup(admin::CreateArgs),
+    /// Describe all replication groups, or one.
+    DescribeReplicationGroups(admin::DescribeArgs),
+    /// Delete a replication group and its data.
+    DeleteReplicationGroup(admin::DeleteArgs),
+    /// List recent events (creations, deletions, member status changes, datanodes joining).
+    DescribeEvents(admin::EventsArgs),
+    /// Ask any Ferrocache process's gRPC health service whether it is serving; exit 0 if so
+    /// (for container and orchestrator health checks).
+    Health(admin::HealthArgs),
+}
+
+impl Command {
+    /// The service name spans are exported under.
+    pub fn role(&self) -> &'static str {
+        match self {
+            Command::Coordinator(_) => "coordinator",
+            Command::Datanode(_) => "datanode",
+            Command::Gateway(_) => "gateway",
+            Command::Up(_) => "up",
+            _ => "cli",
+        }
+    }
+
+    pub fn default_log_filter(&self) -> &'static str {
+        match self {
+            Command::Coordinator(_) | Command::Datanode(_) | Command::Gateway(_) => {
+                "info,openraft=warn,sled=warn,h2=warn,tower=warn"
+            }
+            Command::Up(_) => "info",
+            _ => "warn",
+        }
+    }
+}
+
+pub async fn dispatch(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Up(args) => up::run(args).await,
+        Command::Coordinator(c) => roles::coordinator(c).await,
+        Command::Datanode(c) => roles::datanode(c).await,
+        Command::Gateway(c) => roles::gateway(c).await,
+        Command::CreateReplicationGroup(a) => admin::create(a).await,
+        Command::DescribeReplicationGroups(a) => admin::describe(a).await,
+        Command::DeleteReplicationGroup(a) => admin::delete(a).await,
+        Command::DescribeEvents(a) => admin::events(a).await,
+        Command::Health(a) => admin::health(a).await,
+    }
+}

@@ -1,0 +1,25 @@
+//! `ferrocache`: every server role, the admin CLI (named like `aws elasticache`) and `up`,
+//! the local launcher.
+
+mod admin;
+mod cli;
+mod output;
+mod roles;
+mod up;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let _telemetry = ferrocache_common::telemetry::init(cli.command.default_log_filter(), cli.command.role());
+        cli::dispatch(cli).await
+    })
+}

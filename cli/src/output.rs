@@ -1,0 +1,130 @@
+//! Printing admin responses: JSON with ElastiCache's field names (what `aws elasticache`
+//! prints), or a compact table for people.
+
+use std::process::ExitCode;
+
+use ferrocache_proto::admin::v1 as api;
+use serde_json::{json, Value};
+
+use crate::cli::Output;
+
+fn endpoint(e: &Option<api::Endpoint>) -> Value {
+    match e {
+        Some(e) => json!({ "Address": e.address, "Port": e.port }),
+        None => Value::Null,
+    }
+}
+
+pub fn group_json(g: &api::ReplicationGroup) -> Value {
+    json!({
+        "ReplicationGroupId": g.replication_group_id,
+        "Description": g.description,
+        "Status": g.status,
+        "MemberClusters": g.member_clusters,
+        "NodeGroups": g.node_groups.iter().map(|ng| json!({
+            "NodeGroupId": ng.node_group_id,
+            "Status": ng.status,
+            "PrimaryEndpoint": endpoint(&ng.primary_endpoint),
+            "ReaderEndpoint": endpoint(&ng.reader_endpoint),
+            "Slots": ng.slots,
+            "ConfigEpoch": ng.config_epoch,
+            "NodeGroupMembers": ng.node_group_members.iter().map(|m| json!({
+                "CacheClusterId": m.cache_cluster_id,
+                "CacheNodeId": m.cache_node_id,
+                "ReadEndpoint": endpoint(&m.read_endpoint),
+                "PreferredAvailabilityZone": m.preferred_availability_zone,
+                "CurrentRole": m.current_role,
+                "DatanodeId": m.datanode_id,
+                "DatanodeAddress": m.datanode_address,
+                "ReplicationOffset": m.replication_offset,
+                "MemberStatus": m.member_status,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "AutomaticFailover": g.automatic_failover,
+        "MultiAZ": g.multi_az,
+        "ClusterEnabled": g.cluster_enabled,
+        "AppendFsync": g.append_fsync,
+    })
+}
+
+fn print_json(v: &Value) -> ExitCode {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot print the response: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_table(groups: &[api::ReplicationGroup]) {
+    println!("{:<24} {:<10} {:<22} {:<22}", "REPLICATION GROUP", "STATUS", "PRIMARY ENDPOINT", "READER ENDPOINT");
+    for g in groups {
+        let ng = g.node_groups.first();
+        let ep = |e: Option<&api::Endpoint>| e.map(|e| format!("{}:{}", e.address, e.port)).unwrap_or_default();
+        println!(
+            "{:<24} {:<10} {:<22} {:<22}",
+            g.replication_group_id,
+            g.status,
+            ep(ng.and_then(|n| n.primary_endpoint.as_ref())),
+            ep(ng.and_then(|n| n.reader_endpoint.as_ref()))
+        );
+        for m in g.node_groups.iter().flat_map(|n| n.node_group_members.iter()) {
+            println!(
+                "  {:<20} {:<8} zone={:<6} {:<9} offset={:<10} datanode={}",
+                m.cache_cluster_id,
+                m.current_role,
+                m.preferred_availability_zone,
+                m.member_status,
+                m.replication_offset,
+                m.datanode_id
+            );
+        }
+    }
+}
+
+pub fn print_group_response(g: Option<&api::ReplicationGroup>, output: Output) -> ExitCode {
+    let Some(g) = g else {
+        eprintln!("the response holds no replication group");
+        return ExitCode::FAILURE;
+    };
+    match output {
+        Output::Json => print_json(&json!({ "ReplicationGroup": group_json(g) })),
+        Output::Table => {
+            print_table(std::slice::from_ref(g));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+pub fn print_groups(groups: &[api::ReplicationGroup], output: Output) -> ExitCode {
+    match output {
+        Output::Json => print_json(&json!({ "ReplicationGroups": groups.iter().map(group_json).collect::<Vec<_>>() })),
+        Output::Table => {
+            print_table(groups);
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+pub fn print_events(events: &[api::Event], output: Output) -> ExitCode {
+    match output {
+        Output::Json => print_json(&json!({
+            "Events": events.iter().map(|e| json!({
+                "SourceIdentifier": e.source_identifier,
+                "SourceType": e.source_type,
+                "Message": e.message,
+                "Date": e.date,
+            })).collect::<Vec<_>>()
+        })),
+        Output::Table => {
+            for e in events {
+                println!("{}  {:<18} {:<22} {}", e.date, e.source_type, e.source_identifier, e.message);
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! `ferrocache up`: a whole local cluster as child processes of this executable, on
+//! 127.0.0.1 — three coordinators, three datanodes in zones a, b and c, one gateway — and
+//! replication group `default` (one primary, two replicas) when it does not exist yet.
+//! Stops every child cleanly on SIGINT/SIGTERM: gateway first, then datanodes (which flush
+//! their data), then coordinators.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use ferrocache_proto::admin::v1 as api;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::call;
+use crate::roles::shutdown_token;
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Where every process keeps its data; logs go to <data-dir>/logs/.
+    #[arg(long, env = "FERROCACHE_DATA_DIR", default_value = "./ferrocache-data")]
+    pub data_dir: PathBuf,
+    /// Primary endpoint port of group `default`; its reader endpoint is the next port.
+    #[arg(long, default_value_t = 6379)]
+    pub port: u16,
+    /// Admin API port of the first coordinator; the other two use the next two ports, and
+    /// the gateway's gRPC health port is the one after them.
+    #[arg(long, default_value_t = 7000)]
+    pub admin_port: u16,
+    /// gRPC port of the first datanode; the other two use the next two ports.
+    #[arg(long, default_value_t = 7100)]
+    pub datanode_port: u16,
+    /// AppendFsync of group `default` when it is created (always | everysec | no).
+    #[arg(long, default_value = "everysec")]
+    pub append_fsync: String,
+    /// Replicas in group `default` when it is created (0-2 here: three datanodes).
+    #[arg(long, default_value_t = 2)]
+    pub replicas: i32,
+    /// Start the processes only; create no group.
+    #[arg(long)]
+    pub no_default_group: bool,
+}
+
+/// Prints a line; a closed stdout (`ferrocache up | head`) must not stop the cluster.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// The same for stderr.
+macro_rules! esay {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+struct Proc {
+    name: String,
+    child: Child,
+}
+
+fn spawn(exe: &Path, name: &str, args: &[String], logs: &Path) -> std::io::Result<Proc> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(logs.join(format!("{name}.log")))?;
+    let child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()?;
+    Ok(Proc { name: name.to_string(), child })
+}
+
+pub async fn run(a: UpArgs) -> ExitCode {
+    let cancel = shutdown_token();
+    let mut procs = Vec::new();
+    let result = start(&a, &mut procs, &cancel).await;
+    match &result {
+        Ok(()) => {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                name = first_exit(&mut procs) => esay!("{name} exited; see {}/logs/{name}.log. Stopping.", a.data_dir.display()),
+            }
+        }
+        Err(e) => esay!("ferrocache up failed: {e}"),
+    }
+    stop(procs).await;
+    if result.is_ok() {
+        say!("Stopped. Data is kept in {}", a.data_dir.display());
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn start(a: &UpArgs, procs: &mut Vec<Proc>, cancel: &CancellationToken) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
+    let logs = a.data_dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
+    let coordinators: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", a.admin_port + i)).collect();
+    let peers = coordinators.iter().enumerate().map(|(i, c)| format!("{}={c}", i + 1)).collect::<Vec<_>>().join(",");
+    let dir = |name: &str| a.data_dir.join(name).display().to_string();
+    let s = |v: &str| v.to_string();
+    for (i, addr) in coordinators.iter().enumerate() {
+        let name = format!("coordinator-{}", i + 1);
+        let args = vec![
+            s("coordinator"),
+            s("--id"),
+            (i + 1).to_string(),
+            s("--peers"),
+            peers.clone(),
+            s("--listen"),
+            addr.clone(),
+            s("--data-dir"),
+            dir(&name),
+            s("--endpoint-port-base"),
+            a.port.to_string(),
+        ];
+        procs.push(spawn(&exe, &name, &args, &logs).map_err(|e| format!("cannot start {name}: {e}"))?);
+    }
+    for (i, zone) in ["a", "b", "c"].iter().enumerate() {
+        let name = format!("datanode-{zone}");
+        let args = vec![
+            s("datanode"),
+            s("--id"),
+            name.clone(),
+            s("--zone"),
+            s(zone),
+            s("--listen"),
+            format!("127.0.0.1:{}", a.datanode_port + i as u16),
+            s("--data-dir"),
+            dir(&name),
+            s("--coordinators"),
+            coordinators.join(","),
+        ];
+        procs.push(spawn(&exe, &name, &args, &logs).map_err(|e| format!("cannot start {name}: {e}"))?);
+    }
+    let gateway_grpc = format!("127.0.0.1:{}", a.admin_port + 3);
+    let args = vec![s("gateway"), s("--coordinators"), coordinators.join(","), s("--grpc-listen"), gateway_grpc];
+    procs.push(spawn(&exe, "gateway", &args, &logs).map_err(|e| format!("cannot start gateway: {e}"))?);
+    say!("Started 3 coordinators, 3 datanodes (zones a, b, c) and a gateway; logs in {}", logs.display());
+
+    let endpoint = format!("http://{}", coordinators[0]);
+    let group = tokio::select! {
+        _ = cancel.cancelled() => return Err("interrupted".into()),
+        name = first_exit(procs) => return Err(format!("{name} exited during start-up; see {}/{name}.log", logs.display())),
+        g = ensure_default_group(a, &endpoint) => g?,
+    };
+    match group {
+        Some(g) => {
+            let ng = g.node_groups.first();
+            let ep = |e: Option<&api::Endpoint>| e.map(|e| format!("{}:{}", e.address, e.port)).unwrap_or_default();
+            say!("Replication group '{}' is {}:", g.replication_group_id, g.status);
+            say!(
+                "  primary endpoint: {}   (redis-cli -p {})",
+                ep(ng.and_then(|n| n.primary_endpoint.as_ref())),
+                a.port
+            );
+            say!(
+                "  reader endpoint:  {}   (redis-cli -p {})",
+                ep(ng.and_then(|n| n.reader_endpoint.as_ref())),
+                a.port + 1
+            );
+        }
+        None => say!("No default group created (--no-default-group)."),
+    }
+    say!("Admin API: {endpoint}   (ferrocache describe-replication-groups --endpoint {endpoint})");
+    say!("Press Ctrl-C to stop.");
+    Ok(())
+}
+
+/// Finds group `default`, creating it when absent, and waits until it is available.
+async fn ensure_default_group(a: &UpArgs, endpoint: &str) -> Result<Option<api::ReplicationGroup>, String> {
+    let patience = Duration::from_secs(60);
+    let describe = || {
+        call(endpoint, patience, |mut c| async move {
+            c.describe_replication_groups(api::DescribeReplicationGroupsRequest {
+                replication_group_id: "default".into(),
+            })
+            .await
+        })
+    };
+    match describe().await {
+        Ok(_) => {}
+        Err(s) if s.code() == tonic::Code::NotFound && !a.no_default_group => {
+            let req = api::CreateReplicationGroupRequest {
+                replication_group_id: "default".into(),
+                replication_group_description: "created by ferrocache up".into(),
+                replicas_per_node_group: Some(a.replicas),
+                append_fsync: a.append_fsync.clone(),
+                port: Some(a.port as i32),
+                ..Default::default()
+            };
+            let deadline = tokio::time::Instant::now() + patience;
+            loop {
+                let r = call(endpoint, patience, |mut c| {
+                    let req = req.clone();
+                    async move { c.create_replication_group(req).await }
+                })
+                .await;
+                match r {
+                    Ok(_) => break,
+                    // Datanodes not registered yet: they heartbeat within a second.
+                    Err(s) if s.code() == tonic::Code::FailedPrecondition && tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(300)).await
+                    }
+                    Err(s) => return Err(format!("cannot create group default: {}", s.message())),
+                }
+            }
+        }
+        Err(s) if s.code() == tonic::Code::NotFound => return Ok(None),
+        Err(s) => return Err(format!("the admin API at {endpoint} does not answer: {}", s.message())),
+    }
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let groups = describe().await.map_err(|s| s.message().to_string())?;
+        if let Some(g) = groups.replication_groups.into_iter().next() {
+            if g.status == "available" || tokio::time::Instant::now() >= deadline {
+                return Ok(Some(g));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Resolves with the name of the first child that exits.
+async fn first_exit(procs: &mut [Proc]) -> String {
+    loop {
+        for p in procs.iter_mut() {
+            if let Ok(Some(_)) = p.child.try_wait() {
+                return p.name.clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn stop(mut procs: Vec<Proc>) {
+    // Gateway first (no new commands), then datanodes (flush), then coordinators.
+    let order = ["gateway", "datanode", "coordinator"];
+    for prefix in order {
+        let mut group: Vec<&mut Proc> = procs.iter_mut().filter(|p| p.name.starts_with(prefix)).collect();
+        for p in group.iter() {
+            if let Some(pid) = p.child.id() {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+            }
+        }
+        for p in group.iter_mut() {
+            if tokio::time::timeout(Duration::from_secs(10), p.child.wait()).await.is_err() {
+                esay!("{} did not stop within 10s; killing it", p.name);
+                let _ = p.child.kill().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The command table: every command Ferrocache knows, with Redis's arity, flags and key
+//! positions. The gateway uses it to check arity, route by key and answer COMMAND; the
+//! datanode to tell writes from reads.
+
+/// What a command is, as `COMMAND INFO` describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// Lowercase name.
+    pub name: &'static str,
+    /// Redis's arity: positive = exactly that many arguments (name included); negative =
+    /// at least that many.
+    pub arity: i32,
+    pub flags: &'static [&'static str],
+    /// Position of the first key (0 = no keys), the last (-1 = the last argument) and the step.
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub group: &'static str,
+    pub summary: &'static str,
+    /// Where the gateway sends it.
+    pub route: Route,
+}
+
+/// Where a command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Answered by the gateway itself (PING, HELLO, CLIENT, COMMAND, ...).
+    Gateway,
+    /// Runs on the node owning the keys' slot.
+    Keyed,
+    /// Runs on one node of each node group and the gateway combines the replies
+    /// (DBSIZE, KEYS, FLUSHALL, ...). Cluster mode disabled: the one node group.
+    AllShards,
+}
+
+impl CommandSpec {
+    pub fn is_write(&self) -> bool {
+        self.flags.contains(&"write")
+    }
+
+    /// Does `argc` (name included) satisfy the arity?
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = self.arity as i64;
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+
+    /// Indexes of the key arguments in `args` (name at index 0).
+    pub fn key_indexes(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let (first, step) = (self.first_key.max(0) as usize, self.step.max(1) as usize);
+        let last = if self.first_key == 0 {
+            0
+        } else if self.last_key < 0 {
+            (argc as i64 + self.last_key as i64).max(0) as usize
+        } else {
+            (self.last_key as usize).min(argc.saturating_sub(1))
+        };
+        (first..=last).step_by(step).filter(move |&i| first > 0 && i < argc)
+    }
+}
+
+macro_rules! spec {
+    ($name:literal, $arity:expr, [$($flag:literal),*], $fk:expr, $lk:expr, $st:expr, $group:literal, $route:ident, $summary:literal) => {
+        CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: &[$($flag),*],
+            first_key: $fk,
+            last_key: $lk,
+            step: $st,
+            group: $group,
+            summary: $summary,
+            route: Route::$route,
+        }
+    };
+}
+
+/// Every command, sorted by name.
+pub static COMMANDS: &[CommandSpec] = &[
+    spec!("append", 3, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    spec!("client", -2, ["admin", "noscript", "loading", "stale"], 0, 0, 0, "connection", Gateway, "A container for client connection commands."),
+    spec!("command", -1, ["random", "loading", "stale"], 0, 0, 0, "server", Gateway, "Returns detailed information about all commands."),
+    spec!("copy", -3, ["write", "denyoom"], 1, 2, 1, "generic", Keyed, "Copies the value of a key to a new key."),
+    spec!("dbsize", 1, ["readonly", "fast"], 0, 0, 0, "server", AllShards, "Returns the number of keys in the database."),
+    spec!("decr", 2, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    spec!("decrby", 3, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
+    spec!("del", -2, ["write"], 1, -1, 1, "generic", Keyed, "Deletes one or more keys."),
+    spec!("echo", 2, ["fast"], 0, 0, 0, "connection", Gateway, "Returns the given string."),
+    spec!("exists", -2, ["readonly", "fast"], 1, -1, 1, "generic", Keyed, "Determines whether one or more keys exist."),
+    spec!("expire", -3, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Sets the expiration time of a key in seconds."),
+    spec!("expireat", -3, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Sets the expiration time of a key to a Unix timestamp."),
+    spec!("expiretime", 2, ["readonly", "fast"], 1, 1, 1, "generic", Keyed, "Returns the expiration time of a key as a Unix timestamp."),
+    spec!("flushall", -1, ["write"], 0, 0, 0, "server", AllShards, "Removes all keys from all databases."),
+    spec!("flushdb", -1, ["write"], 0, 0, 0, "server", AllShards, "Remove all keys from the current database."),
+    spec!("get", 2, ["readonly", "fast"], 1, 1, 1, "string", Keyed, "Returns the string value of a key."),
+    spec!("getdel", 2, ["write", "fast"], 1, 1, 1, "string", Keyed, "Returns the string value of a key after deleting the key."),
+    spec!("getex", -2, ["write", "fast"], 1, 1, 1, "string", Keyed, "Returns the string value of a key after setting its expiration time."),
+    spec!("getrange", 4, ["readonly"], 1, 1, 1, "string", Keyed, "Returns a substring of the string stored at a key."),
+    spec!("getset", 3, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Returns the previous string value of a key after setting it to a new value."),
+    spec!("hdel", -3, ["write", "fast"], 1, 1, 1, "hash", Keyed, "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain."),
+    spec!("hello", -1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "connection", Gateway, "Handshakes with the Redis server."),
+    spec!("hexists", 3, ["readonly", "fast"], 1, 1, 1, "hash", Keyed, "Determines whether a field exists in a hash."),
+    spec!("hget", 3, ["readonly", "fast"], 1, 1, 1, "hash", Keyed, "Returns the value of a field in a hash."),
+    spec!("hgetall", 2, ["readonly"], 1, 1, 1, "hash", Keyed, "Returns all fields and values in a hash."),
+    spec!("hincrby", 4, ["write", "denyoom", "fast"], 1, 1, 1, "hash", Keyed, "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist."),
+    spec!("hincrbyfloat", 4, ["write", "denyoom", "fast"], 1, 1, 1, "hash", Keyed, "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist."),
+    spec!("hkeys", 2, ["readonly"], 1, 1, 1, "hash", Keyed, "Returns all fields in a hash."),
+    spec!("hlen", 2, ["readonly", "fast"], 1, 1, 1, "hash", Keyed, "Returns the number of fields in a hash."),
+    spec!("hmget", -3, ["readonly", "fast"], 1, 1, 1, "hash", Keyed, "Returns the values of all fields in a hash."),
+    spec!("hmset", -4, ["write", "denyoom", "fast"], 1, 1, 1, "hash", Keyed, "Sets the values of multiple fields."),
+    spec!("hrandfield", -2, ["readonly"], 1, 1, 1, "hash", Keyed, "Returns one or more random fields from a hash."),
+    spec!("hscan", -3, ["readonly"], 1, 1, 1, "hash", Keyed, "Iterates over fields and values of a hash."),
+    spec!("hset", -4, ["write", "denyoom", "fast"], 1, 1, 1, "hash", Keyed, "Creates or modifies the value of a field in a hash."),
+    spec!("hsetnx", 4, ["write", "denyoom", "fast"], 1, 1, 1, "hash", Keyed, "Sets the value of a field in a hash only when the field doesn't exist."),
+    spec!("hstrlen", 3, ["readonly", "fast"], 1, 1, 1, "hash", Keyed, "Returns the length of the value of a field."),
+    spec!("hvals", 2, ["readonly"], 1, 1, 1, "hash", Keyed, "Returns all values in a hash."),
+    spec!("incr", 2, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    spec!("incrby", 3, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    spec!("incrbyfloat", 3, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    spec!("info", -1, ["loading", "stale"], 0, 0, 0, "server", Gateway, "Returns information and statistics about the server."),
+    spec!("keys", 2, ["readonly"], 0, 0, 0, "generic", AllShards, "Returns all key names that match a pattern."),
+    spec!("mget", -2, ["readonly", "fast"], 1, -1, 1, "string", Keyed, "Atomically returns the string values of one or more keys."),
+    spec!("mset", -3, ["write", "denyoom"], 1, -1, 2, "string", Keyed, "Atomically creates or modifies the string values of one or more keys."),
+    spec!("msetnx", -3, ["write", "denyoom"], 1, -1, 2, "string", Keyed, "Atomically modifies the string values of one or more keys only when all keys don't exist."),
+    spec!("persist", 2, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Removes the expiration time of a key."),
+    spec!("pexpire", -3, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Sets the expiration time of a key in milliseconds."),
+    spec!("pexpireat", -3, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Sets the expiration time of a key to a Unix milliseconds timestamp."),
+    spec!("pexpiretime", 2, ["readonly", "fast"], 1, 1, 1, "generic", Keyed, "Returns the expiration time of a key as a Unix milliseconds timestamp."),
+    spec!("ping", -1, ["fast"], 0, 0, 0, "connection", Gateway, "Returns the server's liveliness response."),
+    spec!("psetex", 4, ["write", "denyoom"], 1, 1, 1, "string", Keyed, "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
+    spec!("pttl", 2, ["readonly", "fast"], 1, 1, 1, "generic", Keyed, "Returns the expiration time in milliseconds of a key."),
+    spec!("quit", -1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "connection", Gateway, "Closes the connection."),
+    spec!("randomkey", 1, ["readonly"], 0, 0, 0, "generic", AllShards, "Returns a random key name from the database."),
+    spec!("rename", 3, ["write"], 1, 2, 1, "generic", Keyed, "Renames a key and overwrites the destination."),
+    spec!("renamenx", 3, ["write", "fast"], 1, 2, 1, "generic", Keyed, "Renames a key only when the target key name doesn't exist."),
+    spec!("reset", 1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "connection", Gateway, "Resets the connection."),
+    spec!("scan", -2, ["readonly"], 0, 0, 0, "generic", AllShards, "Iterates over the key names in the database."),
+    spec!("select", 2, ["loading", "stale", "fast"], 0, 0, 0, "connection", Gateway, "Changes the selected database."),
+    spec!("set", -3, ["write", "denyoom"], 1, 1, 1, "string", Keyed, "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
+    spec!("setex", 4, ["write", "denyoom"], 1, 1, 1, "string", Keyed, "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
+    spec!("setnx", 3, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Set the string value of a key only when the key doesn't exist."),
+    spec!("setrange", 4, ["write", "denyoom"], 1, 1, 1, "string", Keyed, "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."),
+    spec!("strlen", 2, ["readonly", "fast"], 1, 1, 1, "string", Keyed, "Returns the length of a string value."),
+    spec!("substr", 4, ["readonly"], 1, 1, 1, "string", Keyed, "Returns a substring from string value."),
+    spec!("time", 1, ["loading", "stale", "fast"], 0, 0, 0, "server", Gateway, "Returns the server time."),
+    spec!("touch", -2, ["readonly", "fast"], 1, -1, 1, "generic", Keyed, "Returns the number of existing keys out of those specified after updating the time they were last accessed."),
+    spec!("ttl", 2, ["readonly", "fast"], 1, 1, 1, "generic", Keyed, "Returns the expiration time in seconds of a key."),
+    spec!("type", 2, ["readonly", "fast"], 1, 1, 1, "generic", Keyed, "Determines the type of value stored at a key."),
+    spec!("unlink", -2, ["write", "fast"], 1, -1, 1, "generic", Keyed, "Asynchronously deletes one or more keys."),
+    spec!("wait", 3, [], 0, 0, 0, "generic", Keyed, "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
+];
+
+/// Looks a command up by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    if name.len() > 32 {
+        return None;
+    }
+    let mut buf = [0u8; 32];
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    COMMANDS.binary_search_by(|c| c.name.as_bytes().cmp(lower)).ok().map(|i| &COMMANDS[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_unique() {
+        for pair in COMMANDS.windows(2) {
+            assert!(pair[0].name < pair[1].name, "{} before {}", pair[0].name, pair[1].name);
+        }
+    }
+
+    #[test]
+    fn lookup_is_case_insensitive() {
+        assert_eq!(lookup(b"GET").map(|c| c.name), Some("get"));
+        assert_eq!(lookup(b"gEt").map(|c| c.name), Some("get"));
+        assert!(lookup(b"nosuch").is_none());
+        assert!(lookup(&[b'x'; 100]).is_none());
+    }
+
+    #[test]
+    fn arity_rules() {
+        let get = lookup(b"get").unwrap();
+        assert!(get.arity_ok(2) && !get.arity_ok(1) && !get.arity_ok(3));
+        let set = lookup(b"set").unwrap();
+        assert!(set.arity_ok(3) && set.arity_ok(7) && !set.arity_ok(2));
+    }
+
+    #[test]
+    fn key_positions() {
+        let keys = |name: &[u8], argc| lookup(name).unwrap().key_indexes(argc).collect::<Vec<_>>();
+        assert_eq!(keys(b"get", 2), vec![1]);
+        assert_eq!(keys(b"mset", 5), vec![1, 3]);
+        assert_eq!(keys(b"del", 4), vec![1, 2, 3]);
+        assert_eq!(keys(b"rename", 3), vec![1, 2]);
+        assert_eq!(keys(b"copy", 5), vec![1, 2]);
+        assert_eq!(keys(b"ping", 1), Vec::<usize>::new());
+    }
+}

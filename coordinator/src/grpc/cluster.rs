@@ -1,0 +1,101 @@
+//! `internal.v1.Cluster`: datanode heartbeats (leader only) and topology watches (any
+//! coordinator, from its applied state).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocache_common::time::now_ms;
+use ferrocache_proto::internal::v1 as pb;
+use pb::cluster_server::Cluster;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use crate::topology::{Change, Datanode, Role};
+use crate::Coordinator;
+
+/// Watchers get the topology again at least this often, so they can tell silence from death.
+const RESEND: Duration = Duration::from_secs(3);
+
+pub struct ClusterService {
+    pub coordinator: Arc<Coordinator>,
+}
+
+#[tonic::async_trait]
+impl Cluster for ClusterService {
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let req = request.into_inner();
+        if req.datanode_id.is_empty() || req.address.is_empty() {
+            return Err(Status::invalid_argument("datanode_id and address are required"));
+        }
+        let c = &self.coordinator;
+        c.require_leader()?;
+        let topology = c.linearizable().await?;
+        let known = topology.datanodes.get(&req.datanode_id);
+        if known.map(|d| (d.address.as_str(), d.zone.as_str())) != Some((req.address.as_str(), req.zone.as_str())) {
+            let datanode = Datanode {
+                id: req.datanode_id.clone(),
+                address: req.address.clone(),
+                zone: req.zone.clone(),
+                registered_ms: now_ms(),
+            };
+            c.propose(Change::RegisterDatanode { datanode }).await?;
+        }
+        c.liveness.record(&req.datanode_id, req.nodes);
+        let topology = c.topology().topology;
+        let nodes = topology
+            .assignments(&req.datanode_id)
+            .into_iter()
+            .map(|(g, ng, m)| {
+                let primary = ng.members.iter().find(|p| p.role == Role::Primary);
+                pb::NodeAssignment {
+                    node_id: m.node_id.clone(),
+                    replication_group_id: g.id.clone(),
+                    node_group_id: ng.id.clone(),
+                    role: match m.role {
+                        Role::Primary => pb::Role::Primary as i32,
+                        Role::Replica => pb::Role::Replica as i32,
+                    },
+                    config_epoch: ng.config_epoch,
+                    primary_node_id: primary.map(|p| p.node_id.clone()).unwrap_or_default(),
+                    primary_address: primary
+                        .and_then(|p| topology.datanodes.get(&p.datanode_id))
+                        .map(|d| d.address.clone())
+                        .unwrap_or_default(),
+                    append_fsync: g.append_fsync.clone(),
+                    slots: ng.slots.iter().map(|(a, b)| pb::SlotRange { start: *a as u32, end: *b as u32 }).collect(),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::HeartbeatResponse { nodes, lease_ms: c.lease_ms() }))
+    }
+
+    type WatchTopologyStream = ReceiverStream<Result<pb::Topology, Status>>;
+
+    async fn watch_topology(
+        &self,
+        _: Request<pb::WatchTopologyRequest>,
+    ) -> Result<Response<Self::WatchTopologyStream>, Status> {
+        let mut rx = self.coordinator.state_machine.subscribe();
+        let cancel = self.coordinator.cancel.clone();
+        let (tx, out) = mpsc::channel(4);
+        tokio::spawn(async move {
+            loop {
+                let published = rx.borrow_and_update().clone();
+                if tx.send(Ok(convert::routing(&published.topology, published.index))).await.is_err() {
+                    return;
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    changed = rx.changed() => if changed.is_err() { return },
+                    _ = tokio::time::sleep(RESEND) => {}
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(out)))
+    }
+}

@@ -1,0 +1,122 @@
+//! Topology model -> protobuf messages (admin API and routing), kept at the edge.
+
+use ferrocache_common::time::rfc3339;
+use ferrocache_proto::admin::v1 as admin;
+use ferrocache_proto::internal::v1 as pb;
+
+use crate::liveness::Liveness;
+use crate::topology::{role_name, Event, MemberStatus, ReplicationGroup, Role, Topology};
+
+fn slots_text(slots: &[(u16, u16)]) -> String {
+    slots.iter().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect::<Vec<_>>().join(",")
+}
+
+pub fn replication_group(
+    g: &ReplicationGroup,
+    topology: &Topology,
+    liveness: Option<&Liveness>,
+    host: &str,
+) -> admin::ReplicationGroup {
+    let endpoint = |port: u16| Some(admin::Endpoint { address: host.to_string(), port: port as i32 });
+    let zones: std::collections::HashSet<&str> = g.members().map(|(_, m)| m.preferred_az.as_str()).collect();
+    admin::ReplicationGroup {
+        replication_group_id: g.id.clone(),
+        description: g.description.clone(),
+        status: g.status.as_str().into(),
+        member_clusters: g.members().map(|(_, m)| m.node_id.clone()).collect(),
+        node_groups: g
+            .node_groups
+            .iter()
+            .map(|ng| admin::NodeGroup {
+                node_group_id: ng.id.clone(),
+                status: g.status.as_str().into(),
+                primary_endpoint: endpoint(g.primary_port),
+                reader_endpoint: endpoint(g.reader_port),
+                slots: slots_text(&ng.slots),
+                config_epoch: ng.config_epoch,
+                node_group_members: ng
+                    .members
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        let dn = topology.datanodes.get(&m.datanode_id);
+                        let offset = liveness
+                            .and_then(|l| l.node_status(&m.datanode_id, &m.node_id))
+                            .map_or(0, |s| s.replication_offset);
+                        admin::NodeGroupMember {
+                            cache_cluster_id: m.node_id.clone(),
+                            cache_node_id: format!("{:04}", i + 1),
+                            read_endpoint: endpoint(if m.role == Role::Primary {
+                                g.primary_port
+                            } else {
+                                g.reader_port
+                            }),
+                            preferred_availability_zone: m.preferred_az.clone(),
+                            current_role: role_name(m.role).into(),
+                            datanode_id: m.datanode_id.clone(),
+                            datanode_address: dn.map(|d| d.address.clone()).unwrap_or_default(),
+                            replication_offset: offset,
+                            member_status: m.status.as_str().into(),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect(),
+        automatic_failover: if g.members().any(|(_, m)| m.role == Role::Replica) { "enabled" } else { "disabled" }
+            .into(),
+        multi_az: if zones.len() > 1 { "enabled".into() } else { "disabled".into() },
+        cluster_enabled: false,
+        append_fsync: g.append_fsync.clone(),
+        configuration_endpoint: None,
+    }
+}
+
+pub fn event(e: &Event) -> admin::Event {
+    admin::Event {
+        source_identifier: e.source_id.clone(),
+        source_type: e.source_type.clone(),
+        message: e.message.clone(),
+        date: rfc3339(e.at_ms),
+    }
+}
+
+pub fn routing(topology: &Topology, version: u64) -> pb::Topology {
+    let groups = topology
+        .groups
+        .values()
+        .map(|g| pb::GroupRoute {
+            replication_group_id: g.id.clone(),
+            status: g.status.as_str().into(),
+            primary_port: g.primary_port as u32,
+            reader_port: g.reader_port as u32,
+            node_groups: g
+                .node_groups
+                .iter()
+                .map(|ng| pb::ShardRoute {
+                    node_group_id: ng.id.clone(),
+                    config_epoch: ng.config_epoch,
+                    slots: ng.slots.iter().map(|(a, b)| pb::SlotRange { start: *a as u32, end: *b as u32 }).collect(),
+                    members: ng
+                        .members
+                        .iter()
+                        .map(|m| pb::MemberRoute {
+                            node_id: m.node_id.clone(),
+                            datanode_address: topology
+                                .datanodes
+                                .get(&m.datanode_id)
+                                .map(|d| d.address.clone())
+                                .unwrap_or_default(),
+                            role: match m.role {
+                                Role::Primary => pb::Role::Primary as i32,
+                                Role::Replica => pb::Role::Replica as i32,
+                            },
+                            zone: m.preferred_az.clone(),
+                            in_sync: m.status == MemberStatus::Online,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    pb::Topology { version, groups }
+}

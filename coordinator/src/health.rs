@@ -1,0 +1,124 @@
+//! The leader's health loop: turns what datanodes report into committed member statuses
+//! (online / syncing / offline) and moves new groups from `creating` to `available` once
+//! every member is online. Only changes are proposed, so a steady cluster writes nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocache_common::time::now_ms;
+use ferrocache_proto::internal::v1 as pb;
+use tokio_util::sync::CancellationToken;
+
+use crate::topology::{Change, GroupStatus, MemberStatus, Role};
+use crate::Coordinator;
+
+const PERIOD: Duration = Duration::from_millis(250);
+
+pub struct HealthLoop {
+    pub coordinator: Arc<Coordinator>,
+}
+
+impl HealthLoop {
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(PERIOD);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if !self.coordinator.is_leader() {
+                continue;
+            }
+            if let Some(change) = self.failover() {
+                tracing::warn!(?change, "automatic failover");
+                if let Err(e) = self.coordinator.propose(change).await {
+                    tracing::warn!("failover not committed: {e}");
+                }
+                continue;
+            }
+            if let Some(change) = self.observe() {
+                if let Err(e) = self.coordinator.propose(change).await {
+                    tracing::debug!("status update not committed: {e}");
+                }
+            }
+        }
+    }
+
+    /// A primary whose datanode has been silent past the timeout *and* whose replicas all
+    /// report their link to it down (two kinds of observer agree) is replaced by the
+    /// fully synced replica with the highest offset. Its lease expired before the timeout.
+    fn failover(&self) -> Option<Change> {
+        let c = &self.coordinator;
+        if !c.liveness.can_judge() {
+            return None;
+        }
+        let topology = c.topology().topology;
+        for g in topology.groups.values() {
+            for ng in &g.node_groups {
+                let Some(primary) = ng.members.iter().find(|m| m.role == Role::Primary) else { continue };
+                if c.liveness.is_live(&primary.datanode_id) {
+                    continue;
+                }
+                let reports: Vec<(&str, pb::NodeStatus)> = ng
+                    .members
+                    .iter()
+                    .filter(|m| m.role == Role::Replica)
+                    .filter_map(|m| c.liveness.node_status(&m.datanode_id, &m.node_id).map(|s| (m.node_id.as_str(), s)))
+                    .collect();
+                // A replica that still hears the primary vetoes: only our link may be broken.
+                if reports.iter().any(|(_, s)| s.in_sync) {
+                    continue;
+                }
+                let best = reports
+                    .iter()
+                    .filter(|(_, s)| s.role == pb::Role::Replica as i32 && !s.full_sync_in_progress)
+                    .max_by_key(|(_, s)| s.replication_offset);
+                if let Some((node_id, status)) = best {
+                    return Some(Change::Failover {
+                        group_id: g.id.clone(),
+                        node_group_id: ng.id.clone(),
+                        new_primary: node_id.to_string(),
+                        reason: format!(
+                            "primary {} on datanode {} unreachable; promoting the replica with the highest offset ({})",
+                            primary.node_id, primary.datanode_id, status.replication_offset
+                        ),
+                        at_ms: now_ms(),
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    fn observe(&self) -> Option<Change> {
+        let c = &self.coordinator;
+        let topology = c.topology().topology;
+        let (mut members, mut groups) = (Vec::new(), Vec::new());
+        for g in topology.groups.values() {
+            let mut all_online = true;
+            for (_, m) in g.members() {
+                let status = match c.liveness.node_status(&m.datanode_id, &m.node_id) {
+                    Some(s) if s.role == pb::Role::Primary as i32 || s.in_sync => MemberStatus::Online,
+                    Some(_) => MemberStatus::Syncing,
+                    // The datanode is up but has not opened the node yet.
+                    None if c.liveness.is_live(&m.datanode_id) => m.status,
+                    None if c.liveness.can_judge() => MemberStatus::Offline,
+                    None => m.status,
+                };
+                if status != MemberStatus::Online {
+                    all_online = false;
+                }
+                if status != m.status {
+                    members.push((g.id.clone(), m.node_id.clone(), status));
+                }
+            }
+            if g.status == GroupStatus::Creating && all_online {
+                groups.push((g.id.clone(), GroupStatus::Available));
+            }
+        }
+        if members.is_empty() && groups.is_empty() {
+            return None;
+        }
+        Some(Change::SetStatuses { at_ms: now_ms(), members, groups })
+    }
+}

@@ -1,0 +1,53 @@
+//! What the leader has heard from datanodes: when each last reported and the state of each
+//! node it hosts. Kept in memory on the leader only; a new leader learns it again from the
+//! next heartbeats (within one interval) and waits a full timeout before calling anyone
+//! dead.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ferrocache_proto::internal::v1 as pb;
+use parking_lot::Mutex;
+
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub at: Instant,
+    pub nodes: HashMap<String, pb::NodeStatus>,
+}
+
+pub struct Liveness {
+    started: Instant,
+    timeout: Duration,
+    seen: Mutex<HashMap<String, Seen>>,
+}
+
+impl Liveness {
+    pub fn new(timeout: Duration) -> Liveness {
+        Liveness { started: Instant::now(), timeout, seen: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn record(&self, datanode_id: &str, nodes: Vec<pb::NodeStatus>) {
+        let nodes = nodes.into_iter().map(|n| (n.node_id.clone(), n)).collect();
+        self.seen.lock().insert(datanode_id.to_string(), Seen { at: Instant::now(), nodes });
+    }
+
+    /// Reported within the timeout.
+    pub fn is_live(&self, datanode_id: &str) -> bool {
+        self.seen.lock().get(datanode_id).is_some_and(|s| s.at.elapsed() < self.timeout)
+    }
+
+    /// Long enough in office to judge: a datanode not heard from since is really silent.
+    pub fn can_judge(&self) -> bool {
+        self.started.elapsed() >= self.timeout
+    }
+
+    pub fn live_datanodes(&self) -> Vec<String> {
+        self.seen.lock().iter().filter(|(_, s)| s.at.elapsed() < self.timeout).map(|(id, _)| id.clone()).collect()
+    }
+
+    pub fn node_status(&self, datanode_id: &str, node_id: &str) -> Option<pb::NodeStatus> {
+        let seen = self.seen.lock();
+        let s = seen.get(datanode_id).filter(|s| s.at.elapsed() < self.timeout)?;
+        s.nodes.get(node_id).cloned()
+    }
+}

@@ -1,0 +1,95 @@
+//! Placement: which datanodes host a new node group's members. Every member goes to a
+//! different datanode; members spread over zones (a zone is reused only when there are
+//! more members than zones); preferred zones are honoured when a datanode there is free.
+//! Among equals, the least loaded datanode wins.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::topology::{Datanode, Topology};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlacementError {
+    #[error("{needed} nodes need {needed} datanodes, but only {available} are live")]
+    NotEnoughDatanodes { needed: usize, available: usize },
+    #[error("no free datanode in preferred availability zone '{0}'")]
+    ZoneUnavailable(String),
+}
+
+/// Chooses `count` datanodes; `preferred_azs`, when given, has one zone per member.
+pub fn place(
+    topology: &Topology,
+    live: &HashSet<String>,
+    count: usize,
+    preferred_azs: &[String],
+) -> Result<Vec<Datanode>, PlacementError> {
+    let candidates: Vec<&Datanode> = topology.datanodes.values().filter(|d| live.contains(&d.id)).collect();
+    if candidates.len() < count {
+        return Err(PlacementError::NotEnoughDatanodes { needed: count, available: candidates.len() });
+    }
+    let mut load: BTreeMap<&str, usize> = BTreeMap::new();
+    for g in topology.groups.values() {
+        for (_, m) in g.members() {
+            *load.entry(m.datanode_id.as_str()).or_default() += 1;
+        }
+    }
+    let mut chosen: Vec<Datanode> = Vec::with_capacity(count);
+    for i in 0..count {
+        let used_zones: Vec<&str> = chosen.iter().map(|d| d.zone.as_str()).collect();
+        let zone_uses = |z: &str| used_zones.iter().filter(|u| **u == z).count();
+        let free = candidates.iter().filter(|d| !chosen.iter().any(|c| c.id == d.id));
+        let pick = match preferred_azs.get(i).filter(|z| !z.is_empty()) {
+            Some(zone) => free
+                .filter(|d| &d.zone == zone)
+                .min_by_key(|d| (load.get(d.id.as_str()).copied().unwrap_or(0), d.id.clone()))
+                .ok_or_else(|| PlacementError::ZoneUnavailable(zone.clone()))?,
+            None => free
+                .min_by_key(|d| (zone_uses(&d.zone), load.get(d.id.as_str()).copied().unwrap_or(0), d.id.clone()))
+                .ok_or(PlacementError::NotEnoughDatanodes { needed: count, available: candidates.len() })?,
+        };
+        *load.entry(pick.id.as_str()).or_default() += 1;
+        chosen.push((*pick).clone());
+    }
+    Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topo(nodes: &[(&str, &str)]) -> (Topology, HashSet<String>) {
+        let mut t = Topology::default();
+        for (id, zone) in nodes {
+            t.datanodes.insert(
+                id.to_string(),
+                Datanode { id: id.to_string(), address: format!("{id}:1"), zone: zone.to_string(), registered_ms: 0 },
+            );
+        }
+        let live = nodes.iter().map(|(id, _)| id.to_string()).collect();
+        (t, live)
+    }
+
+    #[test]
+    fn spreads_over_zones() {
+        let (t, live) = topo(&[("a1", "a"), ("a2", "a"), ("b1", "b"), ("c1", "c")]);
+        let zones: HashSet<String> = place(&t, &live, 3, &[]).unwrap().into_iter().map(|d| d.zone).collect();
+        assert_eq!(zones.len(), 3);
+    }
+
+    #[test]
+    fn distinct_datanodes_and_limits() {
+        let (t, live) = topo(&[("a1", "a"), ("a2", "a")]);
+        let placed = place(&t, &live, 2, &[]).unwrap();
+        assert_ne!(placed[0].id, placed[1].id);
+        assert_eq!(place(&t, &live, 3, &[]), Err(PlacementError::NotEnoughDatanodes { needed: 3, available: 2 }));
+        let only_one: HashSet<String> = ["a1".to_string()].into();
+        assert!(place(&t, &only_one, 2, &[]).is_err(), "dead datanodes are not candidates");
+    }
+
+    #[test]
+    fn honours_preferred_zones() {
+        let (t, live) = topo(&[("a1", "a"), ("b1", "b"), ("c1", "c")]);
+        let placed = place(&t, &live, 2, &["c".into(), "a".into()]).unwrap();
+        assert_eq!((placed[0].id.as_str(), placed[1].id.as_str()), ("c1", "a1"));
+        assert_eq!(place(&t, &live, 1, &["z".into()]), Err(PlacementError::ZoneUnavailable("z".into())));
+    }
+}

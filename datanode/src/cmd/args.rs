@@ -1,0 +1,107 @@
+//! Argument parsing with Redis's exact rules and error strings.
+
+use bytes::Bytes;
+use ferrocache_common::reply::errors;
+use ferrocache_common::Reply;
+
+/// Redis's `string2ll`: optional '-', digits, no '+', no leading zeros, no spaces, fits i64.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !(b'1'..=b'9').contains(&digits[0]) {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        let d = (d - b'0') as i64;
+        v = if neg { v.checked_mul(10)?.checked_sub(d)? } else { v.checked_mul(10)?.checked_add(d)? };
+    }
+    Some(v)
+}
+
+/// Redis's `string2ld`-like float parsing: no spaces, no NaN; "inf"/"-inf" accepted.
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(s).ok()?;
+    if text.is_empty() || text.starts_with(|c: char| c.is_whitespace()) || text.ends_with(|c: char| c.is_whitespace()) {
+        return None;
+    }
+    let v: f64 = match text.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => text.parse().ok()?,
+    };
+    if v.is_nan() {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+pub fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
+    parse_i64(arg).ok_or_else(|| Reply::error(errors::NOT_INTEGER))
+}
+
+pub fn eq_ignore_case(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+pub fn syntax_error() -> Reply {
+    Reply::error(errors::SYNTAX)
+}
+
+pub fn bulk(b: &Bytes) -> Reply {
+    Reply::Bulk(b.clone())
+}
+
+/// Formats an integer the way Redis stores it as a string.
+pub fn int_bytes(v: i64) -> Bytes {
+    Bytes::from(v.to_string())
+}
+
+/// Formats a float the way INCRBYFLOAT stores it: shortest exact digits, no exponent.
+pub fn float_bytes(v: f64) -> Bytes {
+    if v == v.trunc() && v.abs() < 1e17 {
+        return int_bytes(v as i64);
+    }
+    Bytes::from(format!("{v}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_follow_string2ll() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-1"), Some(-1));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [&b""[..], b"+1", b"01", b"-0", b" 1", b"1 ", b"1a", b"9223372036854775808", b"-"] {
+            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"5.0e3"), Some(5000.0));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b"abc"), None);
+        assert_eq!(&float_bytes(10.6)[..], b"10.6");
+        assert_eq!(&float_bytes(3.0)[..], b"3");
+        assert_eq!(&float_bytes(5.0e3)[..], b"5000");
+    }
+}

@@ -1,0 +1,244 @@
+//! Generic key commands: DEL, EXISTS, expiry, TYPE, KEYS, SCAN, RENAME, COPY.
+
+use bytes::Bytes;
+use ferrocache_common::glob::glob_match;
+use ferrocache_common::reply::errors;
+use ferrocache_common::slot::SLOT_COUNT;
+use ferrocache_common::Reply;
+
+use super::args::{eq_ignore_case, int_arg, int_bytes, syntax_error};
+use super::{CmdResult, Ctx};
+
+const DEL: Bytes = Bytes::from_static(b"DEL");
+
+pub(super) fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut deleted = vec![DEL];
+    for key in &args[1..] {
+        if ctx.delete(key) {
+            deleted.push(key.clone());
+        }
+    }
+    let n = deleted.len() as i64 - 1;
+    if n > 0 {
+        let keys: Vec<&[u8]> = deleted[1..].iter().map(|k| &k[..]).collect();
+        ctx.propagate(deleted.clone(), &keys);
+    }
+    Ok(Reply::Integer(n))
+}
+
+pub(super) fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Integer(args[1..].iter().filter(|k| ctx.exists(k)).count() as i64))
+}
+
+pub(super) fn type_of(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Simple(ctx.lookup(&args[1]).map_or("none", |e| e.value.type_name()).into()))
+}
+
+/// EXPIRE / PEXPIRE (relative) and EXPIREAT / PEXPIREAT (absolute) with NX XX GT LT.
+pub(super) fn expire(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64, absolute: bool) -> CmdResult {
+    let key = &args[1];
+    let n = int_arg(&args[2])?;
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for a in &args[3..] {
+        match a.to_ascii_uppercase().as_slice() {
+            b"NX" => nx = true,
+            b"XX" => xx = true,
+            b"GT" => gt = true,
+            b"LT" => lt = true,
+            _ => return Err(Reply::error(format!("ERR Unsupported option {}", String::from_utf8_lossy(a)))),
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(Reply::error("ERR NX and XX, GT or LT options at the same time are not compatible"));
+    }
+    if gt && lt {
+        return Err(Reply::error("ERR GT and LT options at the same time are not compatible"));
+    }
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    let invalid = || Reply::error(errors::invalid_expire(&name));
+    let mut at = n.checked_mul(unit).ok_or_else(invalid)?;
+    if !absolute {
+        at = at.checked_add(ctx.now).ok_or_else(invalid)?;
+    }
+    let Some(current) = ctx.lookup(key).map(|e| e.expires_at) else {
+        return Ok(Reply::Integer(0));
+    };
+    let refused = (nx && current != 0)
+        || (xx && current == 0)
+        || (gt && (current == 0 || at <= current))
+        || (lt && current != 0 && at >= current);
+    if refused {
+        return Ok(Reply::Integer(0));
+    }
+    if at <= ctx.now {
+        ctx.ks.remove(key);
+        ctx.propagate(vec![DEL, key.clone()], &[key]);
+    } else {
+        ctx.ks.set_expiry(key, at);
+        ctx.propagate(vec![Bytes::from_static(b"PEXPIREAT"), key.clone(), int_bytes(at)], &[key]);
+    }
+    Ok(Reply::Integer(1))
+}
+
+pub(super) fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let key = &args[1];
+    if ctx.lookup(key).is_none_or(|e| e.expires_at == 0) {
+        return Ok(Reply::Integer(0));
+    }
+    ctx.ks.set_expiry(key, 0);
+    ctx.propagate(args.to_vec(), &[key]);
+    Ok(Reply::Integer(1))
+}
+
+/// TTL (unit 1000, rounded as Redis rounds) and PTTL (unit 1).
+pub(super) fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64) -> CmdResult {
+    let now = ctx.now;
+    Ok(Reply::Integer(match ctx.lookup(&args[1]) {
+        None => -2,
+        Some(e) if e.expires_at == 0 => -1,
+        Some(e) => {
+            let left = (e.expires_at - now).max(0);
+            if unit == 1 {
+                left
+            } else {
+                (left + 500) / 1000
+            }
+        }
+    }))
+}
+
+pub(super) fn expiretime(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64) -> CmdResult {
+    Ok(Reply::Integer(match ctx.lookup(&args[1]) {
+        None => -2,
+        Some(e) if e.expires_at == 0 => -1,
+        Some(e) => e.expires_at / unit,
+    }))
+}
+
+pub(super) fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let pattern = &args[1];
+    let now = ctx.now;
+    let all = pattern.as_ref() == b"*";
+    let found = ctx
+        .ks
+        .iter()
+        .filter(|(k, e)| !e.is_expired(now) && (all || glob_match(pattern, k)))
+        .map(|(k, _)| Reply::Bulk(k.clone()))
+        .collect();
+    Ok(Reply::Array(found))
+}
+
+/// SCAN walks one hash slot at a time; the cursor is the next slot to visit. A key present
+/// for the whole iteration is returned at least once, as Redis promises.
+pub(super) fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let cursor: u64 = std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Reply::error("ERR invalid cursor"))?;
+    let (mut pattern, mut count, mut type_filter) = (None, 10usize, None);
+    let mut i = 2;
+    while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            return Err(syntax_error());
+        };
+        if eq_ignore_case(&args[i], "MATCH") {
+            pattern = Some(value.clone());
+        } else if eq_ignore_case(&args[i], "COUNT") {
+            let n = int_arg(value)?;
+            if n < 1 {
+                return Err(syntax_error());
+            }
+            count = n as usize;
+        } else if eq_ignore_case(&args[i], "TYPE") {
+            type_filter = Some(String::from_utf8_lossy(value).to_ascii_lowercase());
+        } else {
+            return Err(syntax_error());
+        }
+        i += 2;
+    }
+    let now = ctx.now;
+    let mut slot = cursor.min(SLOT_COUNT as u64) as u16;
+    let (mut keys, mut visited) = (Vec::new(), 0usize);
+    while slot < SLOT_COUNT && visited < count {
+        for (k, e) in ctx.ks.slot_entries(slot) {
+            visited += 1;
+            let matches = !e.is_expired(now)
+                && pattern.as_ref().is_none_or(|p| glob_match(p, k))
+                && type_filter.as_deref().is_none_or(|t| t == e.value.type_name());
+            if matches {
+                keys.push(Reply::Bulk(k.clone()));
+            }
+        }
+        slot += 1;
+    }
+    let next = if slot >= SLOT_COUNT { 0 } else { slot as i64 };
+    Ok(Reply::Array(vec![Reply::Bulk(int_bytes(next)), Reply::Array(keys)]))
+}
+
+pub(super) fn randomkey(ctx: &mut Ctx<'_>) -> CmdResult {
+    for _ in 0..100 {
+        let Some(key) = ctx.ks.random_key(rand::random()) else {
+            break;
+        };
+        if ctx.exists(&key) {
+            return Ok(Reply::Bulk(key));
+        }
+    }
+    Ok(Reply::NullBulk)
+}
+
+pub(super) fn rename(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
+    let (src, dst) = (&args[1], &args[2]);
+    if !ctx.exists(src) {
+        return Err(Reply::error(errors::NO_SUCH_KEY));
+    }
+    let answer = |done: bool| {
+        if nx {
+            Reply::Integer(done as i64)
+        } else {
+            Reply::ok()
+        }
+    };
+    if src == dst {
+        return Ok(answer(false));
+    }
+    if nx && ctx.exists(dst) {
+        return Ok(answer(false));
+    }
+    if let Some(entry) = ctx.ks.remove(src) {
+        ctx.ks.insert(dst, entry);
+    }
+    ctx.propagate(args.to_vec(), &[src, dst]);
+    Ok(answer(true))
+}
+
+pub(super) fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let (src, dst) = (&args[1], &args[2]);
+    let mut replace = false;
+    let mut i = 3;
+    while i < args.len() {
+        if eq_ignore_case(&args[i], "REPLACE") {
+            replace = true;
+        } else if eq_ignore_case(&args[i], "DB") && i + 1 < args.len() {
+            if int_arg(&args[i + 1])? != 0 {
+                return Err(Reply::error(errors::DB_INDEX));
+            }
+            i += 1;
+        } else {
+            return Err(syntax_error());
+        }
+        i += 1;
+    }
+    if src == dst {
+        return Err(Reply::error("ERR source and destination objects are the same"));
+    }
+    let Some(entry) = ctx.lookup(src).cloned() else {
+        return Ok(Reply::Integer(0));
+    };
+    if ctx.exists(dst) && !replace {
+        return Ok(Reply::Integer(0));
+    }
+    ctx.ks.insert(dst, entry);
+    ctx.propagate(args.to_vec(), &[dst]);
+    Ok(Reply::Integer(1))
+}

@@ -1,0 +1,188 @@
+//! Command execution against one node's keyspace.
+//!
+//! `execute` runs one command on a [`Ctx`]: the keyspace, the clock, whether this node is a
+//! primary, and a [`WriteSet`] collecting what the command changed. Every change is recorded
+//! twice: as an *effect* (a deterministic command — absolute expiry times, no randomness —
+//! that replicas apply and that replays the change exactly) and as a dirty key for storage.
+//! Replicas apply effects through this same code, so one implementation serves both.
+
+mod args;
+mod hashes;
+mod keys;
+mod server;
+mod strings;
+
+use bytes::Bytes;
+use ferrocache_common::command;
+use ferrocache_common::reply::errors;
+use ferrocache_common::Reply;
+
+use crate::keyspace::{Entry, Keyspace};
+use crate::value::Value;
+
+pub use args::{parse_f64, parse_i64};
+
+/// What a batch of commands changed.
+#[derive(Default, Debug)]
+pub struct WriteSet {
+    /// Effects for the replication log, in order.
+    pub effects: Vec<Vec<Bytes>>,
+    /// Keys whose stored state must be rewritten (or deleted).
+    pub dirty: Vec<Bytes>,
+    /// The whole keyspace was emptied (FLUSHALL) before the dirty keys were written.
+    pub flushed: bool,
+}
+
+impl WriteSet {
+    pub fn is_empty(&self) -> bool {
+        self.effects.is_empty() && self.dirty.is_empty() && !self.flushed
+    }
+}
+
+pub struct Ctx<'a> {
+    pub ks: &'a mut Keyspace,
+    pub now: i64,
+    /// Primaries delete expired keys (and propagate the deletion); replicas only hide them.
+    pub primary: bool,
+    pub out: &'a mut WriteSet,
+    /// Largest string a write may create (proto-max-bulk-len).
+    pub max_string: usize,
+}
+
+impl<'a> Ctx<'a> {
+    /// Records a change: `args` is its deterministic form; `keys` the keys it touched.
+    fn propagate(&mut self, args: Vec<Bytes>, keys: &[&[u8]]) {
+        for k in keys {
+            self.out.dirty.push(Bytes::copy_from_slice(k));
+        }
+        self.out.effects.push(args);
+    }
+
+    /// The entry under `key` if it exists and has not expired. A primary deletes an expired
+    /// key on the spot and propagates a DEL, as Redis does.
+    fn lookup(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.expire_if_needed(key);
+        self.ks.get(key).filter(|e| !e.is_expired(self.now))
+    }
+
+    /// The live string under `key`: Ok(None) if absent, Err(WRONGTYPE) for another type.
+    fn get_string(&mut self, key: &[u8]) -> Result<Option<Bytes>, Reply> {
+        match self.lookup(key) {
+            None => Ok(None),
+            Some(Entry { value: Value::Str(b), .. }) => Ok(Some(b.clone())),
+            Some(_) => Err(Reply::error(errors::WRONGTYPE)),
+        }
+    }
+
+    fn exists(&mut self, key: &[u8]) -> bool {
+        self.lookup(key).is_some()
+    }
+
+    fn expire_if_needed(&mut self, key: &[u8]) {
+        let expired = self.ks.get(key).is_some_and(|e| e.is_expired(self.now));
+        if expired && self.primary {
+            self.ks.remove(key);
+            self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)], &[key]);
+        }
+    }
+
+    /// Deletes a live key; true when it existed.
+    /// On a replica the key goes even when it has expired: the primary's DEL says so.
+    fn delete(&mut self, key: &[u8]) -> bool {
+        let live = self.exists(key);
+        self.ks.remove(key);
+        live
+    }
+
+    /// Deletes every key whose expiry has passed (primary only); at most `limit` per call.
+    pub fn expire_cycle(&mut self, limit: usize) -> usize {
+        let keys = self.ks.expired_keys(self.now, limit);
+        for key in &keys {
+            self.expire_if_needed(key);
+        }
+        keys.len()
+    }
+}
+
+/// Runs one command. `args[0]` is the name. Arity and the command's existence are checked
+/// here too, so a datanode never trusts its caller for them.
+pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let Some(name) = args.first() else {
+        return Reply::error("ERR empty command");
+    };
+    let Some(spec) = command::lookup(name) else {
+        return Reply::error(format!("ERR unknown command '{}'", String::from_utf8_lossy(name)));
+    };
+    if !spec.arity_ok(args.len()) {
+        return Reply::error(errors::wrong_arity(spec.name));
+    }
+    let result = match spec.name {
+        "append" => strings::append(ctx, args),
+        "decr" => strings::incr_by(ctx, args, -1),
+        "decrby" => strings::incr_by_arg(ctx, args, true),
+        "get" => strings::get(ctx, args),
+        "getdel" => strings::getdel(ctx, args),
+        "getex" => strings::getex(ctx, args),
+        "getrange" | "substr" => strings::getrange(ctx, args),
+        "getset" => strings::getset(ctx, args),
+        "incr" => strings::incr_by(ctx, args, 1),
+        "incrby" => strings::incr_by_arg(ctx, args, false),
+        "incrbyfloat" => strings::incrbyfloat(ctx, args),
+        "mget" => strings::mget(ctx, args),
+        "mset" => strings::mset(ctx, args),
+        "msetnx" => strings::msetnx(ctx, args),
+        "psetex" => strings::setex(ctx, args, 1),
+        "set" => strings::set(ctx, args),
+        "setex" => strings::setex(ctx, args, 1000),
+        "setnx" => strings::setnx(ctx, args),
+        "setrange" => strings::setrange(ctx, args),
+        "strlen" => strings::strlen(ctx, args),
+
+        "hdel" => hashes::hdel(ctx, args),
+        "hexists" => hashes::hexists(ctx, args),
+        "hget" => hashes::hget(ctx, args),
+        "hgetall" => hashes::hgetall(ctx, args, true, true),
+        "hincrby" => hashes::hincrby(ctx, args),
+        "hincrbyfloat" => hashes::hincrbyfloat(ctx, args),
+        "hkeys" => hashes::hgetall(ctx, args, true, false),
+        "hlen" => hashes::hlen(ctx, args),
+        "hmget" => hashes::hmget(ctx, args),
+        "hmset" => hashes::hset(ctx, args, true),
+        "hrandfield" => hashes::hrandfield(ctx, args),
+        "hscan" => hashes::hscan(ctx, args),
+        "hset" => hashes::hset(ctx, args, false),
+        "hsetnx" => hashes::hsetnx(ctx, args),
+        "hstrlen" => hashes::hstrlen(ctx, args),
+        "hvals" => hashes::hgetall(ctx, args, false, true),
+
+        "copy" => keys::copy(ctx, args),
+        "del" | "unlink" => keys::del(ctx, args),
+        "exists" | "touch" => keys::exists(ctx, args),
+        "expire" => keys::expire(ctx, args, 1000, false),
+        "expireat" => keys::expire(ctx, args, 1000, true),
+        "pexpire" => keys::expire(ctx, args, 1, false),
+        "pexpireat" => keys::expire(ctx, args, 1, true),
+        "expiretime" => keys::expiretime(ctx, args, 1000),
+        "pexpiretime" => keys::expiretime(ctx, args, 1),
+        "persist" => keys::persist(ctx, args),
+        "ttl" => keys::ttl(ctx, args, 1000),
+        "pttl" => keys::ttl(ctx, args, 1),
+        "type" => keys::type_of(ctx, args),
+        "keys" => keys::keys(ctx, args),
+        "scan" => keys::scan(ctx, args),
+        "randomkey" => keys::randomkey(ctx),
+        "rename" => keys::rename(ctx, args, false),
+        "renamenx" => keys::rename(ctx, args, true),
+
+        "dbsize" => Ok(Reply::Integer(ctx.ks.len() as i64)),
+        "flushall" | "flushdb" => server::flush(ctx, args),
+        other => Err(Reply::error(format!("ERR '{other}' is not served by datanodes"))),
+    };
+    result.unwrap_or_else(|e| e)
+}
+
+/// Outcome type of command functions: an error reply short-circuits with `?`.
+type CmdResult = Result<Reply, Reply>;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,198 @@
+//! Command semantics on a bare keyspace; the whole path through a real client is tested in
+//! `tests/`.
+
+use super::*;
+
+struct Harness {
+    ks: Keyspace,
+    now: i64,
+    primary: bool,
+    log: Vec<Vec<Bytes>>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness { ks: Keyspace::new(), now: 1_000_000, primary: true, log: Vec::new() }
+    }
+
+    fn run(&mut self, cmd: &str) -> Reply {
+        let args: Vec<Bytes> = cmd.split(' ').map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        let mut out = WriteSet::default();
+        let mut ctx =
+            Ctx { ks: &mut self.ks, now: self.now, primary: self.primary, out: &mut out, max_string: 1 << 20 };
+        let reply = execute(&mut ctx, &args);
+        self.log.extend(out.effects);
+        reply
+    }
+}
+
+fn bulk(s: &str) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+fn err(s: &str) -> Reply {
+    Reply::Error(s.into())
+}
+
+#[test]
+fn set_options() {
+    let mut h = Harness::new();
+    assert_eq!(h.run("SET k v"), Reply::ok());
+    assert_eq!(h.run("SET k w NX"), Reply::NullBulk);
+    assert_eq!(h.run("SET k w XX GET"), bulk("v"));
+    assert_eq!(h.run("SET k2 w XX"), Reply::NullBulk);
+    assert_eq!(h.run("SET k v NX XX"), err(errors::SYNTAX));
+    assert_eq!(h.run("SET k v EX 10 PX 10"), err(errors::SYNTAX));
+    assert_eq!(h.run("SET k v EX 0"), err("ERR invalid expire time in 'set' command"));
+    assert_eq!(h.run("SET k v EX x"), err(errors::NOT_INTEGER));
+    assert_eq!(h.run("SET k v EX 9223372036854775807"), err("ERR invalid expire time in 'set' command"));
+    assert_eq!(h.run("SET k v EX 10"), Reply::ok());
+    assert_eq!(h.run("PTTL k"), Reply::Integer(10_000));
+    assert_eq!(h.run("SET k v2 KEEPTTL"), Reply::ok());
+    assert_eq!(h.run("TTL k"), Reply::Integer(10));
+    assert_eq!(h.run("SET k v3"), Reply::ok());
+    assert_eq!(h.run("TTL k"), Reply::Integer(-1));
+}
+
+#[test]
+fn relative_expiry_replicates_as_absolute() {
+    let mut h = Harness::new();
+    h.run("SET k v EX 5");
+    h.run("EXPIRE k 100");
+    let log: Vec<String> = h
+        .log
+        .iter()
+        .map(|e| e.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(log, vec!["SET k v PXAT 1005000", "PEXPIREAT k 1100000"]);
+}
+
+#[test]
+fn expiry_hides_and_deletes_on_primary_only() {
+    let mut h = Harness::new();
+    h.run("SET k v PX 10");
+    h.now += 10;
+    h.primary = false;
+    assert_eq!(h.run("GET k"), Reply::NullBulk);
+    assert_eq!(h.ks.len(), 1, "a replica waits for its primary's DEL");
+    h.primary = true;
+    h.log.clear();
+    assert_eq!(h.run("GET k"), Reply::NullBulk);
+    assert_eq!(h.ks.len(), 0);
+    assert_eq!(h.log, vec![vec![Bytes::from_static(b"DEL"), Bytes::from_static(b"k")]]);
+}
+
+#[test]
+fn counters() {
+    let mut h = Harness::new();
+    assert_eq!(h.run("INCR n"), Reply::Integer(1));
+    assert_eq!(h.run("INCRBY n 41"), Reply::Integer(42));
+    assert_eq!(h.run("DECRBY n -8"), Reply::Integer(50));
+    assert_eq!(h.run("DECRBY n -9223372036854775808"), err("ERR decrement would overflow"));
+    h.run("SET n 9223372036854775807");
+    assert_eq!(h.run("INCR n"), err(errors::OVERFLOW));
+    h.run("SET s abc");
+    assert_eq!(h.run("INCR s"), err(errors::NOT_INTEGER));
+    h.run("SET f 10.50");
+    assert_eq!(h.run("INCRBYFLOAT f 0.1"), bulk("10.6"));
+    assert_eq!(h.run("INCRBYFLOAT f 5.0e3"), bulk("5010.6"));
+    assert_eq!(h.run("INCRBYFLOAT s 1"), err(errors::NOT_FLOAT));
+}
+
+#[test]
+fn ranges() {
+    let mut h = Harness::new();
+    h.run("SET s This_is_a_string");
+    assert_eq!(h.run("GETRANGE s 0 3"), bulk("This"));
+    assert_eq!(h.run("GETRANGE s -3 -1"), bulk("ing"));
+    assert_eq!(h.run("GETRANGE s 0 -1"), bulk("This_is_a_string"));
+    assert_eq!(h.run("GETRANGE s 10 100"), bulk("string"));
+    assert_eq!(h.run("GETRANGE s -1 -5"), bulk(""));
+    assert_eq!(h.run("GETRANGE missing 0 -1"), bulk(""));
+    assert_eq!(h.run("SETRANGE k2 5 hi"), Reply::Integer(7));
+    assert_eq!(h.run("GET k2"), Reply::Bulk(Bytes::from_static(b"\0\0\0\0\0hi")));
+    assert_eq!(h.run("SETRANGE k3 0 "), Reply::Integer(0));
+    assert_eq!(h.run("EXISTS k3"), Reply::Integer(0));
+    assert_eq!(h.run("SETRANGE k2 -1 x"), err("ERR offset is out of range"));
+    assert_eq!(h.run("APPEND k2 !"), Reply::Integer(8));
+}
+
+#[test]
+fn keys_rename_copy_scan() {
+    let mut h = Harness::new();
+    h.run("MSET a 1 b 2 c 3");
+    assert_eq!(h.run("MSET a"), err("ERR wrong number of arguments for 'mset' command"));
+    assert_eq!(h.run("EXISTS a a z"), Reply::Integer(2));
+    assert_eq!(h.run("RENAME z y"), err(errors::NO_SUCH_KEY));
+    assert_eq!(h.run("RENAMENX a b"), Reply::Integer(0));
+    assert_eq!(h.run("RENAME a z"), Reply::ok());
+    assert_eq!(h.run("COPY z z"), err("ERR source and destination objects are the same"));
+    assert_eq!(h.run("COPY z b"), Reply::Integer(0));
+    assert_eq!(h.run("COPY z b REPLACE"), Reply::Integer(1));
+    assert_eq!(h.run("GET b"), bulk("1"));
+    assert_eq!(h.run("TYPE b"), Reply::Simple("string".into()));
+    assert_eq!(h.run("TYPE nope"), Reply::Simple("none".into()));
+    let Reply::Array(mut all) = h.run("KEYS *") else { panic!() };
+    all.sort_by_key(|r| format!("{r:?}"));
+    assert_eq!(all, vec![bulk("b"), bulk("c"), bulk("z")]);
+    let mut seen = 0;
+    let mut cursor = "0".to_string();
+    loop {
+        let Reply::Array(parts) = h.run(&format!("SCAN {cursor} COUNT 1")) else { panic!() };
+        let (Reply::Bulk(c), Reply::Array(keys)) = (&parts[0], &parts[1]) else { panic!() };
+        seen += keys.len();
+        cursor = String::from_utf8_lossy(c).into_owned();
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(seen, 3);
+    assert_eq!(h.run("SCAN x"), err("ERR invalid cursor"));
+    assert_eq!(h.run("SCAN 0 COUNT 0"), err(errors::SYNTAX));
+}
+
+#[test]
+fn expire_flags() {
+    let mut h = Harness::new();
+    h.run("SET k v");
+    assert_eq!(h.run("EXPIRE k 100 XX"), Reply::Integer(0));
+    assert_eq!(h.run("EXPIRE k 100 NX"), Reply::Integer(1));
+    assert_eq!(h.run("EXPIRE k 50 GT"), Reply::Integer(0));
+    assert_eq!(h.run("EXPIRE k 50 LT"), Reply::Integer(1));
+    assert_eq!(h.run("EXPIRE k 50 NX XX"), err("ERR NX and XX, GT or LT options at the same time are not compatible"));
+    assert_eq!(h.run("EXPIRE k 50 FOO"), err("ERR Unsupported option FOO"));
+    assert_eq!(h.run("PERSIST k"), Reply::Integer(1));
+    assert_eq!(h.run("PERSIST k"), Reply::Integer(0));
+    assert_eq!(h.run("EXPIRE k -1"), Reply::Integer(1));
+    assert_eq!(h.run("EXISTS k"), Reply::Integer(0));
+    assert_eq!(h.run("TTL k"), Reply::Integer(-2));
+    assert_eq!(h.run("GET"), err("ERR wrong number of arguments for 'get' command"));
+}
+
+#[test]
+fn hashes() {
+    let mut h = Harness::new();
+    assert_eq!(h.run("HSET h a 1 b 2"), Reply::Integer(2));
+    assert_eq!(h.run("HSET h a 9 c 3"), Reply::Integer(1));
+    assert_eq!(h.run("HSET h a"), err("ERR wrong number of arguments for 'hset' command"));
+    assert_eq!(h.run("HGET h a"), bulk("9"));
+    assert_eq!(h.run("HGET h zz"), Reply::NullBulk);
+    assert_eq!(h.run("HLEN h"), Reply::Integer(3));
+    assert_eq!(h.run("HSETNX h a x"), Reply::Integer(0));
+    assert_eq!(h.run("HSETNX h d 4"), Reply::Integer(1));
+    assert_eq!(h.run("HINCRBY h a 1"), Reply::Integer(10));
+    assert_eq!(h.run("HINCRBYFLOAT h f 1.5"), bulk("1.5"));
+    h.run("HSET h s abc");
+    assert_eq!(h.run("HINCRBY h s 1"), err("ERR hash value is not an integer"));
+    assert_eq!(h.run("HINCRBYFLOAT h s 1"), err("ERR hash value is not a float"));
+    assert_eq!(h.run("HSTRLEN h s"), Reply::Integer(3));
+    assert_eq!(h.run("HEXISTS h s"), Reply::Integer(1));
+    assert_eq!(h.run("TYPE h"), Reply::Simple("hash".into()));
+    h.run("SET str v");
+    assert_eq!(h.run("HGET str a"), err(errors::WRONGTYPE));
+    assert_eq!(h.run("GET h"), err(errors::WRONGTYPE));
+    assert_eq!(h.run("HDEL h a b c d f s zz"), Reply::Integer(6));
+    assert_eq!(h.run("EXISTS h"), Reply::Integer(0), "an emptied hash is deleted");
+    assert_eq!(h.run("HRANDFIELD h"), Reply::NullBulk);
+    assert_eq!(h.run("HGETALL h"), Reply::Map(vec![]));
+}

@@ -1,0 +1,49 @@
+//! Datanode configuration: flags (each with an environment variable) and checks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Runs a datanode: hosts the nodes the coordinators assign to it, stores their data in sled
+/// and streams replication between them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatanodeConfig {
+    /// This datanode's stable id; by default generated once and kept in the data dir.
+    #[arg(long, env = "FERROCACHE_DATANODE_ID")]
+    pub id: Option<String>,
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "FERROCACHE_LISTEN", default_value = "127.0.0.1:7100")]
+    pub listen: SocketAddr,
+    /// host:port others dial to reach this datanode (default: the listen address).
+    #[arg(long, env = "FERROCACHE_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Where node data (sled) lives.
+    #[arg(long, env = "FERROCACHE_DATA_DIR", default_value = "./ferrocache-data/datanode")]
+    pub data_dir: PathBuf,
+    /// Availability zone, used to spread a group's nodes.
+    #[arg(long, env = "FERROCACHE_ZONE", default_value = "")]
+    pub zone: String,
+    /// Coordinator addresses (host:port), comma-separated.
+    #[arg(long, env = "FERROCACHE_COORDINATORS", value_delimiter = ',', default_value = "127.0.0.1:7000")]
+    pub coordinators: Vec<String>,
+    /// Heartbeat interval to the coordinator leader, in ms.
+    #[arg(long, env = "FERROCACHE_HEARTBEAT_INTERVAL_MS", default_value_t = 200)]
+    pub heartbeat_interval_ms: u64,
+    /// Replication backlog per primary, in bytes (Redis's repl-backlog-size).
+    #[arg(long, env = "FERROCACHE_REPL_BACKLOG_BYTES", default_value_t = 64 << 20)]
+    pub repl_backlog_bytes: usize,
+    /// Largest string a write may create (Redis's proto-max-bulk-len).
+    #[arg(long, env = "FERROCACHE_PROTO_MAX_BULK_LEN", default_value_t = 512 << 20)]
+    pub proto_max_bulk_len: usize,
+}
+
+impl DatanodeConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.coordinators.is_empty() {
+            return Err("at least one coordinator address is required".into());
+        }
+        if self.heartbeat_interval_ms == 0 {
+            return Err("heartbeat interval must be positive".into());
+        }
+        Ok(())
+    }
+}

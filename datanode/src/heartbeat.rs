@@ -1,0 +1,112 @@
+//! The datanode's link to the coordinators: a heartbeat every interval to the leader,
+//! reporting each node's role, offset and sync state; the reply says what to host.
+//! A follower coordinator answers with the leader's address, which is tried next.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocache_proto::internal::v1 as pb;
+use pb::cluster_client::ClusterClient;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use crate::host::Host;
+use crate::node::Role;
+
+/// gRPC header naming the leader's address in a follower's UNAVAILABLE answer.
+pub const LEADER_HEADER: &str = "x-ferrocache-leader";
+
+pub struct Heartbeat {
+    pub host: Arc<Host>,
+    pub datanode_id: String,
+    pub advertise: String,
+}
+
+impl Heartbeat {
+    pub async fn run(self, cancel: CancellationToken) {
+        let coordinators = self.host.config.coordinators.clone();
+        let interval = Duration::from_millis(self.host.config.heartbeat_interval_ms);
+        let mut channels: HashMap<String, Channel> = HashMap::new();
+        let mut target = coordinators.first().cloned().unwrap_or_default();
+        let mut next_index = 0usize;
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let channel = match channels.get(&target) {
+                Some(c) => c.clone(),
+                None => match tonic::transport::Endpoint::from_shared(format!("http://{target}")) {
+                    Ok(e) => {
+                        let c = e.connect_timeout(Duration::from_secs(1)).connect_lazy();
+                        channels.insert(target.clone(), c.clone());
+                        c
+                    }
+                    Err(_) => {
+                        next_index += 1;
+                        target = coordinators[next_index % coordinators.len()].clone();
+                        continue;
+                    }
+                },
+            };
+            let mut client = ClusterClient::new(channel);
+            let mut request = tonic::Request::new(self.report());
+            request.set_timeout(Duration::from_secs(2));
+            let sent_at = std::time::Instant::now();
+            match client.heartbeat(request).await {
+                Ok(resp) => {
+                    let resp = resp.into_inner();
+                    if let Err(e) = self.host.reconcile(&resp.nodes) {
+                        tracing::error!("applying assignments failed: {e}");
+                    }
+                    // The lease counts from when the request left, never from the reply.
+                    let until = sent_at + Duration::from_millis(resp.lease_ms);
+                    for node in self.host.nodes() {
+                        node.renew_lease(until);
+                    }
+                }
+                Err(status) => {
+                    let hint = status.metadata().get(LEADER_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+                    match hint {
+                        Some(leader) if !leader.is_empty() && leader != target => target = leader,
+                        _ => {
+                            tracing::debug!(%target, "heartbeat failed: {}", status.message());
+                            next_index += 1;
+                            target = coordinators[next_index % coordinators.len()].clone();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn report(&self) -> pb::HeartbeatRequest {
+        let nodes = self
+            .host
+            .nodes()
+            .iter()
+            .map(|n| {
+                let (role, in_sync, full_sync) = n.with_state(|st| (st.role.clone(), st.in_sync, st.full_syncing));
+                pb::NodeStatus {
+                    node_id: n.id.clone(),
+                    role: match role {
+                        Role::Primary => pb::Role::Primary as i32,
+                        Role::Replica { .. } => pb::Role::Replica as i32,
+                    },
+                    replication_offset: n.offset(),
+                    in_sync: in_sync || role == Role::Primary,
+                    full_sync_in_progress: full_sync,
+                }
+            })
+            .collect();
+        pb::HeartbeatRequest {
+            datanode_id: self.datanode_id.clone(),
+            address: self.advertise.clone(),
+            zone: self.host.config.zone.clone(),
+            nodes,
+        }
+    }
+}

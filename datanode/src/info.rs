@@ -1,0 +1,66 @@
+//! The node's part of INFO: memory, persistence, replication and keyspace sections, as
+//! text in Redis's `field:value` format. The gateway adds its own sections around them.
+
+use crate::node::{AppendFsync, Node, Role};
+
+pub fn node_info(node: &Node) -> String {
+    let acks = node.acked_offsets();
+    node.with_state(|st| {
+        let mut s = String::new();
+        let bytes = st.ks.approx_bytes();
+        s.push_str("# Memory\r\n");
+        s.push_str(&format!("used_memory:{bytes}\r\nused_memory_human:{}\r\n", human(bytes)));
+        s.push_str("maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n");
+        s.push_str("# Persistence\r\n");
+        s.push_str("loading:0\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\n");
+        let fsync = match node.fsync {
+            AppendFsync::Always => "always",
+            AppendFsync::EverySec => "everysec",
+            AppendFsync::No => "no",
+        };
+        s.push_str(&format!("ferrocache_appendfsync:{fsync}\r\n"));
+        s.push_str("# Replication\r\n");
+        match &st.role {
+            Role::Primary => {
+                s.push_str(&format!("role:master\r\nconnected_slaves:{}\r\n", acks.len()));
+                let mut replicas: Vec<_> = acks.iter().collect();
+                replicas.sort();
+                for (i, (id, offset)) in replicas.iter().enumerate() {
+                    let lag = st.position.offset.saturating_sub(**offset);
+                    s.push_str(&format!("slave{i}:node={id},state=online,offset={offset},lag_offsets={lag}\r\n"));
+                }
+            }
+            Role::Replica { primary_node_id, primary_address } => {
+                let (host, port) = primary_address.rsplit_once(':').unwrap_or((primary_address, "0"));
+                s.push_str(&format!(
+                    "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_node:{primary_node_id}\r\nmaster_link_status:{}\r\nmaster_sync_in_progress:{}\r\nslave_repl_offset:{}\r\nslave_read_only:1\r\nconnected_slaves:0\r\n",
+                    if st.in_sync { "up" } else { "down" },
+                    if st.in_sync { 0 } else { 1 },
+                    st.position.offset,
+                ));
+            }
+        }
+        s.push_str(&format!(
+            "master_replid:{}\r\nmaster_repl_offset:{}\r\nrepl_backlog_active:1\r\n",
+            st.position.replid, st.position.offset
+        ));
+        s.push_str("# Keyspace\r\n");
+        if !st.ks.is_empty() {
+            s.push_str(&format!("db0:keys={},expires={},avg_ttl=0\r\n", st.ks.len(), st.ks.keys_with_expiry()));
+        }
+        s
+    })
+}
+
+fn human(bytes: usize) -> String {
+    let b = bytes as f64;
+    if b >= (1u64 << 30) as f64 {
+        format!("{:.2}G", b / (1u64 << 30) as f64)
+    } else if b >= (1 << 20) as f64 {
+        format!("{:.2}M", b / (1 << 20) as f64)
+    } else if b >= 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else {
+        format!("{bytes}B")
+    }
+}

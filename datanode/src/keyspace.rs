@@ -1,0 +1,223 @@
+//! One node's keyspace in memory: a hash map per hash slot (so SCAN can walk slot by slot
+//! with a stable cursor, and whole slots can move between node groups), plus an index of
+//! expiry times for active expiry.
+//!
+//! This is storage only: expiry *policy* (when an expired key counts as gone, who deletes
+//! it) lives in `cmd`, because primaries and replicas treat expired keys differently.
+
+use std::collections::{BTreeSet, HashMap};
+
+use bytes::Bytes;
+use ferrocache_common::slot::{key_slot, SLOT_COUNT};
+
+use crate::value::Value;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in Unix ms; 0 = never.
+    pub expires_at: i64,
+}
+
+impl Entry {
+    pub fn new(value: Value) -> Entry {
+        Entry { value, expires_at: 0 }
+    }
+
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at != 0 && self.expires_at <= now
+    }
+}
+
+pub struct Keyspace {
+    slots: Vec<HashMap<Bytes, Entry>>,
+    expires: BTreeSet<(i64, Bytes)>,
+    len: usize,
+    value_bytes: usize,
+}
+
+impl Default for Keyspace {
+    fn default() -> Self {
+        Keyspace::new()
+    }
+}
+
+impl Keyspace {
+    pub fn new() -> Keyspace {
+        Keyspace {
+            slots: (0..SLOT_COUNT).map(|_| HashMap::new()).collect(),
+            expires: BTreeSet::new(),
+            len: 0,
+            value_bytes: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn keys_with_expiry(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// Approximate memory held by keys and values (INFO memory).
+    pub fn approx_bytes(&self) -> usize {
+        self.value_bytes + self.len * 64
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.slots[key_slot(key) as usize].get(key)
+    }
+
+    /// Mutable access to the value; change expiry only through [`Keyspace::set_expiry`].
+    pub fn get_value_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
+        self.slots[key_slot(key) as usize].get_mut(key).map(|e| &mut e.value)
+    }
+
+    /// Inserts or replaces; returns the old entry. The key is copied so that it never pins
+    /// the request buffer it was sliced from.
+    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        let slot = key_slot(key) as usize;
+        let key = Bytes::copy_from_slice(key);
+        let new_at = entry.expires_at;
+        self.value_bytes += entry.value.approx_size() + key.len();
+        let old = self.slots[slot].insert(key.clone(), entry);
+        // Forget the old entry's expiry before indexing the new one: both may be equal.
+        match &old {
+            Some(old) => self.forget(&key, old),
+            None => self.len += 1,
+        }
+        if new_at != 0 {
+            self.expires.insert((new_at, key));
+        }
+        old
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let old = self.slots[key_slot(key) as usize].remove(key)?;
+        self.len -= 1;
+        self.forget(key, &old);
+        Some(old)
+    }
+
+    fn forget(&mut self, key: &[u8], old: &Entry) {
+        if old.expires_at != 0 {
+            self.expires.remove(&(old.expires_at, Bytes::copy_from_slice(key)));
+        }
+        self.value_bytes = self.value_bytes.saturating_sub(old.value.approx_size() + key.len());
+    }
+
+    /// Sets (or with 0 clears) the expiry of an existing key; false when it does not exist.
+    pub fn set_expiry(&mut self, key: &[u8], at: i64) -> bool {
+        let slot = key_slot(key) as usize;
+        let Some((stored_key, entry)) = self.slots[slot].get_key_value(key) else {
+            return false;
+        };
+        let (stored_key, old_at) = (stored_key.clone(), entry.expires_at);
+        if old_at != 0 {
+            self.expires.remove(&(old_at, stored_key.clone()));
+        }
+        if at != 0 {
+            self.expires.insert((at, stored_key));
+        }
+        if let Some(e) = self.slots[slot].get_mut(key) {
+            e.expires_at = at;
+        }
+        true
+    }
+
+    pub fn clear(&mut self) {
+        for s in &mut self.slots {
+            *s = HashMap::new();
+        }
+        self.expires.clear();
+        self.len = 0;
+        self.value_bytes = 0;
+    }
+
+    /// Up to `limit` keys whose expiry is at or before `now`, soonest first.
+    pub fn expired_keys(&self, now: i64, limit: usize) -> Vec<Bytes> {
+        self.expires.iter().take_while(|(at, _)| *at <= now).take(limit).map(|(_, k)| k.clone()).collect()
+    }
+
+    pub fn slot_entries(&self, slot: u16) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.slots[slot as usize].iter()
+    }
+
+    pub fn slot_len(&self, slot: u16) -> usize {
+        self.slots[slot as usize].len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.slots.iter().flat_map(|s| s.iter())
+    }
+
+    /// A key chosen at random (uniform over slots with keys, then within the slot).
+    pub fn random_key(&self, seed: u64) -> Option<Bytes> {
+        if self.len == 0 {
+            return None;
+        }
+        let start = (seed % SLOT_COUNT as u64) as usize;
+        (0..SLOT_COUNT as usize)
+            .map(|i| &self.slots[(start + i) % SLOT_COUNT as usize])
+            .find(|s| !s.is_empty())
+            .and_then(|s| {
+                let n = (seed >> 14) as usize % s.len();
+                s.keys().nth(n).cloned()
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn s(v: &str) -> Value {
+        Value::Str(Bytes::copy_from_slice(v.as_bytes()))
+    }
+
+    #[test]
+    fn insert_remove_and_expiry_index() {
+        let mut ks = Keyspace::new();
+        assert!(ks.insert(b"a", Entry { value: s("1"), expires_at: 100 }).is_none());
+        ks.insert(b"b", Entry::new(s("2")));
+        assert_eq!(ks.len(), 2);
+        assert_eq!(ks.expired_keys(100, 10), vec![Bytes::from_static(b"a")]);
+        assert!(ks.expired_keys(99, 10).is_empty());
+        ks.set_expiry(b"a", 0);
+        assert!(ks.expired_keys(1000, 10).is_empty());
+        ks.set_expiry(b"b", 50);
+        ks.insert(b"b", Entry::new(s("3")));
+        assert!(ks.expired_keys(1000, 10).is_empty(), "overwrite clears the old expiry");
+        assert!(ks.remove(b"a").is_some());
+        assert_eq!(ks.len(), 1);
+        assert!(!ks.set_expiry(b"zz", 5));
+    }
+
+    proptest! {
+        #[test]
+        fn behaves_like_a_map(ops in proptest::collection::vec((0u8..3, 0u8..16, 0i64..4), 1..200)) {
+            let mut ks = Keyspace::new();
+            let mut model: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+            for (op, k, at) in ops {
+                let key = vec![b'k', k];
+                match op {
+                    0 => { ks.insert(&key, Entry { value: s("v"), expires_at: at }); model.insert(key, at); }
+                    1 => { prop_assert_eq!(ks.remove(&key).is_some(), model.remove(&key).is_some()); }
+                    _ => { prop_assert_eq!(ks.set_expiry(&key, at), model.contains_key(&key)); if let Some(v) = model.get_mut(&key) { *v = at; } }
+                }
+            }
+            prop_assert_eq!(ks.len(), model.len());
+            prop_assert_eq!(ks.keys_with_expiry(), model.values().filter(|&&at| at != 0).count());
+            for (k, at) in &model {
+                prop_assert_eq!(ks.get(k).map(|e| e.expires_at), Some(*at));
+            }
+        }
+    }
+}

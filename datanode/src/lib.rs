@@ -1,0 +1,134 @@
+//! Ferrocache datanode: hosts nodes (members of node groups), keeps each keyspace in memory
+//! and in sled, executes commands arriving from gateways, and replicates.
+//!
+//! ```text
+//!  gateway ──Data.Execute (batches)──▶ service ─▶ node (keyspace + backlog + store)
+//!                                                   │
+//!  replica datanodes ◀──Replication.Sync── source ◀─┘      follower ─▶ remote primary
+//!  coordinator ◀── heartbeat (status) / assignments ──▶ host.reconcile
+//! ```
+
+pub mod cmd;
+pub mod config;
+pub mod heartbeat;
+pub mod host;
+pub mod info;
+pub mod keyspace;
+pub mod node;
+pub mod replication;
+pub mod service;
+pub mod storage;
+pub mod value;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocache_proto::internal::v1::data_server::DataServer;
+use ferrocache_proto::internal::v1::replication_server::ReplicationServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+pub use config::DatanodeConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("storage: {0}")]
+    Storage(#[from] sled::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("grpc server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+const MAX_MESSAGE: usize = 1 << 30;
+
+/// Runs a datanode on `listener` until `cancel` fires, then flushes storage.
+pub async fn run(config: DatanodeConfig, listener: TcpListener, cancel: CancellationToken) -> Result<()> {
+    config.validate().map_err(Error::Config)?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let id = datanode_id(&config)?;
+    let advertise = config.advertise.clone().unwrap_or(listener.local_addr()?.to_string());
+    let db = sled::Config::new().path(config.data_dir.join("sled")).flush_every_ms(None).open()?;
+    let host = Arc::new(host::Host::new(config, db.clone(), cancel.child_token()));
+    tracing::info!(datanode = %id, %advertise, zone = %host.config.zone, "datanode starting");
+
+    let heartbeat = heartbeat::Heartbeat { host: host.clone(), datanode_id: id, advertise };
+    host.tracker.spawn(heartbeat.run(host.cancel.clone()));
+    host.tracker.spawn(maintenance(host.clone()));
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<DataServer<service::DataService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ferrocache_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let data = DataServer::new(service::DataService::new(host.clone()))
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    let replication = ReplicationServer::new(replication::source::ReplicationSource::new(host.clone()))
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    // Windows far above HTTP/2's 64 KB default: a batch of pipelined writes is often larger,
+    // and a stream stalled on window updates shows up as ~40 ms latency spikes.
+    let served = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .initial_stream_window_size(Some(4 << 20))
+        .initial_connection_window_size(Some(8 << 20))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(data)
+        .add_service(replication)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), cancel.cancelled())
+        .await;
+    // Stop replication and background work, then make every write durable.
+    host.cancel.cancel();
+    host.tracker.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), host.tracker.wait()).await;
+    for node in host.nodes() {
+        let id = node.id.clone();
+        match tokio::task::spawn_blocking(move || node.sync_store()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(node = %id, "final sync failed: {e}"),
+            Err(e) => tracing::error!(node = %id, "final sync panicked: {e}"),
+        }
+    }
+    db.flush_async().await?;
+    tracing::info!("datanode stopped");
+    served?;
+    Ok(())
+}
+
+/// Active expiry every 100 ms. (Fsync is each node's storage writer's job.)
+async fn maintenance(host: Arc<host::Host>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = host.cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for node in host.nodes() {
+            if let Err(e) = node.active_expire(500) {
+                tracing::error!(node = %node.id, "active expiry failed: {e}");
+            }
+        }
+    }
+}
+
+fn datanode_id(config: &DatanodeConfig) -> Result<String> {
+    if let Some(id) = &config.id {
+        return Ok(id.clone());
+    }
+    let path = config.data_dir.join("datanode.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        return Ok(id.trim().to_string());
+    }
+    let id = format!("dn-{:08x}", rand::random::<u32>());
+    std::fs::write(&path, &id)?;
+    Ok(id)
+}

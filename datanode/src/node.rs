@@ -1,0 +1,347 @@
+//! One node: a member (primary or replica) of one node group, hosted by this datanode.
+//!
+//! All of a node's state sits behind one mutex held only for in-memory work and the
+//! (non-blocking) sled batch write, never across an await: a batch of commands is applied,
+//! its effects get offsets and enter the backlog, and the touched keys are written to the
+//! store, all in one critical section, so the keyspace, the replication log and the disk
+//! agree on order. Fsync, replication and replies happen after it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferrocache_common::reply::errors;
+use ferrocache_common::time::now_ms;
+use ferrocache_common::Reply;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::cmd::{self, Ctx, WriteSet};
+use crate::keyspace::{Entry, Keyspace};
+use crate::replication::backlog::{Backlog, Effect};
+use crate::storage::writer::StoreWriter;
+use crate::storage::{Position, Store, StoreBatch, StoreError};
+
+/// When writes reach the disk (Redis's `appendfsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendFsync {
+    Always,
+    EverySec,
+    No,
+}
+
+impl AppendFsync {
+    pub fn parse(s: &str) -> AppendFsync {
+        match s {
+            "always" => AppendFsync::Always,
+            "no" => AppendFsync::No,
+            _ => AppendFsync::EverySec,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    /// Follows the node `primary_node_id` on the datanode at `primary_address`.
+    Replica {
+        primary_node_id: String,
+        primary_address: String,
+    },
+}
+
+pub struct NodeState {
+    pub ks: Keyspace,
+    pub role: Role,
+    pub config_epoch: u64,
+    pub position: Position,
+    pub backlog: Backlog,
+    /// Replica: linked to its primary and past the initial sync.
+    pub in_sync: bool,
+    /// Sequence number of the last batch handed to the storage writer.
+    pub store_seq: u64,
+    /// Replica: a full sync is under way.
+    pub full_syncing: bool,
+    /// After a promotion: the previous primary's replication id and the last offset this
+    /// node shares with it, so its other replicas can resume instead of full-syncing
+    /// (Redis's replid2 / second_repl_offset).
+    pub replid2: String,
+    pub offset2: u64,
+    /// A primary accepts writes only until this instant (its lease, renewed by heartbeats).
+    pub lease_until: Option<std::time::Instant>,
+}
+
+pub struct Node {
+    pub id: String,
+    pub group_id: String,
+    pub node_group_id: String,
+    pub fsync: AppendFsync,
+    pub max_string: usize,
+    state: Mutex<NodeState>,
+    store: Arc<dyn Store>,
+    writer: StoreWriter,
+    /// The latest replication offset; replication sources wait on it.
+    offset_tx: watch::Sender<u64>,
+    /// Acknowledged offsets per replica; WAIT waits on it.
+    acks: Mutex<HashMap<String, u64>>,
+    acks_tx: watch::Sender<u64>,
+    /// Cancels this node's background work (its follower loop) when it is removed or its
+    /// role changes.
+    pub cancel: Mutex<CancellationToken>,
+}
+
+/// The error a primary without a live lease answers to writes.
+pub const LEASE_EXPIRED: &str =
+    "TRYAGAIN this primary cannot reach the coordinators and has stopped accepting writes (lease expired)";
+
+/// What a node is: its place in the topology and its settings.
+pub struct NodeSpec {
+    pub id: String,
+    pub group_id: String,
+    pub node_group_id: String,
+    pub role: Role,
+    pub config_epoch: u64,
+    pub fsync: AppendFsync,
+    pub backlog_bytes: usize,
+    pub max_string: usize,
+}
+
+/// Outcome of applying a batch: the replies, and whether anything must be flushed.
+pub struct Applied {
+    pub replies: Vec<Reply>,
+    /// The storage batch holding this batch's writes (0: nothing written).
+    pub store_seq: u64,
+}
+
+/// A new replication id: names one primary's history, as Redis's replid does.
+fn new_replid() -> String {
+    format!("{:016x}{:016x}{:08x}", rand::random::<u64>(), rand::random::<u64>(), rand::random::<u32>())
+}
+
+impl Node {
+    /// Opens a node, loading what its store holds.
+    pub fn open(spec: NodeSpec, store: Arc<dyn Store>) -> Result<Node, StoreError> {
+        let (mut position, entries) = store.load()?;
+        let mut ks = Keyspace::new();
+        for (key, entry) in entries {
+            ks.insert(&key, entry);
+        }
+        if position.replid.is_empty() {
+            position.replid = new_replid();
+        }
+        let offset = position.offset;
+        let fsync_every = match spec.fsync {
+            AppendFsync::Always | AppendFsync::EverySec => Duration::from_secs(1),
+            // Redis leaves `no` to the kernel, which writes dirty pages back within ~30 s.
+            AppendFsync::No => Duration::from_secs(30),
+        };
+        let writer = StoreWriter::start(&spec.id, store.clone(), Some(fsync_every));
+        Ok(Node {
+            writer,
+            id: spec.id,
+            group_id: spec.group_id,
+            node_group_id: spec.node_group_id,
+            fsync: spec.fsync,
+            max_string: spec.max_string,
+            state: Mutex::new(NodeState {
+                ks,
+                role: spec.role,
+                config_epoch: spec.config_epoch,
+                position,
+                backlog: Backlog::new(spec.backlog_bytes),
+                in_sync: false,
+                store_seq: 0,
+                full_syncing: false,
+                replid2: String::new(),
+                offset2: 0,
+                lease_until: None,
+            }),
+            store,
+            offset_tx: watch::channel(offset).0,
+            acks: Mutex::new(HashMap::new()),
+            acks_tx: watch::channel(0).0,
+            cancel: Mutex::new(CancellationToken::new()),
+        })
+    }
+
+    pub fn with_state<T>(&self, f: impl FnOnce(&mut NodeState) -> T) -> T {
+        f(&mut self.state.lock())
+    }
+
+    pub fn role(&self) -> Role {
+        self.state.lock().role.clone()
+    }
+
+    pub fn is_primary(&self) -> bool {
+        self.state.lock().role == Role::Primary
+    }
+
+    pub fn offset(&self) -> u64 {
+        *self.offset_tx.borrow()
+    }
+
+    pub fn subscribe_offset(&self) -> watch::Receiver<u64> {
+        self.offset_tx.subscribe()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Applies client commands. `readonly` commands came through the reader endpoint.
+    pub fn execute_batch(&self, commands: &[(Vec<Bytes>, bool)]) -> Result<Applied, StoreError> {
+        let now = now_ms();
+        let mut out = WriteSet::default();
+        let mut st = self.state.lock();
+        let primary = st.role == Role::Primary;
+        let mut replies = Vec::with_capacity(commands.len());
+        for (args, readonly) in commands {
+            let is_write =
+                args.first().and_then(|n| ferrocache_common::command::lookup(n)).is_some_and(|c| c.is_write());
+            if is_write && (*readonly || !primary) {
+                replies.push(Reply::error(errors::READONLY));
+                continue;
+            }
+            let mut ctx = Ctx { ks: &mut st.ks, now, primary, out: &mut out, max_string: self.max_string };
+            replies.push(cmd::execute(&mut ctx, args));
+        }
+        let store_seq = if out.is_empty() { 0 } else { self.commit(&mut st, out)? };
+        Ok(Applied { replies, store_seq })
+    }
+
+    /// Deletes expired keys (primaries only); returns how many.
+    pub fn active_expire(&self, limit: usize) -> Result<usize, StoreError> {
+        let mut out = WriteSet::default();
+        let mut st = self.state.lock();
+        if st.role != Role::Primary {
+            return Ok(0);
+        }
+        let mut ctx = Ctx { ks: &mut st.ks, now: now_ms(), primary: true, out: &mut out, max_string: self.max_string };
+        let n = ctx.expire_cycle(limit);
+        if !out.is_empty() {
+            self.commit(&mut st, out)?;
+        }
+        Ok(n)
+    }
+
+    /// Replica: applies effects received from the primary. `offset` is the primary's offset
+    /// after the last of them.
+    pub fn apply_effects(&self, effects: Vec<Effect>, offset: u64) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut out = WriteSet::default();
+        let mut st = self.state.lock();
+        for args in &effects {
+            let mut ctx = Ctx { ks: &mut st.ks, now, primary: false, out: &mut out, max_string: usize::MAX };
+            cmd::execute(&mut ctx, args);
+        }
+        // A replica logs the primary's effects verbatim, so its offsets are the primary's.
+        out.effects = effects;
+        st.position.offset = offset.saturating_sub(out.effects.len() as u64);
+        self.commit(&mut st, out).map(|_| ())
+    }
+
+    /// Assigns offsets, fills the backlog and hands the touched keys' states and the
+    /// position to the storage writer, all under the caller's lock (so all three agree on
+    /// order). Returns the storage sequence number.
+    fn commit(&self, st: &mut NodeState, out: WriteSet) -> Result<u64, StoreError> {
+        for effect in out.effects {
+            st.position.offset += 1;
+            let offset = st.position.offset;
+            st.backlog.push(offset, effect);
+        }
+        let mut writes = Vec::with_capacity(out.dirty.len());
+        for key in out.dirty {
+            let entry = st.ks.get(&key).cloned();
+            writes.push((key, entry));
+        }
+        st.store_seq += 1;
+        let batch = StoreBatch { clear: out.flushed, writes, position: Some(st.position.clone()) };
+        self.writer.submit(st.store_seq, batch, self.fsync == AppendFsync::Always)?;
+        self.offset_tx.send_replace(st.position.offset);
+        Ok(st.store_seq)
+    }
+
+    /// Waits until storage batch `seq` is fsynced.
+    pub async fn wait_durable(&self, seq: u64) -> Result<(), StoreError> {
+        self.writer.wait_durable(seq).await
+    }
+
+    /// Applies and fsyncs every queued write (blocking): before shutdown or removal.
+    pub fn sync_store(&self) -> Result<(), StoreError> {
+        self.writer.sync()
+    }
+
+    /// Replica: replaces the whole keyspace with a primary's full sync.
+    pub fn install_full_sync(&self, entries: Vec<(Bytes, Entry)>, position: Position) -> Result<(), StoreError> {
+        let mut ks = Keyspace::new();
+        let mut writes = Vec::with_capacity(entries.len());
+        for (key, entry) in entries {
+            ks.insert(&key, entry.clone());
+            writes.push((key, Some(entry)));
+        }
+        let mut st = self.state.lock();
+        st.ks = ks;
+        st.position = position.clone();
+        st.backlog.clear();
+        st.store_seq += 1;
+        self.writer.submit(st.store_seq, StoreBatch { clear: true, writes, position: Some(position.clone()) }, true)?;
+        self.offset_tx.send_replace(position.offset);
+        Ok(())
+    }
+
+    /// Primary: a consistent copy of the keyspace and the position it corresponds to.
+    pub fn snapshot(&self) -> (Position, Vec<(Bytes, Entry)>) {
+        let st = self.state.lock();
+        let now = now_ms();
+        let entries = st.ks.iter().filter(|(_, e)| !e.is_expired(now)).map(|(k, e)| (k.clone(), e.clone())).collect();
+        (st.position.clone(), entries)
+    }
+
+    pub fn record_ack(&self, replica: &str, offset: u64) {
+        let mut acks = self.acks.lock();
+        acks.insert(replica.to_string(), offset);
+        self.acks_tx.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    pub fn forget_replica(&self, replica: &str) {
+        self.acks.lock().remove(replica);
+    }
+
+    /// How many replicas have acknowledged at least `offset`.
+    pub fn replicas_at(&self, offset: u64) -> usize {
+        self.acks.lock().values().filter(|&&o| o >= offset).count()
+    }
+
+    pub fn acked_offsets(&self) -> HashMap<String, u64> {
+        self.acks.lock().clone()
+    }
+
+    pub fn subscribe_acks(&self) -> watch::Receiver<u64> {
+        self.acks_tx.subscribe()
+    }
+
+    /// Changes role (and epoch). A replica that becomes primary keeps its data and its
+    /// backlog (which holds the old primary's effects at the same offsets) and starts a new
+    /// replication history, remembering the old one so the other replicas can resume.
+    pub fn set_role(&self, role: Role, config_epoch: u64) {
+        let mut st = self.state.lock();
+        if st.role != Role::Primary && role == Role::Primary {
+            st.replid2 = std::mem::replace(&mut st.position.replid, new_replid());
+            st.offset2 = st.position.offset;
+            st.lease_until = None;
+        }
+        st.role = role;
+        st.config_epoch = config_epoch;
+        st.in_sync = false;
+    }
+
+    /// Extends a primary's lease (the heartbeat that granted it was sent at `sent_at`).
+    pub fn renew_lease(&self, until: std::time::Instant) {
+        let mut st = self.state.lock();
+        if st.role == Role::Primary && st.lease_until.is_none_or(|u| u < until) {
+            st.lease_until = Some(until);
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The replica side of replication: one loop per replica node that keeps a stream open to
+//! its primary, applies what arrives in order and acknowledges offsets. It reconnects after
+//! any error; the primary decides between partial resync and full sync.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferrocache_proto::internal::v1 as pb;
+use pb::replication_client::ReplicationClient;
+use pb::sync_message::Kind as Msg;
+use pb::sync_request::Kind as Req;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::keyspace::Entry;
+use crate::node::Node;
+use crate::storage::Position;
+use crate::value::Value;
+
+/// Without any message for this long (the primary pings every second), the link is dead.
+const LINK_TIMEOUT: Duration = Duration::from_secs(5);
+const RETRY: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+enum FollowError {
+    #[error("connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    #[error("stream: {0}")]
+    Stream(#[from] tonic::Status),
+    #[error("no message from the primary for {0:?}")]
+    Timeout(Duration),
+    #[error("storage: {0}")]
+    Storage(#[from] crate::storage::StoreError),
+    #[error("protocol: {0}")]
+    Protocol(String),
+}
+
+pub struct Follower {
+    pub node: Arc<Node>,
+    pub primary_node_id: String,
+    pub primary_address: String,
+}
+
+impl Follower {
+    pub async fn run(self, cancel: CancellationToken) {
+        while !cancel.is_cancelled() {
+            let span = tracing::info_span!("replication", node = %self.node.id, primary = %self.primary_node_id);
+            let result = tokio::select! {
+                _ = cancel.cancelled() => break,
+                r = self.session().instrument(span) => r,
+            };
+            self.node.with_state(|st| st.in_sync = false);
+            if let Err(e) = result {
+                tracing::debug!(node = %self.node.id, primary = %self.primary_node_id, "replication link down: {e}");
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(RETRY) => {}
+            }
+        }
+    }
+
+    async fn session(&self) -> Result<(), FollowError> {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", self.primary_address))
+            .map_err(|e| FollowError::Protocol(e.to_string()))?
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .initial_stream_window_size(Some(4 << 20))
+            .initial_connection_window_size(Some(8 << 20));
+        let channel = endpoint.connect().await?;
+        let mut client =
+            ReplicationClient::new(channel).max_decoding_message_size(256 << 20).max_encoding_message_size(256 << 20);
+        let (req_tx, req_rx) = mpsc::channel(16);
+        let position = self.node.with_state(|st| st.position.clone());
+        let start = pb::SyncStart {
+            primary_node_id: self.primary_node_id.clone(),
+            replica_node_id: self.node.id.clone(),
+            replid: position.replid,
+            offset: position.offset,
+        };
+        let _ = req_tx.send(pb::SyncRequest { kind: Some(Req::Start(start)) }).await;
+        let mut stream = client.sync(ReceiverStream::new(req_rx)).await?.into_inner();
+        let mut full: Option<Vec<(Bytes, Entry)>> = None;
+        loop {
+            let msg = tokio::time::timeout(LINK_TIMEOUT, stream.message())
+                .await
+                .map_err(|_| FollowError::Timeout(LINK_TIMEOUT))??
+                .ok_or_else(|| FollowError::Protocol("primary closed the stream".into()))?;
+            let ack = match msg.kind {
+                Some(Msg::Continue(p)) => {
+                    tracing::info!(node = %self.node.id, offset = p.offset, "resumed replication (partial resync)");
+                    self.node.with_state(|st| {
+                        st.in_sync = true;
+                        st.position.replid = p.replid.clone();
+                    });
+                    Some(p.offset)
+                }
+                Some(Msg::FullSyncBegin(_)) => {
+                    self.node.with_state(|st| {
+                        st.in_sync = false;
+                        st.full_syncing = true;
+                    });
+                    full = Some(Vec::new());
+                    None
+                }
+                Some(Msg::FullSyncChunk(chunk)) => {
+                    let buf = full.as_mut().ok_or_else(|| FollowError::Protocol("chunk outside a full sync".into()))?;
+                    for e in chunk.entries {
+                        let value = Value::decode(&e.value).map_err(|e| FollowError::Protocol(e.to_string()))?;
+                        buf.push((Bytes::copy_from_slice(&e.key), Entry { value, expires_at: e.expires_at_ms }));
+                    }
+                    None
+                }
+                Some(Msg::FullSyncEnd(p)) => {
+                    let entries = full.take().ok_or_else(|| FollowError::Protocol("end outside a full sync".into()))?;
+                    let n = entries.len();
+                    let node = self.node.clone();
+                    let position = Position { replid: p.replid, offset: p.offset };
+                    tokio::task::spawn_blocking(move || node.install_full_sync(entries, position))
+                        .await
+                        .map_err(|e| FollowError::Protocol(e.to_string()))??;
+                    tracing::info!(node = %self.node.id, keys = n, offset = p.offset, "full sync done");
+                    self.node.with_state(|st| {
+                        st.in_sync = true;
+                        st.full_syncing = false;
+                    });
+                    Some(p.offset)
+                }
+                Some(Msg::Effects(e)) => {
+                    if !e.effects.is_empty() {
+                        let expected = self.node.offset() + e.effects.len() as u64;
+                        if expected != e.offset {
+                            return Err(FollowError::Protocol(format!(
+                                "offset gap: at {} with {} effects, primary says {}",
+                                self.node.offset(),
+                                e.effects.len(),
+                                e.offset
+                            )));
+                        }
+                        self.node.apply_effects(e.effects.into_iter().map(|x| x.args).collect(), e.offset)?;
+                    }
+                    Some(e.offset)
+                }
+                None => None,
+            };
+            if let Some(offset) = ack {
+                // A full channel only means older acks are still queued; the next one covers this.
+                let _ = req_tx.try_send(pb::SyncRequest { kind: Some(Req::Ack(offset)) });
+            }
+        }
+    }
+}

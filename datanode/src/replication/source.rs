@@ -1,0 +1,137 @@
+//! The primary side of replication: serves `Replication.Sync` to replicas.
+//!
+//! A replica whose replication id matches and whose offset is still in the backlog resumes
+//! from there; any other gets a full sync (a consistent copy of the keyspace, in chunks)
+//! and then the effects after it. While idle, an empty `Effects` message goes out every
+//! second so the replica can tell a quiet primary from a dead link.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocache_proto::internal::v1 as pb;
+use pb::replication_server::Replication;
+use pb::sync_message::Kind as Msg;
+use pb::sync_request::Kind as Req;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::host::Host;
+use crate::node::Node;
+
+const CHUNK_ENTRIES: usize = 1000;
+const EFFECTS_PER_MESSAGE: usize = 1024;
+const IDLE_PING: Duration = Duration::from_secs(1);
+
+pub struct ReplicationSource {
+    host: Arc<Host>,
+}
+
+impl ReplicationSource {
+    pub fn new(host: Arc<Host>) -> ReplicationSource {
+        ReplicationSource { host }
+    }
+}
+
+type Out = mpsc::Sender<Result<pb::SyncMessage, Status>>;
+
+#[tonic::async_trait]
+impl Replication for ReplicationSource {
+    type SyncStream = ReceiverStream<Result<pb::SyncMessage, Status>>;
+
+    async fn sync(&self, request: Request<Streaming<pb::SyncRequest>>) -> Result<Response<Self::SyncStream>, Status> {
+        let mut inbound = request.into_inner();
+        let first = tokio::time::timeout(Duration::from_secs(5), inbound.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no start message within 5s"))??;
+        let Some(pb::SyncRequest { kind: Some(Req::Start(start)) }) = first else {
+            return Err(Status::invalid_argument("the first message of a sync must be `start`"));
+        };
+        let node = self
+            .host
+            .node(&start.primary_node_id)
+            .ok_or_else(|| Status::not_found(format!("node {} is not hosted here", start.primary_node_id)))?;
+        if !node.is_primary() {
+            return Err(Status::failed_precondition(format!("node {} is not a primary", node.id)));
+        }
+        let (tx, rx) = mpsc::channel(16);
+        let cancel = self.host.cancel.child_token();
+        let replica = start.replica_node_id.clone();
+        let acks_node = node.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(msg)) = inbound.message().await {
+                if let Some(Req::Ack(offset)) = msg.kind {
+                    acks_node.record_ack(&replica, offset);
+                }
+            }
+            acks_node.forget_replica(&replica);
+        });
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                result = stream_to_replica(&node, &start, &tx) => {
+                    if let Err(status) = result {
+                        tracing::info!(node = %node.id, replica = %start.replica_node_id, "replication stream ended: {}", status.message());
+                        let _ = tx.send(Err(status)).await;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+async fn send(tx: &Out, kind: Msg) -> Result<(), Status> {
+    tx.send(Ok(pb::SyncMessage { kind: Some(kind) })).await.map_err(|_| Status::cancelled("replica went away"))
+}
+
+async fn stream_to_replica(node: &Arc<Node>, start: &pb::SyncStart, tx: &Out) -> Result<(), Status> {
+    let mut offset_rx = node.subscribe_offset();
+    let (partial, current) = node.with_state(|st| {
+        let p = &st.position;
+        // Same history, or the previous primary's history up to where this node took over.
+        let known = p.replid == start.replid
+            || (!st.replid2.is_empty() && st.replid2 == start.replid && start.offset <= st.offset2);
+        (known && st.backlog.covers(start.offset, p.offset), p.clone())
+    });
+    let mut sent = if partial {
+        tracing::info!(node = %node.id, replica = %start.replica_node_id, offset = start.offset, "partial resync");
+        send(tx, Msg::Continue(pb::Position { replid: current.replid, offset: start.offset })).await?;
+        start.offset
+    } else {
+        tracing::info!(node = %node.id, replica = %start.replica_node_id, "full sync");
+        let (position, entries) = node.snapshot();
+        let pos = pb::Position { replid: position.replid.clone(), offset: position.offset };
+        send(tx, Msg::FullSyncBegin(pos.clone())).await?;
+        for chunk in entries.chunks(CHUNK_ENTRIES) {
+            let entries = chunk
+                .iter()
+                .map(|(k, e)| pb::Entry { key: k.clone(), value: e.value.encode().into(), expires_at_ms: e.expires_at })
+                .collect();
+            send(tx, Msg::FullSyncChunk(pb::Entries { entries })).await?;
+        }
+        send(tx, Msg::FullSyncEnd(pos)).await?;
+        position.offset
+    };
+    loop {
+        let batch = node.with_state(|st| {
+            if !st.backlog.covers(sent, st.position.offset) {
+                return Err(Status::out_of_range("replica fell out of the backlog; a full sync is needed"));
+            }
+            if st.role != crate::node::Role::Primary {
+                return Err(Status::failed_precondition("no longer a primary"));
+            }
+            Ok(st.backlog.after(sent, EFFECTS_PER_MESSAGE))
+        })?;
+        if batch.is_empty() {
+            if tokio::time::timeout(IDLE_PING, offset_rx.changed()).await.is_err() {
+                send(tx, Msg::Effects(pb::Effects { offset: sent, effects: vec![] })).await?;
+            }
+            continue;
+        }
+        let last = batch.last().map_or(sent, |(o, _)| *o);
+        let effects = batch.into_iter().map(|(_, args)| pb::Effect { args }).collect();
+        send(tx, Msg::Effects(pb::Effects { offset: last, effects })).await?;
+        sent = last;
+    }
+}

@@ -1,0 +1,161 @@
+//! The data path's server side: `Data.Execute`, a stream of command batches from a gateway.
+//!
+//! Each batch runs on its node in one critical section; under `appendfsync always` the batch
+//! is fsynced (one group commit) before its replies go out. WAIT is answered later, by id,
+//! so it never holds up the commands behind it on the same stream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferrocache_common::reply::errors;
+use ferrocache_common::Reply;
+use ferrocache_proto::internal::v1 as pb;
+use pb::data_server::Data;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::cmd::parse_i64;
+use crate::host::Host;
+use crate::node::{AppendFsync, Node};
+
+pub struct DataService {
+    host: Arc<Host>,
+}
+
+impl DataService {
+    pub fn new(host: Arc<Host>) -> DataService {
+        DataService { host }
+    }
+}
+
+type Out = mpsc::Sender<Result<pb::ReplyBatch, Status>>;
+
+#[tonic::async_trait]
+impl Data for DataService {
+    type ExecuteStream = ReceiverStream<Result<pb::ReplyBatch, Status>>;
+
+    async fn execute(
+        &self,
+        request: Request<Streaming<pb::CommandBatch>>,
+    ) -> Result<Response<Self::ExecuteStream>, Status> {
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(64);
+        let host = self.host.clone();
+        tokio::spawn(async move {
+            loop {
+                let batch = tokio::select! {
+                    _ = host.cancel.cancelled() => break,
+                    m = inbound.message() => match m {
+                        Ok(Some(batch)) => batch,
+                        _ => break,
+                    },
+                };
+                let replies = run_batch(&host, batch, &tx).await;
+                if tx.send(Ok(pb::ReplyBatch { replies })).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+fn reply(id: u64, r: Reply) -> pb::Reply {
+    pb::Reply { id, value: Some(r.into()) }
+}
+
+async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out) -> Vec<pb::Reply> {
+    let Some(node) = host.node(&batch.node_id) else {
+        let msg = format!("TRYAGAIN node {} is not available on this datanode yet", batch.node_id);
+        return batch.commands.into_iter().map(|c| reply(c.id, Reply::error(msg.clone()))).collect();
+    };
+    let mut ids = Vec::with_capacity(batch.commands.len());
+    let mut commands = Vec::with_capacity(batch.commands.len());
+    let mut waits = Vec::new();
+    let mut infos = Vec::new();
+    for c in batch.commands {
+        let name = c.args.first().map(|n| n.to_ascii_uppercase()).unwrap_or_default();
+        if name == b"WAIT" {
+            waits.push((c.id, c.args));
+        } else if name == b"INFO" {
+            infos.push(c.id);
+        } else {
+            ids.push(c.id);
+            commands.push((c.args, c.readonly));
+        }
+    }
+    let mut replies = match node.execute_batch(&commands) {
+        Ok(applied) => {
+            if applied.store_seq != 0 && node.fsync == AppendFsync::Always {
+                if let Err(e) = node.wait_durable(applied.store_seq).await {
+                    tracing::error!(node = %node.id, "fsync failed: {e}");
+                    let msg = "MISCONF Errors writing to disk; writes may be lost".to_string();
+                    return ids.into_iter().map(|id| reply(id, Reply::error(msg.clone()))).collect();
+                }
+            }
+            ids.into_iter().zip(applied.replies).map(|(id, r)| reply(id, r)).collect()
+        }
+        Err(e) => {
+            tracing::error!(node = %node.id, "storage error: {e}");
+            let msg = format!("MISCONF storage error: {e}");
+            ids.into_iter().map(|id| reply(id, Reply::error(msg.clone()))).collect::<Vec<_>>()
+        }
+    };
+    for id in infos {
+        replies.push(reply(id, Reply::Bulk(crate::info::node_info(&node).into())));
+    }
+    for (id, args) in waits {
+        match parse_wait(&node, &args) {
+            Ok((needed, timeout)) => {
+                let node = node.clone();
+                let tx = tx.clone();
+                let target = node.offset();
+                tokio::spawn(async move {
+                    let n = wait_for_replicas(&node, target, needed, timeout).await;
+                    let _ = tx.send(Ok(pb::ReplyBatch { replies: vec![reply(id, Reply::Integer(n as i64))] })).await;
+                });
+            }
+            Err(e) => replies.push(reply(id, e)),
+        }
+    }
+    replies
+}
+
+fn parse_wait(node: &Node, args: &[Bytes]) -> Result<(usize, Option<Duration>), Reply> {
+    if args.len() != 3 {
+        return Err(Reply::error(errors::wrong_arity("wait")));
+    }
+    let needed = parse_i64(&args[1]).ok_or_else(|| Reply::error(errors::NOT_INTEGER))?;
+    let timeout = parse_i64(&args[2]).ok_or_else(|| Reply::error("ERR timeout is not an integer or out of range"))?;
+    if timeout < 0 {
+        return Err(Reply::error("ERR timeout is negative"));
+    }
+    if !node.is_primary() {
+        return Err(Reply::error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."));
+    }
+    let timeout = if timeout == 0 { None } else { Some(Duration::from_millis(timeout as u64)) };
+    Ok((needed.max(0) as usize, timeout))
+}
+
+/// Waits until `needed` replicas acknowledged `target` or the timeout passes (none = wait
+/// forever, as WAIT 0 does); returns how many had.
+pub async fn wait_for_replicas(node: &Node, target: u64, needed: usize, timeout: Option<Duration>) -> usize {
+    let mut acks = node.subscribe_acks();
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    loop {
+        let n = node.replicas_at(target);
+        if n >= needed {
+            return n;
+        }
+        let changed = match deadline {
+            Some(d) => tokio::time::timeout_at(d, acks.changed()).await.ok(),
+            None => Some(acks.changed().await),
+        };
+        match changed {
+            Some(Ok(())) => continue,
+            _ => return node.replicas_at(target),
+        }
+    }
+}

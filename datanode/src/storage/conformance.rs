@@ -1,0 +1,66 @@
+//! One suite every `Store` must pass.
+
+use bytes::Bytes;
+
+use super::*;
+
+fn entry(v: &str, at: i64) -> Entry {
+    Entry { value: Value::Str(Bytes::copy_from_slice(v.as_bytes())), expires_at: at }
+}
+
+fn sorted(store: &dyn Store) -> (Position, Vec<(Bytes, Entry)>) {
+    let (p, mut e) = store.load().unwrap();
+    e.sort_by(|a, b| a.0.cmp(&b.0));
+    (p, e)
+}
+
+fn suite(store: &dyn Store) {
+    assert_eq!(sorted(store), (Position::default(), vec![]));
+    let pos = Position { replid: "abc".into(), offset: 7 };
+    store
+        .write(StoreBatch {
+            clear: false,
+            writes: vec![
+                (Bytes::from_static(b"a"), Some(entry("1", 0))),
+                (Bytes::from_static(b"b"), Some(entry("2", 99))),
+            ],
+            position: Some(pos.clone()),
+        })
+        .unwrap();
+    store.flush().unwrap();
+    assert_eq!(
+        sorted(store),
+        (pos.clone(), vec![(Bytes::from_static(b"a"), entry("1", 0)), (Bytes::from_static(b"b"), entry("2", 99))])
+    );
+    store.write(StoreBatch { clear: false, writes: vec![(Bytes::from_static(b"a"), None)], position: None }).unwrap();
+    assert_eq!(sorted(store).1, vec![(Bytes::from_static(b"b"), entry("2", 99))]);
+    store
+        .write(StoreBatch {
+            clear: true,
+            writes: vec![(Bytes::from_static(b"c"), Some(entry("3", 0)))],
+            position: None,
+        })
+        .unwrap();
+    assert_eq!(sorted(store), (pos, vec![(Bytes::from_static(b"c"), entry("3", 0))]));
+}
+
+#[test]
+fn memory_store_conforms() {
+    suite(&MemoryStore::default());
+}
+
+#[test]
+fn sled_store_conforms_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        suite(&SledStore::open(&db, "n1").unwrap());
+        let other = SledStore::open(&db, "n2").unwrap();
+        assert!(other.load().unwrap().1.is_empty(), "nodes do not see each other's keys");
+    }
+    let db = sled::open(dir.path()).unwrap();
+    let store = SledStore::open(&db, "n1").unwrap();
+    assert_eq!(store.load().unwrap().1.len(), 1);
+    store.destroy().unwrap();
+    assert!(SledStore::open(&db, "n1").unwrap().load().unwrap().1.is_empty());
+}

@@ -1,0 +1,113 @@
+//! Values a key can hold, and their byte encoding (used by storage and full syncs):
+//! one type tag byte, then the payload.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(Bytes),
+    Hash(HashMap<Bytes, Bytes>),
+}
+
+const TAG_STRING: u8 = 0;
+const TAG_HASH: u8 = 1;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("corrupt value encoding: {0}")]
+pub struct DecodeError(pub &'static str);
+
+impl Value {
+    /// The name TYPE and SCAN TYPE use.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Value::Str(b) => {
+                let mut out = Vec::with_capacity(1 + b.len());
+                out.push(TAG_STRING);
+                out.extend_from_slice(b);
+                out
+            }
+            Value::Hash(h) => {
+                let mut out = Vec::with_capacity(5 + h.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>());
+                out.push(TAG_HASH);
+                out.extend_from_slice(&(h.len() as u32).to_be_bytes());
+                for (k, v) in h {
+                    for part in [k, v] {
+                        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+                        out.extend_from_slice(part);
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    pub fn decode(data: &[u8]) -> Result<Value, DecodeError> {
+        match data.split_first() {
+            Some((&TAG_STRING, rest)) => Ok(Value::Str(Bytes::copy_from_slice(rest))),
+            Some((&TAG_HASH, rest)) => {
+                let mut cur = rest;
+                let mut take = |n: usize| -> Result<&[u8], DecodeError> {
+                    if cur.len() < n {
+                        return Err(DecodeError("truncated hash"));
+                    }
+                    let (a, b) = cur.split_at(n);
+                    cur = b;
+                    Ok(a)
+                };
+                let len = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+                let count = len(take(4)?);
+                let mut h = HashMap::with_capacity(count.min(1 << 16));
+                for _ in 0..count {
+                    let klen = len(take(4)?);
+                    let k = Bytes::copy_from_slice(take(klen)?);
+                    let vlen = len(take(4)?);
+                    let v = Bytes::copy_from_slice(take(vlen)?);
+                    h.insert(k, v);
+                }
+                Ok(Value::Hash(h))
+            }
+            Some(_) => Err(DecodeError("unknown type tag")),
+            None => Err(DecodeError("empty value")),
+        }
+    }
+
+    /// Approximate bytes held, for INFO memory.
+    pub fn approx_size(&self) -> usize {
+        match self {
+            Value::Str(b) => b.len(),
+            Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.len() + 48).sum(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let mut h = HashMap::new();
+        h.insert(Bytes::from_static(b"f"), Bytes::from_static(b"v"));
+        h.insert(Bytes::new(), Bytes::from_static(b"\0"));
+        for v in [
+            Value::Str(Bytes::new()),
+            Value::Str(Bytes::from_static(b"hello\0\xff")),
+            Value::Hash(h),
+            Value::Hash(HashMap::new()),
+        ] {
+            assert_eq!(Value::decode(&v.encode()), Ok(v));
+        }
+        assert!(Value::decode(&[]).is_err());
+        assert!(Value::decode(&[99, 1]).is_err());
+        assert!(Value::decode(&[TAG_HASH, 0, 0, 0, 5, 0]).is_err(), "truncated hash");
+    }
+}

@@ -1,0 +1,50 @@
+//! Gateway configuration: flags (each with an environment variable) and checks.
+
+/// Runs a gateway: serves every replication group's Redis endpoints and routes commands to
+/// the datanodes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GatewayConfig {
+    /// Address of the gateway's gRPC server (health checks and reflection).
+    #[arg(long, env = "FERROCACHE_GRPC_LISTEN", default_value = "127.0.0.1:7300")]
+    pub grpc_listen: std::net::SocketAddr,
+    /// Address the Redis endpoints bind to (their ports come from each group's Port).
+    #[arg(long, env = "FERROCACHE_BIND", default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Coordinator addresses (host:port), comma-separated.
+    #[arg(long, env = "FERROCACHE_COORDINATORS", value_delimiter = ',', default_value = "127.0.0.1:7000")]
+    pub coordinators: Vec<String>,
+    /// Largest bulk string a client may send (Redis's proto-max-bulk-len).
+    #[arg(long, env = "FERROCACHE_PROTO_MAX_BULK_LEN", default_value_t = 512 << 20)]
+    pub proto_max_bulk_len: usize,
+    /// Most arguments in one command.
+    #[arg(long, env = "FERROCACHE_MAX_ARGS", default_value_t = 1 << 20)]
+    pub max_args: usize,
+    /// Most bytes buffered for one client's unparsed input (client-query-buffer-limit).
+    #[arg(long, env = "FERROCACHE_QUERY_BUFFER_LIMIT", default_value_t = 1 << 30)]
+    pub query_buffer_limit: usize,
+    /// Most client connections per gateway (Redis's maxclients).
+    #[arg(long, env = "FERROCACHE_MAXCLIENTS", default_value_t = 10000)]
+    pub maxclients: usize,
+    /// How long a command may wait for its node before the client gets an error, in ms
+    /// (WAIT is bounded by its own timeout instead).
+    #[arg(long, env = "FERROCACHE_COMMAND_TIMEOUT_MS", default_value_t = 10_000)]
+    pub command_timeout_ms: u64,
+    /// Most commands one connection may have in flight before the gateway stops reading it.
+    #[arg(long, env = "FERROCACHE_MAX_PIPELINE", default_value_t = 4096)]
+    pub max_pipeline: usize,
+}
+
+impl GatewayConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.coordinators.is_empty() {
+            return Err("at least one coordinator address is required".into());
+        }
+        if self.maxclients == 0 || self.max_pipeline == 0 {
+            return Err("maxclients and max-pipeline must be positive".into());
+        }
+        if self.query_buffer_limit < self.proto_max_bulk_len {
+            return Err("query-buffer-limit must be at least proto-max-bulk-len".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,305 @@
+//! One client connection: parse requests, dispatch each at once (so a pipeline fans out to
+//! the node links without waiting), and write replies strictly in request order.
+//!
+//! Replies that are already known are written in one go; the buffer is flushed whenever
+//! the next reply in order is not ready yet, so a slow command (WAIT) never holds back
+//! replies already computed before it.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use ferrocache_common::command::{self, Route};
+use ferrocache_common::reply::errors;
+use ferrocache_common::slot::key_slot;
+use ferrocache_common::Reply;
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::clients::{ClientInfo, Clients};
+use crate::endpoints::Endpoint;
+use crate::local::{self, Local};
+use crate::resp::{self, Limits};
+use crate::router::EndpointKind;
+use crate::{info, Shared};
+
+/// Flush the output buffer once it holds this much, even mid-pipeline.
+const OUT_HIGH_WATER: usize = 256 * 1024;
+
+type Mapper = Box<dyn FnOnce(Reply) -> Reply + Send>;
+
+/// A reply slot, in request order; `u8` is the protocol in force when it was requested.
+enum Slot {
+    Ready(Reply, u8),
+    Waiting(oneshot::Receiver<Reply>, Option<Mapper>, u8, Option<tokio::time::Instant>),
+}
+
+pub struct Session {
+    info: Arc<Mutex<ClientInfo>>,
+    id: u64,
+    proto: u8,
+    shared: Arc<Shared>,
+}
+
+impl Session {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn proto(&self) -> u8 {
+        self.proto
+    }
+
+    pub fn set_proto(&mut self, p: u8) {
+        self.proto = p;
+        self.update(|c| c.proto = p);
+    }
+
+    pub fn info(&self) -> ClientInfo {
+        self.info.lock().clone()
+    }
+
+    pub fn clients(&self) -> &Clients {
+        &self.shared.clients
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut ClientInfo)) {
+        f(&mut self.info.lock());
+    }
+
+    pub fn set_name(&self, name: &[u8]) -> Result<(), Reply> {
+        if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+            return Err(Reply::error("ERR Client names cannot contain spaces, newlines or special characters."));
+        }
+        let name = String::from_utf8_lossy(name).into_owned();
+        self.update(|c| c.name = name);
+        Ok(())
+    }
+
+    pub fn reset(&mut self) {
+        self.set_proto(2);
+        self.update(|c| c.name.clear());
+    }
+}
+
+/// Answers a connection over the client limit, then closes it.
+pub async fn refuse(mut socket: TcpStream, msg: &str) {
+    let mut out = BytesMut::new();
+    resp::encode(&Reply::error(msg), 2, &mut out);
+    let _ = socket.write_all(&out).await;
+}
+
+pub async fn serve(
+    socket: TcpStream,
+    peer: SocketAddr,
+    endpoint: Arc<Endpoint>,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+) {
+    let laddr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let info = shared.clients.register(peer, laddr);
+    let id = info.lock().id;
+    let mut session = Session { info, id, proto: 2, shared: shared.clone() };
+    if let Err(e) = run(socket, &mut session, &endpoint, &shared, cancel).await {
+        tracing::debug!(client = id, "connection ended: {e}");
+    }
+    shared.clients.unregister(id);
+}
+
+async fn run(
+    socket: TcpStream,
+    session: &mut Session,
+    endpoint: &Endpoint,
+    shared: &Arc<Shared>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let (mut rd, mut wr) = socket.into_split();
+    let limits = Limits { max_bulk_len: shared.config.proto_max_bulk_len, max_args: shared.config.max_args };
+    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut queue: VecDeque<Slot> = VecDeque::new();
+    let mut closing = false;
+    loop {
+        // Write every reply that is ready, in order.
+        while let Some(front) = queue.front_mut() {
+            let (reply, proto) = match front {
+                Slot::Ready(..) => match queue.pop_front() {
+                    Some(Slot::Ready(r, p)) => (r, p),
+                    _ => unreachable_slot(),
+                },
+                Slot::Waiting(rx, _, _, _) => match rx.try_recv() {
+                    Ok(r) => finish(queue.pop_front(), r),
+                    Err(oneshot::error::TryRecvError::Empty) => break,
+                    Err(oneshot::error::TryRecvError::Closed) => {
+                        finish(queue.pop_front(), Reply::error("ERR internal error: the reply was lost"))
+                    }
+                },
+            };
+            resp::encode(&reply, proto, &mut out);
+            if out.len() >= OUT_HIGH_WATER {
+                wr.write_all(&out).await?;
+                out.clear();
+            }
+        }
+        if !out.is_empty() {
+            wr.write_all(&out).await?;
+            out.clear();
+        }
+        if closing && queue.is_empty() {
+            return Ok(());
+        }
+        let can_read = !closing && queue.len() < shared.config.max_pipeline;
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            r = wait_front(&mut queue) => {
+                if let Some(Slot::Waiting(_, mapper, proto, _)) = queue.pop_front() {
+                    let r = match mapper {
+                        Some(m) => m(r),
+                        None => r,
+                    };
+                    queue.push_front(Slot::Ready(r, proto));
+                }
+            }
+            n = rd.read_buf(&mut inbuf), if can_read => {
+                if n? == 0 {
+                    return Ok(());
+                }
+                loop {
+                    match resp::parse_request(&mut inbuf, &limits) {
+                        Ok(Some(args)) if args.is_empty() => continue,
+                        Ok(Some(args)) => {
+                            let (slot, close) = dispatch(session, endpoint, shared, args).await;
+                            queue.push_back(slot);
+                            if close {
+                                closing = true;
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            queue.push_back(Slot::Ready(Reply::error(format!("ERR {e}")), session.proto));
+                            closing = true;
+                            break;
+                        }
+                    }
+                }
+                if !closing && inbuf.len() > shared.config.query_buffer_limit {
+                    tracing::warn!(client = session.id, "query buffer over the limit; closing");
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn unreachable_slot() -> (Reply, u8) {
+    (Reply::error("ERR internal error"), 2)
+}
+
+fn finish(slot: Option<Slot>, r: Reply) -> (Reply, u8) {
+    match slot {
+        Some(Slot::Waiting(_, Some(m), proto, _)) => (m(r), proto),
+        Some(Slot::Waiting(_, None, proto, _)) => (r, proto),
+        Some(Slot::Ready(r, p)) => (r, p),
+        None => unreachable_slot(),
+    }
+}
+
+/// Resolves when the front slot's reply arrives; pends forever when there is nothing to
+/// wait for (the select's other branches then decide).
+async fn wait_front(queue: &mut VecDeque<Slot>) -> Reply {
+    match queue.front_mut() {
+        Some(Slot::Waiting(rx, _, _, deadline)) => {
+            let lost = || Reply::error("ERR internal error: the reply was lost");
+            match deadline {
+                Some(d) => match tokio::time::timeout_at(*d, rx).await {
+                    Ok(r) => r.unwrap_or_else(|_| lost()),
+                    Err(_) => Reply::error(
+                        "ERR timed out waiting for the node that serves this key; the command may or may not have run",
+                    ),
+                },
+                None => rx.await.unwrap_or_else(|_| lost()),
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+fn deadline(shared: &Shared) -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_millis(shared.config.command_timeout_ms)
+}
+
+/// Redis's unknown-command error: the name, then up to 128 characters of arguments.
+fn unknown_command(args: &[Bytes]) -> Reply {
+    let mut tail = String::new();
+    for a in &args[1..] {
+        if tail.len() >= 128 {
+            break;
+        }
+        let room = 128 - tail.len();
+        let s = String::from_utf8_lossy(a);
+        let s: String = s.chars().take(room).collect();
+        tail.push_str(&format!("'{s}' "));
+    }
+    let name: String = String::from_utf8_lossy(&args[0]).chars().take(128).collect();
+    Reply::error(format!("ERR unknown command '{name}', with args beginning with: {tail}"))
+}
+
+/// Turns one request into a reply slot; `true` = close after it.
+async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>, args: Vec<Bytes>) -> (Slot, bool) {
+    shared.clients.total_commands.fetch_add(1, Ordering::Relaxed);
+    let proto = session.proto;
+    let ready = |r| (Slot::Ready(r, proto), false);
+    let Some(spec) = command::lookup(&args[0]) else {
+        return ready(unknown_command(&args));
+    };
+    {
+        let mut info = session.info.lock();
+        info.last_active = Instant::now();
+        if info.last_cmd != spec.name {
+            info.last_cmd = spec.name.to_string();
+        }
+    }
+    if !spec.arity_ok(args.len()) {
+        return ready(Reply::error(errors::wrong_arity(spec.name)));
+    }
+    match spec.route {
+        Route::Gateway => match local::handle(session, spec, &args) {
+            Local::Reply(r) => (Slot::Ready(r, session.proto), false),
+            Local::Close(r) => (Slot::Ready(r, proto), true),
+            Local::Info(sections) => {
+                let gateway_part = info::gateway_sections(shared, endpoint, session);
+                match shared.router.target(&endpoint.group_id, endpoint.kind, 0) {
+                    Ok(target) => {
+                        let rx = shared.router.send(target, 0, vec![Bytes::from_static(b"INFO")]).await;
+                        let mapper: Mapper = Box::new(move |node| info::compose(&sections, gateway_part, node));
+                        (Slot::Waiting(rx, Some(mapper), proto, Some(deadline(shared))), false)
+                    }
+                    Err(_) => ready(info::compose(&sections, gateway_part, Reply::NullBulk)),
+                }
+            }
+        },
+        Route::Keyed | Route::AllShards => {
+            if endpoint.kind == EndpointKind::Reader && spec.is_write() {
+                return ready(Reply::error(errors::READONLY));
+            }
+            let slot = spec.key_indexes(args.len()).next().map_or(0, |i| key_slot(&args[i]));
+            // WAIT counts the acknowledgements of the primary's replicas, whatever the endpoint.
+            let kind = if spec.name == "wait" { EndpointKind::Primary } else { endpoint.kind };
+            // WAIT is bounded by its own timeout argument (0 = forever, as in Redis).
+            let deadline = if spec.name == "wait" { None } else { Some(deadline(shared)) };
+            match shared.router.target(&endpoint.group_id, kind, slot) {
+                Ok(target) => {
+                    (Slot::Waiting(shared.router.send(target, slot, args).await, None, proto, deadline), false)
+                }
+                Err(e) => ready(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The Redis listeners: for each replication group, its primary endpoint and its reader
+//! endpoint, opened and closed as groups come and go.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::connection;
+use crate::router::{EndpointKind, Table};
+use crate::Shared;
+
+/// What a client connection is attached to.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub group_id: String,
+    pub kind: EndpointKind,
+    pub port: u16,
+}
+
+pub struct Endpoints {
+    shared: Arc<Shared>,
+    open: Mutex<HashMap<u16, (String, CancellationToken)>>,
+    limit: Arc<Semaphore>,
+}
+
+impl Endpoints {
+    pub fn new(shared: Arc<Shared>) -> Endpoints {
+        let limit = Arc::new(Semaphore::new(shared.config.maxclients));
+        Endpoints { shared, open: Mutex::new(HashMap::new()), limit }
+    }
+
+    pub async fn reconcile(&self, table: &Table) {
+        let mut wanted = HashMap::new();
+        for g in table.groups.values() {
+            if g.primary_port != 0 {
+                wanted.insert(g.primary_port, (g.id.clone(), EndpointKind::Primary));
+            }
+            if g.reader_port != 0 {
+                wanted.insert(g.reader_port, (g.id.clone(), EndpointKind::Reader));
+            }
+        }
+        let to_open: Vec<(u16, String, EndpointKind)> = {
+            let mut open = self.open.lock();
+            open.retain(|port, (group, token)| {
+                let keep = wanted.get(port).is_some_and(|(g, _)| g == group);
+                if !keep {
+                    tracing::info!(port, %group, "closing endpoint");
+                    token.cancel();
+                }
+                keep
+            });
+            wanted
+                .iter()
+                .filter(|(port, _)| !open.contains_key(port))
+                .map(|(port, (g, k))| (*port, g.clone(), *k))
+                .collect()
+        };
+        for (port, group, kind) in to_open {
+            let addr = format!("{}:{port}", self.shared.config.bind);
+            match TcpListener::bind(&addr).await {
+                Ok(listener) => {
+                    tracing::info!(%addr, %group, ?kind, "endpoint open");
+                    let token = self.shared.cancel.child_token();
+                    self.open.lock().insert(port, (group.clone(), token.clone()));
+                    let endpoint = Arc::new(Endpoint { group_id: group, kind, port });
+                    tokio::spawn(accept_loop(listener, endpoint, self.shared.clone(), self.limit.clone(), token));
+                }
+                Err(e) => tracing::error!(%addr, %group, "cannot open endpoint: {e}"),
+            }
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    endpoint: Arc<Endpoint>,
+    shared: Arc<Shared>,
+    limit: Arc<Semaphore>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let (socket, peer) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = socket.set_nodelay(true);
+        let permit = limit.clone().try_acquire_owned().ok();
+        let (endpoint, shared, cancel) = (endpoint.clone(), shared.clone(), cancel.clone());
+        tokio::spawn(async move {
+            match permit {
+                Some(_permit) => connection::serve(socket, peer, endpoint, shared, cancel).await,
+                None => connection::refuse(socket, "ERR max number of clients reached").await,
+            }
+        });
+    }
+}

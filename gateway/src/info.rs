@@ -1,0 +1,100 @@
+//! INFO: the gateway's own sections (server, clients, stats) joined with the node's
+//! (memory, persistence, replication, keyspace), filtered by the requested section names.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ferrocache_common::Reply;
+
+use crate::connection::Session;
+use crate::endpoints::Endpoint;
+use crate::Shared;
+
+const DEFAULT: &[&str] =
+    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"];
+
+pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, _session: &Session) -> Vec<(String, String)> {
+    let uptime = shared.started.elapsed().as_secs();
+    let server = format!(
+        "redis_version:{}\r\nferrocache_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nexecutable:ferrocache\r\nreplication_group_id:{}\r\n",
+        crate::REDIS_VERSION,
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::process::id(),
+        shared.run_id,
+        endpoint.port,
+        uptime,
+        uptime / 86400,
+        endpoint.group_id,
+    );
+    let clients = format!(
+        "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
+        shared.clients.count(),
+        shared.config.maxclients
+    );
+    let stats = format!(
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\n",
+        shared.clients.total_connections.load(Ordering::Relaxed),
+        shared.clients.total_commands.load(Ordering::Relaxed),
+        shared.clients.rejected_connections.load(Ordering::Relaxed),
+    );
+    let cluster = "cluster_enabled:0\r\n".to_string();
+    vec![
+        ("server".into(), server),
+        ("clients".into(), clients),
+        ("stats".into(), stats),
+        ("cpu".into(), String::new()),
+        ("cluster".into(), cluster),
+    ]
+}
+
+/// Splits a node's INFO text ("# Name\r\nfields...") into (lowercase name, fields).
+fn node_sections(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.split("\r\n") {
+        if let Some(name) = line.strip_prefix("# ") {
+            out.push((name.to_ascii_lowercase(), String::new()));
+        } else if !line.is_empty() {
+            if let Some((_, body)) = out.last_mut() {
+                body.push_str(line);
+                body.push_str("\r\n");
+            }
+        }
+    }
+    out
+}
+
+fn title(name: &str) -> String {
+    let mut c = name.chars();
+    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+}
+
+pub fn compose(requested: &[String], mut sections: Vec<(String, String)>, node: Reply) -> Reply {
+    if let Reply::Bulk(b) | Reply::Verbatim(b) = &node {
+        sections.extend(node_sections(&String::from_utf8_lossy(b)));
+    }
+    let everything = requested.iter().any(|r| r == "all" || r == "everything");
+    let wanted = |name: &str| {
+        if everything {
+            return true;
+        }
+        if requested.is_empty() || requested.iter().any(|r| r == "default") {
+            return DEFAULT.contains(&name) || requested.iter().any(|r| r == name);
+        }
+        requested.iter().any(|r| r == name)
+    };
+    let mut out = String::new();
+    for name in DEFAULT {
+        if !wanted(name) {
+            continue;
+        }
+        if let Some((_, body)) = sections.iter().find(|(n, _)| n == name) {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            out.push_str(&format!("# {}\r\n{}", title(name), body));
+        }
+    }
+    Reply::Verbatim(Bytes::from(out))
+}

@@ -1,0 +1,98 @@
+//! Ferrocache gateway: speaks RESP2/RESP3 to Redis clients on each replication group's
+//! endpoints and routes every command to the node that serves it.
+//!
+//! ```text
+//!  client ─RESP─▶ connection ─┬─ local (PING, HELLO, CLIENT, COMMAND, INFO part)
+//!                              └─ router ─▶ link (one batched gRPC stream per node) ─▶ datanode
+//!  coordinator ─WatchTopology─▶ watch ─▶ router table + endpoints (listeners per group)
+//! ```
+
+pub mod clients;
+pub mod config;
+pub mod connection;
+pub mod endpoints;
+pub mod info;
+pub mod link;
+pub mod local;
+pub mod resp;
+pub mod router;
+pub mod watch;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+pub use config::GatewayConfig;
+
+/// The Redis version Ferrocache answers as (HELLO, INFO): the command set it follows.
+pub const REDIS_VERSION: &str = "7.2.0";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("grpc server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// What every connection of this gateway shares.
+pub struct Shared {
+    pub config: GatewayConfig,
+    pub router: Arc<router::Router>,
+    pub clients: clients::Clients,
+    pub cancel: CancellationToken,
+    pub started: Instant,
+    pub run_id: String,
+}
+
+/// Runs a gateway until `cancel` fires: endpoints open as the coordinators' topology names
+/// groups; `grpc` serves health checks and reflection.
+pub async fn run(config: GatewayConfig, grpc: TcpListener, cancel: CancellationToken) -> Result<(), Error> {
+    config.validate().map_err(Error::Config)?;
+    let shared = Arc::new(Shared {
+        router: Arc::new(router::Router::new(cancel.child_token())),
+        clients: clients::Clients::default(),
+        cancel: cancel.clone(),
+        started: Instant::now(),
+        run_id: format!("{:016x}{:016x}{:08x}", rand::random::<u64>(), rand::random::<u64>(), rand::random::<u32>()),
+        config,
+    });
+    let endpoints = Arc::new(endpoints::Endpoints::new(shared.clone()));
+    let watcher = watch::TopologyWatcher {
+        coordinators: shared.config.coordinators.clone(),
+        router: shared.router.clone(),
+        endpoints,
+    };
+    // Health: SERVING once a topology has arrived (the endpoints can then open).
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ferrocache_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let grpc_server = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), cancel.clone().cancelled_owned());
+    let router = shared.router.clone();
+    let ready = async move {
+        while router.table().version == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+        std::future::pending::<()>().await
+    };
+    tracing::info!(coordinators = ?shared.config.coordinators, "gateway starting");
+    let served = tokio::select! {
+        _ = watcher.run(cancel.clone()) => Ok(()),
+        r = grpc_server => r,
+        _ = ready => Ok(()),
+    };
+    tracing::info!("gateway stopped");
+    served?;
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! A link from this gateway to one node: one long-lived `Data.Execute` stream that carries
+//! the commands of *all* client connections bound for that node.
+//!
+//! ```text
+//!  connections ──Pending──▶ [bounded queue] ──writer: drain, one CommandBatch──▶ datanode
+//!       ▲                                                                          │
+//!       └──── oneshot per command ◀── reader: ReplyBatch, matched by id ◀──────────┘
+//! ```
+//! Batching is natural: the writer sends whatever is queued when it gets to run, so under
+//! load batches grow and per-command cost falls, with no timer adding latency.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocache_common::Reply;
+use ferrocache_proto::internal::v1 as pb;
+use parking_lot::Mutex;
+use pb::data_client::DataClient;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+const QUEUE: usize = 16 * 1024;
+const MAX_BATCH: usize = 1024;
+const BATCHES_IN_FLIGHT: usize = 64;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const MAX_MESSAGE: usize = 1 << 30;
+
+pub struct Pending {
+    pub args: Vec<bytes::Bytes>,
+    pub slot: u32,
+    pub config_epoch: u64,
+    pub readonly: bool,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+pub struct NodeLink {
+    pub node_id: String,
+    pub address: String,
+    tx: mpsc::Sender<Pending>,
+    cancel: CancellationToken,
+}
+
+type Inflight = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
+
+impl NodeLink {
+    pub fn spawn(node_id: String, address: String, cancel: CancellationToken) -> Arc<NodeLink> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let link =
+            Arc::new(NodeLink { node_id: node_id.clone(), address: address.clone(), tx, cancel: cancel.clone() });
+        tokio::spawn(run(node_id, address, rx, cancel));
+        link
+    }
+
+    /// Queues a command; waits only while the queue is full (backpressure).
+    pub async fn send(&self, pending: Pending) {
+        if let Err(mpsc::error::SendError(p)) = self.tx.send(pending).await {
+            let _ = p.reply.send(Reply::error(format!("TRYAGAIN link to node {} is closed", self.node_id)));
+        }
+    }
+
+    pub fn close(&self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn run(node_id: String, address: String, mut rx: mpsc::Receiver<Pending>, cancel: CancellationToken) {
+    let mut next_id = 1u64;
+    while !cancel.is_cancelled() {
+        // Connect only when there is something to send.
+        let first = tokio::select! {
+            _ = cancel.cancelled() => break,
+            p = rx.recv() => match p { Some(p) => p, None => break },
+        };
+        let client = match connect(&address).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(node = %node_id, %address, "cannot reach datanode: {e}");
+                let msg = format!("TRYAGAIN node {node_id} at {address} is unreachable");
+                let _ = first.reply.send(Reply::error(msg.clone()));
+                while let Ok(p) = rx.try_recv() {
+                    let _ = p.reply.send(Reply::error(msg.clone()));
+                }
+                continue;
+            }
+        };
+        let inflight: Inflight = Arc::new(Mutex::new(HashMap::new()));
+        let reason = session(&node_id, client, first, &mut rx, &inflight, &mut next_id, &cancel).await;
+        tracing::info!(node = %node_id, %address, "data stream ended: {reason}");
+        let msg = format!("ERR connection to node {node_id} lost; the command may or may not have run");
+        for (_, tx) in inflight.lock().drain() {
+            let _ = tx.send(Reply::error(msg.clone()));
+        }
+    }
+    // Closed: answer whatever is still queued.
+    rx.close();
+    while let Ok(p) = rx.try_recv() {
+        let _ = p.reply.send(Reply::error(format!("TRYAGAIN link to node {node_id} is closed")));
+    }
+}
+
+async fn connect(address: &str) -> Result<DataClient<tonic::transport::Channel>, tonic::transport::Error> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        // A datanode that hangs (SIGSTOP, a dead host without RST) is detected in ~3 s and
+        // its in-flight commands fail instead of waiting forever.
+        .http2_keep_alive_interval(Duration::from_secs(1))
+        .keep_alive_timeout(Duration::from_secs(2))
+        .keep_alive_while_idle(true)
+        .initial_stream_window_size(Some(4 << 20))
+        .initial_connection_window_size(Some(8 << 20))
+        .connect()
+        .await?;
+    Ok(DataClient::new(channel).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE))
+}
+
+async fn session(
+    node_id: &str,
+    mut client: DataClient<tonic::transport::Channel>,
+    first: Pending,
+    rx: &mut mpsc::Receiver<Pending>,
+    inflight: &Inflight,
+    next_id: &mut u64,
+    cancel: &CancellationToken,
+) -> String {
+    let (batch_tx, batch_rx) = mpsc::channel::<pb::CommandBatch>(BATCHES_IN_FLIGHT);
+    let mut carry = Some(first);
+    // The first batch is queued before the call so the stream opens with data.
+    let batch = collect(node_id, &mut carry, rx, inflight, next_id);
+    let _ = batch_tx.try_send(batch);
+    let mut replies = match client.execute(ReceiverStream::new(batch_rx)).await {
+        Ok(r) => r.into_inner(),
+        Err(status) => return format!("open failed: {}", status.message()),
+    };
+    let reader_inflight = inflight.clone();
+    let reader = async move {
+        loop {
+            match replies.message().await {
+                Ok(Some(batch)) => {
+                    let mut map = reader_inflight.lock();
+                    for r in batch.replies {
+                        if let Some(tx) = map.remove(&r.id) {
+                            let _ = tx.send(r.value.map(Reply::from).unwrap_or(Reply::NullBulk));
+                        }
+                    }
+                }
+                Ok(None) => return "closed by the datanode".to_string(),
+                Err(status) => return format!("stream error: {}", status.message()),
+            }
+        }
+    };
+    tokio::pin!(reader);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return "link closed".into(),
+            reason = &mut reader => return reason,
+            p = rx.recv() => {
+                let Some(p) = p else { return "queue closed".into() };
+                carry = Some(p);
+                let batch = collect(node_id, &mut carry, rx, inflight, next_id);
+                if batch_tx.send(batch).await.is_err() {
+                    return "request stream closed".into();
+                }
+            }
+        }
+    }
+}
+
+/// Drains what is queued (up to a batch) into one CommandBatch and registers the replies.
+fn collect(
+    node_id: &str,
+    carry: &mut Option<Pending>,
+    rx: &mut mpsc::Receiver<Pending>,
+    inflight: &Inflight,
+    next_id: &mut u64,
+) -> pb::CommandBatch {
+    let mut commands = Vec::new();
+    let mut map = inflight.lock();
+    let mut next = carry.take();
+    while let Some(p) = next {
+        let id = *next_id;
+        *next_id += 1;
+        map.insert(id, p.reply);
+        commands.push(pb::Command {
+            id,
+            slot: p.slot,
+            config_epoch: p.config_epoch,
+            args: p.args,
+            readonly: p.readonly,
+        });
+        next = if commands.len() < MAX_BATCH { rx.try_recv().ok() } else { None };
+    }
+    pb::CommandBatch { node_id: node_id.to_string(), commands }
+}

@@ -1,0 +1,243 @@
+//! Command semantics through a real Redis client (the `redis` crate) against a real
+//! cluster: strings, keys, expiry, connection and server commands.
+
+mod support;
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{cmd, RedisResult, Value};
+use support::{redis_conn, Cluster, Options};
+
+async fn q<T: redis::FromRedisValue>(c: &mut MultiplexedConnection, args: &[&str]) -> RedisResult<T> {
+    let mut command = cmd(args[0]);
+    for a in &args[1..] {
+        command.arg(*a);
+    }
+    command.query_async(c).await
+}
+
+async fn err(c: &mut MultiplexedConnection, args: &[&str]) -> String {
+    match q::<Value>(c, args).await {
+        Ok(v) => panic!("{args:?} should fail, got {v:?}"),
+        Err(e) => {
+            let code = e.code().unwrap_or("").to_string();
+            let detail = e.detail().unwrap_or("").to_string();
+            format!("{code} {detail}").trim().to_string()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_behave_like_redis() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true });
+    let (port, _) = cluster.create_group("cmds", 0, "everysec").await;
+    let mut c = redis_conn(port).await;
+    strings(&mut c).await;
+    counters_and_ranges(&mut c).await;
+    keys_and_expiry(&mut c).await;
+    connection_and_server(&mut c).await;
+    hashes(&mut c).await;
+}
+
+async fn hashes(c: &mut MultiplexedConnection) {
+    assert_eq!(q::<i64>(c, &["HSET", "user:1", "name", "ada", "age", "36"]).await.unwrap(), 2);
+    assert_eq!(q::<String>(c, &["HMSET", "user:1", "lang", "en"]).await.unwrap(), "OK");
+    assert_eq!(q::<String>(c, &["HGET", "user:1", "name"]).await.unwrap(), "ada");
+    let all: std::collections::HashMap<String, String> = q(c, &["HGETALL", "user:1"]).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all["age"], "36");
+    let vals: Vec<Option<String>> = q(c, &["HMGET", "user:1", "name", "nope"]).await.unwrap();
+    assert_eq!(vals, vec![Some("ada".to_string()), None]);
+    assert_eq!(q::<i64>(c, &["HINCRBY", "user:1", "age", "1"]).await.unwrap(), 37);
+    assert_eq!(q::<String>(c, &["HINCRBYFLOAT", "user:1", "score", "0.5"]).await.unwrap(), "0.5");
+    let mut keys: Vec<String> = q(c, &["HKEYS", "user:1"]).await.unwrap();
+    keys.sort();
+    assert_eq!(keys, vec!["age", "lang", "name", "score"]);
+    assert_eq!(q::<i64>(c, &["HLEN", "user:1"]).await.unwrap(), 4);
+    let (cursor, items): (String, Vec<String>) =
+        cmd("HSCAN").arg("user:1").arg(0).arg("MATCH").arg("n*").query_async(c).await.unwrap();
+    assert_eq!((cursor.as_str(), items), ("0", vec!["name".to_string(), "ada".to_string()]));
+    let picked: Vec<String> = q(c, &["HRANDFIELD", "user:1", "2"]).await.unwrap();
+    assert_eq!(picked.len(), 2);
+    assert_eq!(q::<String>(c, &["TYPE", "user:1"]).await.unwrap(), "hash");
+    assert_eq!(err(c, &["GET", "user:1"]).await, "WRONGTYPE Operation against a key holding the wrong kind of value");
+    assert_eq!(err(c, &["HSET", "user:1", "x"]).await, "ERR wrong number of arguments for 'hset' command");
+    let (_, typed): (String, Vec<String>) =
+        cmd("SCAN").arg(0).arg("TYPE").arg("hash").arg("COUNT").arg(100000).query_async(c).await.unwrap();
+    assert_eq!(typed, vec!["user:1"]);
+    assert_eq!(q::<i64>(c, &["HDEL", "user:1", "name", "age", "lang", "score"]).await.unwrap(), 4);
+    assert_eq!(q::<i64>(c, &["EXISTS", "user:1"]).await.unwrap(), 0);
+}
+
+async fn strings(c: &mut MultiplexedConnection) {
+    assert_eq!(q::<String>(c, &["SET", "s", "hello"]).await.unwrap(), "OK");
+    assert_eq!(q::<String>(c, &["GET", "s"]).await.unwrap(), "hello");
+    assert_eq!(q::<Option<String>>(c, &["GET", "missing"]).await.unwrap(), None);
+    assert_eq!(q::<Option<String>>(c, &["SET", "s", "x", "NX"]).await.unwrap(), None);
+    assert_eq!(q::<Option<String>>(c, &["SET", "s", "world", "XX", "GET"]).await.unwrap(), Some("hello".into()));
+    assert_eq!(err(c, &["SET", "s", "v", "NX", "XX"]).await, "ERR syntax error");
+    assert_eq!(err(c, &["SET", "s", "v", "EX", "0"]).await, "ERR invalid expire time in 'set' command");
+    assert_eq!(err(c, &["SET", "s", "v", "EX", "abc"]).await, "ERR value is not an integer or out of range");
+    assert_eq!(q::<i64>(c, &["SETNX", "s", "y"]).await.unwrap(), 0);
+    assert_eq!(q::<i64>(c, &["SETNX", "s2", "y"]).await.unwrap(), 1);
+    assert_eq!(q::<String>(c, &["SETEX", "se", "100", "v"]).await.unwrap(), "OK");
+    assert_eq!(err(c, &["SETEX", "se", "-1", "v"]).await, "ERR invalid expire time in 'setex' command");
+    assert_eq!(q::<String>(c, &["PSETEX", "pse", "100000", "v"]).await.unwrap(), "OK");
+    assert_eq!(q::<Option<String>>(c, &["GETSET", "s", "new"]).await.unwrap(), Some("world".into()));
+    assert_eq!(q::<Option<String>>(c, &["GETDEL", "s"]).await.unwrap(), Some("new".into()));
+    assert_eq!(q::<i64>(c, &["EXISTS", "s"]).await.unwrap(), 0);
+    assert_eq!(q::<String>(c, &["MSET", "a", "1", "b", "2"]).await.unwrap(), "OK");
+    assert_eq!(err(c, &["MSET", "a", "1", "b"]).await, "ERR wrong number of arguments for 'mset' command");
+    assert_eq!(
+        q::<Vec<Option<String>>>(c, &["MGET", "a", "nope", "b"]).await.unwrap(),
+        vec![Some("1".into()), None, Some("2".into())]
+    );
+    assert_eq!(q::<i64>(c, &["MSETNX", "a", "9", "c", "3"]).await.unwrap(), 0);
+    assert_eq!(q::<i64>(c, &["MSETNX", "c", "3", "d", "4"]).await.unwrap(), 1);
+    assert_eq!(q::<i64>(c, &["APPEND", "ap", "Hello"]).await.unwrap(), 5);
+    assert_eq!(q::<i64>(c, &["APPEND", "ap", " World"]).await.unwrap(), 11);
+    assert_eq!(q::<i64>(c, &["STRLEN", "ap"]).await.unwrap(), 11);
+    assert_eq!(q::<i64>(c, &["STRLEN", "nope"]).await.unwrap(), 0);
+    // GETEX changes the expiry and returns the value.
+    assert_eq!(q::<String>(c, &["GETEX", "ap", "EX", "100"]).await.unwrap(), "Hello World");
+    assert_eq!(q::<i64>(c, &["TTL", "ap"]).await.unwrap(), 100);
+    assert_eq!(q::<String>(c, &["GETEX", "ap", "PERSIST"]).await.unwrap(), "Hello World");
+    assert_eq!(q::<i64>(c, &["TTL", "ap"]).await.unwrap(), -1);
+    assert_eq!(err(c, &["GETEX", "ap", "EX", "1", "PX", "1"]).await, "ERR syntax error");
+    // Binary-safe values.
+    let blob: Vec<u8> = (0..=255u8).collect();
+    let _: () = cmd("SET").arg("bin").arg(&blob).query_async(c).await.unwrap();
+    let back: Vec<u8> = cmd("GET").arg("bin").query_async(c).await.unwrap();
+    assert_eq!(back, blob);
+}
+
+async fn counters_and_ranges(c: &mut MultiplexedConnection) {
+    assert_eq!(q::<i64>(c, &["INCR", "n"]).await.unwrap(), 1);
+    assert_eq!(q::<i64>(c, &["INCRBY", "n", "10"]).await.unwrap(), 11);
+    assert_eq!(q::<i64>(c, &["DECR", "n"]).await.unwrap(), 10);
+    assert_eq!(q::<i64>(c, &["DECRBY", "n", "20"]).await.unwrap(), -10);
+    let _: () = cmd("SET").arg("big").arg("9223372036854775807").query_async(c).await.unwrap();
+    assert_eq!(err(c, &["INCR", "big"]).await, "ERR increment or decrement would overflow");
+    let _: () = cmd("SET").arg("str").arg("abc").query_async(c).await.unwrap();
+    assert_eq!(err(c, &["INCR", "str"]).await, "ERR value is not an integer or out of range");
+    assert_eq!(q::<String>(c, &["INCRBYFLOAT", "f", "10.5"]).await.unwrap(), "10.5");
+    assert_eq!(q::<String>(c, &["INCRBYFLOAT", "f", "0.1"]).await.unwrap(), "10.6");
+    assert_eq!(err(c, &["INCRBYFLOAT", "str", "1"]).await, "ERR value is not a valid float");
+    let _: () = cmd("SET").arg("r").arg("This is a string").query_async(c).await.unwrap();
+    assert_eq!(q::<String>(c, &["GETRANGE", "r", "0", "3"]).await.unwrap(), "This");
+    assert_eq!(q::<String>(c, &["GETRANGE", "r", "-3", "-1"]).await.unwrap(), "ing");
+    assert_eq!(q::<String>(c, &["GETRANGE", "r", "10", "100"]).await.unwrap(), "string");
+    assert_eq!(q::<i64>(c, &["SETRANGE", "r", "10", "Redis!"]).await.unwrap(), 16);
+    assert_eq!(q::<String>(c, &["GET", "r"]).await.unwrap(), "This is a Redis!");
+    assert_eq!(q::<i64>(c, &["SETRANGE", "pad", "3", "x"]).await.unwrap(), 4);
+    assert_eq!(q::<Vec<u8>>(c, &["GET", "pad"]).await.unwrap(), b"\0\0\0x".to_vec());
+    assert_eq!(err(c, &["SETRANGE", "pad", "-1", "x"]).await, "ERR offset is out of range");
+}
+
+async fn keys_and_expiry(c: &mut MultiplexedConnection) {
+    let _: () = cmd("FLUSHALL").query_async(c).await.unwrap();
+    for k in ["k1", "k2", "k3", "other"] {
+        let _: () = cmd("SET").arg(k).arg("v").query_async(c).await.unwrap();
+    }
+    assert_eq!(q::<i64>(c, &["DBSIZE"]).await.unwrap(), 4);
+    let mut keys: Vec<String> = q(c, &["KEYS", "k?"]).await.unwrap();
+    keys.sort();
+    assert_eq!(keys, vec!["k1", "k2", "k3"]);
+    assert_eq!(q::<i64>(c, &["EXISTS", "k1", "k1", "nope"]).await.unwrap(), 2);
+    assert_eq!(q::<String>(c, &["TYPE", "k1"]).await.unwrap(), "string");
+    assert_eq!(q::<String>(c, &["TYPE", "nope"]).await.unwrap(), "none");
+    assert_eq!(q::<i64>(c, &["DEL", "k1", "nope"]).await.unwrap(), 1);
+    assert_eq!(q::<i64>(c, &["UNLINK", "k2"]).await.unwrap(), 1);
+    assert_eq!(q::<i64>(c, &["TOUCH", "k3", "other", "x"]).await.unwrap(), 2);
+    // SCAN visits every key exactly as a full iteration must.
+    for i in 0..300 {
+        let _: () = cmd("SET").arg(format!("scan:{i}")).arg(i).query_async(c).await.unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, batch): (String, Vec<String>) =
+            cmd("SCAN").arg(&cursor).arg("MATCH").arg("scan:*").arg("COUNT").arg(50).query_async(c).await.unwrap();
+        seen.extend(batch);
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    assert_eq!(seen.len(), 300);
+    assert_eq!(err(c, &["SCAN", "abc"]).await, "ERR invalid cursor");
+    let random: Option<String> = q(c, &["RANDOMKEY"]).await.unwrap();
+    assert!(random.is_some());
+    // Expiry, relative and absolute, and its queries.
+    assert_eq!(q::<i64>(c, &["EXPIRE", "k3", "100"]).await.unwrap(), 1);
+    assert_eq!(q::<i64>(c, &["TTL", "k3"]).await.unwrap(), 100);
+    assert!(q::<i64>(c, &["PTTL", "k3"]).await.unwrap() > 99_000);
+    assert_eq!(q::<i64>(c, &["EXPIRE", "k3", "50", "GT"]).await.unwrap(), 0);
+    assert_eq!(q::<i64>(c, &["EXPIRE", "k3", "50", "LT"]).await.unwrap(), 1);
+    let at: i64 = q(c, &["EXPIRETIME", "k3"]).await.unwrap();
+    let pat: i64 = q(c, &["PEXPIRETIME", "k3"]).await.unwrap();
+    assert_eq!(at, pat / 1000);
+    assert_eq!(q::<i64>(c, &["PERSIST", "k3"]).await.unwrap(), 1);
+    assert_eq!(q::<i64>(c, &["TTL", "k3"]).await.unwrap(), -1);
+    assert_eq!(q::<i64>(c, &["TTL", "nope"]).await.unwrap(), -2);
+    assert_eq!(q::<i64>(c, &["EXPIRETIME", "k3"]).await.unwrap(), -1);
+    assert_eq!(q::<i64>(c, &["PEXPIREAT", "k3", "1"]).await.unwrap(), 1);
+    assert_eq!(q::<i64>(c, &["EXISTS", "k3"]).await.unwrap(), 0, "a past expiry deletes");
+    // Lazy and active expiry: the key vanishes and DBSIZE drops without anyone reading it.
+    let _: () = cmd("SET").arg("short").arg("v").arg("PX").arg(100).query_async(c).await.unwrap();
+    let _: () = cmd("SET").arg("short2").arg("v").arg("PX").arg(100).query_async(c).await.unwrap();
+    let before: i64 = q(c, &["DBSIZE"]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after: i64 = q(c, &["DBSIZE"]).await.unwrap();
+    assert_eq!(after, before - 2, "active expiry removed both keys");
+    assert_eq!(q::<Option<String>>(c, &["GET", "short"]).await.unwrap(), None);
+    // RENAME / COPY.
+    assert_eq!(err(c, &["RENAME", "nope", "x"]).await, "ERR no such key");
+    let _: () = cmd("SET").arg("src").arg("v").arg("EX").arg(100).query_async(c).await.unwrap();
+    assert_eq!(q::<String>(c, &["RENAME", "src", "dst"]).await.unwrap(), "OK");
+    assert_eq!(q::<i64>(c, &["TTL", "dst"]).await.unwrap(), 100, "RENAME keeps the TTL");
+    assert_eq!(q::<i64>(c, &["RENAMENX", "dst", "other"]).await.unwrap(), 0);
+    assert_eq!(q::<i64>(c, &["COPY", "dst", "other"]).await.unwrap(), 0);
+    assert_eq!(q::<i64>(c, &["COPY", "dst", "other", "REPLACE"]).await.unwrap(), 1);
+    assert_eq!(q::<String>(c, &["GET", "other"]).await.unwrap(), "v");
+}
+
+async fn connection_and_server(c: &mut MultiplexedConnection) {
+    assert_eq!(q::<String>(c, &["PING"]).await.unwrap(), "PONG");
+    assert_eq!(q::<String>(c, &["PING", "hi"]).await.unwrap(), "hi");
+    assert_eq!(q::<String>(c, &["ECHO", "x"]).await.unwrap(), "x");
+    assert_eq!(q::<String>(c, &["SELECT", "0"]).await.unwrap(), "OK");
+    assert_eq!(err(c, &["SELECT", "1"]).await, "ERR DB index is out of range");
+    assert_eq!(q::<String>(c, &["CLIENT", "SETNAME", "tester"]).await.unwrap(), "OK");
+    assert_eq!(q::<String>(c, &["CLIENT", "GETNAME"]).await.unwrap(), "tester");
+    assert_eq!(
+        err(c, &["CLIENT", "SETNAME", "bad name"]).await,
+        "ERR Client names cannot contain spaces, newlines or special characters."
+    );
+    let id: i64 = q(c, &["CLIENT", "ID"]).await.unwrap();
+    let list: String = q(c, &["CLIENT", "LIST"]).await.unwrap();
+    assert!(list.contains(&format!("id={id} ")) && list.contains("name=tester"), "{list}");
+    let info: String = q(c, &["CLIENT", "INFO"]).await.unwrap();
+    assert!(info.starts_with(&format!("id={id} ")));
+    assert_eq!(err(c, &["CLIENT", "NOPE"]).await, "ERR unknown subcommand 'NOPE'. Try CLIENT HELP.");
+    let count: i64 = q(c, &["COMMAND", "COUNT"]).await.unwrap();
+    assert!(count > 50);
+    let info: Vec<Value> = q(c, &["COMMAND", "INFO", "get"]).await.unwrap();
+    assert_eq!(info.len(), 1);
+    let keys: Vec<String> = q(c, &["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]).await.unwrap();
+    assert_eq!(keys, vec!["a", "b"]);
+    let time: Vec<String> = q(c, &["TIME"]).await.unwrap();
+    assert_eq!(time.len(), 2);
+    let info: String = q(c, &["INFO"]).await.unwrap();
+    for section in ["# Server", "# Clients", "# Memory", "# Persistence", "# Replication", "# Keyspace"] {
+        assert!(info.contains(section), "INFO lacks {section}: {info}");
+    }
+    assert!(info.contains("role:master"));
+    assert!(info.contains("db0:keys="));
+    let only: String = q(c, &["INFO", "keyspace"]).await.unwrap();
+    assert!(only.starts_with("# Keyspace") && !only.contains("# Server"), "{only}");
+    assert_eq!(q::<i64>(c, &["WAIT", "0", "0"]).await.unwrap(), 0);
+    assert_eq!(q::<String>(c, &["FLUSHDB"]).await.unwrap(), "OK");
+    assert_eq!(q::<i64>(c, &["DBSIZE"]).await.unwrap(), 0);
+}

@@ -1,0 +1,122 @@
+//! Automatic failover: kill -9 of a primary's datanode promotes the replica with the highest
+//! offset, writes succeed again within seconds, nothing acknowledged by WAIT is lost, the old
+//! primary rejoins as a replica, and a paused primary stops accepting writes once its lease
+//! lapses (fencing).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use ferrocache_proto::internal::v1 as pb;
+use redis::cmd;
+use support::{eventually, redis_conn, Cluster, Options};
+
+fn primary_of(group: &ferrocache_proto::admin::v1::ReplicationGroup) -> (String, String) {
+    let m = group.node_groups[0].node_group_members.iter().find(|m| m.current_role == "primary").expect("a primary");
+    (m.cache_cluster_id.clone(), m.datanode_id.clone())
+}
+
+/// Retries a SET on fresh connections until one is acknowledged; returns how long it took.
+async fn first_successful_write(port: u16, key: &str, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let mut c = redis_conn(port).await;
+        if cmd("SET").arg(key).arg("v").query_async::<()>(&mut c).await.is_ok() {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "no write succeeded within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_loss_fails_over_without_losing_acknowledged_writes() {
+    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true });
+    let (port, reader_port) = cluster.create_group("fo", 2, "everysec").await;
+    let before = cluster.describe("fo").await;
+    let (old_primary, old_datanode) = primary_of(&before);
+    assert_eq!(before.automatic_failover, "enabled");
+
+    let mut c = redis_conn(port).await;
+    for i in 0..300 {
+        let _: () = cmd("SET").arg(format!("k{i}")).arg(i).query_async(&mut c).await.unwrap();
+    }
+    let acked: i64 = cmd("WAIT").arg(2).arg(5000).query_async(&mut c).await.unwrap();
+    assert_eq!(acked, 2);
+
+    cluster.kill(&old_datanode);
+    let took = first_successful_write(port, "after-failover", Duration::from_secs(10)).await;
+    eprintln!("kill -9 of the primary's datanode -> first successful write after {took:?}");
+
+    let after = cluster.describe("fo").await;
+    let (new_primary, _) = primary_of(&after);
+    assert_ne!(new_primary, old_primary, "a replica was promoted");
+    assert_eq!(after.node_groups[0].config_epoch, before.node_groups[0].config_epoch + 1);
+    let mut c = redis_conn(port).await;
+    for i in 0..300 {
+        let v: Option<String> = cmd("GET").arg(format!("k{i}")).query_async(&mut c).await.unwrap();
+        assert_eq!(v.as_deref(), Some(i.to_string().as_str()), "acknowledged write k{i} lost");
+    }
+
+    // The old primary comes back as a replica of the new one and catches up.
+    cluster.restart(&old_datanode);
+    eventually(Duration::from_secs(20), "old primary rejoins as an online replica", || {
+        let cluster = &cluster;
+        let old = old_primary.clone();
+        async move {
+            let g = cluster.describe("fo").await;
+            g.node_groups[0]
+                .node_group_members
+                .iter()
+                .any(|m| m.cache_cluster_id == old && m.current_role == "replica" && m.member_status == "online")
+        }
+    })
+    .await;
+    let _: () = cmd("SET").arg("last").arg("1").query_async(&mut c).await.unwrap();
+    let acked: i64 = cmd("WAIT").arg(2).arg(5000).query_async(&mut c).await.unwrap();
+    assert_eq!(acked, 2, "both replicas, the old primary included, follow the new primary");
+    let mut r = redis_conn(reader_port).await;
+    for _ in 0..4 {
+        let v: Option<String> = cmd("GET").arg("after-failover").query_async(&mut r).await.unwrap();
+        assert_eq!(v.as_deref(), Some("v"));
+    }
+    let mut admin = cluster.admin(0).await;
+    let events = admin.describe_events(ferrocache_proto::admin::v1::DescribeEventsRequest::default()).await.unwrap();
+    assert!(events.into_inner().events.iter().any(|e| e.message.starts_with("Failover from")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_primary_is_fenced() {
+    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true });
+    let (port, _) = cluster.create_group("fence", 2, "everysec").await;
+    let (old_primary, old_datanode) = primary_of(&cluster.describe("fence").await);
+    let mut c = redis_conn(port).await;
+    let _: () = cmd("SET").arg("k").arg("v").query_async(&mut c).await.unwrap();
+
+    cluster.pause(&old_datanode);
+    first_successful_write(port, "k2", Duration::from_secs(10)).await;
+    // The old primary wakes up: its lease lapsed long ago, so a write sent straight to it
+    // (bypassing the gateway's new routing) must be refused.
+    cluster.resume(&old_datanode);
+    let address = cluster.datanode_address(&old_datanode);
+    let mut client = pb::data_client::DataClient::connect(format!("http://{address}")).await.unwrap();
+    let batch = pb::CommandBatch {
+        node_id: old_primary.clone(),
+        commands: vec![pb::Command {
+            id: 1,
+            slot: 0,
+            config_epoch: 1,
+            args: vec!["SET".into(), "split-brain".into(), "x".into()],
+            readonly: false,
+        }],
+    };
+    let mut replies = client.execute(tokio_stream::iter(vec![batch])).await.unwrap().into_inner();
+    let reply = replies.message().await.unwrap().expect("a reply batch");
+    let value = ferrocache_common::Reply::from(reply.replies[0].value.clone().unwrap());
+    match value {
+        ferrocache_common::Reply::Error(e) => assert!(e.starts_with("TRYAGAIN") || e.starts_with("READONLY"), "{e}"),
+        other => panic!("the fenced primary accepted a write: {other:?}"),
+    }
+    let v: Option<String> = cmd("GET").arg("split-brain").query_async(&mut c).await.unwrap_or(None);
+    assert_eq!(v, None);
+}

@@ -1,0 +1,105 @@
+//! RESP at the wire: malformed input, limits, inline commands, pipelining, RESP3, and
+//! Redis's exact error lines — over raw TCP against a real gateway.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Cluster, Options};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn exchange(port: u16, input: &[u8], expect_len: usize) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    s.write_all(input).await.expect("write");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while out.len() < expect_len {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Err(_) => break,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Ok(Err(_)) => break,
+        }
+    }
+    out
+}
+
+/// Sends input, reads until the server closes the connection (or 5 s).
+async fn until_closed(port: u16, input: &[u8]) -> (Vec<u8>, bool) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    s.write_all(input).await.expect("write");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+            Ok(Ok(0)) => return (out, true),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Ok(Err(_)) => return (out, true),
+            Err(_) => return (out, false),
+        }
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wire_protocol() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true });
+    let (port, _) = cluster.create_group("proto", 0, "everysec").await;
+
+    // Pipelined multibulk and inline commands, answered in order.
+    let out = exchange(port, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\nGET k\r\nPING\r\nECHO \"a b\"\r\n", 30).await;
+    assert_eq!(text(&out), "+OK\r\n$1\r\nv\r\n+PONG\r\n$3\r\na b\r\n");
+
+    // A thousand pipelined commands in one write come back complete and in order.
+    let mut input = Vec::new();
+    let mut expected = String::new();
+    for i in 0..1000 {
+        input.extend_from_slice(format!("*2\r\n$4\r\nECHO\r\n${}\r\n{i}\r\n", i.to_string().len()).as_bytes());
+        input.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n$4\r\np{:03}\r\n$1\r\nx\r\n", i % 1000).as_bytes());
+        expected.push_str(&format!("${}\r\n{i}\r\n+OK\r\n", i.to_string().len()));
+    }
+    let out = exchange(port, &input, expected.len()).await;
+    assert_eq!(text(&out), expected);
+
+    // Malformed requests: Redis's protocol error, then the connection is closed.
+    let (out, closed) = until_closed(port, b"*1\r\n:5\r\n").await;
+    assert_eq!(text(&out), "-ERR Protocol error: expected '$', got ':'\r\n");
+    assert!(closed);
+    let (out, closed) = until_closed(port, b"*x\r\n").await;
+    assert_eq!(text(&out), "-ERR Protocol error: invalid multibulk length\r\n");
+    assert!(closed);
+    let (out, closed) = until_closed(port, b"PING\r\nset k \"unbalanced\r\n").await;
+    assert_eq!(text(&out), "+PONG\r\n-ERR Protocol error: unbalanced quotes in request\r\n");
+    assert!(closed);
+
+    // A bulk length over proto-max-bulk-len (512 MB) is refused before any of it arrives.
+    let (out, closed) = until_closed(port, b"*2\r\n$3\r\nGET\r\n$536870913\r\n").await;
+    assert_eq!(text(&out), "-ERR Protocol error: invalid bulk length\r\n");
+    assert!(closed);
+
+    // Unknown command and wrong arity keep the connection open.
+    let out = exchange(port, b"FOO a b\r\nGET\r\nSET k\r\nPING\r\n", 120).await;
+    assert_eq!(
+        text(&out),
+        "-ERR unknown command 'FOO', with args beginning with: 'a' 'b' \r\n\
+         -ERR wrong number of arguments for 'get' command\r\n\
+         -ERR wrong number of arguments for 'set' command\r\n+PONG\r\n"
+    );
+
+    // RESP3 after HELLO 3: nulls are _, maps are %.
+    let out = exchange(port, b"HELLO 3\r\nGET nosuchkey\r\n", 200).await;
+    let t = text(&out);
+    assert!(t.starts_with("%7\r\n"), "{t}");
+    assert!(t.ends_with("_\r\n"), "{t}");
+    let out = exchange(port, b"HELLO 4\r\n", 10).await;
+    assert_eq!(text(&out), "-NOPROTO unsupported protocol version\r\n");
+
+    // QUIT answers OK and closes.
+    let (out, closed) = until_closed(port, b"QUIT\r\nPING\r\n").await;
+    assert_eq!(text(&out), "+OK\r\n");
+    assert!(closed);
+}

@@ -1,0 +1,337 @@
+//! Test harness: a real cluster of `ferrocache` processes on loopback, on free ports, in a
+//! temporary directory. Processes can be killed (-9), stopped (SIGTERM) and restarted.
+//! When a test fails, the tail of every process's log is printed.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use api::admin_client::AdminClient;
+use ferrocache_proto::admin::v1 as api;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ferrocache");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Two consecutive free ports (primary and reader endpoints).
+pub fn free_port_pair() -> u16 {
+    loop {
+        let p = free_port();
+        if p < 65000 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+pub struct Proc {
+    pub name: String,
+    args: Vec<String>,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn start(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let child = Command::new(BIN)
+            .args(&self.args)
+            .env("RUST_LOG", "info,openraft=warn,sled=warn,h2=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn ferrocache");
+        self.child = Some(child);
+    }
+
+    fn signal(&mut self, sig: Signal) {
+        if let Some(c) = &mut self.child {
+            let _ = kill(Pid::from_raw(c.id() as i32), sig);
+        }
+    }
+
+    fn wait(&mut self, timeout: Duration) {
+        if let Some(mut c) = self.child.take() {
+            let deadline = Instant::now() + timeout;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub procs: Vec<Proc>,
+    pub coordinators: Vec<String>,
+}
+
+pub struct Options {
+    pub coordinators: usize,
+    pub datanodes: usize,
+    pub gateway: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { coordinators: 1, datanodes: 3, gateway: true }
+    }
+}
+
+impl Cluster {
+    pub fn start(opts: Options) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let coordinators: Vec<String> = (0..opts.coordinators).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        let peers =
+            coordinators.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect::<Vec<_>>().join(",");
+        let mut cluster = Cluster { dir, procs: Vec::new(), coordinators: coordinators.clone() };
+        for (i, addr) in coordinators.iter().enumerate() {
+            let name = format!("coordinator-{}", i + 1);
+            let data = cluster.path(&name);
+            cluster.add(
+                &name,
+                &[
+                    "coordinator",
+                    "--id",
+                    &(i + 1).to_string(),
+                    "--peers",
+                    &peers,
+                    "--listen",
+                    addr,
+                    "--data-dir",
+                    &data,
+                ],
+            );
+        }
+        let zones = ["a", "b", "c"];
+        for i in 0..opts.datanodes {
+            let name = format!("datanode-{}", i + 1);
+            let data = cluster.path(&name);
+            let listen = format!("127.0.0.1:{}", free_port());
+            let zone = zones[i % zones.len()];
+            cluster.add(
+                &name,
+                &[
+                    "datanode",
+                    "--id",
+                    &name,
+                    "--zone",
+                    zone,
+                    "--listen",
+                    &listen,
+                    "--data-dir",
+                    &data,
+                    "--coordinators",
+                    &coordinators.join(","),
+                ],
+            );
+        }
+        if opts.gateway {
+            let grpc = format!("127.0.0.1:{}", free_port());
+            cluster.add("gateway", &["gateway", "--coordinators", &coordinators.join(","), "--grpc-listen", &grpc]);
+        }
+        cluster
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    fn add(&mut self, name: &str, args: &[&str]) {
+        let mut p = Proc {
+            name: name.to_string(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            child: None,
+            log: self.dir.path().join(format!("{name}.log")),
+        };
+        p.start();
+        self.procs.push(p);
+    }
+
+    fn proc(&mut self, name: &str) -> &mut Proc {
+        self.procs.iter_mut().find(|p| p.name == name).unwrap_or_else(|| panic!("no process {name}"))
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self, name: &str) {
+        let p = self.proc(name);
+        p.signal(Signal::SIGKILL);
+        p.wait(Duration::from_secs(5));
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self, name: &str) {
+        let p = self.proc(name);
+        p.signal(Signal::SIGTERM);
+        p.wait(Duration::from_secs(15));
+    }
+
+    /// SIGSTOP (a process that hangs without dying).
+    pub fn pause(&mut self, name: &str) {
+        self.proc(name).signal(Signal::SIGSTOP);
+    }
+
+    pub fn resume(&mut self, name: &str) {
+        self.proc(name).signal(Signal::SIGCONT);
+    }
+
+    /// The gRPC address a datanode listens on.
+    pub fn datanode_address(&self, name: &str) -> String {
+        let p = self.procs.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("no process {name}"));
+        let i = p.args.iter().position(|a| a == "--listen").expect("--listen");
+        p.args[i + 1].clone()
+    }
+
+    pub fn restart(&mut self, name: &str) {
+        self.proc(name).start();
+    }
+
+    pub fn names(&self, prefix: &str) -> Vec<String> {
+        self.procs.iter().filter(|p| p.name.starts_with(prefix)).map(|p| p.name.clone()).collect()
+    }
+
+    pub fn endpoint(&self, i: usize) -> String {
+        format!("http://{}", self.coordinators[i])
+    }
+
+    /// An admin client on coordinator `i`, retried until it connects (10 s).
+    pub async fn admin(&self, i: usize) -> AdminClient<tonic::transport::Channel> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match AdminClient::connect(self.endpoint(i)).await {
+                Ok(c) => return c,
+                Err(e) if Instant::now() > deadline => panic!("coordinator {i} unreachable: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Creates a group on a fresh port pair and waits until it is available and the
+    /// gateway answers on its endpoints. Returns (primary port, reader port).
+    pub async fn create_group(&self, id: &str, replicas: i32, append_fsync: &str) -> (u16, u16) {
+        let port = free_port_pair();
+        let req = api::CreateReplicationGroupRequest {
+            replication_group_id: id.into(),
+            replicas_per_node_group: Some(replicas),
+            append_fsync: append_fsync.into(),
+            port: Some(port as i32),
+            ..Default::default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut admin = self.admin(0).await;
+            match admin.create_replication_group(req.clone()).await {
+                Ok(_) => break,
+                Err(s)
+                    if Instant::now() < deadline
+                        && matches!(s.code(), tonic::Code::FailedPrecondition | tonic::Code::Unavailable) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(s) => panic!("create {id}: {s:?}"),
+            }
+        }
+        self.wait_available(id).await;
+        wait_for_port(port).await;
+        wait_for_port(port + 1).await;
+        (port, port + 1)
+    }
+
+    pub async fn describe(&self, id: &str) -> api::ReplicationGroup {
+        let mut admin = self.admin(0).await;
+        let r = admin
+            .describe_replication_groups(api::DescribeReplicationGroupsRequest { replication_group_id: id.into() })
+            .await
+            .expect("describe");
+        r.into_inner().replication_groups.into_iter().next().expect("group")
+    }
+
+    pub async fn wait_available(&self, id: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut admin = self.admin(0).await;
+            if let Ok(r) = admin
+                .describe_replication_groups(api::DescribeReplicationGroupsRequest { replication_group_id: id.into() })
+                .await
+            {
+                if r.into_inner().replication_groups.first().is_some_and(|g| g.status == "available") {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "group {id} not available within 30s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn print_logs(&self) {
+        for p in &self.procs {
+            let text = std::fs::read_to_string(&p.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(30).collect();
+            eprintln!("----- {} (last {} lines) -----", p.name, tail.len());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_logs();
+        }
+        for p in &mut self.procs {
+            p.signal(Signal::SIGKILL);
+            p.wait(Duration::from_secs(5));
+        }
+    }
+}
+
+pub async fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port} after 20s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn redis_conn(port: u16) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.get_multiplexed_async_connection().await {
+            Ok(c) => return c,
+            Err(e) if Instant::now() > deadline => panic!("cannot connect to {port}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Retries `f` until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !f().await {
+        assert!(Instant::now() < deadline, "not within {timeout:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn data_dir(cluster: &Cluster, name: &str) -> PathBuf {
+    Path::new(cluster.dir.path()).join(name)
+}
