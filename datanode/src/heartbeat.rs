@@ -36,6 +36,7 @@ impl Heartbeat {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = ticker.tick() => {}
+                _ = self.host.refresh.notified() => ticker.reset(),
             }
             let channel = match channels.get(&target) {
                 Some(c) => c.clone(),

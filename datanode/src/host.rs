@@ -18,12 +18,21 @@ pub struct Host {
     pub db: sled::Db,
     pub cancel: CancellationToken,
     pub tracker: TaskTracker,
+    /// Wakes the heartbeat early (a request showed our configuration is behind).
+    pub refresh: tokio::sync::Notify,
     nodes: RwLock<HashMap<String, Arc<Node>>>,
 }
 
 impl Host {
     pub fn new(config: DatanodeConfig, db: sled::Db, cancel: CancellationToken) -> Host {
-        Host { config, db, cancel, tracker: TaskTracker::new(), nodes: RwLock::new(HashMap::new()) }
+        Host {
+            config,
+            db,
+            cancel,
+            tracker: TaskTracker::new(),
+            refresh: tokio::sync::Notify::new(),
+            nodes: RwLock::new(HashMap::new()),
+        }
     }
 
     pub fn node(&self, id: &str) -> Option<Arc<Node>> {

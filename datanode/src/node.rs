@@ -73,6 +73,13 @@ pub struct NodeState {
     pub lease_until: Option<std::time::Instant>,
 }
 
+impl NodeState {
+    /// Whether this primary's lease still runs (a node never granted one has none).
+    pub fn lease_live(&self) -> bool {
+        self.lease_until.is_some_and(|u| u > std::time::Instant::now())
+    }
+}
+
 pub struct Node {
     pub id: String,
     pub group_id: String,
@@ -196,6 +203,9 @@ impl Node {
         let mut out = WriteSet::default();
         let mut st = self.state.lock();
         let primary = st.role == Role::Primary;
+        // A primary whose lease lapsed may already have been replaced: it neither writes nor
+        // deletes expired keys (reads then treat them as missing, as a replica does).
+        let writable = primary && st.lease_live();
         let mut replies = Vec::with_capacity(commands.len());
         for (args, readonly) in commands {
             let is_write =
@@ -204,7 +214,11 @@ impl Node {
                 replies.push(Reply::error(errors::READONLY));
                 continue;
             }
-            let mut ctx = Ctx { ks: &mut st.ks, now, primary, out: &mut out, max_string: self.max_string };
+            if is_write && !writable {
+                replies.push(Reply::error(LEASE_EXPIRED));
+                continue;
+            }
+            let mut ctx = Ctx { ks: &mut st.ks, now, primary: writable, out: &mut out, max_string: self.max_string };
             replies.push(cmd::execute(&mut ctx, args));
         }
         let store_seq = if out.is_empty() { 0 } else { self.commit(&mut st, out)? };
@@ -215,7 +229,7 @@ impl Node {
     pub fn active_expire(&self, limit: usize) -> Result<usize, StoreError> {
         let mut out = WriteSet::default();
         let mut st = self.state.lock();
-        if st.role != Role::Primary {
+        if st.role != Role::Primary || !st.lease_live() {
             return Ok(0);
         }
         let mut ctx = Ctx { ks: &mut st.ks, now: now_ms(), primary: true, out: &mut out, max_string: self.max_string };

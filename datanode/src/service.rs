@@ -75,9 +75,15 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out) -> Vec<p
     let mut commands = Vec::with_capacity(batch.commands.len());
     let mut waits = Vec::new();
     let mut infos = Vec::new();
+    let mut stale = Vec::new();
+    let epoch = node.with_state(|st| st.config_epoch);
     for c in batch.commands {
         let name = c.args.first().map(|n| n.to_ascii_uppercase()).unwrap_or_default();
-        if name == b"WAIT" {
+        // The sender routed by another configuration than ours: one of us missed a failover.
+        // Nothing runs; the gateway refreshes its routes and retries.
+        if c.config_epoch != 0 && c.config_epoch != epoch {
+            stale.push((c.id, c.config_epoch));
+        } else if name == b"WAIT" {
             waits.push((c.id, c.args));
         } else if name == b"INFO" {
             infos.push(c.id);
@@ -103,6 +109,16 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out) -> Vec<p
             ids.into_iter().map(|id| reply(id, Reply::error(msg.clone()))).collect::<Vec<_>>()
         }
     };
+    if let Some(&(_, theirs)) = stale.iter().max_by_key(|(_, e)| *e) {
+        if theirs > epoch {
+            // We are the stale one: ask the coordinators now rather than at the next beat.
+            host.refresh.notify_one();
+        }
+    }
+    for (id, theirs) in stale {
+        let msg = format!("TRYAGAIN stale configuration: node {} is at config epoch {epoch}, not {theirs}", node.id);
+        replies.push(reply(id, Reply::error(msg)));
+    }
     for id in infos {
         replies.push(reply(id, Reply::Bulk(crate::info::node_info(&node).into())));
     }

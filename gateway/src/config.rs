@@ -29,6 +29,11 @@ pub struct GatewayConfig {
     /// (WAIT is bounded by its own timeout instead).
     #[arg(long, env = "FERROCACHE_COMMAND_TIMEOUT_MS", default_value_t = 10_000)]
     pub command_timeout_ms: u64,
+    /// How long the gateway keeps re-sending a command that was refused because routes were
+    /// changing (a failover), in ms, before the client gets the error (bounded by
+    /// command-timeout-ms).
+    #[arg(long, env = "FERROCACHE_RETRY_WINDOW_MS", default_value_t = 5_000)]
+    pub retry_window_ms: u64,
     /// Most commands one connection may have in flight before the gateway stops reading it.
     #[arg(long, env = "FERROCACHE_MAX_PIPELINE", default_value_t = 4096)]
     pub max_pipeline: usize,

@@ -26,6 +26,7 @@ use crate::clients::{ClientInfo, Clients};
 use crate::endpoints::Endpoint;
 use crate::local::{self, Local};
 use crate::resp::{self, Limits};
+use crate::retry;
 use crate::router::EndpointKind;
 use crate::{info, Shared};
 
@@ -37,8 +38,33 @@ type Mapper = Box<dyn FnOnce(Reply) -> Reply + Send>;
 /// A reply slot, in request order; `u8` is the protocol in force when it was requested.
 enum Slot {
     Ready(Reply, u8),
-    Waiting(oneshot::Receiver<Reply>, Option<Mapper>, u8, Option<tokio::time::Instant>),
+    Waiting(Box<Waiting>),
 }
+
+/// A command sent to a node whose reply has not been written yet.
+struct Waiting {
+    rx: oneshot::Receiver<Reply>,
+    /// Turns the node's reply into the client's (INFO merges the gateway's sections).
+    mapper: Option<Mapper>,
+    proto: u8,
+    deadline: Option<tokio::time::Instant>,
+    /// What it takes to send the command again if routes change under it.
+    retry: Option<Box<Retry>>,
+}
+
+struct Retry {
+    args: Vec<Bytes>,
+    slot: u16,
+    kind: EndpointKind,
+    is_write: bool,
+    readonly: bool,
+    /// The routing table's version the last attempt used.
+    version: u64,
+    until: tokio::time::Instant,
+}
+
+/// Longest pause between attempts when the routes do not change.
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 pub struct Session {
     info: Arc<Mutex<ClientInfo>>,
@@ -133,13 +159,19 @@ async fn run(
                     Some(Slot::Ready(r, p)) => (r, p),
                     _ => unreachable_slot(),
                 },
-                Slot::Waiting(rx, _, _, _) => match rx.try_recv() {
-                    Ok(r) => finish(queue.pop_front(), r),
-                    Err(oneshot::error::TryRecvError::Empty) => break,
-                    Err(oneshot::error::TryRecvError::Closed) => {
-                        finish(queue.pop_front(), Reply::error("ERR internal error: the reply was lost"))
+                Slot::Waiting(w) => {
+                    let r = match w.rx.try_recv() {
+                        Ok(r) => r,
+                        Err(oneshot::error::TryRecvError::Empty) => break,
+                        Err(oneshot::error::TryRecvError::Closed) => {
+                            Reply::error("ERR internal error: the reply was lost")
+                        }
+                    };
+                    match settle(w, r, shared, &endpoint.group_id).await {
+                        Some(r) => finish(queue.pop_front(), r),
+                        None => continue,
                     }
-                },
+                }
             };
             resp::encode(&reply, proto, &mut out);
             if out.len() >= OUT_HIGH_WATER {
@@ -158,11 +190,12 @@ async fn run(
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
             r = wait_front(&mut queue) => {
-                if let Some(Slot::Waiting(_, mapper, proto, _)) = queue.pop_front() {
-                    let r = match mapper {
-                        Some(m) => m(r),
-                        None => r,
-                    };
+                let settled = match queue.front_mut() {
+                    Some(Slot::Waiting(w)) => settle(w, r, shared, &endpoint.group_id).await,
+                    _ => None,
+                };
+                if let Some(r) = settled {
+                    let (r, proto) = finish(queue.pop_front(), r);
                     queue.push_front(Slot::Ready(r, proto));
                 }
             }
@@ -204,21 +237,62 @@ fn unreachable_slot() -> (Reply, u8) {
 
 fn finish(slot: Option<Slot>, r: Reply) -> (Reply, u8) {
     match slot {
-        Some(Slot::Waiting(_, Some(m), proto, _)) => (m(r), proto),
-        Some(Slot::Waiting(_, None, proto, _)) => (r, proto),
+        Some(Slot::Waiting(w)) => match w.mapper {
+            Some(m) => (m(r), w.proto),
+            None => (r, w.proto),
+        },
         Some(Slot::Ready(r, p)) => (r, p),
         None => unreachable_slot(),
     }
+}
+
+/// Decides what a node's reply means for its waiting command: `Some` = the client's answer;
+/// `None` = the command was refused while routes changed and has been sent again.
+async fn settle(w: &mut Waiting, reply: Reply, shared: &Shared, group: &str) -> Option<Reply> {
+    let Some(retry) = w.retry.as_mut() else { return Some(reply) };
+    if !retry::retryable(retry::classify(&reply, retry.readonly), retry.is_write) {
+        return Some(reply);
+    }
+    let now = tokio::time::Instant::now();
+    if now >= retry.until {
+        return Some(reply);
+    }
+    shared.router.changed_since(retry.version, RETRY_PAUSE.min(retry.until - now)).await;
+    w.rx = match shared.router.target(group, retry.kind, retry.slot) {
+        Ok(target) => {
+            retry.version = target.version;
+            retry.readonly = target.readonly;
+            shared.router.send(target, retry.slot, retry.args.clone()).await
+        }
+        Err(e) => {
+            retry.version = shared.router.table().version;
+            let transient = e.is_transient();
+            let rx = answered(e.into());
+            if !transient {
+                w.retry = None;
+            }
+            rx
+        }
+    };
+    None
+}
+
+/// A receiver that already holds its reply.
+fn answered(r: Reply) -> oneshot::Receiver<Reply> {
+    let (tx, rx) = oneshot::channel();
+    let _ = tx.send(r);
+    rx
 }
 
 /// Resolves when the front slot's reply arrives; pends forever when there is nothing to
 /// wait for (the select's other branches then decide).
 async fn wait_front(queue: &mut VecDeque<Slot>) -> Reply {
     match queue.front_mut() {
-        Some(Slot::Waiting(rx, _, _, deadline)) => {
+        Some(Slot::Waiting(w)) => {
             let lost = || Reply::error("ERR internal error: the reply was lost");
-            match deadline {
-                Some(d) => match tokio::time::timeout_at(*d, rx).await {
+            let rx = &mut w.rx;
+            match w.deadline {
+                Some(d) => match tokio::time::timeout_at(d, rx).await {
                     Ok(r) => r.unwrap_or_else(|_| lost()),
                     Err(_) => Reply::error(
                         "ERR timed out waiting for the node that serves this key; the command may or may not have run",
@@ -279,7 +353,9 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
                     Ok(target) => {
                         let rx = shared.router.send(target, 0, vec![Bytes::from_static(b"INFO")]).await;
                         let mapper: Mapper = Box::new(move |node| info::compose(&sections, gateway_part, node));
-                        (Slot::Waiting(rx, Some(mapper), proto, Some(deadline(shared))), false)
+                        let w =
+                            Waiting { rx, mapper: Some(mapper), proto, deadline: Some(deadline(shared)), retry: None };
+                        (Slot::Waiting(Box::new(w)), false)
                     }
                     Err(_) => ready(info::compose(&sections, gateway_part, Reply::NullBulk)),
                 }
@@ -292,14 +368,41 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             let slot = spec.key_indexes(args.len()).next().map_or(0, |i| key_slot(&args[i]));
             // WAIT counts the acknowledgements of the primary's replicas, whatever the endpoint.
             let kind = if spec.name == "wait" { EndpointKind::Primary } else { endpoint.kind };
-            // WAIT is bounded by its own timeout argument (0 = forever, as in Redis).
-            let deadline = if spec.name == "wait" { None } else { Some(deadline(shared)) };
-            match shared.router.target(&endpoint.group_id, kind, slot) {
+            // WAIT is bounded by its own timeout argument (0 = forever, as in Redis) and is
+            // never re-sent: it counts acknowledgements of the node it reached.
+            let wait = spec.name == "wait";
+            let deadline = if wait { None } else { Some(deadline(shared)) };
+            let window = std::time::Duration::from_millis(shared.config.retry_window_ms);
+            let mut retry = (!wait).then(|| {
+                Box::new(Retry {
+                    args: args.clone(),
+                    slot,
+                    kind,
+                    is_write: spec.is_write(),
+                    readonly: false,
+                    version: 0,
+                    until: tokio::time::Instant::now() + window,
+                })
+            });
+            let rx = match shared.router.target(&endpoint.group_id, kind, slot) {
                 Ok(target) => {
-                    (Slot::Waiting(shared.router.send(target, slot, args).await, None, proto, deadline), false)
+                    if let Some(r) = retry.as_mut() {
+                        r.version = target.version;
+                        r.readonly = target.readonly;
+                    }
+                    shared.router.send(target, slot, args).await
                 }
-                Err(e) => ready(e),
-            }
+                Err(e) => {
+                    if !e.is_transient() {
+                        retry = None;
+                    }
+                    if let Some(r) = retry.as_mut() {
+                        r.version = shared.router.table().version;
+                    }
+                    answered(e.into())
+                }
+            };
+            (Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry })), false)
         }
     }
 }

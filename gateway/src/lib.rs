@@ -15,6 +15,7 @@ pub mod info;
 pub mod link;
 pub mod local;
 pub mod resp;
+pub mod retry;
 pub mod router;
 pub mod watch;
 

@@ -27,6 +27,9 @@ const BATCHES_IN_FLIGHT: usize = 64;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_MESSAGE: usize = 1 << 30;
 
+/// How the error for commands in flight on a broken stream begins (their fate is unknown).
+pub const CONNECTION_LOST: &str = "ERR connection to node ";
+
 pub struct Pending {
     pub args: Vec<bytes::Bytes>,
     pub slot: u32,
@@ -88,7 +91,7 @@ async fn run(node_id: String, address: String, mut rx: mpsc::Receiver<Pending>, 
         let inflight: Inflight = Arc::new(Mutex::new(HashMap::new()));
         let reason = session(&node_id, client, first, &mut rx, &inflight, &mut next_id, &cancel).await;
         tracing::info!(node = %node_id, %address, "data stream ended: {reason}");
-        let msg = format!("ERR connection to node {node_id} lost; the command may or may not have run");
+        let msg = format!("{CONNECTION_LOST}{node_id} lost; the command may or may not have run");
         for (_, tx) in inflight.lock().drain() {
             let _ = tx.send(Reply::error(msg.clone()));
         }

@@ -97,9 +97,36 @@ impl Table {
 
 pub struct Router {
     table: RwLock<Arc<Table>>,
+    /// The table's version, for waiters that need newer routes.
+    version: tokio::sync::watch::Sender<u64>,
     links: Mutex<HashMap<String, Arc<NodeLink>>>,
     next_reader: AtomicUsize,
     cancel: CancellationToken,
+}
+
+/// Why a command has nowhere to go.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RouteError {
+    #[error("CLUSTERDOWN replication group '{0}' does not exist")]
+    NoGroup(String),
+    #[error("CLUSTERDOWN The cluster is down")]
+    NoShard,
+    /// Between a primary's loss and its replacement: worth waiting for.
+    #[error("CLUSTERDOWN replication group '{0}' has no available primary")]
+    NoPrimary(String),
+}
+
+impl RouteError {
+    /// Whether new routes may fix it soon (a failover in progress).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RouteError::NoPrimary(_))
+    }
+}
+
+impl From<RouteError> for Reply {
+    fn from(e: RouteError) -> Reply {
+        Reply::error(e.to_string())
+    }
 }
 
 /// Where one command goes.
@@ -108,12 +135,15 @@ pub struct Target {
     pub address: String,
     pub config_epoch: u64,
     pub readonly: bool,
+    /// The routing table's version this choice came from.
+    pub version: u64,
 }
 
 impl Router {
     pub fn new(cancel: CancellationToken) -> Router {
         Router {
             table: RwLock::new(Arc::new(Table::default())),
+            version: tokio::sync::watch::channel(0).0,
             links: Mutex::new(HashMap::new()),
             next_reader: AtomicUsize::new(0),
             cancel,
@@ -140,24 +170,33 @@ impl Router {
             }
             keep
         });
+        let version = table.version;
         *self.table.write() = Arc::new(table);
+        self.version.send_replace(version);
+    }
+
+    /// Waits until the routes are newer than `version`, or `max` passes.
+    pub async fn changed_since(&self, version: u64, max: std::time::Duration) {
+        let mut rx = self.version.subscribe();
+        let _ = tokio::time::timeout(max, rx.wait_for(|v| *v > version)).await;
     }
 
     /// Picks the node for a command on `group`'s endpoint.
-    pub fn target(&self, group: &str, kind: EndpointKind, _slot: u16) -> Result<Target, Reply> {
+    pub fn target(&self, group: &str, kind: EndpointKind, _slot: u16) -> Result<Target, RouteError> {
         let table = self.table.read();
         let Some(g) = table.groups.get(group) else {
-            return Err(Reply::error(format!("CLUSTERDOWN replication group '{group}' does not exist")));
+            return Err(RouteError::NoGroup(group.to_string()));
         };
         // Cluster mode disabled: one node group holds every slot.
         let Some(shard) = g.shards.first() else {
-            return Err(Reply::error("CLUSTERDOWN The cluster is down"));
+            return Err(RouteError::NoShard);
         };
         let to = |m: &Member, readonly| Target {
             node_id: m.node_id.clone(),
             address: m.address.clone(),
             config_epoch: shard.config_epoch,
             readonly,
+            version: table.version,
         };
         if kind == EndpointKind::Reader {
             let synced: Vec<&Member> = shard.replicas.iter().filter(|m| m.in_sync).collect();
@@ -172,7 +211,7 @@ impl Router {
         } else if let Some(p) = &shard.primary {
             return Ok(to(p, false));
         }
-        Err(Reply::error(format!("CLUSTERDOWN replication group '{group}' has no available primary")))
+        Err(RouteError::NoPrimary(group.to_string()))
     }
 
     fn link(&self, target: &Target) -> Arc<NodeLink> {

@@ -49,6 +49,21 @@ fn memory_store_conforms() {
     suite(&MemoryStore::default());
 }
 
+/// Opens a sled directory just closed in this process: sled's flusher thread may hold the
+/// directory's lock for a moment after the last handle drops.
+fn reopen(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("reopening {path:?}: {e}"),
+        }
+    }
+}
+
 #[test]
 fn sled_store_conforms_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -58,7 +73,7 @@ fn sled_store_conforms_and_survives_reopen() {
         let other = SledStore::open(&db, "n2").unwrap();
         assert!(other.load().unwrap().1.is_empty(), "nodes do not see each other's keys");
     }
-    let db = sled::open(dir.path()).unwrap();
+    let db = reopen(dir.path());
     let store = SledStore::open(&db, "n1").unwrap();
     assert_eq!(store.load().unwrap().1.len(), 1);
     store.destroy().unwrap();
