@@ -40,6 +40,10 @@ pub struct CreateArgs {
     /// Node groups (only 1 for now: cluster mode disabled).
     #[arg(long)]
     pub num_node_groups: Option<i32>,
+    #[command(flatten)]
+    pub failover: crate::ha::FailoverFlags,
+    #[command(flatten)]
+    pub durability: crate::ha::DurabilityFlags,
     /// Succeed (and describe the group) when it already exists. Not an ElastiCache flag:
     /// for init steps that run on every start.
     #[arg(long)]
@@ -123,7 +127,7 @@ fn fail(operation: &str, status: tonic::Status) -> ExitCode {
 const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Calls one operation with retries and prints its answer, or its error as the AWS CLI does.
-async fn invoke<Req, Resp, F, Fut>(
+pub async fn invoke<Req, Resp, F, Fut>(
     opts: &AdminOptions,
     operation: &str,
     req: Req,
@@ -151,6 +155,11 @@ pub async fn create(a: CreateArgs) -> ExitCode {
         append_fsync: a.append_fsync,
         port: a.port,
         num_node_groups: a.num_node_groups,
+        automatic_failover_enabled: a.failover.automatic_failover(),
+        multi_az_enabled: a.failover.multi_az(),
+        durability: a.durability.durability,
+        min_replicas_to_ack: a.durability.min_replicas_to_ack,
+        max_replica_lag_ms: a.durability.max_replica_lag_ms,
     };
     let output = a.opts.output;
     let patience = Duration::from_secs(a.wait_seconds).max(PATIENCE);

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{admin, roles, up};
+use crate::{admin, ha, roles, up};
 
 /// Ferrocache: a Redis-compatible, replicated, durable data store.
 ///
@@ -55,6 +55,16 @@ pub enum Command {
     DeleteReplicationGroup(admin::DeleteArgs),
     /// List recent events (creations, deletions, member status changes, datanodes joining).
     DescribeEvents(admin::EventsArgs),
+    /// Change a group's settings online (durability, automatic failover, Multi-AZ), or switch
+    /// its primary to a chosen replica without losing writes (--primary-cluster-id).
+    ModifyReplicationGroup(ha::ModifyArgs),
+    /// Switch a node group's primary to its most up-to-date replica, losing no writes (writes
+    /// pause for well under a second while it catches up).
+    TestFailover(ha::TestFailoverArgs),
+    /// Add replicas to a group online; each full-syncs while the group keeps serving.
+    IncreaseReplicaCount(ha::IncreaseArgs),
+    /// Remove replicas from a group online (never the primary).
+    DecreaseReplicaCount(ha::DecreaseArgs),
     /// Ask any Ferrocache process's gRPC health service whether it is serving; exit 0 if so
     /// (for container and orchestrator health checks).
     Health(admin::HealthArgs),
@@ -93,6 +103,10 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::DescribeReplicationGroups(a) => admin::describe(a).await,
         Command::DeleteReplicationGroup(a) => admin::delete(a).await,
         Command::DescribeEvents(a) => admin::events(a).await,
+        Command::ModifyReplicationGroup(a) => ha::modify(a).await,
+        Command::TestFailover(a) => ha::test_failover(a).await,
+        Command::IncreaseReplicaCount(a) => ha::increase(a).await,
+        Command::DecreaseReplicaCount(a) => ha::decrease(a).await,
         Command::Health(a) => admin::health(a).await,
     }
 }

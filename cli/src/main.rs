@@ -3,6 +3,7 @@
 
 mod admin;
 mod cli;
+mod ha;
 mod output;
 mod roles;
 mod up;

@@ -38,12 +38,17 @@ pub fn group_json(g: &api::ReplicationGroup) -> Value {
                 "DatanodeAddress": m.datanode_address,
                 "ReplicationOffset": m.replication_offset,
                 "MemberStatus": m.member_status,
+                "ReplicationLag": m.replication_lag,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "AutomaticFailover": g.automatic_failover,
         "MultiAZ": g.multi_az,
         "ClusterEnabled": g.cluster_enabled,
         "AppendFsync": g.append_fsync,
+        "Durability": g.durability,
+        "MinReplicasToAck": g.min_replicas_to_ack,
+        "MaxReplicaLagMs": g.max_replica_lag_ms,
+        "PendingPrimaryClusterId": g.pending_primary_cluster_id,
     })
 }
 

@@ -14,6 +14,9 @@ use crate::Coordinator;
 
 const PERIOD: Duration = Duration::from_millis(250);
 
+/// A planned switch whose target has not caught up by then is abandoned (writes resume).
+const HANDOFF_TIMEOUT_MS: i64 = 10_000;
+
 pub struct HealthLoop {
     pub coordinator: Arc<Coordinator>,
 }
@@ -36,6 +39,13 @@ impl HealthLoop {
                 }
                 continue;
             }
+            if let Some(change) = self.handoff() {
+                tracing::info!(?change, "planned switch");
+                if let Err(e) = self.coordinator.propose(change).await {
+                    tracing::warn!("planned switch step not committed: {e}");
+                }
+                continue;
+            }
             if let Some(change) = self.observe() {
                 if let Err(e) = self.coordinator.propose(change).await {
                     tracing::debug!("status update not committed: {e}");
@@ -53,7 +63,7 @@ impl HealthLoop {
             return None;
         }
         let topology = c.topology().topology;
-        for g in topology.groups.values() {
+        for g in topology.groups.values().filter(|g| g.automatic_failover) {
             for ng in &g.node_groups {
                 let Some(primary) = ng.members.iter().find(|m| m.role == Role::Primary) else { continue };
                 if c.liveness.is_live(&primary.datanode_id) {
@@ -83,6 +93,57 @@ impl HealthLoop {
                             primary.node_id, primary.datanode_id, status.replication_offset
                         ),
                         at_ms: now_ms(),
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Drives planned switches: once the primary reports its writes paused and the target
+    /// replica reports the same offset, the target is promoted (nothing acknowledged is left
+    /// behind); a switch that does not get there in time is abandoned and writes resume.
+    fn handoff(&self) -> Option<Change> {
+        let c = &self.coordinator;
+        let topology = c.topology().topology;
+        let now = now_ms();
+        for g in topology.groups.values() {
+            for ng in &g.node_groups {
+                let Some(h) = &ng.handoff else { continue };
+                let status = |node_id: &str| {
+                    let m = ng.members.iter().find(|m| m.node_id == node_id)?;
+                    c.liveness.node_status(&m.datanode_id, &m.node_id)
+                };
+                let primary = ng.members.iter().find(|m| m.role == Role::Primary).and_then(|p| status(&p.node_id));
+                let target = status(&h.target);
+                if let (Some(p), Some(t)) = (&primary, &target) {
+                    if p.writes_paused && t.in_sync && t.replication_offset >= p.replication_offset {
+                        return Some(Change::Failover {
+                            group_id: g.id.clone(),
+                            node_group_id: ng.id.clone(),
+                            new_primary: h.target.clone(),
+                            reason: format!(
+                                "planned ({}); {} caught up at offset {}",
+                                h.reason, h.target, t.replication_offset
+                            ),
+                            at_ms: now,
+                        });
+                    }
+                }
+                if now - h.started_ms > HANDOFF_TIMEOUT_MS {
+                    let why = match (primary, target) {
+                        (None, _) => "the primary stopped reporting".to_string(),
+                        (_, None) => format!("{} stopped reporting", h.target),
+                        (Some(p), Some(t)) => format!(
+                            "{} did not catch up within {} ms (offset {} of {})",
+                            h.target, HANDOFF_TIMEOUT_MS, t.replication_offset, p.replication_offset
+                        ),
+                    };
+                    return Some(Change::AbortHandoff {
+                        group_id: g.id.clone(),
+                        node_group_id: ng.id.clone(),
+                        reason: why,
+                        at_ms: now,
                     });
                 }
             }

@@ -22,7 +22,23 @@ pub fn place(
     count: usize,
     preferred_azs: &[String],
 ) -> Result<Vec<Datanode>, PlacementError> {
-    let candidates: Vec<&Datanode> = topology.datanodes.values().filter(|d| live.contains(&d.id)).collect();
+    place_beside(topology, live, &[], count, preferred_azs)
+}
+
+/// Chooses `count` more datanodes for a node group whose members already sit on `existing`
+/// (never reused; their zones count as used).
+pub fn place_beside(
+    topology: &Topology,
+    live: &HashSet<String>,
+    existing: &[Datanode],
+    count: usize,
+    preferred_azs: &[String],
+) -> Result<Vec<Datanode>, PlacementError> {
+    let candidates: Vec<&Datanode> = topology
+        .datanodes
+        .values()
+        .filter(|d| live.contains(&d.id) && !existing.iter().any(|e| e.id == d.id))
+        .collect();
     if candidates.len() < count {
         return Err(PlacementError::NotEnoughDatanodes { needed: count, available: candidates.len() });
     }
@@ -32,7 +48,7 @@ pub fn place(
             *load.entry(m.datanode_id.as_str()).or_default() += 1;
         }
     }
-    let mut chosen: Vec<Datanode> = Vec::with_capacity(count);
+    let mut chosen: Vec<Datanode> = existing.to_vec();
     for i in 0..count {
         let used_zones: Vec<&str> = chosen.iter().map(|d| d.zone.as_str()).collect();
         let zone_uses = |z: &str| used_zones.iter().filter(|u| **u == z).count();
@@ -49,7 +65,7 @@ pub fn place(
         *load.entry(pick.id.as_str()).or_default() += 1;
         chosen.push((*pick).clone());
     }
-    Ok(chosen)
+    Ok(chosen.split_off(existing.len()))
 }
 
 #[cfg(test)]
@@ -83,6 +99,18 @@ mod tests {
         assert_eq!(place(&t, &live, 3, &[]), Err(PlacementError::NotEnoughDatanodes { needed: 3, available: 2 }));
         let only_one: HashSet<String> = ["a1".to_string()].into();
         assert!(place(&t, &only_one, 2, &[]).is_err(), "dead datanodes are not candidates");
+    }
+
+    #[test]
+    fn more_members_avoid_used_datanodes_and_zones() {
+        let (t, live) = topo(&[("a1", "a"), ("a2", "a"), ("b1", "b"), ("c1", "c")]);
+        let existing = vec![t.datanodes["a1"].clone(), t.datanodes["b1"].clone()];
+        let placed = place_beside(&t, &live, &existing, 1, &[]).unwrap();
+        assert_eq!(placed[0].id, "c1", "a new zone beats a new datanode in a used zone");
+        let placed = place_beside(&t, &live, &existing, 2, &[]).unwrap();
+        assert_eq!(placed.len(), 2);
+        assert!(placed.iter().all(|d| d.id != "a1" && d.id != "b1"));
+        assert!(place_beside(&t, &live, &existing, 3, &[]).is_err());
     }
 
     #[test]

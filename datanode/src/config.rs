@@ -31,6 +31,10 @@ pub struct DatanodeConfig {
     /// Replication backlog per primary, in bytes (Redis's repl-backlog-size).
     #[arg(long, env = "FERROCACHE_REPL_BACKLOG_BYTES", default_value_t = 64 << 20)]
     pub repl_backlog_bytes: usize,
+    /// Sync durability: how long a write waits for its replica acknowledgements before the
+    /// client is told it may not survive a failover, in ms.
+    #[arg(long, env = "FERROCACHE_SYNC_ACK_TIMEOUT_MS", default_value_t = 2000)]
+    pub sync_ack_timeout_ms: u64,
     /// Largest string a write may create (Redis's proto-max-bulk-len).
     #[arg(long, env = "FERROCACHE_PROTO_MAX_BULK_LEN", default_value_t = 512 << 20)]
     pub proto_max_bulk_len: usize,

@@ -90,7 +90,8 @@ impl Heartbeat {
             .nodes()
             .iter()
             .map(|n| {
-                let (role, in_sync, full_sync) = n.with_state(|st| (st.role.clone(), st.in_sync, st.full_syncing));
+                let (role, in_sync, full_sync, paused) =
+                    n.with_state(|st| (st.role.clone(), st.in_sync, st.full_syncing, st.writes_paused));
                 pb::NodeStatus {
                     node_id: n.id.clone(),
                     role: match role {
@@ -100,6 +101,7 @@ impl Heartbeat {
                     replication_offset: n.offset(),
                     in_sync: in_sync || role == Role::Primary,
                     full_sync_in_progress: full_sync,
+                    writes_paused: paused,
                 }
             })
             .collect();

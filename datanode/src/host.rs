@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::DatanodeConfig;
+use crate::durability::Durability;
 use crate::node::{AppendFsync, Node, NodeSpec, Role};
 use crate::replication::follower::Follower;
 use crate::storage::{SledStore, Store, StoreError};
@@ -79,6 +80,9 @@ impl Host {
                     self.nodes.write().insert(a.node_id.clone(), node.clone());
                     self.start_follower(&node, &role);
                 }
+            }
+            if let Some(node) = self.node(&a.node_id) {
+                node.set_settings(Durability::from_assignment(a), a.pause_writes);
             }
         }
         let gone: Vec<Arc<Node>> = {

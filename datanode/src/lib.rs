@@ -10,6 +10,7 @@
 
 pub mod cmd;
 pub mod config;
+pub mod durability;
 pub mod heartbeat;
 pub mod host;
 pub mod info;

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::cmd::{self, Ctx, WriteSet};
+use crate::durability::{self, Durability, Mode, WriteClock};
 use crate::keyspace::{Entry, Keyspace};
 use crate::replication::backlog::{Backlog, Effect};
 use crate::storage::writer::StoreWriter;
@@ -71,6 +72,11 @@ pub struct NodeState {
     pub offset2: u64,
     /// A primary accepts writes only until this instant (its lease, renewed by heartbeats).
     pub lease_until: Option<std::time::Instant>,
+    pub durability: Durability,
+    /// Primary: a planned switch asked it to stop taking writes.
+    pub writes_paused: bool,
+    /// Primary: when its recent offsets were written (replica lag in time).
+    pub write_clock: WriteClock,
 }
 
 impl NodeState {
@@ -120,6 +126,13 @@ pub struct Applied {
     pub replies: Vec<Reply>,
     /// The storage batch holding this batch's writes (0: nothing written).
     pub store_seq: u64,
+    /// The replication offset after the batch.
+    pub offset: u64,
+    /// Sync durability: how many replicas must acknowledge `offset` before the replies go out
+    /// (0: none).
+    pub acks_needed: usize,
+    /// Which replies belong to writes that ran (they change if the acknowledgements fail).
+    pub ran_writes: Vec<usize>,
 }
 
 /// A new replication id: names one primary's history, as Redis's replid does.
@@ -164,6 +177,9 @@ impl Node {
                 replid2: String::new(),
                 offset2: 0,
                 lease_until: None,
+                durability: Durability::default(),
+                writes_paused: false,
+                write_clock: WriteClock::default(),
             }),
             store,
             offset_tx: watch::channel(offset).0,
@@ -203,33 +219,94 @@ impl Node {
         let mut out = WriteSet::default();
         let mut st = self.state.lock();
         let primary = st.role == Role::Primary;
-        // A primary whose lease lapsed may already have been replaced: it neither writes nor
-        // deletes expired keys (reads then treat them as missing, as a replica does).
-        let writable = primary && st.lease_live();
+        // A primary whose lease lapsed may already have been replaced, and a paused one is
+        // handing over: neither writes nor deletes expired keys (reads then treat them as
+        // missing, as a replica does).
+        let writable = primary && st.lease_live() && !st.writes_paused;
+        let mut refusal: Option<Option<Reply>> = None;
         let mut replies = Vec::with_capacity(commands.len());
-        for (args, readonly) in commands {
+        let mut ran_writes = Vec::new();
+        for (i, (args, readonly)) in commands.iter().enumerate() {
             let is_write =
                 args.first().and_then(|n| ferrocache_common::command::lookup(n)).is_some_and(|c| c.is_write());
             if is_write && (*readonly || !primary) {
                 replies.push(Reply::error(errors::READONLY));
                 continue;
             }
-            if is_write && !writable {
-                replies.push(Reply::error(LEASE_EXPIRED));
-                continue;
+            if is_write {
+                let refused = refusal.get_or_insert_with(|| self.write_refusal(&mut st, now));
+                if let Some(r) = refused {
+                    replies.push(r.clone());
+                    continue;
+                }
+                ran_writes.push(i);
             }
             let mut ctx = Ctx { ks: &mut st.ks, now, primary: writable, out: &mut out, max_string: self.max_string };
             replies.push(cmd::execute(&mut ctx, args));
         }
         let store_seq = if out.is_empty() { 0 } else { self.commit(&mut st, out)? };
-        Ok(Applied { replies, store_seq })
+        let acks_needed = match st.durability.mode {
+            Mode::Sync if !ran_writes.is_empty() => st.durability.min_replicas_to_ack,
+            _ => 0,
+        };
+        Ok(Applied { replies, store_seq, offset: st.position.offset, acks_needed, ran_writes })
+    }
+
+    /// Why a primary must refuse writes right now, if it must (nothing runs then).
+    fn write_refusal(&self, st: &mut NodeState, now: i64) -> Option<Reply> {
+        if !st.lease_live() {
+            return Some(Reply::error(LEASE_EXPIRED));
+        }
+        if st.writes_paused {
+            return Some(Reply::error(durability::PAUSED));
+        }
+        let d = st.durability;
+        match d.mode {
+            Mode::None => None,
+            Mode::Sync => {
+                let connected = self.acks.lock().len();
+                (connected < d.min_replicas_to_ack).then(|| Reply::error(durability::NOREPLICAS))
+            }
+            Mode::Async => {
+                let best = self.acks.lock().values().copied().max();
+                let lag = match best {
+                    Some(acked) => st.write_clock.lag_ms(acked, now),
+                    None => u64::MAX,
+                };
+                (lag > d.max_replica_lag_ms).then(|| {
+                    let behind = if lag == u64::MAX {
+                        "no replica is connected".to_string()
+                    } else {
+                        format!("the most up-to-date replica is {lag} ms behind")
+                    };
+                    Reply::error(format!(
+                        "NOREPLICAS {behind} (durability async allows {} ms); write refused",
+                        d.max_replica_lag_ms
+                    ))
+                })
+            }
+        }
+    }
+
+    /// Takes a group's durability settings and planned-switch pause from the coordinators.
+    pub fn set_settings(&self, durability: Durability, pause_writes: bool) {
+        let mut st = self.state.lock();
+        if st.durability != durability {
+            tracing::info!(node = %self.id, ?durability, "durability changed");
+            st.durability = durability;
+        }
+        let pause = pause_writes && st.role == Role::Primary;
+        if st.writes_paused != pause {
+            tracing::info!(node = %self.id, paused = pause, "writes paused for a planned switch");
+            st.writes_paused = pause;
+        }
     }
 
     /// Deletes expired keys (primaries only); returns how many.
     pub fn active_expire(&self, limit: usize) -> Result<usize, StoreError> {
         let mut out = WriteSet::default();
         let mut st = self.state.lock();
-        if st.role != Role::Primary || !st.lease_live() {
+        if st.role != Role::Primary || !st.lease_live() || st.writes_paused {
             return Ok(0);
         }
         let mut ctx = Ctx { ks: &mut st.ks, now: now_ms(), primary: true, out: &mut out, max_string: self.max_string };
@@ -260,6 +337,9 @@ impl Node {
     /// position to the storage writer, all under the caller's lock (so all three agree on
     /// order). Returns the storage sequence number.
     fn commit(&self, st: &mut NodeState, out: WriteSet) -> Result<u64, StoreError> {
+        if st.role == Role::Primary && !out.effects.is_empty() {
+            st.write_clock.record(st.position.offset + out.effects.len() as u64, now_ms());
+        }
         for effect in out.effects {
             st.position.offset += 1;
             let offset = st.position.offset;
@@ -346,6 +426,10 @@ impl Node {
             st.offset2 = st.position.offset;
             st.lease_until = None;
         }
+        if role != Role::Primary {
+            st.writes_paused = false;
+        }
+        st.write_clock.clear();
         st.role = role;
         st.config_epoch = config_epoch;
         st.in_sync = false;

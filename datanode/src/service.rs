@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::cmd::parse_i64;
 use crate::host::Host;
-use crate::node::{AppendFsync, Node};
+use crate::node::{AppendFsync, Applied, Node};
 
 pub struct DataService {
     host: Arc<Host>,
@@ -93,13 +93,21 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out) -> Vec<p
         }
     }
     let mut replies = match node.execute_batch(&commands) {
+        Ok(applied) if applied.acks_needed > 0 => {
+            // Sync durability: the replies wait for the replicas on their own task, so the
+            // stream goes on with the next batch meanwhile (replies carry ids).
+            let node = node.clone();
+            let tx = tx.clone();
+            let timeout = Duration::from_millis(host.config.sync_ack_timeout_ms);
+            tokio::spawn(async move {
+                let replies = finish_sync(&node, applied, ids, timeout).await;
+                let _ = tx.send(Ok(pb::ReplyBatch { replies })).await;
+            });
+            Vec::new()
+        }
         Ok(applied) => {
-            if applied.store_seq != 0 && node.fsync == AppendFsync::Always {
-                if let Err(e) = node.wait_durable(applied.store_seq).await {
-                    tracing::error!(node = %node.id, "fsync failed: {e}");
-                    let msg = "MISCONF Errors writing to disk; writes may be lost".to_string();
-                    return ids.into_iter().map(|id| reply(id, Reply::error(msg.clone()))).collect();
-                }
+            if let Err(msg) = durable(&node, applied.store_seq).await {
+                return ids.into_iter().map(|id| reply(id, Reply::error(msg.clone()))).collect();
             }
             ids.into_iter().zip(applied.replies).map(|(id, r)| reply(id, r)).collect()
         }
@@ -137,6 +145,40 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out) -> Vec<p
         }
     }
     replies
+}
+
+/// Under `appendfsync always`, waits until the batch is on disk.
+async fn durable(node: &Node, store_seq: u64) -> Result<(), String> {
+    if store_seq == 0 || node.fsync != AppendFsync::Always {
+        return Ok(());
+    }
+    node.wait_durable(store_seq).await.map_err(|e| {
+        tracing::error!(node = %node.id, "fsync failed: {e}");
+        "MISCONF Errors writing to disk; writes may be lost".to_string()
+    })
+}
+
+/// Sync durability: the batch's replies once enough replicas acknowledged it, or errors for
+/// its writes when they did not in time (those writes ran here and may not survive a failover).
+async fn finish_sync(node: &Node, applied: Applied, ids: Vec<u64>, timeout: Duration) -> Vec<pb::Reply> {
+    if let Err(msg) = durable(node, applied.store_seq).await {
+        return ids.into_iter().map(|id| reply(id, Reply::error(msg.clone()))).collect();
+    }
+    let acked = wait_for_replicas(node, applied.offset, applied.acks_needed, Some(timeout)).await;
+    let mut replies = applied.replies;
+    if acked < applied.acks_needed {
+        let msg = format!(
+            "ERR the write ran on the primary but only {acked} of {} replica(s) acknowledged it within {} ms; it may be lost in a failover",
+            applied.acks_needed,
+            timeout.as_millis()
+        );
+        for i in &applied.ran_writes {
+            if let Some(r) = replies.get_mut(*i) {
+                *r = Reply::error(msg.clone());
+            }
+        }
+    }
+    ids.into_iter().zip(replies).map(|(id, r)| reply(id, r)).collect()
 }
 
 fn parse_wait(node: &Node, args: &[Bytes]) -> Result<(usize, Option<Duration>), Reply> {

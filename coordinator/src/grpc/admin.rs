@@ -7,17 +7,19 @@ use std::time::Duration;
 
 use admin::admin_client::AdminClient;
 use admin::admin_server::Admin;
-use ferrocache_common::ids::{cache_cluster_id, validate_replication_group_id};
+use ferrocache_common::ids::cache_cluster_id;
 use ferrocache_common::time::now_ms;
 use ferrocache_proto::admin::v1 as admin;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use super::convert;
+use super::requests::{self, invalid, CreatePlan};
 use crate::error::Error;
-use crate::placement::place;
+use crate::placement::{place, place_beside};
 use crate::topology::{
-    Change, GroupStatus, Member, MemberStatus, NodeGroup, Outcome, Rejection, ReplicationGroup, Role,
+    Change, Datanode, GroupStatus, Member, MemberStatus, NodeGroup, Outcome, Rejection, ReplicationGroup, Role,
+    Topology,
 };
 use crate::Coordinator;
 
@@ -61,68 +63,73 @@ fn rejection(r: Rejection) -> Status {
         Rejection::AlreadyExists(_) => Error::AlreadyExists(format!("ReplicationGroupAlreadyExists: {msg}")),
         Rejection::NotFound(_) => Error::NotFound(format!("ReplicationGroupNotFoundFault: {msg}")),
         Rejection::PortInUse(_) => Error::InvalidArgument(format!("InvalidParameterValue: {msg}")),
-        Rejection::NoFreePort | Rejection::NotAReplica(_) => Error::FailedPrecondition(msg),
+        Rejection::NoFreePort
+        | Rejection::NotAReplica(_)
+        | Rejection::HandoffInProgress(_)
+        | Rejection::NoHandoff(_)
+        | Rejection::MemberExists(_) => Error::FailedPrecondition(format!("InvalidReplicationGroupState: {msg}")),
     }
     .into()
 }
 
-fn invalid(msg: impl Into<String>) -> Status {
-    Error::InvalidArgument(format!("InvalidParameterValue: {}", msg.into())).into()
+fn required_id(id: &str) -> Result<String, Status> {
+    if id.is_empty() {
+        return Err(invalid("ReplicationGroupId is required"));
+    }
+    Ok(id.to_ascii_lowercase())
 }
 
-/// A create request that passed validation.
-#[derive(Debug)]
-struct CreatePlan {
-    id: String,
-    count: usize,
-    azs: Vec<String>,
-    fsync: String,
-    port: Option<u16>,
+fn find_group(topology: &Topology, id: &str) -> Result<ReplicationGroup, Status> {
+    topology.groups.get(id).cloned().ok_or_else(|| rejection(Rejection::NotFound(id.to_string())))
 }
 
-/// Checks a create request.
-fn validate_create(req: &admin::CreateReplicationGroupRequest) -> Result<CreatePlan, Status> {
-    let id = req.replication_group_id.to_ascii_lowercase();
-    validate_replication_group_id(&id).map_err(invalid)?;
-    if req.replication_group_description.len() > 255 {
-        return Err(invalid("ReplicationGroupDescription must be at most 255 characters"));
+impl AdminService {
+    /// The group as DescribeReplicationGroups shows it now.
+    fn describe(&self, id: &str) -> Option<admin::ReplicationGroup> {
+        let c = &self.coordinator;
+        let topology = c.topology().topology;
+        let g = topology.groups.get(id)?;
+        Some(convert::replication_group(g, &topology, Some(&c.liveness), &c.config.endpoint_address))
     }
-    if let Some(n) = req.num_node_groups {
-        if n != 1 {
-            return Err(invalid(format!(
-                "NumNodeGroups {n}: only 1 node group (cluster mode disabled) is supported so far"
-            )));
+
+    /// Proposes a change that answers with the group; maps rejections.
+    async fn propose_group(&self, change: Change) -> Result<ReplicationGroup, Status> {
+        match self.coordinator.propose(change).await? {
+            Outcome::Group(g) => Ok(g),
+            Outcome::Ok => Err(Status::internal("unexpected outcome")),
+            Outcome::Rejected(r) => Err(rejection(r)),
         }
     }
-    let count = match (req.num_cache_clusters, req.replicas_per_node_group) {
-        (Some(_), Some(_)) => return Err(invalid("NumCacheClusters and ReplicasPerNodeGroup are mutually exclusive")),
-        (Some(n), None) if !(1..=6).contains(&n) => {
-            return Err(invalid(format!("NumCacheClusters must be between 1 and 6, got {n}")))
+
+    async fn propose_ok(&self, change: Change) -> Result<(), Status> {
+        match self.coordinator.propose(change).await? {
+            Outcome::Rejected(r) => Err(rejection(r)),
+            _ => Ok(()),
         }
-        (Some(n), None) => n as usize,
-        (None, Some(r)) if !(0..=5).contains(&r) => {
-            return Err(invalid(format!("ReplicasPerNodeGroup must be between 0 and 5, got {r}")))
-        }
-        (None, Some(r)) => r as usize + 1,
-        (None, None) => 3,
-    };
-    if !req.preferred_cache_cluster_a_zs.is_empty() && req.preferred_cache_cluster_a_zs.len() != count {
-        return Err(invalid(format!(
-            "PreferredCacheClusterAZs has {} zones but the group has {count} nodes",
-            req.preferred_cache_cluster_a_zs.len()
-        )));
     }
-    let fsync = match req.append_fsync.as_str() {
-        "" => "everysec".to_string(),
-        f @ ("always" | "everysec" | "no") => f.to_string(),
-        other => return Err(invalid(format!("AppendFsync must be always, everysec or no, got '{other}'"))),
-    };
-    let port = match req.port {
-        None => None,
-        Some(p) if (1..65535).contains(&p) => Some(p as u16),
-        Some(p) => return Err(invalid(format!("Port must be between 1 and 65534, got {p}"))),
-    };
-    Ok(CreatePlan { id, count, azs: req.preferred_cache_cluster_a_zs.clone(), fsync, port })
+
+    /// Starts a planned switch to `target` after checking it can take over.
+    async fn begin_handoff(&self, g: &ReplicationGroup, ng: &str, target: &str, reason: &str) -> Result<(), Status> {
+        let member = g.members().find(|(_, m)| m.node_id == target).map(|(_, m)| m.clone());
+        let Some(member) = member else {
+            return Err(invalid(format!("{target} is not a member of replication group {}", g.id)));
+        };
+        let status = self.coordinator.liveness.node_status(&member.datanode_id, &member.node_id);
+        if !status.is_some_and(|s| s.in_sync && !s.full_sync_in_progress) {
+            return Err(Error::FailedPrecondition(format!(
+                "InvalidCacheClusterState: {target} is not an online, in-sync replica; it cannot be promoted now"
+            ))
+            .into());
+        }
+        self.propose_ok(Change::BeginHandoff {
+            group_id: g.id.clone(),
+            node_group_id: ng.to_string(),
+            target: target.to_string(),
+            reason: reason.to_string(),
+            at_ms: now_ms(),
+        })
+        .await
+    }
 }
 
 #[tonic::async_trait]
@@ -137,7 +144,8 @@ impl Admin for AdminService {
             return leader_client(&addr).await?.create_replication_group(forwarded(request)).await;
         }
         let req = request.into_inner();
-        let CreatePlan { id, count, azs, fsync, port } = validate_create(&req)?;
+        let CreatePlan { id, count, azs, fsync, port, durability, automatic_failover, multi_az } =
+            requests::validate_create(&req)?;
         let topology = c.linearizable().await?;
         if topology.groups.contains_key(&id) {
             return Err(rejection(Rejection::AlreadyExists(id)));
@@ -165,7 +173,16 @@ impl Admin for AdminService {
             primary_port: 0,
             reader_port: 0,
             created_ms: now,
-            node_groups: vec![NodeGroup { id: "0001".into(), config_epoch: 1, slots: vec![(0, 16383)], members }],
+            node_groups: vec![NodeGroup {
+                id: "0001".into(),
+                config_epoch: 1,
+                slots: vec![(0, 16383)],
+                members,
+                handoff: None,
+            }],
+            durability,
+            automatic_failover,
+            multi_az,
         };
         let change =
             Change::CreateReplicationGroup { group, requested_port: port, port_base: c.config.endpoint_port_base };
@@ -277,38 +294,150 @@ impl Admin for AdminService {
         let events = matching.into_iter().skip(skip).map(convert::event).collect();
         Ok(Response::new(admin::DescribeEventsResponse { events }))
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req() -> admin::CreateReplicationGroupRequest {
-        admin::CreateReplicationGroupRequest { replication_group_id: "Default".into(), ..Default::default() }
+    #[tracing::instrument(name = "ModifyReplicationGroup", skip_all)]
+    async fn modify_replication_group(
+        &self,
+        request: Request<admin::ModifyReplicationGroupRequest>,
+    ) -> Result<Response<admin::ModifyReplicationGroupResponse>, Status> {
+        let c = &self.coordinator;
+        if let Some(addr) = forward_target(c, &request)? {
+            return leader_client(&addr).await?.modify_replication_group(forwarded(request)).await;
+        }
+        let req = request.into_inner();
+        let id = required_id(&req.replication_group_id)?;
+        let g = find_group(&*c.linearizable().await?, &id)?;
+        let plan = requests::validate_modify(&req, &g)?;
+        if plan.changes_settings() {
+            self.propose_group(Change::ModifyReplicationGroup {
+                id: id.clone(),
+                settings: plan.settings,
+                at_ms: now_ms(),
+            })
+            .await?;
+        }
+        if let Some((ng, target)) = &plan.promote {
+            self.begin_handoff(&g, ng, target, "ModifyReplicationGroup PrimaryClusterId").await?;
+        }
+        tracing::info!(group = %id, "replication group modified");
+        Ok(Response::new(admin::ModifyReplicationGroupResponse { replication_group: self.describe(&id) }))
     }
 
-    #[test]
-    fn create_validation() {
-        let plan = validate_create(&req()).unwrap();
-        assert_eq!((plan.id.as_str(), plan.count, plan.fsync.as_str(), plan.port), ("default", 3, "everysec", None));
-        let bad = |f: &dyn Fn(&mut admin::CreateReplicationGroupRequest)| {
-            let mut r = req();
-            f(&mut r);
-            validate_create(&r).unwrap_err().code()
+    #[tracing::instrument(name = "TestFailover", skip_all)]
+    async fn test_failover(
+        &self,
+        request: Request<admin::TestFailoverRequest>,
+    ) -> Result<Response<admin::TestFailoverResponse>, Status> {
+        let c = &self.coordinator;
+        if let Some(addr) = forward_target(c, &request)? {
+            return leader_client(&addr).await?.test_failover(forwarded(request)).await;
+        }
+        let req = request.into_inner();
+        let id = required_id(&req.replication_group_id)?;
+        let g = find_group(&*c.linearizable().await?, &id)?;
+        let ng = match req.node_group_id.as_str() {
+            "" => g.node_groups.first(),
+            wanted => g.node_groups.iter().find(|ng| ng.id == wanted),
         };
-        assert_eq!(bad(&|r| r.replicas_per_node_group = Some(6)), tonic::Code::InvalidArgument);
-        assert_eq!(bad(&|r| r.num_cache_clusters = Some(0)), tonic::Code::InvalidArgument);
-        assert_eq!(
-            bad(&|r| {
-                r.num_cache_clusters = Some(2);
-                r.replicas_per_node_group = Some(1)
-            }),
-            tonic::Code::InvalidArgument
-        );
-        assert_eq!(bad(&|r| r.append_fsync = "sometimes".into()), tonic::Code::InvalidArgument);
-        assert_eq!(bad(&|r| r.replication_group_id = "1bad".into()), tonic::Code::InvalidArgument);
-        assert_eq!(bad(&|r| r.preferred_cache_cluster_a_zs = vec!["a".into()]), tonic::Code::InvalidArgument);
-        assert_eq!(bad(&|r| r.port = Some(70000)), tonic::Code::InvalidArgument);
-        assert_eq!(bad(&|r| r.num_node_groups = Some(3)), tonic::Code::InvalidArgument);
+        let Some(ng) = ng else {
+            return Err(Error::NotFound(format!(
+                "NodeGroupNotFoundFault: node group {} not found in {id}",
+                req.node_group_id
+            ))
+            .into());
+        };
+        // The most up-to-date replica that is in sync takes over.
+        let best = ng
+            .members
+            .iter()
+            .filter(|m| m.role == Role::Replica)
+            .filter_map(|m| c.liveness.node_status(&m.datanode_id, &m.node_id).map(|s| (m, s)))
+            .filter(|(_, s)| s.in_sync && !s.full_sync_in_progress)
+            .max_by_key(|(_, s)| s.replication_offset)
+            .map(|(m, _)| m.node_id.clone());
+        let Some(target) = best else {
+            return Err(Error::FailedPrecondition(format!(
+                "InvalidReplicationGroupState: node group {} of {id} has no online, in-sync replica to fail over to",
+                ng.id
+            ))
+            .into());
+        };
+        self.begin_handoff(&g, &ng.id.clone(), &target, "TestFailover").await?;
+        tracing::info!(group = %id, %target, "test failover started");
+        Ok(Response::new(admin::TestFailoverResponse { replication_group: self.describe(&id) }))
+    }
+
+    #[tracing::instrument(name = "IncreaseReplicaCount", skip_all)]
+    async fn increase_replica_count(
+        &self,
+        request: Request<admin::IncreaseReplicaCountRequest>,
+    ) -> Result<Response<admin::IncreaseReplicaCountResponse>, Status> {
+        let c = &self.coordinator;
+        if let Some(addr) = forward_target(c, &request)? {
+            return leader_client(&addr).await?.increase_replica_count(forwarded(request)).await;
+        }
+        let req = request.into_inner();
+        let id = required_id(&req.replication_group_id)?;
+        let topology = c.linearizable().await?;
+        let g = find_group(&topology, &id)?;
+        let wanted = requests::validate_increase(&req, &g)?;
+        let live: HashSet<String> = c.liveness.live_datanodes().into_iter().collect();
+        let mut next_index = g.members().count();
+        let mut added = Vec::new();
+        for ng in &g.node_groups {
+            let existing: Vec<Datanode> =
+                ng.members.iter().filter_map(|m| topology.datanodes.get(&m.datanode_id).cloned()).collect();
+            let have = ng.members.iter().filter(|m| m.role == Role::Replica).count();
+            let placed = place_beside(&topology, &live, &existing, wanted - have, &[]).map_err(|e| {
+                Status::from(Error::FailedPrecondition(format!("InsufficientCacheClusterCapacity: {e}")))
+            })?;
+            for d in placed {
+                // Ids are never reused, so a removed replica's leftovers cannot be confused with a new one.
+                let node_id = loop {
+                    let candidate = cache_cluster_id(&id, next_index);
+                    next_index += 1;
+                    if !g.members().any(|(_, m)| m.node_id == candidate)
+                        && !added.iter().any(|(_, m): &(String, Member)| m.node_id == candidate)
+                    {
+                        break candidate;
+                    }
+                };
+                let member = Member {
+                    node_id,
+                    datanode_id: d.id,
+                    role: Role::Replica,
+                    preferred_az: d.zone,
+                    status: MemberStatus::Creating,
+                };
+                added.push((ng.id.clone(), member));
+            }
+        }
+        self.propose_group(Change::AddReplicas { group_id: id.clone(), members: added, at_ms: now_ms() }).await?;
+        tracing::info!(group = %id, replicas = wanted, "replica count increased");
+        Ok(Response::new(admin::IncreaseReplicaCountResponse { replication_group: self.describe(&id) }))
+    }
+
+    #[tracing::instrument(name = "DecreaseReplicaCount", skip_all)]
+    async fn decrease_replica_count(
+        &self,
+        request: Request<admin::DecreaseReplicaCountRequest>,
+    ) -> Result<Response<admin::DecreaseReplicaCountResponse>, Status> {
+        let c = &self.coordinator;
+        if let Some(addr) = forward_target(c, &request)? {
+            return leader_client(&addr).await?.decrease_replica_count(forwarded(request)).await;
+        }
+        let req = request.into_inner();
+        let id = required_id(&req.replication_group_id)?;
+        let g = find_group(&*c.linearizable().await?, &id)?;
+        let offsets = |node_id: &str| {
+            g.members()
+                .find(|(_, m)| m.node_id == node_id)
+                .and_then(|(_, m)| c.liveness.node_status(&m.datanode_id, &m.node_id))
+                .map(|s| s.replication_offset)
+        };
+        let remove = requests::replicas_to_remove(&req, &g, &offsets)?;
+        self.propose_group(Change::RemoveReplicas { group_id: id.clone(), node_ids: remove, at_ms: now_ms() }).await?;
+        tracing::info!(group = %id, "replica count decreased");
+        Ok(Response::new(admin::DecreaseReplicaCountResponse { replication_group: self.describe(&id) }))
     }
 }

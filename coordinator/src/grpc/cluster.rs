@@ -68,6 +68,10 @@ impl Cluster for ClusterService {
                         .unwrap_or_default(),
                     append_fsync: g.append_fsync.clone(),
                     slots: ng.slots.iter().map(|(a, b)| pb::SlotRange { start: *a as u32, end: *b as u32 }).collect(),
+                    durability: g.durability.mode.as_str().into(),
+                    min_replicas_to_ack: g.durability.min_replicas_to_ack,
+                    max_replica_lag_ms: g.durability.max_replica_lag_ms,
+                    pause_writes: m.role == Role::Primary && ng.handoff.is_some(),
                 }
             })
             .collect();

@@ -5,7 +5,7 @@ use ferrocache_proto::admin::v1 as admin;
 use ferrocache_proto::internal::v1 as pb;
 
 use crate::liveness::Liveness;
-use crate::topology::{role_name, Event, MemberStatus, ReplicationGroup, Role, Topology};
+use crate::topology::{role_name, Event, GroupStatus, MemberStatus, ReplicationGroup, Role, Topology};
 
 fn slots_text(slots: &[(u16, u16)]) -> String {
     slots.iter().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect::<Vec<_>>().join(",")
@@ -18,18 +18,22 @@ pub fn replication_group(
     host: &str,
 ) -> admin::ReplicationGroup {
     let endpoint = |port: u16| Some(admin::Endpoint { address: host.to_string(), port: port as i32 });
-    let zones: std::collections::HashSet<&str> = g.members().map(|(_, m)| m.preferred_az.as_str()).collect();
+    let status = |m: &crate::topology::Member| liveness.and_then(|l| l.node_status(&m.datanode_id, &m.node_id));
+    let switching = g.node_groups.iter().find_map(|ng| ng.handoff.as_ref());
+    // A planned switch shows as "modifying", as ElastiCache shows its own failover tests.
+    let group_status =
+        if switching.is_some() && g.status == GroupStatus::Available { "modifying" } else { g.status.as_str() };
     admin::ReplicationGroup {
         replication_group_id: g.id.clone(),
         description: g.description.clone(),
-        status: g.status.as_str().into(),
+        status: group_status.into(),
         member_clusters: g.members().map(|(_, m)| m.node_id.clone()).collect(),
         node_groups: g
             .node_groups
             .iter()
             .map(|ng| admin::NodeGroup {
                 node_group_id: ng.id.clone(),
-                status: g.status.as_str().into(),
+                status: if ng.handoff.is_some() { "modifying".into() } else { g.status.as_str().into() },
                 primary_endpoint: endpoint(g.primary_port),
                 reader_endpoint: endpoint(g.reader_port),
                 slots: slots_text(&ng.slots),
@@ -40,8 +44,12 @@ pub fn replication_group(
                     .enumerate()
                     .map(|(i, m)| {
                         let dn = topology.datanodes.get(&m.datanode_id);
-                        let offset = liveness
-                            .and_then(|l| l.node_status(&m.datanode_id, &m.node_id))
+                        let offset = status(m).map_or(0, |s| s.replication_offset);
+                        let primary_offset = ng
+                            .members
+                            .iter()
+                            .find(|p| p.role == Role::Primary)
+                            .and_then(status)
                             .map_or(0, |s| s.replication_offset);
                         admin::NodeGroupMember {
                             cache_cluster_id: m.node_id.clone(),
@@ -57,18 +65,30 @@ pub fn replication_group(
                             datanode_address: dn.map(|d| d.address.clone()).unwrap_or_default(),
                             replication_offset: offset,
                             member_status: m.status.as_str().into(),
+                            replication_lag: if m.role == Role::Replica {
+                                primary_offset.saturating_sub(offset)
+                            } else {
+                                0
+                            },
                         }
                     })
                     .collect(),
             })
             .collect(),
-        automatic_failover: if g.members().any(|(_, m)| m.role == Role::Replica) { "enabled" } else { "disabled" }
-            .into(),
-        multi_az: if zones.len() > 1 { "enabled".into() } else { "disabled".into() },
+        automatic_failover: enabled(g.automatic_failover),
+        multi_az: enabled(g.multi_az),
         cluster_enabled: false,
         append_fsync: g.append_fsync.clone(),
         configuration_endpoint: None,
+        durability: g.durability.mode.as_str().into(),
+        min_replicas_to_ack: g.durability.min_replicas_to_ack as i32,
+        max_replica_lag_ms: g.durability.max_replica_lag_ms as i32,
+        pending_primary_cluster_id: switching.map(|h| h.target.clone()).unwrap_or_default(),
     }
+}
+
+fn enabled(on: bool) -> String {
+    if on { "enabled" } else { "disabled" }.into()
 }
 
 pub fn event(e: &Event) -> admin::Event {

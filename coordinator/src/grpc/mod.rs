@@ -5,3 +5,4 @@ pub mod admin;
 pub mod cluster;
 pub mod convert;
 pub mod raft;
+pub mod requests;

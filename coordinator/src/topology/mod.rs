@@ -67,6 +67,65 @@ pub struct NodeGroup {
     /// Inclusive slot ranges.
     pub slots: Vec<(u16, u16)>,
     pub members: Vec<Member>,
+    /// A planned switch under way: the primary pauses writes until `target` has caught up.
+    #[serde(default)]
+    pub handoff: Option<Handoff>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// The replica to promote.
+    pub target: String,
+    pub started_ms: i64,
+    pub reason: String,
+}
+
+/// When a primary answers a write (see docs/failover.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DurabilityMode {
+    /// Asynchronous replication, as Redis does: answered once applied on the primary.
+    #[default]
+    None,
+    /// Asynchronous, but refused while the most up-to-date replica lags past a bound.
+    Async,
+    /// Answered only once `min_replicas_to_ack` replicas have the write.
+    Sync,
+}
+
+impl DurabilityMode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DurabilityMode::None => "none",
+            DurabilityMode::Async => "async",
+            DurabilityMode::Sync => "sync",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DurabilityMode> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" => Some(DurabilityMode::None),
+            "async" => Some(DurabilityMode::Async),
+            "sync" => Some(DurabilityMode::Sync),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Durability {
+    pub mode: DurabilityMode,
+    pub min_replicas_to_ack: u32,
+    pub max_replica_lag_ms: u64,
+}
+
+impl Default for Durability {
+    fn default() -> Durability {
+        Durability { mode: DurabilityMode::None, min_replicas_to_ack: 1, max_replica_lag_ms: 1000 }
+    }
+}
+
+fn enabled() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,12 +157,36 @@ pub struct ReplicationGroup {
     pub reader_port: u16,
     pub created_ms: i64,
     pub node_groups: Vec<NodeGroup>,
+    #[serde(default)]
+    pub durability: Durability,
+    #[serde(default = "enabled")]
+    pub automatic_failover: bool,
+    #[serde(default)]
+    pub multi_az: bool,
 }
 
 impl ReplicationGroup {
     pub fn members(&self) -> impl Iterator<Item = (&NodeGroup, &Member)> {
         self.node_groups.iter().flat_map(|ng| ng.members.iter().map(move |m| (ng, m)))
     }
+
+    pub fn node_group_mut(&mut self, id: &str) -> Option<&mut NodeGroup> {
+        self.node_groups.iter_mut().find(|ng| ng.id == id)
+    }
+
+    /// Replicas per node group (the first node group's count; all are kept equal).
+    pub fn replica_count(&self) -> usize {
+        self.node_groups.first().map_or(0, |ng| ng.members.iter().filter(|m| m.role == Role::Replica).count())
+    }
+}
+
+/// A group's settings that ModifyReplicationGroup changes; `None` keeps the current value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub description: Option<String>,
+    pub durability: Option<Durability>,
+    pub automatic_failover: Option<bool>,
+    pub multi_az: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +222,40 @@ pub enum Change {
         reason: String,
         at_ms: i64,
     },
+    /// ModifyReplicationGroup's setting changes.
+    ModifyReplicationGroup {
+        id: String,
+        settings: Settings,
+        at_ms: i64,
+    },
+    /// Starts a planned switch to `target` (the primary pauses writes until it catches up).
+    BeginHandoff {
+        group_id: String,
+        node_group_id: String,
+        target: String,
+        reason: String,
+        at_ms: i64,
+    },
+    /// Gives up a planned switch (the primary takes writes again).
+    AbortHandoff {
+        group_id: String,
+        node_group_id: String,
+        reason: String,
+        at_ms: i64,
+    },
+    /// New replicas (placed by the leader) join node groups.
+    AddReplicas {
+        group_id: String,
+        /// (node group id, member)
+        members: Vec<(String, Member)>,
+        at_ms: i64,
+    },
+    /// Replicas leave their node groups (their data is deleted).
+    RemoveReplicas {
+        group_id: String,
+        node_ids: Vec<String>,
+        at_ms: i64,
+    },
     /// Member statuses observed by the leader's health loop, and the group statuses that follow.
     SetStatuses {
         at_ms: i64,
@@ -163,6 +280,10 @@ pub enum Rejection {
     PortInUse(u16),
     NoFreePort,
     NotAReplica(String),
+    /// Another planned switch is under way in that node group.
+    HandoffInProgress(String),
+    NoHandoff(String),
+    MemberExists(String),
 }
 
 impl std::fmt::Display for Rejection {
@@ -173,6 +294,9 @@ impl std::fmt::Display for Rejection {
             Rejection::PortInUse(p) => write!(f, "port {p} (or {}) is used by another replication group", p + 1),
             Rejection::NoFreePort => write!(f, "no free endpoint port pair is left"),
             Rejection::NotAReplica(id) => write!(f, "{id} is not a replica of that node group"),
+            Rejection::HandoffInProgress(ng) => write!(f, "a primary switch is already under way in node group {ng}"),
+            Rejection::NoHandoff(ng) => write!(f, "no primary switch is under way in node group {ng}"),
+            Rejection::MemberExists(id) => write!(f, "cache cluster {id} already exists"),
         }
     }
 }
@@ -284,10 +408,132 @@ impl Topology {
                     }
                 }
                 ng.config_epoch += 1;
+                ng.handoff = None;
                 let epoch = ng.config_epoch;
                 let msg = format!("Failover from {old} to {new_primary} in node group {node_group_id} (config epoch {epoch}): {reason}");
                 self.event(at_ms, "replication-group", &group_id, msg);
                 Outcome::Ok
+            }
+            Change::ModifyReplicationGroup { id, settings, at_ms } => {
+                let Some(g) = self.groups.get_mut(&id) else {
+                    return Outcome::Rejected(Rejection::NotFound(id));
+                };
+                let mut said = Vec::new();
+                if let Some(d) = settings.description {
+                    g.description = d;
+                }
+                if let Some(d) = settings.durability {
+                    if d != g.durability {
+                        said.push(match d.mode {
+                            DurabilityMode::None => "durability none".to_string(),
+                            DurabilityMode::Async => format!("durability async (max lag {} ms)", d.max_replica_lag_ms),
+                            DurabilityMode::Sync => {
+                                format!("durability sync ({} replica acks)", d.min_replicas_to_ack)
+                            }
+                        });
+                        g.durability = d;
+                    }
+                }
+                if let Some(a) = settings.automatic_failover {
+                    if a != g.automatic_failover {
+                        said.push(format!("automatic failover {}", if a { "enabled" } else { "disabled" }));
+                        g.automatic_failover = a;
+                    }
+                }
+                if let Some(m) = settings.multi_az {
+                    if m != g.multi_az {
+                        said.push(format!("Multi-AZ {}", if m { "enabled" } else { "disabled" }));
+                        g.multi_az = m;
+                    }
+                }
+                let group = g.clone();
+                if !said.is_empty() {
+                    self.event(
+                        at_ms,
+                        "replication-group",
+                        &id,
+                        format!("Replication group {id} modified: {}", said.join(", ")),
+                    );
+                }
+                Outcome::Group(group)
+            }
+            Change::BeginHandoff { group_id, node_group_id, target, reason, at_ms } => {
+                let Some(ng) = self.groups.get_mut(&group_id).and_then(|g| g.node_group_mut(&node_group_id)) else {
+                    return Outcome::Rejected(Rejection::NotFound(group_id));
+                };
+                if ng.handoff.is_some() {
+                    return Outcome::Rejected(Rejection::HandoffInProgress(node_group_id));
+                }
+                if !ng.members.iter().any(|m| m.node_id == target && m.role == Role::Replica) {
+                    return Outcome::Rejected(Rejection::NotAReplica(target));
+                }
+                ng.handoff = Some(Handoff { target: target.clone(), started_ms: at_ms, reason: reason.clone() });
+                let msg = format!("Primary switch to {target} started in node group {node_group_id}: {reason}");
+                self.event(at_ms, "replication-group", &group_id, msg);
+                Outcome::Ok
+            }
+            Change::AbortHandoff { group_id, node_group_id, reason, at_ms } => {
+                let Some(ng) = self.groups.get_mut(&group_id).and_then(|g| g.node_group_mut(&node_group_id)) else {
+                    return Outcome::Rejected(Rejection::NotFound(group_id));
+                };
+                let Some(h) = ng.handoff.take() else {
+                    return Outcome::Rejected(Rejection::NoHandoff(node_group_id));
+                };
+                let msg = format!("Primary switch to {} in node group {node_group_id} abandoned: {reason}", h.target);
+                self.event(at_ms, "replication-group", &group_id, msg);
+                Outcome::Ok
+            }
+            Change::AddReplicas { group_id, members, at_ms } => {
+                let Some(g) = self.groups.get_mut(&group_id) else {
+                    return Outcome::Rejected(Rejection::NotFound(group_id));
+                };
+                if let Some((_, m)) = members.iter().find(|(_, m)| g.members().any(|(_, e)| e.node_id == m.node_id)) {
+                    return Outcome::Rejected(Rejection::MemberExists(m.node_id.clone()));
+                }
+                if let Some((ng, _)) = members.iter().find(|(ng, _)| !g.node_groups.iter().any(|n| &n.id == ng)) {
+                    return Outcome::Rejected(Rejection::NotFound(format!("{group_id}/{ng}")));
+                }
+                let mut events = Vec::new();
+                for (ng_id, m) in members {
+                    events.push((
+                        m.node_id.clone(),
+                        format!("Cache cluster {} added on datanode {} as replica", m.node_id, m.datanode_id),
+                    ));
+                    if let Some(ng) = g.node_group_mut(&ng_id) {
+                        ng.members.push(m);
+                    }
+                }
+                let group = g.clone();
+                for (node_id, msg) in events {
+                    self.event(at_ms, "cache-cluster", &node_id, msg);
+                }
+                Outcome::Group(group)
+            }
+            Change::RemoveReplicas { group_id, node_ids, at_ms } => {
+                let Some(g) = self.groups.get_mut(&group_id) else {
+                    return Outcome::Rejected(Rejection::NotFound(group_id));
+                };
+                if let Some(id) =
+                    node_ids.iter().find(|id| !g.members().any(|(_, m)| &m.node_id == *id && m.role == Role::Replica))
+                {
+                    return Outcome::Rejected(Rejection::NotAReplica(id.clone()));
+                }
+                for ng in &mut g.node_groups {
+                    ng.members.retain(|m| !node_ids.contains(&m.node_id));
+                    if ng.handoff.as_ref().is_some_and(|h| node_ids.contains(&h.target)) {
+                        ng.handoff = None;
+                    }
+                }
+                let group = g.clone();
+                for id in node_ids {
+                    self.event(
+                        at_ms,
+                        "cache-cluster",
+                        &id,
+                        format!("Cache cluster {id} removed from replication group {group_id}"),
+                    );
+                }
+                Outcome::Group(group)
             }
             Change::SetStatuses { at_ms, members, groups } => {
                 let mut events = Vec::new();
@@ -349,103 +595,4 @@ pub fn role_name(role: Role) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn group(id: &str) -> ReplicationGroup {
-        ReplicationGroup {
-            id: id.into(),
-            description: String::new(),
-            status: GroupStatus::Creating,
-            append_fsync: "everysec".into(),
-            primary_port: 0,
-            reader_port: 0,
-            created_ms: 1,
-            node_groups: vec![NodeGroup {
-                id: "0001".into(),
-                config_epoch: 1,
-                slots: vec![(0, 16383)],
-                members: vec![Member {
-                    node_id: format!("{id}-001"),
-                    datanode_id: "dn1".into(),
-                    role: Role::Primary,
-                    preferred_az: "a".into(),
-                    status: MemberStatus::Creating,
-                }],
-            }],
-        }
-    }
-
-    #[test]
-    fn ports_are_allocated_in_pairs_and_checked() {
-        let mut t = Topology::default();
-        let Outcome::Group(g) =
-            t.apply(Change::CreateReplicationGroup { group: group("a"), requested_port: None, port_base: 6379 })
-        else {
-            panic!()
-        };
-        assert_eq!((g.primary_port, g.reader_port), (6379, 6380));
-        let Outcome::Group(g) =
-            t.apply(Change::CreateReplicationGroup { group: group("b"), requested_port: None, port_base: 6379 })
-        else {
-            panic!()
-        };
-        assert_eq!(g.primary_port, 6381);
-        assert_eq!(
-            t.apply(Change::CreateReplicationGroup { group: group("c"), requested_port: Some(6380), port_base: 6379 }),
-            Outcome::Rejected(Rejection::PortInUse(6380))
-        );
-        assert_eq!(
-            t.apply(Change::CreateReplicationGroup { group: group("a"), requested_port: None, port_base: 6379 }),
-            Outcome::Rejected(Rejection::AlreadyExists("a".into()))
-        );
-    }
-
-    #[test]
-    fn statuses_and_deletion_leave_events() {
-        let mut t = Topology::default();
-        t.apply(Change::CreateReplicationGroup { group: group("a"), requested_port: Some(7000), port_base: 6379 });
-        t.apply(Change::SetStatuses {
-            at_ms: 5,
-            members: vec![("a".into(), "a-001".into(), MemberStatus::Online)],
-            groups: vec![("a".into(), GroupStatus::Available)],
-        });
-        assert_eq!(t.groups["a"].status, GroupStatus::Available);
-        assert_eq!(t.groups["a"].node_groups[0].members[0].status, MemberStatus::Online);
-        assert!(matches!(t.apply(Change::DeleteReplicationGroup { id: "a".into(), at_ms: 9 }), Outcome::Group(_)));
-        assert!(t.groups.is_empty());
-        assert_eq!(
-            t.apply(Change::DeleteReplicationGroup { id: "a".into(), at_ms: 9 }),
-            Outcome::Rejected(Rejection::NotFound("a".into()))
-        );
-        assert!(t.events.iter().any(|e| e.message.contains("deleted")));
-    }
-
-    #[test]
-    fn failover_swaps_roles_and_raises_the_epoch() {
-        let mut t = Topology::default();
-        let mut g = group("a");
-        g.node_groups[0].members.push(Member {
-            node_id: "a-002".into(),
-            datanode_id: "dn2".into(),
-            role: Role::Replica,
-            preferred_az: "b".into(),
-            status: MemberStatus::Online,
-        });
-        t.apply(Change::CreateReplicationGroup { group: g, requested_port: Some(7000), port_base: 6379 });
-        let failover = |new: &str| Change::Failover {
-            group_id: "a".into(),
-            node_group_id: "0001".into(),
-            new_primary: new.into(),
-            reason: "test".into(),
-            at_ms: 3,
-        };
-        assert_eq!(t.apply(failover("a-001")), Outcome::Rejected(Rejection::NotAReplica("a-001".into())));
-        assert_eq!(t.apply(failover("a-002")), Outcome::Ok);
-        let ng = &t.groups["a"].node_groups[0];
-        assert_eq!(ng.config_epoch, 2);
-        let roles: Vec<(&str, Role)> = ng.members.iter().map(|m| (m.node_id.as_str(), m.role)).collect();
-        assert_eq!(roles, vec![("a-001", Role::Replica), ("a-002", Role::Primary)]);
-        assert!(t.events.iter().any(|e| e.message.starts_with("Failover from a-001 to a-002")));
-    }
-}
+mod tests;

@@ -1,0 +1,191 @@
+//! High-availability admin subcommands: modify-replication-group, test-failover,
+//! increase-replica-count, decrease-replica-count (`aws elasticache`'s names and flags).
+
+use std::process::ExitCode;
+
+use ferrocache_proto::admin::v1 as api;
+
+use crate::admin::invoke;
+use crate::cli::AdminOptions;
+use crate::output;
+
+/// `--automatic-failover-enabled` / `--no-automatic-failover-enabled` and the Multi-AZ pair,
+/// as the AWS CLI spells them.
+#[derive(Debug, clap::Args)]
+pub struct FailoverFlags {
+    /// Promote a replica automatically when the primary fails (needs a replica).
+    #[arg(long, conflicts_with = "no_automatic_failover_enabled")]
+    pub automatic_failover_enabled: bool,
+    #[arg(long)]
+    pub no_automatic_failover_enabled: bool,
+    /// Spread members over zones and require automatic failover.
+    #[arg(long, conflicts_with = "no_multi_az_enabled")]
+    pub multi_az_enabled: bool,
+    #[arg(long)]
+    pub no_multi_az_enabled: bool,
+}
+
+fn either(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
+impl FailoverFlags {
+    pub fn automatic_failover(&self) -> Option<bool> {
+        either(self.automatic_failover_enabled, self.no_automatic_failover_enabled)
+    }
+
+    pub fn multi_az(&self) -> Option<bool> {
+        either(self.multi_az_enabled, self.no_multi_az_enabled)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DurabilityFlags {
+    /// none (asynchronous, Redis's behaviour) | async (refuse writes while the best replica
+    /// lags more than --max-replica-lag-ms) | sync (answer a write once
+    /// --min-replicas-to-ack replicas have it).
+    #[arg(long, default_value = "")]
+    pub durability: String,
+    /// For sync durability: replicas that must have a write before it is answered (1-5).
+    #[arg(long)]
+    pub min_replicas_to_ack: Option<i32>,
+    /// For async durability: the lag bound in ms (default 1000).
+    #[arg(long)]
+    pub max_replica_lag_ms: Option<i32>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ModifyArgs {
+    #[command(flatten)]
+    pub opts: AdminOptions,
+    #[arg(long)]
+    pub replication_group_id: String,
+    #[arg(long, default_value = "")]
+    pub replication_group_description: String,
+    /// Switch the primary to this replica (planned and lossless: writes pause until it has
+    /// caught up).
+    #[arg(long, default_value = "")]
+    pub primary_cluster_id: String,
+    #[command(flatten)]
+    pub failover: FailoverFlags,
+    #[command(flatten)]
+    pub durability: DurabilityFlags,
+    /// Accepted for compatibility; changes always apply immediately.
+    #[arg(long)]
+    pub apply_immediately: bool,
+}
+
+pub async fn modify(a: ModifyArgs) -> ExitCode {
+    let req = api::ModifyReplicationGroupRequest {
+        replication_group_id: a.replication_group_id,
+        automatic_failover_enabled: a.failover.automatic_failover(),
+        multi_az_enabled: a.failover.multi_az(),
+        durability: a.durability.durability,
+        min_replicas_to_ack: a.durability.min_replicas_to_ack,
+        max_replica_lag_ms: a.durability.max_replica_lag_ms,
+        primary_cluster_id: a.primary_cluster_id,
+        apply_immediately: a.apply_immediately,
+        replication_group_description: a.replication_group_description,
+    };
+    let out = a.opts.output;
+    invoke(
+        &a.opts,
+        "ModifyReplicationGroup",
+        req,
+        |mut c, r| async move { c.modify_replication_group(r).await },
+        |r| output::print_group_response(r.replication_group.as_ref(), out),
+    )
+    .await
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TestFailoverArgs {
+    #[command(flatten)]
+    pub opts: AdminOptions,
+    #[arg(long)]
+    pub replication_group_id: String,
+    /// The node group whose primary is switched (default: the first, 0001).
+    #[arg(long, default_value = "")]
+    pub node_group_id: String,
+}
+
+pub async fn test_failover(a: TestFailoverArgs) -> ExitCode {
+    let req = api::TestFailoverRequest { replication_group_id: a.replication_group_id, node_group_id: a.node_group_id };
+    let out = a.opts.output;
+    invoke(
+        &a.opts,
+        "TestFailover",
+        req,
+        |mut c, r| async move { c.test_failover(r).await },
+        |r| output::print_group_response(r.replication_group.as_ref(), out),
+    )
+    .await
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IncreaseArgs {
+    #[command(flatten)]
+    pub opts: AdminOptions,
+    #[arg(long)]
+    pub replication_group_id: String,
+    /// Replicas per node group afterwards (more than now, at most 5).
+    #[arg(long)]
+    pub new_replica_count: i32,
+    #[arg(long)]
+    pub apply_immediately: bool,
+}
+
+pub async fn increase(a: IncreaseArgs) -> ExitCode {
+    let req = api::IncreaseReplicaCountRequest {
+        replication_group_id: a.replication_group_id,
+        new_replica_count: a.new_replica_count,
+        apply_immediately: a.apply_immediately,
+    };
+    let out = a.opts.output;
+    invoke(
+        &a.opts,
+        "IncreaseReplicaCount",
+        req,
+        |mut c, r| async move { c.increase_replica_count(r).await },
+        |r| output::print_group_response(r.replication_group.as_ref(), out),
+    )
+    .await
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DecreaseArgs {
+    #[command(flatten)]
+    pub opts: AdminOptions,
+    #[arg(long)]
+    pub replication_group_id: String,
+    /// Replicas per node group afterwards (the least up-to-date ones go).
+    #[arg(long, conflicts_with = "replicas_to_remove")]
+    pub new_replica_count: Option<i32>,
+    /// Replicas to remove, by CacheClusterId.
+    #[arg(long, num_args = 1.., value_delimiter = ' ')]
+    pub replicas_to_remove: Vec<String>,
+    #[arg(long)]
+    pub apply_immediately: bool,
+}
+
+pub async fn decrease(a: DecreaseArgs) -> ExitCode {
+    let req = api::DecreaseReplicaCountRequest {
+        replication_group_id: a.replication_group_id,
+        new_replica_count: a.new_replica_count,
+        replicas_to_remove: a.replicas_to_remove,
+        apply_immediately: a.apply_immediately,
+    };
+    let out = a.opts.output;
+    invoke(
+        &a.opts,
+        "DecreaseReplicaCount",
+        req,
+        |mut c, r| async move { c.decrease_replica_count(r).await },
+        |r| output::print_group_response(r.replication_group.as_ref(), out),
+    )
+    .await
+}

@@ -1,0 +1,317 @@
+//! Admin requests checked and turned into plans before anything is proposed: bad input gets
+//! INVALID_ARGUMENT (or FAILED_PRECONDITION when valid in general but not for this group)
+//! with ElastiCache's fault names, and changes nothing.
+
+use ferrocache_common::ids::validate_replication_group_id;
+use ferrocache_proto::admin::v1 as admin;
+use tonic::Status;
+
+use crate::error::Error;
+use crate::topology::{Durability, DurabilityMode, ReplicationGroup, Role, Settings};
+
+pub fn invalid(msg: impl Into<String>) -> Status {
+    Error::InvalidArgument(format!("InvalidParameterValue: {}", msg.into())).into()
+}
+
+/// A create request that passed validation.
+#[derive(Debug)]
+pub struct CreatePlan {
+    pub id: String,
+    pub count: usize,
+    pub azs: Vec<String>,
+    pub fsync: String,
+    pub port: Option<u16>,
+    pub durability: Durability,
+    pub automatic_failover: bool,
+    pub multi_az: bool,
+}
+
+/// Checks a create request.
+pub fn validate_create(req: &admin::CreateReplicationGroupRequest) -> Result<CreatePlan, Status> {
+    let id = req.replication_group_id.to_ascii_lowercase();
+    validate_replication_group_id(&id).map_err(invalid)?;
+    if req.replication_group_description.len() > 255 {
+        return Err(invalid("ReplicationGroupDescription must be at most 255 characters"));
+    }
+    if let Some(n) = req.num_node_groups {
+        if n != 1 {
+            return Err(invalid(format!(
+                "NumNodeGroups {n}: only 1 node group (cluster mode disabled) is supported so far"
+            )));
+        }
+    }
+    let count = match (req.num_cache_clusters, req.replicas_per_node_group) {
+        (Some(_), Some(_)) => return Err(invalid("NumCacheClusters and ReplicasPerNodeGroup are mutually exclusive")),
+        (Some(n), None) if !(1..=6).contains(&n) => {
+            return Err(invalid(format!("NumCacheClusters must be between 1 and 6, got {n}")))
+        }
+        (Some(n), None) => n as usize,
+        (None, Some(r)) if !(0..=5).contains(&r) => {
+            return Err(invalid(format!("ReplicasPerNodeGroup must be between 0 and 5, got {r}")))
+        }
+        (None, Some(r)) => r as usize + 1,
+        (None, None) => 3,
+    };
+    if !req.preferred_cache_cluster_a_zs.is_empty() && req.preferred_cache_cluster_a_zs.len() != count {
+        return Err(invalid(format!(
+            "PreferredCacheClusterAZs has {} zones but the group has {count} nodes",
+            req.preferred_cache_cluster_a_zs.len()
+        )));
+    }
+    let fsync = match req.append_fsync.as_str() {
+        "" => "everysec".to_string(),
+        f @ ("always" | "everysec" | "no") => f.to_string(),
+        other => return Err(invalid(format!("AppendFsync must be always, everysec or no, got '{other}'"))),
+    };
+    let port = match req.port {
+        None => None,
+        Some(p) if (1..65535).contains(&p) => Some(p as u16),
+        Some(p) => return Err(invalid(format!("Port must be between 1 and 65534, got {p}"))),
+    };
+    let replicas = count - 1;
+    let durability =
+        durability(&req.durability, req.min_replicas_to_ack, req.max_replica_lag_ms, Durability::default(), replicas)?
+            .unwrap_or_default();
+    let automatic_failover = req.automatic_failover_enabled.unwrap_or(replicas > 0);
+    let multi_az = req.multi_az_enabled.unwrap_or(false);
+    failover_flags(automatic_failover, multi_az, replicas)?;
+    Ok(CreatePlan {
+        id,
+        count,
+        azs: req.preferred_cache_cluster_a_zs.clone(),
+        fsync,
+        port,
+        durability,
+        automatic_failover,
+        multi_az,
+    })
+}
+
+fn precondition(msg: impl Into<String>) -> Status {
+    Error::FailedPrecondition(msg.into()).into()
+}
+
+/// The durability a request asks for, starting from `current`; `None` when it names none.
+fn durability(
+    mode: &str,
+    min_acks: Option<i32>,
+    max_lag: Option<i32>,
+    current: Durability,
+    replicas: usize,
+) -> Result<Option<Durability>, Status> {
+    if mode.is_empty() && min_acks.is_none() && max_lag.is_none() {
+        return Ok(None);
+    }
+    let mut d = current;
+    if !mode.is_empty() {
+        d.mode = DurabilityMode::parse(mode)
+            .ok_or_else(|| invalid(format!("Durability must be none, async or sync, got '{mode}'")))?;
+    }
+    if let Some(n) = min_acks {
+        if !(1..=5).contains(&n) {
+            return Err(invalid(format!("MinReplicasToAck must be between 1 and 5, got {n}")));
+        }
+        d.min_replicas_to_ack = n as u32;
+    }
+    if let Some(ms) = max_lag {
+        if !(1..=3_600_000).contains(&ms) {
+            return Err(invalid(format!("MaxReplicaLagMs must be between 1 and 3600000, got {ms}")));
+        }
+        d.max_replica_lag_ms = ms as u64;
+    }
+    if d.mode == DurabilityMode::Sync && d.min_replicas_to_ack as usize > replicas {
+        return Err(precondition(format!(
+            "InvalidReplicationGroupState: sync durability with MinReplicasToAck {} needs at least that many replicas; the group has {replicas}",
+            d.min_replicas_to_ack
+        )));
+    }
+    if d.mode == DurabilityMode::Async && replicas == 0 {
+        return Err(precondition(
+            "InvalidReplicationGroupState: async durability bounds replica lag and needs at least one replica",
+        ));
+    }
+    Ok(Some(d))
+}
+
+/// ElastiCache's rules: automatic failover needs a replica; Multi-AZ needs automatic failover.
+fn failover_flags(automatic_failover: bool, multi_az: bool, replicas: usize) -> Result<(), Status> {
+    if multi_az && !automatic_failover {
+        return Err(invalid("MultiAZEnabled requires AutomaticFailoverEnabled"));
+    }
+    if automatic_failover && replicas == 0 {
+        return Err(precondition(
+            "InvalidReplicationGroupState: automatic failover needs at least one replica (ReplicasPerNodeGroup >= 1)",
+        ));
+    }
+    Ok(())
+}
+
+/// A ModifyReplicationGroup request that passed validation against its group.
+#[derive(Debug, Default)]
+pub struct ModifyPlan {
+    pub settings: Settings,
+    /// PrimaryClusterId: the replica to switch to.
+    pub promote: Option<(String, String)>,
+}
+
+impl ModifyPlan {
+    pub fn changes_settings(&self) -> bool {
+        self.settings != Settings::default()
+    }
+}
+
+pub fn validate_modify(req: &admin::ModifyReplicationGroupRequest, g: &ReplicationGroup) -> Result<ModifyPlan, Status> {
+    let replicas = g.replica_count();
+    let mut plan = ModifyPlan::default();
+    if req.replication_group_description.len() > 255 {
+        return Err(invalid("ReplicationGroupDescription must be at most 255 characters"));
+    }
+    if !req.replication_group_description.is_empty() {
+        plan.settings.description = Some(req.replication_group_description.clone());
+    }
+    plan.settings.durability =
+        durability(&req.durability, req.min_replicas_to_ack, req.max_replica_lag_ms, g.durability, replicas)?;
+    plan.settings.automatic_failover = req.automatic_failover_enabled;
+    plan.settings.multi_az = req.multi_az_enabled;
+    let af = req.automatic_failover_enabled.unwrap_or(g.automatic_failover);
+    let maz = req.multi_az_enabled.unwrap_or(g.multi_az);
+    if req.automatic_failover_enabled.is_some() || req.multi_az_enabled.is_some() {
+        failover_flags(af, maz, replicas)?;
+    }
+    if req.multi_az_enabled == Some(true) {
+        let zones: std::collections::HashSet<&str> = g.members().map(|(_, m)| m.preferred_az.as_str()).collect();
+        if zones.len() < 2 {
+            return Err(precondition(
+                "InvalidReplicationGroupState: Multi-AZ needs members in at least two zones; add replicas on datanodes in other zones first",
+            ));
+        }
+    }
+    if !req.primary_cluster_id.is_empty() {
+        let wanted = req.primary_cluster_id.to_ascii_lowercase();
+        let Some((ng, m)) = g.members().find(|(_, m)| m.node_id == wanted) else {
+            return Err(invalid(format!("PrimaryClusterId {wanted} is not a member of replication group {}", g.id)));
+        };
+        if m.role == Role::Primary {
+            return Err(precondition(format!("InvalidCacheClusterState: {wanted} is already the primary")));
+        }
+        plan.promote = Some((ng.id.clone(), wanted));
+    }
+    Ok(plan)
+}
+
+/// Which replicas a DecreaseReplicaCount request removes, given each replica's offset
+/// (None = not reporting: removed first).
+pub fn replicas_to_remove(
+    req: &admin::DecreaseReplicaCountRequest,
+    g: &ReplicationGroup,
+    offsets: &dyn Fn(&str) -> Option<u64>,
+) -> Result<Vec<String>, Status> {
+    let current = g.replica_count();
+    let named = !req.replicas_to_remove.is_empty();
+    let remove: Vec<String> = match (req.new_replica_count, named) {
+        (Some(_), true) => return Err(invalid("NewReplicaCount and ReplicasToRemove are mutually exclusive")),
+        (None, false) => return Err(invalid("either NewReplicaCount or ReplicasToRemove is required")),
+        (Some(n), false) => {
+            if n < 0 || n as usize >= current {
+                return Err(invalid(format!(
+                    "NewReplicaCount must be between 0 and {} (fewer than the current {current}), got {n}",
+                    current.saturating_sub(1)
+                )));
+            }
+            let mut out = Vec::new();
+            for ng in &g.node_groups {
+                let mut replicas: Vec<&str> =
+                    ng.members.iter().filter(|m| m.role == Role::Replica).map(|m| m.node_id.as_str()).collect();
+                // The least up-to-date go first; a pending switch's target stays.
+                replicas.sort_by_key(|id| {
+                    let target = ng.handoff.as_ref().is_some_and(|h| h.target == *id);
+                    (target, offsets(id).map_or(0, |o| o + 1))
+                });
+                let drop = replicas.len().saturating_sub(n as usize);
+                out.extend(replicas.into_iter().take(drop).map(str::to_string));
+            }
+            out
+        }
+        (None, true) => {
+            let mut out = Vec::new();
+            for id in &req.replicas_to_remove {
+                let id = id.to_ascii_lowercase();
+                match g.members().find(|(_, m)| m.node_id == id) {
+                    None => {
+                        return Err(invalid(format!("{id} is not a member of replication group {}", g.id)));
+                    }
+                    Some((_, m)) if m.role == Role::Primary => {
+                        return Err(precondition(format!(
+                            "InvalidCacheClusterState: {id} is the primary; switch the primary first (PrimaryClusterId)"
+                        )));
+                    }
+                    Some(_) if out.contains(&id) => return Err(invalid(format!("{id} is named twice"))),
+                    Some(_) => out.push(id),
+                }
+            }
+            out
+        }
+    };
+    for ng in &g.node_groups {
+        let left = ng.members.iter().filter(|m| m.role == Role::Replica && !remove.contains(&m.node_id)).count();
+        if left == 0 && (g.automatic_failover || g.multi_az) {
+            return Err(precondition(
+                "InvalidReplicationGroupState: automatic failover needs at least one replica; disable it first",
+            ));
+        }
+        if g.durability.mode == DurabilityMode::Sync && left < g.durability.min_replicas_to_ack as usize {
+            return Err(precondition(format!(
+                "InvalidReplicationGroupState: sync durability needs {} replica(s); lower MinReplicasToAck first",
+                g.durability.min_replicas_to_ack
+            )));
+        }
+        if ng.handoff.as_ref().is_some_and(|h| remove.contains(&h.target)) {
+            return Err(precondition("InvalidReplicationGroupState: that replica is being promoted"));
+        }
+    }
+    Ok(remove)
+}
+
+/// The replica count an IncreaseReplicaCount request asks for.
+pub fn validate_increase(req: &admin::IncreaseReplicaCountRequest, g: &ReplicationGroup) -> Result<usize, Status> {
+    let current = g.replica_count();
+    let n = req.new_replica_count;
+    if n as i64 <= current as i64 || n > 5 {
+        return Err(invalid(format!("NewReplicaCount must be more than the current {current} and at most 5, got {n}")));
+    }
+    Ok(n as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> admin::CreateReplicationGroupRequest {
+        admin::CreateReplicationGroupRequest { replication_group_id: "Default".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn create_validation() {
+        let plan = validate_create(&req()).unwrap();
+        assert_eq!((plan.id.as_str(), plan.count, plan.fsync.as_str(), plan.port), ("default", 3, "everysec", None));
+        let bad = |f: &dyn Fn(&mut admin::CreateReplicationGroupRequest)| {
+            let mut r = req();
+            f(&mut r);
+            validate_create(&r).unwrap_err().code()
+        };
+        assert_eq!(bad(&|r| r.replicas_per_node_group = Some(6)), tonic::Code::InvalidArgument);
+        assert_eq!(bad(&|r| r.num_cache_clusters = Some(0)), tonic::Code::InvalidArgument);
+        assert_eq!(
+            bad(&|r| {
+                r.num_cache_clusters = Some(2);
+                r.replicas_per_node_group = Some(1)
+            }),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(bad(&|r| r.append_fsync = "sometimes".into()), tonic::Code::InvalidArgument);
+        assert_eq!(bad(&|r| r.replication_group_id = "1bad".into()), tonic::Code::InvalidArgument);
+        assert_eq!(bad(&|r| r.preferred_cache_cluster_a_zs = vec!["a".into()]), tonic::Code::InvalidArgument);
+        assert_eq!(bad(&|r| r.port = Some(70000)), tonic::Code::InvalidArgument);
+        assert_eq!(bad(&|r| r.num_node_groups = Some(3)), tonic::Code::InvalidArgument);
+    }
+}
