@@ -30,7 +30,7 @@ async fn err(c: &mut MultiplexedConnection, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_behave_like_redis() {
-    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true });
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
     let (port, _) = cluster.create_group("cmds", 0, "everysec").await;
     let mut c = redis_conn(port).await;
     strings(&mut c).await;

@@ -40,7 +40,7 @@ async fn local_groups(cluster: &Cluster, i: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_api_survives_losing_any_coordinator() {
-    let mut cluster = Cluster::start(Options { coordinators: 3, datanodes: 3, gateway: false });
+    let mut cluster = Cluster::start(Options { coordinators: 3, datanodes: 3, gateway: false, ..Default::default() });
     admin_answers(&cluster, 0, Duration::from_secs(20)).await;
     // Kill each member in turn (so the leader is killed at least once) and check that the
     // others keep serving, then that the restarted one catches up with what it missed.
@@ -79,7 +79,7 @@ async fn admin_api_survives_losing_any_coordinator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_admin_input_is_refused() {
-    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: false });
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: false, ..Default::default() });
     admin_answers(&cluster, 0, Duration::from_secs(20)).await;
     let mut admin = cluster.admin(0).await;
     let create =

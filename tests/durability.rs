@@ -41,7 +41,7 @@ async fn reconnect_when_served(port: u16, probe: &str) -> MultiplexedConnection 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_survive_restarts() {
-    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true });
+    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
     let (always_port, _) = cluster.create_group("always", 0, "always").await;
     let (everysec_port, _) = cluster.create_group("everysec", 0, "everysec").await;
     let mut always = redis_conn(always_port).await;

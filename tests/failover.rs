@@ -31,7 +31,7 @@ async fn first_successful_write(port: u16, key: &str, within: Duration) -> Durat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn primary_loss_fails_over_without_losing_acknowledged_writes() {
-    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true });
+    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true, ..Default::default() });
     let (port, reader_port) = cluster.create_group("fo", 2, "everysec").await;
     let before = cluster.describe("fo").await;
     let (old_primary, old_datanode) = primary_of(&before);
@@ -87,7 +87,7 @@ async fn primary_loss_fails_over_without_losing_acknowledged_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_primary_is_fenced() {
-    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true });
+    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true, ..Default::default() });
     let (port, _) = cluster.create_group("fence", 2, "everysec").await;
     let (old_primary, old_datanode) = primary_of(&cluster.describe("fence").await);
     let mut c = redis_conn(port).await;

@@ -38,7 +38,7 @@ async fn wait_primary(cluster: &Cluster, group: &str, node: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planned_switches_lose_nothing_even_without_sync() {
-    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true });
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true, ..Default::default() });
     let (port, _) = cluster.create_group("planned", 2, "everysec").await;
     let (first, _) = primary_of(&cluster.describe("planned").await);
     let writers = Writers::start(port, 4, "p");
@@ -95,7 +95,7 @@ async fn planned_switches_lose_nothing_even_without_sync() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_durability_loses_no_acknowledged_write_across_kills() {
-    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true });
+    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true, ..Default::default() });
     let (port, _) = cluster.create_group("strict", 2, "everysec").await;
     let req = api::ModifyReplicationGroupRequest {
         replication_group_id: "strict".into(),
@@ -130,7 +130,7 @@ async fn sync_durability_loses_no_acknowledged_write_across_kills() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_durability_refuses_writes_while_replicas_lag() {
-    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true });
+    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
     let (port, _) = cluster.create_group("bounded", 1, "everysec").await;
     let req = api::ModifyReplicationGroupRequest {
         replication_group_id: "bounded".into(),
@@ -171,7 +171,7 @@ async fn async_durability_refuses_writes_while_replicas_lag() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_are_added_and_removed_under_load_without_errors() {
-    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 4, gateway: true });
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 4, gateway: true, ..Default::default() });
     let (port, reader_port) = cluster.create_group("elastic", 1, "everysec").await;
     let writers = Writers::start(port, 2, "e");
     let readers_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -228,7 +228,7 @@ async fn replicas_are_added_and_removed_under_load_without_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_admin_input_is_refused_and_changes_nothing() {
-    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: false });
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: false, ..Default::default() });
     let port = support::free_port_pair();
     let mut admin = cluster.admin(0).await;
     let create = api::CreateReplicationGroupRequest {

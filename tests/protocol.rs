@@ -47,7 +47,7 @@ fn text(b: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wire_protocol() {
-    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true });
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
     let (port, _) = cluster.create_group("proto", 0, "everysec").await;
 
     // Pipelined multibulk and inline commands, answered in order.

@@ -29,7 +29,7 @@ fn log_of(cluster: &Cluster, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_follow_resync_and_serve_reads() {
-    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true });
+    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true, ..Default::default() });
     let (primary_port, reader_port) = cluster.create_group("repl", 2, "everysec").await;
     let group = cluster.describe("repl").await;
     let members = &group.node_groups[0].node_group_members;

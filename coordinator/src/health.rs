@@ -57,6 +57,7 @@ impl HealthLoop {
     /// A primary whose datanode has been silent past the timeout *and* whose replicas all
     /// report their link to it down (two kinds of observer agree) is replaced by the
     /// fully synced replica with the highest offset. Its lease expired before the timeout.
+    /// Groups with automatic failover disabled are left alone.
     fn failover(&self) -> Option<Change> {
         let c = &self.coordinator;
         if !c.liveness.can_judge() {
@@ -76,7 +77,11 @@ impl HealthLoop {
                     .filter_map(|m| c.liveness.node_status(&m.datanode_id, &m.node_id).map(|s| (m.node_id.as_str(), s)))
                     .collect();
                 // A replica that still hears the primary vetoes: only our link may be broken.
-                if reports.iter().any(|(_, s)| s.in_sync) {
+                // The veto lapses after twice the timeout: by then the primary's lease has
+                // long expired (it refuses writes), so promoting is safe and ends the outage,
+                // and the replicas that still hear it have everything it wrote.
+                let silent = c.liveness.silent_for(&primary.datanode_id);
+                if reports.iter().any(|(_, s)| s.in_sync) && silent < c.liveness.timeout() * 2 {
                     continue;
                 }
                 let best = reports

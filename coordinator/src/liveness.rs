@@ -36,6 +36,15 @@ impl Liveness {
         self.seen.lock().get(datanode_id).is_some_and(|s| s.at.elapsed() < self.timeout)
     }
 
+    /// How long since the datanode last reported (since this leader took office, if never).
+    pub fn silent_for(&self, datanode_id: &str) -> Duration {
+        self.seen.lock().get(datanode_id).map_or(self.started.elapsed(), |s| s.at.elapsed())
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Long enough in office to judge: a datanode not heard from since is really silent.
     pub fn can_judge(&self) -> bool {
         self.started.elapsed() >= self.timeout

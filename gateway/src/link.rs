@@ -103,7 +103,16 @@ async fn run(node_id: String, address: String, mut rx: mpsc::Receiver<Pending>, 
     }
 }
 
-async fn connect(address: &str) -> Result<DataClient<tonic::transport::Channel>, tonic::transport::Error> {
+async fn connect(address: &str) -> Result<DataClient<tonic::transport::Channel>, String> {
+    // A hung datanode (SIGSTOP, a partition) accepts TCP connections in its kernel but never
+    // answers the HTTP/2 handshake: the whole connect is bounded, not just the TCP part.
+    match tokio::time::timeout(CONNECT_TIMEOUT, open_channel(address)).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
+    }
+}
+
+async fn open_channel(address: &str) -> Result<DataClient<tonic::transport::Channel>, tonic::transport::Error> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
@@ -133,9 +142,11 @@ async fn session(
     // The first batch is queued before the call so the stream opens with data.
     let batch = collect(node_id, &mut carry, rx, inflight, next_id);
     let _ = batch_tx.try_send(batch);
-    let mut replies = match client.execute(ReceiverStream::new(batch_rx)).await {
-        Ok(r) => r.into_inner(),
-        Err(status) => return format!("open failed: {}", status.message()),
+    let opened = tokio::time::timeout(CONNECT_TIMEOUT, client.execute(ReceiverStream::new(batch_rx))).await;
+    let mut replies = match opened {
+        Ok(Ok(r)) => r.into_inner(),
+        Ok(Err(status)) => return format!("open failed: {}", status.message()),
+        Err(_) => return format!("open failed: no answer within {CONNECT_TIMEOUT:?}"),
     };
     let reader_inflight = inflight.clone();
     let reader = async move {

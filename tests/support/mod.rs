@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod partition;
 pub mod workload;
 
 use std::net::TcpListener;
@@ -37,12 +38,19 @@ pub struct Proc {
     args: Vec<String>,
     child: Option<Child>,
     log: PathBuf,
+    /// Runs as this uid (so partitions can single out its traffic).
+    pub uid: Option<u32>,
 }
 
 impl Proc {
     fn start(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
-        let child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        if let Some(uid) = self.uid {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid).gid(uid);
+        }
+        let child = command
             .args(&self.args)
             .env("RUST_LOG", "info,openraft=warn,sled=warn,h2=warn")
             .stdin(Stdio::null())
@@ -78,17 +86,21 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub procs: Vec<Proc>,
     pub coordinators: Vec<String>,
+    /// The uid the next added process runs as.
+    next_uid: Option<u32>,
 }
 
 pub struct Options {
     pub coordinators: usize,
     pub datanodes: usize,
     pub gateway: bool,
+    /// Run each datanode as its own uid (root only), for [`partition`].
+    pub own_uids: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { coordinators: 1, datanodes: 3, gateway: true }
+        Options { coordinators: 1, datanodes: 3, gateway: true, own_uids: false }
     }
 }
 
@@ -98,7 +110,7 @@ impl Cluster {
         let coordinators: Vec<String> = (0..opts.coordinators).map(|_| format!("127.0.0.1:{}", free_port())).collect();
         let peers =
             coordinators.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect::<Vec<_>>().join(",");
-        let mut cluster = Cluster { dir, procs: Vec::new(), coordinators: coordinators.clone() };
+        let mut cluster = Cluster { dir, procs: Vec::new(), coordinators: coordinators.clone(), next_uid: None };
         for (i, addr) in coordinators.iter().enumerate() {
             let name = format!("coordinator-{}", i + 1);
             let data = cluster.path(&name);
@@ -118,9 +130,20 @@ impl Cluster {
             );
         }
         let zones = ["a", "b", "c"];
+        let uid_base = 20_000 + (std::process::id() % 1000) * 40;
+        if opts.own_uids {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(cluster.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
         for i in 0..opts.datanodes {
             let name = format!("datanode-{}", i + 1);
             let data = cluster.path(&name);
+            if opts.own_uids {
+                let uid = uid_base + i as u32;
+                std::fs::create_dir_all(&data).expect("data dir");
+                std::os::unix::fs::chown(&data, Some(uid), Some(uid)).expect("chown");
+                cluster.next_uid = Some(uid);
+            }
             let listen = format!("127.0.0.1:{}", free_port());
             let zone = zones[i % zones.len()];
             cluster.add(
@@ -157,6 +180,7 @@ impl Cluster {
             args: args.iter().map(|s| s.to_string()).collect(),
             child: None,
             log: self.dir.path().join(format!("{name}.log")),
+            uid: self.next_uid.take(),
         };
         p.start();
         self.procs.push(p);
@@ -194,6 +218,15 @@ impl Cluster {
         let p = self.procs.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("no process {name}"));
         let i = p.args.iter().position(|a| a == "--listen").expect("--listen");
         p.args[i + 1].clone()
+    }
+
+    pub fn uid_of(&self, name: &str) -> Option<u32> {
+        self.procs.iter().find(|p| p.name == name).and_then(|p| p.uid)
+    }
+
+    /// The coordinators' ports (what a cut from the coordinators blocks).
+    pub fn coordinator_ports(&self) -> Vec<u16> {
+        self.coordinators.iter().filter_map(|a| a.rsplit(':').next()?.parse().ok()).collect()
     }
 
     pub fn restart(&mut self, name: &str) {

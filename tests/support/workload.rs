@@ -13,8 +13,8 @@ use super::redis_conn;
 
 #[derive(Debug, Default)]
 pub struct Record {
-    /// (key, value, when acknowledged)
-    pub acked: Vec<(String, u64, Instant)>,
+    /// (key, value, when sent, when acknowledged)
+    pub acked: Vec<(String, u64, Instant, Instant)>,
     /// Errors by message, with when they happened.
     pub errors: Vec<(String, Instant)>,
 }
@@ -41,9 +41,10 @@ impl Writers {
                         let key = format!("{prefix}{w}-{i}");
                         let mut set = cmd("SET");
                         set.arg(&key).arg(i);
+                        let sent_at = Instant::now();
                         let sent = set.query_async::<()>(&mut conn);
                         match tokio::time::timeout(Duration::from_secs(15), sent).await {
-                            Ok(Ok(())) => record.lock().acked.push((key, i, Instant::now())),
+                            Ok(Ok(())) => record.lock().acked.push((key, i, sent_at, Instant::now())),
                             Ok(Err(e)) => {
                                 record.lock().errors.push((e.to_string(), Instant::now()));
                                 if e.is_io_error() || e.is_connection_dropped() {
@@ -77,9 +78,38 @@ impl Writers {
         }
     }
 
-    /// The first acknowledgement after `t`: how long writes were unavailable.
+    /// How long after `t` the first write *sent* after `t` was acknowledged: how long
+    /// writes were unavailable after a fault at `t`.
     pub fn first_ack_after(&self, t: Instant) -> Option<Duration> {
-        self.record.lock().acked.iter().map(|(_, _, at)| *at).filter(|at| *at > t).min().map(|at| at - t)
+        self.record.lock().acked.iter().filter(|(_, _, sent, _)| *sent > t).map(|(_, _, _, at)| *at - t).min()
+    }
+
+    /// The longest stretch in `[from, to]` without an acknowledged write: how long writes
+    /// were unavailable around a fault.
+    pub fn longest_gap(&self, from: Instant, to: Instant) -> Duration {
+        let mut times: Vec<Instant> =
+            self.record.lock().acked.iter().map(|(.., at)| *at).filter(|at| *at >= from && *at <= to).collect();
+        times.sort_unstable();
+        let mut last = from;
+        let mut gap = Duration::ZERO;
+        for t in times.into_iter().chain(std::iter::once(to)) {
+            gap = gap.max(t - last);
+            last = t;
+        }
+        gap
+    }
+
+    /// Waits until `more` writes sent after `t` have been acknowledged.
+    pub async fn progress_after(&self, t: Instant, more: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let n = self.record.lock().acked.iter().filter(|(_, _, sent, _)| *sent > t).count();
+            if n >= more {
+                return;
+            }
+            assert!(Instant::now() < deadline, "writes did not resume: {n} of {more} acknowledged after the fault");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn stop(self) -> Record {
@@ -97,11 +127,11 @@ pub async fn lost_writes(port: u16, record: &Record) -> Vec<String> {
     let mut lost = Vec::new();
     for chunk in record.acked.chunks(500) {
         let mut pipe = redis::pipe();
-        for (key, _, _) in chunk {
+        for (key, ..) in chunk {
             pipe.cmd("GET").arg(key);
         }
         let values: Vec<Option<u64>> = pipe.query_async(&mut conn).await.expect("reading back");
-        for ((key, v, _), got) in chunk.iter().zip(values) {
+        for ((key, v, ..), got) in chunk.iter().zip(values) {
             if got != Some(*v) {
                 lost.push(key.clone());
             }

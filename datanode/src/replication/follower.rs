@@ -21,7 +21,7 @@ use crate::storage::Position;
 use crate::value::Value;
 
 /// Without any message for this long (the primary pings every second), the link is dead.
-const LINK_TIMEOUT: Duration = Duration::from_secs(5);
+const LINK_TIMEOUT: Duration = Duration::from_millis(2500);
 const RETRY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
