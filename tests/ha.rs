@@ -189,17 +189,23 @@ async fn replicas_are_added_and_removed_under_load_without_errors() {
     });
     writers.progress(300, Duration::from_secs(10)).await;
     let mut admin = cluster.admin(0).await;
-    let g = admin
-        .increase_replica_count(api::IncreaseReplicaCountRequest {
-            replication_group_id: "elastic".into(),
-            new_replica_count: 3,
-            apply_immediately: true,
-        })
-        .await
-        .expect("increase")
-        .into_inner()
-        .replication_group
-        .expect("group");
+    // Every datanode must have registered (under load a heartbeat can be late): retry while
+    // the coordinator says there is no room.
+    let increase = api::IncreaseReplicaCountRequest {
+        replication_group_id: "elastic".into(),
+        new_replica_count: 3,
+        apply_immediately: true,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let g = loop {
+        match admin.increase_replica_count(increase.clone()).await {
+            Ok(r) => break r.into_inner().replication_group.expect("group"),
+            Err(s) if s.code() == tonic::Code::FailedPrecondition && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(s) => panic!("increase: {s:?}"),
+        }
+    };
     assert_eq!(g.member_clusters.len(), 4);
     eventually(Duration::from_secs(30), "new replicas online", || async {
         let g = cluster.describe("elastic").await;

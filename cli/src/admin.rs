@@ -44,6 +44,11 @@ pub struct CreateArgs {
     pub failover: crate::ha::FailoverFlags,
     #[command(flatten)]
     pub durability: crate::ha::DurabilityFlags,
+    #[command(flatten)]
+    pub snapshots: crate::ha::SnapshotFlags,
+    /// Restore: the new group starts with this snapshot's keys and TTLs.
+    #[arg(long, default_value = "")]
+    pub snapshot_name: String,
     /// Succeed (and describe the group) when it already exists. Not an ElastiCache flag:
     /// for init steps that run on every start.
     #[arg(long)]
@@ -160,6 +165,9 @@ pub async fn create(a: CreateArgs) -> ExitCode {
         durability: a.durability.durability,
         min_replicas_to_ack: a.durability.min_replicas_to_ack,
         max_replica_lag_ms: a.durability.max_replica_lag_ms,
+        snapshot_name: a.snapshot_name,
+        snapshot_retention_limit: a.snapshots.snapshot_retention_limit,
+        snapshot_window: a.snapshots.snapshot_window,
     };
     let output = a.opts.output;
     let patience = Duration::from_secs(a.wait_seconds).max(PATIENCE);

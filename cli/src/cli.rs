@@ -65,6 +65,12 @@ pub enum Command {
     IncreaseReplicaCount(ha::IncreaseArgs),
     /// Remove replicas from a group online (never the primary).
     DecreaseReplicaCount(ha::DecreaseArgs),
+    /// Take a point-in-time snapshot of a group (from a replica when there is one).
+    CreateSnapshot(ha::CreateSnapshotArgs),
+    /// List snapshots (all, a group's, or one).
+    DescribeSnapshots(ha::DescribeSnapshotsArgs),
+    /// Delete a snapshot and its file.
+    DeleteSnapshot(ha::DeleteSnapshotArgs),
     /// Ask any Ferrocache process's gRPC health service whether it is serving; exit 0 if so
     /// (for container and orchestrator health checks).
     Health(admin::HealthArgs),
@@ -107,6 +113,9 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::TestFailover(a) => ha::test_failover(a).await,
         Command::IncreaseReplicaCount(a) => ha::increase(a).await,
         Command::DecreaseReplicaCount(a) => ha::decrease(a).await,
+        Command::CreateSnapshot(a) => ha::create_snapshot(a).await,
+        Command::DescribeSnapshots(a) => ha::describe_snapshots(a).await,
+        Command::DeleteSnapshot(a) => ha::delete_snapshot(a).await,
         Command::Health(a) => admin::health(a).await,
     }
 }

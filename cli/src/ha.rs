@@ -1,5 +1,6 @@
 //! High-availability admin subcommands: modify-replication-group, test-failover,
-//! increase-replica-count, decrease-replica-count (`aws elasticache`'s names and flags).
+//! increase-replica-count, decrease-replica-count, and snapshots (`aws elasticache`'s names
+//! and flags).
 
 use std::process::ExitCode;
 
@@ -59,6 +60,16 @@ pub struct DurabilityFlags {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct SnapshotFlags {
+    /// Days to keep automatic snapshots (0-35; 0 takes none).
+    #[arg(long)]
+    pub snapshot_retention_limit: Option<i32>,
+    /// Daily UTC window for automatic snapshots, e.g. 05:00-06:00 (at least 60 minutes).
+    #[arg(long, default_value = "")]
+    pub snapshot_window: String,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct ModifyArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
@@ -74,6 +85,8 @@ pub struct ModifyArgs {
     pub failover: FailoverFlags,
     #[command(flatten)]
     pub durability: DurabilityFlags,
+    #[command(flatten)]
+    pub snapshots: SnapshotFlags,
     /// Accepted for compatibility; changes always apply immediately.
     #[arg(long)]
     pub apply_immediately: bool,
@@ -90,6 +103,8 @@ pub async fn modify(a: ModifyArgs) -> ExitCode {
         primary_cluster_id: a.primary_cluster_id,
         apply_immediately: a.apply_immediately,
         replication_group_description: a.replication_group_description,
+        snapshot_retention_limit: a.snapshots.snapshot_retention_limit,
+        snapshot_window: a.snapshots.snapshot_window,
     };
     let out = a.opts.output;
     invoke(
@@ -186,6 +201,82 @@ pub async fn decrease(a: DecreaseArgs) -> ExitCode {
         req,
         |mut c, r| async move { c.decrease_replica_count(r).await },
         |r| output::print_group_response(r.replication_group.as_ref(), out),
+    )
+    .await
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateSnapshotArgs {
+    #[command(flatten)]
+    pub opts: AdminOptions,
+    #[arg(long)]
+    pub replication_group_id: String,
+    /// 1-255 letters, digits and hyphens, starting with a letter.
+    #[arg(long)]
+    pub snapshot_name: String,
+}
+
+pub async fn create_snapshot(a: CreateSnapshotArgs) -> ExitCode {
+    let req =
+        api::CreateSnapshotRequest { replication_group_id: a.replication_group_id, snapshot_name: a.snapshot_name };
+    let out = a.opts.output;
+    invoke(
+        &a.opts,
+        "CreateSnapshot",
+        req,
+        |mut c, r| async move { c.create_snapshot(r).await },
+        |r| output::print_snapshot(r.snapshot.as_ref(), out),
+    )
+    .await
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DescribeSnapshotsArgs {
+    #[command(flatten)]
+    pub opts: AdminOptions,
+    #[arg(long, default_value = "")]
+    pub replication_group_id: String,
+    #[arg(long, default_value = "")]
+    pub snapshot_name: String,
+    /// manual | automated
+    #[arg(long, default_value = "")]
+    pub snapshot_source: String,
+}
+
+pub async fn describe_snapshots(a: DescribeSnapshotsArgs) -> ExitCode {
+    let req = api::DescribeSnapshotsRequest {
+        replication_group_id: a.replication_group_id,
+        snapshot_name: a.snapshot_name,
+        snapshot_source: a.snapshot_source,
+    };
+    let out = a.opts.output;
+    invoke(
+        &a.opts,
+        "DescribeSnapshots",
+        req,
+        |mut c, r| async move { c.describe_snapshots(r).await },
+        |r| output::print_snapshots(&r.snapshots, out),
+    )
+    .await
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeleteSnapshotArgs {
+    #[command(flatten)]
+    pub opts: AdminOptions,
+    #[arg(long)]
+    pub snapshot_name: String,
+}
+
+pub async fn delete_snapshot(a: DeleteSnapshotArgs) -> ExitCode {
+    let req = api::DeleteSnapshotRequest { snapshot_name: a.snapshot_name };
+    let out = a.opts.output;
+    invoke(
+        &a.opts,
+        "DeleteSnapshot",
+        req,
+        |mut c, r| async move { c.delete_snapshot(r).await },
+        |r| output::print_snapshot(r.snapshot.as_ref(), out),
     )
     .await
 }

@@ -49,6 +49,8 @@ pub fn group_json(g: &api::ReplicationGroup) -> Value {
         "MinReplicasToAck": g.min_replicas_to_ack,
         "MaxReplicaLagMs": g.max_replica_lag_ms,
         "PendingPrimaryClusterId": g.pending_primary_cluster_id,
+        "SnapshotRetentionLimit": g.snapshot_retention_limit,
+        "SnapshotWindow": g.snapshot_window,
     })
 }
 
@@ -129,6 +131,63 @@ pub fn print_events(events: &[api::Event], output: Output) -> ExitCode {
             for e in events {
                 println!("{}  {:<18} {:<22} {}", e.date, e.source_type, e.source_identifier, e.message);
             }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn snapshot_json(s: &api::Snapshot) -> Value {
+    json!({
+        "SnapshotName": s.snapshot_name,
+        "ReplicationGroupId": s.replication_group_id,
+        "ReplicationGroupDescription": s.replication_group_description,
+        "SnapshotStatus": s.snapshot_status,
+        "SnapshotSource": s.snapshot_source,
+        "CacheClusterId": s.cache_cluster_id,
+        "SnapshotCreateTime": s.snapshot_create_time,
+        "KeyCount": s.key_count,
+        "CacheSize": s.cache_size,
+        "NumCacheClusters": s.num_cache_clusters,
+        "AppendFsync": s.append_fsync,
+        "FailureReason": s.failure_reason,
+        "DatanodeId": s.datanode_id,
+    })
+}
+
+fn print_snapshot_table(snapshots: &[api::Snapshot]) {
+    for s in snapshots {
+        println!(
+            "{:<40} {:<20} {:<10} {:<9} {:>10} keys {:>12} bytes  {}",
+            s.snapshot_name,
+            s.replication_group_id,
+            s.snapshot_status,
+            s.snapshot_source,
+            s.key_count,
+            s.cache_size,
+            s.snapshot_create_time
+        );
+    }
+}
+
+pub fn print_snapshot(s: Option<&api::Snapshot>, output: Output) -> ExitCode {
+    let Some(s) = s else {
+        eprintln!("the response holds no snapshot");
+        return ExitCode::FAILURE;
+    };
+    match output {
+        Output::Json => print_json(&json!({ "Snapshot": snapshot_json(s) })),
+        Output::Table => {
+            print_snapshot_table(std::slice::from_ref(s));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+pub fn print_snapshots(snapshots: &[api::Snapshot], output: Output) -> ExitCode {
+    match output {
+        Output::Json => print_json(&json!({ "Snapshots": snapshots.iter().map(snapshot_json).collect::<Vec<_>>() })),
+        Output::Table => {
+            print_snapshot_table(snapshots);
             ExitCode::SUCCESS
         }
     }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrocache_common::time::now_ms;
+use ferrocache_common::time::{now_ms, rfc3339};
 use ferrocache_proto::internal::v1 as pb;
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +43,13 @@ impl HealthLoop {
                 tracing::info!(?change, "planned switch");
                 if let Err(e) = self.coordinator.propose(change).await {
                     tracing::warn!("planned switch step not committed: {e}");
+                }
+                continue;
+            }
+            if let Some(change) = self.snapshots() {
+                tracing::info!(?change, "automatic snapshots");
+                if let Err(e) = self.coordinator.propose(change).await {
+                    tracing::warn!("snapshot change not committed: {e}");
                 }
                 continue;
             }
@@ -151,6 +158,49 @@ impl HealthLoop {
                         at_ms: now,
                     });
                 }
+            }
+        }
+        None
+    }
+
+    /// Automatic snapshots: one a day per group with a retention limit, taken inside its
+    /// snapshot window; those older than the limit are deleted.
+    fn snapshots(&self) -> Option<Change> {
+        let c = &self.coordinator;
+        let topology = c.topology().topology;
+        let now = now_ms();
+        const DAY_MS: i64 = 86_400_000;
+        let expired = topology.snapshots.values().find(|s| {
+            s.automatic
+                && topology
+                    .groups
+                    .get(&s.group_id)
+                    .is_some_and(|g| now - s.created_ms > g.snapshot_retention_limit as i64 * DAY_MS)
+        });
+        if let Some(s) = expired {
+            return Some(Change::DeleteSnapshot { name: s.name.clone(), at_ms: now });
+        }
+        let minute = (now.rem_euclid(DAY_MS) / 60_000) as u32;
+        for g in topology.groups.values() {
+            if g.snapshot_retention_limit == 0 || g.status != GroupStatus::Available {
+                continue;
+            }
+            let Ok((start, end)) = crate::grpc::requests::snapshot_window(&g.snapshot_window) else { continue };
+            let inside = if start <= end { (start..end).contains(&minute) } else { minute >= start || minute < end };
+            // Once per window: nothing automatic of this group in the last ~day.
+            let recent = topology
+                .snapshots
+                .values()
+                .any(|s| s.automatic && s.group_id == g.id && now - s.created_ms < DAY_MS - 3_600_000);
+            if !inside || recent {
+                continue;
+            }
+            let stamp: String =
+                rfc3339(now).chars().take(16).map(|ch| if ch == ':' || ch == 'T' { '-' } else { ch }).collect();
+            let name = format!("automatic.{}-{stamp}", g.id);
+            match crate::grpc::admin::new_snapshot(c, g, &name, true, now) {
+                Ok(snapshot) => return Some(Change::CreateSnapshot { snapshot }),
+                Err(e) => tracing::debug!(group = %g.id, "automatic snapshot not possible yet: {}", e.message()),
             }
         }
         None

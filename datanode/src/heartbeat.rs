@@ -63,6 +63,10 @@ impl Heartbeat {
                     if let Err(e) = self.host.reconcile(&resp.nodes) {
                         tracing::error!("applying assignments failed: {e}");
                     }
+                    for task in &resp.take_snapshots {
+                        self.host.snapshots.take(&task.snapshot_name, self.host.node(&task.node_id));
+                    }
+                    self.host.snapshots.keep_only(&resp.keep_snapshots);
                     // The lease counts from when the request left, never from the reply.
                     let until = sent_at + Duration::from_millis(resp.lease_ms);
                     for node in self.host.nodes() {
@@ -110,6 +114,7 @@ impl Heartbeat {
             address: self.advertise.clone(),
             zone: self.host.config.zone.clone(),
             nodes,
+            snapshots: self.host.snapshots.reports(),
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::config::DatanodeConfig;
 use crate::durability::Durability;
 use crate::node::{AppendFsync, Node, NodeSpec, Role};
 use crate::replication::follower::Follower;
+use crate::snapshot::{self, Snapshots};
 use crate::storage::{SledStore, Store, StoreError};
 
 pub struct Host {
@@ -21,17 +22,23 @@ pub struct Host {
     pub tracker: TaskTracker,
     /// Wakes the heartbeat early (a request showed our configuration is behind).
     pub refresh: tokio::sync::Notify,
+    pub snapshots: Arc<Snapshots>,
+    /// Nodes being restored from a snapshot (not serving yet).
+    restoring: parking_lot::Mutex<std::collections::HashSet<String>>,
     nodes: RwLock<HashMap<String, Arc<Node>>>,
 }
 
 impl Host {
     pub fn new(config: DatanodeConfig, db: sled::Db, cancel: CancellationToken) -> Host {
+        let snapshots = Arc::new(Snapshots::new(config.data_dir.join("snapshots")));
         Host {
             config,
             db,
             cancel,
             tracker: TaskTracker::new(),
             refresh: tokio::sync::Notify::new(),
+            snapshots,
+            restoring: parking_lot::Mutex::new(std::collections::HashSet::new()),
             nodes: RwLock::new(HashMap::new()),
         }
     }
@@ -46,7 +53,7 @@ impl Host {
 
     /// Makes the hosted nodes match the coordinator's assignments: opens new nodes, changes
     /// roles, and drops (and deletes the data of) nodes no longer assigned here.
-    pub fn reconcile(&self, assignments: &[pb::NodeAssignment]) -> Result<(), StoreError> {
+    pub fn reconcile(self: &Arc<Self>, assignments: &[pb::NodeAssignment]) -> Result<(), StoreError> {
         for a in assignments {
             let role = if a.role == pb::Role::Primary as i32 {
                 Role::Primary
@@ -63,6 +70,7 @@ impl Host {
                         self.start_follower(&node, &role);
                     }
                 }
+                None if self.restoring.lock().contains(&a.node_id) => continue,
                 None => {
                     let store: Arc<dyn Store> = Arc::new(SledStore::open(&self.db, &a.node_id)?);
                     let spec = NodeSpec {
@@ -76,6 +84,12 @@ impl Host {
                         max_string: self.config.proto_max_bulk_len,
                     };
                     let node = Arc::new(Node::open(spec, store)?);
+                    let fresh = node.with_state(|st| st.ks.is_empty() && st.position.offset == 0);
+                    if let Some(restore) = a.restore.clone().filter(|_| fresh) {
+                        node.set_settings(Durability::from_assignment(a), a.pause_writes);
+                        self.restore(node, restore);
+                        continue;
+                    }
                     tracing::info!(node = %node.id, group = %node.group_id, ?role, keys = node.with_state(|st| st.ks.len()), "hosting node");
                     self.nodes.write().insert(a.node_id.clone(), node.clone());
                     self.start_follower(&node, &role);
@@ -98,6 +112,39 @@ impl Host {
             node.store().destroy()?;
         }
         Ok(())
+    }
+
+    /// Loads a new primary from a snapshot before it serves (commands meanwhile get
+    /// `TRYAGAIN`, which gateways retry); a failure is retried at the next heartbeat.
+    fn restore(self: &Arc<Self>, node: Arc<Node>, from: pb::RestoreFrom) {
+        self.restoring.lock().insert(node.id.clone());
+        let host = self.clone();
+        self.tracker.spawn(async move {
+            let name = from.snapshot_name.clone();
+            tracing::info!(node = %node.id, snapshot = %name, from = %from.datanode_address, "restoring from snapshot");
+            let loaded = match host.snapshots.read_local(&name) {
+                Ok(data) => Ok(data),
+                Err(_) => snapshot::fetch(&from.datanode_address, &name).await,
+            };
+            let entries = loaded.and_then(|data| snapshot::file::parse(&data).map_err(|e| e.to_string()));
+            match entries {
+                Ok(entries) => {
+                    let now = ferrocache_common::time::now_ms();
+                    let entries: Vec<_> = entries.into_iter().filter(|(_, e)| !e.is_expired(now)).collect();
+                    let keys = entries.len();
+                    let position = node.with_state(|st| st.position.clone());
+                    match node.install_full_sync(entries, position) {
+                        Ok(()) => {
+                            tracing::info!(node = %node.id, snapshot = %name, keys, "restored from snapshot");
+                            host.nodes.write().insert(node.id.clone(), node.clone());
+                        }
+                        Err(e) => tracing::error!(node = %node.id, snapshot = %name, "restore failed: {e}"),
+                    }
+                }
+                Err(e) => tracing::error!(node = %node.id, snapshot = %name, "restore failed (retrying): {e}"),
+            }
+            host.restoring.lock().remove(&node.id);
+        });
     }
 
     fn start_follower(&self, node: &Arc<Node>, role: &Role) {

@@ -18,6 +18,7 @@ pub mod keyspace;
 pub mod node;
 pub mod replication;
 pub mod service;
+pub mod snapshot;
 pub mod storage;
 pub mod value;
 

@@ -19,15 +19,33 @@ use nix::unistd::Pid;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ferrocache");
 
+/// A port nothing listens on, chosen below the kernel's ephemeral range (32768 and up) so
+/// that outgoing connections of other tests cannot take it before our process binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let seed = std::process::id() as u64
+        ^ (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
+    let _ = STATE.compare_exchange(0, seed | 1, Ordering::Relaxed, Ordering::Relaxed);
+    loop {
+        // xorshift: cheap, and distinct per test process thanks to the seed.
+        let mut x = STATE.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        STATE.store(x, Ordering::Relaxed);
+        let port = 10_000 + (x % 22_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Two consecutive free ports (primary and reader endpoints).
 pub fn free_port_pair() -> u16 {
     loop {
         let p = free_port();
-        if p < 65000 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok() {
+        if TcpListener::bind(("127.0.0.1", p + 1)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok() {
             return p;
         }
     }

@@ -18,8 +18,8 @@ use super::requests::{self, invalid, CreatePlan};
 use crate::error::Error;
 use crate::placement::{place, place_beside};
 use crate::topology::{
-    Change, Datanode, GroupStatus, Member, MemberStatus, NodeGroup, Outcome, Rejection, ReplicationGroup, Role,
-    Topology,
+    Change, Datanode, GroupStatus, Member, MemberStatus, NodeGroup, Outcome, Rejection, ReplicationGroup,
+    RestoreSource, Role, Snapshot, SnapshotStatus, Topology,
 };
 use crate::Coordinator;
 
@@ -68,8 +68,32 @@ fn rejection(r: Rejection) -> Status {
         | Rejection::HandoffInProgress(_)
         | Rejection::NoHandoff(_)
         | Rejection::MemberExists(_) => Error::FailedPrecondition(format!("InvalidReplicationGroupState: {msg}")),
+        Rejection::SnapshotExists(_) => Error::AlreadyExists(format!("SnapshotAlreadyExistsFault: {msg}")),
+        Rejection::SnapshotNotFound(_) => Error::NotFound(format!("SnapshotNotFoundFault: {msg}")),
     }
     .into()
+}
+
+/// Where a restore reads its snapshot: it must be complete, on a live datanode.
+fn restore_source(topology: &Topology, live: &HashSet<String>, name: &str) -> Result<RestoreSource, Status> {
+    let Some(snap) = topology.snapshots.get(name) else {
+        return Err(rejection(Rejection::SnapshotNotFound(name.to_string())));
+    };
+    if snap.status != SnapshotStatus::Available {
+        return Err(Error::FailedPrecondition(format!(
+            "InvalidSnapshotState: snapshot {name} is {}, not available",
+            snap.status.as_str()
+        ))
+        .into());
+    }
+    if !live.contains(&snap.datanode_id) {
+        return Err(Error::FailedPrecondition(format!(
+            "InvalidSnapshotState: datanode {} holding snapshot {name} is not reachable",
+            snap.datanode_id
+        ))
+        .into());
+    }
+    Ok(RestoreSource { snapshot_name: name.to_string(), datanode_id: snap.datanode_id.clone() })
 }
 
 fn required_id(id: &str) -> Result<String, Status> {
@@ -144,13 +168,29 @@ impl Admin for AdminService {
             return leader_client(&addr).await?.create_replication_group(forwarded(request)).await;
         }
         let req = request.into_inner();
-        let CreatePlan { id, count, azs, fsync, port, durability, automatic_failover, multi_az } =
-            requests::validate_create(&req)?;
+        let plan = requests::validate_create(&req)?;
         let topology = c.linearizable().await?;
-        if topology.groups.contains_key(&id) {
-            return Err(rejection(Rejection::AlreadyExists(id)));
+        if topology.groups.contains_key(&plan.id) {
+            return Err(rejection(Rejection::AlreadyExists(plan.id)));
         }
         let live: HashSet<String> = c.liveness.live_datanodes().into_iter().collect();
+        let restored_from = match &plan.snapshot_name {
+            None => None,
+            Some(name) => Some(restore_source(&topology, &live, name)?),
+        };
+        let CreatePlan {
+            id,
+            count,
+            azs,
+            fsync,
+            port,
+            durability,
+            automatic_failover,
+            multi_az,
+            snapshot_retention_limit,
+            snapshot_window,
+            ..
+        } = plan;
         let placed =
             place(&topology, &live, count, &azs).map_err(|e| Status::from(Error::FailedPrecondition(e.to_string())))?;
         let now = now_ms();
@@ -183,6 +223,9 @@ impl Admin for AdminService {
             durability,
             automatic_failover,
             multi_az,
+            snapshot_retention_limit,
+            snapshot_window,
+            restored_from,
         };
         let change =
             Change::CreateReplicationGroup { group, requested_port: port, port_base: c.config.endpoint_port_base };
@@ -440,4 +483,123 @@ impl Admin for AdminService {
         tracing::info!(group = %id, "replica count decreased");
         Ok(Response::new(admin::DecreaseReplicaCountResponse { replication_group: self.describe(&id) }))
     }
+
+    #[tracing::instrument(name = "CreateSnapshot", skip_all)]
+    async fn create_snapshot(
+        &self,
+        request: Request<admin::CreateSnapshotRequest>,
+    ) -> Result<Response<admin::CreateSnapshotResponse>, Status> {
+        let c = &self.coordinator;
+        if let Some(addr) = forward_target(c, &request)? {
+            return leader_client(&addr).await?.create_snapshot(forwarded(request)).await;
+        }
+        let req = request.into_inner();
+        let id = required_id(&req.replication_group_id)?;
+        requests::validate_snapshot_name(&req.snapshot_name)?;
+        let topology = c.linearizable().await?;
+        let g = find_group(&topology, &id)?;
+        if topology.snapshots.contains_key(&req.snapshot_name) {
+            return Err(rejection(Rejection::SnapshotExists(req.snapshot_name)));
+        }
+        let snapshot = new_snapshot(c, &g, &req.snapshot_name, false, now_ms())?;
+        self.propose_ok(Change::CreateSnapshot { snapshot: snapshot.clone() }).await?;
+        tracing::info!(group = %id, snapshot = %snapshot.name, node = %snapshot.node_id, "snapshot started");
+        Ok(Response::new(admin::CreateSnapshotResponse { snapshot: Some(convert::snapshot(&snapshot)) }))
+    }
+
+    #[tracing::instrument(name = "DescribeSnapshots", skip_all)]
+    async fn describe_snapshots(
+        &self,
+        request: Request<admin::DescribeSnapshotsRequest>,
+    ) -> Result<Response<admin::DescribeSnapshotsResponse>, Status> {
+        let c = &self.coordinator;
+        if let Some(addr) = forward_target(c, &request)? {
+            return leader_client(&addr).await?.describe_snapshots(forwarded(request)).await;
+        }
+        let req = request.into_inner();
+        let source = req.snapshot_source.to_ascii_lowercase();
+        if !["", "manual", "automated"].contains(&source.as_str()) {
+            return Err(invalid("SnapshotSource must be manual or automated"));
+        }
+        let topology = c.linearizable().await?;
+        if !req.snapshot_name.is_empty() && !topology.snapshots.contains_key(&req.snapshot_name) {
+            return Err(rejection(Rejection::SnapshotNotFound(req.snapshot_name)));
+        }
+        let group = req.replication_group_id.to_ascii_lowercase();
+        let snapshots = topology
+            .snapshots
+            .values()
+            .filter(|s| req.snapshot_name.is_empty() || s.name == req.snapshot_name)
+            .filter(|s| group.is_empty() || s.group_id == group)
+            .filter(|s| source.is_empty() || (source == "automated") == s.automatic)
+            .map(convert::snapshot)
+            .collect();
+        Ok(Response::new(admin::DescribeSnapshotsResponse { snapshots }))
+    }
+
+    #[tracing::instrument(name = "DeleteSnapshot", skip_all)]
+    async fn delete_snapshot(
+        &self,
+        request: Request<admin::DeleteSnapshotRequest>,
+    ) -> Result<Response<admin::DeleteSnapshotResponse>, Status> {
+        let c = &self.coordinator;
+        if let Some(addr) = forward_target(c, &request)? {
+            return leader_client(&addr).await?.delete_snapshot(forwarded(request)).await;
+        }
+        let name = request.into_inner().snapshot_name;
+        if name.is_empty() {
+            return Err(invalid("SnapshotName is required"));
+        }
+        let topology = c.linearizable().await?;
+        let Some(snapshot) = topology.snapshots.get(&name).cloned() else {
+            return Err(rejection(Rejection::SnapshotNotFound(name)));
+        };
+        self.propose_ok(Change::DeleteSnapshot { name: name.clone(), at_ms: now_ms() }).await?;
+        tracing::info!(snapshot = %name, "snapshot deleted");
+        let mut shown = convert::snapshot(&snapshot);
+        shown.snapshot_status = "deleting".into();
+        Ok(Response::new(admin::DeleteSnapshotResponse { snapshot: Some(shown) }))
+    }
+}
+
+/// A snapshot record for `g`, taken from its most up-to-date in-sync replica (so the primary's
+/// writes are not held up), or from the primary when it has no such replica.
+pub fn new_snapshot(
+    c: &Coordinator,
+    g: &ReplicationGroup,
+    name: &str,
+    automatic: bool,
+    at_ms: i64,
+) -> Result<Snapshot, Status> {
+    let status = |m: &Member| c.liveness.node_status(&m.datanode_id, &m.node_id);
+    let replica = g
+        .members()
+        .filter(|(_, m)| m.role == Role::Replica)
+        .filter_map(|(_, m)| status(m).filter(|s| s.in_sync && !s.full_sync_in_progress).map(|s| (m, s)))
+        .max_by_key(|(_, s)| s.replication_offset)
+        .map(|(m, _)| m);
+    let source =
+        replica.or_else(|| g.members().map(|(_, m)| m).find(|m| m.role == Role::Primary && status(m).is_some()));
+    let Some(source) = source else {
+        return Err(Error::FailedPrecondition(format!(
+            "InvalidReplicationGroupState: no member of {} is reachable to take a snapshot from",
+            g.id
+        ))
+        .into());
+    };
+    Ok(Snapshot {
+        name: name.to_string(),
+        group_id: g.id.clone(),
+        group_description: g.description.clone(),
+        node_id: source.node_id.clone(),
+        datanode_id: source.datanode_id.clone(),
+        automatic,
+        created_ms: at_ms,
+        status: SnapshotStatus::Creating,
+        key_count: 0,
+        bytes: 0,
+        failure: String::new(),
+        num_cache_clusters: g.members().count() as u32,
+        append_fsync: g.append_fsync.clone(),
+    })
 }

@@ -12,7 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert;
-use crate::topology::{Change, Datanode, Role};
+use crate::topology::{Change, Datanode, GroupStatus, Role, Snapshot, SnapshotStatus};
 use crate::Coordinator;
 
 /// Watchers get the topology again at least this often, so they can tell silence from death.
@@ -46,7 +46,33 @@ impl Cluster for ClusterService {
             c.propose(Change::RegisterDatanode { datanode }).await?;
         }
         c.liveness.record(&req.datanode_id, req.nodes);
+        for report in req.snapshots {
+            let pending = topology
+                .snapshots
+                .get(&report.snapshot_name)
+                .is_some_and(|s| s.status == SnapshotStatus::Creating && s.datanode_id == req.datanode_id);
+            if pending {
+                let change = Change::SnapshotDone {
+                    name: report.snapshot_name,
+                    ok: report.ok,
+                    key_count: report.key_count,
+                    bytes: report.bytes,
+                    error: report.error,
+                    at_ms: now_ms(),
+                };
+                c.propose(change).await?;
+            }
+        }
         let topology = c.topology().topology;
+        let here = |s: &&Snapshot| s.datanode_id == req.datanode_id;
+        let take_snapshots = topology
+            .snapshots
+            .values()
+            .filter(here)
+            .filter(|s| s.status == SnapshotStatus::Creating)
+            .map(|s| pb::SnapshotTask { snapshot_name: s.name.clone(), node_id: s.node_id.clone() })
+            .collect();
+        let keep_snapshots = topology.snapshots.values().filter(here).map(|s| s.name.clone()).collect();
         let nodes = topology
             .assignments(&req.datanode_id)
             .into_iter()
@@ -72,10 +98,24 @@ impl Cluster for ClusterService {
                     min_replicas_to_ack: g.durability.min_replicas_to_ack,
                     max_replica_lag_ms: g.durability.max_replica_lag_ms,
                     pause_writes: m.role == Role::Primary && ng.handoff.is_some(),
+                    // Only while the group is being created: a node that has served since
+                    // never reloads the snapshot.
+                    restore: g
+                        .restored_from
+                        .as_ref()
+                        .filter(|_| m.role == Role::Primary && g.status == GroupStatus::Creating)
+                        .map(|r| pb::RestoreFrom {
+                            snapshot_name: r.snapshot_name.clone(),
+                            datanode_address: topology
+                                .datanodes
+                                .get(&r.datanode_id)
+                                .map(|d| d.address.clone())
+                                .unwrap_or_default(),
+                        }),
                 }
             })
             .collect();
-        Ok(Response::new(pb::HeartbeatResponse { nodes, lease_ms: c.lease_ms() }))
+        Ok(Response::new(pb::HeartbeatResponse { nodes, lease_ms: c.lease_ms(), take_snapshots, keep_snapshots }))
     }
 
     type WatchTopologyStream = ReceiverStream<Result<pb::Topology, Status>>;

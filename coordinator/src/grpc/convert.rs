@@ -5,7 +5,7 @@ use ferrocache_proto::admin::v1 as admin;
 use ferrocache_proto::internal::v1 as pb;
 
 use crate::liveness::Liveness;
-use crate::topology::{role_name, Event, GroupStatus, MemberStatus, ReplicationGroup, Role, Topology};
+use crate::topology::{role_name, Event, GroupStatus, MemberStatus, ReplicationGroup, Role, Snapshot, Topology};
 
 fn slots_text(slots: &[(u16, u16)]) -> String {
     slots.iter().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect::<Vec<_>>().join(",")
@@ -84,6 +84,26 @@ pub fn replication_group(
         min_replicas_to_ack: g.durability.min_replicas_to_ack as i32,
         max_replica_lag_ms: g.durability.max_replica_lag_ms as i32,
         pending_primary_cluster_id: switching.map(|h| h.target.clone()).unwrap_or_default(),
+        snapshot_retention_limit: g.snapshot_retention_limit as i32,
+        snapshot_window: g.snapshot_window.clone(),
+    }
+}
+
+pub fn snapshot(s: &Snapshot) -> admin::Snapshot {
+    admin::Snapshot {
+        snapshot_name: s.name.clone(),
+        replication_group_id: s.group_id.clone(),
+        replication_group_description: s.group_description.clone(),
+        snapshot_status: s.status.as_str().into(),
+        snapshot_source: if s.automatic { "automated" } else { "manual" }.into(),
+        cache_cluster_id: s.node_id.clone(),
+        snapshot_create_time: rfc3339(s.created_ms),
+        key_count: s.key_count,
+        cache_size: s.bytes,
+        num_cache_clusters: s.num_cache_clusters as i32,
+        append_fsync: s.append_fsync.clone(),
+        failure_reason: s.failure.clone(),
+        datanode_id: s.datanode_id.clone(),
     }
 }
 

@@ -24,6 +24,10 @@ pub struct CreatePlan {
     pub durability: Durability,
     pub automatic_failover: bool,
     pub multi_az: bool,
+    /// Restore from this snapshot.
+    pub snapshot_name: Option<String>,
+    pub snapshot_retention_limit: u32,
+    pub snapshot_window: String,
 }
 
 /// Checks a create request.
@@ -75,7 +79,22 @@ pub fn validate_create(req: &admin::CreateReplicationGroupRequest) -> Result<Cre
     let automatic_failover = req.automatic_failover_enabled.unwrap_or(replicas > 0);
     let multi_az = req.multi_az_enabled.unwrap_or(false);
     failover_flags(automatic_failover, multi_az, replicas)?;
+    let snapshot_name = match req.snapshot_name.as_str() {
+        "" => None,
+        name => Some(name.to_string()),
+    };
+    let snapshot_retention_limit = retention(req.snapshot_retention_limit)?.unwrap_or(0);
+    let snapshot_window = match req.snapshot_window.as_str() {
+        "" => "05:00-06:00".to_string(),
+        w => {
+            snapshot_window(w)?;
+            w.to_string()
+        }
+    };
     Ok(CreatePlan {
+        snapshot_name,
+        snapshot_retention_limit,
+        snapshot_window,
         id,
         count,
         azs: req.preferred_cache_cluster_a_zs.clone(),
@@ -171,6 +190,11 @@ pub fn validate_modify(req: &admin::ModifyReplicationGroupRequest, g: &Replicati
     }
     plan.settings.durability =
         durability(&req.durability, req.min_replicas_to_ack, req.max_replica_lag_ms, g.durability, replicas)?;
+    plan.settings.snapshot_retention_limit = retention(req.snapshot_retention_limit)?;
+    if !req.snapshot_window.is_empty() {
+        snapshot_window(&req.snapshot_window)?;
+        plan.settings.snapshot_window = Some(req.snapshot_window.clone());
+    }
     plan.settings.automatic_failover = req.automatic_failover_enabled;
     plan.settings.multi_az = req.multi_az_enabled;
     let af = req.automatic_failover_enabled.unwrap_or(g.automatic_failover);
@@ -272,6 +296,51 @@ pub fn replicas_to_remove(
     Ok(remove)
 }
 
+fn retention(days: Option<i32>) -> Result<Option<u32>, Status> {
+    match days {
+        None => Ok(None),
+        Some(d) if (0..=35).contains(&d) => Ok(Some(d as u32)),
+        Some(d) => Err(invalid(format!("SnapshotRetentionLimit must be between 0 and 35 days, got {d}"))),
+    }
+}
+
+/// Parses a daily UTC window "hh:mm-hh:mm" into (start, end) minutes of the day; it may wrap
+/// past midnight and must last at least an hour (ElastiCache's rule).
+pub fn snapshot_window(w: &str) -> Result<(u32, u32), Status> {
+    let bad = || invalid(format!("SnapshotWindow must look like 05:00-06:00 (UTC, at least 60 minutes), got '{w}'"));
+    let minute = |t: &str| -> Option<u32> {
+        let (h, m) = t.split_once(':')?;
+        if h.len() != 2 || m.len() != 2 {
+            return None;
+        }
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(h * 60 + m)
+    };
+    let (a, b) = w.split_once('-').ok_or_else(bad)?;
+    let (start, end) = (minute(a).ok_or_else(bad)?, minute(b).ok_or_else(bad)?);
+    if (end + 1440 - start) % 1440 < 60 {
+        return Err(bad());
+    }
+    Ok((start, end))
+}
+
+/// ElastiCache's rule for snapshot names, as for group ids but up to 255 characters.
+pub fn validate_snapshot_name(name: &str) -> Result<(), Status> {
+    if name.is_empty() || name.len() > 255 {
+        return Err(invalid("SnapshotName must be 1 to 255 characters long"));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        || name.ends_with('-')
+        || name.contains("--")
+    {
+        return Err(invalid(format!(
+            "SnapshotName '{name}' must start with a letter and hold only letters, digits and single hyphens"
+        )));
+    }
+    Ok(())
+}
+
 /// The replica count an IncreaseReplicaCount request asks for.
 pub fn validate_increase(req: &admin::IncreaseReplicaCountRequest, g: &ReplicationGroup) -> Result<usize, Status> {
     let current = g.replica_count();
@@ -313,5 +382,37 @@ mod tests {
         assert_eq!(bad(&|r| r.preferred_cache_cluster_a_zs = vec!["a".into()]), tonic::Code::InvalidArgument);
         assert_eq!(bad(&|r| r.port = Some(70000)), tonic::Code::InvalidArgument);
         assert_eq!(bad(&|r| r.num_node_groups = Some(3)), tonic::Code::InvalidArgument);
+        assert_eq!(bad(&|r| r.durability = "eventual".into()), tonic::Code::InvalidArgument);
+        assert_eq!(
+            bad(&|r| {
+                r.multi_az_enabled = Some(true);
+                r.automatic_failover_enabled = Some(false)
+            }),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(bad(&|r| r.snapshot_retention_limit = Some(36)), tonic::Code::InvalidArgument);
+        assert_eq!(bad(&|r| r.snapshot_window = "01:00-01:10".into()), tonic::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn windows_names_and_durability() {
+        assert_eq!(snapshot_window("05:00-06:00").unwrap(), (300, 360));
+        assert_eq!(snapshot_window("23:30-00:30").unwrap(), (1410, 30));
+        for bad in ["05:00-05:30", "5:00-6:00", "25:00-26:00", "05:00", "ab:cd-ef:gh"] {
+            assert!(snapshot_window(bad).is_err(), "{bad}");
+        }
+        assert!(validate_snapshot_name("nightly-1").is_ok());
+        for bad in ["", "1x", "a--b", "a-", "automatic.x", "a b"] {
+            assert!(validate_snapshot_name(bad).is_err(), "{bad}");
+        }
+        let mut r = req();
+        r.replicas_per_node_group = Some(0);
+        r.durability = "sync".into();
+        assert_eq!(validate_create(&r).unwrap_err().code(), tonic::Code::FailedPrecondition);
+        r.durability = String::new();
+        let plan = validate_create(&r).unwrap();
+        assert!(!plan.automatic_failover, "no replica: automatic failover off by default");
+        r.automatic_failover_enabled = Some(true);
+        assert_eq!(validate_create(&r).unwrap_err().code(), tonic::Code::FailedPrecondition);
     }
 }

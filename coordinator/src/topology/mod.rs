@@ -128,6 +128,47 @@ fn enabled() -> bool {
     true
 }
 
+fn default_snapshot_window() -> String {
+    "05:00-06:00".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotStatus {
+    Creating,
+    Available,
+    Failed,
+}
+
+impl SnapshotStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SnapshotStatus::Creating => "creating",
+            SnapshotStatus::Available => "available",
+            SnapshotStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A point-in-time copy of a group, kept as a file on one datanode (docs/snapshots.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub name: String,
+    pub group_id: String,
+    pub group_description: String,
+    /// The member it is taken from, and its datanode (which keeps the file).
+    pub node_id: String,
+    pub datanode_id: String,
+    /// Taken by the snapshot window (deleted after the retention limit) rather than on request.
+    pub automatic: bool,
+    pub created_ms: i64,
+    pub status: SnapshotStatus,
+    pub key_count: u64,
+    pub bytes: u64,
+    pub failure: String,
+    pub num_cache_clusters: u32,
+    pub append_fsync: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GroupStatus {
     Creating,
@@ -163,6 +204,21 @@ pub struct ReplicationGroup {
     pub automatic_failover: bool,
     #[serde(default)]
     pub multi_az: bool,
+    /// Days automatic snapshots are kept; 0 = none are taken.
+    #[serde(default)]
+    pub snapshot_retention_limit: u32,
+    /// Daily UTC window "hh:mm-hh:mm" for automatic snapshots.
+    #[serde(default = "default_snapshot_window")]
+    pub snapshot_window: String,
+    /// The snapshot the group was restored from (its primary loads it when first opened).
+    #[serde(default)]
+    pub restored_from: Option<RestoreSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreSource {
+    pub snapshot_name: String,
+    pub datanode_id: String,
 }
 
 impl ReplicationGroup {
@@ -187,6 +243,8 @@ pub struct Settings {
     pub durability: Option<Durability>,
     pub automatic_failover: Option<bool>,
     pub multi_az: Option<bool>,
+    pub snapshot_retention_limit: Option<u32>,
+    pub snapshot_window: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +314,22 @@ pub enum Change {
         node_ids: Vec<String>,
         at_ms: i64,
     },
+    CreateSnapshot {
+        snapshot: Snapshot,
+    },
+    /// What the datanode reported after writing (or failing to write) the file.
+    SnapshotDone {
+        name: String,
+        ok: bool,
+        key_count: u64,
+        bytes: u64,
+        error: String,
+        at_ms: i64,
+    },
+    DeleteSnapshot {
+        name: String,
+        at_ms: i64,
+    },
     /// Member statuses observed by the leader's health loop, and the group statuses that follow.
     SetStatuses {
         at_ms: i64,
@@ -284,6 +358,8 @@ pub enum Rejection {
     HandoffInProgress(String),
     NoHandoff(String),
     MemberExists(String),
+    SnapshotExists(String),
+    SnapshotNotFound(String),
 }
 
 impl std::fmt::Display for Rejection {
@@ -297,6 +373,8 @@ impl std::fmt::Display for Rejection {
             Rejection::HandoffInProgress(ng) => write!(f, "a primary switch is already under way in node group {ng}"),
             Rejection::NoHandoff(ng) => write!(f, "no primary switch is under way in node group {ng}"),
             Rejection::MemberExists(id) => write!(f, "cache cluster {id} already exists"),
+            Rejection::SnapshotExists(n) => write!(f, "snapshot {n} already exists"),
+            Rejection::SnapshotNotFound(n) => write!(f, "snapshot {n} not found"),
         }
     }
 }
@@ -306,6 +384,8 @@ pub struct Topology {
     pub datanodes: BTreeMap<String, Datanode>,
     pub groups: BTreeMap<String, ReplicationGroup>,
     pub events: VecDeque<Event>,
+    #[serde(default)]
+    pub snapshots: BTreeMap<String, Snapshot>,
 }
 
 impl Topology {
@@ -382,6 +462,8 @@ impl Topology {
             Change::DeleteReplicationGroup { id, at_ms } => match self.groups.remove(&id) {
                 Some(mut g) => {
                     self.event(at_ms, "replication-group", &id, format!("Replication group {id} deleted"));
+                    // As in ElastiCache: automatic snapshots go with the group, manual ones stay.
+                    self.snapshots.retain(|_, s| !(s.automatic && s.group_id == id));
                     g.status = GroupStatus::Deleting;
                     Outcome::Group(g)
                 }
@@ -444,6 +526,18 @@ impl Topology {
                     if m != g.multi_az {
                         said.push(format!("Multi-AZ {}", if m { "enabled" } else { "disabled" }));
                         g.multi_az = m;
+                    }
+                }
+                if let Some(days) = settings.snapshot_retention_limit {
+                    if days != g.snapshot_retention_limit {
+                        said.push(format!("snapshot retention {days} days"));
+                        g.snapshot_retention_limit = days;
+                    }
+                }
+                if let Some(w) = settings.snapshot_window {
+                    if w != g.snapshot_window {
+                        said.push(format!("snapshot window {w}"));
+                        g.snapshot_window = w;
                     }
                 }
                 let group = g.clone();
@@ -535,6 +629,48 @@ impl Topology {
                 }
                 Outcome::Group(group)
             }
+            Change::CreateSnapshot { snapshot } => {
+                if self.snapshots.contains_key(&snapshot.name) {
+                    return Outcome::Rejected(Rejection::SnapshotExists(snapshot.name));
+                }
+                if !self.groups.contains_key(&snapshot.group_id) {
+                    return Outcome::Rejected(Rejection::NotFound(snapshot.group_id));
+                }
+                let kind = if snapshot.automatic { "Automatic snapshot" } else { "Snapshot" };
+                let msg =
+                    format!("{kind} {} of {} started from {}", snapshot.name, snapshot.group_id, snapshot.node_id);
+                self.event(snapshot.created_ms, "replication-group", &snapshot.group_id, msg);
+                self.snapshots.insert(snapshot.name.clone(), snapshot);
+                Outcome::Ok
+            }
+            Change::SnapshotDone { name, ok, key_count, bytes, error, at_ms } => {
+                let Some(s) = self.snapshots.get_mut(&name) else {
+                    return Outcome::Rejected(Rejection::SnapshotNotFound(name));
+                };
+                if s.status != SnapshotStatus::Creating {
+                    return Outcome::Ok;
+                }
+                let group = s.group_id.clone();
+                let msg = if ok {
+                    s.status = SnapshotStatus::Available;
+                    s.key_count = key_count;
+                    s.bytes = bytes;
+                    format!("Snapshot {name} of {group} is available ({key_count} keys, {bytes} bytes)")
+                } else {
+                    s.status = SnapshotStatus::Failed;
+                    s.failure = error.clone();
+                    format!("Snapshot {name} of {group} failed: {error}")
+                };
+                self.event(at_ms, "replication-group", &group, msg);
+                Outcome::Ok
+            }
+            Change::DeleteSnapshot { name, at_ms } => match self.snapshots.remove(&name) {
+                Some(s) => {
+                    self.event(at_ms, "replication-group", &s.group_id, format!("Snapshot {name} deleted"));
+                    Outcome::Ok
+                }
+                None => Outcome::Rejected(Rejection::SnapshotNotFound(name)),
+            },
             Change::SetStatuses { at_ms, members, groups } => {
                 let mut events = Vec::new();
                 for (group_id, node_id, status) in members {

@@ -25,6 +25,9 @@ fn group(id: &str) -> ReplicationGroup {
         durability: Durability::default(),
         automatic_failover: true,
         multi_az: false,
+        snapshot_retention_limit: 0,
+        snapshot_window: "05:00-06:00".into(),
+        restored_from: None,
     }
 }
 
@@ -191,4 +194,49 @@ fn old_records_read_with_defaults() {
     let back: ReplicationGroup = serde_json::from_value(g).unwrap();
     assert_eq!(back.durability, Durability::default());
     assert!(back.automatic_failover);
+}
+
+fn snapshot(name: &str, group: &str, automatic: bool) -> Snapshot {
+    Snapshot {
+        name: name.into(),
+        group_id: group.into(),
+        group_description: String::new(),
+        node_id: format!("{group}-001"),
+        datanode_id: "dn1".into(),
+        automatic,
+        created_ms: 1,
+        status: SnapshotStatus::Creating,
+        key_count: 0,
+        bytes: 0,
+        failure: String::new(),
+        num_cache_clusters: 1,
+        append_fsync: "everysec".into(),
+    }
+}
+
+#[test]
+fn snapshots_are_created_once_completed_and_outlive_their_group_unless_automatic() {
+    let mut t = Topology::default();
+    t.apply(Change::CreateReplicationGroup { group: group("a"), requested_port: Some(7000), port_base: 6379 });
+    assert_eq!(
+        t.apply(Change::CreateSnapshot { snapshot: snapshot("s1", "zz", false) }),
+        Outcome::Rejected(Rejection::NotFound("zz".into()))
+    );
+    assert_eq!(t.apply(Change::CreateSnapshot { snapshot: snapshot("s1", "a", false) }), Outcome::Ok);
+    assert_eq!(
+        t.apply(Change::CreateSnapshot { snapshot: snapshot("s1", "a", false) }),
+        Outcome::Rejected(Rejection::SnapshotExists("s1".into()))
+    );
+    t.apply(Change::CreateSnapshot { snapshot: snapshot("automatic.a-1", "a", true) });
+    let done =
+        Change::SnapshotDone { name: "s1".into(), ok: true, key_count: 7, bytes: 99, error: String::new(), at_ms: 2 };
+    t.apply(done);
+    assert_eq!((t.snapshots["s1"].status, t.snapshots["s1"].key_count), (SnapshotStatus::Available, 7));
+    t.apply(Change::DeleteReplicationGroup { id: "a".into(), at_ms: 3 });
+    assert!(t.snapshots.contains_key("s1") && !t.snapshots.contains_key("automatic.a-1"));
+    assert_eq!(t.apply(Change::DeleteSnapshot { name: "s1".into(), at_ms: 4 }), Outcome::Ok);
+    assert_eq!(
+        t.apply(Change::DeleteSnapshot { name: "s1".into(), at_ms: 4 }),
+        Outcome::Rejected(Rejection::SnapshotNotFound("s1".into()))
+    );
 }

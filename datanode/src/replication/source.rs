@@ -22,6 +22,7 @@ use crate::node::Node;
 const CHUNK_ENTRIES: usize = 1000;
 const EFFECTS_PER_MESSAGE: usize = 1024;
 const IDLE_PING: Duration = Duration::from_secs(1);
+const SNAPSHOT_CHUNK: usize = 1 << 20;
 
 pub struct ReplicationSource {
     host: Arc<Host>,
@@ -73,6 +74,41 @@ impl Replication for ReplicationSource {
                     if let Err(status) = result {
                         tracing::info!(node = %node.id, replica = %start.replica_node_id, "replication stream ended: {}", status.message());
                         let _ = tx.send(Err(status)).await;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    type FetchSnapshotStream = ReceiverStream<Result<pb::SnapshotChunk, Status>>;
+
+    async fn fetch_snapshot(
+        &self,
+        request: Request<pb::FetchSnapshotRequest>,
+    ) -> Result<Response<Self::FetchSnapshotStream>, Status> {
+        let name = request.into_inner().snapshot_name;
+        let path = crate::snapshot::file::path(&self.host.snapshots.dir, &name)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let file = std::fs::File::open(&path)
+            .map_err(|e| Status::not_found(format!("snapshot {name} is not on this datanode: {e}")))?;
+        let (tx, rx) = mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut file = file;
+            loop {
+                let mut buf = vec![0u8; SNAPSHOT_CHUNK];
+                match file.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if tx.blocking_send(Ok(pb::SnapshotChunk { data: buf.into() })).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(Status::internal(format!("reading snapshot: {e}"))));
+                        return;
                     }
                 }
             }
