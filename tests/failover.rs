@@ -109,6 +109,7 @@ async fn a_paused_primary_is_fenced() {
             args: vec!["SET".into(), "split-brain".into(), "x".into()],
             readonly: false,
         }],
+        cancel: vec![],
     };
     let mut replies = client.execute(tokio_stream::iter(vec![batch])).await.unwrap().into_inner();
     let reply = replies.message().await.unwrap().expect("a reply batch");

@@ -1,10 +1,12 @@
 //! The node's part of INFO: memory, persistence, replication and keyspace sections, as
 //! text in Redis's `field:value` format. The gateway adds its own sections around them.
 
+use crate::durability::Mode;
 use crate::node::{AppendFsync, Node, Role};
 
 pub fn node_info(node: &Node) -> String {
     let acks = node.acked_offsets();
+    let best_lag = node.best_replica_lag_ms();
     node.with_state(|st| {
         let mut s = String::new();
         let bytes = st.ks.approx_bytes();
@@ -24,10 +26,15 @@ pub fn node_info(node: &Node) -> String {
             Role::Primary => {
                 s.push_str(&format!("role:master\r\nconnected_slaves:{}\r\n", acks.len()));
                 let mut replicas: Vec<_> = acks.iter().collect();
-                replicas.sort();
-                for (i, (id, offset)) in replicas.iter().enumerate() {
-                    let lag = st.position.offset.saturating_sub(**offset);
-                    s.push_str(&format!("slave{i}:node={id},state=online,offset={offset},lag_offsets={lag}\r\n"));
+                replicas.sort_by(|a, b| a.0.cmp(b.0));
+                for (i, (id, ack)) in replicas.iter().enumerate() {
+                    // Redis's lag: seconds since the replica's last acknowledgement.
+                    let lag = ack.at.elapsed().as_secs();
+                    let behind = st.position.offset.saturating_sub(ack.offset);
+                    s.push_str(&format!(
+                        "slave{i}:node={id},state=online,offset={},lag={lag},lag_offsets={behind}\r\n",
+                        ack.offset
+                    ));
                 }
             }
             Role::Replica { primary_node_id, primary_address } => {
@@ -41,9 +48,26 @@ pub fn node_info(node: &Node) -> String {
             }
         }
         s.push_str(&format!(
-            "master_replid:{}\r\nmaster_repl_offset:{}\r\nrepl_backlog_active:1\r\n",
-            st.position.replid, st.position.offset
+            "master_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:1\r\n",
+            st.position.replid,
+            if st.replid2.is_empty() { "0".repeat(40) } else { st.replid2.clone() },
+            st.position.offset,
+            if st.replid2.is_empty() { -1 } else { st.offset2 as i64 + 1 },
         ));
+        let d = st.durability;
+        let mode = match d.mode {
+            Mode::None => "none",
+            Mode::Async => "async",
+            Mode::Sync => "sync",
+        };
+        s.push_str(&format!(
+            "ferrocache_durability:{mode}\r\nferrocache_min_replicas_to_ack:{}\r\nferrocache_max_replica_lag_ms:{}\r\n",
+            d.min_replicas_to_ack, d.max_replica_lag_ms
+        ));
+        if st.role == Role::Primary {
+            let lag = best_lag.map_or_else(|| "-1".to_string(), |l| l.to_string());
+            s.push_str(&format!("ferrocache_best_replica_lag_ms:{lag}\r\n"));
+        }
         s.push_str("# Keyspace\r\n");
         if !st.ks.is_empty() {
             s.push_str(&format!("db0:keys={},expires={},avg_ttl=0\r\n", st.ks.len(), st.ks.keys_with_expiry()));

@@ -98,11 +98,20 @@ pub struct Node {
     /// The latest replication offset; replication sources wait on it.
     offset_tx: watch::Sender<u64>,
     /// Acknowledged offsets per replica; WAIT waits on it.
-    acks: Mutex<HashMap<String, u64>>,
+    acks: Mutex<HashMap<String, Ack>>,
     acks_tx: watch::Sender<u64>,
     /// Cancels this node's background work (its follower loop) when it is removed or its
     /// role changes.
     pub cancel: Mutex<CancellationToken>,
+    /// Blocked commands' wake-ups, by key.
+    watchers: Mutex<HashMap<Bytes, Vec<std::sync::Weak<tokio::sync::Notify>>>>,
+}
+
+/// A replica's latest acknowledgement.
+#[derive(Debug, Clone, Copy)]
+pub struct Ack {
+    pub offset: u64,
+    pub at: std::time::Instant,
 }
 
 /// The error a primary without a live lease answers to writes.
@@ -133,6 +142,8 @@ pub struct Applied {
     pub acks_needed: usize,
     /// Which replies belong to writes that ran (they change if the acknowledgements fail).
     pub ran_writes: Vec<usize>,
+    /// Blocking commands that found nothing: (index, what they wait on, their wake-up).
+    pub blocked: Vec<(usize, cmd::Block, Arc<tokio::sync::Notify>)>,
 }
 
 /// A new replication id: names one primary's history, as Redis's replid does.
@@ -186,6 +197,7 @@ impl Node {
             acks: Mutex::new(HashMap::new()),
             acks_tx: watch::channel(0).0,
             cancel: Mutex::new(CancellationToken::new()),
+            watchers: Mutex::new(HashMap::new()),
         })
     }
 
@@ -226,6 +238,7 @@ impl Node {
         let mut refusal: Option<Option<Reply>> = None;
         let mut replies = Vec::with_capacity(commands.len());
         let mut ran_writes = Vec::new();
+        let mut blocked = Vec::new();
         for (i, (args, readonly)) in commands.iter().enumerate() {
             let is_write =
                 args.first().and_then(|n| ferrocache_common::command::lookup(n)).is_some_and(|c| c.is_write());
@@ -241,15 +254,21 @@ impl Node {
                 }
                 ran_writes.push(i);
             }
-            let mut ctx = Ctx { ks: &mut st.ks, now, primary: writable, out: &mut out, max_string: self.max_string };
+            let mut ctx =
+                Ctx { ks: &mut st.ks, now, primary: writable, out: &mut out, max_string: self.max_string, block: None };
             replies.push(cmd::execute(&mut ctx, args));
+            if let Some(block) = ctx.block.take() {
+                // Registered under the lock, so no write can slip between the check and the wait.
+                let wake = self.watch_keys(&block.keys);
+                blocked.push((i, block, wake));
+            }
         }
         let store_seq = if out.is_empty() { 0 } else { self.commit(&mut st, out)? };
         let acks_needed = match st.durability.mode {
             Mode::Sync if !ran_writes.is_empty() => st.durability.min_replicas_to_ack,
             _ => 0,
         };
-        Ok(Applied { replies, store_seq, offset: st.position.offset, acks_needed, ran_writes })
+        Ok(Applied { replies, store_seq, offset: st.position.offset, acks_needed, ran_writes, blocked })
     }
 
     /// Why a primary must refuse writes right now, if it must (nothing runs then).
@@ -268,7 +287,7 @@ impl Node {
                 (connected < d.min_replicas_to_ack).then(|| Reply::error(durability::NOREPLICAS))
             }
             Mode::Async => {
-                let best = self.acks.lock().values().copied().max();
+                let best = self.acks.lock().values().map(|a| a.offset).max();
                 let lag = match best {
                     Some(acked) => st.write_clock.lag_ms(acked, now),
                     None => u64::MAX,
@@ -309,7 +328,14 @@ impl Node {
         if st.role != Role::Primary || !st.lease_live() || st.writes_paused {
             return Ok(0);
         }
-        let mut ctx = Ctx { ks: &mut st.ks, now: now_ms(), primary: true, out: &mut out, max_string: self.max_string };
+        let mut ctx = Ctx {
+            ks: &mut st.ks,
+            now: now_ms(),
+            primary: true,
+            out: &mut out,
+            max_string: self.max_string,
+            block: None,
+        };
         let n = ctx.expire_cycle(limit);
         if !out.is_empty() {
             self.commit(&mut st, out)?;
@@ -324,7 +350,8 @@ impl Node {
         let mut out = WriteSet::default();
         let mut st = self.state.lock();
         for args in &effects {
-            let mut ctx = Ctx { ks: &mut st.ks, now, primary: false, out: &mut out, max_string: usize::MAX };
+            let mut ctx =
+                Ctx { ks: &mut st.ks, now, primary: false, out: &mut out, max_string: usize::MAX, block: None };
             cmd::execute(&mut ctx, args);
         }
         // A replica logs the primary's effects verbatim, so its offsets are the primary's.
@@ -350,11 +377,57 @@ impl Node {
             let entry = st.ks.get(&key).cloned();
             writes.push((key, entry));
         }
+        self.wake_watchers(writes.iter().map(|(k, _)| k));
         st.store_seq += 1;
         let batch = StoreBatch { clear: out.flushed, writes, position: Some(st.position.clone()) };
         self.writer.submit(st.store_seq, batch, self.fsync == AppendFsync::Always)?;
         self.offset_tx.send_replace(st.position.offset);
         Ok(st.store_seq)
+    }
+
+    /// A wake-up for a blocked command: notified whenever one of `keys` is written (or the
+    /// node's role changes). Dropping the returned handle unregisters it.
+    fn watch_keys(&self, keys: &[Bytes]) -> Arc<tokio::sync::Notify> {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let mut watchers = self.watchers.lock();
+        for k in keys {
+            watchers.entry(k.clone()).or_default().push(Arc::downgrade(&wake));
+        }
+        wake
+    }
+
+    fn wake_watchers<'k>(&self, keys: impl Iterator<Item = &'k Bytes>) {
+        let mut watchers = self.watchers.lock();
+        if watchers.is_empty() {
+            return;
+        }
+        for k in keys {
+            if let Some(list) = watchers.get_mut(k) {
+                list.retain(|w| match w.upgrade() {
+                    Some(n) => {
+                        n.notify_one();
+                        true
+                    }
+                    None => false,
+                });
+                if list.is_empty() {
+                    watchers.remove(k);
+                }
+            }
+        }
+    }
+
+    fn wake_all_watchers(&self) {
+        let mut watchers = self.watchers.lock();
+        for list in watchers.values() {
+            for n in list.iter().filter_map(|w| w.upgrade()) {
+                n.notify_one();
+            }
+        }
+        watchers.retain(|_, list| {
+            list.retain(|w| w.strong_count() > 0);
+            !list.is_empty()
+        });
     }
 
     /// Waits until storage batch `seq` is fsynced.
@@ -395,7 +468,7 @@ impl Node {
 
     pub fn record_ack(&self, replica: &str, offset: u64) {
         let mut acks = self.acks.lock();
-        acks.insert(replica.to_string(), offset);
+        acks.insert(replica.to_string(), Ack { offset, at: std::time::Instant::now() });
         self.acks_tx.send_modify(|v| *v = v.wrapping_add(1));
     }
 
@@ -405,11 +478,18 @@ impl Node {
 
     /// How many replicas have acknowledged at least `offset`.
     pub fn replicas_at(&self, offset: u64) -> usize {
-        self.acks.lock().values().filter(|&&o| o >= offset).count()
+        self.acks.lock().values().filter(|a| a.offset >= offset).count()
     }
 
-    pub fn acked_offsets(&self) -> HashMap<String, u64> {
+    pub fn acked_offsets(&self) -> HashMap<String, Ack> {
         self.acks.lock().clone()
+    }
+
+    /// Lag in ms of the most up-to-date replica (what `async` durability bounds); None
+    /// without a replica.
+    pub fn best_replica_lag_ms(&self) -> Option<u64> {
+        let best = self.acks.lock().values().map(|a| a.offset).max()?;
+        Some(self.state.lock().write_clock.lag_ms(best, now_ms()))
     }
 
     pub fn subscribe_acks(&self) -> watch::Receiver<u64> {
@@ -433,6 +513,10 @@ impl Node {
         st.role = role;
         st.config_epoch = config_epoch;
         st.in_sync = false;
+        drop(st);
+        // Blocked commands try again: a demoted primary then answers them READONLY and the
+        // gateway moves them to the new primary.
+        self.wake_all_watchers();
     }
 
     /// Extends a primary's lease (the heartbeat that granted it was sent at `sent_at`).

@@ -32,6 +32,9 @@ impl DataService {
 
 type Out = mpsc::Sender<Result<pb::ReplyBatch, Status>>;
 
+/// Blocked commands waiting on one stream, by command id.
+type Blocked = Arc<parking_lot::Mutex<std::collections::HashMap<u64, tokio_util::sync::CancellationToken>>>;
+
 #[tonic::async_trait]
 impl Data for DataService {
     type ExecuteStream = ReceiverStream<Result<pb::ReplyBatch, Status>>;
@@ -44,6 +47,8 @@ impl Data for DataService {
         let (tx, rx) = mpsc::channel(64);
         let host = self.host.clone();
         tokio::spawn(async move {
+            // Blocked commands of this stream; all stop when it ends (nobody to answer).
+            let blocked = Blocked::default();
             loop {
                 let batch = tokio::select! {
                     _ = host.cancel.cancelled() => break,
@@ -52,10 +57,21 @@ impl Data for DataService {
                         _ => break,
                     },
                 };
-                let replies = run_batch(&host, batch, &tx).await;
-                if tx.send(Ok(pb::ReplyBatch { replies })).await.is_err() {
+                for id in &batch.cancel {
+                    if let Some(token) = blocked.lock().remove(id) {
+                        token.cancel();
+                    }
+                }
+                if batch.commands.is_empty() {
+                    continue;
+                }
+                let replies = run_batch(&host, batch, &tx, &blocked).await;
+                if !replies.is_empty() && tx.send(Ok(pb::ReplyBatch { replies })).await.is_err() {
                     break;
                 }
+            }
+            for (_, token) in blocked.lock().drain() {
+                token.cancel();
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
@@ -66,7 +82,7 @@ fn reply(id: u64, r: Reply) -> pb::Reply {
     pb::Reply { id, value: Some(r.into()) }
 }
 
-async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out) -> Vec<pb::Reply> {
+async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked: &Blocked) -> Vec<pb::Reply> {
     let Some(node) = host.node(&batch.node_id) else {
         let msg = format!("TRYAGAIN node {} is not available on this datanode yet", batch.node_id);
         return batch.commands.into_iter().map(|c| reply(c.id, Reply::error(msg.clone()))).collect();
@@ -92,7 +108,25 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out) -> Vec<p
             commands.push((c.args, c.readonly));
         }
     }
-    let mut replies = match node.execute_batch(&commands) {
+    let applied = node.execute_batch(&commands).map(|mut applied| {
+        // Blocked commands answer later, from their own tasks.
+        for (i, block, wake) in std::mem::take(&mut applied.blocked).into_iter().rev() {
+            let id = ids.remove(i);
+            applied.replies.remove(i);
+            applied.ran_writes.retain(|&w| w != i);
+            for w in applied.ran_writes.iter_mut().filter(|w| **w > i) {
+                *w -= 1;
+            }
+            let (args, readonly) = commands[i].clone();
+            let token = tokio_util::sync::CancellationToken::new();
+            blocked.lock().insert(id, token.clone());
+            let waiter = Waiter { node: node.clone(), host: host.clone(), id, args, readonly, block, wake, token };
+            tokio::spawn(waiter.run(tx.clone(), blocked.clone()));
+        }
+        applied
+    });
+    let mut replies = match applied {
+        Ok(applied) if applied.replies.is_empty() => Vec::new(),
         Ok(applied) if applied.acks_needed > 0 => {
             // Sync durability: the replies wait for the replicas on their own task, so the
             // stream goes on with the next batch meanwhile (replies carry ids).
@@ -179,6 +213,69 @@ async fn finish_sync(node: &Node, applied: Applied, ids: Vec<u64>, timeout: Dura
         }
     }
     ids.into_iter().zip(replies).map(|(id, r)| reply(id, r)).collect()
+}
+
+/// A blocked command (BLPOP, BLMOVE, ...) parked until a write touches one of its keys, its
+/// timeout passes (null reply), or its client goes away (no reply, nothing taken).
+struct Waiter {
+    node: Arc<Node>,
+    host: Arc<Host>,
+    id: u64,
+    args: Vec<bytes::Bytes>,
+    readonly: bool,
+    block: crate::cmd::Block,
+    wake: Arc<tokio::sync::Notify>,
+    token: tokio_util::sync::CancellationToken,
+}
+
+impl Waiter {
+    async fn run(mut self, tx: Out, blocked: Blocked) {
+        let deadline = (self.block.timeout_secs > 0.0)
+            .then(|| tokio::time::Instant::now() + Duration::from_secs_f64(self.block.timeout_secs));
+        let reply = loop {
+            let woken = async {
+                match deadline {
+                    Some(d) => tokio::time::timeout_at(d, self.wake.notified()).await.is_ok(),
+                    None => {
+                        self.wake.notified().await;
+                        true
+                    }
+                }
+            };
+            let woken = tokio::select! {
+                _ = self.token.cancelled() => return,
+                _ = self.host.cancel.cancelled() => return,
+                w = woken => w,
+            };
+            if !woken {
+                break reply(self.id, Reply::NullArray);
+            }
+            match self.node.execute_batch(&[(self.args.clone(), self.readonly)]) {
+                Ok(mut applied) => match applied.blocked.pop() {
+                    // Still nothing (someone else took it): wait again on the fresh wake-up.
+                    Some((_, block, wake)) => {
+                        self.block.keys = block.keys;
+                        self.wake = wake;
+                    }
+                    None => {
+                        let timeout = Duration::from_millis(self.host.config.sync_ack_timeout_ms);
+                        let mut replies = if applied.acks_needed > 0 {
+                            finish_sync(&self.node, applied, vec![self.id], timeout).await
+                        } else {
+                            match durable(&self.node, applied.store_seq).await {
+                                Ok(()) => vec![reply(self.id, applied.replies.pop().unwrap_or(Reply::NullArray))],
+                                Err(msg) => vec![reply(self.id, Reply::error(msg))],
+                            }
+                        };
+                        break replies.pop().unwrap_or_else(|| reply(self.id, Reply::NullArray));
+                    }
+                },
+                Err(e) => break reply(self.id, Reply::error(format!("MISCONF storage error: {e}"))),
+            }
+        };
+        blocked.lock().remove(&self.id);
+        let _ = tx.send(Ok(pb::ReplyBatch { replies: vec![reply] })).await;
+    }
 }
 
 fn parse_wait(node: &Node, args: &[Bytes]) -> Result<(usize, Option<Duration>), Reply> {

@@ -1,7 +1,7 @@
 //! Values a key can hold, and their byte encoding (used by storage and full syncs):
 //! one type tag byte, then the payload.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 
@@ -9,10 +9,43 @@ use bytes::Bytes;
 pub enum Value {
     Str(Bytes),
     Hash(HashMap<Bytes, Bytes>),
+    List(VecDeque<Bytes>),
+    Set(HashSet<Bytes>),
 }
 
 const TAG_STRING: u8 = 0;
 const TAG_HASH: u8 = 1;
+const TAG_LIST: u8 = 2;
+const TAG_SET: u8 = 3;
+
+/// Appends a count and length-prefixed byte strings.
+fn encode_items<'a>(out: &mut Vec<u8>, count: usize, items: impl Iterator<Item = &'a Bytes>) {
+    out.extend_from_slice(&(count as u32).to_be_bytes());
+    for item in items {
+        out.extend_from_slice(&(item.len() as u32).to_be_bytes());
+        out.extend_from_slice(item);
+    }
+}
+
+/// Reads what [`encode_items`] wrote.
+fn decode_items(mut cur: &[u8]) -> Result<Vec<Bytes>, DecodeError> {
+    let mut take = |n: usize| -> Result<&[u8], DecodeError> {
+        if cur.len() < n {
+            return Err(DecodeError("truncated collection"));
+        }
+        let (a, b) = cur.split_at(n);
+        cur = b;
+        Ok(a)
+    };
+    let len = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let count = len(take(4)?);
+    let mut items = Vec::with_capacity(count.min(1 << 16));
+    for _ in 0..count {
+        let n = len(take(4)?);
+        items.push(Bytes::copy_from_slice(take(n)?));
+    }
+    Ok(items)
+}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("corrupt value encoding: {0}")]
@@ -24,6 +57,8 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
         }
     }
 
@@ -45,6 +80,18 @@ impl Value {
                         out.extend_from_slice(part);
                     }
                 }
+                out
+            }
+            Value::List(l) => {
+                let mut out = Vec::with_capacity(5 + l.iter().map(|v| 4 + v.len()).sum::<usize>());
+                out.push(TAG_LIST);
+                encode_items(&mut out, l.len(), l.iter());
+                out
+            }
+            Value::Set(set) => {
+                let mut out = Vec::with_capacity(5 + set.iter().map(|v| 4 + v.len()).sum::<usize>());
+                out.push(TAG_SET);
+                encode_items(&mut out, set.len(), set.iter());
                 out
             }
         }
@@ -75,6 +122,8 @@ impl Value {
                 }
                 Ok(Value::Hash(h))
             }
+            Some((&TAG_LIST, rest)) => Ok(Value::List(decode_items(rest)?.into())),
+            Some((&TAG_SET, rest)) => Ok(Value::Set(decode_items(rest)?.into_iter().collect())),
             Some(_) => Err(DecodeError("unknown type tag")),
             None => Err(DecodeError("empty value")),
         }
@@ -85,6 +134,8 @@ impl Value {
         match self {
             Value::Str(b) => b.len(),
             Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.len() + 48).sum(),
+            Value::List(l) => l.iter().map(|v| v.len() + 24).sum(),
+            Value::Set(set) => set.iter().map(|v| v.len() + 32).sum(),
         }
     }
 }
@@ -103,6 +154,8 @@ mod tests {
             Value::Str(Bytes::from_static(b"hello\0\xff")),
             Value::Hash(h),
             Value::Hash(HashMap::new()),
+            Value::List(VecDeque::from([Bytes::from_static(b"a"), Bytes::new()])),
+            Value::Set(HashSet::from([Bytes::from_static(b"x"), Bytes::from_static(b"y")])),
         ] {
             assert_eq!(Value::decode(&v.encode()), Ok(v));
         }

@@ -371,7 +371,9 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             // WAIT is bounded by its own timeout argument (0 = forever, as in Redis) and is
             // never re-sent: it counts acknowledgements of the node it reached.
             let wait = spec.name == "wait";
-            let deadline = if wait { None } else { Some(deadline(shared)) };
+            // Blocking commands (BLPOP, ...) wait as long as their own timeout says.
+            let blocking = spec.flags.contains(&"blocking");
+            let deadline = if wait || blocking { None } else { Some(deadline(shared)) };
             let window = std::time::Duration::from_millis(shared.config.retry_window_ms);
             let mut retry = (!wait).then(|| {
                 Box::new(Retry {

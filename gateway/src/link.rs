@@ -26,6 +26,8 @@ const MAX_BATCH: usize = 1024;
 const BATCHES_IN_FLIGHT: usize = 64;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_MESSAGE: usize = 1 << 30;
+/// How often abandoned commands are looked for (and cancelled on the node).
+const ABANDONED_SWEEP: Duration = Duration::from_millis(200);
 
 /// How the error for commands in flight on a broken stream begins (their fate is unknown).
 pub const CONNECTION_LOST: &str = "ERR connection to node ";
@@ -166,10 +168,30 @@ async fn session(
         }
     };
     tokio::pin!(reader);
+    let mut sweep = tokio::time::interval(ABANDONED_SWEEP);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return "link closed".into(),
             reason = &mut reader => return reason,
+            _ = sweep.tick() => {
+                // Commands whose clients went away (a blocked BLPOP's connection closed): the
+                // node stops waiting for them, so they take nothing nobody will read.
+                let gone: Vec<u64> = {
+                    let mut map = inflight.lock();
+                    let ids: Vec<u64> = map.iter().filter(|(_, tx)| tx.is_closed()).map(|(id, _)| *id).collect();
+                    for id in &ids {
+                        map.remove(id);
+                    }
+                    ids
+                };
+                if !gone.is_empty() {
+                    let batch = pb::CommandBatch { node_id: node_id.to_string(), commands: vec![], cancel: gone };
+                    if batch_tx.send(batch).await.is_err() {
+                        return "request stream closed".into();
+                    }
+                }
+            }
             p = rx.recv() => {
                 let Some(p) = p else { return "queue closed".into() };
                 carry = Some(p);
@@ -206,5 +228,5 @@ fn collect(
         });
         next = if commands.len() < MAX_BATCH { rx.try_recv().ok() } else { None };
     }
-    pb::CommandBatch { node_id: node_id.to_string(), commands }
+    pb::CommandBatch { node_id: node_id.to_string(), commands, cancel: vec![] }
 }

@@ -238,6 +238,11 @@ impl Cluster {
         p.args[i + 1].clone()
     }
 
+    /// The process id of a running process.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.procs.iter().find(|p| p.name == name).and_then(|p| p.child.as_ref()).map(|c| c.id())
+    }
+
     pub fn uid_of(&self, name: &str) -> Option<u32> {
         self.procs.iter().find(|p| p.name == name).and_then(|p| p.uid)
     }

@@ -9,7 +9,9 @@
 mod args;
 mod hashes;
 mod keys;
+mod lists;
 mod server;
+mod sets;
 mod strings;
 
 use bytes::Bytes;
@@ -39,6 +41,14 @@ impl WriteSet {
     }
 }
 
+/// A blocking command that found nothing to pop: what it waits on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub keys: Vec<Bytes>,
+    /// 0 = forever.
+    pub timeout_secs: f64,
+}
+
 pub struct Ctx<'a> {
     pub ks: &'a mut Keyspace,
     pub now: i64,
@@ -47,6 +57,8 @@ pub struct Ctx<'a> {
     pub out: &'a mut WriteSet,
     /// Largest string a write may create (proto-max-bulk-len).
     pub max_string: usize,
+    /// Set by a blocking command that has to wait (its reply is then a placeholder).
+    pub block: Option<Block>,
 }
 
 impl<'a> Ctx<'a> {
@@ -154,6 +166,47 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         "hsetnx" => hashes::hsetnx(ctx, args),
         "hstrlen" => hashes::hstrlen(ctx, args),
         "hvals" => hashes::hgetall(ctx, args, false, true),
+
+        "blmove" => lists::blmove(ctx, args, false),
+        "blmpop" => lists::blmpop(ctx, args),
+        "blpop" => lists::blpop(ctx, args, true),
+        "brpop" => lists::blpop(ctx, args, false),
+        "brpoplpush" => lists::blmove(ctx, args, true),
+        "lindex" => lists::lindex(ctx, args),
+        "linsert" => lists::linsert(ctx, args),
+        "llen" => lists::llen(ctx, args),
+        "lmove" => lists::lmove(ctx, args, false),
+        "lmpop" => lists::lmpop(ctx, args),
+        "lpop" => lists::pop(ctx, args, true),
+        "lpos" => lists::lpos(ctx, args),
+        "lpush" => lists::push(ctx, args, true, false),
+        "lpushx" => lists::push(ctx, args, true, true),
+        "lrange" => lists::lrange(ctx, args),
+        "lrem" => lists::lrem(ctx, args),
+        "lset" => lists::lset(ctx, args),
+        "ltrim" => lists::ltrim(ctx, args),
+        "rpop" => lists::pop(ctx, args, false),
+        "rpoplpush" => lists::lmove(ctx, args, true),
+        "rpush" => lists::push(ctx, args, false, false),
+        "rpushx" => lists::push(ctx, args, false, true),
+
+        "sadd" => sets::sadd(ctx, args),
+        "scard" => sets::scard(ctx, args),
+        "sdiff" => sets::combine(ctx, args, sets::Op::Diff, false),
+        "sdiffstore" => sets::combine(ctx, args, sets::Op::Diff, true),
+        "sinter" => sets::combine(ctx, args, sets::Op::Inter, false),
+        "sintercard" => sets::sintercard(ctx, args),
+        "sinterstore" => sets::combine(ctx, args, sets::Op::Inter, true),
+        "sismember" => sets::sismember(ctx, args),
+        "smembers" => sets::smembers(ctx, args),
+        "smismember" => sets::smismember(ctx, args),
+        "smove" => sets::smove(ctx, args),
+        "spop" => sets::spop(ctx, args),
+        "srandmember" => sets::srandmember(ctx, args),
+        "srem" => sets::srem(ctx, args),
+        "sscan" => sets::sscan(ctx, args),
+        "sunion" => sets::combine(ctx, args, sets::Op::Union, false),
+        "sunionstore" => sets::combine(ctx, args, sets::Op::Union, true),
 
         "copy" => keys::copy(ctx, args),
         "del" | "unlink" => keys::del(ctx, args),

@@ -18,8 +18,14 @@ impl Harness {
     fn run(&mut self, cmd: &str) -> Reply {
         let args: Vec<Bytes> = cmd.split(' ').map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
         let mut out = WriteSet::default();
-        let mut ctx =
-            Ctx { ks: &mut self.ks, now: self.now, primary: self.primary, out: &mut out, max_string: 1 << 20 };
+        let mut ctx = Ctx {
+            ks: &mut self.ks,
+            now: self.now,
+            primary: self.primary,
+            out: &mut out,
+            max_string: 1 << 20,
+            block: None,
+        };
         let reply = execute(&mut ctx, &args);
         self.log.extend(out.effects);
         reply

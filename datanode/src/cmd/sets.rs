@@ -1,0 +1,290 @@
+//! Set commands. A set lives whole under its key; an emptied set disappears. Random picks
+//! (SPOP) replicate as the SREM of what was picked, so replicas stay identical.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use ferrocache_common::glob::glob_match;
+use ferrocache_common::reply::errors;
+use ferrocache_common::Reply;
+
+use super::args::{eq_ignore_case, int_arg, parse_i64, syntax_error};
+use super::{CmdResult, Ctx};
+use crate::keyspace::Entry;
+use crate::value::Value;
+
+impl Ctx<'_> {
+    /// The live set under `key`: Ok(None) if absent, Err(WRONGTYPE) for another type.
+    fn read_set(&mut self, key: &[u8]) -> Result<Option<&HashSet<Bytes>>, Reply> {
+        match self.lookup(key) {
+            None => Ok(None),
+            Some(Entry { value: Value::Set(s), .. }) => Ok(Some(s)),
+            Some(_) => Err(Reply::error(errors::WRONGTYPE)),
+        }
+    }
+
+    /// The set under `key` for writing, created empty when absent.
+    fn write_set(&mut self, key: &[u8]) -> Result<&mut HashSet<Bytes>, Reply> {
+        self.expire_if_needed(key);
+        match self.ks.get(key) {
+            Some(Entry { value: Value::Set(_), .. }) => {}
+            Some(_) => return Err(Reply::error(errors::WRONGTYPE)),
+            None => {
+                self.ks.insert(key, Entry::new(Value::Set(HashSet::new())));
+            }
+        }
+        match self.ks.get_value_mut(key) {
+            Some(Value::Set(s)) => Ok(s),
+            _ => Err(Reply::error(errors::WRONGTYPE)),
+        }
+    }
+
+    /// Records a set write; an emptied set is deleted.
+    fn set_written(&mut self, key: &[u8], effect: Vec<Bytes>) {
+        if matches!(self.ks.get(key), Some(Entry { value: Value::Set(s), .. }) if s.is_empty()) {
+            self.ks.remove(key);
+        }
+        self.propagate(effect, &[key]);
+    }
+}
+
+fn members(items: impl IntoIterator<Item = Bytes>) -> Vec<Reply> {
+    items.into_iter().map(Reply::Bulk).collect()
+}
+
+pub(super) fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let s = ctx.write_set(&args[1])?;
+    let added = args[2..].iter().filter(|m| s.insert((*m).clone())).count();
+    // At least one member is given, so a set created just now is never left empty.
+    if added > 0 {
+        ctx.set_written(&args[1], args.to_vec());
+    }
+    Ok(Reply::Integer(added as i64))
+}
+
+pub(super) fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if ctx.read_set(&args[1])?.is_none() {
+        return Ok(Reply::Integer(0));
+    }
+    let s = ctx.write_set(&args[1])?;
+    let removed = args[2..].iter().filter(|m| s.remove(*m)).count();
+    if removed > 0 {
+        ctx.set_written(&args[1], args.to_vec());
+    }
+    Ok(Reply::Integer(removed as i64))
+}
+
+pub(super) fn scard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Integer(ctx.read_set(&args[1])?.map_or(0, |s| s.len() as i64)))
+}
+
+pub(super) fn sismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Integer(ctx.read_set(&args[1])?.is_some_and(|s| s.contains(&args[2])) as i64))
+}
+
+pub(super) fn smismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let s = ctx.read_set(&args[1])?;
+    Ok(Reply::Array(args[2..].iter().map(|m| Reply::Integer(s.is_some_and(|s| s.contains(m)) as i64)).collect()))
+}
+
+pub(super) fn smembers(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Set(ctx.read_set(&args[1])?.map(|s| members(s.iter().cloned())).unwrap_or_default()))
+}
+
+pub(super) fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let (src, dst, member) = (&args[1], &args[2], &args[3]);
+    let present = ctx.read_set(src)?.map(|s| s.contains(member));
+    ctx.read_set(dst)?;
+    match present {
+        None | Some(false) => Ok(Reply::Integer(0)),
+        Some(true) if src == dst => Ok(Reply::Integer(1)),
+        Some(true) => {
+            ctx.write_set(src)?.remove(member);
+            ctx.write_set(dst)?.insert(member.clone());
+            if matches!(ctx.ks.get(src), Some(Entry { value: Value::Set(s), .. }) if s.is_empty()) {
+                ctx.ks.remove(src);
+            }
+            ctx.propagate(args.to_vec(), &[src, dst]);
+            Ok(Reply::Integer(1))
+        }
+    }
+}
+
+/// `count` distinct random members (all when count >= len).
+fn sample(s: &HashSet<Bytes>, count: usize) -> Vec<Bytes> {
+    if count >= s.len() {
+        return s.iter().cloned().collect();
+    }
+    let all: Vec<&Bytes> = s.iter().collect();
+    rand::seq::index::sample(&mut rand::rng(), all.len(), count).into_iter().map(|i| all[i].clone()).collect()
+}
+
+pub(super) fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let count = match args.len() {
+        2 => None,
+        3 => {
+            let c = parse_i64(&args[2]).ok_or_else(|| Reply::error("ERR value is out of range, must be positive"))?;
+            if c < 0 {
+                return Err(Reply::error("ERR value is out of range, must be positive"));
+            }
+            Some(c as usize)
+        }
+        _ => return Err(syntax_error()),
+    };
+    let Some(s) = ctx.read_set(&args[1])? else {
+        return Ok(if count.is_some() { Reply::Set(vec![]) } else { Reply::NullBulk });
+    };
+    let picked = sample(s, count.unwrap_or(1));
+    if picked.is_empty() {
+        return Ok(if count.is_some() { Reply::Set(vec![]) } else { Reply::NullBulk });
+    }
+    let set = ctx.write_set(&args[1])?;
+    for m in &picked {
+        set.remove(m);
+    }
+    let mut effect = vec![Bytes::from_static(b"SREM"), args[1].clone()];
+    effect.extend(picked.iter().cloned());
+    ctx.set_written(&args[1], effect);
+    Ok(match count {
+        None => Reply::Bulk(picked[0].clone()),
+        Some(_) => Reply::Set(members(picked)),
+    })
+}
+
+pub(super) fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let count = match args.len() {
+        2 => None,
+        3 => {
+            let c = int_arg(&args[2])?;
+            if c == i64::MIN {
+                return Err(Reply::error("ERR value is out of range"));
+            }
+            Some(c)
+        }
+        _ => return Err(syntax_error()),
+    };
+    let Some(s) = ctx.read_set(&args[1])? else {
+        return Ok(if count.is_some() { Reply::Array(vec![]) } else { Reply::NullBulk });
+    };
+    Ok(match count {
+        None => sample(s, 1).pop().map_or(Reply::NullBulk, Reply::Bulk),
+        Some(c) if c >= 0 => Reply::Array(members(sample(s, c as usize))),
+        Some(c) => {
+            // Negative: that many picks, repeats allowed.
+            let all: Vec<&Bytes> = s.iter().collect();
+            let n = (c.unsigned_abs() as usize).min(1 << 24);
+            Reply::Array((0..n).map(|_| Reply::Bulk(all[rand::random_range(0..all.len())].clone())).collect())
+        }
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Inter,
+    Union,
+    Diff,
+}
+
+/// Reads the sets under `keys` (None for a missing key), checking every type.
+fn load_sets(ctx: &mut Ctx<'_>, keys: &[Bytes]) -> Result<Vec<Option<HashSet<Bytes>>>, Reply> {
+    keys.iter().map(|k| Ok(ctx.read_set(k)?.cloned())).collect()
+}
+
+fn compute(op: Op, sets: Vec<Option<HashSet<Bytes>>>) -> HashSet<Bytes> {
+    let mut iter = sets.into_iter();
+    let first = iter.next().flatten().unwrap_or_default();
+    match op {
+        Op::Union => iter.flatten().fold(first, |mut acc, s| {
+            acc.extend(s);
+            acc
+        }),
+        Op::Diff => iter.flatten().fold(first, |mut acc, s| {
+            acc.retain(|m| !s.contains(m));
+            acc
+        }),
+        Op::Inter => {
+            let rest: Vec<Option<HashSet<Bytes>>> = iter.collect();
+            if rest.iter().any(Option::is_none) {
+                return HashSet::new();
+            }
+            let rest: Vec<HashSet<Bytes>> = rest.into_iter().flatten().collect();
+            first.into_iter().filter(|m| rest.iter().all(|s| s.contains(m))).collect()
+        }
+    }
+}
+
+/// SINTER, SUNION, SDIFF and their STORE forms.
+pub(super) fn combine(ctx: &mut Ctx<'_>, args: &[Bytes], op: Op, store: bool) -> CmdResult {
+    let keys = if store { &args[2..] } else { &args[1..] };
+    let sets = load_sets(ctx, keys)?;
+    let result = compute(op, sets);
+    if !store {
+        return Ok(Reply::Set(members(result)));
+    }
+    let dest = &args[1];
+    let n = result.len() as i64;
+    // The destination is replaced whatever it held.
+    ctx.expire_if_needed(dest);
+    ctx.ks.remove(dest);
+    if !result.is_empty() {
+        ctx.ks.insert(dest, Entry::new(Value::Set(result)));
+    }
+    ctx.propagate(args.to_vec(), &[dest]);
+    Ok(Reply::Integer(n))
+}
+
+pub(super) fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let numkeys = parse_i64(&args[1]).ok_or_else(|| Reply::error("ERR numkeys should be greater than 0"))?;
+    if numkeys <= 0 {
+        return Err(Reply::error("ERR numkeys should be greater than 0"));
+    }
+    let numkeys = numkeys as usize;
+    if numkeys > args.len() - 2 {
+        return Err(Reply::error("ERR Number of keys can't be greater than number of args"));
+    }
+    let mut limit = 0usize;
+    match &args[2 + numkeys..] {
+        [] => {}
+        [word, n] if eq_ignore_case(word, "LIMIT") => {
+            let l = parse_i64(n).ok_or_else(|| Reply::error("ERR LIMIT can't be negative"))?;
+            if l < 0 {
+                return Err(Reply::error("ERR LIMIT can't be negative"));
+            }
+            limit = l as usize;
+        }
+        _ => return Err(syntax_error()),
+    }
+    let sets = load_sets(ctx, &args[2..2 + numkeys])?;
+    let n = compute(Op::Inter, sets).len();
+    Ok(Reply::Integer(if limit > 0 { n.min(limit) } else { n } as i64))
+}
+
+/// SSCAN returns the whole set in one call (cursor 0), as Redis does for small sets.
+pub(super) fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    std::str::from_utf8(&args[2])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| Reply::error("ERR invalid cursor"))?;
+    let mut pattern = None;
+    let mut i = 3;
+    while i < args.len() {
+        let Some(value) = args.get(i + 1) else { return Err(syntax_error()) };
+        if eq_ignore_case(&args[i], "MATCH") {
+            pattern = Some(value.clone());
+        } else if eq_ignore_case(&args[i], "COUNT") {
+            if int_arg(value)? < 1 {
+                return Err(syntax_error());
+            }
+        } else {
+            return Err(syntax_error());
+        }
+        i += 2;
+    }
+    let items = ctx
+        .read_set(&args[1])?
+        .map(|s| {
+            s.iter().filter(|m| pattern.as_ref().is_none_or(|p| glob_match(p, m))).cloned().map(Reply::Bulk).collect()
+        })
+        .unwrap_or_default();
+    Ok(Reply::Array(vec![Reply::Bulk(Bytes::from_static(b"0")), Reply::Array(items)]))
+}

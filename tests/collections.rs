@@ -1,0 +1,235 @@
+//! Lists and sets through the gateway with a real Redis client: Redis's replies and errors,
+//! edge cases (negative indexes, counts, empty keys vanishing, WRONGTYPE), RESP3 set replies,
+//! blocking pops woken by other clients, and replication of both types.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use redis::{cmd, Value};
+use support::{eventually, redis_conn, Cluster, Options};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+type Conn = redis::aio::MultiplexedConnection;
+
+async fn q<T: redis::FromRedisValue>(c: &mut Conn, args: &[&str]) -> redis::RedisResult<T> {
+    let mut command = cmd(args[0]);
+    for a in &args[1..] {
+        command.arg(*a);
+    }
+    command.query_async(c).await
+}
+
+async fn err(c: &mut Conn, args: &[&str]) -> String {
+    match q::<Value>(c, args).await {
+        Ok(v) => panic!("{args:?} should fail, got {v:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_and_sets_follow_redis() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
+    let (port, reader) = cluster.create_group("coll", 1, "everysec").await;
+    let mut c = redis_conn(port).await;
+
+    // Lists.
+    assert_eq!(q::<i64>(&mut c, &["RPUSH", "l", "a", "b", "c"]).await.unwrap(), 3);
+    assert_eq!(q::<i64>(&mut c, &["LPUSH", "l", "x", "y"]).await.unwrap(), 5);
+    assert_eq!(q::<Vec<String>>(&mut c, &["LRANGE", "l", "0", "-1"]).await.unwrap(), ["y", "x", "a", "b", "c"]);
+    assert_eq!(q::<Vec<String>>(&mut c, &["LRANGE", "l", "-2", "100"]).await.unwrap(), ["b", "c"]);
+    assert_eq!(q::<Vec<String>>(&mut c, &["LRANGE", "l", "3", "1"]).await.unwrap(), Vec::<String>::new());
+    assert_eq!(q::<Option<String>>(&mut c, &["LINDEX", "l", "-1"]).await.unwrap().as_deref(), Some("c"));
+    assert_eq!(q::<Option<String>>(&mut c, &["LINDEX", "l", "9"]).await.unwrap(), None);
+    assert!(err(&mut c, &["LSET", "l", "9", "z"]).await.contains("index out of range"));
+    assert!(err(&mut c, &["LSET", "nolist", "0", "z"]).await.contains("no such key"));
+    assert_eq!(q::<i64>(&mut c, &["LINSERT", "l", "BEFORE", "a", "m"]).await.unwrap(), 6);
+    assert_eq!(q::<i64>(&mut c, &["LINSERT", "l", "AFTER", "nope", "m"]).await.unwrap(), -1);
+    assert_eq!(q::<i64>(&mut c, &["LINSERT", "nolist", "AFTER", "a", "m"]).await.unwrap(), 0);
+    assert_eq!(q::<i64>(&mut c, &["RPUSH", "r", "1", "2", "1", "3", "1"]).await.unwrap(), 5);
+    assert_eq!(q::<i64>(&mut c, &["LREM", "r", "-1", "1"]).await.unwrap(), 1);
+    assert_eq!(q::<Vec<String>>(&mut c, &["LRANGE", "r", "0", "-1"]).await.unwrap(), ["1", "2", "1", "3"]);
+    assert_eq!(q::<i64>(&mut c, &["LREM", "r", "0", "1"]).await.unwrap(), 2);
+    assert_eq!(q::<i64>(&mut c, &["RPUSH", "p", "a", "b", "c", "1", "2", "3", "c", "c"]).await.unwrap(), 8);
+    assert_eq!(q::<i64>(&mut c, &["LPOS", "p", "c"]).await.unwrap(), 2);
+    assert_eq!(q::<i64>(&mut c, &["LPOS", "p", "c", "RANK", "-1"]).await.unwrap(), 7);
+    assert_eq!(q::<Vec<i64>>(&mut c, &["LPOS", "p", "c", "COUNT", "0"]).await.unwrap(), [2, 6, 7]);
+    assert_eq!(q::<Vec<i64>>(&mut c, &["LPOS", "p", "c", "RANK", "2", "COUNT", "2"]).await.unwrap(), [6, 7]);
+    assert_eq!(q::<Option<i64>>(&mut c, &["LPOS", "p", "c", "MAXLEN", "2"]).await.unwrap(), None);
+    assert!(err(&mut c, &["LPOS", "p", "c", "RANK", "0"]).await.contains("RANK can't be zero"));
+    assert_eq!(q::<Vec<String>>(&mut c, &["LPOP", "p", "2"]).await.unwrap(), ["a", "b"]);
+    assert_eq!(q::<Vec<String>>(&mut c, &["RPOP", "p", "0"]).await.unwrap(), Vec::<String>::new());
+    assert_eq!(q::<Value>(&mut c, &["LPOP", "nolist", "2"]).await.unwrap(), Value::Nil);
+    assert!(err(&mut c, &["LPOP", "p", "-1"]).await.contains("must be positive"));
+    assert_eq!(q::<String>(&mut c, &["LTRIM", "p", "1", "-2"]).await.unwrap(), "OK");
+    assert_eq!(q::<Vec<String>>(&mut c, &["LRANGE", "p", "0", "-1"]).await.unwrap(), ["1", "2", "3", "c"]);
+    assert_eq!(q::<String>(&mut c, &["LTRIM", "p", "5", "10"]).await.unwrap(), "OK");
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "p"]).await.unwrap(), 0, "an emptied list vanishes");
+    assert_eq!(q::<i64>(&mut c, &["LPUSHX", "p", "v"]).await.unwrap(), 0);
+    assert_eq!(q::<String>(&mut c, &["LMOVE", "l", "dst", "RIGHT", "LEFT"]).await.unwrap(), "c");
+    assert_eq!(q::<String>(&mut c, &["RPOPLPUSH", "l", "dst"]).await.unwrap(), "b");
+    assert_eq!(q::<Vec<String>>(&mut c, &["LRANGE", "dst", "0", "-1"]).await.unwrap(), ["b", "c"]);
+    assert_eq!(
+        q::<Value>(&mut c, &["LMPOP", "2", "none", "dst", "LEFT", "COUNT", "5"]).await.unwrap(),
+        Value::Array(vec![
+            Value::BulkString(b"dst".to_vec()),
+            Value::Array(vec![Value::BulkString(b"b".to_vec()), Value::BulkString(b"c".to_vec())]),
+        ])
+    );
+    assert_eq!(q::<Value>(&mut c, &["LMPOP", "1", "none", "LEFT"]).await.unwrap(), Value::Nil);
+    assert!(err(&mut c, &["LMPOP", "0", "x", "LEFT"]).await.contains("numkeys should be greater than 0"));
+    let _: () = q(&mut c, &["SET", "str", "v"]).await.unwrap();
+    assert!(err(&mut c, &["LPUSH", "str", "a"]).await.starts_with("WRONGTYPE"));
+    assert!(err(&mut c, &["LMOVE", "l", "str", "LEFT", "LEFT"]).await.starts_with("WRONGTYPE"));
+    assert_eq!(q::<String>(&mut c, &["TYPE", "l"]).await.unwrap(), "list");
+
+    // Sets.
+    assert_eq!(q::<i64>(&mut c, &["SADD", "s1", "a", "b", "c", "a"]).await.unwrap(), 3);
+    assert_eq!(q::<i64>(&mut c, &["SADD", "s2", "b", "c", "d"]).await.unwrap(), 3);
+    assert_eq!(q::<i64>(&mut c, &["SREM", "s2", "d", "zz"]).await.unwrap(), 1);
+    let mut inter: Vec<String> = q(&mut c, &["SINTER", "s1", "s2"]).await.unwrap();
+    inter.sort();
+    assert_eq!(inter, ["b", "c"]);
+    let mut union: Vec<String> = q(&mut c, &["SUNION", "s1", "s2", "none"]).await.unwrap();
+    union.sort();
+    assert_eq!(union, ["a", "b", "c"]);
+    assert_eq!(q::<Vec<String>>(&mut c, &["SDIFF", "s1", "s2"]).await.unwrap(), ["a"]);
+    assert_eq!(q::<Vec<String>>(&mut c, &["SINTER", "s1", "none"]).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        q::<i64>(&mut c, &["SINTERSTORE", "str", "s1", "s2"]).await.unwrap(),
+        2,
+        "the destination is overwritten"
+    );
+    assert_eq!(q::<String>(&mut c, &["TYPE", "str"]).await.unwrap(), "set");
+    assert_eq!(q::<i64>(&mut c, &["SDIFFSTORE", "str", "s2", "s1"]).await.unwrap(), 0);
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "str"]).await.unwrap(), 0, "an empty result deletes the destination");
+    assert_eq!(q::<i64>(&mut c, &["SINTERCARD", "2", "s1", "s2", "LIMIT", "1"]).await.unwrap(), 1);
+    assert!(err(&mut c, &["SINTERCARD", "3", "s1", "s2"])
+        .await
+        .contains("Number of keys can't be greater than number of args"));
+    assert_eq!(q::<Vec<i64>>(&mut c, &["SMISMEMBER", "s1", "a", "z"]).await.unwrap(), [1, 0]);
+    assert_eq!(q::<i64>(&mut c, &["SMOVE", "s1", "s3", "a"]).await.unwrap(), 1);
+    assert_eq!(q::<i64>(&mut c, &["SMOVE", "s1", "s3", "a"]).await.unwrap(), 0);
+    assert_eq!(q::<i64>(&mut c, &["SCARD", "s3"]).await.unwrap(), 1);
+    assert_eq!(q::<Vec<String>>(&mut c, &["SRANDMEMBER", "s3", "-5"]).await.unwrap(), ["a"; 5]);
+    assert_eq!(q::<Vec<String>>(&mut c, &["SRANDMEMBER", "s1", "10"]).await.unwrap().len(), 2);
+    assert_eq!(q::<Vec<String>>(&mut c, &["SPOP", "s1", "5"]).await.unwrap().len(), 2);
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "s1"]).await.unwrap(), 0, "an emptied set vanishes");
+    assert_eq!(q::<Option<String>>(&mut c, &["SPOP", "s1"]).await.unwrap(), None);
+    let _: i64 = q(&mut c, &["SADD", "scan", "apple", "avocado", "banana"]).await.unwrap();
+    let (cursor, mut found): (String, Vec<String>) = q(&mut c, &["SSCAN", "scan", "0", "MATCH", "a*"]).await.unwrap();
+    found.sort();
+    assert_eq!((cursor.as_str(), found), ("0", vec!["apple".to_string(), "avocado".to_string()]));
+    assert!(err(&mut c, &["SADD", "l", "x"]).await.starts_with("WRONGTYPE"));
+
+    // RESP3: SMEMBERS is a set reply (~).
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    raw.write_all(b"HELLO 3\r\nSMEMBERS s3\r\n").await.unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !got.ends_with(b"~1\r\n$1\r\na\r\n") && Instant::now() < deadline {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(1), raw.read(&mut buf)).await.map_or(0, |r| r.unwrap_or(0));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.ends_with(b"~1\r\n$1\r\na\r\n"), "{}", String::from_utf8_lossy(&got));
+
+    // Both types reach the replica.
+    let _: i64 = q(&mut c, &["WAIT", "1", "5000"]).await.unwrap();
+    let mut r = redis_conn(reader).await;
+    assert_eq!(q::<Vec<String>>(&mut r, &["LRANGE", "l", "0", "-1"]).await.unwrap(), ["y", "x", "m", "a"]);
+    assert_eq!(q::<Vec<String>>(&mut r, &["SMEMBERS", "s3"]).await.unwrap(), ["a"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_pops_wait_for_pushes_from_other_clients() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
+    let (port, _) = cluster.create_group("block", 0, "everysec").await;
+    let mut pusher = redis_conn(port).await;
+
+    // Timeout: nil after about the timeout.
+    let mut c = redis_conn(port).await;
+    let start = Instant::now();
+    assert_eq!(q::<Value>(&mut c, &["BLPOP", "empty", "0.3"]).await.unwrap(), Value::Nil);
+    assert!(start.elapsed() >= Duration::from_millis(290), "{:?}", start.elapsed());
+    assert!(err(&mut c, &["BLPOP", "empty", "-1"]).await.contains("timeout is negative"));
+    assert!(err(&mut c, &["BLPOP", "empty", "abc"]).await.contains("timeout is not a float or out of range"));
+
+    // Woken by a push on another connection; other clients are not held up meanwhile.
+    let mut waits = Vec::new();
+    for round in 0..5 {
+        let key = format!("q{round}");
+        let mut blocked = redis_conn(port).await;
+        let k = key.clone();
+        let waiter = tokio::spawn(async move {
+            let v: (String, String) = q(&mut blocked, &["BLPOP", "other", &k, "0"]).await.unwrap();
+            (v, Instant::now())
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _: () = q(&mut pusher, &["SET", "unrelated", "1"]).await.unwrap();
+        let pushed = Instant::now();
+        let _: i64 = q(&mut pusher, &["RPUSH", &key, "job"]).await.unwrap();
+        let ((k, v), woke) = waiter.await.unwrap();
+        assert_eq!((k.as_str(), v.as_str()), (key.as_str(), "job"));
+        waits.push(woke - pushed);
+    }
+    waits.sort();
+    eprintln!("BLPOP woken after RPUSH: median {:?}, max {:?}", waits[2], waits[4]);
+    assert!(waits[2] < Duration::from_millis(10), "{waits:?}");
+    assert_eq!(q::<i64>(&mut pusher, &["EXISTS", "q0"]).await.unwrap(), 0, "the popped element is gone");
+
+    // BLMOVE moves once something arrives.
+    let mut b = redis_conn(port).await;
+    let mover = tokio::spawn(async move { q::<String>(&mut b, &["BLMOVE", "src", "dst", "LEFT", "RIGHT", "5"]).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _: i64 = q(&mut pusher, &["LPUSH", "src", "m"]).await.unwrap();
+    assert_eq!(mover.await.unwrap().unwrap(), "m");
+    assert_eq!(q::<Vec<String>>(&mut pusher, &["LRANGE", "dst", "0", "-1"]).await.unwrap(), ["m"]);
+
+    // A client that goes away while blocked takes nothing.
+    let mut gone = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    gone.write_all(b"BLPOP abandoned 0\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(gone);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let _: i64 = q(&mut pusher, &["RPUSH", "abandoned", "keep"]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(q::<Vec<String>>(&mut pusher, &["LRANGE", "abandoned", "0", "-1"]).await.unwrap(), ["keep"]);
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
+    fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_blocked_clients_cost_no_cpu_while_idle() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
+    let (port, _) = cluster.create_group("idle", 0, "everysec").await;
+    let mut sockets = Vec::new();
+    for i in 0..1000 {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(format!("BLPOP idle{i} 0\r\n").as_bytes()).await.unwrap();
+        sockets.push(s);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pids = [cluster.pid("datanode-1").unwrap(), cluster.pid("gateway").unwrap()];
+    let before: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p)).collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p)).collect();
+    let used: Vec<u64> = before.iter().zip(&after).map(|(b, a)| a - b).collect();
+    eprintln!("CPU ticks (1/100 s) over 3 s with 1000 blocked clients: datanode {}, gateway {}", used[0], used[1]);
+    // Heartbeats and keepalives cost a little; 1000 spinning waiters would cost seconds.
+    assert!(used.iter().all(|&t| t < 30), "{used:?}");
+    // And they all still work.
+    let mut c = redis_conn(port).await;
+    let _: i64 = q(&mut c, &["RPUSH", "idle999", "x"]).await.unwrap();
+    let mut last = sockets.pop().unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), last.read(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(&buf[..n], b"*2\r\n$7\r\nidle999\r\n$1\r\nx\r\n");
+    eventually(Duration::from_secs(1), "noop", || async { true }).await;
+}
