@@ -94,7 +94,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("decr", 2, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
     spec!("decrby", 3, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
     spec!("del", -2, ["write"], 1, -1, 1, "generic", Keyed, "Deletes one or more keys."),
+    spec!("discard", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, "transactions", Gateway, "Discards a transaction."),
     spec!("echo", 2, ["fast"], 0, 0, 0, "connection", Gateway, "Returns the given string."),
+    spec!("exec", 1, ["noscript", "loading", "stale", "skip_slowlog"], 0, 0, 0, "transactions", Gateway, "Executes all commands in a transaction."),
     spec!("exists", -2, ["readonly", "fast"], 1, -1, 1, "generic", Keyed, "Determines whether one or more keys exist."),
     spec!("expire", -3, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Sets the expiration time of a key in seconds."),
     spec!("expireat", -3, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Sets the expiration time of a key to a Unix timestamp."),
@@ -144,6 +146,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("mget", -2, ["readonly", "fast"], 1, -1, 1, "string", Keyed, "Atomically returns the string values of one or more keys."),
     spec!("mset", -3, ["write", "denyoom"], 1, -1, 2, "string", Keyed, "Atomically creates or modifies the string values of one or more keys."),
     spec!("msetnx", -3, ["write", "denyoom"], 1, -1, 2, "string", Keyed, "Atomically modifies the string values of one or more keys only when all keys don't exist."),
+    spec!("multi", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, "transactions", Gateway, "Starts a transaction."),
     spec!("persist", 2, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Removes the expiration time of a key."),
     spec!("pexpire", -3, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Sets the expiration time of a key in milliseconds."),
     spec!("pexpireat", -3, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Sets the expiration time of a key to a Unix milliseconds timestamp."),
@@ -190,7 +193,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("ttl", 2, ["readonly", "fast"], 1, 1, 1, "generic", Keyed, "Returns the expiration time in seconds of a key."),
     spec!("type", 2, ["readonly", "fast"], 1, 1, 1, "generic", Keyed, "Determines the type of value stored at a key."),
     spec!("unlink", -2, ["write", "fast"], 1, -1, 1, "generic", Keyed, "Asynchronously deletes one or more keys."),
+    spec!("unwatch", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, "transactions", Gateway, "Forgets about watched keys of a transaction."),
     spec!("wait", 3, [], 0, 0, 0, "generic", Keyed, "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
+    spec!("watch", -2, ["noscript", "loading", "stale", "fast", "allow_busy"], 1, -1, 1, "transactions", Keyed, "Monitors changes to keys to determine the execution of a transaction."),
 ];
 
 /// Looks a command up by name, case-insensitively.

@@ -8,5 +8,6 @@ pub mod reply;
 pub mod slot;
 pub mod telemetry;
 pub mod time;
+pub mod transaction;
 
 pub use reply::Reply;

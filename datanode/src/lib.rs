@@ -20,6 +20,7 @@ pub mod replication;
 pub mod service;
 pub mod snapshot;
 pub mod storage;
+pub mod transaction;
 pub mod value;
 
 use std::sync::Arc;

@@ -24,6 +24,8 @@ use crate::keyspace::{Entry, Keyspace};
 use crate::replication::backlog::{Backlog, Effect};
 use crate::storage::writer::StoreWriter;
 use crate::storage::{Position, Store, StoreBatch, StoreError};
+use crate::transaction::WatchVersions;
+use ferrocache_common::transaction::Transaction;
 
 /// When writes reach the disk (Redis's `appendfsync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +79,8 @@ pub struct NodeState {
     pub writes_paused: bool,
     /// Primary: when its recent offsets were written (replica lag in time).
     pub write_clock: WriteClock,
+    /// Write counters behind WATCH tokens.
+    pub watch: WatchVersions,
 }
 
 impl NodeState {
@@ -105,6 +109,10 @@ pub struct Node {
     pub cancel: Mutex<CancellationToken>,
     /// Blocked commands' wake-ups, by key.
     watchers: Mutex<HashMap<Bytes, Vec<std::sync::Weak<tokio::sync::Notify>>>>,
+}
+
+fn is_write_command(args: &[Bytes]) -> bool {
+    args.first().and_then(|n| ferrocache_common::command::lookup(n)).is_some_and(|c| c.is_write())
 }
 
 /// A replica's latest acknowledgement.
@@ -191,6 +199,7 @@ impl Node {
                 durability: Durability::default(),
                 writes_paused: false,
                 write_clock: WriteClock::default(),
+                watch: WatchVersions::default(),
             }),
             store,
             offset_tx: watch::channel(offset).0,
@@ -240,8 +249,28 @@ impl Node {
         let mut ran_writes = Vec::new();
         let mut blocked = Vec::new();
         for (i, (args, readonly)) in commands.iter().enumerate() {
-            let is_write =
-                args.first().and_then(|n| ferrocache_common::command::lookup(n)).is_some_and(|c| c.is_write());
+            let name = args.first().map(|n| n.as_ref()).unwrap_or_default();
+            if name.eq_ignore_ascii_case(b"WATCH") {
+                let history = format!("{}:{}", st.position.replid, st.config_epoch);
+                let tokens = args[1..].iter().map(|k| Reply::Bulk(st.watch.token(&history, &st.ks, k, now))).collect();
+                replies.push(Reply::Array(tokens));
+                continue;
+            }
+            let transaction = if name.eq_ignore_ascii_case(b"EXEC") {
+                match Transaction::parse(args) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        replies.push(e);
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let is_write = match &transaction {
+                Some(t) => t.commands.iter().any(|c| is_write_command(c)),
+                None => is_write_command(args),
+            };
             if is_write && (*readonly || !primary) {
                 replies.push(Reply::error(errors::READONLY));
                 continue;
@@ -253,6 +282,10 @@ impl Node {
                     continue;
                 }
                 ran_writes.push(i);
+            }
+            if let Some(t) = transaction {
+                replies.push(self.exec(&mut st, &t, now, writable, &mut out));
+                continue;
             }
             let mut ctx =
                 Ctx { ks: &mut st.ks, now, primary: writable, out: &mut out, max_string: self.max_string, block: None };
@@ -269,6 +302,28 @@ impl Node {
             _ => 0,
         };
         Ok(Applied { replies, store_seq, offset: st.position.offset, acks_needed, ran_writes, blocked })
+    }
+
+    /// Runs a transaction in the caller's critical section: nil when a watched key changed,
+    /// else every command's reply. Its effects are framed so replicas apply them whole.
+    fn exec(&self, st: &mut NodeState, t: &Transaction, now: i64, writable: bool, out: &mut WriteSet) -> Reply {
+        let history = format!("{}:{}", st.position.replid, st.config_epoch);
+        if t.watches.iter().any(|(k, token)| st.watch.token(&history, &st.ks, k, now) != *token) {
+            return Reply::NullArray;
+        }
+        let first_effect = out.effects.len();
+        let mut ctx = Ctx { ks: &mut st.ks, now, primary: writable, out, max_string: self.max_string, block: None };
+        let mut replies = Vec::with_capacity(t.commands.len());
+        for c in &t.commands {
+            replies.push(cmd::execute(&mut ctx, c));
+            // Inside a transaction a blocking pop does not block: it answers nil at once.
+            ctx.block = None;
+        }
+        if out.effects.len() - first_effect >= 2 {
+            out.effects.insert(first_effect, vec![Bytes::from_static(b"MULTI")]);
+            out.effects.push(vec![Bytes::from_static(b"EXEC")]);
+        }
+        Reply::Array(replies)
     }
 
     /// Why a primary must refuse writes right now, if it must (nothing runs then).
@@ -378,6 +433,12 @@ impl Node {
             writes.push((key, entry));
         }
         self.wake_watchers(writes.iter().map(|(k, _)| k));
+        if out.flushed {
+            st.watch.flush();
+        }
+        for (k, _) in &writes {
+            st.watch.touch(k);
+        }
         st.store_seq += 1;
         let batch = StoreBatch { clear: out.flushed, writes, position: Some(st.position.clone()) };
         self.writer.submit(st.store_seq, batch, self.fsync == AppendFsync::Always)?;

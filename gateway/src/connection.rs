@@ -28,6 +28,7 @@ use crate::local::{self, Local};
 use crate::resp::{self, Limits};
 use crate::retry;
 use crate::router::EndpointKind;
+use crate::transaction::{self, Multi, Queued, TxState};
 use crate::{info, Shared};
 
 /// Flush the output buffer once it holds this much, even mid-pipeline.
@@ -71,6 +72,7 @@ pub struct Session {
     id: u64,
     proto: u8,
     shared: Arc<Shared>,
+    tx: TxState,
 }
 
 impl Session {
@@ -109,6 +111,7 @@ impl Session {
     }
 
     pub fn reset(&mut self) {
+        self.tx = TxState::default();
         self.set_proto(2);
         self.update(|c| c.name.clear());
     }
@@ -131,7 +134,7 @@ pub async fn serve(
     let laddr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let info = shared.clients.register(peer, laddr);
     let id = info.lock().id;
-    let mut session = Session { info, id, proto: 2, shared: shared.clone() };
+    let mut session = Session { info, id, proto: 2, shared: shared.clone(), tx: TxState::default() };
     if let Err(e) = run(socket, &mut session, &endpoint, &shared, cancel).await {
         tracing::debug!(client = id, "connection ended: {e}");
     }
@@ -325,12 +328,123 @@ fn unknown_command(args: &[Bytes]) -> Reply {
     Reply::error(format!("ERR unknown command '{name}', with args beginning with: {tail}"))
 }
 
+/// Queues a command inside MULTI; answers QUEUED, or an error that dooms the transaction.
+fn queue(
+    session: &mut Session,
+    endpoint: &Endpoint,
+    shared: &Arc<Shared>,
+    spec: &command::CommandSpec,
+    args: Vec<Bytes>,
+) -> Reply {
+    if endpoint.kind == EndpointKind::Reader && spec.is_write() {
+        session.tx.flag();
+        return Reply::error(errors::READONLY);
+    }
+    let item = match spec.route {
+        Route::Gateway => match local::handle(session, spec, &args) {
+            Local::Reply(r) | Local::Close(r) => Queued::Local(r),
+            Local::Info(sections) => {
+                let gateway_part = info::gateway_sections(shared, endpoint, session);
+                Queued::Local(info::compose(&sections, gateway_part, Reply::NullBulk))
+            }
+        },
+        Route::Keyed | Route::AllShards => Queued::Remote(args),
+    };
+    if let Some(m) = &mut session.tx.multi {
+        m.queued.push(item);
+    }
+    Reply::Simple("QUEUED".into())
+}
+
+/// EXEC: sends the queued commands as one transaction; the reply slots in local answers.
+async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) -> Slot {
+    let proto = session.proto;
+    let Some(multi) = session.tx.multi.take() else {
+        return Slot::Ready(Reply::error("ERR EXEC without MULTI"), proto);
+    };
+    let watches = std::mem::take(&mut session.tx.watches);
+    if multi.dirty {
+        return Slot::Ready(Reply::error(transaction::EXECABORT), proto);
+    }
+    let mut locals = Vec::with_capacity(multi.queued.len());
+    let mut commands = Vec::new();
+    for q in multi.queued {
+        match q {
+            Queued::Local(r) => locals.push(Some(r)),
+            Queued::Remote(args) => {
+                locals.push(None);
+                commands.push(args);
+            }
+        }
+    }
+    if commands.is_empty() && watches.is_empty() {
+        return Slot::Ready(transaction::merge(locals, Reply::Array(vec![])), proto);
+    }
+    let is_write = commands.iter().any(|c| command::lookup(&c[0]).is_some_and(|s| s.is_write()));
+    let first_key =
+        |c: &Vec<Bytes>| command::lookup(&c[0]).and_then(|s| s.key_indexes(c.len()).next()).map(|i| key_slot(&c[i]));
+    let slot = commands.iter().find_map(first_key).or_else(|| watches.first().map(|(k, _)| key_slot(k))).unwrap_or(0);
+    let args = ferrocache_common::transaction::Transaction { watches, commands }.encode();
+    let mapper: Mapper = Box::new(move |node| transaction::merge(locals, node));
+    let mut retry = Box::new(Retry {
+        args: args.clone(),
+        slot,
+        kind: endpoint.kind,
+        is_write,
+        readonly: false,
+        version: 0,
+        until: tokio::time::Instant::now() + std::time::Duration::from_millis(shared.config.retry_window_ms),
+    });
+    let rx = match shared.router.target(&endpoint.group_id, endpoint.kind, slot) {
+        Ok(target) => {
+            retry.version = target.version;
+            retry.readonly = target.readonly;
+            shared.router.send(target, slot, args).await
+        }
+        Err(e) => {
+            retry.version = shared.router.table().version;
+            answered(e.into())
+        }
+    };
+    Slot::Waiting(Box::new(Waiting {
+        rx,
+        mapper: Some(mapper),
+        proto,
+        deadline: Some(deadline(shared)),
+        retry: Some(retry),
+    }))
+}
+
+/// WATCH: asks the node for the keys' tokens (waiting for them, so a later EXEC carries
+/// them) and keeps them on the connection.
+async fn watch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>, args: &[Bytes]) -> Reply {
+    let slot = key_slot(&args[1]);
+    let target = match shared.router.target(&endpoint.group_id, EndpointKind::Primary, slot) {
+        Ok(t) => t,
+        Err(e) => return e.into(),
+    };
+    let rx = shared.router.send(target, slot, args.to_vec()).await;
+    match tokio::time::timeout_at(deadline(shared), rx).await {
+        Ok(Ok(Reply::Array(tokens))) if tokens.len() == args.len() - 1 => {
+            for (key, token) in args[1..].iter().zip(tokens) {
+                if let Reply::Bulk(t) = token {
+                    session.tx.watches.push((key.clone(), t));
+                }
+            }
+            Reply::ok()
+        }
+        Ok(Ok(Reply::Error(e))) => Reply::Error(e),
+        _ => Reply::error("ERR WATCH could not reach the node that serves these keys; try again"),
+    }
+}
+
 /// Turns one request into a reply slot; `true` = close after it.
 async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>, args: Vec<Bytes>) -> (Slot, bool) {
     shared.clients.total_commands.fetch_add(1, Ordering::Relaxed);
     let proto = session.proto;
     let ready = |r| (Slot::Ready(r, proto), false);
     let Some(spec) = command::lookup(&args[0]) else {
+        session.tx.flag();
         return ready(unknown_command(&args));
     };
     {
@@ -341,7 +455,34 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
         }
     }
     if !spec.arity_ok(args.len()) {
+        session.tx.flag();
         return ready(Reply::error(errors::wrong_arity(spec.name)));
+    }
+    match spec.name {
+        "multi" if session.tx.in_multi() => return ready(Reply::error("ERR MULTI calls can not be nested")),
+        "multi" => {
+            session.tx.multi = Some(Multi::default());
+            return ready(Reply::ok());
+        }
+        "discard" => {
+            return ready(match session.tx.multi.take() {
+                Some(_) => {
+                    session.tx.watches.clear();
+                    Reply::ok()
+                }
+                None => Reply::error("ERR DISCARD without MULTI"),
+            })
+        }
+        "exec" => return (exec(session, endpoint, shared).await, false),
+        "watch" if session.tx.in_multi() => return ready(Reply::error("ERR WATCH inside MULTI is not allowed")),
+        "watch" => return ready(watch(session, endpoint, shared, &args).await),
+        "unwatch" => {
+            session.tx.watches.clear();
+            return ready(Reply::ok());
+        }
+        "quit" | "reset" => {}
+        _ if session.tx.in_multi() => return ready(queue(session, endpoint, shared, spec, args)),
+        _ => {}
     }
     match spec.route {
         Route::Gateway => match local::handle(session, spec, &args) {

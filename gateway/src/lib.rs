@@ -17,6 +17,7 @@ pub mod local;
 pub mod resp;
 pub mod retry;
 pub mod router;
+pub mod transaction;
 pub mod watch;
 
 use std::sync::Arc;

@@ -252,8 +252,21 @@ impl Cluster {
         self.coordinators.iter().filter_map(|a| a.rsplit(':').next()?.parse().ok()).collect()
     }
 
+    /// Starts a stopped process again. A port the old process held can stay busy for a
+    /// moment after it died, so a start that exits at once is retried.
     pub fn restart(&mut self, name: &str) {
-        self.proc(name).start();
+        let p = self.proc(name);
+        for _ in 0..40 {
+            p.start();
+            std::thread::sleep(Duration::from_millis(300));
+            let exited = p.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if !exited {
+                return;
+            }
+            p.child = None;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("{name} does not stay up after a restart");
     }
 
     pub fn names(&self, prefix: &str) -> Vec<String> {

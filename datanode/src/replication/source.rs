@@ -117,6 +117,17 @@ impl Replication for ReplicationSource {
     }
 }
 
+/// Whether the batch ends inside a MULTI/EXEC frame.
+fn open_frame(batch: &[(u64, Vec<bytes::Bytes>)]) -> bool {
+    let mut open = false;
+    for (_, effect) in batch {
+        if let Some(starts) = crate::transaction::is_marker(effect) {
+            open = starts;
+        }
+    }
+    open
+}
+
 async fn send(tx: &Out, kind: Msg) -> Result<(), Status> {
     tx.send(Ok(pb::SyncMessage { kind: Some(kind) })).await.map_err(|_| Status::cancelled("replica went away"))
 }
@@ -157,7 +168,18 @@ async fn stream_to_replica(node: &Arc<Node>, start: &pb::SyncStart, tx: &Out) ->
             if st.role != crate::node::Role::Primary {
                 return Err(Status::failed_precondition("no longer a primary"));
             }
-            Ok(st.backlog.after(sent, EFFECTS_PER_MESSAGE))
+            let mut batch = st.backlog.after(sent, EFFECTS_PER_MESSAGE);
+            // A transaction's frame is never split over two messages: a replica applies each
+            // message at once, so it never holds half a transaction.
+            while open_frame(&batch) {
+                let last = batch.last().map_or(sent, |(o, _)| *o);
+                let more = st.backlog.after(last, EFFECTS_PER_MESSAGE);
+                if more.is_empty() {
+                    break;
+                }
+                batch.extend(more);
+            }
+            Ok(batch)
         })?;
         if batch.is_empty() {
             if tokio::time::timeout(IDLE_PING, offset_rx.changed()).await.is_err() {
