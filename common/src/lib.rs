@@ -1,9 +1,10 @@
 //! What every Ferrocache process shares: the slot hash, Redis glob patterns, the command
-//! table, the typed reply, id rules and the logging set-up. Pure code, no I/O.
+//! table, the typed reply, id rules, the logging set-up and how servers accept sockets.
 
 pub mod command;
 pub mod glob;
 pub mod ids;
+pub mod net;
 pub mod reply;
 pub mod slot;
 pub mod telemetry;

@@ -27,7 +27,6 @@ use ferrocache_proto::internal::v1::cluster_server::ClusterServer;
 use ferrocache_proto::internal::v1::raft_server::RaftServer;
 use openraft::BasicNode;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 pub use config::CoordinatorConfig;
@@ -182,7 +181,7 @@ pub async fn run(
                 .max_decoding_message_size(256 << 20)
                 .max_encoding_message_size(256 << 20),
         )
-        .serve_with_incoming_shutdown(nodelay_incoming(listener), cancel.cancelled())
+        .serve_with_incoming_shutdown(ferrocache_common::net::nodelay_incoming(listener), cancel.cancelled())
         .await;
     coordinator.cancel.cancel();
     let _ = health_task.await;
@@ -193,19 +192,4 @@ pub async fn run(
     tracing::info!("coordinator stopped");
     served?;
     Ok(())
-}
-
-/// Accepted connections with Nagle off. tonic applies its own `tcp_nodelay` only to listeners
-/// it binds itself; without this, a small reply sent on its own (a woken BLPOP, a heartbeat
-/// answer) can wait for the peer's delayed ACK, about 40 ms.
-fn nodelay_incoming(
-    listener: tokio::net::TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    TcpListenerStream::new(listener).map(|s| {
-        if let Ok(s) = &s {
-            let _ = s.set_nodelay(true);
-        }
-        s
-    })
 }

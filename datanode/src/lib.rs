@@ -29,7 +29,6 @@ use std::time::Duration;
 use ferrocache_proto::internal::v1::data_server::DataServer;
 use ferrocache_proto::internal::v1::replication_server::ReplicationServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 pub use config::DatanodeConfig;
@@ -87,7 +86,7 @@ pub async fn run(config: DatanodeConfig, listener: TcpListener, cancel: Cancella
         .add_service(reflection)
         .add_service(data)
         .add_service(replication)
-        .serve_with_incoming_shutdown(nodelay_incoming(listener), cancel.cancelled())
+        .serve_with_incoming_shutdown(ferrocache_common::net::nodelay_incoming(listener), cancel.cancelled())
         .await;
     // Stop replication and background work, then make every write durable.
     host.cancel.cancel();
@@ -134,19 +133,4 @@ fn datanode_id(config: &DatanodeConfig) -> Result<String> {
     let id = format!("dn-{:08x}", rand::random::<u32>());
     std::fs::write(&path, &id)?;
     Ok(id)
-}
-
-/// Accepted connections with Nagle off. tonic applies its own `tcp_nodelay` only to listeners
-/// it binds itself; without this, a small reply sent on its own (a woken BLPOP, a heartbeat
-/// answer) can wait for the peer's delayed ACK, about 40 ms.
-fn nodelay_incoming(
-    listener: tokio::net::TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    TcpListenerStream::new(listener).map(|s| {
-        if let Ok(s) = &s {
-            let _ = s.set_nodelay(true);
-        }
-        s
-    })
 }

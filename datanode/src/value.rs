@@ -129,6 +129,64 @@ impl Value {
         }
     }
 
+    /// A hash, list or set with nothing left in it (such a key is deleted).
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Str(_) => false,
+            Value::Hash(h) => h.is_empty(),
+            Value::List(l) => l.is_empty(),
+            Value::Set(s) => s.is_empty(),
+        }
+    }
+
+    pub fn as_hash(&self) -> Option<&HashMap<Bytes, Bytes>> {
+        if let Value::Hash(h) = self {
+            Some(h)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_hash_mut(&mut self) -> Option<&mut HashMap<Bytes, Bytes>> {
+        if let Value::Hash(h) = self {
+            Some(h)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_list(&self) -> Option<&VecDeque<Bytes>> {
+        if let Value::List(l) = self {
+            Some(l)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_list_mut(&mut self) -> Option<&mut VecDeque<Bytes>> {
+        if let Value::List(l) = self {
+            Some(l)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_set(&self) -> Option<&HashSet<Bytes>> {
+        if let Value::Set(s) = self {
+            Some(s)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_set_mut(&mut self) -> Option<&mut HashSet<Bytes>> {
+        if let Value::Set(s) = self {
+            Some(s)
+        } else {
+            None
+        }
+    }
+
     /// Approximate bytes held, for INFO memory.
     pub fn approx_size(&self) -> usize {
         match self {

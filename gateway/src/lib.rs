@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 pub use config::GatewayConfig;
@@ -79,7 +78,7 @@ pub async fn run(config: GatewayConfig, grpc: TcpListener, cancel: CancellationT
     let grpc_server = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), cancel.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(ferrocache_common::net::nodelay_incoming(grpc), cancel.clone().cancelled_owned());
     let router = shared.router.clone();
     let ready = async move {
         while router.table().version == 0 {

@@ -10,41 +10,19 @@ use ferrocache_common::Reply;
 
 use super::args::{eq_ignore_case, float_bytes, int_arg, int_bytes, parse_f64, parse_i64, syntax_error};
 use super::{CmdResult, Ctx};
-use crate::keyspace::Entry;
 use crate::value::Value;
 
 impl Ctx<'_> {
-    /// The live hash under `key`: Ok(None) if absent, Err(WRONGTYPE) for another type.
     fn read_hash(&mut self, key: &[u8]) -> Result<Option<&HashMap<Bytes, Bytes>>, Reply> {
-        match self.lookup(key) {
-            None => Ok(None),
-            Some(Entry { value: Value::Hash(h), .. }) => Ok(Some(h)),
-            Some(_) => Err(Reply::error(errors::WRONGTYPE)),
-        }
+        self.read_as(key, Value::as_hash)
     }
 
-    /// The hash under `key` for writing, created empty when absent.
     fn write_hash(&mut self, key: &[u8]) -> Result<&mut HashMap<Bytes, Bytes>, Reply> {
-        self.expire_if_needed(key);
-        match self.ks.get(key) {
-            Some(Entry { value: Value::Hash(_), .. }) => {}
-            Some(_) => return Err(Reply::error(errors::WRONGTYPE)),
-            None => {
-                self.ks.insert(key, Entry::new(Value::Hash(HashMap::new())));
-            }
-        }
-        match self.ks.get_value_mut(key) {
-            Some(Value::Hash(h)) => Ok(h),
-            _ => Err(Reply::error(errors::WRONGTYPE)),
-        }
+        self.write_as(key, || Value::Hash(HashMap::new()), Value::as_hash_mut)
     }
 
-    /// Records a hash write; an emptied hash is deleted.
     fn hash_written(&mut self, key: &Bytes, effect: Vec<Bytes>) {
-        if matches!(self.ks.get(key), Some(Entry { value: Value::Hash(h), .. }) if h.is_empty()) {
-            self.ks.remove(key);
-        }
-        self.propagate(effect, &[key]);
+        self.collection_written(key, effect)
     }
 }
 

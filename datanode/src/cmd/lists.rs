@@ -48,37 +48,16 @@ impl End {
 }
 
 impl Ctx<'_> {
-    /// The live list under `key`: Ok(None) if absent, Err(WRONGTYPE) for another type.
     fn read_list(&mut self, key: &[u8]) -> Result<Option<&VecDeque<Bytes>>, Reply> {
-        match self.lookup(key) {
-            None => Ok(None),
-            Some(Entry { value: Value::List(l), .. }) => Ok(Some(l)),
-            Some(_) => Err(Reply::error(errors::WRONGTYPE)),
-        }
+        self.read_as(key, Value::as_list)
     }
 
-    /// The list under `key` for writing, created empty when absent.
     fn write_list(&mut self, key: &[u8]) -> Result<&mut VecDeque<Bytes>, Reply> {
-        self.expire_if_needed(key);
-        match self.ks.get(key) {
-            Some(Entry { value: Value::List(_), .. }) => {}
-            Some(_) => return Err(Reply::error(errors::WRONGTYPE)),
-            None => {
-                self.ks.insert(key, Entry::new(Value::List(VecDeque::new())));
-            }
-        }
-        match self.ks.get_value_mut(key) {
-            Some(Value::List(l)) => Ok(l),
-            _ => Err(Reply::error(errors::WRONGTYPE)),
-        }
+        self.write_as(key, || Value::List(VecDeque::new()), Value::as_list_mut)
     }
 
-    /// Records a list write; an emptied list is deleted.
     fn list_written(&mut self, key: &[u8], effect: Vec<Bytes>) {
-        if matches!(self.ks.get(key), Some(Entry { value: Value::List(l), .. }) if l.is_empty()) {
-            self.ks.remove(key);
-        }
-        self.propagate(effect, &[key]);
+        self.collection_written(key, effect)
     }
 
     /// Pops up to `count` elements from one end; records the pop as its own effect.

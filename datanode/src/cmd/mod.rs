@@ -86,6 +86,37 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The live value under `key` viewed as one collection type (`pick`): Ok(None) if absent,
+    /// Err(WRONGTYPE) when it holds another type.
+    fn read_as<T>(&mut self, key: &[u8], pick: fn(&Value) -> Option<&T>) -> Result<Option<&T>, Reply> {
+        match self.lookup(key) {
+            None => Ok(None),
+            Some(e) => pick(&e.value).map(Some).ok_or_else(|| Reply::error(errors::WRONGTYPE)),
+        }
+    }
+
+    /// The collection under `key` for writing, created as `empty()` when absent.
+    fn write_as<T>(
+        &mut self,
+        key: &[u8],
+        empty: fn() -> Value,
+        pick: fn(&mut Value) -> Option<&mut T>,
+    ) -> Result<&mut T, Reply> {
+        self.expire_if_needed(key);
+        if self.ks.get(key).is_none() {
+            self.ks.insert(key, Entry::new(empty()));
+        }
+        self.ks.get_value_mut(key).and_then(pick).ok_or_else(|| Reply::error(errors::WRONGTYPE))
+    }
+
+    /// Records a collection write; an emptied collection is deleted, as in Redis.
+    fn collection_written(&mut self, key: &[u8], effect: Vec<Bytes>) {
+        if self.ks.get(key).is_some_and(|e| e.value.is_empty_collection()) {
+            self.ks.remove(key);
+        }
+        self.propagate(effect, &[key]);
+    }
+
     fn exists(&mut self, key: &[u8]) -> bool {
         self.lookup(key).is_some()
     }

@@ -5,7 +5,6 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use ferrocache_common::glob::glob_match;
-use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
 use super::args::{eq_ignore_case, int_arg, parse_i64, syntax_error};
@@ -14,37 +13,16 @@ use crate::keyspace::Entry;
 use crate::value::Value;
 
 impl Ctx<'_> {
-    /// The live set under `key`: Ok(None) if absent, Err(WRONGTYPE) for another type.
     fn read_set(&mut self, key: &[u8]) -> Result<Option<&HashSet<Bytes>>, Reply> {
-        match self.lookup(key) {
-            None => Ok(None),
-            Some(Entry { value: Value::Set(s), .. }) => Ok(Some(s)),
-            Some(_) => Err(Reply::error(errors::WRONGTYPE)),
-        }
+        self.read_as(key, Value::as_set)
     }
 
-    /// The set under `key` for writing, created empty when absent.
     fn write_set(&mut self, key: &[u8]) -> Result<&mut HashSet<Bytes>, Reply> {
-        self.expire_if_needed(key);
-        match self.ks.get(key) {
-            Some(Entry { value: Value::Set(_), .. }) => {}
-            Some(_) => return Err(Reply::error(errors::WRONGTYPE)),
-            None => {
-                self.ks.insert(key, Entry::new(Value::Set(HashSet::new())));
-            }
-        }
-        match self.ks.get_value_mut(key) {
-            Some(Value::Set(s)) => Ok(s),
-            _ => Err(Reply::error(errors::WRONGTYPE)),
-        }
+        self.write_as(key, || Value::Set(HashSet::new()), Value::as_set_mut)
     }
 
-    /// Records a set write; an emptied set is deleted.
     fn set_written(&mut self, key: &[u8], effect: Vec<Bytes>) {
-        if matches!(self.ks.get(key), Some(Entry { value: Value::Set(s), .. }) if s.is_empty()) {
-            self.ks.remove(key);
-        }
-        self.propagate(effect, &[key]);
+        self.collection_written(key, effect)
     }
 }
 
