@@ -134,6 +134,28 @@ async fn lists_and_sets_follow_redis() {
     }
     assert!(got.ends_with(b"~1\r\n$1\r\na\r\n"), "{}", String::from_utf8_lossy(&got));
 
+    // OBJECT ENCODING names what Redis would use for the same value.
+    let _: () = q(&mut c, &["SET", "n", "12345"]).await.unwrap();
+    let _: () = q(&mut c, &["SET", "short", "hello"]).await.unwrap();
+    let _: () = q(&mut c, &["SET", "big", &"x".repeat(100)]).await.unwrap();
+    let _: i64 = q(&mut c, &["SADD", "ints", "1", "2", "3"]).await.unwrap();
+    for (key, want) in
+        [("n", "int"), ("short", "embstr"), ("big", "raw"), ("l", "listpack"), ("ints", "intset"), ("s3", "listpack")]
+    {
+        assert_eq!(q::<String>(&mut c, &["OBJECT", "ENCODING", key]).await.unwrap(), want, "{key}");
+    }
+    assert_eq!(q::<Option<String>>(&mut c, &["OBJECT", "ENCODING", "missing"]).await.unwrap(), None);
+    assert!(err(&mut c, &["OBJECT", "FREQ", "n"]).await.contains("An LFU maxmemory policy is not selected"));
+    assert!(err(&mut c, &["OBJECT", "NOPE", "n"]).await.contains("Try OBJECT HELP"));
+
+    // INFO stats counts the lookups of read commands, as Redis does.
+    let info: String = cmd("INFO").arg("stats").query_async(&mut c).await.unwrap();
+    let field = |name: &str| -> i64 {
+        info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok()).unwrap_or(-1)
+    };
+    assert!(field("keyspace_hits") > 10 && field("keyspace_misses") > 2, "{info}");
+    assert!(field("total_commands_processed") > 0 && field("evicted_keys") == 0, "{info}");
+
     // Both types reach the replica.
     let _: i64 = q(&mut c, &["WAIT", "1", "5000"]).await.unwrap();
     let mut r = redis_conn(reader).await;

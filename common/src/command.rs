@@ -147,6 +147,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("mset", -3, ["write", "denyoom"], 1, -1, 2, "string", Keyed, "Atomically creates or modifies the string values of one or more keys."),
     spec!("msetnx", -3, ["write", "denyoom"], 1, -1, 2, "string", Keyed, "Atomically modifies the string values of one or more keys only when all keys don't exist."),
     spec!("multi", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, "transactions", Gateway, "Starts a transaction."),
+    spec!("object", -2, ["readonly"], 2, 2, 1, "generic", Keyed, "A container for object introspection commands."),
     spec!("persist", 2, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Removes the expiration time of a key."),
     spec!("pexpire", -3, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Sets the expiration time of a key in milliseconds."),
     spec!("pexpireat", -3, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Sets the expiration time of a key to a Unix milliseconds timestamp."),

@@ -21,6 +21,11 @@ pub fn node_info(node: &Node) -> String {
             AppendFsync::No => "no",
         };
         s.push_str(&format!("ferrocache_appendfsync:{fsync}\r\n"));
+        s.push_str("# Stats\r\n");
+        s.push_str(&format!(
+            "expired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+            st.stats.expired_keys, st.stats.keyspace_hits, st.stats.keyspace_misses
+        ));
         s.push_str("# Replication\r\n");
         match &st.role {
             Role::Primary => {

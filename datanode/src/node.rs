@@ -81,6 +81,15 @@ pub struct NodeState {
     pub write_clock: WriteClock,
     /// Write counters behind WATCH tokens.
     pub watch: WatchVersions,
+    pub stats: Stats,
+}
+
+/// INFO stats counters of one node.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
 }
 
 impl NodeState {
@@ -109,6 +118,21 @@ pub struct Node {
     pub cancel: Mutex<CancellationToken>,
     /// Blocked commands' wake-ups, by key.
     watchers: Mutex<HashMap<Bytes, Vec<std::sync::Weak<tokio::sync::Notify>>>>,
+}
+
+/// Redis's keyspace_hits / keyspace_misses: every key a read command looks up.
+fn count_lookups(st: &mut NodeState, args: &[Bytes], now: i64) {
+    let Some(spec) = args.first().and_then(|n| ferrocache_common::command::lookup(n)) else { return };
+    if spec.is_write() {
+        return;
+    }
+    for i in spec.key_indexes(args.len()) {
+        if st.ks.get(&args[i]).is_some_and(|e| !e.is_expired(now)) {
+            st.stats.keyspace_hits += 1;
+        } else {
+            st.stats.keyspace_misses += 1;
+        }
+    }
 }
 
 fn is_write_command(args: &[Bytes]) -> bool {
@@ -200,6 +224,7 @@ impl Node {
                 writes_paused: false,
                 write_clock: WriteClock::default(),
                 watch: WatchVersions::default(),
+                stats: Stats::default(),
             }),
             store,
             offset_tx: watch::channel(offset).0,
@@ -284,9 +309,13 @@ impl Node {
                 ran_writes.push(i);
             }
             if let Some(t) = transaction {
+                for c in &t.commands {
+                    count_lookups(&mut st, c, now);
+                }
                 replies.push(self.exec(&mut st, &t, now, writable, &mut out));
                 continue;
             }
+            count_lookups(&mut st, args, now);
             let mut ctx =
                 Ctx { ks: &mut st.ks, now, primary: writable, out: &mut out, max_string: self.max_string, block: None };
             replies.push(cmd::execute(&mut ctx, args));
@@ -419,6 +448,7 @@ impl Node {
     /// position to the storage writer, all under the caller's lock (so all three agree on
     /// order). Returns the storage sequence number.
     fn commit(&self, st: &mut NodeState, out: WriteSet) -> Result<u64, StoreError> {
+        st.stats.expired_keys += out.expired;
         if st.role == Role::Primary && !out.effects.is_empty() {
             st.write_clock.record(st.position.offset + out.effects.len() as u64, now_ms());
         }

@@ -89,11 +89,13 @@ pub fn compose(requested: &[String], mut sections: Vec<(String, String)>, node: 
         if !wanted(name) {
             continue;
         }
-        if let Some((_, body)) = sections.iter().find(|(n, _)| n == name) {
+        // The gateway and the node may both contribute to a section (stats).
+        let bodies: Vec<&str> = sections.iter().filter(|(n, _)| n == name).map(|(_, b)| b.as_str()).collect();
+        if !bodies.is_empty() {
             if !out.is_empty() {
                 out.push_str("\r\n");
             }
-            out.push_str(&format!("# {}\r\n{}", title(name), body));
+            out.push_str(&format!("# {}\r\n{}", title(name), bodies.concat()));
         }
     }
     Reply::Verbatim(Bytes::from(out))

@@ -8,6 +8,7 @@ use ferrocache_common::Reply;
 
 use super::args::{eq_ignore_case, int_arg, int_bytes, syntax_error};
 use super::{CmdResult, Ctx};
+use crate::value::Value;
 
 const DEL: Bytes = Bytes::from_static(b"DEL");
 
@@ -241,4 +242,66 @@ pub(super) fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     ctx.ks.insert(dst, entry);
     ctx.propagate(args.to_vec(), &[dst]);
     Ok(Reply::Integer(1))
+}
+
+/// OBJECT ENCODING / REFCOUNT / IDLETIME / FREQ / HELP, with the encodings Redis 7.2 would
+/// report for the same value under its default thresholds.
+pub(super) fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let sub = args[1].to_ascii_uppercase();
+    if sub == b"HELP" && args.len() == 2 {
+        let lines = [
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+            "HELP",
+            "    Print this help.",
+        ];
+        return Ok(Reply::Array(lines.iter().map(|l| Reply::Simple(l.to_string())).collect()));
+    }
+    let known = [&b"ENCODING"[..], b"REFCOUNT", b"IDLETIME", b"FREQ"];
+    if args.len() != 3 || !known.contains(&sub.as_slice()) {
+        return Err(Reply::error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(&args[1])
+        )));
+    }
+    let Some(entry) = ctx.lookup(&args[2]) else { return Ok(Reply::NullBulk) };
+    Ok(match sub.as_slice() {
+        b"ENCODING" => Reply::Bulk(Bytes::from_static(encoding(&entry.value).as_bytes())),
+        b"REFCOUNT" => Reply::Integer(1),
+        // Access times are not tracked (no LRU eviction yet): every key reads as just used.
+        b"IDLETIME" => Reply::Integer(0),
+        _ => return Err(Reply::error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
+    })
+}
+
+fn small(items: usize, longest: usize, max_items: usize) -> bool {
+    items <= max_items && longest <= 64
+}
+
+fn encoding(v: &Value) -> &'static str {
+    match v {
+        Value::Str(b) if b.len() <= 20 && super::args::parse_i64(b).is_some() => "int",
+        Value::Str(b) if b.len() <= 44 => "embstr",
+        Value::Str(_) => "raw",
+        Value::Hash(h) if small(h.len(), h.iter().map(|(k, v)| k.len().max(v.len())).max().unwrap_or(0), 128) => {
+            "listpack"
+        }
+        Value::Hash(_) => "hashtable",
+        Value::List(l) if l.iter().map(|e| e.len() + 11).sum::<usize>() <= 8192 => "listpack",
+        Value::List(_) => "quicklist",
+        Value::Set(s) if s.len() <= 512 && s.iter().all(|m| super::args::parse_i64(m).is_some()) => "intset",
+        Value::Set(s) if small(s.len(), s.iter().map(|m| m.len()).max().unwrap_or(0), 128) => "listpack",
+        Value::Set(_) => "hashtable",
+    }
 }

@@ -33,6 +33,8 @@ pub struct WriteSet {
     pub dirty: Vec<Bytes>,
     /// The whole keyspace was emptied (FLUSHALL) before the dirty keys were written.
     pub flushed: bool,
+    /// Keys deleted because they had expired (INFO stats expired_keys).
+    pub expired: u64,
 }
 
 impl WriteSet {
@@ -125,6 +127,7 @@ impl<'a> Ctx<'a> {
         let expired = self.ks.get(key).is_some_and(|e| e.is_expired(self.now));
         if expired && self.primary {
             self.ks.remove(key);
+            self.out.expired += 1;
             self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)], &[key]);
         }
     }
@@ -240,6 +243,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         "sunionstore" => sets::combine(ctx, args, sets::Op::Union, true),
 
         "copy" => keys::copy(ctx, args),
+        "object" => keys::object(ctx, args),
         "del" | "unlink" => keys::del(ctx, args),
         "exists" | "touch" => keys::exists(ctx, args),
         "expire" => keys::expire(ctx, args, 1000, false),
