@@ -179,7 +179,7 @@ async fn blocking_pops_wait_for_pushes_from_other_clients() {
 
     // Woken by a push on another connection; other clients are not held up meanwhile.
     let mut waits = Vec::new();
-    for round in 0..5 {
+    for round in 0..9 {
         let key = format!("q{round}");
         let mut blocked = redis_conn(port).await;
         let k = key.clone();
@@ -196,8 +196,8 @@ async fn blocking_pops_wait_for_pushes_from_other_clients() {
         waits.push(woke - pushed);
     }
     waits.sort();
-    eprintln!("BLPOP woken after RPUSH: median {:?}, max {:?}", waits[2], waits[4]);
-    assert!(waits[2] < Duration::from_millis(10), "{waits:?}");
+    eprintln!("BLPOP woken after RPUSH: median {:?}, max {:?}", waits[4], waits[8]);
+    assert!(waits[4] < Duration::from_millis(10), "{waits:?}");
     assert_eq!(q::<i64>(&mut pusher, &["EXISTS", "q0"]).await.unwrap(), 0, "the popped element is gone");
 
     // BLMOVE moves once something arrives.
