@@ -94,6 +94,10 @@ async fn a_paused_primary_is_fenced() {
     let _: () = cmd("SET").arg("k").arg("v").query_async(&mut c).await.unwrap();
 
     cluster.pause(&old_datanode);
+    eventually(Duration::from_secs(20), "a replica promoted in place of the paused primary", || async {
+        primary_of(&cluster.describe("fence").await).0 != old_primary
+    })
+    .await;
     first_successful_write(port, "k2", Duration::from_secs(10)).await;
     // The old primary wakes up: its lease lapsed long ago, so a write sent straight to it
     // (bypassing the gateway's new routing) must be refused.

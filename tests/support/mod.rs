@@ -222,9 +222,25 @@ impl Cluster {
         p.wait(Duration::from_secs(15));
     }
 
-    /// SIGSTOP (a process that hangs without dying).
+    /// SIGSTOP (a process that hangs without dying); returns once the kernel shows it stopped.
     pub fn pause(&mut self, name: &str) {
-        self.proc(name).signal(Signal::SIGSTOP);
+        let p = self.proc(name);
+        let pid = p.child.as_ref().map(|c| c.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            p.signal(Signal::SIGSTOP);
+            let state = pid.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok());
+            // The state letter follows the command name's closing parenthesis.
+            let stopped = state
+                .as_deref()
+                .and_then(|s| s.rsplit(')').next())
+                .is_some_and(|rest| rest.trim_start().starts_with('T'));
+            if stopped || pid.is_none() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{name} did not stop after SIGSTOP");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn resume(&mut self, name: &str) {
