@@ -328,6 +328,51 @@ fn unknown_command(args: &[Bytes]) -> Reply {
     Reply::error(format!("ERR unknown command '{name}', with args beginning with: {tail}"))
 }
 
+/// Sends a command to the node that serves `slot`, with what it takes to re-send it during a
+/// failover (`retryable`); a routing error is answered at once (and retried only when a
+/// failover may cure it).
+async fn route(
+    shared: &Shared,
+    group: &str,
+    kind: EndpointKind,
+    slot: u16,
+    args: Vec<Bytes>,
+    is_write: bool,
+    retryable: bool,
+) -> (oneshot::Receiver<Reply>, Option<Box<Retry>>) {
+    let window = std::time::Duration::from_millis(shared.config.retry_window_ms);
+    let mut retry = retryable.then(|| {
+        Box::new(Retry {
+            args: args.clone(),
+            slot,
+            kind,
+            is_write,
+            readonly: false,
+            version: 0,
+            until: tokio::time::Instant::now() + window,
+        })
+    });
+    let rx = match shared.router.target(group, kind, slot) {
+        Ok(target) => {
+            if let Some(r) = retry.as_mut() {
+                r.version = target.version;
+                r.readonly = target.readonly;
+            }
+            shared.router.send(target, slot, args).await
+        }
+        Err(e) => {
+            if !e.is_transient() {
+                retry = None;
+            }
+            if let Some(r) = retry.as_mut() {
+                r.version = shared.router.table().version;
+            }
+            answered(e.into())
+        }
+    };
+    (rx, retry)
+}
+
 /// Queues a command inside MULTI; answers QUEUED, or an error that dooms the transaction.
 fn queue(
     session: &mut Session,
@@ -386,33 +431,8 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
     let slot = commands.iter().find_map(first_key).or_else(|| watches.first().map(|(k, _)| key_slot(k))).unwrap_or(0);
     let args = ferrocache_common::transaction::Transaction { watches, commands }.encode();
     let mapper: Mapper = Box::new(move |node| transaction::merge(locals, node));
-    let mut retry = Box::new(Retry {
-        args: args.clone(),
-        slot,
-        kind: endpoint.kind,
-        is_write,
-        readonly: false,
-        version: 0,
-        until: tokio::time::Instant::now() + std::time::Duration::from_millis(shared.config.retry_window_ms),
-    });
-    let rx = match shared.router.target(&endpoint.group_id, endpoint.kind, slot) {
-        Ok(target) => {
-            retry.version = target.version;
-            retry.readonly = target.readonly;
-            shared.router.send(target, slot, args).await
-        }
-        Err(e) => {
-            retry.version = shared.router.table().version;
-            answered(e.into())
-        }
-    };
-    Slot::Waiting(Box::new(Waiting {
-        rx,
-        mapper: Some(mapper),
-        proto,
-        deadline: Some(deadline(shared)),
-        retry: Some(retry),
-    }))
+    let (rx, retry) = route(shared, &endpoint.group_id, endpoint.kind, slot, args, is_write, true).await;
+    Slot::Waiting(Box::new(Waiting { rx, mapper: Some(mapper), proto, deadline: Some(deadline(shared)), retry }))
 }
 
 /// WATCH: asks the node for the keys' tokens (waiting for them, so a later EXEC carries
@@ -515,36 +535,7 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             // Blocking commands (BLPOP, ...) wait as long as their own timeout says.
             let blocking = spec.flags.contains(&"blocking");
             let deadline = if wait || blocking { None } else { Some(deadline(shared)) };
-            let window = std::time::Duration::from_millis(shared.config.retry_window_ms);
-            let mut retry = (!wait).then(|| {
-                Box::new(Retry {
-                    args: args.clone(),
-                    slot,
-                    kind,
-                    is_write: spec.is_write(),
-                    readonly: false,
-                    version: 0,
-                    until: tokio::time::Instant::now() + window,
-                })
-            });
-            let rx = match shared.router.target(&endpoint.group_id, kind, slot) {
-                Ok(target) => {
-                    if let Some(r) = retry.as_mut() {
-                        r.version = target.version;
-                        r.readonly = target.readonly;
-                    }
-                    shared.router.send(target, slot, args).await
-                }
-                Err(e) => {
-                    if !e.is_transient() {
-                        retry = None;
-                    }
-                    if let Some(r) = retry.as_mut() {
-                        r.version = shared.router.table().version;
-                    }
-                    answered(e.into())
-                }
-            };
+            let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, args, spec.is_write(), !wait).await;
             (Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry })), false)
         }
     }

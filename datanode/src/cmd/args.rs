@@ -60,6 +60,36 @@ pub fn syntax_error() -> Reply {
     Reply::error(errors::SYNTAX)
 }
 
+/// HSCAN / SSCAN arguments after the key: `cursor [MATCH pattern] [COUNT n]` (and
+/// NOVALUES when `novalues_ok`). Returns (pattern, novalues).
+pub fn collection_scan_args(args: &[Bytes], novalues_ok: bool) -> Result<(Option<Bytes>, bool), Reply> {
+    std::str::from_utf8(&args[2])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| Reply::error("ERR invalid cursor"))?;
+    let (mut pattern, mut novalues) = (None, false);
+    let mut i = 3;
+    while i < args.len() {
+        if novalues_ok && eq_ignore_case(&args[i], "NOVALUES") {
+            novalues = true;
+            i += 1;
+            continue;
+        }
+        let Some(value) = args.get(i + 1) else { return Err(syntax_error()) };
+        if eq_ignore_case(&args[i], "MATCH") {
+            pattern = Some(value.clone());
+        } else if eq_ignore_case(&args[i], "COUNT") {
+            if int_arg(value)? < 1 {
+                return Err(syntax_error());
+            }
+        } else {
+            return Err(syntax_error());
+        }
+        i += 2;
+    }
+    Ok((pattern, novalues))
+}
+
 pub fn bulk(b: &Bytes) -> Reply {
     Reply::Bulk(b.clone())
 }

@@ -182,30 +182,7 @@ pub(super) fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// HSCAN returns the whole hash in one call (cursor 0), as Redis does for small hashes.
 pub(super) fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    std::str::from_utf8(&args[2])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| Reply::error("ERR invalid cursor"))?;
-    let (mut pattern, mut novalues) = (None, false);
-    let mut i = 3;
-    while i < args.len() {
-        if eq_ignore_case(&args[i], "NOVALUES") {
-            novalues = true;
-            i += 1;
-            continue;
-        }
-        let Some(value) = args.get(i + 1) else { return Err(syntax_error()) };
-        if eq_ignore_case(&args[i], "MATCH") {
-            pattern = Some(value.clone());
-        } else if eq_ignore_case(&args[i], "COUNT") {
-            if int_arg(value)? < 1 {
-                return Err(syntax_error());
-            }
-        } else {
-            return Err(syntax_error());
-        }
-        i += 2;
-    }
+    let (pattern, novalues) = super::args::collection_scan_args(args, true)?;
     let mut items = Vec::new();
     if let Some(h) = ctx.read_hash(&args[1])? {
         for (k, v) in h {

@@ -239,25 +239,7 @@ pub(super) fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// SSCAN returns the whole set in one call (cursor 0), as Redis does for small sets.
 pub(super) fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    std::str::from_utf8(&args[2])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| Reply::error("ERR invalid cursor"))?;
-    let mut pattern = None;
-    let mut i = 3;
-    while i < args.len() {
-        let Some(value) = args.get(i + 1) else { return Err(syntax_error()) };
-        if eq_ignore_case(&args[i], "MATCH") {
-            pattern = Some(value.clone());
-        } else if eq_ignore_case(&args[i], "COUNT") {
-            if int_arg(value)? < 1 {
-                return Err(syntax_error());
-            }
-        } else {
-            return Err(syntax_error());
-        }
-        i += 2;
-    }
+    let (pattern, _) = super::args::collection_scan_args(args, false)?;
     let items = ctx
         .read_set(&args[1])?
         .map(|s| {
