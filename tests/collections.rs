@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use redis::{cmd, Value};
-use support::{eventually, redis_conn, Cluster, Options};
+use support::{eventually, raw_exchange, redis_conn, Cluster, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 type Conn = redis::aio::MultiplexedConnection;
@@ -123,15 +123,7 @@ async fn lists_and_sets_follow_redis() {
     assert!(err(&mut c, &["SADD", "l", "x"]).await.starts_with("WRONGTYPE"));
 
     // RESP3: SMEMBERS is a set reply (~).
-    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    raw.write_all(b"HELLO 3\r\nSMEMBERS s3\r\n").await.unwrap();
-    let mut got = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !got.ends_with(b"~1\r\n$1\r\na\r\n") && Instant::now() < deadline {
-        let mut buf = [0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(1), raw.read(&mut buf)).await.map_or(0, |r| r.unwrap_or(0));
-        got.extend_from_slice(&buf[..n]);
-    }
+    let got = raw_exchange(port, b"HELLO 3\r\nSMEMBERS s3\r\n", b"~1\r\n$1\r\na\r\n").await;
     assert!(got.ends_with(b"~1\r\n$1\r\na\r\n"), "{}", String::from_utf8_lossy(&got));
 
     // OBJECT ENCODING names what Redis would use for the same value.

@@ -2,6 +2,7 @@
 //! table, the typed reply, id rules, the logging set-up and how servers accept sockets.
 
 pub mod command;
+pub mod double;
 pub mod glob;
 pub mod ids;
 pub mod net;

@@ -22,6 +22,8 @@ pub enum Reply {
     Bool(bool),
     /// Text that RESP2 sends as a bulk string and RESP3 as a verbatim string.
     Verbatim(Bytes),
+    /// Members and values alternate; RESP2 sends a flat array, RESP3 an array of pairs.
+    Pairs(Vec<Reply>),
 }
 
 impl Reply {
@@ -81,6 +83,7 @@ impl From<Reply> for pb::Value {
             Reply::Set(items) => Kind::Set(list(items)),
             Reply::Bool(b) => Kind::Boolean(b),
             Reply::Verbatim(b) => Kind::Verbatim(b),
+            Reply::Pairs(items) => Kind::Pairs(list(items)),
         };
         pb::Value { kind: Some(kind) }
     }
@@ -103,6 +106,7 @@ impl From<pb::Value> for Reply {
             Some(Kind::Set(items)) => Reply::Set(list(items)),
             Some(Kind::Boolean(b)) => Reply::Bool(b),
             Some(Kind::Verbatim(b)) => Reply::Verbatim(b),
+            Some(Kind::Pairs(items)) => Reply::Pairs(list(items)),
         }
     }
 }
@@ -125,6 +129,7 @@ mod tests {
             Reply::Set(vec![]),
             Reply::Bool(true),
             Reply::Verbatim(Bytes::from_static(b"txt")),
+            Reply::Pairs(vec![Reply::bulk(&b"m"[..]), Reply::Double(2.0)]),
         ]);
         assert_eq!(Reply::from(pb::Value::from(r.clone())), r);
     }

@@ -22,6 +22,7 @@ pub mod snapshot;
 pub mod storage;
 pub mod transaction;
 pub mod value;
+pub mod zset;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,18 +5,23 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 
+use crate::zset::SortedSet;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(Bytes),
     Hash(HashMap<Bytes, Bytes>),
     List(VecDeque<Bytes>),
     Set(HashSet<Bytes>),
+    /// Boxed: most keys are strings, and the enum is as large as its largest variant.
+    ZSet(Box<SortedSet>),
 }
 
 const TAG_STRING: u8 = 0;
 const TAG_HASH: u8 = 1;
 const TAG_LIST: u8 = 2;
 const TAG_SET: u8 = 3;
+const TAG_ZSET: u8 = 4;
 
 /// Appends a count and length-prefixed byte strings.
 fn encode_items<'a>(out: &mut Vec<u8>, count: usize, items: impl Iterator<Item = &'a Bytes>) {
@@ -47,6 +52,30 @@ fn decode_items(mut cur: &[u8]) -> Result<Vec<Bytes>, DecodeError> {
     Ok(items)
 }
 
+fn decode_zset(mut cur: &[u8]) -> Result<Value, DecodeError> {
+    let mut take = |n: usize| -> Result<&[u8], DecodeError> {
+        if cur.len() < n {
+            return Err(DecodeError("truncated sorted set"));
+        }
+        let (a, b) = cur.split_at(n);
+        cur = b;
+        Ok(a)
+    };
+    let word = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let count = word(take(4)?);
+    let mut z = SortedSet::new();
+    for _ in 0..count {
+        let s = take(8)?;
+        let score = f64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
+        if score.is_nan() {
+            return Err(DecodeError("NaN score"));
+        }
+        let n = word(take(4)?);
+        z.insert(Bytes::copy_from_slice(take(n)?), score);
+    }
+    Ok(Value::ZSet(Box::new(z)))
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("corrupt value encoding: {0}")]
 pub struct DecodeError(pub &'static str);
@@ -59,6 +88,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -94,6 +124,18 @@ impl Value {
                 encode_items(&mut out, set.len(), set.iter());
                 out
             }
+            Value::ZSet(z) => {
+                // Ascending order, so a decoder could rebuild the tree without comparisons.
+                let mut out = Vec::with_capacity(5 + z.iter().map(|(m, _)| 12 + m.len()).sum::<usize>());
+                out.push(TAG_ZSET);
+                out.extend_from_slice(&(z.len() as u32).to_be_bytes());
+                for (member, score) in z.iter() {
+                    out.extend_from_slice(&score.to_be_bytes());
+                    out.extend_from_slice(&(member.len() as u32).to_be_bytes());
+                    out.extend_from_slice(member);
+                }
+                out
+            }
         }
     }
 
@@ -124,6 +166,7 @@ impl Value {
             }
             Some((&TAG_LIST, rest)) => Ok(Value::List(decode_items(rest)?.into())),
             Some((&TAG_SET, rest)) => Ok(Value::Set(decode_items(rest)?.into_iter().collect())),
+            Some((&TAG_ZSET, rest)) => decode_zset(rest),
             Some(_) => Err(DecodeError("unknown type tag")),
             None => Err(DecodeError("empty value")),
         }
@@ -136,6 +179,7 @@ impl Value {
             Value::Hash(h) => h.is_empty(),
             Value::List(l) => l.is_empty(),
             Value::Set(s) => s.is_empty(),
+            Value::ZSet(z) => z.is_empty(),
         }
     }
 
@@ -187,6 +231,22 @@ impl Value {
         }
     }
 
+    pub fn as_zset(&self) -> Option<&SortedSet> {
+        if let Value::ZSet(z) = self {
+            Some(z)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_zset_mut(&mut self) -> Option<&mut SortedSet> {
+        if let Value::ZSet(z) = self {
+            Some(z)
+        } else {
+            None
+        }
+    }
+
     /// Approximate bytes held, for INFO memory.
     pub fn approx_size(&self) -> usize {
         match self {
@@ -194,6 +254,7 @@ impl Value {
             Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.len() + 48).sum(),
             Value::List(l) => l.iter().map(|v| v.len() + 24).sum(),
             Value::Set(set) => set.iter().map(|v| v.len() + 32).sum(),
+            Value::ZSet(z) => z.iter().map(|(m, _)| m.len() + 96).sum(),
         }
     }
 }
@@ -214,6 +275,12 @@ mod tests {
             Value::Hash(HashMap::new()),
             Value::List(VecDeque::from([Bytes::from_static(b"a"), Bytes::new()])),
             Value::Set(HashSet::from([Bytes::from_static(b"x"), Bytes::from_static(b"y")])),
+            Value::ZSet(Box::new({
+                let mut z = SortedSet::new();
+                z.insert(Bytes::from_static(b"a"), f64::NEG_INFINITY);
+                z.insert(Bytes::from_static(b"b"), -0.5);
+                z
+            })),
         ] {
             assert_eq!(Value::decode(&v.encode()), Ok(v));
         }

@@ -7,6 +7,7 @@
 //! Error texts are Redis's own (`Protocol error: invalid bulk length`, ...).
 
 use bytes::{BufMut, Bytes, BytesMut};
+use ferrocache_common::double::format_double;
 use ferrocache_common::Reply;
 
 /// Longest line (inline request or length line) before the request is rejected, as Redis's
@@ -225,17 +226,6 @@ fn hex(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
-/// Formats a double as Redis 7 does: shortest round-trip digits, `inf` / `-inf`.
-pub fn format_double(d: f64) -> String {
-    if d.is_infinite() {
-        return if d > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if d.is_nan() {
-        return "nan".into();
-    }
-    format!("{d}")
-}
-
 fn put_len(out: &mut BytesMut, prefix: u8, n: usize) {
     out.put_u8(prefix);
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
@@ -304,6 +294,21 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut BytesMut) {
             out.extend_from_slice(b"\r\n");
         }
         Reply::Verbatim(text) => put_bulk(out, text),
+        Reply::Pairs(items) if resp3 => {
+            put_len(out, b'*', items.len() / 2);
+            for pair in items.chunks(2) {
+                put_len(out, b'*', pair.len());
+                for item in pair {
+                    encode(item, proto, out);
+                }
+            }
+        }
+        Reply::Pairs(items) => {
+            put_len(out, b'*', items.len());
+            for item in items {
+                encode(item, proto, out);
+            }
+        }
     }
 }
 

@@ -406,6 +406,22 @@ pub async fn redis_conn(port: u16) -> redis::aio::MultiplexedConnection {
     }
 }
 
+/// Sends raw RESP bytes on a fresh connection and reads until the input ends with `want`
+/// (or 5 s pass); returns what was read, for checking exact wire shapes (RESP3 frames).
+pub async fn raw_exchange(port: u16, request: &[u8], want: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    raw.write_all(request).await.expect("write");
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !got.ends_with(want) && Instant::now() < deadline {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(1), raw.read(&mut buf)).await.map_or(0, |r| r.unwrap_or(0));
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
 /// Retries `f` until it returns true or `timeout` passes.
 pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut f: F)
 where

@@ -90,6 +90,73 @@ pub fn collection_scan_args(args: &[Bytes], novalues_ok: bool) -> Result<(Option
     Ok((pattern, novalues))
 }
 
+/// `numkeys key... WHERE [COUNT n]` from `args[at]` on (LMPOP, BLMPOP, ZMPOP, BZMPOP);
+/// `place` parses WHERE (LEFT|RIGHT or MIN|MAX).
+pub fn mpop_args<T>(
+    args: &[Bytes],
+    at: usize,
+    place: fn(&[u8]) -> Result<T, Reply>,
+) -> Result<(Vec<Bytes>, T, usize), Reply> {
+    let numkeys = parse_i64(&args[at]).ok_or_else(|| Reply::error("ERR numkeys should be greater than 0"))?;
+    if numkeys <= 0 {
+        return Err(Reply::error("ERR numkeys should be greater than 0"));
+    }
+    let keys_end = at + 1 + numkeys as usize;
+    if keys_end >= args.len() || numkeys as usize > args.len() {
+        return Err(syntax_error());
+    }
+    let keys = args[at + 1..keys_end].to_vec();
+    let end = place(&args[keys_end])?;
+    let count = match &args[keys_end + 1..] {
+        [] => 1,
+        [word, n] if eq_ignore_case(word, "COUNT") => {
+            let n = parse_i64(n).ok_or_else(|| Reply::error("ERR count should be greater than 0"))?;
+            if n <= 0 {
+                return Err(Reply::error("ERR count should be greater than 0"));
+            }
+            n as usize
+        }
+        _ => return Err(syntax_error()),
+    };
+    Ok((keys, end, count))
+}
+
+/// `numkeys key... [LIMIT n]` (SINTERCARD, ZINTERCARD): the keys and the limit (0 = none).
+pub fn intercard_args(args: &[Bytes]) -> Result<(&[Bytes], usize), Reply> {
+    let numkeys = parse_i64(&args[1]).ok_or_else(|| Reply::error("ERR numkeys should be greater than 0"))?;
+    if numkeys <= 0 {
+        return Err(Reply::error("ERR numkeys should be greater than 0"));
+    }
+    let numkeys = numkeys as usize;
+    if numkeys > args.len() - 2 {
+        return Err(Reply::error("ERR Number of keys can't be greater than number of args"));
+    }
+    let mut limit = 0usize;
+    match &args[2 + numkeys..] {
+        [] => {}
+        [word, n] if eq_ignore_case(word, "LIMIT") => {
+            let l = parse_i64(n).ok_or_else(|| Reply::error("ERR LIMIT can't be negative"))?;
+            if l < 0 {
+                return Err(Reply::error("ERR LIMIT can't be negative"));
+            }
+            limit = l as usize;
+        }
+        _ => return Err(syntax_error()),
+    }
+    Ok((&args[2..2 + numkeys], limit))
+}
+
+/// A blocking command's timeout in seconds (0 = forever), Redis's checks.
+pub fn timeout_arg(arg: &[u8]) -> Result<f64, Reply> {
+    let t = parse_f64(arg)
+        .filter(|t| t.is_finite())
+        .ok_or_else(|| Reply::error("ERR timeout is not a float or out of range"))?;
+    if t < 0.0 {
+        return Err(Reply::error("ERR timeout is negative"));
+    }
+    Ok(t)
+}
+
 pub fn bulk(b: &Bytes) -> Reply {
     Reply::Bulk(b.clone())
 }

@@ -177,7 +177,7 @@ pub(super) fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             out.push(Reply::Bulk(v.clone()));
         }
     }
-    Ok(Reply::Array(out))
+    Ok(if with_values { Reply::Pairs(out) } else { Reply::Array(out) })
 }
 
 /// HSCAN returns the whole hash in one call (cursor 0), as Redis does for small hashes.

@@ -303,5 +303,7 @@ fn encoding(v: &Value) -> &'static str {
         Value::Set(s) if s.len() <= 512 && s.iter().all(|m| super::args::parse_i64(m).is_some()) => "intset",
         Value::Set(s) if small(s.len(), s.iter().map(|m| m.len()).max().unwrap_or(0), 128) => "listpack",
         Value::Set(_) => "hashtable",
+        Value::ZSet(z) if small(z.len(), z.iter().map(|(m, _)| m.len()).max().unwrap_or(0), 128) => "listpack",
+        Value::ZSet(_) => "skiplist",
     }
 }

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
-use super::args::{eq_ignore_case, int_arg, parse_f64, syntax_error};
-use super::{Block, CmdResult, Ctx};
+use super::args::{eq_ignore_case, int_arg, mpop_args, syntax_error, timeout_arg};
+use super::{CmdResult, Ctx};
 use crate::keyspace::Entry;
 use crate::value::Value;
 
@@ -333,33 +333,6 @@ pub(super) fn lmove(ctx: &mut Ctx<'_>, args: &[Bytes], rpoplpush: bool) -> CmdRe
     Ok(ctx.move_element(&args[1], &args[2], from, to)?.map_or(Reply::NullBulk, Reply::Bulk))
 }
 
-/// Parses `numkeys key... LEFT|RIGHT [COUNT n]` starting at `args[at]`.
-fn mpop_args(args: &[Bytes], at: usize) -> Result<(Vec<Bytes>, End, usize), Reply> {
-    let numkeys =
-        super::args::parse_i64(&args[at]).ok_or_else(|| Reply::error("ERR numkeys should be greater than 0"))?;
-    if numkeys <= 0 {
-        return Err(Reply::error("ERR numkeys should be greater than 0"));
-    }
-    let keys_end = at + 1 + numkeys as usize;
-    if keys_end >= args.len() || numkeys as usize > args.len() {
-        return Err(syntax_error());
-    }
-    let keys = args[at + 1..keys_end].to_vec();
-    let end = End::parse(&args[keys_end])?;
-    let count = match &args[keys_end + 1..] {
-        [] => 1,
-        [word, n] if eq_ignore_case(word, "COUNT") => {
-            let n = super::args::parse_i64(n).ok_or_else(|| Reply::error("ERR count should be greater than 0"))?;
-            if n <= 0 {
-                return Err(Reply::error("ERR count should be greater than 0"));
-            }
-            n as usize
-        }
-        _ => return Err(syntax_error()),
-    };
-    Ok((keys, end, count))
-}
-
 /// Pops from the first non-empty list of `keys`: `[key, [elements]]`, or None.
 fn mpop_first(ctx: &mut Ctx<'_>, keys: &[Bytes], end: End, count: usize) -> Result<Option<Reply>, Reply> {
     for key in keys {
@@ -375,24 +348,8 @@ fn mpop_first(ctx: &mut Ctx<'_>, keys: &[Bytes], end: End, count: usize) -> Resu
 }
 
 pub(super) fn lmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let (keys, end, count) = mpop_args(args, 1)?;
+    let (keys, end, count) = mpop_args(args, 1, End::parse)?;
     Ok(mpop_first(ctx, &keys, end, count)?.unwrap_or(Reply::NullArray))
-}
-
-/// A blocking command's timeout in seconds (0 = forever), Redis's checks.
-fn timeout_arg(arg: &[u8]) -> Result<f64, Reply> {
-    let t = parse_f64(arg)
-        .filter(|t| t.is_finite())
-        .ok_or_else(|| Reply::error("ERR timeout is not a float or out of range"))?;
-    if t < 0.0 {
-        return Err(Reply::error("ERR timeout is negative"));
-    }
-    Ok(t)
-}
-
-fn block_on(ctx: &mut Ctx<'_>, keys: Vec<Bytes>, timeout: f64) -> CmdResult {
-    ctx.block = Some(Block { keys, timeout_secs: timeout });
-    Ok(Reply::NullArray)
 }
 
 /// BLPOP and BRPOP: `[key, element]` from the first non-empty list, else block.
@@ -406,7 +363,7 @@ pub(super) fn blpop(ctx: &mut Ctx<'_>, args: &[Bytes], left: bool) -> CmdResult 
             return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(v)]));
         }
     }
-    block_on(ctx, keys.to_vec(), timeout)
+    ctx.block_on(keys.to_vec(), timeout)
 }
 
 /// BLMOVE and BRPOPLPUSH.
@@ -418,15 +375,15 @@ pub(super) fn blmove(ctx: &mut Ctx<'_>, args: &[Bytes], brpoplpush: bool) -> Cmd
     };
     match ctx.move_element(&args[1], &args[2], from, to)? {
         Some(v) => Ok(Reply::Bulk(v)),
-        None => block_on(ctx, vec![args[1].clone()], timeout),
+        None => ctx.block_on(vec![args[1].clone()], timeout),
     }
 }
 
 pub(super) fn blmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let timeout = timeout_arg(&args[1])?;
-    let (keys, end, count) = mpop_args(args, 2)?;
+    let (keys, end, count) = mpop_args(args, 2, End::parse)?;
     match mpop_first(ctx, &keys, end, count)? {
         Some(r) => Ok(r),
-        None => block_on(ctx, keys, timeout),
+        None => ctx.block_on(keys, timeout),
     }
 }

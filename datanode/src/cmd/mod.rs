@@ -13,6 +13,7 @@ mod lists;
 mod server;
 mod sets;
 mod strings;
+mod zsets;
 
 use bytes::Bytes;
 use ferrocache_common::command;
@@ -117,6 +118,13 @@ impl<'a> Ctx<'a> {
             self.ks.remove(key);
         }
         self.propagate(effect, &[key]);
+    }
+
+    /// Parks a blocking command that found nothing: it waits on `keys` for `timeout` seconds
+    /// (0 = forever). Its reply until then is a placeholder.
+    fn block_on(&mut self, keys: Vec<Bytes>, timeout_secs: f64) -> CmdResult {
+        self.block = Some(Block { keys, timeout_secs });
+        Ok(Reply::NullArray)
     }
 
     fn exists(&mut self, key: &[u8]) -> bool {
@@ -241,6 +249,42 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         "sscan" => sets::sscan(ctx, args),
         "sunion" => sets::combine(ctx, args, sets::Op::Union, false),
         "sunionstore" => sets::combine(ctx, args, sets::Op::Union, true),
+
+        "bzmpop" => zsets::bzmpop(ctx, args),
+        "bzpopmax" => zsets::bzpop(ctx, args, true),
+        "bzpopmin" => zsets::bzpop(ctx, args, false),
+        "zadd" => zsets::zadd(ctx, args),
+        "zcard" => zsets::zcard(ctx, args),
+        "zcount" => zsets::zcount(ctx, args, false),
+        "zdiff" => zsets::combine(ctx, args, zsets::SetOp::Diff, false),
+        "zdiffstore" => zsets::combine(ctx, args, zsets::SetOp::Diff, true),
+        "zincrby" => zsets::zincrby(ctx, args),
+        "zinter" => zsets::combine(ctx, args, zsets::SetOp::Inter, false),
+        "zintercard" => zsets::zintercard(ctx, args),
+        "zinterstore" => zsets::combine(ctx, args, zsets::SetOp::Inter, true),
+        "zlexcount" => zsets::zcount(ctx, args, true),
+        "zmpop" => zsets::zmpop(ctx, args),
+        "zmscore" => zsets::zmscore(ctx, args),
+        "zpopmax" => zsets::zpop(ctx, args, true),
+        "zpopmin" => zsets::zpop(ctx, args, false),
+        "zrandmember" => zsets::zrandmember(ctx, args),
+        "zrange" => zsets::zrange(ctx, args, zsets::RangeKind::Auto, false),
+        "zrangebylex" => zsets::zrange(ctx, args, zsets::RangeKind::Lex, false),
+        "zrangebyscore" => zsets::zrange(ctx, args, zsets::RangeKind::Score, false),
+        "zrangestore" => zsets::zrangestore(ctx, args),
+        "zrank" => zsets::zrank(ctx, args, false),
+        "zrem" => zsets::zrem(ctx, args),
+        "zremrangebylex" => zsets::zremrange(ctx, args, zsets::RangeKind::Lex),
+        "zremrangebyrank" => zsets::zremrange(ctx, args, zsets::RangeKind::Rank),
+        "zremrangebyscore" => zsets::zremrange(ctx, args, zsets::RangeKind::Score),
+        "zrevrange" => zsets::zrange(ctx, args, zsets::RangeKind::Rank, true),
+        "zrevrangebylex" => zsets::zrange(ctx, args, zsets::RangeKind::Lex, true),
+        "zrevrangebyscore" => zsets::zrange(ctx, args, zsets::RangeKind::Score, true),
+        "zrevrank" => zsets::zrank(ctx, args, true),
+        "zscan" => zsets::zscan(ctx, args),
+        "zscore" => zsets::zscore(ctx, args),
+        "zunion" => zsets::combine(ctx, args, zsets::SetOp::Union, false),
+        "zunionstore" => zsets::combine(ctx, args, zsets::SetOp::Union, true),
 
         "copy" => keys::copy(ctx, args),
         "object" => keys::object(ctx, args),

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use ferrocache_common::glob::glob_match;
 use ferrocache_common::Reply;
 
-use super::args::{eq_ignore_case, int_arg, parse_i64, syntax_error};
+use super::args::{int_arg, intercard_args, parse_i64, syntax_error};
 use super::{CmdResult, Ctx};
 use crate::keyspace::Entry;
 use crate::value::Value;
@@ -212,27 +212,8 @@ pub(super) fn combine(ctx: &mut Ctx<'_>, args: &[Bytes], op: Op, store: bool) ->
 }
 
 pub(super) fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let numkeys = parse_i64(&args[1]).ok_or_else(|| Reply::error("ERR numkeys should be greater than 0"))?;
-    if numkeys <= 0 {
-        return Err(Reply::error("ERR numkeys should be greater than 0"));
-    }
-    let numkeys = numkeys as usize;
-    if numkeys > args.len() - 2 {
-        return Err(Reply::error("ERR Number of keys can't be greater than number of args"));
-    }
-    let mut limit = 0usize;
-    match &args[2 + numkeys..] {
-        [] => {}
-        [word, n] if eq_ignore_case(word, "LIMIT") => {
-            let l = parse_i64(n).ok_or_else(|| Reply::error("ERR LIMIT can't be negative"))?;
-            if l < 0 {
-                return Err(Reply::error("ERR LIMIT can't be negative"));
-            }
-            limit = l as usize;
-        }
-        _ => return Err(syntax_error()),
-    }
-    let sets = load_sets(ctx, &args[2..2 + numkeys])?;
+    let (keys, limit) = intercard_args(args)?;
+    let sets = load_sets(ctx, keys)?;
     let n = compute(Op::Inter, sets).len();
     Ok(Reply::Integer(if limit > 0 { n.min(limit) } else { n } as i64))
 }

@@ -98,6 +98,9 @@ fn encodes_resp2_and_resp3() {
     assert_eq!(enc(&Reply::Bool(true), 2), ":1\r\n");
     assert_eq!(enc(&Reply::Verbatim(Bytes::from_static(b"hi")), 3), "=6\r\ntxt:hi\r\n");
     assert_eq!(enc(&Reply::Set(vec![]), 3), "~0\r\n");
+    let pairs = Reply::Pairs(vec![Reply::bulk("m"), Reply::Double(2.5)]);
+    assert_eq!(enc(&pairs, 2), "*2\r\n$1\r\nm\r\n$3\r\n2.5\r\n");
+    assert_eq!(enc(&pairs, 3), "*1\r\n*2\r\n$1\r\nm\r\n,2.5\r\n");
 }
 
 proptest! {
