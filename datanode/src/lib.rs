@@ -12,6 +12,7 @@ pub mod cmd;
 pub mod config;
 pub mod durability;
 pub mod heartbeat;
+pub mod hll;
 pub mod host;
 pub mod info;
 pub mod keyspace;

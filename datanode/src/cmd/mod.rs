@@ -7,7 +7,9 @@
 //! Replicas apply effects through this same code, so one implementation serves both.
 
 mod args;
+mod bitmaps;
 mod hashes;
+mod hyperloglog;
 mod keys;
 mod lists;
 mod server;
@@ -191,6 +193,18 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         "setnx" => strings::setnx(ctx, args),
         "setrange" => strings::setrange(ctx, args),
         "strlen" => strings::strlen(ctx, args),
+
+        "bitcount" => bitmaps::bitcount(ctx, args),
+        "bitfield" => bitmaps::bitfield(ctx, args, false),
+        "bitfield_ro" => bitmaps::bitfield(ctx, args, true),
+        "bitop" => bitmaps::bitop(ctx, args),
+        "bitpos" => bitmaps::bitpos(ctx, args),
+        "getbit" => bitmaps::getbit(ctx, args),
+        "setbit" => bitmaps::setbit(ctx, args),
+
+        "pfadd" => hyperloglog::pfadd(ctx, args),
+        "pfcount" => hyperloglog::pfcount(ctx, args),
+        "pfmerge" => hyperloglog::pfmerge(ctx, args),
 
         "hdel" => hashes::hdel(ctx, args),
         "hexists" => hashes::hexists(ctx, args),

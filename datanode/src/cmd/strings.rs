@@ -228,7 +228,7 @@ pub(super) fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// Replaces a string's bytes without touching its expiry. The effect is the command itself
 /// when it is deterministic (`original`), else `SET key value KEEPTTL`.
-fn write_keeping_ttl(ctx: &mut Ctx<'_>, key: &Bytes, value: Bytes, original: Option<&[Bytes]>) {
+pub(super) fn write_keeping_ttl(ctx: &mut Ctx<'_>, key: &Bytes, value: Bytes, original: Option<&[Bytes]>) {
     let expires_at = ctx.lookup(key).map_or(0, |e| e.expires_at);
     ctx.ks.insert(key, Entry { value: Value::Str(value.clone()), expires_at });
     let effect = match original {

@@ -11,7 +11,7 @@ use ferrocache_common::glob::glob_match;
 use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
-use super::args::{eq_ignore_case, int_arg, intercard_args, mpop_args, parse_f64, syntax_error, timeout_arg};
+use super::args::{eq_ignore_case, int_arg, mpop_args, parse_f64, parse_i64, syntax_error, timeout_arg};
 use super::{CmdResult, Ctx};
 use crate::keyspace::Entry;
 use crate::value::Value;
@@ -489,11 +489,8 @@ pub(super) fn zpop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
     let count = match args.len() {
         2 => None,
         3 => {
-            let c = int_arg(&args[2])?;
-            if c < 0 {
-                return Err(Reply::error("ERR value is out of range, must be positive"));
-            }
-            Some(c as usize)
+            let c = parse_i64(&args[2]).filter(|c| *c >= 0);
+            Some(c.ok_or_else(|| Reply::error("ERR value is out of range, must be positive"))? as usize)
         }
         _ => return Err(syntax_error()),
     };
@@ -639,9 +636,19 @@ fn load_input(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Vec<(Bytes, f64)>, Reply>
     }
 }
 
-/// ZUNION / ZINTER / ZDIFF and their STORE forms.
-pub(super) fn combine(ctx: &mut Ctx<'_>, args: &[Bytes], op: SetOp, store: bool) -> CmdResult {
-    let at = if store { 2 } else { 1 };
+/// What ZUNION, ZINTER, ZDIFF, their STORE forms and ZINTERCARD were asked.
+struct CombineArgs<'a> {
+    keys: &'a [Bytes],
+    weights: Vec<f64>,
+    aggregate: Aggregate,
+    with_scores: bool,
+    /// ZINTERCARD's LIMIT (0 = none).
+    limit: usize,
+}
+
+/// Parses `numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]` from
+/// `args[at]` on; `card` is ZINTERCARD (`[LIMIT n]` only).
+fn combine_args(args: &[Bytes], at: usize, op: SetOp, store: bool, card: bool) -> Result<CombineArgs<'_>, Reply> {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
     let numkeys = int_arg(&args[at])?;
     if numkeys < 1 {
@@ -651,40 +658,55 @@ pub(super) fn combine(ctx: &mut Ctx<'_>, args: &[Bytes], op: SetOp, store: bool)
     if numkeys > args.len() - at - 1 {
         return Err(syntax_error());
     }
-    let keys = &args[at + 1..at + 1 + numkeys];
-    let mut weights = vec![1.0; numkeys];
-    let (mut aggregate, mut with_scores) = (Aggregate::Sum, false);
+    let mut parsed = CombineArgs {
+        keys: &args[at + 1..at + 1 + numkeys],
+        weights: vec![1.0; numkeys],
+        aggregate: Aggregate::Sum,
+        with_scores: false,
+        limit: 0,
+    };
+    let full = op != SetOp::Diff && !card;
     let mut j = at + 1 + numkeys;
     while j < args.len() {
         let left = args.len() - j - 1;
         let a = &args[j];
-        if op != SetOp::Diff && eq_ignore_case(a, "WEIGHTS") && left >= numkeys {
-            for (w, arg) in weights.iter_mut().zip(&args[j + 1..j + 1 + numkeys]) {
+        if full && eq_ignore_case(a, "WEIGHTS") && left >= numkeys {
+            for (w, arg) in parsed.weights.iter_mut().zip(&args[j + 1..j + 1 + numkeys]) {
                 *w = parse_f64(arg).ok_or_else(|| Reply::error("ERR weight value is not a float"))?;
             }
             j += numkeys;
-        } else if op != SetOp::Diff && eq_ignore_case(a, "AGGREGATE") && left >= 1 {
+        } else if full && eq_ignore_case(a, "AGGREGATE") && left >= 1 {
             let how = &args[j + 1];
-            aggregate = match () {
+            parsed.aggregate = match () {
                 _ if eq_ignore_case(how, "SUM") => Aggregate::Sum,
                 _ if eq_ignore_case(how, "MIN") => Aggregate::Min,
                 _ if eq_ignore_case(how, "MAX") => Aggregate::Max,
                 _ => return Err(syntax_error()),
             };
             j += 1;
-        } else if !store && eq_ignore_case(a, "WITHSCORES") {
-            with_scores = true;
+        } else if card && eq_ignore_case(a, "LIMIT") && left >= 1 {
+            let limit = parse_i64(&args[j + 1]).filter(|l| *l >= 0);
+            parsed.limit = limit.ok_or_else(|| Reply::error("ERR LIMIT can't be negative"))? as usize;
+            j += 1;
+        } else if !store && !card && eq_ignore_case(a, "WITHSCORES") {
+            parsed.with_scores = true;
         } else {
             return Err(syntax_error());
         }
         j += 1;
     }
-    let inputs = keys.iter().map(|k| load_input(ctx, k)).collect::<Result<Vec<_>, Reply>>()?;
-    let result = compute(op, inputs, &weights, aggregate);
+    Ok(parsed)
+}
+
+/// ZUNION / ZINTER / ZDIFF and their STORE forms.
+pub(super) fn combine(ctx: &mut Ctx<'_>, args: &[Bytes], op: SetOp, store: bool) -> CmdResult {
+    let parsed = combine_args(args, if store { 2 } else { 1 }, op, store, false)?;
+    let inputs = parsed.keys.iter().map(|k| load_input(ctx, k)).collect::<Result<Vec<_>, Reply>>()?;
+    let result = compute(op, inputs, &parsed.weights, parsed.aggregate);
     if store {
         return Ok(Reply::Integer(ctx.store_zset(&args[1], result, args.to_vec()) as i64));
     }
-    Ok(entries_reply(result.iter().map(|(m, s)| (m.clone(), s)).collect(), with_scores))
+    Ok(entries_reply(result.iter().map(|(m, s)| (m.clone(), s)).collect(), parsed.with_scores))
 }
 
 fn compute(op: SetOp, inputs: Vec<Vec<(Bytes, f64)>>, weights: &[f64], aggregate: Aggregate) -> SortedSet {
@@ -738,10 +760,10 @@ fn compute(op: SetOp, inputs: Vec<Vec<(Bytes, f64)>>, weights: &[f64], aggregate
 }
 
 pub(super) fn zintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let (keys, limit) = intercard_args(args)?;
-    let inputs = keys.iter().map(|k| load_input(ctx, k)).collect::<Result<Vec<_>, Reply>>()?;
-    let n = compute(SetOp::Inter, inputs, &vec![1.0; keys.len()], Aggregate::Sum).len();
-    Ok(Reply::Integer(if limit > 0 { n.min(limit) } else { n } as i64))
+    let parsed = combine_args(args, 1, SetOp::Inter, false, true)?;
+    let inputs = parsed.keys.iter().map(|k| load_input(ctx, k)).collect::<Result<Vec<_>, Reply>>()?;
+    let n = compute(SetOp::Inter, inputs, &parsed.weights, Aggregate::Sum).len();
+    Ok(Reply::Integer(if parsed.limit > 0 { n.min(parsed.limit) } else { n } as i64))
 }
 
 /// ZSCAN returns the whole sorted set in one call (cursor 0); scores are strings, as in Redis.
