@@ -24,6 +24,12 @@ pub enum Reply {
     Verbatim(Bytes),
     /// Members and values alternate; RESP2 sends a flat array, RESP3 an array of pairs.
     Pairs(Vec<Reply>),
+    /// Out-of-band data (pub/sub messages, SUBSCRIBE confirmations): RESP3's `>` push
+    /// frame, a plain array in RESP2. Gateway-made: never crosses the data stream.
+    Push(Vec<Reply>),
+    /// Several replies written back to back for one command (SUBSCRIBE a b confirms each
+    /// channel). Gateway-made: never crosses the data stream.
+    Sequence(Vec<Reply>),
 }
 
 impl Reply {
@@ -84,6 +90,8 @@ impl From<Reply> for pb::Value {
             Reply::Bool(b) => Kind::Boolean(b),
             Reply::Verbatim(b) => Kind::Verbatim(b),
             Reply::Pairs(items) => Kind::Pairs(list(items)),
+            // Gateway-only shapes; should one ever be converted, it travels as an array.
+            Reply::Push(items) | Reply::Sequence(items) => Kind::Array(list(items)),
         };
         pb::Value { kind: Some(kind) }
     }

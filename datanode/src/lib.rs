@@ -17,6 +17,7 @@ pub mod host;
 pub mod info;
 pub mod keyspace;
 pub mod node;
+pub mod pubsub;
 pub mod replication;
 pub mod service;
 pub mod snapshot;

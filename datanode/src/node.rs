@@ -118,6 +118,8 @@ pub struct Node {
     pub cancel: Mutex<CancellationToken>,
     /// Blocked commands' wake-ups, by key.
     watchers: Mutex<HashMap<Bytes, Vec<std::sync::Weak<tokio::sync::Notify>>>>,
+    /// Pub/sub subscribers of the gateways listening here (used while primary).
+    pub broker: crate::pubsub::Broker,
 }
 
 /// Redis's keyspace_hits / keyspace_misses: every key a read command looks up.
@@ -232,6 +234,7 @@ impl Node {
             acks_tx: watch::channel(0).0,
             cancel: Mutex::new(CancellationToken::new()),
             watchers: Mutex::new(HashMap::new()),
+            broker: crate::pubsub::Broker::default(),
         })
     }
 

@@ -38,6 +38,46 @@ type Blocked = Arc<parking_lot::Mutex<std::collections::HashMap<u64, tokio_util:
 #[tonic::async_trait]
 impl Data for DataService {
     type ExecuteStream = ReceiverStream<Result<pb::ReplyBatch, Status>>;
+    type ListenStream = ReceiverStream<Result<pb::ListenEvent, Status>>;
+
+    async fn listen(
+        &self,
+        request: Request<Streaming<pb::ListenRequest>>,
+    ) -> Result<Response<Self::ListenStream>, Status> {
+        let mut inbound = request.into_inner();
+        let first = tokio::time::timeout(Duration::from_secs(5), inbound.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("the first ListenRequest did not arrive within 5 s"))??
+            .ok_or_else(|| Status::invalid_argument("the stream ended before naming a node"))?;
+        let node = self
+            .host
+            .node(&first.node_id)
+            .ok_or_else(|| Status::unavailable(format!("node {} is not on this datanode", first.node_id)))?;
+        let (tx, rx) = mpsc::channel(crate::pubsub::LISTENER_QUEUE);
+        let id = node.broker.add(tx.clone());
+        let cancel = self.host.cancel.clone();
+        tokio::spawn(async move {
+            let mut request = first;
+            loop {
+                node.broker.update(id, &request.subscriptions);
+                if request.seq != 0 {
+                    let ack = pb::ListenEvent { event: Some(pb::listen_event::Event::Ack(request.seq)) };
+                    if tx.send(Ok(ack)).await.is_err() {
+                        break;
+                    }
+                }
+                request = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    m = inbound.message() => match m {
+                        Ok(Some(r)) => r,
+                        _ => break,
+                    },
+                };
+            }
+            node.broker.remove(id);
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
 
     async fn execute(
         &self,
@@ -91,6 +131,7 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
     let mut commands = Vec::with_capacity(batch.commands.len());
     let mut waits = Vec::new();
     let mut infos = Vec::new();
+    let mut pubsub = Vec::new();
     let mut stale = Vec::new();
     let epoch = node.with_state(|st| st.config_epoch);
     for c in batch.commands {
@@ -103,6 +144,8 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
             waits.push((c.id, c.args));
         } else if name == b"INFO" {
             infos.push(c.id);
+        } else if matches!(name.as_slice(), b"PUBLISH" | b"SPUBLISH" | b"PUBSUB") {
+            pubsub.push((c.id, c.args));
         } else {
             ids.push(c.id);
             commands.push((c.args, c.readonly));
@@ -163,6 +206,16 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
     }
     for id in infos {
         replies.push(reply(id, Reply::Bulk(crate::info::node_info(&node).into())));
+    }
+    for (id, args) in pubsub {
+        let r = match args.as_slice() {
+            [name, channel, payload] if !name.eq_ignore_ascii_case(b"PUBSUB") => {
+                Reply::Integer(node.broker.publish(channel, payload, name.eq_ignore_ascii_case(b"SPUBLISH")))
+            }
+            [name, ..] if name.eq_ignore_ascii_case(b"PUBSUB") && args.len() >= 2 => node.broker.pubsub(&args),
+            _ => Reply::error(errors::wrong_arity(&String::from_utf8_lossy(&args[0]))),
+        };
+        replies.push(reply(id, r));
     }
     for (id, args) in waits {
         match parse_wait(&node, &args) {

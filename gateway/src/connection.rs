@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clients::{ClientInfo, Clients};
 use crate::endpoints::Endpoint;
 use crate::local::{self, Local};
+use crate::pubsub::{self, ClientSubs};
 use crate::resp::{self, Limits};
 use crate::retry;
 use crate::router::EndpointKind;
@@ -73,6 +74,8 @@ pub struct Session {
     proto: u8,
     shared: Arc<Shared>,
     tx: TxState,
+    /// Pub/sub subscriptions, once the client has subscribed to anything.
+    subs: Option<ClientSubs>,
 }
 
 impl Session {
@@ -112,6 +115,9 @@ impl Session {
 
     pub fn reset(&mut self) {
         self.tx = TxState::default();
+        if let Some(subs) = self.subs.as_mut() {
+            subs.unsubscribe_all();
+        }
         self.set_proto(2);
         self.update(|c| c.name.clear());
     }
@@ -134,7 +140,7 @@ pub async fn serve(
     let laddr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let info = shared.clients.register(peer, laddr);
     let id = info.lock().id;
-    let mut session = Session { info, id, proto: 2, shared: shared.clone(), tx: TxState::default() };
+    let mut session = Session { info, id, proto: 2, shared: shared.clone(), tx: TxState::default(), subs: None };
     if let Err(e) = run(socket, &mut session, &endpoint, &shared, cancel).await {
         tracing::debug!(client = id, "connection ended: {e}");
     }
@@ -192,6 +198,13 @@ async fn run(
         let can_read = !closing && queue.len() < shared.config.max_pipeline;
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
+            push = next_push(&mut session.subs) => match push {
+                Some(message) => resp::encode(&message, session.proto, &mut out),
+                None => {
+                    tracing::warn!(client = session.id, "pub/sub messages over the output buffer limit; closing");
+                    return Ok(());
+                }
+            },
             r = wait_front(&mut queue) => {
                 let settled = match queue.front_mut() {
                     Some(Slot::Waiting(w)) => settle(w, r, shared, &endpoint.group_id).await,
@@ -285,6 +298,76 @@ fn answered(r: Reply) -> oneshot::Receiver<Reply> {
     let (tx, rx) = oneshot::channel();
     let _ = tx.send(r);
     rx
+}
+
+/// The next pub/sub message for the client; None when it overran its output limit (the
+/// connection then closes, as Redis's client-output-buffer-limit does). Pends while the
+/// client subscribes to nothing.
+async fn next_push(subs: &mut Option<ClientSubs>) -> Option<Reply> {
+    let Some(subs) = subs else { return std::future::pending().await };
+    let overflow = subs.overflowed();
+    tokio::select! {
+        _ = overflow.cancelled() => None,
+        m = subs.next() => m,
+    }
+}
+
+/// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE: one confirmation per name, sent once the group's
+/// primary knows of the new subscriptions (or after [`pubsub::ACK_TIMEOUT`]).
+fn subscribe(session: &mut Session, endpoint: &Endpoint, shared: &Shared, kind: pubsub::Kind, args: &[Bytes]) -> Slot {
+    let (id, proto) = (session.id, session.proto);
+    let subs = session.subs.get_or_insert_with(|| ClientSubs::new(&shared.pubsub, &endpoint.group_id, id));
+    let word: &'static [u8] = match kind {
+        pubsub::Kind::Channel => b"subscribe",
+        pubsub::Kind::Pattern => b"psubscribe",
+        pubsub::Kind::Shard => b"ssubscribe",
+    };
+    let mut acks = Vec::new();
+    let mut confirmations = Vec::with_capacity(args.len() - 1);
+    for name in &args[1..] {
+        acks.extend(subs.subscribe(kind, name));
+        confirmations.push(Reply::Push(vec![
+            Reply::Bulk(Bytes::from_static(word)),
+            Reply::Bulk(name.clone()),
+            Reply::Integer(subs.count(kind) as i64),
+        ]));
+    }
+    let reply = Reply::Sequence(confirmations);
+    if acks.is_empty() {
+        return Slot::Ready(reply, proto);
+    }
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let until = tokio::time::Instant::now() + pubsub::ACK_TIMEOUT;
+        for ack in acks {
+            let _ = tokio::time::timeout_at(until, ack).await;
+        }
+        let _ = tx.send(reply);
+    });
+    Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: None, retry: None }))
+}
+
+/// UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE: the names given, or every one of that kind.
+fn unsubscribe(session: &mut Session, kind: pubsub::Kind, args: &[Bytes]) -> Reply {
+    let word: &'static [u8] = match kind {
+        pubsub::Kind::Channel => b"unsubscribe",
+        pubsub::Kind::Pattern => b"punsubscribe",
+        pubsub::Kind::Shard => b"sunsubscribe",
+    };
+    let confirm = |name: Reply, count: usize| {
+        Reply::Push(vec![Reply::Bulk(Bytes::from_static(word)), name, Reply::Integer(count as i64)])
+    };
+    let Some(subs) = session.subs.as_mut() else { return Reply::Sequence(vec![confirm(Reply::NullBulk, 0)]) };
+    let names = if args.len() > 1 { args[1..].to_vec() } else { subs.names(kind) };
+    if names.is_empty() {
+        return Reply::Sequence(vec![confirm(Reply::NullBulk, subs.count(kind))]);
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        subs.unsubscribe(kind, &name);
+        out.push(confirm(Reply::Bulk(name), subs.count(kind)));
+    }
+    Reply::Sequence(out)
 }
 
 /// Resolves when the front slot's reply arrives; pends forever when there is nothing to
@@ -478,6 +561,33 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
         session.tx.flag();
         return ready(Reply::error(errors::wrong_arity(spec.name)));
     }
+    let subscribed = session.subs.as_ref().is_some_and(|s| s.is_subscribed());
+    let pubsub_kind = match spec.name {
+        "subscribe" | "unsubscribe" => Some(pubsub::Kind::Channel),
+        "psubscribe" | "punsubscribe" => Some(pubsub::Kind::Pattern),
+        "ssubscribe" | "sunsubscribe" => Some(pubsub::Kind::Shard),
+        _ => None,
+    };
+    if subscribed && proto == 2 && pubsub_kind.is_none() && !matches!(spec.name, "ping" | "quit" | "reset") {
+        return ready(Reply::error(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        )));
+    }
+    if let Some(kind) = pubsub_kind {
+        if session.tx.in_multi() {
+            session.tx.flag();
+            return ready(Reply::error(format!("ERR {} inside MULTI is not supported", spec.name.to_uppercase())));
+        }
+        return match spec.name {
+            "subscribe" | "psubscribe" | "ssubscribe" => (subscribe(session, endpoint, shared, kind, &args), false),
+            _ => ready(unsubscribe(session, kind, &args)),
+        };
+    }
+    if subscribed && proto == 2 && spec.name == "ping" {
+        let arg = args.get(1).cloned().unwrap_or_default();
+        return ready(Reply::Array(vec![Reply::Bulk(Bytes::from_static(b"pong")), Reply::Bulk(arg)]));
+    }
     match spec.name {
         "multi" if session.tx.in_multi() => return ready(Reply::error("ERR MULTI calls can not be nested")),
         "multi" => {
@@ -527,15 +637,22 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
                 return ready(Reply::error(errors::READONLY));
             }
             let slot = spec.key_indexes(args.len()).next().map_or(0, |i| key_slot(&args[i]));
-            // WAIT counts the acknowledgements of the primary's replicas, whatever the endpoint.
-            let kind = if spec.name == "wait" { EndpointKind::Primary } else { endpoint.kind };
+            // WAIT counts the acknowledgements of the primary's replicas, whatever the endpoint;
+            // pub/sub's broker is the primary too.
+            let kind = if matches!(spec.name, "wait" | "publish" | "spublish" | "pubsub") {
+                EndpointKind::Primary
+            } else {
+                endpoint.kind
+            };
             // WAIT is bounded by its own timeout argument (0 = forever, as in Redis) and is
             // never re-sent: it counts acknowledgements of the node it reached.
             let wait = spec.name == "wait";
             // Blocking commands (BLPOP, ...) wait as long as their own timeout says.
             let blocking = spec.flags.contains(&"blocking");
             let deadline = if wait || blocking { None } else { Some(deadline(shared)) };
-            let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, args, spec.is_write(), !wait).await;
+            // A PUBLISH whose fate is unknown is not sent again: a message is delivered at most once.
+            let once = spec.is_write() || matches!(spec.name, "publish" | "spublish");
+            let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, args, once, !wait).await;
             (Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry })), false)
         }
     }

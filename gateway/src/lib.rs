@@ -14,6 +14,7 @@ pub mod endpoints;
 pub mod info;
 pub mod link;
 pub mod local;
+pub mod pubsub;
 pub mod resp;
 pub mod retry;
 pub mod router;
@@ -46,6 +47,7 @@ pub struct Shared {
     pub config: GatewayConfig,
     pub router: Arc<router::Router>,
     pub clients: clients::Clients,
+    pub pubsub: pubsub::Hub,
     pub cancel: CancellationToken,
     pub started: Instant,
     pub run_id: String,
@@ -55,8 +57,10 @@ pub struct Shared {
 /// groups; `grpc` serves health checks and reflection.
 pub async fn run(config: GatewayConfig, grpc: TcpListener, cancel: CancellationToken) -> Result<(), Error> {
     config.validate().map_err(Error::Config)?;
+    let router = Arc::new(router::Router::new(cancel.child_token()));
     let shared = Arc::new(Shared {
-        router: Arc::new(router::Router::new(cancel.child_token())),
+        pubsub: pubsub::Hub::new(router.clone(), cancel.child_token()),
+        router,
         clients: clients::Clients::default(),
         cancel: cancel.clone(),
         started: Instant::now(),

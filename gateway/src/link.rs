@@ -105,7 +105,7 @@ async fn run(node_id: String, address: String, mut rx: mpsc::Receiver<Pending>, 
     }
 }
 
-async fn connect(address: &str) -> Result<DataClient<tonic::transport::Channel>, String> {
+pub(crate) async fn connect(address: &str) -> Result<DataClient<tonic::transport::Channel>, String> {
     // A hung datanode (SIGSTOP, a partition) accepts TCP connections in its kernel but never
     // answers the HTTP/2 handshake: the whole connect is bounded, not just the TCP part.
     match tokio::time::timeout(CONNECT_TIMEOUT, open_channel(address)).await {

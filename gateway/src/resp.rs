@@ -303,10 +303,15 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut BytesMut) {
                 }
             }
         }
-        Reply::Pairs(items) => {
-            put_len(out, b'*', items.len());
+        Reply::Pairs(items) | Reply::Push(items) => {
+            put_len(out, if resp3 && matches!(reply, Reply::Push(_)) { b'>' } else { b'*' }, items.len());
             for item in items {
                 encode(item, proto, out);
+            }
+        }
+        Reply::Sequence(replies) => {
+            for r in replies {
+                encode(r, proto, out);
             }
         }
     }

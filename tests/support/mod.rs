@@ -188,6 +188,14 @@ impl Cluster {
         cluster
     }
 
+    /// Starts another gateway whose Redis endpoints bind to `bind` (another loopback address,
+    /// e.g. 127.0.0.2, so the groups' ports do not clash with the first gateway's).
+    pub fn add_gateway(&mut self, name: &str, bind: &str) {
+        let grpc = format!("127.0.0.1:{}", free_port());
+        let coordinators = self.coordinators.join(",");
+        self.add(name, &["gateway", "--coordinators", &coordinators, "--grpc-listen", &grpc, "--bind", bind]);
+    }
+
     fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }

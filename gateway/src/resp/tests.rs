@@ -101,6 +101,11 @@ fn encodes_resp2_and_resp3() {
     let pairs = Reply::Pairs(vec![Reply::bulk("m"), Reply::Double(2.5)]);
     assert_eq!(enc(&pairs, 2), "*2\r\n$1\r\nm\r\n$3\r\n2.5\r\n");
     assert_eq!(enc(&pairs, 3), "*1\r\n*2\r\n$1\r\nm\r\n,2.5\r\n");
+    let push = Reply::Push(vec![Reply::bulk("message"), Reply::bulk("c"), Reply::bulk("hi")]);
+    assert_eq!(enc(&push, 2), "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n");
+    assert_eq!(enc(&push, 3), ">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n");
+    let two = Reply::Sequence(vec![Reply::Integer(1), Reply::Integer(2)]);
+    assert_eq!(enc(&two, 2), ":1\r\n:2\r\n");
 }
 
 proptest! {

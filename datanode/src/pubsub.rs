@@ -1,0 +1,203 @@
+//! The pub/sub broker of one node (a group's primary): which gateways have subscribers to
+//! what, and the fan-out of PUBLISH / SPUBLISH to them.
+//!
+//! Gateways keep their own clients; the broker only knows per-gateway subscriber counts, so
+//! a message crosses the network once per interested gateway, and PUBLISH's reply (receivers)
+//! counts every client on every gateway, as one Redis server would. Delivery is at most
+//! once, as in Redis: a gateway whose stream falls behind by more than [`LISTENER_QUEUE`]
+//! messages is cut off (it reconnects and re-registers; messages meanwhile are lost).
+
+use std::collections::{BTreeSet, HashMap};
+
+use bytes::Bytes;
+use ferrocache_common::glob::glob_match;
+use ferrocache_common::Reply;
+use ferrocache_proto::internal::v1 as pb;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+/// Messages a gateway's stream may have queued before the broker cuts it off.
+pub const LISTENER_QUEUE: usize = 65_536;
+
+pub type EventSender = mpsc::Sender<Result<pb::ListenEvent, tonic::Status>>;
+
+struct Listener {
+    tx: EventSender,
+    counts: [HashMap<Bytes, u32>; 3],
+}
+
+#[derive(Default)]
+pub struct Broker {
+    listeners: Mutex<HashMap<u64, Listener>>,
+    next_id: Mutex<u64>,
+}
+
+fn kind_index(kind: i32) -> usize {
+    match pb::SubscriptionKind::try_from(kind) {
+        Ok(pb::SubscriptionKind::Pattern) => 1,
+        Ok(pb::SubscriptionKind::ShardChannel) => 2,
+        _ => 0,
+    }
+}
+
+const CHANNEL: usize = 0;
+const PATTERN: usize = 1;
+const SHARD: usize = 2;
+
+impl Broker {
+    /// Registers a gateway's stream; returns its id for [`Broker::update`] and
+    /// [`Broker::remove`].
+    pub fn add(&self, tx: EventSender) -> u64 {
+        let id = {
+            let mut next = self.next_id.lock();
+            *next += 1;
+            *next
+        };
+        self.listeners.lock().insert(id, Listener { tx, counts: Default::default() });
+        id
+    }
+
+    pub fn remove(&self, id: u64) {
+        self.listeners.lock().remove(&id);
+    }
+
+    /// Applies a gateway's changed subscriber counts.
+    pub fn update(&self, id: u64, subs: &[pb::Subscription]) {
+        let mut listeners = self.listeners.lock();
+        let Some(l) = listeners.get_mut(&id) else { return };
+        for s in subs {
+            let map = &mut l.counts[kind_index(s.kind)];
+            if s.subscribers == 0 {
+                map.remove(&s.name);
+            } else {
+                map.insert(s.name.clone(), s.subscribers);
+            }
+        }
+    }
+
+    /// PUBLISH (or SPUBLISH when `shard`): forwards to every gateway with a matching
+    /// subscriber; returns how many clients receive it.
+    pub fn publish(&self, channel: &Bytes, payload: &Bytes, shard: bool) -> i64 {
+        let mut receivers = 0i64;
+        let mut cut_off = Vec::new();
+        let mut listeners = self.listeners.lock();
+        for (&id, l) in listeners.iter() {
+            let n = if shard {
+                l.counts[SHARD].get(channel).copied().unwrap_or(0) as i64
+            } else {
+                l.counts[CHANNEL].get(channel).copied().unwrap_or(0) as i64
+                    + l.counts[PATTERN]
+                        .iter()
+                        .filter(|(p, _)| glob_match(p, channel))
+                        .map(|(_, &c)| c as i64)
+                        .sum::<i64>()
+            };
+            if n == 0 {
+                continue;
+            }
+            let event = pb::ListenEvent {
+                event: Some(pb::listen_event::Event::Message(pb::PubSubMessage {
+                    channel: channel.clone(),
+                    payload: payload.clone(),
+                    shard,
+                })),
+            };
+            match l.tx.try_send(Ok(event)) {
+                Ok(()) => receivers += n,
+                Err(_) => cut_off.push(id),
+            }
+        }
+        for id in cut_off {
+            tracing::warn!(listener = id, "a gateway's pub/sub stream fell behind; cutting it off");
+            listeners.remove(&id);
+        }
+        receivers
+    }
+
+    /// PUBSUB CHANNELS / NUMSUB / NUMPAT / SHARDCHANNELS / SHARDNUMSUB / HELP.
+    pub fn pubsub(&self, args: &[Bytes]) -> Reply {
+        let sub = args.get(1).map(|a| a.to_ascii_uppercase()).unwrap_or_default();
+        let listeners = self.listeners.lock();
+        let names = |kind: usize, pattern: Option<&Bytes>| -> Reply {
+            let all: BTreeSet<&Bytes> = listeners
+                .values()
+                .flat_map(|l| l.counts[kind].keys())
+                .filter(|c| pattern.is_none_or(|p| glob_match(p, c)))
+                .collect();
+            Reply::Array(all.into_iter().map(|c| Reply::Bulk(c.clone())).collect())
+        };
+        let numsub = |kind: usize| -> Reply {
+            let mut out = Vec::with_capacity((args.len() - 2) * 2);
+            for c in &args[2..] {
+                let n: u32 = listeners.values().filter_map(|l| l.counts[kind].get(c)).sum();
+                out.extend([Reply::Bulk(c.clone()), Reply::Integer(n as i64)]);
+            }
+            Reply::Map(out)
+        };
+        match (sub.as_slice(), args.len()) {
+            (b"CHANNELS", 2 | 3) => names(CHANNEL, args.get(2)),
+            (b"SHARDCHANNELS", 2 | 3) => names(SHARD, args.get(2)),
+            (b"NUMSUB", _) => numsub(CHANNEL),
+            (b"SHARDNUMSUB", _) => numsub(SHARD),
+            (b"NUMPAT", 2) => {
+                let all: BTreeSet<&Bytes> = listeners.values().flat_map(|l| l.counts[PATTERN].keys()).collect();
+                Reply::Integer(all.len() as i64)
+            }
+            (b"HELP", 2) => Reply::Array(
+                [
+                    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "CHANNELS [<pattern>]",
+                    "    Return the currently active channels matching a <pattern> (default: '*').",
+                    "NUMPAT",
+                    "    Return number of subscriptions to patterns.",
+                    "NUMSUB [<channel> ...]",
+                    "    Return the number of subscribers for the specified channels, excluding",
+                    "    pattern subscriptions(default: no channels).",
+                    "SHARDCHANNELS [<pattern>]",
+                    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+                    "SHARDNUMSUB [<shardchannel> ...]",
+                    "    Return the number of subscribers for the specified shard level channel(s)",
+                    "HELP",
+                    "    Print this help.",
+                ]
+                .iter()
+                .map(|l| Reply::Simple((*l).into()))
+                .collect(),
+            ),
+            _ => Reply::error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+                String::from_utf8_lossy(args.get(1).map(|a| &a[..]).unwrap_or(b""))
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(kind: pb::SubscriptionKind, name: &str, n: u32) -> pb::Subscription {
+        pb::Subscription { kind: kind as i32, name: Bytes::copy_from_slice(name.as_bytes()), subscribers: n }
+    }
+
+    #[tokio::test]
+    async fn counts_receivers_over_gateways_and_forwards_once_each() {
+        let broker = Broker::default();
+        let (tx1, mut rx1) = mpsc::channel(8);
+        let (tx2, mut rx2) = mpsc::channel(8);
+        let (a, b) = (broker.add(tx1), broker.add(tx2));
+        broker.update(a, &[sub(pb::SubscriptionKind::Channel, "news", 2), sub(pb::SubscriptionKind::Pattern, "n*", 1)]);
+        broker.update(b, &[sub(pb::SubscriptionKind::Channel, "news", 3)]);
+        let ch = Bytes::from_static(b"news");
+        assert_eq!(broker.publish(&ch, &Bytes::from_static(b"hi"), false), 6);
+        assert!(rx1.try_recv().is_ok() && rx1.try_recv().is_err(), "one message per gateway");
+        assert!(rx2.try_recv().is_ok());
+        assert_eq!(broker.publish(&ch, &Bytes::new(), true), 0, "no shard subscribers");
+        broker.update(b, &[sub(pb::SubscriptionKind::Channel, "news", 0)]);
+        assert_eq!(broker.publish(&ch, &Bytes::new(), false), 3);
+        let numsub = broker.pubsub(&[Bytes::from_static(b"PUBSUB"), Bytes::from_static(b"NUMSUB"), ch.clone()]);
+        assert_eq!(numsub, Reply::Map(vec![Reply::Bulk(ch), Reply::Integer(2)]));
+        broker.remove(a);
+        assert_eq!(broker.pubsub(&[Bytes::from_static(b"PUBSUB"), Bytes::from_static(b"NUMPAT")]), Reply::Integer(0));
+    }
+}

@@ -1,0 +1,344 @@
+//! Pub/sub on the gateway: which of this gateway's clients subscribe to what, per group, and
+//! one `Data.Listen` stream per group to its primary, which carries the counts there and
+//! brings back every message any of them wants.
+//!
+//! ```text
+//!  client SUBSCRIBE ─▶ GroupHub (local subscribers, changed counts) ─Listen─▶ primary's broker
+//!  client ◀─ bounded queue ◀─ GroupHub::deliver ◀─ PubSubMessage ◀──────────────┘
+//! ```
+//! A SUBSCRIBE is answered once the primary has acknowledged the new counts, so a PUBLISH
+//! sent after the answer, through any gateway, reaches the client. A client whose queued
+//! messages exceed [`OUTPUT_LIMIT_BYTES`] (Redis's `client-output-buffer-limit pubsub` hard
+//! limit) is disconnected, never buffered without bound.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferrocache_common::glob::glob_match;
+use ferrocache_common::Reply;
+use ferrocache_proto::internal::v1 as pb;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::router::{EndpointKind, Router};
+
+/// Redis's default hard limit for pub/sub clients' output buffers.
+pub const OUTPUT_LIMIT_BYTES: usize = 32 * 1024 * 1024;
+/// Messages a client may have queued (a second bound, for tiny messages).
+const CLIENT_QUEUE: usize = 1 << 20;
+/// How long a SUBSCRIBE waits for the primary's acknowledgement before answering anyway.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Channel = 0,
+    Pattern = 1,
+    Shard = 2,
+}
+
+impl Kind {
+    fn proto(self) -> pb::SubscriptionKind {
+        match self {
+            Kind::Channel => pb::SubscriptionKind::Channel,
+            Kind::Pattern => pb::SubscriptionKind::Pattern,
+            Kind::Shard => pb::SubscriptionKind::ShardChannel,
+        }
+    }
+}
+
+/// One client's mailbox.
+pub struct Mailbox {
+    tx: mpsc::Sender<(Reply, usize)>,
+    queued_bytes: AtomicUsize,
+    /// Fired when the client overran its limits: its connection closes.
+    pub overflow: CancellationToken,
+}
+
+impl Mailbox {
+    fn offer(&self, reply: Reply, size: usize) {
+        let queued = self.queued_bytes.fetch_add(size, Ordering::Relaxed) + size;
+        if queued > OUTPUT_LIMIT_BYTES || self.tx.try_send((reply, size)).is_err() {
+            self.overflow.cancel();
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    subscribers: [HashMap<Bytes, HashMap<u64, Arc<Mailbox>>>; 3],
+    dirty: HashSet<(Kind, Bytes)>,
+    next_seq: u64,
+    waiters: Vec<(u64, oneshot::Sender<()>)>,
+}
+
+/// This gateway's pub/sub state for one replication group.
+pub struct GroupHub {
+    group: String,
+    state: Mutex<State>,
+    wake: Notify,
+}
+
+impl GroupHub {
+    /// Adds or removes one client's subscription; returns a wait for the primary's
+    /// acknowledgement.
+    fn change(&self, kind: Kind, name: &Bytes, client: u64, mailbox: Option<&Arc<Mailbox>>) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut st = self.state.lock();
+        let map = &mut st.subscribers[kind as usize];
+        match mailbox {
+            Some(m) => {
+                map.entry(name.clone()).or_default().insert(client, m.clone());
+            }
+            None => {
+                if let Some(clients) = map.get_mut(name) {
+                    clients.remove(&client);
+                    if clients.is_empty() {
+                        map.remove(name);
+                    }
+                }
+            }
+        }
+        st.dirty.insert((kind, name.clone()));
+        st.next_seq += 1;
+        let seq = st.next_seq;
+        st.waiters.push((seq, tx));
+        drop(st);
+        self.wake.notify_one();
+        rx
+    }
+
+    /// Hands a message from the primary to the local subscribers it matches.
+    fn deliver(&self, msg: pb::PubSubMessage) {
+        let st = self.state.lock();
+        let size = msg.channel.len() + msg.payload.len() + 48;
+        let push = |kind: &'static [u8], parts: Vec<Bytes>| {
+            let mut items = vec![Reply::Bulk(Bytes::from_static(kind))];
+            items.extend(parts.into_iter().map(Reply::Bulk));
+            Reply::Push(items)
+        };
+        if msg.shard {
+            for m in st.subscribers[Kind::Shard as usize].get(&msg.channel).into_iter().flat_map(|c| c.values()) {
+                m.offer(push(b"smessage", vec![msg.channel.clone(), msg.payload.clone()]), size);
+            }
+            return;
+        }
+        for m in st.subscribers[Kind::Channel as usize].get(&msg.channel).into_iter().flat_map(|c| c.values()) {
+            m.offer(push(b"message", vec![msg.channel.clone(), msg.payload.clone()]), size);
+        }
+        for (pattern, clients) in &st.subscribers[Kind::Pattern as usize] {
+            if glob_match(pattern, &msg.channel) {
+                for m in clients.values() {
+                    let parts = vec![pattern.clone(), msg.channel.clone(), msg.payload.clone()];
+                    m.offer(push(b"pmessage", parts), size + pattern.len());
+                }
+            }
+        }
+    }
+
+    /// The counts to send: every name when `all` (a new stream), else the changed ones.
+    fn pending(&self, all: bool) -> (Vec<pb::Subscription>, u64) {
+        let mut st = self.state.lock();
+        let names: Vec<(Kind, Bytes)> = if all {
+            st.dirty.clear();
+            [Kind::Channel, Kind::Pattern, Kind::Shard]
+                .into_iter()
+                .flat_map(|k| st.subscribers[k as usize].keys().map(move |n| (k, n.clone())))
+                .collect()
+        } else {
+            st.dirty.drain().collect()
+        };
+        let subs = names
+            .into_iter()
+            .map(|(kind, name)| {
+                let n = st.subscribers[kind as usize].get(&name).map_or(0, |c| c.len() as u32);
+                pb::Subscription { kind: kind.proto() as i32, name, subscribers: n }
+            })
+            .collect();
+        (subs, st.next_seq)
+    }
+
+    fn acked(&self, seq: u64) {
+        let mut st = self.state.lock();
+        let (done, waiting): (Vec<_>, Vec<_>) = st.waiters.drain(..).partition(|(s, _)| *s <= seq);
+        st.waiters = waiting;
+        for (_, tx) in done {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Every group's hub on this gateway.
+pub struct Hub {
+    router: Arc<Router>,
+    cancel: CancellationToken,
+    groups: Mutex<HashMap<String, Arc<GroupHub>>>,
+}
+
+impl Hub {
+    pub fn new(router: Arc<Router>, cancel: CancellationToken) -> Hub {
+        Hub { router, cancel, groups: Mutex::new(HashMap::new()) }
+    }
+
+    /// The group's hub, starting its listener on first use.
+    fn group(&self, group: &str) -> Arc<GroupHub> {
+        let mut groups = self.groups.lock();
+        if let Some(g) = groups.get(group) {
+            return g.clone();
+        }
+        let hub =
+            Arc::new(GroupHub { group: group.to_string(), state: Mutex::new(State::default()), wake: Notify::new() });
+        groups.insert(group.to_string(), hub.clone());
+        tokio::spawn(listen(hub.clone(), self.router.clone(), self.cancel.clone()));
+        hub
+    }
+}
+
+/// One connection's subscriptions.
+pub struct ClientSubs {
+    id: u64,
+    hub: Arc<GroupHub>,
+    mailbox: Arc<Mailbox>,
+    rx: mpsc::Receiver<(Reply, usize)>,
+    names: [BTreeSet<Bytes>; 3],
+}
+
+impl ClientSubs {
+    pub fn new(hub: &Hub, group: &str, client: u64) -> ClientSubs {
+        let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
+        let mailbox = Arc::new(Mailbox { tx, queued_bytes: AtomicUsize::new(0), overflow: CancellationToken::new() });
+        ClientSubs { id: client, hub: hub.group(group), mailbox, rx, names: Default::default() }
+    }
+
+    /// Channels plus patterns: the count SUBSCRIBE / PSUBSCRIBE replies carry.
+    pub fn classic_count(&self) -> usize {
+        self.names[Kind::Channel as usize].len() + self.names[Kind::Pattern as usize].len()
+    }
+
+    pub fn count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Shard => self.names[Kind::Shard as usize].len(),
+            _ => self.classic_count(),
+        }
+    }
+
+    pub fn is_subscribed(&self) -> bool {
+        self.names.iter().any(|n| !n.is_empty())
+    }
+
+    pub fn names(&self, kind: Kind) -> Vec<Bytes> {
+        self.names[kind as usize].iter().cloned().collect()
+    }
+
+    /// Subscribes; the receiver resolves once the primary knows.
+    pub fn subscribe(&mut self, kind: Kind, name: &Bytes) -> Option<oneshot::Receiver<()>> {
+        if !self.names[kind as usize].insert(name.clone()) {
+            return None;
+        }
+        Some(self.hub.change(kind, name, self.id, Some(&self.mailbox)))
+    }
+
+    pub fn unsubscribe(&mut self, kind: Kind, name: &Bytes) {
+        if self.names[kind as usize].remove(name) {
+            // UNSUBSCRIBE answers at once: nobody waits for this acknowledgement.
+            drop(self.hub.change(kind, name, self.id, None));
+        }
+    }
+
+    pub fn unsubscribe_all(&mut self) {
+        for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+            for name in self.names(kind) {
+                self.unsubscribe(kind, &name);
+            }
+        }
+    }
+
+    /// The next message for this client.
+    pub async fn next(&mut self) -> Option<Reply> {
+        let (reply, size) = self.rx.recv().await?;
+        self.mailbox.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+        Some(reply)
+    }
+
+    pub fn overflowed(&self) -> CancellationToken {
+        self.mailbox.overflow.clone()
+    }
+}
+
+impl Drop for ClientSubs {
+    fn drop(&mut self) {
+        self.unsubscribe_all();
+    }
+}
+
+/// Keeps a `Listen` stream open to the group's current primary for as long as the gateway
+/// runs: re-sends every count on each new stream, follows failovers.
+async fn listen(hub: Arc<GroupHub>, router: Arc<Router>, cancel: CancellationToken) {
+    while !cancel.is_cancelled() {
+        let target = match router.target(&hub.group, EndpointKind::Primary, 0) {
+            Ok(t) => t,
+            Err(_) => {
+                router.changed_since(router.table().version, Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let reason = match crate::link::connect(&target.address).await {
+            Ok(client) => stream(&hub, client, &target.node_id, &router, target.version, &cancel).await,
+            Err(e) => e,
+        };
+        tracing::debug!(group = %hub.group, node = %target.node_id, "pub/sub stream ended: {reason}");
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+}
+
+async fn stream(
+    hub: &GroupHub,
+    mut client: pb::data_client::DataClient<tonic::transport::Channel>,
+    node_id: &str,
+    router: &Router,
+    mut version: u64,
+    cancel: &CancellationToken,
+) -> String {
+    let (tx, rx) = mpsc::channel::<pb::ListenRequest>(64);
+    let (subscriptions, seq) = hub.pending(true);
+    let first = pb::ListenRequest { node_id: node_id.to_string(), subscriptions, seq };
+    if tx.send(first).await.is_err() {
+        return "closed".into();
+    }
+    let mut inbound = match client.listen(ReceiverStream::new(rx)).await {
+        Ok(r) => r.into_inner(),
+        Err(e) => return e.to_string(),
+    };
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return "gateway stopping".into(),
+            m = inbound.message() => match m {
+                Ok(Some(pb::ListenEvent { event: Some(pb::listen_event::Event::Message(msg)) })) => hub.deliver(msg),
+                Ok(Some(pb::ListenEvent { event: Some(pb::listen_event::Event::Ack(seq)) })) => hub.acked(seq),
+                Ok(Some(_)) => {}
+                Ok(None) => return "the node ended the stream".into(),
+                Err(e) => return e.to_string(),
+            },
+            _ = hub.wake.notified() => {
+                let (subscriptions, seq) = hub.pending(false);
+                let update = pb::ListenRequest { node_id: String::new(), subscriptions, seq };
+                if tx.send(update).await.is_err() {
+                    return "closed".into();
+                }
+            }
+            _ = router.changed_since(version, Duration::from_secs(3600)) => {
+                match router.target(&hub.group, EndpointKind::Primary, 0) {
+                    Ok(t) if t.node_id == node_id => version = t.version,
+                    _ => return "the primary changed".into(),
+                }
+            }
+        }
+    }
+}

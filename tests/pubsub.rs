@@ -1,0 +1,147 @@
+//! Pub/sub through the gateways with real clients: messages cross gateways (a publisher on
+//! one, subscribers on another), patterns and shard channels, PUBSUB introspection counted
+//! over every gateway, RESP2's subscribed mode and RESP3 push frames, and a slow subscriber
+//! cut off at the output buffer limit instead of buffered without bound.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use redis::{cmd, Value};
+use support::{raw_exchange, redis_conn, wait_for_port, Cluster, Options};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_stream::StreamExt;
+
+type Conn = redis::aio::MultiplexedConnection;
+
+async fn q<T: redis::FromRedisValue>(c: &mut Conn, args: &[&str]) -> redis::RedisResult<T> {
+    let mut command = cmd(args[0]);
+    for a in &args[1..] {
+        command.arg(*a);
+    }
+    command.query_async(c).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_reach_subscribers_on_every_gateway() {
+    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
+    let (port, reader) = cluster.create_group("ps", 1, "everysec").await;
+    cluster.add_gateway("gateway-2", "127.0.0.2");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.2", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "the second gateway never opened its endpoint");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_for_port(reader).await;
+
+    // A redis-rs subscriber on gateway 2, a pattern subscriber on gateway 1.
+    let client2 = redis::Client::open(format!("redis://127.0.0.2:{port}/")).unwrap();
+    let mut sub = client2.get_async_pubsub().await.unwrap();
+    sub.subscribe("news").await.unwrap();
+    let client1 = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut psub = client1.get_async_pubsub().await.unwrap();
+    psub.psubscribe("n*").await.unwrap();
+
+    // The subscriptions were acknowledged by the primary before SUBSCRIBE answered, so this
+    // PUBLISH (through gateway 1, the reader endpoint even) counts and reaches both.
+    let mut c = redis_conn(reader).await;
+    assert_eq!(q::<i64>(&mut c, &["PUBLISH", "news", "hello"]).await.unwrap(), 2);
+    assert_eq!(q::<i64>(&mut c, &["PUBLISH", "other", "nobody"]).await.unwrap(), 0);
+    let msg = tokio::time::timeout(Duration::from_secs(5), sub.on_message().next()).await.unwrap().unwrap();
+    assert_eq!((msg.get_channel_name(), msg.get_payload::<String>().unwrap().as_str()), ("news", "hello"));
+    let pmsg = tokio::time::timeout(Duration::from_secs(5), psub.on_message().next()).await.unwrap().unwrap();
+    assert_eq!(pmsg.get_pattern::<String>().unwrap(), "n*");
+    assert_eq!(pmsg.get_payload::<String>().unwrap(), "hello");
+
+    // Introspection counts every gateway's clients.
+    assert_eq!(q::<Vec<String>>(&mut c, &["PUBSUB", "CHANNELS"]).await.unwrap(), ["news"]);
+    assert_eq!(q::<Vec<String>>(&mut c, &["PUBSUB", "CHANNELS", "x*"]).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        q::<(String, i64, String, i64)>(&mut c, &["PUBSUB", "NUMSUB", "news", "none"]).await.unwrap(),
+        ("news".into(), 1, "none".into(), 0)
+    );
+    assert_eq!(q::<i64>(&mut c, &["PUBSUB", "NUMPAT"]).await.unwrap(), 1);
+    assert!(q::<Value>(&mut c, &["PUBSUB", "NOPE"]).await.unwrap_err().to_string().contains("Try PUBSUB HELP"));
+
+    // Unsubscribing is seen everywhere.
+    sub.unsubscribe("news").await.unwrap();
+    let mut numsub = 1;
+    for _ in 0..50 {
+        numsub = q::<(String, i64)>(&mut c, &["PUBSUB", "NUMSUB", "news"]).await.unwrap().1;
+        if numsub == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(numsub, 0);
+
+    // RESP2 subscribed mode: only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET.
+    let want = b"*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n*2\r\n$4\r\npong\r\n$0\r\n\r\n";
+    let got = raw_exchange(port, b"SUBSCRIBE a b\r\nGET k\r\nPING\r\n", want).await;
+    assert!(got.ends_with(want), "{}", String::from_utf8_lossy(&got));
+    let want = b"*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n";
+    assert!(raw_exchange(port, b"UNSUBSCRIBE\r\n", want).await.ends_with(want));
+
+    // RESP3: confirmations and messages are push frames, and other commands still work.
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.2", port)).await.unwrap();
+    raw.write_all(b"HELLO 3\r\nSSUBSCRIBE {s}1\r\nGET k\r\n").await.unwrap();
+    let mut got = Vec::new();
+    let confirmed = b">3\r\n$10\r\nssubscribe\r\n$4\r\n{s}1\r\n:1\r\n_\r\n";
+    read_until(&mut raw, &mut got, confirmed).await;
+    assert_eq!(q::<i64>(&mut c, &["SPUBLISH", "{s}1", "sharded"]).await.unwrap(), 1);
+    assert_eq!(q::<Vec<String>>(&mut c, &["PUBSUB", "SHARDCHANNELS"]).await.unwrap(), ["{s}1"]);
+    let message = b">3\r\n$8\r\nsmessage\r\n$4\r\n{s}1\r\n$7\r\nsharded\r\n";
+    read_until(&mut raw, &mut got, message).await;
+}
+
+async fn read_until(raw: &mut tokio::net::TcpStream, got: &mut Vec<u8>, want: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !got.ends_with(want) && Instant::now() < deadline {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(1), raw.read(&mut buf)).await.map_or(0, |r| r.unwrap_or(0));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.ends_with(want), "{}", String::from_utf8_lossy(got));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_does_not_read_is_disconnected() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
+    let (port, _) = cluster.create_group("slow", 0, "everysec").await;
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    slow.write_all(b"SUBSCRIBE firehose\r\n").await.unwrap();
+    let mut confirmation = [0u8; 64];
+    let _ = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut confirmation)).await.unwrap();
+
+    // Publish far more than the 32 MB limit while the subscriber reads nothing.
+    let mut c = redis_conn(port).await;
+    let payload = "x".repeat(256 * 1024);
+    for _ in 0..200 {
+        let _: i64 = q(&mut c, &["PUBLISH", "firehose", &payload]).await.unwrap();
+    }
+    // The gateway let go of it: once the bytes already in flight are read, the socket ends.
+    let mut total = 0usize;
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(ended, "the slow subscriber is still connected after {total} bytes");
+    assert!(total < 200 * 256 * 1024, "it got everything ({total} bytes): nothing was cut");
+    // Everyone else carries on, and the subscription goes with the connection.
+    let mut receivers = 1;
+    for _ in 0..50 {
+        receivers = q::<i64>(&mut c, &["PUBLISH", "firehose", "x"]).await.unwrap();
+        if receivers == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(receivers, 0);
+}
