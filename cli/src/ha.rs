@@ -87,6 +87,10 @@ pub struct ModifyArgs {
     pub durability: DurabilityFlags,
     #[command(flatten)]
     pub snapshots: SnapshotFlags,
+    /// A Redis parameter to set group-wide, as NAME=VALUE (repeatable), e.g.
+    /// --parameter maxmemory=100mb --parameter maxmemory-policy=allkeys-lru.
+    #[arg(long = "parameter", value_name = "NAME=VALUE")]
+    pub parameters: Vec<String>,
     /// Accepted for compatibility; changes always apply immediately.
     #[arg(long)]
     pub apply_immediately: bool,
@@ -105,6 +109,14 @@ pub async fn modify(a: ModifyArgs) -> ExitCode {
         replication_group_description: a.replication_group_description,
         snapshot_retention_limit: a.snapshots.snapshot_retention_limit,
         snapshot_window: a.snapshots.snapshot_window,
+        parameter_name_values: a
+            .parameters
+            .iter()
+            .map(|p| {
+                let (name, value) = p.split_once('=').unwrap_or((p.as_str(), ""));
+                api::ParameterNameValue { parameter_name: name.to_string(), parameter_value: value.to_string() }
+            })
+            .collect(),
     };
     let out = a.opts.output;
     invoke(

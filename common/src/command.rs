@@ -97,6 +97,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("bzpopmin", -3, ["write", "blocking", "fast"], 1, -2, 1, "sorted-set", Keyed, "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
     spec!("client", -2, ["admin", "noscript", "loading", "stale"], 0, 0, 0, "connection", Gateway, "A container for client connection commands."),
     spec!("command", -1, ["random", "loading", "stale"], 0, 0, 0, "server", Gateway, "Returns detailed information about all commands."),
+    spec!("config", -2, ["admin", "noscript", "loading", "stale"], 0, 0, 0, "server", Gateway, "A container for server configuration commands."),
     spec!("copy", -3, ["write", "denyoom"], 1, 2, 1, "generic", Keyed, "Copies the value of a key to a new key."),
     spec!("dbsize", 1, ["readonly", "fast"], 0, 0, 0, "server", AllShards, "Returns the number of keys in the database."),
     spec!("decr", 2, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),

@@ -6,6 +6,7 @@ pub mod double;
 pub mod glob;
 pub mod ids;
 pub mod net;
+pub mod parameters;
 pub mod reply;
 pub mod slot;
 pub mod telemetry;

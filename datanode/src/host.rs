@@ -87,6 +87,7 @@ impl Host {
                     let fresh = node.with_state(|st| st.ks.is_empty() && st.position.offset == 0);
                     if let Some(restore) = a.restore.clone().filter(|_| fresh) {
                         node.set_settings(Durability::from_assignment(a), a.pause_writes);
+                        node.set_parameters(&a.parameters.clone().into_iter().collect());
                         self.restore(node, restore);
                         continue;
                     }
@@ -97,6 +98,7 @@ impl Host {
             }
             if let Some(node) = self.node(&a.node_id) {
                 node.set_settings(Durability::from_assignment(a), a.pause_writes);
+                node.set_parameters(&a.parameters.clone().into_iter().collect());
             }
         }
         let gone: Vec<Arc<Node>> = {

@@ -12,7 +12,12 @@ pub fn node_info(node: &Node) -> String {
         let bytes = st.ks.approx_bytes();
         s.push_str("# Memory\r\n");
         s.push_str(&format!("used_memory:{bytes}\r\nused_memory_human:{}\r\n", human(bytes)));
-        s.push_str("maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n");
+        let max = st.memory.maxmemory as usize;
+        s.push_str(&format!(
+            "maxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n",
+            human(max),
+            st.memory.policy.name()
+        ));
         s.push_str("# Persistence\r\n");
         s.push_str("loading:0\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\n");
         let fsync = match node.fsync {
@@ -23,8 +28,8 @@ pub fn node_info(node: &Node) -> String {
         s.push_str(&format!("ferrocache_appendfsync:{fsync}\r\n"));
         s.push_str("# Stats\r\n");
         s.push_str(&format!(
-            "expired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
-            st.stats.expired_keys, st.stats.keyspace_hits, st.stats.keyspace_misses
+            "expired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+            st.stats.expired_keys, st.stats.evicted_keys, st.stats.keyspace_hits, st.stats.keyspace_misses
         ));
         s.push_str("# Replication\r\n");
         match &st.role {

@@ -12,16 +12,52 @@ use ferrocache_common::slot::{key_slot, SLOT_COUNT};
 
 use crate::value::Value;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
     /// Absolute expiry in Unix ms; 0 = never.
     pub expires_at: i64,
+    /// Last access, as [`clock_ms`] (LRU eviction, OBJECT IDLETIME).
+    pub access: u32,
+    /// Redis's logarithmic access counter (LFU eviction, OBJECT FREQ).
+    pub freq: u8,
+    /// Bytes this entry was last counted as (kept by the keyspace).
+    size: u32,
+}
+
+/// Entries are equal when they hold the same value and expiry (access data is bookkeeping).
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        self.value == other.value && self.expires_at == other.expires_at
+    }
+}
+
+/// Redis's LFU_INIT_VAL: new keys start above 0 so they are not evicted at once.
+pub const LFU_INIT: u8 = 5;
+
+/// Bytes counted per key on top of its key and value: the map slot, the entry and the
+/// allocations' headers (calibrated against the process's RSS, see bench/RESULTS.md).
+pub const KEY_OVERHEAD: usize = 96;
+
+/// The access clock: Unix time in ms, truncated to 32 bits. It wraps every ~49 days, so ages
+/// are taken with `wrapping_sub` (Redis's 24-bit LRU clock wraps likewise).
+pub fn clock_ms() -> u32 {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    ms as u32
+}
+
+/// Milliseconds since `e` was last accessed, at clock `now`.
+pub fn idle_ms(e: &Entry, now: u32) -> u32 {
+    now.wrapping_sub(e.access)
 }
 
 impl Entry {
     pub fn new(value: Value) -> Entry {
-        Entry { value, expires_at: 0 }
+        Entry::with_expiry(value, 0)
+    }
+
+    pub fn with_expiry(value: Value, expires_at: i64) -> Entry {
+        Entry { value, expires_at, access: clock_ms(), freq: LFU_INIT, size: 0 }
     }
 
     pub fn is_expired(&self, now: i64) -> bool {
@@ -33,7 +69,7 @@ pub struct Keyspace {
     slots: Vec<HashMap<Bytes, Entry>>,
     expires: BTreeSet<(i64, Bytes)>,
     len: usize,
-    value_bytes: usize,
+    used: usize,
 }
 
 impl Default for Keyspace {
@@ -44,12 +80,7 @@ impl Default for Keyspace {
 
 impl Keyspace {
     pub fn new() -> Keyspace {
-        Keyspace {
-            slots: (0..SLOT_COUNT).map(|_| HashMap::new()).collect(),
-            expires: BTreeSet::new(),
-            len: 0,
-            value_bytes: 0,
-        }
+        Keyspace { slots: (0..SLOT_COUNT).map(|_| HashMap::new()).collect(), expires: BTreeSet::new(), len: 0, used: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -64,9 +95,34 @@ impl Keyspace {
         self.expires.len()
     }
 
-    /// Approximate memory held by keys and values (INFO memory).
+    /// Approximate memory held by keys and values (INFO memory used_memory, maxmemory).
     pub fn approx_bytes(&self) -> usize {
-        self.value_bytes + self.len * 64
+        self.used
+    }
+
+    fn size_of(key: &[u8], value: &Value) -> u32 {
+        (key.len() + value.approx_size() + KEY_OVERHEAD).min(u32::MAX as usize) as u32
+    }
+
+    /// Counts a value changed in place (through [`Keyspace::get_value_mut`]) again.
+    pub fn recount(&mut self, key: &[u8]) {
+        if let Some(e) = self.slots[key_slot(key) as usize].get_mut(key) {
+            let size = Keyspace::size_of(key, &e.value);
+            self.used = self.used.saturating_sub(e.size as usize) + size as usize;
+            e.size = size;
+        }
+    }
+
+    /// Looks a key up and records the access: the LRU clock always, the LFU counter when
+    /// `lfu` is given (log factor, decay minutes).
+    pub fn touch(&mut self, key: &[u8], now: u32, lfu: Option<(u32, u32)>) -> Option<&Entry> {
+        let e = self.slots[key_slot(key) as usize].get_mut(key)?;
+        if let Some((log_factor, decay)) = lfu {
+            let counter = lfu_decayed(e, now, decay);
+            e.freq = lfu_incr(counter, log_factor);
+        }
+        e.access = now;
+        Some(e)
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&Entry> {
@@ -84,7 +140,9 @@ impl Keyspace {
         let slot = key_slot(key) as usize;
         let key = Bytes::copy_from_slice(key);
         let new_at = entry.expires_at;
-        self.value_bytes += entry.value.approx_size() + key.len();
+        let mut entry = entry;
+        entry.size = Keyspace::size_of(&key, &entry.value);
+        self.used += entry.size as usize;
         let old = self.slots[slot].insert(key.clone(), entry);
         // Forget the old entry's expiry before indexing the new one: both may be equal.
         match &old {
@@ -108,7 +166,7 @@ impl Keyspace {
         if old.expires_at != 0 {
             self.expires.remove(&(old.expires_at, Bytes::copy_from_slice(key)));
         }
-        self.value_bytes = self.value_bytes.saturating_sub(old.value.approx_size() + key.len());
+        self.used = self.used.saturating_sub(old.size as usize);
     }
 
     /// Sets (or with 0 clears) the expiry of an existing key; false when it does not exist.
@@ -136,7 +194,21 @@ impl Keyspace {
         }
         self.expires.clear();
         self.len = 0;
-        self.value_bytes = 0;
+        self.used = 0;
+    }
+
+    /// Up to `limit` keys with an expiry, soonest first (volatile-ttl eviction).
+    pub fn soonest_expiring(&self, limit: usize) -> Vec<Bytes> {
+        self.expires.iter().take(limit).map(|(_, k)| k.clone()).collect()
+    }
+
+    /// A key with an expiry, picked at random (volatile-* eviction sampling): the first at or
+    /// after a random point between the soonest and the latest expiry.
+    pub fn random_expiring_key(&self, seed: u64) -> Option<Bytes> {
+        let (first, last) = (self.expires.first()?.0, self.expires.last()?.0);
+        let span = (last - first).max(0) as u64 + 1;
+        let at = first + (seed % span) as i64;
+        self.expires.range((at, Bytes::new())..).next().or(self.expires.first()).map(|(_, k)| k.clone())
     }
 
     /// Up to `limit` keys whose expiry is at or before `now`, soonest first.
@@ -172,6 +244,29 @@ impl Keyspace {
     }
 }
 
+/// Redis's LFUDecrAndReturn: the counter less one per `decay` minutes since the last access.
+pub fn lfu_decayed(e: &Entry, now: u32, decay: u32) -> u8 {
+    if decay == 0 {
+        return e.freq;
+    }
+    let periods = idle_ms(e, now) / 60_000 / decay;
+    e.freq.saturating_sub(periods.min(255) as u8)
+}
+
+/// Redis's LFULogIncr: the higher the counter, the less likely an access raises it.
+fn lfu_incr(counter: u8, log_factor: u32) -> u8 {
+    if counter == 255 {
+        return 255;
+    }
+    let base = counter.saturating_sub(LFU_INIT) as f64;
+    let p = 1.0 / (base * log_factor as f64 + 1.0);
+    if rand::random::<f64>() < p {
+        counter + 1
+    } else {
+        counter
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,7 +280,7 @@ mod tests {
     #[test]
     fn insert_remove_and_expiry_index() {
         let mut ks = Keyspace::new();
-        assert!(ks.insert(b"a", Entry { value: s("1"), expires_at: 100 }).is_none());
+        assert!(ks.insert(b"a", Entry::with_expiry(s("1"), 100)).is_none());
         ks.insert(b"b", Entry::new(s("2")));
         assert_eq!(ks.len(), 2);
         assert_eq!(ks.expired_keys(100, 10), vec![Bytes::from_static(b"a")]);
@@ -208,7 +303,7 @@ mod tests {
             for (op, k, at) in ops {
                 let key = vec![b'k', k];
                 match op {
-                    0 => { ks.insert(&key, Entry { value: s("v"), expires_at: at }); model.insert(key, at); }
+                    0 => { ks.insert(&key, Entry::with_expiry(s("v"), at)); model.insert(key, at); }
                     1 => { prop_assert_eq!(ks.remove(&key).is_some(), model.remove(&key).is_some()); }
                     _ => { prop_assert_eq!(ks.set_expiry(&key, at), model.contains_key(&key)); if let Some(v) = model.get_mut(&key) { *v = at; } }
                 }

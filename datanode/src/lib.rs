@@ -16,6 +16,7 @@ pub mod hll;
 pub mod host;
 pub mod info;
 pub mod keyspace;
+pub mod memory;
 pub mod node;
 pub mod pubsub;
 pub mod replication;

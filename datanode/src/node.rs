@@ -57,6 +57,11 @@ pub enum Role {
 
 pub struct NodeState {
     pub ks: Keyspace,
+    /// maxmemory, eviction policy and notifications, from the group's parameters.
+    pub memory: crate::memory::MemoryPolicy,
+    /// The group's parameters as last received (set ones only).
+    pub parameters: std::collections::BTreeMap<String, String>,
+    pub evict_pool: crate::memory::EvictionPool,
     pub role: Role,
     pub config_epoch: u64,
     pub position: Position,
@@ -90,6 +95,7 @@ pub struct Stats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub expired_keys: u64,
+    pub evicted_keys: u64,
 }
 
 impl NodeState {
@@ -120,6 +126,34 @@ pub struct Node {
     watchers: Mutex<HashMap<Bytes, Vec<std::sync::Weak<tokio::sync::Notify>>>>,
     /// Pub/sub subscribers of the gateways listening here (used while primary).
     pub broker: crate::pubsub::Broker,
+}
+
+/// Whether a write may need memory (Redis's `denyoom` flag): refused under OOM.
+fn may_grow(args: &[Bytes]) -> bool {
+    args.first().and_then(|n| ferrocache_common::command::lookup(n)).is_some_and(|s| s.flags.contains(&"denyoom"))
+}
+
+/// Evicts keys under the group's policy until the node is under maxmemory; OOM when the
+/// policy allows no (more) evictions. Evictions replicate as DELs.
+fn make_room(st: &mut NodeState, now: i64, out: &mut WriteSet) -> Result<(), Reply> {
+    let clock = now as u32;
+    for _ in 0..crate::memory::MAX_EVICTIONS_PER_COMMAND {
+        if !st.memory.over_limit(&st.ks) {
+            return Ok(());
+        }
+        let NodeState { ks, memory, evict_pool, .. } = st;
+        let Some(key) = evict_pool.next_victim(ks, memory, clock) else { break };
+        st.ks.remove(&key);
+        st.stats.evicted_keys += 1;
+        out.dirty.push(key.clone());
+        out.effects.push(vec![Bytes::from_static(b"DEL"), key.clone()]);
+        out.evicted.push(key);
+    }
+    if st.memory.over_limit(&st.ks) {
+        Err(Reply::error(crate::memory::OOM))
+    } else {
+        Ok(())
+    }
 }
 
 /// Redis's keyspace_hits / keyspace_misses: every key a read command looks up.
@@ -227,6 +261,9 @@ impl Node {
                 write_clock: WriteClock::default(),
                 watch: WatchVersions::default(),
                 stats: Stats::default(),
+                memory: crate::memory::MemoryPolicy::default(),
+                parameters: Default::default(),
+                evict_pool: Default::default(),
             }),
             store,
             offset_tx: watch::channel(offset).0,
@@ -309,8 +346,19 @@ impl Node {
                     replies.push(r.clone());
                     continue;
                 }
+                let grows = match &transaction {
+                    Some(t) => t.commands.iter().any(|c| may_grow(c)),
+                    None => may_grow(args),
+                };
+                if grows && st.memory.over_limit(&st.ks) {
+                    if let Err(oom) = make_room(&mut st, now, &mut out) {
+                        replies.push(oom);
+                        continue;
+                    }
+                }
                 ran_writes.push(i);
             }
+            let lfu = st.memory.lfu();
             if let Some(t) = transaction {
                 for c in &t.commands {
                     count_lookups(&mut st, c, now);
@@ -319,8 +367,15 @@ impl Node {
                 continue;
             }
             count_lookups(&mut st, args, now);
-            let mut ctx =
-                Ctx { ks: &mut st.ks, now, primary: writable, out: &mut out, max_string: self.max_string, block: None };
+            let mut ctx = Ctx {
+                ks: &mut st.ks,
+                now,
+                primary: writable,
+                out: &mut out,
+                max_string: self.max_string,
+                block: None,
+                lfu,
+            };
             replies.push(cmd::execute(&mut ctx, args));
             if let Some(block) = ctx.block.take() {
                 // Registered under the lock, so no write can slip between the check and the wait.
@@ -344,7 +399,9 @@ impl Node {
             return Reply::NullArray;
         }
         let first_effect = out.effects.len();
-        let mut ctx = Ctx { ks: &mut st.ks, now, primary: writable, out, max_string: self.max_string, block: None };
+        let lfu = st.memory.lfu();
+        let mut ctx =
+            Ctx { ks: &mut st.ks, now, primary: writable, out, max_string: self.max_string, block: None, lfu };
         let mut replies = Vec::with_capacity(t.commands.len());
         for c in &t.commands {
             replies.push(cmd::execute(&mut ctx, c));
@@ -394,6 +451,20 @@ impl Node {
         }
     }
 
+    /// Takes the group's Redis parameters (maxmemory, policy, notifications) from the
+    /// coordinators.
+    pub fn set_parameters(&self, set: &std::collections::BTreeMap<String, String>) {
+        let memory = crate::memory::MemoryPolicy::from_parameters(set);
+        let mut st = self.state.lock();
+        if st.parameters != *set {
+            st.parameters = set.clone();
+        }
+        if st.memory != memory {
+            tracing::info!(node = %self.id, ?memory, "memory parameters changed");
+            st.memory = memory;
+        }
+    }
+
     /// Takes a group's durability settings and planned-switch pause from the coordinators.
     pub fn set_settings(&self, durability: Durability, pause_writes: bool) {
         let mut st = self.state.lock();
@@ -422,6 +493,7 @@ impl Node {
             out: &mut out,
             max_string: self.max_string,
             block: None,
+            lfu: None,
         };
         let n = ctx.expire_cycle(limit);
         if !out.is_empty() {
@@ -437,8 +509,15 @@ impl Node {
         let mut out = WriteSet::default();
         let mut st = self.state.lock();
         for args in &effects {
-            let mut ctx =
-                Ctx { ks: &mut st.ks, now, primary: false, out: &mut out, max_string: usize::MAX, block: None };
+            let mut ctx = Ctx {
+                ks: &mut st.ks,
+                now,
+                primary: false,
+                out: &mut out,
+                max_string: usize::MAX,
+                block: None,
+                lfu: None,
+            };
             cmd::execute(&mut ctx, args);
         }
         // A replica logs the primary's effects verbatim, so its offsets are the primary's.
@@ -452,6 +531,9 @@ impl Node {
     /// order). Returns the storage sequence number.
     fn commit(&self, st: &mut NodeState, out: WriteSet) -> Result<u64, StoreError> {
         st.stats.expired_keys += out.expired;
+        for key in &out.dirty {
+            st.ks.recount(key);
+        }
         if st.role == Role::Primary && !out.effects.is_empty() {
             st.write_clock.record(st.position.offset + out.effects.len() as u64, now_ms());
         }

@@ -132,6 +132,7 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
     let mut waits = Vec::new();
     let mut infos = Vec::new();
     let mut pubsub = Vec::new();
+    let mut resets = Vec::new();
     let mut stale = Vec::new();
     let epoch = node.with_state(|st| st.config_epoch);
     for c in batch.commands {
@@ -144,6 +145,17 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
             waits.push((c.id, c.args));
         } else if name == b"INFO" {
             infos.push(c.id);
+        } else if name == b"CONFIG" && c.args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"APPLIED")) {
+            // From the gateway's CONFIG SET: answer once this node applies these values.
+            let (node, host, tx) = (node.clone(), host.clone(), tx.clone());
+            tokio::spawn(async move {
+                let r = parameters_applied(&node, &host, &c.args[2..]).await;
+                let _ = tx.send(Ok(pb::ReplyBatch { replies: vec![reply(c.id, r)] })).await;
+            });
+        } else if name == b"CONFIG" {
+            // CONFIG RESETSTAT.
+            node.with_state(|st| st.stats = Default::default());
+            resets.push(c.id);
         } else if matches!(name.as_slice(), b"PUBLISH" | b"SPUBLISH" | b"PUBSUB") {
             pubsub.push((c.id, c.args));
         } else {
@@ -207,6 +219,9 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
     for id in infos {
         replies.push(reply(id, Reply::Bulk(crate::info::node_info(&node).into())));
     }
+    for id in resets {
+        replies.push(reply(id, Reply::ok()));
+    }
     for (id, args) in pubsub {
         let r = match args.as_slice() {
             [name, channel, payload] if !name.eq_ignore_ascii_case(b"PUBSUB") => {
@@ -232,6 +247,27 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
         }
     }
     replies
+}
+
+/// Waits (asking the coordinators at once) until the node runs with the `name value` pairs.
+async fn parameters_applied(node: &Node, host: &Host, pairs: &[Bytes]) -> Reply {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let applied = node.with_state(|st| {
+            pairs.chunks(2).all(|p| {
+                let name = String::from_utf8_lossy(&p[0]);
+                p.len() == 2 && ferrocache_common::parameters::value(&st.parameters, &name).as_bytes() == &p[1][..]
+            })
+        });
+        if applied {
+            return Reply::ok();
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Reply::error("ERR CONFIG SET is stored but this node has not applied it yet");
+        }
+        host.refresh.notify_one();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Under `appendfsync always`, waits until the batch is on disk.

@@ -52,6 +52,13 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// CONFIG RESETSTAT: the counters INFO stats reports.
+    pub fn reset_stats(&self) {
+        self.total_connections.store(0, Ordering::Relaxed);
+        self.total_commands.store(0, Ordering::Relaxed);
+        self.rejected_connections.store(0, Ordering::Relaxed);
+    }
+
     pub fn register(&self, addr: SocketAddr, laddr: String) -> Arc<Mutex<ClientInfo>> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         self.total_connections.fetch_add(1, Ordering::Relaxed);

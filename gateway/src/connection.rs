@@ -370,6 +370,34 @@ fn unsubscribe(session: &mut Session, kind: pubsub::Kind, args: &[Bytes]) -> Rep
     Reply::Sequence(out)
 }
 
+/// CONFIG: GET answers from the routes; SET goes through the coordinators (on its own task,
+/// so the connection's other replies keep flowing); RESETSTAT clears this gateway's and the
+/// primary's counters.
+async fn config(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>, args: &[Bytes]) -> Slot {
+    use crate::config_command::{self as cfg, ConfigCommand};
+    let proto = session.proto;
+    match cfg::parse(args) {
+        ConfigCommand::Get(patterns) => {
+            Slot::Ready(cfg::get(shared, &endpoint.group_id, endpoint.port, patterns), proto)
+        }
+        ConfigCommand::Set(pairs) => {
+            let (tx, rx) = oneshot::channel();
+            let (shared, group, pairs) = (shared.clone(), endpoint.group_id.clone(), pairs.to_vec());
+            tokio::spawn(async move {
+                let _ = tx.send(cfg::set(&shared, &group, &pairs).await);
+            });
+            Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: None, retry: None }))
+        }
+        ConfigCommand::ResetStat => {
+            shared.clients.reset_stats();
+            let args = vec![Bytes::from_static(b"CONFIG"), Bytes::from_static(b"RESETSTAT")];
+            let (rx, retry) = route(shared, &endpoint.group_id, EndpointKind::Primary, 0, args, false, true).await;
+            Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: Some(deadline(shared)), retry }))
+        }
+        ConfigCommand::Answer(r) => Slot::Ready(r, proto),
+    }
+}
+
 /// Resolves when the front slot's reply arrives; pends forever when there is nothing to
 /// wait for (the select's other branches then decide).
 async fn wait_front(queue: &mut VecDeque<Slot>) -> Reply {
@@ -587,6 +615,9 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
     if subscribed && proto == 2 && spec.name == "ping" {
         let arg = args.get(1).cloned().unwrap_or_default();
         return ready(Reply::Array(vec![Reply::Bulk(Bytes::from_static(b"pong")), Reply::Bulk(arg)]));
+    }
+    if spec.name == "config" && !session.tx.in_multi() {
+        return (config(session, endpoint, shared, &args).await, false);
     }
     match spec.name {
         "multi" if session.tx.in_multi() => return ready(Reply::error("ERR MULTI calls can not be nested")),

@@ -9,6 +9,7 @@
 
 pub mod clients;
 pub mod config;
+pub mod config_command;
 pub mod connection;
 pub mod endpoints;
 pub mod info;

@@ -45,6 +45,8 @@ pub struct Group {
     pub primary_port: u16,
     pub reader_port: u16,
     pub shards: Vec<Shard>,
+    /// The group's Redis parameters (set ones only), for CONFIG GET.
+    pub parameters: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +89,7 @@ impl Table {
                     primary_port: g.primary_port as u16,
                     reader_port: g.reader_port as u16,
                     shards,
+                    parameters: g.parameters.into_iter().collect(),
                 };
                 (g.replication_group_id, group)
             })

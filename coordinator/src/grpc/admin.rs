@@ -226,6 +226,7 @@ impl Admin for AdminService {
             snapshot_retention_limit,
             snapshot_window,
             restored_from,
+            parameters: Default::default(),
         };
         let change =
             Change::CreateReplicationGroup { group, requested_port: port, port_base: c.config.endpoint_port_base };

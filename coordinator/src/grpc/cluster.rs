@@ -112,6 +112,7 @@ impl Cluster for ClusterService {
                                 .map(|d| d.address.clone())
                                 .unwrap_or_default(),
                         }),
+                    parameters: g.parameters.clone().into_iter().collect(),
                 }
             })
             .collect();

@@ -86,6 +86,11 @@ pub fn replication_group(
         pending_primary_cluster_id: switching.map(|h| h.target.clone()).unwrap_or_default(),
         snapshot_retention_limit: g.snapshot_retention_limit as i32,
         snapshot_window: g.snapshot_window.clone(),
+        cache_parameters: g
+            .parameters
+            .iter()
+            .map(|(k, v)| admin::ParameterNameValue { parameter_name: k.clone(), parameter_value: v.clone() })
+            .collect(),
     }
 }
 
@@ -129,6 +134,7 @@ pub fn routing(topology: &Topology, version: u64) -> pb::Topology {
             status: g.status.as_str().into(),
             primary_port: g.primary_port as u32,
             reader_port: g.reader_port as u32,
+            parameters: g.parameters.clone().into_iter().collect(),
             node_groups: g
                 .node_groups
                 .iter()

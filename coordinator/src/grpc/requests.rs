@@ -195,6 +195,15 @@ pub fn validate_modify(req: &admin::ModifyReplicationGroupRequest, g: &Replicati
         snapshot_window(&req.snapshot_window)?;
         plan.settings.snapshot_window = Some(req.snapshot_window.clone());
     }
+    if !req.parameter_name_values.is_empty() {
+        let mut set = std::collections::BTreeMap::new();
+        for p in &req.parameter_name_values {
+            let (name, value) = ferrocache_common::parameters::normalize(&p.parameter_name, &p.parameter_value)
+                .map_err(|e| invalid(format!("InvalidParameterValue: {e}")))?;
+            set.insert(name.to_string(), value);
+        }
+        plan.settings.parameters = Some(set);
+    }
     plan.settings.automatic_failover = req.automatic_failover_enabled;
     plan.settings.multi_az = req.multi_az_enabled;
     let af = req.automatic_failover_enabled.unwrap_or(g.automatic_failover);

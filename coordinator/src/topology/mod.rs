@@ -213,6 +213,9 @@ pub struct ReplicationGroup {
     /// The snapshot the group was restored from (its primary loads it when first opened).
     #[serde(default)]
     pub restored_from: Option<RestoreSource>,
+    /// Redis parameters set on the group (normalized values; unset ones are defaults).
+    #[serde(default)]
+    pub parameters: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,6 +248,9 @@ pub struct Settings {
     pub multi_az: Option<bool>,
     pub snapshot_retention_limit: Option<u32>,
     pub snapshot_window: Option<String>,
+    /// Parameters to set (merged into the group's).
+    #[serde(default)]
+    pub parameters: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -532,6 +538,12 @@ impl Topology {
                     if days != g.snapshot_retention_limit {
                         said.push(format!("snapshot retention {days} days"));
                         g.snapshot_retention_limit = days;
+                    }
+                }
+                for (name, value) in settings.parameters.unwrap_or_default() {
+                    if g.parameters.get(&name) != Some(&value) {
+                        said.push(format!("parameter {name} = '{value}'"));
+                        g.parameters.insert(name, value);
                     }
                 }
                 if let Some(w) = settings.snapshot_window {

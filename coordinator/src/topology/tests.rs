@@ -28,6 +28,7 @@ fn group(id: &str) -> ReplicationGroup {
         snapshot_retention_limit: 0,
         snapshot_window: "05:00-06:00".into(),
         restored_from: None,
+        parameters: Default::default(),
     }
 }
 

@@ -275,13 +275,15 @@ pub(super) fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             String::from_utf8_lossy(&args[1])
         )));
     }
-    let Some(entry) = ctx.lookup(&args[2]) else { return Ok(Reply::NullBulk) };
-    Ok(match sub.as_slice() {
-        b"ENCODING" => Reply::Bulk(Bytes::from_static(encoding(&entry.value).as_bytes())),
-        b"REFCOUNT" => Reply::Integer(1),
-        // Access times are not tracked (no LRU eviction yet): every key reads as just used.
-        b"IDLETIME" => Reply::Integer(0),
-        _ => return Err(Reply::error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
+    let (lfu, clock) = (ctx.lfu, ctx.now as u32);
+    let Some(entry) = ctx.peek(&args[2]) else { return Ok(Reply::NullBulk) };
+    Ok(match (sub.as_slice(), lfu) {
+        (b"ENCODING", _) => Reply::Bulk(Bytes::from_static(encoding(&entry.value).as_bytes())),
+        (b"REFCOUNT", _) => Reply::Integer(1),
+        (b"IDLETIME", None) => Reply::Integer((crate::keyspace::idle_ms(entry, clock) / 1000) as i64),
+        (b"IDLETIME", Some(_)) => return Err(Reply::error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
+        (_, Some((_, decay))) => Reply::Integer(crate::keyspace::lfu_decayed(entry, clock, decay) as i64),
+        (_, None) => return Err(Reply::error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
     })
 }
 

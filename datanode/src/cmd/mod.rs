@@ -38,6 +38,8 @@ pub struct WriteSet {
     pub flushed: bool,
     /// Keys deleted because they had expired (INFO stats expired_keys).
     pub expired: u64,
+    /// Keys evicted for maxmemory (keyspace notifications).
+    pub evicted: Vec<Bytes>,
 }
 
 impl WriteSet {
@@ -64,6 +66,8 @@ pub struct Ctx<'a> {
     pub max_string: usize,
     /// Set by a blocking command that has to wait (its reply is then a placeholder).
     pub block: Option<Block>,
+    /// LFU bookkeeping on access (log factor, decay minutes) while an LFU policy is in force.
+    pub lfu: Option<(u32, u32)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -78,6 +82,13 @@ impl<'a> Ctx<'a> {
     /// The entry under `key` if it exists and has not expired. A primary deletes an expired
     /// key on the spot and propagates a DEL, as Redis does.
     fn lookup(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.expire_if_needed(key);
+        let now = self.now;
+        self.ks.touch(key, now as u32, self.lfu).filter(|e| !e.is_expired(now))
+    }
+
+    /// Like [`Ctx::lookup`] without recording an access (OBJECT, as Redis's LOOKUP_NOTOUCH).
+    fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
         self.expire_if_needed(key);
         self.ks.get(key).filter(|e| !e.is_expired(self.now))
     }

@@ -44,7 +44,7 @@ fn is_expiry_option(arg: &[u8]) -> bool {
 fn store(ctx: &mut Ctx<'_>, key: &Bytes, value: Bytes, expires_at: i64, keep_ttl: bool) {
     let expires_at = if keep_ttl { ctx.lookup(key).map_or(0, |e| e.expires_at) } else { expires_at };
     let value = Bytes::copy_from_slice(&value);
-    ctx.ks.insert(key, Entry { value: Value::Str(value.clone()), expires_at });
+    ctx.ks.insert(key, Entry::with_expiry(Value::Str(value.clone()), expires_at));
     let mut effect = vec![SET, key.clone(), value];
     if expires_at != 0 {
         effect.extend([PXAT, int_bytes(expires_at)]);
@@ -230,7 +230,7 @@ pub(super) fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// when it is deterministic (`original`), else `SET key value KEEPTTL`.
 pub(super) fn write_keeping_ttl(ctx: &mut Ctx<'_>, key: &Bytes, value: Bytes, original: Option<&[Bytes]>) {
     let expires_at = ctx.lookup(key).map_or(0, |e| e.expires_at);
-    ctx.ks.insert(key, Entry { value: Value::Str(value.clone()), expires_at });
+    ctx.ks.insert(key, Entry::with_expiry(Value::Str(value.clone()), expires_at));
     let effect = match original {
         Some(args) => args.to_vec(),
         None => vec![SET, key.clone(), value, KEEPTTL],

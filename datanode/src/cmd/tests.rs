@@ -25,6 +25,7 @@ impl Harness {
             out: &mut out,
             max_string: 1 << 20,
             block: None,
+            lfu: None,
         };
         let reply = execute(&mut ctx, &args);
         self.log.extend(out.effects);

@@ -110,7 +110,7 @@ impl Follower {
                     let buf = full.as_mut().ok_or_else(|| FollowError::Protocol("chunk outside a full sync".into()))?;
                     for e in chunk.entries {
                         let value = Value::decode(&e.value).map_err(|e| FollowError::Protocol(e.to_string()))?;
-                        buf.push((Bytes::copy_from_slice(&e.key), Entry { value, expires_at: e.expires_at_ms }));
+                        buf.push((Bytes::copy_from_slice(&e.key), Entry::with_expiry(value, e.expires_at_ms)));
                     }
                     None
                 }

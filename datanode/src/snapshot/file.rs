@@ -125,7 +125,7 @@ pub fn parse(data: &[u8]) -> Result<Vec<(Bytes, Entry)>, SnapshotError> {
                 let value = Value::decode(take(vlen)?).map_err(|_| SnapshotError::Corrupt("bad value"))?;
                 let mut exp = [0u8; 8];
                 exp.copy_from_slice(take(8)?);
-                entries.push((key, Entry { value, expires_at: i64::from_be_bytes(exp) }));
+                entries.push((key, Entry::with_expiry(value, i64::from_be_bytes(exp))));
             }
             TAG_END => {
                 let mut n = [0u8; 8];
@@ -148,8 +148,8 @@ mod tests {
     fn entries() -> Vec<(Bytes, Entry)> {
         let hash: HashMap<Bytes, Bytes> = [(Bytes::from("f"), Bytes::from("v"))].into();
         vec![
-            (Bytes::from("s"), Entry { value: Value::Str(Bytes::from("hello")), expires_at: 0 }),
-            (Bytes::from("h"), Entry { value: Value::Hash(hash), expires_at: 1_900_000_000_000 }),
+            (Bytes::from("s"), Entry::with_expiry(Value::Str(Bytes::from("hello")), 0)),
+            (Bytes::from("h"), Entry::with_expiry(Value::Hash(hash), 1_900_000_000_000)),
         ]
     }
 

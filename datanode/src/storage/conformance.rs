@@ -5,7 +5,7 @@ use bytes::Bytes;
 use super::*;
 
 fn entry(v: &str, at: i64) -> Entry {
-    Entry { value: Value::Str(Bytes::copy_from_slice(v.as_bytes())), expires_at: at }
+    Entry::with_expiry(Value::Str(Bytes::copy_from_slice(v.as_bytes())), at)
 }
 
 fn sorted(store: &dyn Store) -> (Position, Vec<(Bytes, Entry)>) {

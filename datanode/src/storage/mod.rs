@@ -79,7 +79,7 @@ pub(crate) fn decode_entry(key: &[u8], data: &[u8]) -> Result<Entry, StoreError>
     let mut at = [0u8; 8];
     at.copy_from_slice(&data[..8]);
     let value = Value::decode(&data[8..]).map_err(|e| corrupt(e.0))?;
-    Ok(Entry { value, expires_at: i64::from_be_bytes(at) })
+    Ok(Entry::with_expiry(value, i64::from_be_bytes(at)))
 }
 
 pub(crate) fn encode_position(p: &Position) -> Vec<u8> {

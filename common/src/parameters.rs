@@ -1,0 +1,266 @@
+//! The Redis configuration parameters a replication group carries (ElastiCache's cache
+//! parameters): their defaults, how values are checked and normalized, and Redis's error
+//! lines for bad ones. The gateway checks CONFIG SET with these before the coordinator
+//! stores the change; datanodes read the normalized values.
+
+use std::collections::BTreeMap;
+
+/// What kind of value a parameter takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Bytes, written as Redis writes memory (`100mb`, `1gb`, `4096`); stored as bytes.
+    Memory,
+    /// An integer within bounds.
+    Int(i64, i64),
+    /// One of a fixed set of words.
+    Enum(&'static [&'static str]),
+    /// Keyspace notification classes (`KEA`, `Ex`, ...).
+    NotifyFlags,
+    /// Shown by CONFIG GET, not settable.
+    Immutable,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Parameter {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub kind: Kind,
+}
+
+pub const EVICTION_POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+
+const fn p(name: &'static str, default: &'static str, kind: Kind) -> Parameter {
+    Parameter { name, default, kind }
+}
+
+/// Every parameter, sorted by name.
+pub static PARAMETERS: &[Parameter] = &[
+    p("activedefrag", "no", Kind::Enum(&["yes", "no"])),
+    p("appendonly", "yes", Kind::Immutable),
+    p("cluster-enabled", "no", Kind::Immutable),
+    p("databases", "1", Kind::Immutable),
+    p("hash-max-listpack-entries", "128", Kind::Int(0, i64::MAX)),
+    p("hash-max-listpack-value", "64", Kind::Int(0, i64::MAX)),
+    p("hash-max-ziplist-entries", "128", Kind::Int(0, i64::MAX)),
+    p("hash-max-ziplist-value", "64", Kind::Int(0, i64::MAX)),
+    p("lazyfree-lazy-eviction", "no", Kind::Enum(&["yes", "no"])),
+    p("lfu-decay-time", "1", Kind::Int(0, i64::MAX)),
+    p("lfu-log-factor", "10", Kind::Int(0, i64::MAX)),
+    p("list-max-listpack-size", "-2", Kind::Int(i64::MIN, i64::MAX)),
+    p("list-max-ziplist-size", "-2", Kind::Int(i64::MIN, i64::MAX)),
+    p("maxmemory", "0", Kind::Memory),
+    p("maxmemory-eviction-tenacity", "10", Kind::Int(0, 100)),
+    p("maxmemory-policy", "noeviction", Kind::Enum(EVICTION_POLICIES)),
+    p("maxmemory-samples", "5", Kind::Int(1, 64)),
+    p("notify-keyspace-events", "", Kind::NotifyFlags),
+    p("proto-max-bulk-len", "536870912", Kind::Memory),
+    p("save", "", Kind::Immutable),
+    p("set-max-intset-entries", "512", Kind::Int(0, i64::MAX)),
+    p("set-max-listpack-entries", "128", Kind::Int(0, i64::MAX)),
+    p("set-max-listpack-value", "64", Kind::Int(0, i64::MAX)),
+    p("slowlog-log-slower-than", "10000", Kind::Int(-1, i64::MAX)),
+    p("slowlog-max-len", "128", Kind::Int(0, i64::MAX)),
+    p("timeout", "0", Kind::Int(0, i32::MAX as i64)),
+    p("zset-max-listpack-entries", "128", Kind::Int(0, i64::MAX)),
+    p("zset-max-listpack-value", "64", Kind::Int(0, i64::MAX)),
+    p("zset-max-ziplist-entries", "128", Kind::Int(0, i64::MAX)),
+    p("zset-max-ziplist-value", "64", Kind::Int(0, i64::MAX)),
+];
+
+pub fn lookup(name: &str) -> Option<&'static Parameter> {
+    let lower = name.to_ascii_lowercase();
+    PARAMETERS.iter().find(|p| p.name == lower)
+}
+
+/// Why a CONFIG SET value was refused; Display is Redis's error line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParameterError {
+    #[error("ERR Unknown option or number of arguments for CONFIG SET - '{0}'")]
+    Unknown(String),
+    #[error("ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")]
+    Invalid { name: String, reason: String },
+}
+
+fn invalid(name: &str, reason: impl Into<String>) -> ParameterError {
+    ParameterError::Invalid { name: name.to_string(), reason: reason.into() }
+}
+
+/// Redis's memory units: `b`, `k`/`kb`, `m`/`mb`, `g`/`gb` (k = 1000, kb = 1024).
+pub fn parse_memory(text: &str) -> Option<u64> {
+    let lower = text.to_ascii_lowercase();
+    let digits_end = lower.find(|c: char| !c.is_ascii_digit() && c != '-').unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(digits_end);
+    let n: i64 = num.parse().ok()?;
+    let mul: i64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    u64::try_from(n.checked_mul(mul)?).ok()
+}
+
+/// Keyspace notification classes as Redis keeps them (bits), from the CONFIG text.
+pub mod notify {
+    pub const KEYSPACE: u32 = 1 << 0; // K
+    pub const KEYEVENT: u32 = 1 << 1; // E
+    pub const GENERIC: u32 = 1 << 2; // g
+    pub const STRING: u32 = 1 << 3; // $
+    pub const LIST: u32 = 1 << 4; // l
+    pub const SET: u32 = 1 << 5; // s
+    pub const HASH: u32 = 1 << 6; // h
+    pub const ZSET: u32 = 1 << 7; // z
+    pub const EXPIRED: u32 = 1 << 8; // x
+    pub const EVICTED: u32 = 1 << 9; // e
+    pub const STREAM: u32 = 1 << 10; // t
+    pub const KEY_MISS: u32 = 1 << 11; // m
+    pub const LOADED: u32 = 1 << 12; // (module only)
+    pub const MODULE: u32 = 1 << 13; // d
+    pub const NEW: u32 = 1 << 14; // n
+    /// `A`: every class but m and n.
+    pub const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+
+    /// Parses Redis's flag string; None for an unknown character.
+    pub fn parse(text: &str) -> Option<u32> {
+        let mut flags = 0;
+        for c in text.chars() {
+            flags |= match c {
+                'A' => ALL,
+                'g' => GENERIC,
+                '$' => STRING,
+                'l' => LIST,
+                's' => SET,
+                'h' => HASH,
+                'z' => ZSET,
+                'x' => EXPIRED,
+                'e' => EVICTED,
+                'K' => KEYSPACE,
+                'E' => KEYEVENT,
+                't' => STREAM,
+                'm' => KEY_MISS,
+                'd' => MODULE,
+                'n' => NEW,
+                _ => return None,
+            };
+        }
+        Some(flags)
+    }
+
+    /// Redis's canonical form (what CONFIG GET shows).
+    pub fn format(flags: u32) -> String {
+        let mut out = String::new();
+        if flags & ALL == ALL {
+            out.push('A');
+        } else {
+            for (bit, c) in [
+                (GENERIC, 'g'),
+                (STRING, '$'),
+                (LIST, 'l'),
+                (SET, 's'),
+                (HASH, 'h'),
+                (ZSET, 'z'),
+                (EXPIRED, 'x'),
+                (EVICTED, 'e'),
+                (STREAM, 't'),
+                (MODULE, 'd'),
+            ] {
+                if flags & bit != 0 {
+                    out.push(c);
+                }
+            }
+        }
+        for (bit, c) in [(KEYSPACE, 'K'), (KEYEVENT, 'E'), (KEY_MISS, 'm'), (NEW, 'n')] {
+            if flags & bit != 0 {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
+/// Checks a CONFIG SET value and returns it normalized (memory as bytes, words lowercase,
+/// notification flags in Redis's canonical order).
+pub fn normalize(name: &str, value: &str) -> Result<(&'static str, String), ParameterError> {
+    let param = lookup(name).ok_or_else(|| ParameterError::Unknown(name.to_string()))?;
+    let value = match param.kind {
+        Kind::Immutable => return Err(invalid(param.name, "can't set immutable config")),
+        Kind::Memory => {
+            parse_memory(value).ok_or_else(|| invalid(param.name, "argument must be a memory value"))?.to_string()
+        }
+        Kind::Int(min, max) => {
+            let n: i64 =
+                value.parse().map_err(|_| invalid(param.name, "argument couldn't be parsed into an integer"))?;
+            if n < min || n > max {
+                return Err(invalid(param.name, format!("argument must be between {min} and {max} inclusive")));
+            }
+            n.to_string()
+        }
+        Kind::Enum(words) => {
+            let lower = value.to_ascii_lowercase();
+            if !words.contains(&lower.as_str()) {
+                return Err(invalid(
+                    param.name,
+                    "argument(s) must be one of the following: ".to_string() + &words.join(", "),
+                ));
+            }
+            lower
+        }
+        Kind::NotifyFlags => notify::format(
+            notify::parse(value)
+                .ok_or_else(|| invalid(param.name, "Invalid event class character. Use 'Ag$shzxeKEtmdn'."))?,
+        ),
+    };
+    Ok((param.name, value))
+}
+
+/// A group's value for `name`: its own setting, else the default.
+pub fn value<'a>(set: &'a BTreeMap<String, String>, name: &str) -> &'a str {
+    match set.get(name) {
+        Some(v) => v,
+        None => lookup(name).map_or("", |p| p.default),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted() {
+        for pair in PARAMETERS.windows(2) {
+            assert!(pair[0].name < pair[1].name, "{}", pair[1].name);
+        }
+    }
+
+    #[test]
+    fn values_are_checked_and_normalized() {
+        assert_eq!(normalize("MAXMEMORY", "100mb"), Ok(("maxmemory", (100u64 << 20).to_string())));
+        assert_eq!(normalize("maxmemory", "1k"), Ok(("maxmemory", "1000".into())));
+        assert_eq!(normalize("maxmemory-policy", "ALLKEYS-LRU"), Ok(("maxmemory-policy", "allkeys-lru".into())));
+        assert_eq!(normalize("notify-keyspace-events", "KEA"), Ok(("notify-keyspace-events", "AKE".into())));
+        assert_eq!(normalize("notify-keyspace-events", "Egx"), Ok(("notify-keyspace-events", "gxE".into())));
+        assert_eq!(
+            normalize("maxmemory", "lots").unwrap_err().to_string(),
+            "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"
+        );
+        assert_eq!(
+            normalize("nope", "1").unwrap_err().to_string(),
+            "ERR Unknown option or number of arguments for CONFIG SET - 'nope'"
+        );
+        assert!(normalize("maxmemory-samples", "0").is_err());
+        assert!(normalize("databases", "16").unwrap_err().to_string().contains("can't set immutable config"));
+    }
+}

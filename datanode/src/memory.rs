@@ -1,0 +1,194 @@
+//! maxmemory and eviction, approximated as Redis approximates them: when a write that may
+//! grow memory (a `denyoom` command) finds the node over its limit, keys are evicted one at a
+//! time, each the best of `maxmemory-samples` random candidates under the group's policy,
+//! until the node is under the limit again. Evictions run on the primary and replicate as
+//! DELs (replicas never evict on their own, as Redis's `replica-ignore-maxmemory`).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use ferrocache_common::parameters::{self, notify};
+
+use crate::keyspace::{idle_ms, lfu_decayed, Keyspace};
+
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// Most keys one command may evict before it gives up (and is refused with OOM).
+pub const MAX_EVICTIONS_PER_COMMAND: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Policy {
+    #[default]
+    NoEviction,
+    AllKeysLru,
+    AllKeysLfu,
+    AllKeysRandom,
+    VolatileLru,
+    VolatileLfu,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl Policy {
+    fn parse(s: &str) -> Policy {
+        match s {
+            "allkeys-lru" => Policy::AllKeysLru,
+            "allkeys-lfu" => Policy::AllKeysLfu,
+            "allkeys-random" => Policy::AllKeysRandom,
+            "volatile-lru" => Policy::VolatileLru,
+            "volatile-lfu" => Policy::VolatileLfu,
+            "volatile-random" => Policy::VolatileRandom,
+            "volatile-ttl" => Policy::VolatileTtl,
+            _ => Policy::NoEviction,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::NoEviction => "noeviction",
+            Policy::AllKeysLru => "allkeys-lru",
+            Policy::AllKeysLfu => "allkeys-lfu",
+            Policy::AllKeysRandom => "allkeys-random",
+            Policy::VolatileLru => "volatile-lru",
+            Policy::VolatileLfu => "volatile-lfu",
+            Policy::VolatileRandom => "volatile-random",
+            Policy::VolatileTtl => "volatile-ttl",
+        }
+    }
+
+    pub fn is_lfu(self) -> bool {
+        matches!(self, Policy::AllKeysLfu | Policy::VolatileLfu)
+    }
+}
+
+/// The group's memory parameters as one node applies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryPolicy {
+    /// 0 = no limit.
+    pub maxmemory: u64,
+    pub policy: Policy,
+    pub samples: usize,
+    pub lfu_log_factor: u32,
+    pub lfu_decay_time: u32,
+    /// notify-keyspace-events, as flags.
+    pub notify: u32,
+}
+
+impl Default for MemoryPolicy {
+    fn default() -> Self {
+        MemoryPolicy::from_parameters(&BTreeMap::new())
+    }
+}
+
+impl MemoryPolicy {
+    pub fn from_parameters(set: &BTreeMap<String, String>) -> MemoryPolicy {
+        let int = |name: &str| parameters::value(set, name).parse::<u64>().unwrap_or(0);
+        MemoryPolicy {
+            maxmemory: int("maxmemory"),
+            policy: Policy::parse(parameters::value(set, "maxmemory-policy")),
+            samples: int("maxmemory-samples").clamp(1, 64) as usize,
+            lfu_log_factor: int("lfu-log-factor") as u32,
+            lfu_decay_time: int("lfu-decay-time") as u32,
+            notify: notify::parse(parameters::value(set, "notify-keyspace-events")).unwrap_or(0),
+        }
+    }
+
+    /// What an access records for LFU: (log factor, decay minutes), when LFU is in force.
+    pub fn lfu(&self) -> Option<(u32, u32)> {
+        self.policy.is_lfu().then_some((self.lfu_log_factor, self.lfu_decay_time))
+    }
+
+    pub fn over_limit(&self, ks: &Keyspace) -> bool {
+        self.maxmemory > 0 && ks.approx_bytes() as u64 > self.maxmemory
+    }
+}
+
+/// Redis's eviction pool size: the best candidates seen so far are kept between evictions,
+/// so each eviction compares fresh samples with earlier ones.
+const POOL_SIZE: usize = 16;
+
+/// The eviction candidates carried from one eviction to the next.
+#[derive(Debug, Default)]
+pub struct EvictionPool {
+    keys: Vec<Bytes>,
+}
+
+impl EvictionPool {
+    /// The key to evict next, or None when the policy allows none (noeviction, or a
+    /// volatile policy with no key carrying an expiry).
+    pub fn next_victim(&mut self, ks: &Keyspace, p: &MemoryPolicy, now: u32) -> Option<Bytes> {
+        let volatile = matches!(p.policy, Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom);
+        let samples: Vec<Bytes> = match p.policy {
+            Policy::NoEviction => return None,
+            Policy::VolatileTtl => return ks.soonest_expiring(1).pop(),
+            Policy::AllKeysRandom => return ks.random_key(rand::random()),
+            Policy::VolatileRandom => return ks.random_expiring_key(rand::random()),
+            _ if volatile => (0..p.samples).filter_map(|_| ks.random_expiring_key(rand::random())).collect(),
+            _ => (0..p.samples).filter_map(|_| ks.random_key(rand::random())).collect(),
+        };
+        for k in samples {
+            if !self.keys.contains(&k) {
+                self.keys.push(k);
+            }
+        }
+        // Lower is evicted first: LFU by decayed counter, then idleness; LRU by idleness.
+        // Keys that went away (or lost their expiry, for volatile policies) leave the pool.
+        let mut scored: Vec<((u32, std::cmp::Reverse<u32>), Bytes)> = self
+            .keys
+            .drain(..)
+            .filter_map(|k| {
+                let e = ks.get(&k).filter(|e| !volatile || e.expires_at != 0)?;
+                let idle = std::cmp::Reverse(idle_ms(e, now));
+                let counter = if p.policy.is_lfu() { lfu_decayed(e, now, p.lfu_decay_time) as u32 } else { 0 };
+                Some(((counter, idle), k))
+            })
+            .collect();
+        scored.sort_by_key(|(score, _)| *score);
+        scored.truncate(POOL_SIZE);
+        let mut best = scored.into_iter().map(|(_, k)| k);
+        let victim = best.next();
+        self.keys = best.collect();
+        victim
+    }
+}
+
+/// One eviction pick without a pool (tests, callers that evict once).
+pub fn pick_victim(ks: &Keyspace, p: &MemoryPolicy, now: u32) -> Option<Bytes> {
+    EvictionPool::default().next_victim(ks, p, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::Entry;
+    use crate::value::Value;
+
+    fn policy(name: &str) -> MemoryPolicy {
+        let mut set = BTreeMap::new();
+        set.insert("maxmemory-policy".to_string(), name.to_string());
+        set.insert("maxmemory-samples".to_string(), "64".to_string());
+        MemoryPolicy::from_parameters(&set)
+    }
+
+    #[test]
+    fn picks_per_policy() {
+        let mut ks = Keyspace::new();
+        for i in 0..20u32 {
+            let mut e = Entry::new(Value::Str(Bytes::from_static(b"v")));
+            e.access = 1000 + i;
+            if i >= 10 {
+                e.expires_at = 10_000 + i as i64;
+            }
+            ks.insert(format!("k{i}").as_bytes(), e);
+        }
+        assert_eq!(pick_victim(&ks, &policy("noeviction"), 2000), None);
+        assert_eq!(pick_victim(&ks, &policy("volatile-ttl"), 2000), Some(Bytes::from_static(b"k10")));
+        // 64 samples over 20 keys: the oldest access wins (almost surely sampled).
+        assert_eq!(pick_victim(&ks, &policy("allkeys-lru"), 2000), Some(Bytes::from_static(b"k0")));
+        let v = pick_victim(&ks, &policy("volatile-lru"), 2000).expect("a volatile key");
+        assert!(ks.get(&v).is_some_and(|e| e.expires_at != 0));
+        let mut no_ttl = Keyspace::new();
+        no_ttl.insert(b"x", Entry::new(Value::Str(Bytes::new())));
+        assert_eq!(pick_victim(&no_ttl, &policy("volatile-random"), 0), None);
+    }
+}

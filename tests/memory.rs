@@ -1,0 +1,152 @@
+//! CONFIG and memory limits through the gateway: parameters set group-wide (CONFIG SET goes
+//! through the coordinators and every member applies it), maxmemory with each eviction
+//! policy under a write-heavy load, Redis's OOM error, evictions replicated to replicas,
+//! OBJECT IDLETIME / FREQ.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::{cmd, Value};
+use support::{redis_conn, Cluster, Options};
+
+type Conn = redis::aio::MultiplexedConnection;
+
+/// What one write may add past the limit (evictions happen before writes, as in Redis).
+const SLACK: i64 = 4096;
+
+async fn q<T: redis::FromRedisValue>(c: &mut Conn, args: &[&str]) -> redis::RedisResult<T> {
+    let mut command = cmd(args[0]);
+    for a in &args[1..] {
+        command.arg(*a);
+    }
+    command.query_async(c).await
+}
+
+async fn ok(c: &mut Conn, args: &[&str]) {
+    let r: String = q(c, args).await.unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert_eq!(r, "OK", "{args:?}");
+}
+
+async fn info_field(c: &mut Conn, name: &str) -> i64 {
+    let info: String = cmd("INFO").query_async(c).await.unwrap();
+    info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok()).unwrap_or(-1)
+}
+
+/// Writes `n` keys of `size` bytes in pipelines; returns how many writes were refused.
+async fn fill(c: &mut Conn, prefix: &str, n: usize, size: usize, ttl: Option<u64>) -> usize {
+    let value = "v".repeat(size);
+    let mut refused = 0;
+    for chunk in 0..n.div_ceil(100) {
+        let mut pipe = redis::pipe();
+        for i in chunk * 100..((chunk + 1) * 100).min(n) {
+            let key = format!("{prefix}{i}");
+            match ttl {
+                Some(t) => pipe.cmd("SET").arg(&key).arg(&value).arg("EX").arg(t),
+                None => pipe.cmd("SET").arg(&key).arg(&value),
+            };
+        }
+        // redis-rs turns a pipeline holding an error reply into an error.
+        match pipe.query_async::<Vec<Value>>(c).await {
+            Ok(replies) => refused += replies.iter().filter(|v| matches!(v, Value::ServerError(_))).count(),
+            Err(_) => refused += 1,
+        }
+    }
+    refused
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_and_eviction_follow_redis() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
+    let (port, reader) = cluster.create_group("mem", 1, "everysec").await;
+    let mut c = redis_conn(port).await;
+
+    // CONFIG GET / SET with Redis's replies and errors.
+    let got: HashMap<String, String> = q(&mut c, &["CONFIG", "GET", "maxmemory*"]).await.unwrap();
+    assert_eq!(got.get("maxmemory").map(String::as_str), Some("0"));
+    assert_eq!(got.get("maxmemory-policy").map(String::as_str), Some("noeviction"));
+    assert_eq!(got.get("maxmemory-samples").map(String::as_str), Some("5"));
+    let err = q::<Value>(&mut c, &["CONFIG", "SET", "maxmemory-policy", "sometimes"]).await.unwrap_err().to_string();
+    assert!(err.contains("CONFIG SET failed (possibly related to argument 'maxmemory-policy')"), "{err}");
+    let err = q::<Value>(&mut c, &["CONFIG", "SET", "nosuch", "1"]).await.unwrap_err().to_string();
+    assert!(err.contains("Unknown option or number of arguments for CONFIG SET - 'nosuch'"), "{err}");
+    let err = q::<Value>(&mut c, &["CONFIG", "SET", "maxmemory", "1mb", "maxmemory", "2mb"]).await.unwrap_err();
+    assert!(err.to_string().contains("duplicate parameter"), "{err}");
+    ok(
+        &mut c,
+        &["CONFIG", "SET", "maxmemory", "1mb", "maxmemory-policy", "allkeys-lru", "hash-max-listpack-entries", "64"],
+    )
+    .await;
+    let got: HashMap<String, String> = q(&mut c, &["CONFIG", "GET", "maxmemory", "hash-max-listpack-*"]).await.unwrap();
+    assert_eq!(got.get("maxmemory").map(String::as_str), Some("1048576"));
+    assert_eq!(got.get("hash-max-listpack-entries").map(String::as_str), Some("64"));
+    let described = cluster.describe("mem").await;
+    assert!(described
+        .cache_parameters
+        .iter()
+        .any(|p| p.parameter_name == "maxmemory" && p.parameter_value == "1048576"));
+
+    // allkeys-lru under a write-heavy load: memory stays under the limit, hot keys survive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..20 {
+        let _: () = q(&mut c, &["SET", &format!("hot{i}"), &"h".repeat(1000)]).await.unwrap();
+    }
+    for round in 0..10 {
+        assert_eq!(fill(&mut c, &format!("load{round}:"), 500, 1000, None).await, 0, "allkeys-lru refuses nothing");
+        for i in 0..20 {
+            let _: Option<String> = q(&mut c, &["GET", &format!("hot{i}")]).await.unwrap();
+        }
+    }
+    // As in Redis, eviction runs before each write, so the last write may overshoot by its size.
+    let used = info_field(&mut c, "used_memory").await;
+    assert!(used > 0 && used <= (1 << 20) + SLACK, "used_memory {used} over maxmemory");
+    let evicted = info_field(&mut c, "evicted_keys").await;
+    assert!(evicted > 3000, "evicted_keys {evicted}");
+    let mut hot_left = 0;
+    for i in 0..20 {
+        hot_left += q::<i64>(&mut c, &["EXISTS", &format!("hot{i}")]).await.unwrap();
+    }
+    assert!(hot_left >= 15, "LRU kept only {hot_left} of 20 hot keys");
+    assert_eq!(info_field(&mut c, "maxmemory").await, 1 << 20);
+
+    // Evictions reach the replica as deletions.
+    let _: i64 = q(&mut c, &["WAIT", "1", "5000"]).await.unwrap();
+    let mut r = redis_conn(reader).await;
+    let primary_keys: i64 = q(&mut c, &["DBSIZE"]).await.unwrap();
+    assert_eq!(q::<i64>(&mut r, &["DBSIZE"]).await.unwrap(), primary_keys);
+
+    // volatile-ttl: only keys with an expiry go, soonest first.
+    ok(&mut c, &["FLUSHALL"]).await;
+    ok(&mut c, &["CONFIG", "SET", "maxmemory-policy", "volatile-ttl"]).await;
+    assert_eq!(fill(&mut c, "keep:", 300, 1000, None).await, 0);
+    assert_eq!(fill(&mut c, "ttl:", 2000, 1000, Some(100_000)).await, 0);
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "keep:0", "keep:299"]).await.unwrap(), 2, "persistent keys kept");
+    assert!(info_field(&mut c, "used_memory").await <= (1 << 20) + SLACK);
+
+    // volatile-lru with no key carrying an expiry, and noeviction: Redis's OOM error.
+    ok(&mut c, &["FLUSHALL"]).await;
+    ok(&mut c, &["CONFIG", "SET", "maxmemory-policy", "volatile-lru"]).await;
+    assert!(fill(&mut c, "p:", 2000, 1000, None).await > 0, "nothing to evict: writes refused");
+    ok(&mut c, &["CONFIG", "SET", "maxmemory-policy", "noeviction"]).await;
+    let err = q::<Value>(&mut c, &["SET", "more", "x"]).await.unwrap_err();
+    assert_eq!(err.code(), Some("OOM"), "{err}");
+    assert!(err.to_string().contains("command not allowed when used memory > 'maxmemory'"), "{err}");
+    assert_eq!(q::<i64>(&mut c, &["DEL", "p:0"]).await.unwrap(), 1, "DEL works when out of memory");
+    let _: Option<String> = q(&mut c, &["GET", "p:1"]).await.unwrap();
+
+    // OBJECT IDLETIME under LRU, OBJECT FREQ under LFU.
+    ok(&mut c, &["CONFIG", "SET", "maxmemory", "0"]).await;
+    ok(&mut c, &["SET", "idle", "1"]).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(q::<i64>(&mut c, &["OBJECT", "IDLETIME", "idle"]).await.unwrap() >= 1);
+    ok(&mut c, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]).await;
+    for _ in 0..50 {
+        let _: Option<String> = q(&mut c, &["GET", "idle"]).await.unwrap();
+    }
+    assert!(q::<i64>(&mut c, &["OBJECT", "FREQ", "idle"]).await.unwrap() >= 5);
+    let err = q::<Value>(&mut c, &["OBJECT", "IDLETIME", "idle"]).await.unwrap_err().to_string();
+    assert!(err.contains("An LFU maxmemory policy is selected"), "{err}");
+    ok(&mut c, &["CONFIG", "RESETSTAT"]).await;
+    assert_eq!(info_field(&mut c, "evicted_keys").await, 0);
+}
