@@ -145,3 +145,56 @@ async fn a_subscriber_that_does_not_read_is_disconnected() {
     }
     assert_eq!(receivers, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyspace_notifications_follow_redis() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
+    let (port, _) = cluster.create_group("notify", 0, "everysec").await;
+    let mut c = redis_conn(port).await;
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut sub = client.get_async_pubsub().await.unwrap();
+    sub.psubscribe("__key*__:*").await.unwrap();
+
+    // Off by default: nothing is published.
+    let _: () = q(&mut c, &["SET", "quiet", "1"]).await.unwrap();
+    let _: String = q(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "KEA"]).await.unwrap();
+    let got: String = q::<Vec<String>>(&mut c, &["CONFIG", "GET", "notify-keyspace-events"]).await.unwrap().join(" ");
+    assert_eq!(got, "notify-keyspace-events AKE");
+
+    let _: () = q(&mut c, &["SET", "k", "v"]).await.unwrap();
+    let _: i64 = q(&mut c, &["RPUSH", "l", "a"]).await.unwrap();
+    let _: String = q(&mut c, &["LPOP", "l"]).await.unwrap();
+    let _: i64 = q(&mut c, &["PEXPIRE", "k", "50"]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _: Option<String> = q(&mut c, &["GET", "k"]).await.unwrap();
+
+    let want = [
+        ("__keyspace@0__:k", "set"),
+        ("__keyevent@0__:set", "k"),
+        ("__keyspace@0__:l", "rpush"),
+        ("__keyevent@0__:rpush", "l"),
+        ("__keyspace@0__:l", "lpop"),
+        ("__keyevent@0__:lpop", "l"),
+        ("__keyspace@0__:l", "del"),
+        ("__keyevent@0__:del", "l"),
+        ("__keyspace@0__:k", "expire"),
+        ("__keyevent@0__:expire", "k"),
+        ("__keyspace@0__:k", "expired"),
+        ("__keyevent@0__:expired", "k"),
+    ];
+    let mut got = Vec::new();
+    let mut stream = sub.on_message();
+    while got.len() < want.len() {
+        let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(5), stream.next()).await else { break };
+        got.push((m.get_channel_name().to_string(), m.get_payload::<String>().unwrap()));
+    }
+    let want: Vec<(String, String)> = want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    assert_eq!(got, want);
+    drop(stream);
+
+    // MEMORY USAGE counts the key, its value and the per-key overhead.
+    let _: () = q(&mut c, &["SET", "sized", &"x".repeat(1000)]).await.unwrap();
+    let usage: i64 = q(&mut c, &["MEMORY", "USAGE", "sized"]).await.unwrap();
+    assert!((1000..1300).contains(&usage), "{usage}");
+    assert_eq!(q::<Option<i64>>(&mut c, &["MEMORY", "USAGE", "missing"]).await.unwrap(), None);
+}

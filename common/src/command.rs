@@ -153,6 +153,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("lrem", 4, ["write"], 1, 1, 1, "list", Keyed, "Removes elements from a list. Deletes the list if the last element was removed."),
     spec!("lset", 4, ["write", "denyoom"], 1, 1, 1, "list", Keyed, "Sets the value of an element in a list by its index."),
     spec!("ltrim", 4, ["write"], 1, 1, 1, "list", Keyed, "Removes elements from both ends a list. Deletes the list if all elements were trimmed."),
+    spec!("memory", -2, ["readonly"], 2, 2, 1, "server", Keyed, "A container for memory diagnostics commands."),
     spec!("mget", -2, ["readonly", "fast"], 1, -1, 1, "string", Keyed, "Atomically returns the string values of one or more keys."),
     spec!("mset", -3, ["write", "denyoom"], 1, -1, 2, "string", Keyed, "Atomically creates or modifies the string values of one or more keys."),
     spec!("msetnx", -3, ["write", "denyoom"], 1, -1, 2, "string", Keyed, "Atomically modifies the string values of one or more keys only when all keys don't exist."),

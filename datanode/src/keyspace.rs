@@ -60,6 +60,11 @@ impl Entry {
         Entry { value, expires_at, access: clock_ms(), freq: LFU_INIT, size: 0 }
     }
 
+    /// Bytes this entry is counted as (MEMORY USAGE, maxmemory).
+    pub fn size(&self) -> usize {
+        self.size as usize
+    }
+
     pub fn is_expired(&self, now: i64) -> bool {
         self.expires_at != 0 && self.expires_at <= now
     }

@@ -18,6 +18,7 @@ pub mod info;
 pub mod keyspace;
 pub mod memory;
 pub mod node;
+pub mod notify;
 pub mod pubsub;
 pub mod replication;
 pub mod service;

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cmd::{self, Ctx, WriteSet};
 use crate::durability::{self, Durability, Mode, WriteClock};
 use crate::keyspace::{Entry, Keyspace};
+use crate::notify;
 use crate::replication::backlog::{Backlog, Effect};
 use crate::storage::writer::StoreWriter;
 use crate::storage::{Position, Store, StoreBatch, StoreError};
@@ -311,6 +312,9 @@ impl Node {
         let writable = primary && st.lease_live() && !st.writes_paused;
         let mut refusal: Option<Option<Reply>> = None;
         let mut replies = Vec::with_capacity(commands.len());
+        // Keyspace notifications, published once the batch has run.
+        let notify_flags = if writable { st.memory.notify } else { 0 };
+        let mut events = Vec::new();
         let mut ran_writes = Vec::new();
         let mut blocked = Vec::new();
         for (i, (args, readonly)) in commands.iter().enumerate() {
@@ -367,6 +371,7 @@ impl Node {
                 continue;
             }
             count_lookups(&mut st, args, now);
+            let (dirty_from, expired_from) = (out.dirty.len(), out.expired_keys.len());
             let mut ctx = Ctx {
                 ks: &mut st.ks,
                 now,
@@ -382,6 +387,15 @@ impl Node {
                 let wake = self.watch_keys(&block.keys);
                 blocked.push((i, block, wake));
             }
+            if notify_flags != 0 && out.dirty.len() > dirty_from {
+                let expired = &out.expired_keys[expired_from..];
+                let changed: Vec<Bytes> =
+                    out.dirty[dirty_from..].iter().filter(|k| !expired.contains(k)).cloned().collect();
+                events.extend(notify::command_events(args, &changed, |k| st.ks.get(k).is_none()));
+            }
+        }
+        if notify_flags != 0 {
+            self.publish_events(notify_flags, events, &out);
         }
         let store_seq = if out.is_empty() { 0 } else { self.commit(&mut st, out)? };
         let acks_needed = match st.durability.mode {
@@ -451,6 +465,20 @@ impl Node {
         }
     }
 
+    /// Publishes keyspace notifications: the commands' `events`, then expirations and
+    /// evictions recorded in `out`.
+    fn publish_events(&self, flags: u32, mut events: Vec<notify::Event>, out: &WriteSet) {
+        use ferrocache_common::parameters::notify as class;
+        let expired =
+            out.expired_keys.iter().map(|k| notify::Event { class: class::EXPIRED, name: "expired", key: k.clone() });
+        let evicted =
+            out.evicted.iter().map(|k| notify::Event { class: class::EVICTED, name: "evicted", key: k.clone() });
+        events.extend(expired.chain(evicted));
+        for (channel, message) in notify::messages(flags, &events) {
+            self.broker.publish(&channel, &message, false);
+        }
+    }
+
     /// Takes the group's Redis parameters (maxmemory, policy, notifications) from the
     /// coordinators.
     pub fn set_parameters(&self, set: &std::collections::BTreeMap<String, String>) {
@@ -496,6 +524,9 @@ impl Node {
             lfu: None,
         };
         let n = ctx.expire_cycle(limit);
+        if st.memory.notify != 0 {
+            self.publish_events(st.memory.notify, Vec::new(), &out);
+        }
         if !out.is_empty() {
             self.commit(&mut st, out)?;
         }

@@ -287,6 +287,68 @@ pub(super) fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     })
 }
 
+/// MEMORY USAGE / STATS / DOCTOR / PURGE / MALLOC-STATS / HELP.
+pub(super) fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let sub = args[1].to_ascii_uppercase();
+    match (sub.as_slice(), args.len()) {
+        (b"USAGE", 3) => {}
+        (b"USAGE", 5) if args[3].eq_ignore_ascii_case(b"SAMPLES") => {
+            super::args::int_arg(&args[4])?;
+        }
+        (b"USAGE", _) => return Err(Reply::error(errors::SYNTAX)),
+        (b"DOCTOR", 2) => return Ok(Reply::Verbatim(Bytes::from_static(
+            b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.",
+        ))),
+        (b"PURGE", 2) => return Ok(Reply::ok()),
+        (b"MALLOC-STATS", 2) => {
+            return Ok(Reply::Verbatim(Bytes::from_static(b"Stats not supported for the current allocator")))
+        }
+        (b"STATS", 2) => {
+            let (keys, bytes) = (ctx.ks.len(), ctx.ks.approx_bytes());
+            let per_key = if keys == 0 { 0 } else { bytes / keys };
+            let fields: [(&str, i64); 5] = [
+                ("peak.allocated", bytes as i64),
+                ("total.allocated", bytes as i64),
+                ("keys.count", keys as i64),
+                ("keys.bytes-per-key", per_key as i64),
+                ("dataset.bytes", bytes as i64),
+            ];
+            return Ok(Reply::Map(
+                fields
+                    .iter()
+                    .flat_map(|(k, v)| [Reply::Bulk(Bytes::from_static(k.as_bytes())), Reply::Integer(*v)])
+                    .collect(),
+            ));
+        }
+        (b"HELP", 2) => {
+            let lines = [
+                "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "DOCTOR",
+                "    Return memory problems reports.",
+                "MALLOC-STATS",
+                "    Return internal statistics report from the memory allocator.",
+                "PURGE",
+                "    Attempt to purge dirty pages for reclamation by the allocator.",
+                "STATS",
+                "    Return information about the memory usage of the server.",
+                "USAGE <key> [SAMPLES <count>]",
+                "    Return memory in bytes used by <key> and its value. Nested values are",
+                "    sampled up to <count> times (default: 5, 0 means sample all).",
+                "HELP",
+                "    Print this help.",
+            ];
+            return Ok(Reply::Array(lines.iter().map(|l| Reply::Simple(l.to_string())).collect()));
+        }
+        _ => {
+            return Err(Reply::error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try MEMORY HELP.",
+                String::from_utf8_lossy(&args[1])
+            )))
+        }
+    }
+    Ok(ctx.peek(&args[2]).map_or(Reply::NullBulk, |e| Reply::Integer(e.size() as i64)))
+}
+
 fn small(items: usize, longest: usize, max_items: usize) -> bool {
     items <= max_items && longest <= 64
 }

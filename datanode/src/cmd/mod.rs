@@ -40,6 +40,8 @@ pub struct WriteSet {
     pub expired: u64,
     /// Keys evicted for maxmemory (keyspace notifications).
     pub evicted: Vec<Bytes>,
+    /// Keys deleted because they had expired (keyspace notifications).
+    pub expired_keys: Vec<Bytes>,
 }
 
 impl WriteSet {
@@ -149,6 +151,7 @@ impl<'a> Ctx<'a> {
         if expired && self.primary {
             self.ks.remove(key);
             self.out.expired += 1;
+            self.out.expired_keys.push(Bytes::copy_from_slice(key));
             self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)], &[key]);
         }
     }
@@ -313,6 +316,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 
         "copy" => keys::copy(ctx, args),
         "object" => keys::object(ctx, args),
+        "memory" => keys::memory(ctx, args),
         "del" | "unlink" => keys::del(ctx, args),
         "exists" | "touch" => keys::exists(ctx, args),
         "expire" => keys::expire(ctx, args, 1000, false),
