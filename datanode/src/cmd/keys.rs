@@ -305,7 +305,7 @@ pub(super) fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         (b"STATS", 2) => {
             let (keys, bytes) = (ctx.ks.len(), ctx.ks.approx_bytes());
-            let per_key = if keys == 0 { 0 } else { bytes / keys };
+            let per_key = bytes.checked_div(keys).unwrap_or(0);
             let fields: [(&str, i64); 5] = [
                 ("peak.allocated", bytes as i64),
                 ("total.allocated", bytes as i64),
