@@ -7,10 +7,13 @@
 # Like for like: Redis runs with appendonly yes / appendfsync everysec and two replicas;
 # Ferrocache's group has two replicas and AppendFsync everysec (its default).
 #
-# Usage: bench/compare.sh [requests]   (default 200000)
+# Usage: bench/compare.sh [requests] [tests]   (default 200000 "set get")
+#   tests: any of set get zadd hset lpush zrange (ZRANGE reads the top 10 of a 1000-member
+#   sorted set; the others are redis-benchmark's own tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-200000}
+TESTS=${2:-set get}
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
   echo "installing redis-server and redis-tools (Debian)..." >&2
@@ -62,16 +65,23 @@ for _ in $(seq 1 120); do grep -q "Press Ctrl-C" "$WORK/up.log" && break; sleep 
 grep -q "Press Ctrl-C" "$WORK/up.log" || { cat "$WORK/up.log"; echo "ferrocache did not start" >&2; exit 1; }
 for _ in $(seq 1 50); do redis-cli -p "$R" ping >/dev/null 2>&1 && break; sleep 0.2; done
 
+# A 1000-member sorted set for the zrange test, on both.
+for port in "$R" "$F"; do
+  python3 -c 'print("ZADD bench:zset " + " ".join(f"{i} member:{i}" for i in range(1000)))' | redis-cli -p "$port" >/dev/null
+done
+
 # Runs one redis-benchmark; prints "rps p50 p99".
 run() { # port test pipeline
-  redis-benchmark -p "$1" -t "$2" -n "$N" -c 50 -d 100 -P "$3" -r 100000 --csv -q 2>/dev/null \
+  local what=(-t "$2")
+  [ "$2" = zrange ] && what=(ZRANGE bench:zset 0 9 WITHSCORES)
+  redis-benchmark -p "$1" -n "$N" -c 50 -d 100 -P "$3" -r 100000 --csv -q "${what[@]}" 2>/dev/null \
     | awk -F'","' 'NR==2 { gsub(/"/, "", $0); split($0, f, ","); print f[2], f[5], f[7] }'
 }
 
 echo "| test | pipeline | redis rps | ferrocache rps | ratio | redis p50/p99 ms | ferrocache p50/p99 ms |"
 echo "|---|---|---|---|---|---|---|"
 for P in 1 16; do
-  for T in set get; do
+  for T in $TESTS; do
     read -r rr rp50 rp99 <<<"$(run "$R" "$T" "$P")"
     read -r fr fp50 fp99 <<<"$(run "$F" "$T" "$P")"
     ratio=$(python3 -c "print(f'{$fr / $rr:.2f}')")

@@ -150,3 +150,49 @@ async fn config_and_eviction_follow_redis() {
     ok(&mut c, &["CONFIG", "RESETSTAT"]).await;
     assert_eq!(info_field(&mut c, "evicted_keys").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dump_and_restore_speak_redis_serialization() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
+    let (port, reader) = cluster.create_group("dump", 1, "everysec").await;
+    let mut c = redis_conn(port).await;
+
+    // A payload made by redis-server 7.0 (`SET k 42`, `DUMP k`).
+    let from_redis = b"\x00\xc0*\n\x00\x81\xfb\\\xfa\x86cOP".to_vec();
+    let r: String = cmd("RESTORE").arg("k").arg(0).arg(&from_redis).query_async(&mut c).await.unwrap();
+    assert_eq!(r, "OK");
+    assert_eq!(q::<String>(&mut c, &["GET", "k"]).await.unwrap(), "42");
+    let err = cmd("RESTORE").arg("k").arg(0).arg(&from_redis).query_async::<Value>(&mut c).await.unwrap_err();
+    assert!(err.to_string().contains("Target key name already exists"), "{err}");
+    let mut bad = from_redis.clone();
+    bad[2] ^= 1;
+    let err = cmd("RESTORE").arg("x").arg(0).arg(&bad).query_async::<Value>(&mut c).await.unwrap_err();
+    assert!(err.to_string().contains("DUMP payload version or checksum are wrong"), "{err}");
+
+    // Every type round-trips through DUMP / RESTORE, with TTLs.
+    let _: i64 = q(&mut c, &["RPUSH", "l", "a", "b", "c"]).await.unwrap();
+    let _: i64 = q(&mut c, &["SADD", "s", "x", "y"]).await.unwrap();
+    let _: i64 = q(&mut c, &["HSET", "h", "f", "v"]).await.unwrap();
+    let _: i64 = q(&mut c, &["ZADD", "z", "1.5", "m", "-2", "n"]).await.unwrap();
+    for key in ["k", "l", "s", "h", "z"] {
+        let payload: Vec<u8> = cmd("DUMP").arg(key).query_async(&mut c).await.unwrap();
+        let copy = format!("{key}-copy");
+        let r: String = cmd("RESTORE").arg(&copy).arg(60_000).arg(&payload).query_async(&mut c).await.unwrap();
+        assert_eq!(r, "OK");
+        let t: String = q(&mut c, &["TYPE", &copy]).await.unwrap();
+        assert_eq!(t, q::<String>(&mut c, &["TYPE", key]).await.unwrap());
+        assert!(q::<i64>(&mut c, &["PTTL", &copy]).await.unwrap() > 50_000);
+    }
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["ZRANGE", "z-copy", "0", "-1", "WITHSCORES"]).await.unwrap(),
+        ["n", "-2", "m", "1.5"]
+    );
+    assert_eq!(q::<Option<Vec<u8>>>(&mut c, &["DUMP", "missing"]).await.unwrap(), None);
+
+    // The replica restores the same keys, with the same absolute expiry.
+    let _: i64 = q(&mut c, &["WAIT", "1", "5000"]).await.unwrap();
+    let mut r = redis_conn(reader).await;
+    assert_eq!(q::<Vec<String>>(&mut r, &["LRANGE", "l-copy", "0", "-1"]).await.unwrap(), ["a", "b", "c"]);
+    let primary_at: i64 = q(&mut c, &["PEXPIRETIME", "h-copy"]).await.unwrap();
+    assert_eq!(q::<i64>(&mut r, &["PEXPIRETIME", "h-copy"]).await.unwrap(), primary_at);
+}

@@ -20,6 +20,7 @@ pub mod memory;
 pub mod node;
 pub mod notify;
 pub mod pubsub;
+pub mod rdb;
 pub mod replication;
 pub mod service;
 pub mod snapshot;

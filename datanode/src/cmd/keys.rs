@@ -8,6 +8,7 @@ use ferrocache_common::Reply;
 
 use super::args::{eq_ignore_case, int_arg, int_bytes, syntax_error};
 use super::{CmdResult, Ctx};
+use crate::keyspace::Entry;
 use crate::value::Value;
 
 const DEL: Bytes = Bytes::from_static(b"DEL");
@@ -27,12 +28,16 @@ pub(super) fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Integer(n))
 }
 
+/// EXISTS (which, as in Redis, does not count as an access) and TOUCH (which does).
 pub(super) fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    Ok(Reply::Integer(args[1..].iter().filter(|k| ctx.exists(k)).count() as i64))
+    let touch = args[0].eq_ignore_ascii_case(b"TOUCH");
+    Ok(Reply::Integer(
+        args[1..].iter().filter(|k| if touch { ctx.exists(k) } else { ctx.peek(k).is_some() }).count() as i64
+    ))
 }
 
 pub(super) fn type_of(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    Ok(Reply::Simple(ctx.lookup(&args[1]).map_or("none", |e| e.value.type_name()).into()))
+    Ok(Reply::Simple(ctx.peek(&args[1]).map_or("none", |e| e.value.type_name()).into()))
 }
 
 /// EXPIRE / PEXPIRE (relative) and EXPIREAT / PEXPIREAT (absolute) with NX XX GT LT.
@@ -94,7 +99,7 @@ pub(super) fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// TTL (unit 1000, rounded as Redis rounds) and PTTL (unit 1).
 pub(super) fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64) -> CmdResult {
     let now = ctx.now;
-    Ok(Reply::Integer(match ctx.lookup(&args[1]) {
+    Ok(Reply::Integer(match ctx.peek(&args[1]) {
         None => -2,
         Some(e) if e.expires_at == 0 => -1,
         Some(e) => {
@@ -109,7 +114,7 @@ pub(super) fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64) -> CmdResult {
 }
 
 pub(super) fn expiretime(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64) -> CmdResult {
-    Ok(Reply::Integer(match ctx.lookup(&args[1]) {
+    Ok(Reply::Integer(match ctx.peek(&args[1]) {
         None => -2,
         Some(e) if e.expires_at == 0 => -1,
         Some(e) => e.expires_at / unit,
@@ -285,6 +290,85 @@ pub(super) fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         (_, Some((_, decay))) => Reply::Integer(crate::keyspace::lfu_decayed(entry, clock, decay) as i64),
         (_, None) => return Err(Reply::error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
     })
+}
+
+/// DUMP: the value in Redis's serialization.
+pub(super) fn dump(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    Ok(ctx.lookup(&args[1]).map_or(Reply::NullBulk, |e| Reply::Bulk(Bytes::from(crate::rdb::dump(&e.value)))))
+}
+
+/// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]. Replicates with an
+/// absolute expiry so replicas restore the same key whenever they apply it.
+pub(super) fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let key = &args[1];
+    let ttl = super::args::int_arg(&args[2])?;
+    let (mut replace, mut absttl, mut idle, mut freq) = (false, false, None, None);
+    let mut i = 4;
+    while i < args.len() {
+        let a = &args[i];
+        if a.eq_ignore_ascii_case(b"REPLACE") {
+            replace = true;
+        } else if a.eq_ignore_ascii_case(b"ABSTTL") {
+            absttl = true;
+        } else if a.eq_ignore_ascii_case(b"IDLETIME") && i + 1 < args.len() && freq.is_none() {
+            let v = super::args::int_arg(&args[i + 1])?;
+            if v < 0 {
+                return Err(Reply::error("ERR Invalid IDLETIME value, must be >= 0"));
+            }
+            idle = Some(v);
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"FREQ") && i + 1 < args.len() && idle.is_none() {
+            let v = super::args::int_arg(&args[i + 1])?;
+            if !(0..=255).contains(&v) {
+                return Err(Reply::error("ERR Invalid FREQ value, must be >= 0 and <= 255"));
+            }
+            freq = Some(v as u8);
+            i += 1;
+        } else {
+            return Err(Reply::error(errors::SYNTAX));
+        }
+        i += 1;
+    }
+    if ttl < 0 {
+        return Err(Reply::error("ERR Invalid TTL value, must be >= 0"));
+    }
+    if !replace && ctx.exists(key) {
+        return Err(Reply::error("BUSYKEY Target key name already exists."));
+    }
+    let value = crate::rdb::restore(&args[3]).map_err(|e| Reply::error(e.to_string()))?;
+    let expires_at = match (ttl, absttl) {
+        (0, _) => 0,
+        (t, true) => t,
+        (t, false) => ctx.now.saturating_add(t),
+    };
+    ctx.expire_if_needed(key);
+    let existed = ctx.ks.remove(key).is_some();
+    if expires_at != 0 && expires_at <= ctx.now {
+        // Already expired: nothing is created (an existing key was replaced by nothing).
+        if existed {
+            ctx.propagate(vec![Bytes::from_static(b"DEL"), key.clone()], &[key]);
+        }
+        return Ok(Reply::ok());
+    }
+    let mut entry = Entry::with_expiry(value, expires_at);
+    if let Some(secs) = idle {
+        entry.access = (ctx.now as u32).wrapping_sub((secs.min(u32::MAX as i64 / 1000) * 1000) as u32);
+    }
+    if let Some(f) = freq {
+        entry.freq = f;
+    }
+    ctx.ks.insert(key, entry);
+    let at = Bytes::from(expires_at.to_string());
+    let effect = vec![
+        Bytes::from_static(b"RESTORE"),
+        key.clone(),
+        at,
+        args[3].clone(),
+        Bytes::from_static(b"ABSTTL"),
+        Bytes::from_static(b"REPLACE"),
+    ];
+    ctx.propagate(effect, &[key]);
+    Ok(Reply::ok())
 }
 
 /// MEMORY USAGE / STATS / DOCTOR / PURGE / MALLOC-STATS / HELP.

@@ -317,6 +317,8 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         "copy" => keys::copy(ctx, args),
         "object" => keys::object(ctx, args),
         "memory" => keys::memory(ctx, args),
+        "dump" => keys::dump(ctx, args),
+        "restore" => keys::restore(ctx, args),
         "del" | "unlink" => keys::del(ctx, args),
         "exists" | "touch" => keys::exists(ctx, args),
         "expire" => keys::expire(ctx, args, 1000, false),

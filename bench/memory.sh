@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Memory per key: loads N keys (16-byte keys, 16-byte values, like `key:000000000042`) into a
+# plain redis-server and into a Ferrocache group (no replicas, AppendFsync everysec), then
+# prints bytes per key for each: Redis's used_memory and RSS growth, and the growth of the
+# Ferrocache primary datanode's RSS (everything it holds: the in-memory keyspace, sled's
+# cache and buffers) next to Ferrocache's own used_memory estimate.
+#
+# Usage: bench/memory.sh [keys]   (default 1000000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000000}
+
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  echo "installing redis-server and redis-tools (Debian)..." >&2
+  apt-get update -qq >/dev/null && apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+cargo build --release -q -p ferrocache
+BIN=target/release/ferrocache
+
+free_run() { # a base port with $1 free consecutive ports
+  python3 - "$1" <<'PY'
+import socket, sys, random
+n = int(sys.argv[1])
+while True:
+    base = random.randint(20000, 50000)
+    socks = []
+    try:
+        for i in range(n):
+            s = socket.socket(); s.bind(("127.0.0.1", base + i)); socks.append(s)
+        print(base); break
+    except OSError:
+        pass
+    finally:
+        for s in socks: s.close()
+PY
+}
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# The load, in RESP, for redis-cli --pipe.
+python3 - "$N" > "$WORK/load.resp" <<'PY'
+import sys
+n = int(sys.argv[1])
+out = sys.stdout.buffer
+for i in range(n):
+    k = b"key:%012d" % i
+    v = b"val:%012d" % i
+    out.write(b"*3\r\n$3\r\nSET\r\n$16\r\n" + k + b"\r\n$16\r\n" + v + b"\r\n")
+PY
+
+rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+field() { redis-cli -p "$1" info memory | awk -F: -v f="$2" '$1 == f { gsub("\r", "", $2); print $2 }'; }
+
+# Redis.
+R=$(free_run 1)
+redis-server --port "$R" --save "" --appendonly no --daemonize no --logfile "$WORK/redis.log" & RPID=$!; PIDS+=($RPID)
+for _ in $(seq 1 50); do redis-cli -p "$R" ping >/dev/null 2>&1 && break; sleep 0.2; done
+r_used0=$(field "$R" used_memory); r_rss0=$(rss_kb "$RPID")
+redis-cli -p "$R" --pipe < "$WORK/load.resp" >/dev/null
+r_used1=$(field "$R" used_memory); r_rss1=$(rss_kb "$RPID")
+
+# Ferrocache: the launcher's cluster with a group without replicas.
+F=$(free_run 2); A=$(free_run 4); D=$(free_run 3)
+"$BIN" up --data-dir "$WORK/ferrocache" --port "$F" --admin-port "$A" --datanode-port "$D" --replicas 0 > "$WORK/up.log" 2>&1 & PIDS+=($!)
+for _ in $(seq 1 120); do grep -q "Press Ctrl-C" "$WORK/up.log" && break; sleep 0.5; done
+grep -q "Press Ctrl-C" "$WORK/up.log" || { cat "$WORK/up.log"; echo "ferrocache did not start" >&2; exit 1; }
+primary=$("$BIN" describe-replication-groups --endpoint "http://127.0.0.1:$A" --output json \
+  | python3 -c 'import json,sys; g=json.load(sys.stdin)["ReplicationGroups"][0]; print([m["DatanodeAddress"] for m in g["NodeGroups"][0]["NodeGroupMembers"] if m["CurrentRole"]=="primary"][0])')
+dport=${primary##*:}
+FPID=$(pgrep -f -- "datanode.*--listen 127.0.0.1:$dport" | head -1)
+f_used0=$(field "$F" used_memory); f_rss0=$(rss_kb "$FPID")
+redis-cli -p "$F" --pipe < "$WORK/load.resp" >/dev/null
+sleep 2
+f_used1=$(field "$F" used_memory); f_rss1=$(rss_kb "$FPID")
+f_keys=$(redis-cli -p "$F" dbsize)
+
+python3 - "$N" "$r_used0" "$r_used1" "$r_rss0" "$r_rss1" "$f_used0" "$f_used1" "$f_rss0" "$f_rss1" "$f_keys" <<'PY'
+import sys
+n, ru0, ru1, rr0, rr1, fu0, fu1, fr0, fr1, fk = map(int, sys.argv[1:])
+r_used, r_rss = (ru1 - ru0) / n, (rr1 - rr0) * 1024 / n
+f_used, f_rss = (fu1 - fu0) / n, (fr1 - fr0) * 1024 / n
+print(f"keys loaded: redis {n}, ferrocache {fk}")
+print("| measure | redis | ferrocache | ratio |")
+print("|---|---|---|---|")
+print(f"| bytes/key, used_memory | {r_used:.0f} | {f_used:.0f} | {f_used / r_used:.2f} |")
+print(f"| bytes/key, process RSS growth | {r_rss:.0f} | {f_rss:.0f} | {f_rss / r_rss:.2f} |")
+PY
