@@ -283,6 +283,12 @@ mod tests {
     }
 
     #[test]
+    fn entries_stay_small() {
+        // Every key pays for one entry: collections are boxed so strings stay compact.
+        assert!(std::mem::size_of::<Entry>() <= 64, "{}", std::mem::size_of::<Entry>());
+    }
+
+    #[test]
     fn insert_remove_and_expiry_index() {
         let mut ks = Keyspace::new();
         assert!(ks.insert(b"a", Entry::with_expiry(s("1"), 100)).is_none());

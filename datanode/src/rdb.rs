@@ -92,7 +92,7 @@ pub fn dump(value: &Value) -> Vec<u8> {
         Value::Hash(h) => {
             out.push(TYPE_HASH);
             put_len(&mut out, h.len());
-            for (k, v) in h {
+            for (k, v) in h.iter() {
                 put_str(&mut out, k);
                 put_str(&mut out, v);
             }
@@ -221,7 +221,7 @@ impl<'a> Reader<'a> {
                 for _ in 0..n {
                     s.insert(self.string()?);
                 }
-                Value::Set(s)
+                Value::Set(Box::new(s))
             }
             TYPE_HASH => {
                 let n = self.len()?;
@@ -230,7 +230,7 @@ impl<'a> Reader<'a> {
                     let k = self.string()?;
                     h.insert(k, self.string()?);
                 }
-                Value::Hash(h)
+                Value::Hash(Box::new(h))
             }
             TYPE_ZSET | TYPE_ZSET_2 => {
                 let n = self.len()?;
@@ -251,14 +251,14 @@ impl<'a> Reader<'a> {
                 }
                 Value::ZSet(Box::new(z))
             }
-            TYPE_SET_INTSET => Value::Set(intset(&self.string()?)?.into_iter().collect()),
-            TYPE_SET_LISTPACK => Value::Set(listpack(&self.string()?)?.into_iter().collect()),
+            TYPE_SET_INTSET => Value::Set(Box::new(intset(&self.string()?)?.into_iter().collect())),
+            TYPE_SET_LISTPACK => Value::Set(Box::new(listpack(&self.string()?)?.into_iter().collect())),
             TYPE_HASH_LISTPACK => {
                 let items = listpack(&self.string()?)?;
                 if items.len() % 2 != 0 {
                     return Err(RdbError::Format);
                 }
-                Value::Hash(items.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect())
+                Value::Hash(Box::new(items.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect()))
             }
             TYPE_ZSET_LISTPACK => {
                 let items = listpack(&self.string()?)?;
@@ -439,8 +439,8 @@ mod tests {
         for v in [
             Value::Str(Bytes::from(vec![7u8; 20_000])),
             Value::List(VecDeque::from([Bytes::from_static(b"x"), Bytes::new()])),
-            Value::Set(HashSet::from([Bytes::from_static(b"m")])),
-            Value::Hash(HashMap::from([(Bytes::from_static(b"f"), Bytes::from_static(b"v"))])),
+            Value::Set(Box::new(HashSet::from([Bytes::from_static(b"m")]))),
+            Value::Hash(Box::new(HashMap::from([(Bytes::from_static(b"f"), Bytes::from_static(b"v"))]))),
             Value::ZSet(Box::new(z)),
         ] {
             assert_eq!(restore(&dump(&v)), Ok(v));

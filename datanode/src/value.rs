@@ -10,9 +10,10 @@ use crate::zset::SortedSet;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(Bytes),
-    Hash(HashMap<Bytes, Bytes>),
+    /// Boxed, like Set and ZSet: keeps `Value` (and every string key's entry) small.
+    Hash(Box<HashMap<Bytes, Bytes>>),
     List(VecDeque<Bytes>),
-    Set(HashSet<Bytes>),
+    Set(Box<HashSet<Bytes>>),
     /// Boxed: most keys are strings, and the enum is as large as its largest variant.
     ZSet(Box<SortedSet>),
 }
@@ -104,7 +105,7 @@ impl Value {
                 let mut out = Vec::with_capacity(5 + h.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>());
                 out.push(TAG_HASH);
                 out.extend_from_slice(&(h.len() as u32).to_be_bytes());
-                for (k, v) in h {
+                for (k, v) in h.iter() {
                     for part in [k, v] {
                         out.extend_from_slice(&(part.len() as u32).to_be_bytes());
                         out.extend_from_slice(part);
@@ -162,10 +163,10 @@ impl Value {
                     let v = Bytes::copy_from_slice(take(vlen)?);
                     h.insert(k, v);
                 }
-                Ok(Value::Hash(h))
+                Ok(Value::Hash(Box::new(h)))
             }
             Some((&TAG_LIST, rest)) => Ok(Value::List(decode_items(rest)?.into())),
-            Some((&TAG_SET, rest)) => Ok(Value::Set(decode_items(rest)?.into_iter().collect())),
+            Some((&TAG_SET, rest)) => Ok(Value::Set(Box::new(decode_items(rest)?.into_iter().collect()))),
             Some((&TAG_ZSET, rest)) => decode_zset(rest),
             Some(_) => Err(DecodeError("unknown type tag")),
             None => Err(DecodeError("empty value")),
@@ -271,10 +272,10 @@ mod tests {
         for v in [
             Value::Str(Bytes::new()),
             Value::Str(Bytes::from_static(b"hello\0\xff")),
-            Value::Hash(h),
-            Value::Hash(HashMap::new()),
+            Value::Hash(Box::new(h)),
+            Value::Hash(Box::default()),
             Value::List(VecDeque::from([Bytes::from_static(b"a"), Bytes::new()])),
-            Value::Set(HashSet::from([Bytes::from_static(b"x"), Bytes::from_static(b"y")])),
+            Value::Set(Box::new(HashSet::from([Bytes::from_static(b"x"), Bytes::from_static(b"y")]))),
             Value::ZSet(Box::new({
                 let mut z = SortedSet::new();
                 z.insert(Bytes::from_static(b"a"), f64::NEG_INFINITY);

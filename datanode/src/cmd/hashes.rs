@@ -18,7 +18,7 @@ impl Ctx<'_> {
     }
 
     fn write_hash(&mut self, key: &[u8]) -> Result<&mut HashMap<Bytes, Bytes>, Reply> {
-        self.write_as(key, || Value::Hash(HashMap::new()), Value::as_hash_mut)
+        self.write_as(key, || Value::Hash(Box::default()), Value::as_hash_mut)
     }
 
     fn hash_written(&mut self, key: &Bytes, effect: Vec<Bytes>) {

@@ -18,7 +18,7 @@ impl Ctx<'_> {
     }
 
     fn write_set(&mut self, key: &[u8]) -> Result<&mut HashSet<Bytes>, Reply> {
-        self.write_as(key, || Value::Set(HashSet::new()), Value::as_set_mut)
+        self.write_as(key, || Value::Set(Box::default()), Value::as_set_mut)
     }
 
     fn set_written(&mut self, key: &[u8], effect: Vec<Bytes>) {
@@ -205,7 +205,7 @@ pub(super) fn combine(ctx: &mut Ctx<'_>, args: &[Bytes], op: Op, store: bool) ->
     ctx.expire_if_needed(dest);
     ctx.ks.remove(dest);
     if !result.is_empty() {
-        ctx.ks.insert(dest, Entry::new(Value::Set(result)));
+        ctx.ks.insert(dest, Entry::new(Value::Set(Box::new(result))));
     }
     ctx.propagate(args.to_vec(), &[dest]);
     Ok(Reply::Integer(n))

@@ -149,7 +149,7 @@ mod tests {
         let hash: HashMap<Bytes, Bytes> = [(Bytes::from("f"), Bytes::from("v"))].into();
         vec![
             (Bytes::from("s"), Entry::with_expiry(Value::Str(Bytes::from("hello")), 0)),
-            (Bytes::from("h"), Entry::with_expiry(Value::Hash(hash), 1_900_000_000_000)),
+            (Bytes::from("h"), Entry::with_expiry(Value::Hash(Box::new(hash)), 1_900_000_000_000)),
         ]
     }
 
