@@ -68,9 +68,13 @@ r_used1=$(field "$R" used_memory); r_rss1=$(rss_kb "$RPID")
 
 # Ferrocache: the launcher's cluster with a group without replicas.
 F=$(free_run 2); A=$(free_run 4); D=$(free_run 3)
-"$BIN" up --data-dir "$WORK/ferrocache" --port "$F" --admin-port "$A" --datanode-port "$D" --replicas 0 > "$WORK/up.log" 2>&1 & PIDS+=($!)
-for _ in $(seq 1 120); do grep -q "Press Ctrl-C" "$WORK/up.log" && break; sleep 0.5; done
-grep -q "Press Ctrl-C" "$WORK/up.log" || { cat "$WORK/up.log"; echo "ferrocache did not start" >&2; exit 1; }
+start_up() {
+  : > "$WORK/up.log"
+  "$BIN" up --data-dir "$WORK/ferrocache" --port "$F" --admin-port "$A" --datanode-port "$D" --replicas 0 > "$WORK/up.log" 2>&1 & UP=$!; PIDS+=($UP)
+  for _ in $(seq 1 120); do grep -q "Press Ctrl-C" "$WORK/up.log" && break; sleep 0.5; done
+  grep -q "Press Ctrl-C" "$WORK/up.log" || { cat "$WORK/up.log"; echo "ferrocache did not start" >&2; exit 1; }
+}
+start_up
 primary=$("$BIN" describe-replication-groups --endpoint "http://127.0.0.1:$A" --output json \
   | python3 -c 'import json,sys; g=json.load(sys.stdin)["ReplicationGroups"][0]; print([m["DatanodeAddress"] for m in g["NodeGroups"][0]["NodeGroupMembers"] if m["CurrentRole"]=="primary"][0])')
 dport=${primary##*:}
@@ -81,14 +85,24 @@ sleep 2
 f_used1=$(field "$F" used_memory); f_rss1=$(rss_kb "$FPID")
 f_keys=$(redis-cli -p "$F" dbsize)
 
-python3 - "$N" "$r_used0" "$r_used1" "$r_rss0" "$r_rss1" "$f_used0" "$f_used1" "$f_rss0" "$f_rss1" "$f_keys" <<'PY'
+# The same datanode after a restart: the keyspace reloaded from sled, without what sled
+# keeps in memory after a burst of writes.
+kill -TERM "$UP"; wait "$UP" 2>/dev/null || true
+start_up
+for _ in $(seq 1 240); do [ "$(redis-cli -p "$F" dbsize 2>/dev/null)" = "$N" ] && break; sleep 0.5; done
+FPID=$(pgrep -f -- "datanode.*--listen 127.0.0.1:$dport" | head -1)
+f_rss2=$(rss_kb "$FPID")
+
+python3 - "$N" "$r_used0" "$r_used1" "$r_rss0" "$r_rss1" "$f_used0" "$f_used1" "$f_rss0" "$f_rss1" "$f_keys" "$f_rss2" <<'PY'
 import sys
-n, ru0, ru1, rr0, rr1, fu0, fu1, fr0, fr1, fk = map(int, sys.argv[1:])
+n, ru0, ru1, rr0, rr1, fu0, fu1, fr0, fr1, fk, fr2 = map(int, sys.argv[1:])
 r_used, r_rss = (ru1 - ru0) / n, (rr1 - rr0) * 1024 / n
 f_used, f_rss = (fu1 - fu0) / n, (fr1 - fr0) * 1024 / n
 print(f"keys loaded: redis {n}, ferrocache {fk}")
 print("| measure | redis | ferrocache | ratio |")
 print("|---|---|---|---|")
 print(f"| bytes/key, used_memory | {r_used:.0f} | {f_used:.0f} | {f_used / r_used:.2f} |")
-print(f"| bytes/key, process RSS growth | {r_rss:.0f} | {f_rss:.0f} | {f_rss / r_rss:.2f} |")
+print(f"| bytes/key, process RSS growth right after the load | {r_rss:.0f} | {f_rss:.0f} | {f_rss / r_rss:.2f} |")
+f_rss2 = (fr2 - fr0) * 1024 / n
+print(f"| bytes/key, process RSS after a restart (reloaded) | {r_rss:.0f} | {f_rss2:.0f} | {f_rss2 / r_rss:.2f} |")
 PY

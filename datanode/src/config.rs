@@ -28,6 +28,10 @@ pub struct DatanodeConfig {
     /// Heartbeat interval to the coordinator leader, in ms.
     #[arg(long, env = "FERROCACHE_HEARTBEAT_INTERVAL_MS", default_value_t = 200)]
     pub heartbeat_interval_ms: u64,
+    /// sled's page cache, in bytes (sled's own default: 1 GiB). The keyspace lives in memory
+    /// anyway; this bounds only sled's cache of its on-disk pages.
+    #[arg(long, env = "FERROCACHE_SLED_CACHE_BYTES", default_value_t = 1 << 30)]
+    pub sled_cache_bytes: u64,
     /// Replication backlog per primary, in bytes (Redis's repl-backlog-size).
     #[arg(long, env = "FERROCACHE_REPL_BACKLOG_BYTES", default_value_t = 64 << 20)]
     pub repl_backlog_bytes: usize,

@@ -63,7 +63,11 @@ pub async fn run(config: DatanodeConfig, listener: TcpListener, cancel: Cancella
     std::fs::create_dir_all(&config.data_dir)?;
     let id = datanode_id(&config)?;
     let advertise = config.advertise.clone().unwrap_or(listener.local_addr()?.to_string());
-    let db = sled::Config::new().path(config.data_dir.join("sled")).flush_every_ms(None).open()?;
+    let db = sled::Config::new()
+        .path(config.data_dir.join("sled"))
+        .cache_capacity(config.sled_cache_bytes)
+        .flush_every_ms(None)
+        .open()?;
     let host = Arc::new(host::Host::new(config, db.clone(), cancel.child_token()));
     tracing::info!(datanode = %id, %advertise, zone = %host.config.zone, "datanode starting");
 
