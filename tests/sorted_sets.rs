@@ -170,7 +170,8 @@ async fn sorted_sets_follow_redis() {
     assert!(err(&mut c, &["ZUNION", "1", "z1", "WEIGHTS", "x"]).await.contains("weight value is not a float"));
     assert!(err(&mut c, &["ZDIFF", "1", "z1", "WEIGHTS", "1"]).await.contains("syntax error"));
     assert!(err(&mut c, &["ZUNION", "2", "z1", "str"]).await.starts_with("WRONGTYPE"));
-    assert!(err(&mut c, &["ZINTERCARD", "0", "z1"]).await.contains("numkeys should be greater than 0"));
+    assert!(err(&mut c, &["ZINTERCARD", "0", "z1"]).await.contains("at least 1 input key is needed for 'zintercard'"));
+    assert!(err(&mut c, &["ZINTERCARD", "2", "z1", "z2", "LIMIT", "-1"]).await.contains("LIMIT can't be negative"));
 
     // Random members and scans.
     let picked = strs(&mut c, &["ZRANDMEMBER", "z1", "5"]).await;

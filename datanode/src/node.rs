@@ -6,7 +6,7 @@
 //! store, all in one critical section, so the keyspace, the replication log and the disk
 //! agree on order. Fsync, replication and replies happen after it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,6 +58,8 @@ pub enum Role {
 
 pub struct NodeState {
     pub ks: Keyspace,
+    /// Keys changed since the storage writer last took them.
+    pending: PendingWrites,
     /// maxmemory, eviction policy and notifications, from the group's parameters.
     pub memory: crate::memory::MemoryPolicy,
     /// The group's parameters as last received (set ones only).
@@ -112,7 +114,7 @@ pub struct Node {
     pub node_group_id: String,
     pub fsync: AppendFsync,
     pub max_string: usize,
-    state: Mutex<NodeState>,
+    state: Arc<Mutex<NodeState>>,
     store: Arc<dyn Store>,
     writer: StoreWriter,
     /// The latest replication offset; replication sources wait on it.
@@ -127,6 +129,36 @@ pub struct Node {
     watchers: Mutex<HashMap<Bytes, Vec<std::sync::Weak<tokio::sync::Notify>>>>,
     /// Pub/sub subscribers of the gateways listening here (used while primary).
     pub broker: crate::pubsub::Broker,
+}
+
+/// What the storage writer has yet to store.
+#[derive(Default)]
+struct PendingWrites {
+    keys: HashSet<Bytes>,
+    /// Everything was deleted before `keys` changed (FLUSHALL, full sync).
+    clear: bool,
+    /// A commit in it waits for an fsync.
+    fsync: bool,
+}
+
+/// The storage writer's view of a node: takes the pending keys with their current values
+/// and the position, under the node's lock (one consistent cut).
+fn pending_source(state: &Arc<Mutex<NodeState>>) -> crate::storage::writer::Source {
+    let state = Arc::downgrade(state);
+    Box::new(move || {
+        let state = state.upgrade()?;
+        let mut st = state.lock();
+        if st.pending.keys.is_empty() && !st.pending.clear {
+            return None;
+        }
+        let pending = std::mem::take(&mut st.pending);
+        let writes = pending.keys.into_iter().map(|k| {
+            let entry = st.ks.get(&k).cloned();
+            (k, entry)
+        });
+        let batch = StoreBatch { clear: pending.clear, writes: writes.collect(), position: Some(st.position.clone()) };
+        Some(crate::storage::writer::Pulled { seq: st.store_seq, batch, fsync: pending.fsync })
+    })
 }
 
 /// Whether a write may need memory (Redis's `denyoom` flag): refused under OOM.
@@ -237,7 +269,29 @@ impl Node {
             // Redis leaves `no` to the kernel, which writes dirty pages back within ~30 s.
             AppendFsync::No => Duration::from_secs(30),
         };
-        let writer = StoreWriter::start(&spec.id, store.clone(), Some(fsync_every));
+        let state = Arc::new(Mutex::new(NodeState {
+            ks,
+            role: spec.role,
+            config_epoch: spec.config_epoch,
+            position,
+            backlog: Backlog::new(spec.backlog_bytes),
+            in_sync: false,
+            store_seq: 0,
+            full_syncing: false,
+            replid2: String::new(),
+            offset2: 0,
+            lease_until: None,
+            durability: Durability::default(),
+            writes_paused: false,
+            write_clock: WriteClock::default(),
+            watch: WatchVersions::default(),
+            stats: Stats::default(),
+            memory: crate::memory::MemoryPolicy::default(),
+            pending: PendingWrites::default(),
+            parameters: Default::default(),
+            evict_pool: Default::default(),
+        }));
+        let writer = StoreWriter::start(&spec.id, store.clone(), Some(fsync_every), pending_source(&state));
         Ok(Node {
             writer,
             id: spec.id,
@@ -245,27 +299,7 @@ impl Node {
             node_group_id: spec.node_group_id,
             fsync: spec.fsync,
             max_string: spec.max_string,
-            state: Mutex::new(NodeState {
-                ks,
-                role: spec.role,
-                config_epoch: spec.config_epoch,
-                position,
-                backlog: Backlog::new(spec.backlog_bytes),
-                in_sync: false,
-                store_seq: 0,
-                full_syncing: false,
-                replid2: String::new(),
-                offset2: 0,
-                lease_until: None,
-                durability: Durability::default(),
-                writes_paused: false,
-                write_clock: WriteClock::default(),
-                watch: WatchVersions::default(),
-                stats: Stats::default(),
-                memory: crate::memory::MemoryPolicy::default(),
-                parameters: Default::default(),
-                evict_pool: Default::default(),
-            }),
+            state,
             store,
             offset_tx: watch::channel(offset).0,
             acks: Mutex::new(HashMap::new()),
@@ -557,9 +591,9 @@ impl Node {
         self.commit(&mut st, out).map(|_| ())
     }
 
-    /// Assigns offsets, fills the backlog and hands the touched keys' states and the
-    /// position to the storage writer, all under the caller's lock (so all three agree on
-    /// order). Returns the storage sequence number.
+    /// Assigns offsets, fills the backlog and marks the touched keys pending for the storage
+    /// writer, all under the caller's lock (so all three agree on order). Returns the commit's
+    /// sequence number (durable once the writer has stored a state at least that new).
     fn commit(&self, st: &mut NodeState, out: WriteSet) -> Result<u64, StoreError> {
         st.stats.expired_keys += out.expired;
         for key in &out.dirty {
@@ -573,21 +607,19 @@ impl Node {
             let offset = st.position.offset;
             st.backlog.push(offset, effect);
         }
-        let mut writes = Vec::with_capacity(out.dirty.len());
-        for key in out.dirty {
-            let entry = st.ks.get(&key).cloned();
-            writes.push((key, entry));
-        }
-        self.wake_watchers(writes.iter().map(|(k, _)| k));
+        self.wake_watchers(out.dirty.iter());
         if out.flushed {
             st.watch.flush();
+            st.pending.clear = true;
+            st.pending.keys.clear();
         }
-        for (k, _) in &writes {
+        for k in &out.dirty {
             st.watch.touch(k);
         }
+        st.pending.keys.extend(out.dirty);
+        st.pending.fsync |= self.fsync == AppendFsync::Always;
         st.store_seq += 1;
-        let batch = StoreBatch { clear: out.flushed, writes, position: Some(st.position.clone()) };
-        self.writer.submit(st.store_seq, batch, self.fsync == AppendFsync::Always)?;
+        self.writer.kick()?;
         self.offset_tx.send_replace(st.position.offset);
         Ok(st.store_seq)
     }
@@ -650,17 +682,18 @@ impl Node {
     /// Replica: replaces the whole keyspace with a primary's full sync.
     pub fn install_full_sync(&self, entries: Vec<(Bytes, Entry)>, position: Position) -> Result<(), StoreError> {
         let mut ks = Keyspace::new();
-        let mut writes = Vec::with_capacity(entries.len());
+        let mut keys = HashSet::with_capacity(entries.len());
         for (key, entry) in entries {
-            ks.insert(&key, entry.clone());
-            writes.push((key, Some(entry)));
+            ks.insert(&key, entry);
+            keys.insert(key);
         }
         let mut st = self.state.lock();
         st.ks = ks;
         st.position = position.clone();
         st.backlog.clear();
+        st.pending = PendingWrites { keys, clear: true, fsync: true };
         st.store_seq += 1;
-        self.writer.submit(st.store_seq, StoreBatch { clear: true, writes, position: Some(position.clone()) }, true)?;
+        self.writer.kick()?;
         self.offset_tx.send_replace(position.offset);
         Ok(())
     }

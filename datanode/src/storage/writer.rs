@@ -1,38 +1,43 @@
-//! The storage writer: one thread per node that applies write batches to the store in
-//! order, off the hot path, and owns fsync.
+//! The storage writer: one thread per node that persists the node's changed keys off the
+//! hot path, and owns fsync.
 //!
 //! ```text
-//!  node (under its lock): batch #n ──bounded queue──▶ writer thread: coalesce queued
-//!                                                     batches, one store.write, then
-//!  `always` replies wait for durable >= n ◀────────── fsync when asked or every interval
+//!  node commit (under its lock): add dirty keys to the pending set, bump seq, kick
+//!  writer thread: lock the node, take the pending set, copy those keys' current values and
+//!  the replication position (one consistent cut), unlock; one store.write; fsync when asked
+//!  or every interval; `always` replies wait for durable >= seq
 //! ```
-//! Coalescing keeps the last state per key, so a hot key written 100 times between two
-//! writer runs costs one store write. The bounded queue is the backpressure: when the disk
-//! cannot keep up, commits wait.
+//! Pulling the current values, rather than queueing a copy per commit, is what keeps big
+//! collections cheap: a sorted set written 10,000 times between two writer runs is copied
+//! and stored once, not 10,000 times. Taking the keys, their values and the position under
+//! the node's lock makes every stored state one the node really was in.
 
-use std::collections::HashMap;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::sync::watch;
 
-use super::{Position, Store, StoreBatch, StoreError};
-use crate::keyspace::Entry;
-
-const QUEUE: usize = 1024;
-const MAX_COALESCE: usize = 256;
+use super::{Store, StoreBatch, StoreError};
 
 enum Job {
-    Write {
-        seq: u64,
-        batch: StoreBatch,
-        durable: bool,
-    },
-    /// Apply everything queued before, fsync, then answer.
+    /// Something is pending: write it.
+    Kick,
+    /// Write what is pending, fsync, then answer.
     Sync(std::sync::mpsc::Sender<Result<(), String>>),
 }
+
+/// What the writer takes from its node in one run.
+pub struct Pulled {
+    /// The node's commit sequence number this state corresponds to.
+    pub seq: u64,
+    pub batch: StoreBatch,
+    /// Some commit in it wants an fsync before it answers (`appendfsync always`).
+    pub fsync: bool,
+}
+
+/// Takes the node's pending writes, or None when nothing is pending.
+pub type Source = Box<dyn FnMut() -> Option<Pulled> + Send>;
 
 pub struct StoreWriter {
     tx: SyncSender<Job>,
@@ -42,13 +47,14 @@ pub struct StoreWriter {
 
 impl StoreWriter {
     /// Starts the writer thread; `fsync_every` is how often unflushed writes are fsynced
-    /// (None = only when a batch asks for it).
-    pub fn start(name: &str, store: Arc<dyn Store>, fsync_every: Option<Duration>) -> StoreWriter {
-        let (tx, rx) = sync_channel(QUEUE);
+    /// (None = only when a pull asks for it).
+    pub fn start(name: &str, store: Arc<dyn Store>, fsync_every: Option<Duration>, source: Source) -> StoreWriter {
+        // One queued kick is enough: a run takes everything pending at that moment.
+        let (tx, rx) = sync_channel(1);
         let (durable_tx, durable) = watch::channel(0);
         let (failed_tx, failed) = watch::channel(None);
         let spawned = std::thread::Builder::new().name(format!("store-{name}")).spawn(move || {
-            run(rx, store, fsync_every, durable_tx, failed_tx);
+            run(rx, store, source, fsync_every, durable_tx, failed_tx);
         });
         if let Err(e) = spawned {
             tracing::error!("cannot start the storage writer: {e}");
@@ -56,13 +62,15 @@ impl StoreWriter {
         StoreWriter { tx, durable, failed }
     }
 
-    /// Queues batch `seq` (sequence numbers rise by one per call). Blocks while the queue is
-    /// full. `durable`: fsync as soon as it is written.
-    pub fn submit(&self, seq: u64, batch: StoreBatch, durable: bool) -> Result<(), StoreError> {
-        self.tx.send(Job::Write { seq, batch, durable }).map_err(|_| StoreError::WriterGone)
+    /// Tells the writer something is pending (never blocks).
+    pub fn kick(&self) -> Result<(), StoreError> {
+        match self.tx.try_send(Job::Kick) {
+            Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
+            Err(TrySendError::Disconnected(_)) => Err(StoreError::WriterGone),
+        }
     }
 
-    /// Waits until batch `seq` is on disk.
+    /// Waits until commit `seq` is on disk.
     pub async fn wait_durable(&self, seq: u64) -> Result<(), StoreError> {
         let mut durable = self.durable.clone();
         let mut failed = self.failed.clone();
@@ -80,7 +88,7 @@ impl StoreWriter {
         }
     }
 
-    /// Applies and fsyncs everything queued so far (shutdown, tests). Blocking.
+    /// Writes and fsyncs everything pending (shutdown, tests). Blocking.
     pub fn sync(&self) -> Result<(), StoreError> {
         let (tx, rx) = std::sync::mpsc::channel();
         self.tx.send(Job::Sync(tx)).map_err(|_| StoreError::WriterGone)?;
@@ -88,37 +96,10 @@ impl StoreWriter {
     }
 }
 
-/// Several batches folded into one: the last state of each key wins; a `clear` drops what
-/// came before it.
-#[derive(Default)]
-struct Coalesced {
-    clear: bool,
-    writes: HashMap<Bytes, Option<Entry>>,
-    position: Option<Position>,
-}
-
-impl Coalesced {
-    fn add(&mut self, batch: StoreBatch) {
-        if batch.clear {
-            self.clear = true;
-            self.writes.clear();
-        }
-        for (k, v) in batch.writes {
-            self.writes.insert(k, v);
-        }
-        if batch.position.is_some() {
-            self.position = batch.position;
-        }
-    }
-
-    fn into_batch(self) -> StoreBatch {
-        StoreBatch { clear: self.clear, writes: self.writes.into_iter().collect(), position: self.position }
-    }
-}
-
 fn run(
     rx: Receiver<Job>,
     store: Arc<dyn Store>,
+    mut source: Source,
     fsync_every: Option<Duration>,
     durable_tx: watch::Sender<u64>,
     failed_tx: watch::Sender<Option<String>>,
@@ -128,36 +109,18 @@ fn run(
     let mut last_fsync = Instant::now();
     let tick = fsync_every.unwrap_or(Duration::from_secs(3600)).min(Duration::from_millis(200));
     loop {
-        let first = match rx.recv_timeout(tick) {
-            Ok(job) => Some(job),
-            Err(RecvTimeoutError::Timeout) => None,
+        let sync = match rx.recv_timeout(tick) {
+            Ok(Job::Sync(reply)) => Some(reply),
+            Ok(Job::Kick) | Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let mut group = Coalesced::default();
-        let (mut any, mut want_fsync) = (false, false);
-        let mut syncs = Vec::new();
-        let mut next = first;
-        let mut taken = 0;
-        while let Some(job) = next {
-            match job {
-                Job::Write { seq, batch, durable } => {
-                    group.add(batch);
-                    written = seq;
-                    any = true;
-                    want_fsync |= durable;
-                }
-                Job::Sync(reply) => {
-                    want_fsync = true;
-                    syncs.push(reply);
-                }
-            }
-            taken += 1;
-            next = if taken < MAX_COALESCE { rx.try_recv().ok() } else { None };
-        }
         let mut result = Ok(());
-        if any {
-            result = store.write(group.into_batch()).map_err(|e| e.to_string());
+        let mut want_fsync = sync.is_some();
+        if let Some(pulled) = source() {
+            result = store.write(pulled.batch).map_err(|e| e.to_string());
+            written = pulled.seq;
             dirty = true;
+            want_fsync |= pulled.fsync;
         }
         let due = fsync_every.is_some_and(|every| last_fsync.elapsed() >= every);
         if result.is_ok() && dirty && (want_fsync || due) {
@@ -175,11 +138,11 @@ fn run(
                 failed_tx.send_replace(Some(e.clone()));
             }
         }
-        for reply in syncs {
+        if let Some(reply) = sync {
             let _ = reply.send(result.clone());
         }
     }
-    // Queue closed: make the last writes durable.
+    // The node is gone: make what was written durable.
     if dirty {
         if let Err(e) = store.flush() {
             tracing::error!("final fsync failed: {e}");
@@ -190,27 +153,31 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyspace::Entry;
     use crate::storage::MemoryStore;
     use crate::value::Value;
-
-    fn batch(key: &str, v: Option<&str>) -> StoreBatch {
-        let entry = v.map(|v| Entry::new(Value::Str(Bytes::copy_from_slice(v.as_bytes()))));
-        StoreBatch { clear: false, writes: vec![(Bytes::copy_from_slice(key.as_bytes()), entry)], position: None }
-    }
+    use bytes::Bytes;
+    use parking_lot::Mutex;
 
     #[tokio::test]
-    async fn applies_in_order_and_reports_durability() {
+    async fn writes_pulled_state_and_reports_durability() {
         let store = Arc::new(MemoryStore::default());
-        let writer = StoreWriter::start("t", store.clone(), None);
-        writer.submit(1, batch("a", Some("1")), false).unwrap();
-        writer.submit(2, batch("a", Some("2")), false).unwrap();
-        writer.submit(3, batch("b", Some("x")), false).unwrap();
-        writer.submit(4, batch("b", None), true).unwrap();
+        let pending: Arc<Mutex<Vec<Pulled>>> = Arc::default();
+        let queue = pending.clone();
+        let writer = StoreWriter::start("t", store.clone(), None, Box::new(move || queue.lock().pop()));
+        let entry = |v: &str| Some(Entry::new(Value::Str(Bytes::copy_from_slice(v.as_bytes()))));
+        let writes = vec![(Bytes::from_static(b"a"), entry("2")), (Bytes::from_static(b"b"), None)];
+        pending.lock().push(Pulled { seq: 4, batch: StoreBatch { clear: false, writes, position: None }, fsync: true });
+        writer.kick().unwrap();
         writer.wait_durable(4).await.unwrap();
         let (_, entries) = store.load().unwrap();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].1.value, Value::Str(Bytes::from_static(b"2")));
-        writer.submit(5, StoreBatch { clear: true, writes: vec![], position: None }, false).unwrap();
+        pending.lock().push(Pulled {
+            seq: 5,
+            batch: StoreBatch { clear: true, writes: vec![], position: None },
+            fsync: false,
+        });
         writer.sync().unwrap();
         assert!(store.load().unwrap().1.is_empty());
     }
