@@ -596,8 +596,11 @@ impl Node {
     /// sequence number (durable once the writer has stored a state at least that new).
     fn commit(&self, st: &mut NodeState, out: WriteSet) -> Result<u64, StoreError> {
         st.stats.expired_keys += out.expired;
+        let mut counted = HashSet::with_capacity(out.dirty.len());
         for key in &out.dirty {
-            st.ks.recount(key);
+            if counted.insert(key) {
+                st.ks.recount(key);
+            }
         }
         if st.role == Role::Primary && !out.effects.is_empty() {
             st.write_clock.record(st.position.offset + out.effects.len() as u64, now_ms());

@@ -249,13 +249,26 @@ impl Value {
     }
 
     /// Approximate bytes held, for INFO memory.
+    ///
+    /// Collections are sampled, as Redis's MEMORY USAGE samples them: the average of the
+    /// first few elements times the count, so counting costs O(1) however big they grow
+    /// (every write to a key recounts it).
     pub fn approx_size(&self) -> usize {
+        const SAMPLES: usize = 8;
+        fn sampled(len: usize, sizes: impl Iterator<Item = usize>) -> usize {
+            let (n, total) = sizes.take(SAMPLES).fold((0, 0), |(n, t), s| (n + 1, t + s));
+            if n == 0 {
+                0
+            } else {
+                total * len / n
+            }
+        }
         match self {
             Value::Str(b) => b.len(),
-            Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.len() + 48).sum(),
-            Value::List(l) => l.iter().map(|v| v.len() + 24).sum(),
-            Value::Set(set) => set.iter().map(|v| v.len() + 32).sum(),
-            Value::ZSet(z) => z.iter().map(|(m, _)| m.len() + 96).sum(),
+            Value::Hash(h) => sampled(h.len(), h.iter().map(|(k, v)| k.len() + v.len() + 48)),
+            Value::List(l) => sampled(l.len(), l.iter().map(|v| v.len() + 24)),
+            Value::Set(set) => sampled(set.len(), set.iter().map(|v| v.len() + 32)),
+            Value::ZSet(z) => sampled(z.len(), z.iter().map(|(m, _)| m.len() + 96)),
         }
     }
 }
