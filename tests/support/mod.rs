@@ -27,13 +27,18 @@ pub fn free_port() -> u16 {
     let seed = std::process::id() as u64
         ^ (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
     let _ = STATE.compare_exchange(0, seed | 1, Ordering::Relaxed, Ordering::Relaxed);
-    loop {
-        // xorshift: cheap, and distinct per test process thanks to the seed.
-        let mut x = STATE.load(Ordering::Relaxed);
+    let step = |mut x: u64| {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        STATE.store(x, Ordering::Relaxed);
+        x
+    };
+    loop {
+        // xorshift: cheap, and distinct per test process thanks to the seed. Advanced
+        // atomically: tests of one binary run in parallel threads, and two threads reading the
+        // same state would pick the same port.
+        let prev = STATE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |x| Some(step(x))).unwrap_or(1);
+        let x = step(prev);
         let port = 10_000 + (x % 22_000) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
