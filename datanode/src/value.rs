@@ -257,11 +257,7 @@ impl Value {
         const SAMPLES: usize = 8;
         fn sampled(len: usize, sizes: impl Iterator<Item = usize>) -> usize {
             let (n, total) = sizes.take(SAMPLES).fold((0, 0), |(n, t), s| (n + 1, t + s));
-            if n == 0 {
-                0
-            } else {
-                total * len / n
-            }
+            (total * len).checked_div(n).unwrap_or(0)
         }
         match self {
             Value::Str(b) => b.len(),
