@@ -3,29 +3,8 @@
 
 mod support;
 
-use redis::{cmd, Value};
-use support::{redis_conn, Cluster, Options};
-
-type Conn = redis::aio::MultiplexedConnection;
-
-async fn q<T: redis::FromRedisValue>(c: &mut Conn, args: &[&str]) -> redis::RedisResult<T> {
-    let mut command = cmd(args[0]);
-    for a in &args[1..] {
-        command.arg(*a);
-    }
-    command.query_async(c).await
-}
-
-async fn int(c: &mut Conn, args: &[&str]) -> i64 {
-    q(c, args).await.unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-async fn err(c: &mut Conn, args: &[&str]) -> String {
-    match q::<Value>(c, args).await {
-        Ok(v) => panic!("{args:?} should fail, got {v:?}"),
-        Err(e) => e.to_string(),
-    }
-}
+use redis::cmd;
+use support::{err, int, q, redis_conn, Cluster, Options};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bitmaps_and_hyperloglogs_follow_redis() {

@@ -7,25 +7,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use redis::{cmd, Value};
-use support::{eventually, raw_exchange, redis_conn, Cluster, Options};
+use support::{err, eventually, q, raw_exchange, redis_conn, Cluster, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-type Conn = redis::aio::MultiplexedConnection;
-
-async fn q<T: redis::FromRedisValue>(c: &mut Conn, args: &[&str]) -> redis::RedisResult<T> {
-    let mut command = cmd(args[0]);
-    for a in &args[1..] {
-        command.arg(*a);
-    }
-    command.query_async(c).await
-}
-
-async fn err(c: &mut Conn, args: &[&str]) -> String {
-    match q::<Value>(c, args).await {
-        Ok(v) => panic!("{args:?} should fail, got {v:?}"),
-        Err(e) => e.to_string(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_and_sets_follow_redis() {

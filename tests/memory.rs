@@ -9,20 +9,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::{cmd, Value};
-use support::{redis_conn, Cluster, Options};
-
-type Conn = redis::aio::MultiplexedConnection;
+use support::{q, redis_conn, Cluster, Conn, Options};
 
 /// What one write may add past the limit (evictions happen before writes, as in Redis).
 const SLACK: i64 = 4096;
-
-async fn q<T: redis::FromRedisValue>(c: &mut Conn, args: &[&str]) -> redis::RedisResult<T> {
-    let mut command = cmd(args[0]);
-    for a in &args[1..] {
-        command.arg(*a);
-    }
-    command.query_async(c).await
-}
 
 async fn ok(c: &mut Conn, args: &[&str]) {
     let r: String = q(c, args).await.unwrap_or_else(|e| panic!("{args:?}: {e}"));

@@ -7,20 +7,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use redis::{cmd, Value};
-use support::{raw_exchange, redis_conn, wait_for_port, Cluster, Options};
+use redis::Value;
+use support::{q, raw_exchange, redis_conn, wait_for_port, Cluster, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_stream::StreamExt;
-
-type Conn = redis::aio::MultiplexedConnection;
-
-async fn q<T: redis::FromRedisValue>(c: &mut Conn, args: &[&str]) -> redis::RedisResult<T> {
-    let mut command = cmd(args[0]);
-    for a in &args[1..] {
-        command.arg(*a);
-    }
-    command.query_async(c).await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_reach_subscribers_on_every_gateway() {

@@ -152,8 +152,9 @@ impl EvictionPool {
     }
 }
 
-/// One eviction pick without a pool (tests, callers that evict once).
-pub fn pick_victim(ks: &Keyspace, p: &MemoryPolicy, now: u32) -> Option<Bytes> {
+/// One eviction pick without a pool.
+#[cfg(test)]
+fn pick_victim(ks: &Keyspace, p: &MemoryPolicy, now: u32) -> Option<Bytes> {
     EvictionPool::default().next_victim(ks, p, now)
 }
 

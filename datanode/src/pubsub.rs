@@ -29,7 +29,7 @@ struct Listener {
 #[derive(Default)]
 pub struct Broker {
     listeners: Mutex<HashMap<u64, Listener>>,
-    next_id: Mutex<u64>,
+    next_id: std::sync::atomic::AtomicU64,
 }
 
 fn kind_index(kind: i32) -> usize {
@@ -48,11 +48,7 @@ impl Broker {
     /// Registers a gateway's stream; returns its id for [`Broker::update`] and
     /// [`Broker::remove`].
     pub fn add(&self, tx: EventSender) -> u64 {
-        let id = {
-            let mut next = self.next_id.lock();
-            *next += 1;
-            *next
-        };
+        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         self.listeners.lock().insert(id, Listener { tx, counts: Default::default() });
         id
     }

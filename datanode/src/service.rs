@@ -152,8 +152,7 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
                 let r = parameters_applied(&node, &host, &c.args[2..]).await;
                 let _ = tx.send(Ok(pb::ReplyBatch { replies: vec![reply(c.id, r)] })).await;
             });
-        } else if name == b"CONFIG" {
-            // CONFIG RESETSTAT.
+        } else if name == b"CONFIG" && c.args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"RESETSTAT")) {
             node.with_state(|st| st.stats = Default::default());
             resets.push(c.id);
         } else if matches!(name.as_slice(), b"PUBLISH" | b"SPUBLISH" | b"PUBSUB") {

@@ -435,6 +435,36 @@ pub async fn raw_exchange(port: u16, request: &[u8], want: &[u8]) -> Vec<u8> {
     got
 }
 
+/// A client connection to a gateway endpoint.
+pub type Conn = redis::aio::MultiplexedConnection;
+
+/// Sends one command (name and arguments as strings) and converts its reply.
+pub async fn q<T: redis::FromRedisValue>(c: &mut Conn, args: &[&str]) -> redis::RedisResult<T> {
+    let mut command = redis::cmd(args[0]);
+    for a in &args[1..] {
+        command.arg(*a);
+    }
+    command.query_async(c).await
+}
+
+/// The error a command must answer (as the client shows it); panics when it succeeds.
+pub async fn err(c: &mut Conn, args: &[&str]) -> String {
+    match q::<redis::Value>(c, args).await {
+        Ok(v) => panic!("{args:?} should fail, got {v:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// An integer reply; panics on an error.
+pub async fn int(c: &mut Conn, args: &[&str]) -> i64 {
+    q(c, args).await.unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// An array of strings; panics on an error.
+pub async fn strs(c: &mut Conn, args: &[&str]) -> Vec<String> {
+    q(c, args).await.unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
 /// Retries `f` until it returns true or `timeout` passes.
 pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut f: F)
 where
