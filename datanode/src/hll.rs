@@ -121,9 +121,11 @@ impl Hll {
     /// Redis's cardinality estimate.
     pub fn count(&self) -> u64 {
         let m = REGISTERS as f64;
-        let mut histogram = [0u32; Q as usize + 2];
+        // Registers hold 6 bits; a valid HLL never exceeds Q + 1, but a corrupted string may
+        // (Redis ignores the excess the same way).
+        let mut histogram = [0u32; 64];
         for &r in &self.registers {
-            histogram[r as usize] += 1;
+            histogram[(r & REGISTER_MAX) as usize] += 1;
         }
         let mut z = m * tau((m - histogram[Q as usize + 1] as f64) / m);
         for j in (1..=Q as usize).rev() {
@@ -247,6 +249,15 @@ mod tests {
             h.add(e.as_bytes());
         }
         assert_eq!(h.count(), 4);
+    }
+
+    #[test]
+    fn corrupted_registers_do_not_panic() {
+        let mut dense = b"HYLL\x00\0\0\0\0\0\0\0\0\0\0\0".to_vec();
+        dense.extend(std::iter::repeat_n(0xFFu8, DENSE_BYTES));
+        let h = Hll::decode(&dense).expect("dense");
+        assert!(h.registers.iter().all(|&r| r == 63));
+        let _ = h.count();
     }
 
     #[test]

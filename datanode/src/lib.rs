@@ -19,6 +19,7 @@ pub mod keyspace;
 pub mod memory;
 pub mod node;
 pub mod notify;
+pub mod panic_guard;
 pub mod pubsub;
 pub mod rdb;
 pub mod replication;

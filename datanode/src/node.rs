@@ -401,7 +401,10 @@ impl Node {
                 for c in &t.commands {
                     count_lookups(&mut st, c, now);
                 }
-                replies.push(self.exec(&mut st, &t, now, writable, &mut out));
+                let reply = crate::panic_guard::run(&self.id, args, is_write, || {
+                    self.exec(&mut st, &t, now, writable, &mut out)
+                });
+                replies.push(reply.unwrap_or_else(|e| e));
                 continue;
             }
             count_lookups(&mut st, args, now);
@@ -415,7 +418,8 @@ impl Node {
                 block: None,
                 lfu,
             };
-            replies.push(cmd::execute(&mut ctx, args));
+            let reply = crate::panic_guard::run(&self.id, args, is_write, || cmd::execute(&mut ctx, args));
+            replies.push(reply.unwrap_or_else(|e| e));
             if let Some(block) = ctx.block.take() {
                 // Registered under the lock, so no write can slip between the check and the wait.
                 let wake = self.watch_keys(&block.keys);
@@ -583,7 +587,8 @@ impl Node {
                 block: None,
                 lfu: None,
             };
-            cmd::execute(&mut ctx, args);
+            // A replica that fails to apply an effect would diverge: it stops instead.
+            let _ = crate::panic_guard::run(&self.id, args, true, || cmd::execute(&mut ctx, args));
         }
         // A replica logs the primary's effects verbatim, so its offsets are the primary's.
         out.effects = effects;

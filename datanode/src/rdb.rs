@@ -113,8 +113,9 @@ pub fn dump(value: &Value) -> Vec<u8> {
     out
 }
 
-/// RESTORE: the value a payload holds.
-pub fn restore(payload: &[u8]) -> Result<Value, RdbError> {
+/// RESTORE: the value a payload holds, refused if its strings would decode to more than
+/// `max_bytes` (LZF inflates up to ~88x, so a small payload can declare a huge value).
+pub fn restore(payload: &[u8], max_bytes: usize) -> Result<Value, RdbError> {
     if payload.len() < 10 {
         return Err(RdbError::Checksum);
     }
@@ -123,13 +124,14 @@ pub fn restore(payload: &[u8]) -> Result<Value, RdbError> {
     let mut crc = [0u8; 8];
     crc.copy_from_slice(&footer[2..]);
     let expected = u64::from_le_bytes(crc);
-    // A zero checksum means "not computed" to Redis.
-    if version > RDB_VERSION_MAX || (expected != 0 && crc64(&payload[..payload.len() - 8]) != expected) {
+    // DUMP always writes the checksum, so it is always checked (Redis does too).
+    if version > RDB_VERSION_MAX || crc64(&payload[..payload.len() - 8]) != expected {
         return Err(RdbError::Checksum);
     }
-    let mut r = Reader { data: body };
+    let mut r = Reader { data: body, budget: max_bytes };
     let value = r.object()?;
-    if !r.data.is_empty() {
+    // Redis refuses empty collections ("empty keys"): every command assumes there are none.
+    if !r.data.is_empty() || value.is_empty_collection() {
         return Err(RdbError::Format);
     }
     Ok(value)
@@ -137,6 +139,8 @@ pub fn restore(payload: &[u8]) -> Result<Value, RdbError> {
 
 struct Reader<'a> {
     data: &'a [u8],
+    /// Bytes the decoded value may still take (compressed strings inflate).
+    budget: usize,
 }
 
 /// An RDB length, or a special string encoding.
@@ -190,15 +194,20 @@ impl<'a> Reader<'a> {
     }
 
     fn string(&mut self) -> Result<Bytes, RdbError> {
-        match self.len_or_encoding()? {
-            Len::Plain(n) => Ok(Bytes::copy_from_slice(self.take(n)?)),
-            Len::Int(v) => Ok(Bytes::from(v.to_string())),
+        let s = match self.len_or_encoding()? {
+            Len::Plain(n) => Bytes::copy_from_slice(self.take(n)?),
+            Len::Int(v) => Bytes::from(v.to_string()),
             Len::Lzf => {
                 let (clen, len) = (self.len()?, self.len()?);
                 let compressed = self.take(clen)?;
-                lzf_decompress(compressed, len).map(Bytes::from)
+                if len > self.budget || len > lzf_max_output(clen) {
+                    return Err(RdbError::Format);
+                }
+                Bytes::from(lzf_decompress(compressed, len)?)
             }
-        }
+        };
+        self.budget = self.budget.checked_sub(s.len()).ok_or(RdbError::Format)?;
+        Ok(s)
     }
 
     fn object(&mut self) -> Result<Value, RdbError> {
@@ -383,9 +392,15 @@ fn listpack(blob: &[u8]) -> Result<Vec<Bytes>, RdbError> {
     Ok(out)
 }
 
-/// LZF decompression (the format Redis compresses RDB strings with).
+/// The most `clen` bytes of LZF can expand to: a 3-byte back reference copies 264 bytes.
+fn lzf_max_output(clen: usize) -> usize {
+    clen.saturating_mul(88).saturating_add(2)
+}
+
+/// LZF decompression (the format Redis compresses RDB strings with). `expected` is the
+/// declared length, already checked against what the input can produce.
 fn lzf_decompress(input: &[u8], expected: usize) -> Result<Vec<u8>, RdbError> {
-    let mut out: Vec<u8> = Vec::with_capacity(expected.min(1 << 26));
+    let mut out: Vec<u8> = Vec::with_capacity(expected);
     let mut i = 0;
     while i < input.len() {
         let ctrl = input[i] as usize;
@@ -443,12 +458,20 @@ mod tests {
             Value::Hash(Box::new(HashMap::from([(Bytes::from_static(b"f"), Bytes::from_static(b"v"))]))),
             Value::ZSet(Box::new(z)),
         ] {
-            assert_eq!(restore(&dump(&v)), Ok(v));
+            assert_eq!(restore(&dump(&v), 1 << 20), Ok(v));
         }
         let mut bad = dump(&Value::Str(Bytes::from_static(b"x")));
         bad[1] ^= 1;
-        assert_eq!(restore(&bad), Err(RdbError::Checksum));
-        assert_eq!(restore(b"short"), Err(RdbError::Checksum));
+        assert_eq!(restore(&bad, 1 << 20), Err(RdbError::Checksum));
+        assert_eq!(restore(b"short", 1 << 20), Err(RdbError::Checksum));
+        // Larger than allowed, empty collections, LZF declaring more than it can hold.
+        assert_eq!(restore(&dump(&Value::Str(Bytes::from(vec![1u8; 100]))), 99), Err(RdbError::Format));
+        assert_eq!(restore(&dump(&Value::List(VecDeque::new())), 1 << 20), Err(RdbError::Format));
+        let mut lzf = vec![0u8, 0xC3, 0x03, 0x80, 0x10, 0, 0, 0, 0x00, b'a', 0x20];
+        lzf.extend_from_slice(&10u16.to_le_bytes());
+        let crc = crc64(&lzf);
+        lzf.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(restore(&lzf, usize::MAX), Err(RdbError::Format));
     }
 
     #[test]
@@ -457,7 +480,7 @@ mod tests {
         let payload = b"\x00\xc0\x2a\x0a\x00";
         let mut full = payload.to_vec();
         full.extend_from_slice(&crc64(payload).to_le_bytes());
-        assert_eq!(restore(&full), Ok(Value::Str(Bytes::from_static(b"42"))));
+        assert_eq!(restore(&full, 1 << 20), Ok(Value::Str(Bytes::from_static(b"42"))));
         // A listpack of "a", 5, -3.
         let mut lp = vec![0, 0, 0, 0, 3, 0];
         lp.extend_from_slice(&[0x81, b'a', 2, 0x05, 1, 0xC0 | 0x1F, 0xFD, 2, 0xFF]);

@@ -318,8 +318,7 @@ struct Waiter {
 
 impl Waiter {
     async fn run(mut self, tx: Out, blocked: Blocked) {
-        let deadline = (self.block.timeout_secs > 0.0)
-            .then(|| tokio::time::Instant::now() + Duration::from_secs_f64(self.block.timeout_secs));
+        let deadline = self.block.deadline(tokio::time::Instant::now());
         let reply = loop {
             let woken = async {
                 match deadline {

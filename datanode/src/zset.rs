@@ -51,7 +51,10 @@ impl PartialEq for SortedSet {
 
 impl SortedSet {
     pub fn new() -> SortedSet {
-        SortedSet { scores: HashMap::new(), nodes: Vec::new(), free: Vec::new(), root: NIL, seed: 0x9E37_79B9 }
+        // Priorities must be unpredictable to clients: from a fixed seed, members inserted in
+        // a crafted order would make the tree a chain (O(n) depth: deep recursion, O(n) ops).
+        let seed = rand::random::<u32>() | 1;
+        SortedSet { scores: HashMap::new(), nodes: Vec::new(), free: Vec::new(), root: NIL, seed }
     }
 
     pub fn len(&self) -> usize {
@@ -283,6 +286,41 @@ mod tests {
         assert_eq!(z.remove(b"b"), None);
         assert_eq!(members(z.iter()), ["z", "a", "c"]);
         assert_eq!(z.count_while(|s, _| s < 1.0), 2);
+    }
+
+    fn depth(z: &SortedSet, t: u32) -> usize {
+        if t == NIL {
+            return 0;
+        }
+        let n = &z.nodes[t as usize];
+        1 + depth(z, n.left).max(depth(z, n.right))
+    }
+
+    /// The attack on a predictable priority sequence: insert member i with a score ordered
+    /// like the i-th priority, which turns a treap with known priorities into a chain.
+    #[test]
+    fn crafted_insert_order_keeps_the_tree_shallow() {
+        let n = 20_000u32;
+        let mut seed = 0x9E37_79B9u32;
+        let mut priorities: Vec<(u32, u32)> = (0..n)
+            .map(|i| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                (seed, i)
+            })
+            .collect();
+        priorities.sort();
+        let mut score_of = vec![0u32; n as usize];
+        for (rank, (_, i)) in priorities.iter().enumerate() {
+            score_of[*i as usize] = rank as u32;
+        }
+        let mut z = SortedSet::new();
+        for i in 0..n {
+            z.insert(b(&format!("m{i}")), score_of[i as usize] as f64);
+        }
+        let d = depth(&z, z.root);
+        assert!(d < 60, "depth {d} for {n} members");
     }
 
     /// Compares every operation against a sorted vector over many random steps.

@@ -107,10 +107,12 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Byt
         let start = eol + 2;
         let end = start + len as usize;
         if buf.len() < end + 2 {
-            // Incomplete: reserve room for the rest of a big argument once, not per read.
+            // Incomplete: grow toward a big argument geometrically (amortized O(n) copies),
+            // never by the declared length at once: a client declaring 512 MB and sending
+            // nothing must not make the gateway hold 512 MB.
             let missing = end + 2 - buf.len();
             if missing > 16 * 1024 {
-                buf.reserve(missing);
+                buf.reserve(missing.min(buf.len().max(64 * 1024)));
             }
             return Ok(None);
         }

@@ -149,8 +149,12 @@ pub fn intercard_args(args: &[Bytes]) -> Result<(&[Bytes], usize), Reply> {
 /// A blocking command's timeout in seconds (0 = forever), Redis's checks.
 pub fn timeout_arg(arg: &[u8]) -> Result<f64, Reply> {
     let t = parse_f64(arg)
-        .filter(|t| t.is_finite())
+        .filter(|t| !t.is_nan())
         .ok_or_else(|| Reply::error("ERR timeout is not a float or out of range"))?;
+    // Redis counts the deadline in ms on a signed 64-bit clock.
+    if t * 1000.0 >= i64::MAX as f64 {
+        return Err(Reply::error("ERR timeout is out of range"));
+    }
     if t < 0.0 {
         return Err(Reply::error("ERR timeout is negative"));
     }

@@ -335,7 +335,7 @@ pub(super) fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if !replace && ctx.exists(key) {
         return Err(Reply::error("BUSYKEY Target key name already exists."));
     }
-    let value = crate::rdb::restore(&args[3]).map_err(|e| Reply::error(e.to_string()))?;
+    let value = crate::rdb::restore(&args[3], ctx.max_string).map_err(|e| Reply::error(e.to_string()))?;
     let expires_at = match (ttl, absttl) {
         (0, _) => 0,
         (t, true) => t,

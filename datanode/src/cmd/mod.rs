@@ -58,6 +58,17 @@ pub struct Block {
     pub timeout_secs: f64,
 }
 
+impl Block {
+    /// When the wait ends, counted from `now`: None = never (a timeout of 0, or one too far
+    /// in the future for the clock to represent, which is as good as forever).
+    pub fn deadline(&self, now: tokio::time::Instant) -> Option<tokio::time::Instant> {
+        if self.timeout_secs <= 0.0 {
+            return None;
+        }
+        std::time::Duration::try_from_secs_f64(self.timeout_secs).ok().and_then(|d| now.checked_add(d))
+    }
+}
+
 pub struct Ctx<'a> {
     pub ks: &'a mut Keyspace,
     pub now: i64,
@@ -347,5 +358,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 /// Outcome type of command functions: an error reply short-circuits with `?`.
 type CmdResult = Result<Reply, Reply>;
 
+#[cfg(test)]
+mod adversarial;
 #[cfg(test)]
 mod tests;

@@ -79,6 +79,18 @@ fn oversized_bulk_is_rejected_before_its_bytes_arrive() {
 }
 
 #[test]
+fn a_declared_bulk_is_not_reserved_before_its_bytes_arrive() {
+    let mut buf = BytesMut::from(&b"*1\r\n$536870000\r\nabc"[..]);
+    assert_eq!(parse_request(&mut buf, &Limits::default()), Ok(None));
+    assert!(buf.capacity() < 1 << 20, "reserved {} for 3 bytes received", buf.capacity());
+    // The buffer grows with what arrives (about doubling), so a real big argument still
+    // costs amortized linear copying.
+    buf.extend_from_slice(&vec![b'x'; 200_000]);
+    assert_eq!(parse_request(&mut buf, &Limits::default()), Ok(None));
+    assert!(buf.capacity() < 1 << 20);
+}
+
+#[test]
 fn encodes_resp2_and_resp3() {
     let enc = |r: &Reply, p| {
         let mut out = BytesMut::new();
