@@ -4,6 +4,7 @@
 pub mod command;
 pub mod double;
 pub mod glob;
+pub mod hostile;
 pub mod ids;
 pub mod net;
 pub mod parameters;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferrocache_common::command::COMMANDS;
+use ferrocache_common::hostile;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -27,137 +28,6 @@ use super::*;
 use crate::value::Value;
 
 const KEYS: &[&str] = &["s", "n", "f", "h", "l", "st", "is", "z", "hll", "badhll", "bm", "gone", "{s}x", "dst"];
-
-const NUMBERS: &[&str] = &[
-    "0",
-    "1",
-    "-1",
-    "2",
-    "3",
-    "7",
-    "64",
-    "100",
-    "-100",
-    "4294967295",
-    "4294967296",
-    "2147483648",
-    "-2147483649",
-    "9223372036854775807",
-    "-9223372036854775808",
-    "9223372036854775808",
-    "-9223372036854775809",
-    "18446744073709551615",
-    "99999999999999999999999",
-    "1e308",
-    "-1e308",
-    "1.7976931348623157e308",
-    "1e-320",
-    "1e400",
-    "inf",
-    "-inf",
-    "+inf",
-    "nan",
-    "-nan",
-    "1.5",
-    "-0",
-    "-0.0",
-    "0x10",
-    " 1",
-    "1 ",
-    "",
-    "007",
-    "1e3",
-    "9007199254740993",
-    "(1",
-    "[a",
-    "(a",
-    "-",
-    "+",
-    "(",
-    "[",
-    "#1",
-    "#-1",
-    "#99999999999",
-];
-
-const WORDS: &[&str] = &[
-    "NX",
-    "XX",
-    "GT",
-    "LT",
-    "CH",
-    "INCR",
-    "EX",
-    "PX",
-    "EXAT",
-    "PXAT",
-    "KEEPTTL",
-    "GET",
-    "SET",
-    "LIMIT",
-    "WITHSCORES",
-    "WITHSCORE",
-    "WITHVALUES",
-    "BYSCORE",
-    "BYLEX",
-    "REV",
-    "COUNT",
-    "MATCH",
-    "TYPE",
-    "LEFT",
-    "RIGHT",
-    "BEFORE",
-    "AFTER",
-    "WEIGHTS",
-    "AGGREGATE",
-    "SUM",
-    "MIN",
-    "MAX",
-    "RANK",
-    "MAXLEN",
-    "BIT",
-    "BYTE",
-    "OVERFLOW",
-    "WRAP",
-    "SAT",
-    "FAIL",
-    "INCRBY",
-    "i8",
-    "u8",
-    "i64",
-    "u63",
-    "u64",
-    "i0",
-    "i65",
-    "AND",
-    "OR",
-    "XOR",
-    "NOT",
-    "REPLACE",
-    "ABSTTL",
-    "IDLETIME",
-    "FREQ",
-    "ENCODING",
-    "USAGE",
-    "SAMPLES",
-    "REFCOUNT",
-    "HELP",
-    "STATS",
-    "DOCTOR",
-    "DB",
-    "ASYNC",
-    "SYNC",
-    "PERSIST",
-    "*",
-    "?",
-    "[",
-    "\\",
-    "a*",
-    "h*[",
-    "string",
-    "hash",
-    "zset",
-];
 
 struct Side {
     ks: Keyspace,
@@ -262,27 +132,9 @@ fn payloads(primary: &Side) -> Vec<Bytes> {
     out
 }
 
-fn random_arg(rng: &mut StdRng, payloads: &[Bytes]) -> Bytes {
-    match rng.random_range(0..100) {
-        0..=34 => b(KEYS[rng.random_range(0..KEYS.len())]),
-        35..=64 => b(NUMBERS[rng.random_range(0..NUMBERS.len())]),
-        65..=84 => b(WORDS[rng.random_range(0..WORDS.len())]),
-        85..=92 => payloads[rng.random_range(0..payloads.len())].clone(),
-        _ => {
-            let n = rng.random_range(0..24);
-            Bytes::from((0..n).map(|_| rng.random::<u8>()).collect::<Vec<u8>>())
-        }
-    }
-}
-
 fn args_for(rng: &mut StdRng, name: &str, arity: i32, payloads: &[Bytes]) -> Vec<Bytes> {
-    let base = (arity.unsigned_abs() as usize).saturating_sub(1);
-    let n = if rng.random_bool(0.1) { rng.random_range(0..3) } else { base + rng.random_range(0..=6) };
-    let mut args = vec![b(name)];
-    for _ in 0..n {
-        args.push(random_arg(rng, payloads));
-    }
-    args
+    let mut pick = |n: usize| rng.random_range(0..n);
+    hostile::arguments(&mut pick, name, arity, KEYS, payloads)
 }
 
 /// What must hold between a primary and the replica that applied its effects, for the
