@@ -112,6 +112,7 @@ async fn a_paused_primary_is_fenced() {
             config_epoch: 1,
             args: vec!["SET".into(), "split-brain".into(), "x".into()],
             readonly: false,
+            keyed: false,
         }],
         cancel: vec![],
     };

@@ -37,9 +37,18 @@ pub struct CreateArgs {
     /// Primary endpoint port (reader endpoint: Port+1); allocated when omitted.
     #[arg(long)]
     pub port: Option<i32>,
-    /// Node groups (only 1 for now: cluster mode disabled).
+    /// Node groups (shards), 1-500; more than one makes the group cluster mode enabled,
+    /// with the 16384 hash slots spread evenly.
     #[arg(long)]
     pub num_node_groups: Option<i32>,
+    /// enabled | disabled (default: enabled when there is more than one node group).
+    #[arg(long, default_value = "", value_parser = ["", "enabled", "disabled"])]
+    pub cluster_mode: String,
+    /// Per node group, as JSON like the AWS CLI takes it:
+    /// '[{"NodeGroupId":"0001","Slots":"0-8191","ReplicaCount":1,"PrimaryAvailabilityZone":"a",
+    /// "ReplicaAvailabilityZones":["b"]}, ...]'
+    #[arg(long, value_parser = parse_node_group_configuration)]
+    pub node_group_configuration: Option<NodeGroupConfigurations>,
     #[command(flatten)]
     pub failover: crate::ha::FailoverFlags,
     #[command(flatten)]
@@ -57,6 +66,39 @@ pub struct CreateArgs {
     /// available, for up to this many seconds (0: return at once, as ElastiCache does).
     #[arg(long, default_value_t = 0)]
     pub wait_seconds: u64,
+}
+
+/// `--node-group-configuration`'s parsed value.
+#[derive(Debug, Clone)]
+pub struct NodeGroupConfigurations(pub Vec<api::NodeGroupConfiguration>);
+
+fn parse_node_group_configuration(text: &str) -> Result<NodeGroupConfigurations, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "PascalCase")]
+    struct Entry {
+        #[serde(default)]
+        node_group_id: String,
+        #[serde(default)]
+        slots: String,
+        replica_count: Option<i32>,
+        #[serde(default)]
+        primary_availability_zone: String,
+        #[serde(default)]
+        replica_availability_zones: Vec<String>,
+    }
+    let entries: Vec<Entry> = serde_json::from_str(text).map_err(|e| format!("not a JSON list of node groups: {e}"))?;
+    Ok(NodeGroupConfigurations(
+        entries
+            .into_iter()
+            .map(|e| api::NodeGroupConfiguration {
+                node_group_id: e.node_group_id,
+                slots: e.slots,
+                replica_count: e.replica_count,
+                primary_availability_zone: e.primary_availability_zone,
+                replica_availability_zones: e.replica_availability_zones,
+            })
+            .collect(),
+    ))
 }
 
 #[derive(Debug, clap::Args)]
@@ -160,6 +202,8 @@ pub async fn create(a: CreateArgs) -> ExitCode {
         append_fsync: a.append_fsync,
         port: a.port,
         num_node_groups: a.num_node_groups,
+        cluster_mode: a.cluster_mode,
+        node_group_configuration: a.node_group_configuration.map(|c| c.0).unwrap_or_default(),
         automatic_failover_enabled: a.failover.automatic_failover(),
         multi_az_enabled: a.failover.multi_az(),
         durability: a.durability.durability,

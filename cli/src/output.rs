@@ -44,6 +44,7 @@ pub fn group_json(g: &api::ReplicationGroup) -> Value {
         "AutomaticFailover": g.automatic_failover,
         "MultiAZ": g.multi_az,
         "ClusterEnabled": g.cluster_enabled,
+        "ConfigurationEndpoint": endpoint(&g.configuration_endpoint),
         "AppendFsync": g.append_fsync,
         "Durability": g.durability,
         "MinReplicasToAck": g.min_replicas_to_ack,
@@ -79,6 +80,9 @@ fn print_table(groups: &[api::ReplicationGroup]) {
             ep(ng.and_then(|n| n.primary_endpoint.as_ref())),
             ep(ng.and_then(|n| n.reader_endpoint.as_ref()))
         );
+        if let Some(c) = &g.configuration_endpoint {
+            println!("  configuration endpoint {}:{} ({} node groups)", c.address, c.port, g.node_groups.len());
+        }
         for m in g.node_groups.iter().flat_map(|n| n.node_group_members.iter()) {
             println!(
                 "  {:<20} {:<8} zone={:<6} {:<9} offset={:<10} datanode={}",

@@ -1,6 +1,7 @@
 //! `ferrocache up`: a whole local cluster as child processes of this executable, on
-//! 127.0.0.1 — three coordinators, three datanodes in zones a, b and c, one gateway — and
-//! replication group `default` (one primary, two replicas) when it does not exist yet.
+//! 127.0.0.1 — three coordinators, datanodes over zones a, b and c (three by default), one
+//! gateway — and replication group `default` (one primary, two replicas; with `--shards`,
+//! a cluster-mode group of that many node groups) when it does not exist yet.
 //! Stops every child cleanly on SIGINT/SIGTERM: gateway first, then datanodes (which flush
 //! their data), then coordinators.
 
@@ -29,13 +30,21 @@ pub struct UpArgs {
     /// the gateway's gRPC health port is the one after them.
     #[arg(long, default_value_t = 7000)]
     pub admin_port: u16,
-    /// gRPC port of the first datanode; the other two use the next two ports.
+    /// gRPC port of the first datanode; the others use the next ports.
     #[arg(long, default_value_t = 7100)]
     pub datanode_port: u16,
+    /// Datanodes to start, spread over zones a, b and c (1-64).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub datanodes: u16,
+    /// Node groups (shards) of group `default` when it is created: more than one makes it
+    /// cluster mode enabled (configuration endpoint: the port after the reader endpoint).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=500))]
+    pub shards: i32,
     /// AppendFsync of group `default` when it is created (always | everysec | no).
     #[arg(long, default_value = "everysec")]
     pub append_fsync: String,
-    /// Replicas in group `default` when it is created (0-2 here: three datanodes).
+    /// Replicas per node group of group `default` when it is created (0-5; at most
+    /// datanodes - 1).
     #[arg(long, default_value_t = 2)]
     pub replicas: i32,
     /// Start the processes only; create no group.
@@ -123,8 +132,10 @@ async fn start(a: &UpArgs, procs: &mut Vec<Proc>, cancel: &CancellationToken) ->
         ];
         procs.push(spawn(&exe, &name, &args, &logs).map_err(|e| format!("cannot start {name}: {e}"))?);
     }
-    for (i, zone) in ["a", "b", "c"].iter().enumerate() {
-        let name = format!("datanode-{zone}");
+    for i in 0..a.datanodes as usize {
+        let zone = ["a", "b", "c"][i % 3];
+        // The first three keep the names (and data folders) `up` always gave them.
+        let name = if i < 3 { format!("datanode-{zone}") } else { format!("datanode-{zone}{}", i / 3 + 1) };
         let args = vec![
             s("datanode"),
             s("--id"),
@@ -143,7 +154,7 @@ async fn start(a: &UpArgs, procs: &mut Vec<Proc>, cancel: &CancellationToken) ->
     let gateway_grpc = format!("127.0.0.1:{}", a.admin_port + 3);
     let args = vec![s("gateway"), s("--coordinators"), coordinators.join(","), s("--grpc-listen"), gateway_grpc];
     procs.push(spawn(&exe, "gateway", &args, &logs).map_err(|e| format!("cannot start gateway: {e}"))?);
-    say!("Started 3 coordinators, 3 datanodes (zones a, b, c) and a gateway; logs in {}", logs.display());
+    say!("Started 3 coordinators, {} datanodes (zones a, b, c) and a gateway; logs in {}", a.datanodes, logs.display());
 
     let endpoint = format!("http://{}", coordinators[0]);
     let group = tokio::select! {
@@ -166,6 +177,15 @@ async fn start(a: &UpArgs, procs: &mut Vec<Proc>, cancel: &CancellationToken) ->
                 ep(ng.and_then(|n| n.reader_endpoint.as_ref())),
                 a.port + 1
             );
+            if let Some(c) = &g.configuration_endpoint {
+                say!(
+                    "  configuration endpoint: {}:{}   ({} node groups; redis-cli -c -p {})",
+                    c.address,
+                    c.port,
+                    g.node_groups.len(),
+                    c.port
+                );
+            }
         }
         None => say!("No default group created (--no-default-group)."),
     }
@@ -192,6 +212,7 @@ async fn ensure_default_group(a: &UpArgs, endpoint: &str) -> Result<Option<api::
                 replication_group_id: "default".into(),
                 replication_group_description: "created by ferrocache up".into(),
                 replicas_per_node_group: Some(a.replicas),
+                num_node_groups: (a.shards > 1).then_some(a.shards),
                 append_fsync: a.append_fsync.clone(),
                 port: Some(a.port as i32),
                 ..Default::default()

@@ -63,6 +63,31 @@ impl CommandSpec {
     }
 }
 
+/// Every key argument's index in `args` (name at index 0), including the keys of commands
+/// whose keys move with a `numkeys` argument (ZUNION, LMPOP, SINTERCARD, ...), which the
+/// first/last/step triple cannot describe. A bad `numkeys` yields the keys that exist; the
+/// command itself answers the error.
+pub fn key_positions(spec: &CommandSpec, args: &[impl AsRef<[u8]>]) -> Vec<usize> {
+    let counted = |numkeys_at: usize| -> Vec<usize> {
+        let n = args
+            .get(numkeys_at)
+            .and_then(|a| std::str::from_utf8(a.as_ref()).ok())
+            .and_then(|t| t.parse::<usize>().ok())
+            .unwrap_or(0);
+        (numkeys_at + 1..args.len()).take(n).collect()
+    };
+    match spec.name {
+        "zunion" | "zinter" | "zdiff" | "sintercard" | "zintercard" | "lmpop" | "zmpop" => counted(1),
+        "blmpop" | "bzmpop" => counted(2),
+        "zunionstore" | "zinterstore" | "zdiffstore" => {
+            let mut keys = vec![1];
+            keys.extend(counted(2));
+            keys
+        }
+        _ => spec.key_indexes(args.len()).collect(),
+    }
+}
+
 macro_rules! spec {
     ($name:literal, $arity:expr, [$($flag:literal),*], $fk:expr, $lk:expr, $st:expr, $group:literal, $route:ident, $summary:literal) => {
         CommandSpec {
@@ -82,6 +107,7 @@ macro_rules! spec {
 /// Every command, sorted by name.
 pub static COMMANDS: &[CommandSpec] = &[
     spec!("append", 3, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    spec!("asking", 1, ["fast"], 0, 0, 0, "cluster", Gateway, "Signals that a cluster client is following an -ASK redirect."),
     spec!("bitcount", -2, ["readonly"], 1, 1, 1, "bitmap", Keyed, "Counts the number of set bits (population counting) in a string."),
     spec!("bitfield", -2, ["write", "denyoom"], 1, 1, 1, "bitmap", Keyed, "Performs arbitrary bitfield integer operations on strings."),
     spec!("bitfield_ro", -2, ["readonly", "fast"], 1, 1, 1, "bitmap", Keyed, "Performs arbitrary read-only bitfield integer operations on strings."),
@@ -96,6 +122,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("bzpopmax", -3, ["write", "blocking", "fast"], 1, -2, 1, "sorted-set", Keyed, "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if the last element was popped."),
     spec!("bzpopmin", -3, ["write", "blocking", "fast"], 1, -2, 1, "sorted-set", Keyed, "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
     spec!("client", -2, ["admin", "noscript", "loading", "stale"], 0, 0, 0, "connection", Gateway, "A container for client connection commands."),
+    spec!("cluster", -2, [], 0, 0, 0, "cluster", Gateway, "A container for Redis Cluster commands."),
     spec!("command", -1, ["random", "loading", "stale"], 0, 0, 0, "server", Gateway, "Returns detailed information about all commands."),
     spec!("config", -2, ["admin", "noscript", "loading", "stale"], 0, 0, 0, "server", Gateway, "A container for server configuration commands."),
     spec!("copy", -3, ["write", "denyoom"], 1, 2, 1, "generic", Keyed, "Copies the value of a key to a new key."),
@@ -176,6 +203,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("punsubscribe", -1, ["pubsub", "noscript", "loading", "stale"], 0, 0, 0, "pubsub", Gateway, "Stops listening to messages published to channels that match one or more patterns."),
     spec!("quit", -1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "connection", Gateway, "Closes the connection."),
     spec!("randomkey", 1, ["readonly"], 0, 0, 0, "generic", AllShards, "Returns a random key name from the database."),
+    spec!("readonly", 1, ["loading", "stale", "fast"], 0, 0, 0, "cluster", Gateway, "Enables read-only queries for a connection to a Redis Cluster replica node."),
+    spec!("readwrite", 1, ["loading", "stale", "fast"], 0, 0, 0, "cluster", Gateway, "Enables read-write queries for a connection to a Redis Cluster replica node."),
     spec!("rename", 3, ["write"], 1, 2, 1, "generic", Keyed, "Renames a key and overwrites the destination."),
     spec!("renamenx", 3, ["write", "fast"], 1, 2, 1, "generic", Keyed, "Renames a key only when the target key name doesn't exist."),
     spec!("reset", 1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "connection", Gateway, "Resets the connection."),
@@ -305,5 +334,12 @@ mod tests {
         assert_eq!(keys(b"rename", 3), vec![1, 2]);
         assert_eq!(keys(b"copy", 5), vec![1, 2]);
         assert_eq!(keys(b"ping", 1), Vec::<usize>::new());
+        let moving = |words: &[&str]| super::key_positions(lookup(words[0].as_bytes()).unwrap(), words);
+        assert_eq!(moving(&["zunionstore", "d", "2", "a", "b", "WEIGHTS", "1", "2"]), vec![1, 3, 4]);
+        assert_eq!(moving(&["lmpop", "2", "a", "b", "LEFT"]), vec![2, 3]);
+        assert_eq!(moving(&["blmpop", "0", "1", "a", "LEFT"]), vec![3]);
+        assert_eq!(moving(&["sintercard", "99", "a"]), vec![2]);
+        assert_eq!(moving(&["zinter", "x", "a"]), Vec::<usize>::new());
+        assert_eq!(moving(&["mget", "a", "b"]), vec![1, 2]);
     }
 }

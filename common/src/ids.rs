@@ -23,6 +23,17 @@ pub fn cache_cluster_id(group: &str, index: usize) -> String {
     format!("{group}-{:03}", index + 1)
 }
 
+/// Node group id of shard `index` (0-based): `0001`, as ElastiCache numbers them.
+pub fn node_group_id(index: usize) -> String {
+    format!("{:04}", index + 1)
+}
+
+/// Cache cluster id in cluster-mode-enabled naming: `group-0002-001` for member `member`
+/// (0-based) of node group `node_group` (its id).
+pub fn cluster_member_id(group: &str, node_group: &str, member: usize) -> String {
+    format!("{group}-{node_group}-{:03}", member + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,77 @@ pub fn key_slot(key: &[u8]) -> u16 {
     crc16(hash_tag(key)) & (SLOT_COUNT - 1)
 }
 
+/// A set of hash slots (a 2 KB bitmap): which slots a node group owns.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SlotSet {
+    bits: Box<[u64; SLOT_COUNT as usize / 64]>,
+}
+
+impl std::fmt::Debug for SlotSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SlotSet({} slots)", self.len())
+    }
+}
+
+impl SlotSet {
+    pub fn all() -> SlotSet {
+        SlotSet { bits: Box::new([u64::MAX; SLOT_COUNT as usize / 64]) }
+    }
+
+    /// The slots of inclusive `ranges` (out-of-range ends are clipped).
+    pub fn from_ranges(ranges: impl IntoIterator<Item = (u16, u16)>) -> SlotSet {
+        let mut set = SlotSet { bits: Box::new([0; SLOT_COUNT as usize / 64]) };
+        for (a, b) in ranges {
+            for slot in a..=b.min(SLOT_COUNT - 1) {
+                set.bits[slot as usize / 64] |= 1 << (slot % 64);
+            }
+        }
+        set
+    }
+
+    pub fn contains(&self, slot: u16) -> bool {
+        slot < SLOT_COUNT && self.bits[slot as usize / 64] & (1 << (slot % 64)) != 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.bits.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Splits the slots evenly over `shards` node groups, as ElastiCache and `redis-cli
+/// --cluster create` do: the first `16384 % shards` ranges get one slot more.
+pub fn even_ranges(shards: usize) -> Vec<(u16, u16)> {
+    let shards = shards.clamp(1, SLOT_COUNT as usize);
+    let (base, extra) = (SLOT_COUNT as usize / shards, SLOT_COUNT as usize % shards);
+    let mut start = 0usize;
+    (0..shards)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            let range = (start as u16, (start + len - 1) as u16);
+            start += len;
+            range
+        })
+        .collect()
+}
+
+/// Parses ElastiCache's slot text ("0-5460", "0-100,200-300", "7"): inclusive ranges.
+pub fn parse_ranges(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let parse = |t: &str| t.trim().parse::<u16>().ok().filter(|&s| s < SLOT_COUNT);
+        match (parse(a), parse(b)) {
+            (Some(a), Some(b)) if a <= b => out.push((a, b)),
+            _ => return Err(format!("'{part}' is not a slot range within 0-16383")),
+        }
+    }
+    Ok(out)
+}
+
 const fn make_table() -> [u16; 256] {
     let mut table = [0u16; 256];
     let mut i = 0;
@@ -89,5 +160,24 @@ mod tests {
         for i in 0..10_000u32 {
             assert!(key_slot(format!("key:{i}").as_bytes()) < SLOT_COUNT);
         }
+    }
+
+    #[test]
+    fn even_ranges_cover_every_slot_once() {
+        for n in [1usize, 2, 3, 5, 7, 500] {
+            let r = even_ranges(n);
+            assert_eq!(r.len(), n);
+            assert_eq!(r[0].0, 0);
+            assert_eq!(r[n - 1].1, SLOT_COUNT - 1);
+            for w in r.windows(2) {
+                assert_eq!(w[0].1 + 1, w[1].0);
+            }
+        }
+        assert_eq!(even_ranges(3), vec![(0, 5461), (5462, 10922), (10923, 16383)]);
+        assert_eq!(parse_ranges("0-5460, 7"), Ok(vec![(0, 5460), (7, 7)]));
+        let set = SlotSet::from_ranges([(0, 10), (16383, 16383)]);
+        assert!(set.contains(0) && set.contains(10) && !set.contains(11) && set.contains(16383));
+        assert_eq!((set.len(), SlotSet::all().len()), (12, 16384));
+        assert!(parse_ranges("5-1").is_err() && parse_ranges("0-16384").is_err() && parse_ranges("x").is_err());
     }
 }

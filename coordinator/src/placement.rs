@@ -68,6 +68,59 @@ pub fn place_beside(
     Ok(chosen.split_off(existing.len()))
 }
 
+/// Places the members of several new node groups at once (`azs` per node group: one zone
+/// per member, primary first, or empty). Within a node group every member gets its own
+/// datanode and zones spread as in [`place_beside`]; across node groups primaries go to the
+/// datanodes hosting the fewest primaries, then the fewest members, so a datanode hosts
+/// members of many shards but write load spreads. Returns each node group's datanodes,
+/// primary first.
+pub fn place_shards(
+    topology: &Topology,
+    live: &HashSet<String>,
+    shards: &[(usize, Vec<String>)],
+) -> Result<Vec<Vec<Datanode>>, PlacementError> {
+    let candidates: Vec<&Datanode> = topology.datanodes.values().filter(|d| live.contains(&d.id)).collect();
+    let mut load: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for g in topology.groups.values() {
+        for (_, m) in g.members() {
+            let l = load.entry(m.datanode_id.clone()).or_default();
+            l.1 += 1;
+            l.0 += usize::from(m.role == crate::topology::Role::Primary);
+        }
+    }
+    let mut placed = Vec::with_capacity(shards.len());
+    for (members, azs) in shards {
+        if candidates.len() < *members {
+            return Err(PlacementError::NotEnoughDatanodes { needed: *members, available: candidates.len() });
+        }
+        let mut chosen: Vec<Datanode> = Vec::with_capacity(*members);
+        for i in 0..*members {
+            let zone_uses = |z: &str| chosen.iter().filter(|c| c.zone == z).count();
+            let free = candidates.iter().filter(|d| !chosen.iter().any(|c| c.id == d.id));
+            let key = |d: &&&Datanode| {
+                let (p, t) = load.get(&d.id).copied().unwrap_or_default();
+                let p = if i == 0 { p } else { 0 };
+                (zone_uses(&d.zone), p, t, d.id.clone())
+            };
+            let pick = match azs.get(i).filter(|z| !z.is_empty()) {
+                Some(zone) => free
+                    .filter(|d| &d.zone == zone)
+                    .min_by_key(key)
+                    .ok_or_else(|| PlacementError::ZoneUnavailable(zone.clone()))?,
+                None => free
+                    .min_by_key(key)
+                    .ok_or(PlacementError::NotEnoughDatanodes { needed: *members, available: candidates.len() })?,
+            };
+            let l = load.entry(pick.id.clone()).or_default();
+            l.1 += 1;
+            l.0 += usize::from(i == 0);
+            chosen.push((*pick).clone());
+        }
+        placed.push(chosen);
+    }
+    Ok(placed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +164,27 @@ mod tests {
         assert_eq!(placed.len(), 2);
         assert!(placed.iter().all(|d| d.id != "a1" && d.id != "b1"));
         assert!(place_beside(&t, &live, &existing, 3, &[]).is_err());
+    }
+
+    #[test]
+    fn shards_spread_primaries_and_keep_members_apart() {
+        let nodes: Vec<(String, String)> =
+            (0..6).map(|i| (format!("d{i}"), ["a", "b", "c"][i % 3].to_string())).collect();
+        let refs: Vec<(&str, &str)> = nodes.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let (t, live) = topo(&refs);
+        let placed = place_shards(&t, &live, &vec![(2, vec![]); 6]).unwrap();
+        let primaries: HashSet<&str> = placed.iter().map(|s| s[0].id.as_str()).collect();
+        assert_eq!(primaries.len(), 6, "six shards, six datanodes: one primary each");
+        for s in &placed {
+            assert_ne!(s[0].id, s[1].id);
+            assert_ne!(s[0].zone, s[1].zone, "members of a shard in different zones");
+        }
+        let mut per_node: BTreeMap<&str, usize> = BTreeMap::new();
+        for d in placed.iter().flatten() {
+            *per_node.entry(d.id.as_str()).or_default() += 1;
+        }
+        assert!(per_node.values().all(|&n| n == 2), "members spread evenly: {per_node:?}");
+        assert!(place_shards(&t, &live, &[(7, vec![])]).is_err());
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub struct NodeState {
     pub write_clock: WriteClock,
     /// Write counters behind WATCH tokens.
     pub watch: WatchVersions,
+    /// The hash slots this node's group owns: keyed commands for others are refused.
+    pub slots: ferrocache_common::slot::SlotSet,
     pub stats: Stats,
 }
 
@@ -285,6 +287,7 @@ impl Node {
             writes_paused: false,
             write_clock: WriteClock::default(),
             watch: WatchVersions::default(),
+            slots: ferrocache_common::slot::SlotSet::all(),
             stats: Stats::default(),
             memory: crate::memory::MemoryPolicy::default(),
             pending: PendingWrites::default(),
@@ -528,6 +531,15 @@ impl Node {
         if st.memory != memory {
             tracing::info!(node = %self.id, ?memory, "memory parameters changed");
             st.memory = memory;
+        }
+    }
+
+    /// Takes the node group's slots from the coordinators.
+    pub fn set_slots(&self, slots: ferrocache_common::slot::SlotSet) {
+        let mut st = self.state.lock();
+        if st.slots != slots {
+            tracing::info!(node = %self.id, slots = slots.len(), "slots changed");
+            st.slots = slots;
         }
     }
 

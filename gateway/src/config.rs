@@ -10,6 +10,10 @@ pub struct GatewayConfig {
     /// Address the Redis endpoints bind to (their ports come from each group's Port).
     #[arg(long, env = "FERROCACHE_BIND", default_value = "127.0.0.1")]
     pub bind: String,
+    /// Host that cluster clients are told to connect to (CLUSTER SLOTS/SHARDS/NODES, MOVED);
+    /// default: the bind address, or 127.0.0.1 when binding every interface.
+    #[arg(long, env = "FERROCACHE_ANNOUNCE_HOST")]
+    pub announce_host: Option<String>,
     /// Coordinator addresses (host:port), comma-separated.
     #[arg(long, env = "FERROCACHE_COORDINATORS", value_delimiter = ',', default_value = "127.0.0.1:7000")]
     pub coordinators: Vec<String>,
@@ -40,6 +44,15 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
+    /// The host cluster clients reach this gateway's node ports at.
+    pub fn announce_host(&self) -> String {
+        match &self.announce_host {
+            Some(h) if !h.is_empty() => h.clone(),
+            _ if self.bind == "0.0.0.0" || self.bind == "::" || self.bind.is_empty() => "127.0.0.1".into(),
+            _ => self.bind.clone(),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.coordinators.is_empty() {
             return Err("at least one coordinator address is required".into());

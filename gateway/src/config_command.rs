@@ -118,8 +118,8 @@ pub async fn set(shared: &Shared, group: &str, pairs: &[Bytes]) -> Reply {
     }
     let mut probe = vec![Bytes::from_static(b"CONFIG"), Bytes::from_static(b"APPLIED")];
     probe.extend(values.into_iter().flat_map(|(k, v)| [Bytes::from(k), Bytes::from(v)]));
-    let Ok(target) = shared.router.target(group, EndpointKind::Primary, 0) else { return Reply::ok() };
-    let rx = shared.router.send(target, 0, probe).await;
+    let Ok(target) = shared.router.target(group, EndpointKind::Primary, None) else { return Reply::ok() };
+    let rx = shared.router.send(target, None, probe).await;
     match tokio::time::timeout(SET_TIMEOUT + Duration::from_secs(1), rx).await {
         Ok(Ok(Reply::Error(e))) => Reply::Error(e),
         _ => Reply::ok(),

@@ -56,7 +56,7 @@ struct Waiting {
 
 struct Retry {
     args: Vec<Bytes>,
-    slot: u16,
+    slot: Option<u16>,
     kind: EndpointKind,
     is_write: bool,
     readonly: bool,
@@ -76,6 +76,8 @@ pub struct Session {
     tx: TxState,
     /// Pub/sub subscriptions, once the client has subscribed to anything.
     subs: Option<ClientSubs>,
+    /// READONLY was sent (cluster mode: a replica's node port serves this client's reads).
+    readonly: bool,
 }
 
 impl Session {
@@ -140,7 +142,8 @@ pub async fn serve(
     let laddr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let info = shared.clients.register(peer, laddr);
     let id = info.lock().id;
-    let mut session = Session { info, id, proto: 2, shared: shared.clone(), tx: TxState::default(), subs: None };
+    let mut session =
+        Session { info, id, proto: 2, shared: shared.clone(), tx: TxState::default(), subs: None, readonly: false };
     if let Err(e) = run(socket, &mut session, &endpoint, &shared, cancel).await {
         tracing::debug!(client = id, "connection ended: {e}");
     }
@@ -391,7 +394,7 @@ async fn config(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>
         ConfigCommand::ResetStat => {
             shared.clients.reset_stats();
             let args = vec![Bytes::from_static(b"CONFIG"), Bytes::from_static(b"RESETSTAT")];
-            let (rx, retry) = route(shared, &endpoint.group_id, EndpointKind::Primary, 0, args, false, true).await;
+            let (rx, retry) = route(shared, &endpoint.group_id, EndpointKind::Primary, None, args, false, true).await;
             Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: Some(deadline(shared)), retry }))
         }
         ConfigCommand::Answer(r) => Slot::Ready(r, proto),
@@ -446,7 +449,7 @@ async fn route(
     shared: &Shared,
     group: &str,
     kind: EndpointKind,
-    slot: u16,
+    slot: Option<u16>,
     args: Vec<Bytes>,
     is_write: bool,
     retryable: bool,
@@ -537,12 +540,44 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
         return Slot::Ready(transaction::merge(locals, Reply::Array(vec![])), proto);
     }
     let is_write = commands.iter().any(|c| command::lookup(&c[0]).is_some_and(|s| s.is_write()));
-    let first_key =
-        |c: &Vec<Bytes>| command::lookup(&c[0]).and_then(|s| s.key_indexes(c.len()).next()).map(|i| key_slot(&c[i]));
-    let slot = commands.iter().find_map(first_key).or_else(|| watches.first().map(|(k, _)| key_slot(k))).unwrap_or(0);
+    // One transaction runs on one node group, in one slot (as in Redis Cluster).
+    let mut slots: Vec<u16> = commands
+        .iter()
+        .flat_map(|c| {
+            command::lookup(&c[0])
+                .map(|s| command::key_positions(s, c))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| key_slot(&c[i]))
+        })
+        .chain(watches.iter().map(|(k, _)| key_slot(k)))
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    let slot = slots.first().copied();
+    if let Some(g) = shared.router.table().groups.get(&endpoint.group_id).filter(|g| g.cluster_enabled) {
+        if slots.len() > 1 {
+            return Slot::Ready(Reply::error(crate::cluster::CROSSSLOT), proto);
+        }
+        if let (EndpointKind::Node, Some(slot)) = (endpoint.kind, slot) {
+            let moved = match (g.shard_of(slot), g.member_at(endpoint.port)) {
+                (Some((owner, s)), Some((mine, _, me)))
+                    if owner != mine || s.primary.as_ref().map(|p| &p.node_id) != Some(&me.node_id) =>
+                {
+                    s.primary.as_ref().map(|p| p.port)
+                }
+                _ => None,
+            };
+            if let Some(port) = moved {
+                let host = shared.config.announce_host();
+                return Slot::Ready(Reply::error(format!("MOVED {slot} {host}:{port}")), proto);
+            }
+        }
+    }
+    let kind = if endpoint.kind == EndpointKind::Node { EndpointKind::Primary } else { endpoint.kind };
     let args = ferrocache_common::transaction::Transaction { watches, commands }.encode();
     let mapper: Mapper = Box::new(move |node| transaction::merge(locals, node));
-    let (rx, retry) = route(shared, &endpoint.group_id, endpoint.kind, slot, args, is_write, true).await;
+    let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, args, is_write, true).await;
     Slot::Waiting(Box::new(Waiting { rx, mapper: Some(mapper), proto, deadline: Some(deadline(shared)), retry }))
 }
 
@@ -550,11 +585,16 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
 /// them) and keeps them on the connection.
 async fn watch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>, args: &[Bytes]) -> Reply {
     let slot = key_slot(&args[1]);
-    let target = match shared.router.target(&endpoint.group_id, EndpointKind::Primary, slot) {
+    if args[1..].iter().any(|k| key_slot(k) != slot) {
+        if shared.router.table().groups.get(&endpoint.group_id).is_some_and(|g| g.cluster_enabled) {
+            return Reply::error(crate::cluster::CROSSSLOT);
+        }
+    }
+    let target = match shared.router.target(&endpoint.group_id, EndpointKind::Primary, Some(slot)) {
         Ok(t) => t,
         Err(e) => return e.into(),
     };
-    let rx = shared.router.send(target, slot, args.to_vec()).await;
+    let rx = shared.router.send(target, Some(slot), args.to_vec()).await;
     match tokio::time::timeout_at(deadline(shared), rx).await {
         Ok(Ok(Reply::Array(tokens))) if tokens.len() == args.len() - 1 => {
             for (key, token) in args[1..].iter().zip(tokens) {
@@ -616,6 +656,9 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
         let arg = args.get(1).cloned().unwrap_or_default();
         return ready(Reply::Array(vec![Reply::Bulk(Bytes::from_static(b"pong")), Reply::Bulk(arg)]));
     }
+    if matches!(spec.name, "cluster" | "readonly" | "readwrite" | "asking") && !session.tx.in_multi() {
+        return (cluster_command(session, endpoint, shared, spec, &args), false);
+    }
     if spec.name == "config" && !session.tx.in_multi() {
         return (config(session, endpoint, shared, &args).await, false);
     }
@@ -651,9 +694,10 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             Local::Close(r) => (Slot::Ready(r, proto), true),
             Local::Info(sections) => {
                 let gateway_part = info::gateway_sections(shared, endpoint, session);
-                match shared.router.target(&endpoint.group_id, endpoint.kind, 0) {
+                let kind = if endpoint.kind == EndpointKind::Node { EndpointKind::Primary } else { endpoint.kind };
+                match shared.router.target(&endpoint.group_id, kind, None) {
                     Ok(target) => {
-                        let rx = shared.router.send(target, 0, vec![Bytes::from_static(b"INFO")]).await;
+                        let rx = shared.router.send(target, None, vec![Bytes::from_static(b"INFO")]).await;
                         let mapper: Mapper = Box::new(move |node| info::compose(&sections, gateway_part, node));
                         let w =
                             Waiting { rx, mapper: Some(mapper), proto, deadline: Some(deadline(shared)), retry: None };
@@ -667,7 +711,13 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             if endpoint.kind == EndpointKind::Reader && spec.is_write() {
                 return ready(Reply::error(errors::READONLY));
             }
-            let slot = spec.key_indexes(args.len()).next().map_or(0, |i| key_slot(&args[i]));
+            let pubsub = matches!(spec.name, "publish" | "spublish" | "pubsub");
+            let cluster = shared.router.table().groups.get(&endpoint.group_id).is_some_and(|g| g.cluster_enabled);
+            if cluster && !pubsub {
+                return (cluster_data(session, endpoint, shared, spec, args).await, false);
+            }
+            // Pub/sub's broker is the first node group's primary (where the gateways listen).
+            let slot = if pubsub { None } else { spec.key_indexes(args.len()).next().map(|i| key_slot(&args[i])) };
             // WAIT counts the acknowledgements of the primary's replicas, whatever the endpoint;
             // pub/sub's broker is the primary too.
             let kind = if matches!(spec.name, "wait" | "publish" | "spublish" | "pubsub") {
@@ -687,4 +737,147 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             (Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry })), false)
         }
     }
+}
+
+/// CLUSTER, READONLY, READWRITE and ASKING: cluster clients' connection commands.
+fn cluster_command(
+    session: &mut Session,
+    endpoint: &Endpoint,
+    shared: &Arc<Shared>,
+    spec: &command::CommandSpec,
+    args: &[Bytes],
+) -> Slot {
+    use crate::cluster::{self, ClusterReply};
+    let proto = session.proto;
+    let table = shared.router.table();
+    let group = table.groups.get(&endpoint.group_id);
+    let enabled = group.is_some_and(|g| g.cluster_enabled);
+    let reply = match spec.name {
+        "readonly" | "readwrite" | "asking" if !enabled => Reply::error(cluster::DISABLED),
+        "readonly" => {
+            session.readonly = true;
+            Reply::ok()
+        }
+        "readwrite" => {
+            session.readonly = false;
+            Reply::ok()
+        }
+        // Slots never sit half-migrated between node groups here, so there is no ASK to follow.
+        "asking" => Reply::ok(),
+        _ => match cluster::command(group, endpoint.port, &shared.config.announce_host(), args) {
+            ClusterReply::Now(r) => r,
+            ClusterReply::Forward { slot, args } => {
+                let group = endpoint.group_id.clone();
+                let task_shared = shared.clone();
+                return spawned(proto, shared, true, async move {
+                    let to = crate::fanout::To::Slot(slot);
+                    crate::fanout::call(&task_shared, &group, EndpointKind::Primary, to, args, false, true).await
+                });
+            }
+        },
+    };
+    Slot::Ready(reply, proto)
+}
+
+/// A data command on a cluster-mode group: on a node port as a Redis Cluster node answers
+/// (MOVED, CROSSSLOT); on the proxy endpoints routed, split or fanned out by the gateway.
+async fn cluster_data(
+    session: &mut Session,
+    endpoint: &Endpoint,
+    shared: &Arc<Shared>,
+    spec: &'static command::CommandSpec,
+    args: Vec<Bytes>,
+) -> Slot {
+    use crate::cluster::{node_route, NodeRoute};
+    use crate::fanout::{self, Plan, To};
+    let proto = session.proto;
+    let (group, kind, is_write) = (endpoint.group_id.clone(), endpoint.kind, spec.is_write());
+    // WAIT and blocking commands are bounded by their own timeouts.
+    let bounded = !(spec.name == "wait" || spec.flags.contains(&"blocking"));
+    let to = if endpoint.kind == EndpointKind::Node {
+        let decision = {
+            let table = shared.router.table();
+            let Some(g) = table.groups.get(&group) else {
+                return Slot::Ready(
+                    Reply::error(format!("CLUSTERDOWN replication group '{group}' does not exist")),
+                    proto,
+                );
+            };
+            node_route(g, endpoint.port, &shared.config.announce_host(), spec, &args, session.readonly)
+        };
+        match decision {
+            NodeRoute::Reply(r) => return Slot::Ready(r, proto),
+            NodeRoute::Slot { slot, kind, member: None } => (kind, Some(slot)),
+            NodeRoute::Slot { slot, kind, member: Some(m) } => {
+                let index =
+                    shared.router.table().groups.get(&group).and_then(|g| g.shard_of(slot)).map_or(0, |(i, _)| i);
+                return part(proto, shared, group, kind, To::Shard { index, member: Some(m) }, args, is_write, bounded);
+            }
+            NodeRoute::Shard { index, kind, member } => {
+                return part(proto, shared, group, kind, To::Shard { index, member }, args, is_write, bounded);
+            }
+        }
+    } else if spec.route == Route::AllShards || spec.name == "wait" {
+        let shards = shared.router.table().groups.get(&group).map_or(0, |g| g.shards.len());
+        let task_shared = shared.clone();
+        return spawned(proto, shared, bounded, async move {
+            if spec.name == "scan" {
+                fanout::scan(&task_shared, &group, kind, args).await
+            } else {
+                fanout::every_shard(&task_shared, &group, kind, shards, spec, args).await
+            }
+        });
+    } else {
+        match fanout::plan(spec, &args) {
+            Plan::CrossSlot => return Slot::Ready(Reply::error(crate::cluster::CROSSSLOT), proto),
+            Plan::Split => {
+                let task_shared = shared.clone();
+                return spawned(proto, shared, bounded, async move {
+                    fanout::split(&task_shared, &group, kind, spec, args).await
+                });
+            }
+            Plan::Whole(None) => {
+                return part(proto, shared, group, kind, To::Shard { index: 0, member: None }, args, is_write, bounded)
+            }
+            Plan::Whole(Some(slot)) => (kind, Some(slot)),
+        }
+    };
+    // One slot: the ordinary path (the link's own reply, retried by the connection).
+    let (kind, slot) = to;
+    let deadline = bounded.then(|| deadline(shared));
+    let (rx, retry) = route(shared, &group, kind, slot, args, is_write, spec.name != "wait").await;
+    Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry }))
+}
+
+/// A reply computed on its own task (parts sent to several nodes, merged).
+fn spawned(
+    proto: u8,
+    shared: &Arc<Shared>,
+    bounded: bool,
+    work: impl std::future::Future<Output = Reply> + Send + 'static,
+) -> Slot {
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let _ = tx.send(work.await);
+    });
+    let deadline = bounded.then(|| deadline(shared));
+    Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry: None }))
+}
+
+/// Sends one command to a given node group (or replica) on its own task.
+#[allow(clippy::too_many_arguments)]
+fn part(
+    proto: u8,
+    shared: &Arc<Shared>,
+    group: String,
+    kind: EndpointKind,
+    to: crate::fanout::To,
+    args: Vec<Bytes>,
+    is_write: bool,
+    bounded: bool,
+) -> Slot {
+    let task_shared = shared.clone();
+    spawned(proto, shared, bounded, async move {
+        crate::fanout::call(&task_shared, &group, kind, to, args, is_write, bounded).await
+    })
 }

@@ -1,5 +1,6 @@
 //! The Redis listeners: for each replication group, its primary endpoint and its reader
-//! endpoint, opened and closed as groups come and go.
+//! endpoint (and, in cluster mode, a port per member that cluster clients see as a node),
+//! opened and closed as groups come and go.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,6 +42,11 @@ impl Endpoints {
             }
             if g.reader_port != 0 {
                 wanted.insert(g.reader_port, (g.id.clone(), EndpointKind::Reader));
+            }
+            if g.cluster_enabled {
+                for m in g.shards.iter().flat_map(|s| s.members()).filter(|m| m.port != 0) {
+                    wanted.insert(m.port, (g.id.clone(), EndpointKind::Node));
+                }
             }
         }
         let to_open: Vec<(u16, String, EndpointKind)> = {

@@ -8,10 +8,12 @@
 //! ```
 
 pub mod clients;
+pub mod cluster;
 pub mod config;
 pub mod config_command;
 pub mod connection;
 pub mod endpoints;
+pub mod fanout;
 pub mod info;
 pub mod link;
 pub mod local;

@@ -35,6 +35,8 @@ pub const CONNECTION_LOST: &str = "ERR connection to node ";
 pub struct Pending {
     pub args: Vec<bytes::Bytes>,
     pub slot: u32,
+    /// The command has keys (all in `slot`): the node checks it owns the slot.
+    pub keyed: bool,
     pub config_epoch: u64,
     pub readonly: bool,
     pub reply: oneshot::Sender<Reply>,
@@ -225,6 +227,7 @@ fn collect(
             config_epoch: p.config_epoch,
             args: p.args,
             readonly: p.readonly,
+            keyed: p.keyed,
         });
         next = if commands.len() < MAX_BATCH { rx.try_recv().ok() } else { None };
     }

@@ -279,7 +279,7 @@ impl Drop for ClientSubs {
 /// runs: re-sends every count on each new stream, follows failovers.
 async fn listen(hub: Arc<GroupHub>, router: Arc<Router>, cancel: CancellationToken) {
     while !cancel.is_cancelled() {
-        let target = match router.target(&hub.group, EndpointKind::Primary, 0) {
+        let target = match router.target(&hub.group, EndpointKind::Primary, None) {
             Ok(t) => t,
             Err(_) => {
                 router.changed_since(router.table().version, Duration::from_millis(500)).await;
@@ -334,7 +334,7 @@ async fn stream(
                 }
             }
             _ = router.changed_since(version, Duration::from_secs(3600)) => {
-                match router.target(&hub.group, EndpointKind::Primary, 0) {
+                match router.target(&hub.group, EndpointKind::Primary, None) {
                     Ok(t) if t.node_id == node_id => version = t.version,
                     _ => return "the primary changed".into(),
                 }

@@ -17,10 +17,13 @@ use crate::link::{NodeLink, Pending};
 /// Which endpoint of a group a client connected to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndpointKind {
-    /// Everything goes to the primary.
+    /// Everything goes to the primary (in cluster mode: of the key's node group; the
+    /// gateway splits and fans out what spans several).
     Primary,
     /// Reads are spread over in-sync replicas; writes are refused.
     Reader,
+    /// Cluster mode: one member presented as a Redis Cluster node (MOVED, ASK, CROSSSLOT).
+    Node,
 }
 
 #[derive(Debug, Clone)]
@@ -28,15 +31,28 @@ pub struct Member {
     pub node_id: String,
     pub address: String,
     pub in_sync: bool,
+    /// Cluster mode: the gateway port presenting this member as a cluster node.
+    pub port: u16,
 }
 
 #[derive(Debug, Clone)]
 pub struct Shard {
     pub id: String,
     pub config_epoch: u64,
+    /// Inclusive slot ranges this node group owns.
+    pub slots: Vec<(u16, u16)>,
     pub primary: Option<Member>,
     pub replicas: Vec<Member>,
 }
+
+impl Shard {
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.primary.iter().chain(self.replicas.iter())
+    }
+}
+
+/// No node group owns the slot (only while a group is being changed).
+const UNOWNED: u16 = u16::MAX;
 
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -47,6 +63,35 @@ pub struct Group {
     pub shards: Vec<Shard>,
     /// The group's Redis parameters (set ones only), for CONFIG GET.
     pub parameters: std::collections::BTreeMap<String, String>,
+    pub cluster_enabled: bool,
+    pub configuration_port: u16,
+    /// Index in `shards` of each slot's owner.
+    owners: Vec<u16>,
+}
+
+impl Group {
+    /// The node group owning `slot`.
+    pub fn shard_of(&self, slot: u16) -> Option<(usize, &Shard)> {
+        let i = *self.owners.get(slot as usize)?;
+        self.shards.get(i as usize).map(|s| (i as usize, s))
+    }
+
+    /// The member presented on a cluster node `port`, with its node group.
+    pub fn member_at(&self, port: u16) -> Option<(usize, &Shard, &Member)> {
+        self.shards.iter().enumerate().find_map(|(i, s)| s.members().find(|m| m.port == port).map(|m| (i, s, m)))
+    }
+
+    fn index_slots(&mut self) {
+        let mut owners = vec![UNOWNED; ferrocache_common::slot::SLOT_COUNT as usize];
+        for (i, s) in self.shards.iter().enumerate() {
+            for &(a, b) in &s.slots {
+                for slot in a..=b.min(ferrocache_common::slot::SLOT_COUNT - 1) {
+                    owners[slot as usize] = i as u16;
+                }
+            }
+        }
+        self.owners = owners;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -69,10 +114,16 @@ impl Table {
                             node_id: m.node_id.clone(),
                             address: m.datanode_address.clone(),
                             in_sync: m.in_sync,
+                            port: m.port.min(u16::MAX as u32) as u16,
                         };
                         Shard {
                             id: s.node_group_id.clone(),
                             config_epoch: s.config_epoch,
+                            slots: s
+                                .slots
+                                .iter()
+                                .map(|r| (r.start.min(u16::MAX as u32) as u16, r.end.min(u16::MAX as u32) as u16))
+                                .collect(),
                             primary: s.members.iter().find(|m| m.role == pb::Role::Primary as i32).map(member),
                             replicas: s
                                 .members
@@ -83,14 +134,18 @@ impl Table {
                         }
                     })
                     .collect();
-                let group = Group {
+                let mut group = Group {
                     id: g.replication_group_id.clone(),
                     status: g.status,
                     primary_port: g.primary_port as u16,
                     reader_port: g.reader_port as u16,
                     shards,
                     parameters: g.parameters.into_iter().collect(),
+                    cluster_enabled: g.cluster_enabled,
+                    configuration_port: g.configuration_port.min(u16::MAX as u32) as u16,
+                    owners: Vec::new(),
                 };
+                group.index_slots();
                 (g.replication_group_id, group)
             })
             .collect();
@@ -112,7 +167,7 @@ pub struct Router {
 pub enum RouteError {
     #[error("CLUSTERDOWN replication group '{0}' does not exist")]
     NoGroup(String),
-    #[error("CLUSTERDOWN The cluster is down")]
+    #[error("CLUSTERDOWN Hash slot not served")]
     NoShard,
     /// Between a primary's loss and its replacement: worth waiting for.
     #[error("CLUSTERDOWN replication group '{0}' has no available primary")]
@@ -184,16 +239,50 @@ impl Router {
         let _ = tokio::time::timeout(max, rx.wait_for(|v| *v > version)).await;
     }
 
-    /// Picks the node for a command on `group`'s endpoint.
-    pub fn target(&self, group: &str, kind: EndpointKind, _slot: u16) -> Result<Target, RouteError> {
+    /// Picks the node for a command on `group`'s endpoint: the node group owning `slot`
+    /// (the first node group for commands without keys).
+    pub fn target(&self, group: &str, kind: EndpointKind, slot: Option<u16>) -> Result<Target, RouteError> {
         let table = self.table.read();
         let Some(g) = table.groups.get(group) else {
             return Err(RouteError::NoGroup(group.to_string()));
         };
-        // Cluster mode disabled: one node group holds every slot.
-        let Some(shard) = g.shards.first() else {
+        let shard = match slot {
+            Some(slot) => g.shard_of(slot).map(|(_, s)| s),
+            None => g.shards.first(),
+        };
+        let Some(shard) = shard else {
             return Err(RouteError::NoShard);
         };
+        self.pick(&table, group, shard, kind, None)
+    }
+
+    /// Picks the node of node group `index` (fan-out over every node group), or, for a
+    /// cluster node endpoint, the member `node_id` itself when `kind` is Reader.
+    pub fn target_shard(
+        &self,
+        group: &str,
+        index: usize,
+        kind: EndpointKind,
+        member: Option<&str>,
+    ) -> Result<Target, RouteError> {
+        let table = self.table.read();
+        let Some(g) = table.groups.get(group) else {
+            return Err(RouteError::NoGroup(group.to_string()));
+        };
+        let Some(shard) = g.shards.get(index) else {
+            return Err(RouteError::NoShard);
+        };
+        self.pick(&table, group, shard, kind, member)
+    }
+
+    fn pick(
+        &self,
+        table: &Table,
+        group: &str,
+        shard: &Shard,
+        kind: EndpointKind,
+        member: Option<&str>,
+    ) -> Result<Target, RouteError> {
         let to = |m: &Member, readonly| Target {
             node_id: m.node_id.clone(),
             address: m.address.clone(),
@@ -201,6 +290,11 @@ impl Router {
             readonly,
             version: table.version,
         };
+        if let Some(m) = member.and_then(|id| shard.replicas.iter().find(|m| m.node_id == id)) {
+            if kind == EndpointKind::Reader {
+                return Ok(to(m, true));
+            }
+        }
         if kind == EndpointKind::Reader {
             let synced: Vec<&Member> = shard.replicas.iter().filter(|m| m.in_sync).collect();
             if !synced.is_empty() {
@@ -230,13 +324,15 @@ impl Router {
         link
     }
 
-    /// Sends a command to its node; the reply arrives on the returned receiver.
-    pub async fn send(&self, target: Target, slot: u16, args: Vec<Bytes>) -> oneshot::Receiver<Reply> {
+    /// Sends a command to its node; the reply arrives on the returned receiver. `slot` is
+    /// the slot of every key it has (None: it has none).
+    pub async fn send(&self, target: Target, slot: Option<u16>, args: Vec<Bytes>) -> oneshot::Receiver<Reply> {
         let (tx, rx) = oneshot::channel();
         let link = self.link(&target);
         link.send(Pending {
             args,
-            slot: slot as u32,
+            keyed: slot.is_some(),
+            slot: slot.unwrap_or(0) as u32,
             config_epoch: target.config_epoch,
             readonly: target.readonly,
             reply: tx,

@@ -48,9 +48,14 @@ pub fn free_port() -> u16 {
 
 /// Two consecutive free ports (primary and reader endpoints).
 pub fn free_port_pair() -> u16 {
+    free_port_block(2)
+}
+
+/// `n` consecutive free ports (a cluster-mode group's endpoints and node ports).
+pub fn free_port_block(n: u16) -> u16 {
     loop {
         let p = free_port();
-        if TcpListener::bind(("127.0.0.1", p + 1)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok() {
+        if p.checked_add(n).is_some() && (0..n).all(|i| TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
             return p;
         }
     }
@@ -329,6 +334,22 @@ impl Cluster {
             port: Some(port as i32),
             ..Default::default()
         };
+        self.create(req).await
+    }
+
+    /// Creates a group as `req` says (its Port is chosen here when absent: free ports for
+    /// the endpoints and, in cluster mode, one per member), waits until it is available and
+    /// answers on its endpoints. Returns (primary port, reader port).
+    pub async fn create(&self, mut req: api::CreateReplicationGroupRequest) -> (u16, u16) {
+        let id = req.replication_group_id.clone();
+        let port = match req.port {
+            Some(p) => p as u16,
+            None => {
+                let p = free_port_block(40);
+                req.port = Some(p as i32);
+                p
+            }
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let mut admin = self.admin(0).await;
@@ -343,7 +364,7 @@ impl Cluster {
                 Err(s) => panic!("create {id}: {s:?}"),
             }
         }
-        self.wait_available(id).await;
+        self.wait_available(&id).await;
         wait_for_port(port).await;
         wait_for_port(port + 1).await;
         (port, port + 1)

@@ -54,7 +54,9 @@ pub fn replication_group(
                         admin::NodeGroupMember {
                             cache_cluster_id: m.node_id.clone(),
                             cache_node_id: format!("{:04}", i + 1),
-                            read_endpoint: endpoint(if m.role == Role::Primary {
+                            read_endpoint: endpoint(if g.cluster_enabled {
+                                m.port
+                            } else if m.role == Role::Primary {
                                 g.primary_port
                             } else {
                                 g.reader_port
@@ -77,9 +79,9 @@ pub fn replication_group(
             .collect(),
         automatic_failover: enabled(g.automatic_failover),
         multi_az: enabled(g.multi_az),
-        cluster_enabled: false,
+        cluster_enabled: g.cluster_enabled,
         append_fsync: g.append_fsync.clone(),
-        configuration_endpoint: None,
+        configuration_endpoint: if g.cluster_enabled { endpoint(g.configuration_port) } else { None },
         durability: g.durability.mode.as_str().into(),
         min_replicas_to_ack: g.durability.min_replicas_to_ack as i32,
         max_replica_lag_ms: g.durability.max_replica_lag_ms as i32,
@@ -135,6 +137,8 @@ pub fn routing(topology: &Topology, version: u64) -> pb::Topology {
             primary_port: g.primary_port as u32,
             reader_port: g.reader_port as u32,
             parameters: g.parameters.clone().into_iter().collect(),
+            cluster_enabled: g.cluster_enabled,
+            configuration_port: g.configuration_port as u32,
             node_groups: g
                 .node_groups
                 .iter()
@@ -158,6 +162,7 @@ pub fn routing(topology: &Topology, version: u64) -> pb::Topology {
                             },
                             zone: m.preferred_az.clone(),
                             in_sync: m.status == MemberStatus::Online,
+                            port: m.port as u32,
                         })
                         .collect(),
                 })

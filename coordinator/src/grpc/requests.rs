@@ -13,12 +13,25 @@ pub fn invalid(msg: impl Into<String>) -> Status {
     Error::InvalidArgument(format!("InvalidParameterValue: {}", msg.into())).into()
 }
 
+/// Most node groups one group may have (ElastiCache's limit).
+pub const MAX_NODE_GROUPS: usize = 500;
+
+/// One node group of a create request: its id, slots, and members' zones (primary first;
+/// empty = any).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardPlan {
+    pub id: String,
+    pub slots: Vec<(u16, u16)>,
+    pub members: usize,
+    pub azs: Vec<String>,
+}
+
 /// A create request that passed validation.
 #[derive(Debug)]
 pub struct CreatePlan {
     pub id: String,
-    pub count: usize,
-    pub azs: Vec<String>,
+    pub shards: Vec<ShardPlan>,
+    pub cluster_enabled: bool,
     pub fsync: String,
     pub port: Option<u16>,
     pub durability: Durability,
@@ -36,13 +49,6 @@ pub fn validate_create(req: &admin::CreateReplicationGroupRequest) -> Result<Cre
     validate_replication_group_id(&id).map_err(invalid)?;
     if req.replication_group_description.len() > 255 {
         return Err(invalid("ReplicationGroupDescription must be at most 255 characters"));
-    }
-    if let Some(n) = req.num_node_groups {
-        if n != 1 {
-            return Err(invalid(format!(
-                "NumNodeGroups {n}: only 1 node group (cluster mode disabled) is supported so far"
-            )));
-        }
     }
     let count = match (req.num_cache_clusters, req.replicas_per_node_group) {
         (Some(_), Some(_)) => return Err(invalid("NumCacheClusters and ReplicasPerNodeGroup are mutually exclusive")),
@@ -62,6 +68,7 @@ pub fn validate_create(req: &admin::CreateReplicationGroupRequest) -> Result<Cre
             req.preferred_cache_cluster_a_zs.len()
         )));
     }
+    let (shards, cluster_enabled) = shard_plans(req, count)?;
     let fsync = match req.append_fsync.as_str() {
         "" => "everysec".to_string(),
         f @ ("always" | "everysec" | "no") => f.to_string(),
@@ -72,7 +79,8 @@ pub fn validate_create(req: &admin::CreateReplicationGroupRequest) -> Result<Cre
         Some(p) if (1..65535).contains(&p) => Some(p as u16),
         Some(p) => return Err(invalid(format!("Port must be between 1 and 65534, got {p}"))),
     };
-    let replicas = count - 1;
+    // Durability and failover flags must hold in every node group: the smallest decides.
+    let replicas = shards.iter().map(|s| s.members).min().unwrap_or(count) - 1;
     let durability =
         durability(&req.durability, req.min_replicas_to_ack, req.max_replica_lag_ms, Durability::default(), replicas)?
             .unwrap_or_default();
@@ -96,14 +104,112 @@ pub fn validate_create(req: &admin::CreateReplicationGroupRequest) -> Result<Cre
         snapshot_retention_limit,
         snapshot_window,
         id,
-        count,
-        azs: req.preferred_cache_cluster_a_zs.clone(),
+        shards,
+        cluster_enabled,
         fsync,
         port,
         durability,
         automatic_failover,
         multi_az,
     })
+}
+
+/// The node groups a create request asks for (NumNodeGroups, NodeGroupConfiguration,
+/// ClusterMode), each with `count` members unless its configuration says otherwise, and
+/// whether the group is cluster mode enabled.
+fn shard_plans(req: &admin::CreateReplicationGroupRequest, count: usize) -> Result<(Vec<ShardPlan>, bool), Status> {
+    let configs = &req.node_group_configuration;
+    let n = match (req.num_node_groups, configs.len()) {
+        (Some(n), c) if c > 0 && n as usize != c => {
+            return Err(invalid(format!("NumNodeGroups {n} does not match the {c} NodeGroupConfiguration entries")))
+        }
+        (Some(n), _) if !(1..=MAX_NODE_GROUPS as i32).contains(&n) => {
+            return Err(invalid(format!("NumNodeGroups must be between 1 and {MAX_NODE_GROUPS}, got {n}")))
+        }
+        (Some(n), _) => n as usize,
+        (None, 0) => 1,
+        (None, c) if c > MAX_NODE_GROUPS => {
+            return Err(invalid(format!("at most {MAX_NODE_GROUPS} node groups, got {c}")))
+        }
+        (None, c) => c,
+    };
+    let cluster_enabled = match req.cluster_mode.to_ascii_lowercase().as_str() {
+        "" => n > 1,
+        "enabled" => true,
+        "disabled" if n > 1 => {
+            return Err(invalid(format!("ClusterMode disabled allows one node group, not {n}")));
+        }
+        "disabled" => false,
+        other => return Err(invalid(format!("ClusterMode must be enabled or disabled, got '{other}'"))),
+    };
+    if cluster_enabled && req.num_cache_clusters.is_some() {
+        return Err(invalid("NumCacheClusters is for cluster mode disabled; use ReplicasPerNodeGroup"));
+    }
+    if n > 1 && !req.preferred_cache_cluster_a_zs.is_empty() {
+        return Err(invalid("PreferredCacheClusterAZs is for one node group; use NodeGroupConfiguration zones"));
+    }
+    let even = ferrocache_common::slot::even_ranges(n);
+    let mut shards = Vec::with_capacity(n);
+    for i in 0..n {
+        let default_id = ferrocache_common::ids::node_group_id(i);
+        let Some(c) = configs.get(i) else {
+            let azs = if n == 1 { req.preferred_cache_cluster_a_zs.clone() } else { Vec::new() };
+            shards.push(ShardPlan { id: default_id, slots: vec![even[i]], members: count, azs });
+            continue;
+        };
+        let id = if c.node_group_id.is_empty() { default_id } else { c.node_group_id.clone() };
+        if id.len() != 4 || !id.chars().all(|ch| ch.is_ascii_digit()) || id == "0000" {
+            return Err(invalid(format!("NodeGroupId must be 4 digits from 0001, got '{id}'")));
+        }
+        let slots = if c.slots.is_empty() {
+            vec![even[i]]
+        } else {
+            ferrocache_common::slot::parse_ranges(&c.slots).map_err(|e| invalid(format!("node group {id}: {e}")))?
+        };
+        let members = match c.replica_count {
+            None => count,
+            Some(r) if (0..=5).contains(&r) => r as usize + 1,
+            Some(r) => return Err(invalid(format!("node group {id}: ReplicaCount must be 0-5, got {r}"))),
+        };
+        if !c.replica_availability_zones.is_empty() && c.replica_availability_zones.len() != members - 1 {
+            return Err(invalid(format!(
+                "node group {id}: {} ReplicaAvailabilityZones for {} replicas",
+                c.replica_availability_zones.len(),
+                members - 1
+            )));
+        }
+        let mut azs = Vec::new();
+        if !c.primary_availability_zone.is_empty() || !c.replica_availability_zones.is_empty() {
+            azs.push(c.primary_availability_zone.clone());
+            azs.extend(c.replica_availability_zones.iter().cloned());
+            azs.resize(members, String::new());
+        }
+        shards.push(ShardPlan { id, slots, members, azs });
+    }
+    check_slot_cover(&shards)?;
+    Ok((shards, cluster_enabled))
+}
+
+/// Node groups must have distinct ids and own every slot exactly once.
+fn check_slot_cover(shards: &[ShardPlan]) -> Result<(), Status> {
+    let mut ids: Vec<&str> = shards.iter().map(|s| s.id.as_str()).collect();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(invalid(format!("NodeGroupId {} is given twice", w[0])));
+    }
+    let mut owner = vec![0u32; ferrocache_common::slot::SLOT_COUNT as usize];
+    for s in shards {
+        for &(a, b) in &s.slots {
+            for slot in a..=b {
+                owner[slot as usize] += 1;
+            }
+        }
+    }
+    if let Some(slot) = owner.iter().position(|&n| n != 1) {
+        let what = if owner[slot] == 0 { "is not assigned" } else { "is assigned twice" };
+        return Err(invalid(format!("slot {slot} {what}: the node groups' slots must cover 0-16383 exactly once")));
+    }
+    Ok(())
 }
 
 fn precondition(msg: impl Into<String>) -> Status {
@@ -371,7 +477,12 @@ mod tests {
     #[test]
     fn create_validation() {
         let plan = validate_create(&req()).unwrap();
-        assert_eq!((plan.id.as_str(), plan.count, plan.fsync.as_str(), plan.port), ("default", 3, "everysec", None));
+        assert_eq!((plan.id.as_str(), plan.fsync.as_str(), plan.port), ("default", "everysec", None));
+        assert_eq!(
+            plan.shards,
+            vec![ShardPlan { id: "0001".into(), slots: vec![(0, 16383)], members: 3, azs: vec![] }]
+        );
+        assert!(!plan.cluster_enabled);
         let bad = |f: &dyn Fn(&mut admin::CreateReplicationGroupRequest)| {
             let mut r = req();
             f(&mut r);
@@ -390,7 +501,15 @@ mod tests {
         assert_eq!(bad(&|r| r.replication_group_id = "1bad".into()), tonic::Code::InvalidArgument);
         assert_eq!(bad(&|r| r.preferred_cache_cluster_a_zs = vec!["a".into()]), tonic::Code::InvalidArgument);
         assert_eq!(bad(&|r| r.port = Some(70000)), tonic::Code::InvalidArgument);
-        assert_eq!(bad(&|r| r.num_node_groups = Some(3)), tonic::Code::InvalidArgument);
+        assert_eq!(bad(&|r| r.num_node_groups = Some(501)), tonic::Code::InvalidArgument);
+        assert_eq!(bad(&|r| r.num_node_groups = Some(0)), tonic::Code::InvalidArgument);
+        assert_eq!(
+            bad(&|r| {
+                r.num_node_groups = Some(2);
+                r.cluster_mode = "disabled".into()
+            }),
+            tonic::Code::InvalidArgument
+        );
         assert_eq!(bad(&|r| r.durability = "eventual".into()), tonic::Code::InvalidArgument);
         assert_eq!(
             bad(&|r| {
@@ -401,6 +520,41 @@ mod tests {
         );
         assert_eq!(bad(&|r| r.snapshot_retention_limit = Some(36)), tonic::Code::InvalidArgument);
         assert_eq!(bad(&|r| r.snapshot_window = "01:00-01:10".into()), tonic::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn cluster_mode_node_groups() {
+        let mut r = req();
+        r.num_node_groups = Some(3);
+        r.replicas_per_node_group = Some(1);
+        let plan = validate_create(&r).unwrap();
+        assert!(plan.cluster_enabled);
+        let ids: Vec<&str> = plan.shards.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["0001", "0002", "0003"]);
+        assert_eq!(plan.shards[1].slots, vec![(5462, 10922)]);
+        assert!(plan.shards.iter().all(|s| s.members == 2));
+        let cfg = |id: &str, slots: &str| admin::NodeGroupConfiguration {
+            node_group_id: id.into(),
+            slots: slots.into(),
+            replica_count: Some(0),
+            primary_availability_zone: "b".into(),
+            ..Default::default()
+        };
+        r.num_node_groups = None;
+        r.node_group_configuration = vec![cfg("0001", "0-99,200-16383"), cfg("0002", "100-199")];
+        let plan = validate_create(&r).unwrap();
+        assert_eq!(plan.shards[0].slots, vec![(0, 99), (200, 16383)]);
+        assert_eq!((plan.shards[1].members, plan.shards[1].azs.clone()), (1, vec!["b".to_string()]));
+        r.node_group_configuration = vec![cfg("0001", "0-99"), cfg("0002", "100-199")];
+        assert!(validate_create(&r).unwrap_err().message().contains("slot 200 is not assigned"));
+        r.node_group_configuration = vec![cfg("0001", "0-16383"), cfg("0002", "100-199")];
+        assert!(validate_create(&r).unwrap_err().message().contains("assigned twice"));
+        r.node_group_configuration = vec![cfg("0001", "0-8000"), cfg("0001", "8001-16383")];
+        assert!(validate_create(&r).unwrap_err().message().contains("given twice"));
+        r.node_group_configuration = vec![];
+        r.num_node_groups = Some(1);
+        r.cluster_mode = "enabled".into();
+        assert!(validate_create(&r).unwrap().cluster_enabled, "one shard can be cluster mode enabled");
     }
 
     #[test]

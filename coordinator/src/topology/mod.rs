@@ -57,6 +57,10 @@ pub struct Member {
     pub role: Role,
     pub preferred_az: String,
     pub status: MemberStatus,
+    /// Cluster mode enabled: the gateway port presenting this member as a Redis Cluster
+    /// node (0 otherwise).
+    #[serde(default)]
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,6 +220,13 @@ pub struct ReplicationGroup {
     /// Redis parameters set on the group (normalized values; unset ones are defaults).
     #[serde(default)]
     pub parameters: std::collections::BTreeMap<String, String>,
+    /// Cluster mode enabled: node groups own slot ranges, cluster clients connect to the
+    /// configuration endpoint and the members' ports.
+    #[serde(default)]
+    pub cluster_enabled: bool,
+    /// Cluster mode enabled: the configuration endpoint's port (0 otherwise).
+    #[serde(default)]
+    pub configuration_port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -402,10 +413,24 @@ impl Topology {
         }
     }
 
-    fn port_taken(&self, port: u16) -> bool {
-        self.groups
-            .values()
-            .any(|g| [g.primary_port, g.reader_port].iter().any(|&p| p == port || p == port.wrapping_add(1)))
+    /// Every port a group's endpoints use on the gateways.
+    fn ports_in_use(&self) -> std::collections::BTreeSet<u16> {
+        let mut used = std::collections::BTreeSet::new();
+        for g in self.groups.values() {
+            used.extend([g.primary_port, g.reader_port]);
+            used.extend(g.members().map(|(_, m)| m.port).filter(|&p| p != 0));
+        }
+        used
+    }
+
+    /// Whether the `len` ports from `first` are all free (and below the last port).
+    fn ports_free(used: &std::collections::BTreeSet<u16>, first: u16, len: usize) -> bool {
+        (first as usize + len) < u16::MAX as usize && used.range(first..first + len as u16).next().is_none()
+    }
+
+    /// The lowest free port from `from` on (for members added to a cluster-mode group).
+    fn free_port_from(used: &std::collections::BTreeSet<u16>, from: u16) -> Option<u16> {
+        (from..u16::MAX - 1).find(|p| !used.contains(p))
     }
 
     pub fn apply(&mut self, change: Change) -> Outcome {
@@ -430,16 +455,30 @@ impl Topology {
                 if self.groups.contains_key(&group.id) {
                     return Outcome::Rejected(Rejection::AlreadyExists(group.id));
                 }
+                // Primary and reader endpoints, then (cluster mode) one port per member, the
+                // first of which is the configuration endpoint: one block of ports.
+                let block = 2 + if group.cluster_enabled { group.members().count() } else { 0 };
+                let used = self.ports_in_use();
                 let port = match requested_port {
-                    Some(p) if self.port_taken(p) => return Outcome::Rejected(Rejection::PortInUse(p)),
+                    Some(p) if !Self::ports_free(&used, p, block) => return Outcome::Rejected(Rejection::PortInUse(p)),
                     Some(p) => p,
-                    None => match (port_base..u16::MAX - 1).step_by(2).find(|&p| !self.port_taken(p)) {
+                    None => match (port_base..u16::MAX - 1).step_by(2).find(|&p| Self::ports_free(&used, p, block)) {
                         Some(p) => p,
                         None => return Outcome::Rejected(Rejection::NoFreePort),
                     },
                 };
                 group.primary_port = port;
                 group.reader_port = port + 1;
+                if group.cluster_enabled {
+                    group.configuration_port = port + 2;
+                    let mut next = port + 2;
+                    for ng in &mut group.node_groups {
+                        for m in &mut ng.members {
+                            m.port = next;
+                            next += 1;
+                        }
+                    }
+                }
                 let n = group.members().count();
                 self.event(
                     group.created_ms,
@@ -589,7 +628,8 @@ impl Topology {
                 self.event(at_ms, "replication-group", &group_id, msg);
                 Outcome::Ok
             }
-            Change::AddReplicas { group_id, members, at_ms } => {
+            Change::AddReplicas { group_id, mut members, at_ms } => {
+                let mut used = self.ports_in_use();
                 let Some(g) = self.groups.get_mut(&group_id) else {
                     return Outcome::Rejected(Rejection::NotFound(group_id));
                 };
@@ -598,6 +638,16 @@ impl Topology {
                 }
                 if let Some((ng, _)) = members.iter().find(|(ng, _)| !g.node_groups.iter().any(|n| &n.id == ng)) {
                     return Outcome::Rejected(Rejection::NotFound(format!("{group_id}/{ng}")));
+                }
+                if g.cluster_enabled {
+                    // Each new member is a cluster node too: it gets the next free port.
+                    for (_, m) in &mut members {
+                        let Some(p) = Self::free_port_from(&used, g.primary_port) else {
+                            return Outcome::Rejected(Rejection::NoFreePort);
+                        };
+                        m.port = p;
+                        used.insert(p);
+                    }
                 }
                 let mut events = Vec::new();
                 for (ng_id, m) in members {

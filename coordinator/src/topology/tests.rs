@@ -19,6 +19,7 @@ fn group(id: &str) -> ReplicationGroup {
                 role: Role::Primary,
                 preferred_az: "a".into(),
                 status: MemberStatus::Creating,
+                port: 0,
             }],
             handoff: None,
         }],
@@ -29,6 +30,8 @@ fn group(id: &str) -> ReplicationGroup {
         snapshot_window: "05:00-06:00".into(),
         restored_from: None,
         parameters: Default::default(),
+        cluster_enabled: false,
+        configuration_port: 0,
     }
 }
 
@@ -39,6 +42,7 @@ fn replica(group: &str, n: usize, datanode: &str) -> Member {
         role: Role::Replica,
         preferred_az: "b".into(),
         status: MemberStatus::Online,
+        port: 0,
     }
 }
 
@@ -65,6 +69,44 @@ fn ports_are_allocated_in_pairs_and_checked() {
         t.apply(Change::CreateReplicationGroup { group: group("a"), requested_port: None, port_base: 6379 }),
         Outcome::Rejected(Rejection::AlreadyExists("a".into()))
     );
+}
+
+#[test]
+fn cluster_mode_groups_get_a_port_per_member() {
+    let mut t = Topology::default();
+    t.apply(Change::CreateReplicationGroup { group: group("a"), requested_port: None, port_base: 6379 });
+    let mut c = group("c");
+    c.cluster_enabled = true;
+    c.node_groups[0].members.push(replica("c", 2, "dn2"));
+    let mut second = c.node_groups[0].clone();
+    second.id = "0002".into();
+    c.node_groups.push(second);
+    let Outcome::Group(g) = t.apply(Change::CreateReplicationGroup { group: c, requested_port: None, port_base: 6379 })
+    else {
+        panic!("created")
+    };
+    assert_eq!((g.primary_port, g.reader_port, g.configuration_port), (6381, 6382, 6383));
+    let ports: Vec<u16> = g.members().map(|(_, m)| m.port).collect();
+    assert_eq!(ports, vec![6383, 6384, 6385, 6386]);
+    // The next group skips the whole block; a new member takes the next free port.
+    let Outcome::Group(b) =
+        t.apply(Change::CreateReplicationGroup { group: group("b"), requested_port: None, port_base: 6379 })
+    else {
+        panic!("created")
+    };
+    assert_eq!(b.primary_port, 6387);
+    assert!(matches!(
+        t.apply(Change::CreateReplicationGroup { group: group("d"), requested_port: Some(6385), port_base: 6379 }),
+        Outcome::Rejected(Rejection::PortInUse(6385))
+    ));
+    let Outcome::Group(g) = t.apply(Change::AddReplicas {
+        group_id: "c".into(),
+        members: vec![("0002".into(), replica("c", 9, "dn3"))],
+        at_ms: 2,
+    }) else {
+        panic!("added")
+    };
+    assert_eq!(g.node_groups[1].members.last().map(|m| m.port), Some(6389));
 }
 
 #[test]
@@ -97,6 +139,7 @@ fn failover_swaps_roles_and_raises_the_epoch() {
         role: Role::Replica,
         preferred_az: "b".into(),
         status: MemberStatus::Online,
+        port: 0,
     });
     t.apply(Change::CreateReplicationGroup { group: g, requested_port: Some(7000), port_base: 6379 });
     let failover = |new: &str| Change::Failover {

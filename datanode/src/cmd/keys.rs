@@ -6,7 +6,7 @@ use ferrocache_common::reply::errors;
 use ferrocache_common::slot::SLOT_COUNT;
 use ferrocache_common::Reply;
 
-use super::args::{eq_ignore_case, int_arg, int_bytes, syntax_error};
+use super::args::{eq_ignore_case, int_arg, int_bytes, parse_i64, syntax_error};
 use super::{CmdResult, Ctx};
 use crate::keyspace::Entry;
 use crate::value::Value;
@@ -179,6 +179,26 @@ pub(super) fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let next = if slot >= SLOT_COUNT { 0 } else { slot as i64 };
     Ok(Reply::Array(vec![Reply::Bulk(int_bytes(next)), Reply::Array(keys)]))
+}
+
+/// CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT (the gateway answers the other subcommands).
+pub(super) fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let slot = args.get(2).and_then(|a| parse_i64(a)).filter(|s| (0..SLOT_COUNT as i64).contains(s));
+    let now = ctx.now;
+    let live = |e: &Entry| !e.is_expired(now);
+    match (args[1].to_ascii_lowercase().as_slice(), slot, args.len()) {
+        (b"countkeysinslot", Some(slot), 3) => {
+            Ok(Reply::Integer(ctx.ks.slot_entries(slot as u16).filter(|(_, e)| live(e)).count() as i64))
+        }
+        (b"getkeysinslot", Some(slot), 4) => {
+            let count =
+                parse_i64(&args[3]).filter(|n| *n >= 0).ok_or_else(|| Reply::error("ERR Invalid number of keys"))?;
+            let keys = ctx.ks.slot_entries(slot as u16).filter(|(_, e)| live(e)).take(count as usize);
+            Ok(Reply::Array(keys.map(|(k, _)| Reply::Bulk(k.clone())).collect()))
+        }
+        (b"countkeysinslot" | b"getkeysinslot", None, _) => Err(Reply::error("ERR Invalid or out of range slot")),
+        _ => Err(Reply::error("ERR this CLUSTER subcommand is answered by the gateway")),
+    }
 }
 
 pub(super) fn randomkey(ctx: &mut Ctx<'_>) -> CmdResult {

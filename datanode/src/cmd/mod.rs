@@ -348,6 +348,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         "rename" => keys::rename(ctx, args, false),
         "renamenx" => keys::rename(ctx, args, true),
 
+        "cluster" => keys::cluster(ctx, args),
         "dbsize" => Ok(Reply::Integer(ctx.ks.len() as i64)),
         "flushall" | "flushdb" => server::flush(ctx, args),
         other => Err(Reply::error(format!("ERR '{other}' is not served by datanodes"))),

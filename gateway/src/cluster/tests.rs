@@ -1,0 +1,128 @@
+//! Cluster-mode decisions on a three-node-group table, without any I/O.
+
+use ferrocache_common::command::lookup;
+use ferrocache_proto::internal::v1 as pb;
+
+use super::*;
+use crate::router::Table;
+
+/// Node groups 0001-0003 over the even slot split; member ports 7002.. (primary, replica).
+fn table() -> Table {
+    let ranges = ferrocache_common::slot::even_ranges(3);
+    let shard = |i: usize| pb::ShardRoute {
+        node_group_id: format!("{:04}", i + 1),
+        config_epoch: 1 + i as u64,
+        slots: vec![pb::SlotRange { start: ranges[i].0 as u32, end: ranges[i].1 as u32 }],
+        members: (0..2)
+            .map(|m| pb::MemberRoute {
+                node_id: format!("c1-{:04}-{:03}", i + 1, m + 1),
+                datanode_address: format!("127.0.0.1:{}", 9000 + i * 2 + m),
+                role: if m == 0 { pb::Role::Primary as i32 } else { pb::Role::Replica as i32 },
+                zone: "a".into(),
+                in_sync: true,
+                port: (7002 + i * 2 + m) as u32,
+            })
+            .collect(),
+    };
+    Table::from_proto(pb::Topology {
+        version: 1,
+        groups: vec![pb::GroupRoute {
+            replication_group_id: "c1".into(),
+            status: "available".into(),
+            primary_port: 7000,
+            reader_port: 7001,
+            node_groups: (0..3).map(shard).collect(),
+            parameters: Default::default(),
+            cluster_enabled: true,
+            configuration_port: 7002,
+        }],
+    })
+}
+
+fn args(words: &[&str]) -> Vec<Bytes> {
+    words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect()
+}
+
+fn decide(port: u16, words: &[&str], readonly: bool) -> NodeRoute {
+    let t = table();
+    let a = args(words);
+    node_route(&t.groups["c1"], port, "127.0.0.1", lookup(a[0].as_ref()).unwrap(), &a, readonly)
+}
+
+#[test]
+fn node_ids_are_stable_and_distinct() {
+    let a = node_name("c1-0001-001");
+    assert_eq!(a.len(), 40);
+    assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(a, node_name("c1-0001-001"));
+    assert_ne!(a, node_name("c1-0001-002"));
+}
+
+#[test]
+fn keys_of_another_node_group_are_moved_to_its_primary() {
+    // "foo" is slot 12182 (node group 0003, primary port 7006); "bar" is 5061 (0001).
+    assert_eq!(decide(7002, &["GET", "foo"], false), NodeRoute::Reply(Reply::error("MOVED 12182 127.0.0.1:7006")));
+    assert_eq!(
+        decide(7002, &["GET", "bar"], false),
+        NodeRoute::Slot { slot: 5061, kind: EndpointKind::Primary, member: None }
+    );
+    assert_eq!(decide(7002, &["MGET", "bar", "foo"], false), NodeRoute::Reply(Reply::error(CROSSSLOT)));
+    assert_eq!(
+        decide(7002, &["MGET", "{bar}1", "{bar}2"], false),
+        NodeRoute::Slot { slot: 5061, kind: EndpointKind::Primary, member: None }
+    );
+}
+
+#[test]
+fn replicas_serve_reads_only_after_readonly() {
+    // 7003 is node group 0001's replica.
+    assert_eq!(decide(7003, &["GET", "bar"], false), NodeRoute::Reply(Reply::error("MOVED 5061 127.0.0.1:7002")));
+    assert_eq!(
+        decide(7003, &["GET", "bar"], true),
+        NodeRoute::Slot { slot: 5061, kind: EndpointKind::Reader, member: Some("c1-0001-002".into()) }
+    );
+    assert_eq!(decide(7003, &["SET", "bar", "x"], true), NodeRoute::Reply(Reply::error("MOVED 5061 127.0.0.1:7002")));
+    assert_eq!(
+        decide(7004, &["DBSIZE"], false),
+        NodeRoute::Shard { index: 1, kind: EndpointKind::Primary, member: None }
+    );
+}
+
+#[test]
+fn cluster_commands_describe_the_node_groups() {
+    let t = table();
+    let g = t.groups.get("c1");
+    let now = |words: &[&str], port| match command(g, port, "127.0.0.1", &args(words)) {
+        ClusterReply::Now(r) => r,
+        ClusterReply::Forward { .. } => panic!("forwarded"),
+    };
+    let Reply::Array(slots) = now(&["CLUSTER", "SLOTS"], 7002) else { panic!("array") };
+    assert_eq!(slots.len(), 3);
+    let Reply::Array(first) = &slots[0] else { panic!("array") };
+    assert_eq!(first[..2], [Reply::Integer(0), Reply::Integer(5461)]);
+    assert_eq!(first.len(), 4, "range, primary, replica");
+    let Reply::Verbatim(nodes) = now(&["CLUSTER", "NODES"], 7004) else { panic!("text") };
+    let nodes = String::from_utf8_lossy(&nodes).to_string();
+    assert_eq!(nodes.lines().count(), 6);
+    let mine = nodes.lines().find(|l| l.contains("myself")).unwrap();
+    assert!(mine.contains("127.0.0.1:7004@17004 myself,master - 0 0 2 connected 5462-10922"), "{mine}");
+    let Reply::Verbatim(info) = now(&["CLUSTER", "INFO"], 7002) else { panic!("text") };
+    let info = String::from_utf8_lossy(&info).to_string();
+    assert!(info.contains("cluster_state:ok\r\n") && info.contains("cluster_size:3\r\n"), "{info}");
+    assert_eq!(now(&["CLUSTER", "KEYSLOT", "foo"], 7002), Reply::Integer(12182));
+    assert_eq!(now(&["CLUSTER", "MYID"], 7003), Reply::Bulk(Bytes::from(node_name("c1-0001-002"))));
+    assert!(matches!(
+        command(g, 7002, "h", &args(&["CLUSTER", "COUNTKEYSINSLOT", "12"])),
+        ClusterReply::Forward { slot: 12, .. }
+    ));
+    assert_eq!(now(&["CLUSTER", "COUNTKEYSINSLOT", "16384"], 7002), Reply::error("ERR Invalid or out of range slot"));
+    assert!(matches!(now(&["CLUSTER", "MEET", "h", "1"], 7002), Reply::Error(_)));
+    assert_eq!(now(&["CLUSTER", "SLOTS"], 1), now(&["CLUSTER", "SLOTS"], 7002), "any endpoint describes the cluster");
+    assert_eq!(
+        match command(None, 1, "h", &args(&["CLUSTER", "SLOTS"])) {
+            ClusterReply::Now(r) => r,
+            _ => panic!(),
+        },
+        Reply::error(DISABLED)
+    );
+}

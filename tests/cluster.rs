@@ -1,0 +1,212 @@
+//! Cluster mode enabled: a group of three node groups over six datanodes, used by a real
+//! cluster client (the `redis` crate's) on the configuration endpoint and by plain clients
+//! on the proxy endpoints, with slot ownership enforced by the datanodes themselves.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use ferrocache_proto::admin::v1 as api;
+use ferrocache_proto::internal::v1 as pb;
+use redis::AsyncCommands;
+use support::{err, int, q, redis_conn, strs, Cluster, Options};
+
+/// The error code (first word) a command answers with.
+async fn code(c: &mut support::Conn, args: &[&str]) -> String {
+    let e = q::<redis::Value>(c, args).await.unwrap_err();
+    e.code().unwrap_or_default().to_string()
+}
+
+async fn cluster_group(cluster: &Cluster, id: &str, shards: i32) -> (api::ReplicationGroup, u16, u16) {
+    let (primary, reader) = cluster
+        .create(api::CreateReplicationGroupRequest {
+            replication_group_id: id.into(),
+            num_node_groups: Some(shards),
+            replicas_per_node_group: Some(1),
+            ..Default::default()
+        })
+        .await;
+    (cluster.describe(id).await, primary, reader)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_clients_and_plain_clients_share_a_three_shard_group() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 6, gateway: true, ..Default::default() });
+    let (group, primary_port, _reader_port) = cluster_group(&cluster, "c1", 3).await;
+
+    // The admin API: cluster mode, a configuration endpoint, slots spread evenly, members of
+    // a node group on different datanodes and zones, primaries on different datanodes.
+    assert!(group.cluster_enabled);
+    let config = group.configuration_endpoint.clone().expect("configuration endpoint");
+    let slots: Vec<&str> = group.node_groups.iter().map(|ng| ng.slots.as_str()).collect();
+    assert_eq!(slots, ["0-5461", "5462-10922", "10923-16383"]);
+    let mut primaries = HashSet::new();
+    for ng in &group.node_groups {
+        let m = &ng.node_group_members;
+        assert_eq!(m.len(), 2);
+        assert_ne!(m[0].datanode_id, m[1].datanode_id);
+        assert_ne!(m[0].preferred_availability_zone, m[1].preferred_availability_zone);
+        assert!(m[0].cache_cluster_id.starts_with(&format!("c1-{}-", ng.node_group_id)));
+        primaries.insert(m.iter().find(|m| m.current_role == "primary").unwrap().datanode_id.clone());
+    }
+    assert_eq!(primaries.len(), 3, "primaries spread over datanodes");
+
+    // CLUSTER commands on the configuration endpoint.
+    let config_port = config.port as u16;
+    let mut node = redis_conn(config_port).await;
+    let info: String = q(&mut node, &["CLUSTER", "INFO"]).await.unwrap();
+    assert!(info.contains("cluster_state:ok") && info.contains("cluster_size:3"), "{info}");
+    let shards: Vec<redis::Value> = q(&mut node, &["CLUSTER", "SHARDS"]).await.unwrap();
+    assert_eq!(shards.len(), 3);
+    let nodes: String = q(&mut node, &["CLUSTER", "NODES"]).await.unwrap();
+    assert_eq!(nodes.lines().count(), 6);
+    assert_eq!(nodes.lines().filter(|l| l.contains("master")).count(), 3);
+    assert_eq!(int(&mut node, &["CLUSTER", "KEYSLOT", "foo"]).await, 12182);
+    // A key of another node group: MOVED to that node group's primary port.
+    let moved = q::<redis::Value>(&mut node, &["GET", "foo"]).await.unwrap_err();
+    assert_eq!(moved.code(), Some("MOVED"), "{moved}");
+    assert!(moved.to_string().contains("12182 127.0.0.1:"), "{moved}");
+    assert_eq!(code(&mut node, &["MGET", "a", "b"]).await, "CROSSSLOT");
+
+    // The `redis` crate's cluster client writes and reads 100k keys.
+    let client = redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{config_port}/")]).unwrap();
+    let conn = client.get_async_connection().await.expect("cluster connection");
+    let writers = (0..16).map(|w| {
+        let mut c = conn.clone();
+        tokio::spawn(async move {
+            for i in (w..100_000).step_by(16) {
+                let _: () = c.set(format!("key:{i}"), i).await.expect("SET");
+            }
+        })
+    });
+    for w in futures::future::join_all(writers).await {
+        w.unwrap();
+    }
+    let readers = (0..16).map(|w| {
+        let mut c = conn.clone();
+        tokio::spawn(async move {
+            for i in (w..100_000).step_by(16) {
+                let v: Option<i64> = c.get(format!("key:{i}")).await.expect("GET");
+                assert_eq!(v, Some(i as i64), "key:{i}");
+            }
+        })
+    });
+    for r in futures::future::join_all(readers).await {
+        r.unwrap();
+    }
+    // Each node group holds its own share.
+    let mut per_shard = Vec::new();
+    for ng in &group.node_groups {
+        let primary = ng.node_group_members.iter().find(|m| m.current_role == "primary").unwrap();
+        let mut c = redis_conn(primary.read_endpoint.as_ref().unwrap().port as u16).await;
+        per_shard.push(int(&mut c, &["DBSIZE"]).await);
+    }
+    assert_eq!(per_shard.iter().sum::<i64>(), 100_000, "{per_shard:?}");
+    assert!(per_shard.iter().all(|&n| n > 30_000), "keys spread over the node groups: {per_shard:?}");
+    let mut c = redis_conn(config_port).await;
+    let in_slot = int(&mut c, &["CLUSTER", "COUNTKEYSINSLOT", "0"]).await;
+    assert!(in_slot > 0);
+    let keys: Vec<String> = strs(&mut c, &["CLUSTER", "GETKEYSINSLOT", "0", "3"]).await;
+    assert_eq!(keys.len(), 3.min(in_slot as usize));
+
+    // Plain clients on the proxy endpoint: keys of every node group, multi-key commands
+    // split and merged, keyspace-wide commands over every node group.
+    let mut plain = redis_conn(primary_port).await;
+    assert_eq!(int(&mut plain, &["DBSIZE"]).await, 100_000);
+    let _: () = q(&mut plain, &["MSET", "a", "1", "b", "2", "c", "3", "foo", "4"]).await.unwrap();
+    let got: Vec<Option<String>> = q(&mut plain, &["MGET", "foo", "a", "missing", "b", "c"]).await.unwrap();
+    assert_eq!(got, [Some("4"), Some("1"), None, Some("2"), Some("3")].map(|v| v.map(String::from)));
+    assert_eq!(int(&mut plain, &["EXISTS", "a", "b", "c", "foo", "missing"]).await, 4);
+    assert_eq!(int(&mut plain, &["DEL", "a", "b", "missing"]).await, 2);
+    assert_eq!(code(&mut plain, &["SUNIONSTORE", "x", "a", "b"]).await, "CROSSSLOT");
+    let _: () = q(&mut plain, &["MULTI"]).await.unwrap();
+    let _: String = q(&mut plain, &["SET", "a", "1"]).await.unwrap();
+    let _: String = q(&mut plain, &["SET", "foo", "1"]).await.unwrap();
+    assert_eq!(code(&mut plain, &["EXEC"]).await, "CROSSSLOT", "a transaction spans one slot");
+    let mut seen = HashSet::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, batch): (String, Vec<String>) =
+            q(&mut plain, &["SCAN", &cursor, "MATCH", "key:*", "COUNT", "1000"]).await.unwrap();
+        seen.extend(batch);
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    assert_eq!(seen.len(), 100_000, "SCAN walks every node group");
+
+    // The datanodes refuse keys of slots their node group does not own, whoever asks.
+    let ng = &group.node_groups[0];
+    let member = ng.node_group_members.iter().find(|m| m.current_role == "primary").unwrap();
+    let mut data = pb::data_client::DataClient::connect(format!("http://{}", member.datanode_address)).await.unwrap();
+    let foreign = ferrocache_common::slot::key_slot(b"foo") as u32;
+    let batch = pb::CommandBatch {
+        node_id: member.cache_cluster_id.clone(),
+        commands: vec![pb::Command {
+            id: 1,
+            slot: foreign,
+            config_epoch: 0,
+            args: vec!["SET".into(), "foo".into(), "stolen".into()],
+            readonly: false,
+            keyed: true,
+        }],
+        cancel: vec![],
+    };
+    let mut replies = data.execute(tokio_stream::iter(vec![batch])).await.unwrap().into_inner();
+    let reply = tokio::time::timeout(Duration::from_secs(5), replies.message()).await.unwrap().unwrap().unwrap();
+    let value = ferrocache_common::Reply::from(reply.replies[0].value.clone().unwrap());
+    assert!(matches!(&value, ferrocache_common::Reply::Error(e) if e.starts_with("TRYAGAIN")), "{value:?}");
+    let v: String = q(&mut plain, &["GET", "foo"]).await.unwrap();
+    assert_eq!(v, "4");
+
+    // Node groups' members report what they hold.
+    let described = cluster.describe("c1").await;
+    let offsets: HashMap<String, u64> = described
+        .node_groups
+        .iter()
+        .flat_map(|ng| ng.node_group_members.iter())
+        .map(|m| (m.cache_cluster_id.clone(), m.replication_offset))
+        .collect();
+    assert_eq!(offsets.len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_cluster_requests_are_refused() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
+    let mut admin = cluster.admin(0).await;
+    let bad = |f: &dyn Fn(&mut api::CreateReplicationGroupRequest)| {
+        let mut r = api::CreateReplicationGroupRequest { replication_group_id: "bad".into(), ..Default::default() };
+        f(&mut r);
+        r
+    };
+    for req in [
+        bad(&|r| r.num_node_groups = Some(501)),
+        bad(&|r| {
+            r.num_node_groups = Some(2);
+            r.cluster_mode = "disabled".into()
+        }),
+        bad(&|r| {
+            r.node_group_configuration =
+                vec![api::NodeGroupConfiguration { slots: "0-100".into(), ..Default::default() }]
+        }),
+    ] {
+        let e = admin.create_replication_group(req).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    }
+    // Two datanodes cannot hold a node group of three members.
+    let e = admin
+        .create_replication_group(bad(&|r| {
+            r.num_node_groups = Some(2);
+            r.replicas_per_node_group = Some(2)
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    // A cluster-mode-disabled group answers CLUSTER as Redis does without cluster support.
+    let (port, _) = cluster.create_group("plain", 1, "everysec").await;
+    let mut c = redis_conn(port).await;
+    assert!(err(&mut c, &["CLUSTER", "SLOTS"]).await.contains("cluster support disabled"));
+    assert_eq!(int(&mut c, &["CLUSTER", "KEYSLOT", "foo"]).await, 12182);
+}
