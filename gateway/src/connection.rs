@@ -585,10 +585,10 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
 /// them) and keeps them on the connection.
 async fn watch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>, args: &[Bytes]) -> Reply {
     let slot = key_slot(&args[1]);
-    if args[1..].iter().any(|k| key_slot(k) != slot) {
-        if shared.router.table().groups.get(&endpoint.group_id).is_some_and(|g| g.cluster_enabled) {
-            return Reply::error(crate::cluster::CROSSSLOT);
-        }
+    if args[1..].iter().any(|k| key_slot(k) != slot)
+        && shared.router.table().groups.get(&endpoint.group_id).is_some_and(|g| g.cluster_enabled)
+    {
+        return Reply::error(crate::cluster::CROSSSLOT);
     }
     let target = match shared.router.target(&endpoint.group_id, EndpointKind::Primary, Some(slot)) {
         Ok(t) => t,

@@ -150,11 +150,11 @@ fn shard_plans(req: &admin::CreateReplicationGroupRequest, count: usize) -> Resu
     }
     let even = ferrocache_common::slot::even_ranges(n);
     let mut shards = Vec::with_capacity(n);
-    for i in 0..n {
+    for (i, &default_range) in even.iter().enumerate() {
         let default_id = ferrocache_common::ids::node_group_id(i);
         let Some(c) = configs.get(i) else {
             let azs = if n == 1 { req.preferred_cache_cluster_a_zs.clone() } else { Vec::new() };
-            shards.push(ShardPlan { id: default_id, slots: vec![even[i]], members: count, azs });
+            shards.push(ShardPlan { id: default_id, slots: vec![default_range], members: count, azs });
             continue;
         };
         let id = if c.node_group_id.is_empty() { default_id } else { c.node_group_id.clone() };
@@ -162,7 +162,7 @@ fn shard_plans(req: &admin::CreateReplicationGroupRequest, count: usize) -> Resu
             return Err(invalid(format!("NodeGroupId must be 4 digits from 0001, got '{id}'")));
         }
         let slots = if c.slots.is_empty() {
-            vec![even[i]]
+            vec![default_range]
         } else {
             ferrocache_common::slot::parse_ranges(&c.slots).map_err(|e| invalid(format!("node group {id}: {e}")))?
         };
