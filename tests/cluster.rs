@@ -210,3 +210,144 @@ async fn bad_cluster_requests_are_refused() {
     assert!(err(&mut c, &["CLUSTER", "SLOTS"]).await.contains("cluster support disabled"));
     assert_eq!(int(&mut c, &["CLUSTER", "KEYSLOT", "foo"]).await, 12182);
 }
+
+/// kill -9 of one node group's primary: that node group fails over on its own, the others
+/// never stop serving, a cluster client follows the new primary, and nothing acknowledged
+/// by WAIT is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_node_group_fails_over_on_its_own() {
+    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 6, gateway: true, ..Default::default() });
+    let (group, _, _) = cluster_group(&cluster, "fo", 3).await;
+    let config_port = group.configuration_endpoint.clone().unwrap().port as u16;
+    let client = redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{config_port}/")]).unwrap();
+    let mut conn = client.get_async_connection().await.expect("cluster connection");
+    for i in 0..3000 {
+        let _: () = conn.set(format!("k{i}"), i).await.unwrap();
+    }
+    // Every node group's replica has every write before the kill.
+    for ng in &group.node_groups {
+        let primary = ng.node_group_members.iter().find(|m| m.current_role == "primary").unwrap();
+        let mut c = redis_conn(primary.read_endpoint.as_ref().unwrap().port as u16).await;
+        assert_eq!(int(&mut c, &["WAIT", "1", "5000"]).await, 1);
+    }
+    let victim = &group.node_groups[1];
+    let old = victim.node_group_members.iter().find(|m| m.current_role == "primary").unwrap();
+    let replica = victim.node_group_members.iter().find(|m| m.current_role == "replica").unwrap();
+    cluster.kill(&old.datanode_id);
+
+    // Node groups 0001 and 0003 keep answering at once: "bar" is slot 5061 (0001).
+    let started = std::time::Instant::now();
+    let _: () = conn.set("bar", "during").await.expect("another node group's write");
+    assert!(started.elapsed() < Duration::from_secs(1), "0001 waited {:?}", started.elapsed());
+
+    // "hello" is slot 866 (0001), "k1" 12706 (0003); find a key of 0002 and write it until it
+    // is taken again: the cluster client follows the MOVED to the promoted replica's port.
+    let key = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| (5462..=10922).contains(&ferrocache_common::slot::key_slot(k.as_bytes())))
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match conn.set::<_, _, ()>(&key, "after").await {
+            Ok(()) => break,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "no write to 0002 within 20 s: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("node group 0002 took writes again {:?} after the kill", started.elapsed());
+    let after = cluster.describe("fo").await;
+    let ng = after.node_groups.iter().find(|ng| ng.node_group_id == victim.node_group_id).unwrap();
+    let primary = ng.node_group_members.iter().find(|m| m.current_role == "primary").unwrap();
+    assert_eq!(primary.cache_cluster_id, replica.cache_cluster_id, "the replica was promoted");
+    assert_eq!(ng.config_epoch, victim.config_epoch + 1);
+    let mut node = redis_conn(config_port).await;
+    let slots: Vec<redis::Value> = q(&mut node, &["CLUSTER", "SLOTS"]).await.unwrap();
+    let text = format!("{slots:?}");
+    assert!(text.contains(&replica.read_endpoint.as_ref().unwrap().port.to_string()), "{text}");
+    for i in 0..3000 {
+        let k = format!("k{i}");
+        let v: Option<String> = conn.get(&k).await.unwrap();
+        let want = if k == key { "after".to_string() } else { i.to_string() };
+        assert_eq!(v.as_deref(), Some(want.as_str()), "acknowledged write {k} lost");
+    }
+}
+
+/// Where the external clients are: `FERROCACHE_EXTERNAL_CLIENTS=required` (set by CI, which
+/// installs them) makes their absence a failure; otherwise the test says it skipped.
+fn external_clients() -> bool {
+    let python =
+        std::process::Command::new("python3").args(["-c", "import redis.cluster"]).status().is_ok_and(|s| s.success());
+    let cli = std::process::Command::new("redis-cli").arg("--version").output().is_ok_and(|o| o.status.success());
+    if python && cli {
+        return true;
+    }
+    let required = std::env::var("FERROCACHE_EXTERNAL_CLIENTS").is_ok_and(|v| v == "required");
+    assert!(
+        !required,
+        "redis-cli and redis-py are required here (python3 -m pip install redis; apt-get install redis-tools)"
+    );
+    eprintln!("SKIPPED: redis-cli or redis-py is not installed");
+    false
+}
+
+/// redis-cli -c, redis-cli --cluster check and redis-py's RedisCluster, unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cli_and_redis_py_cluster_clients_work_unchanged() {
+    if !external_clients() {
+        return;
+    }
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true, ..Default::default() });
+    let (primary, _) = cluster
+        .create(api::CreateReplicationGroupRequest {
+            replication_group_id: "ext".into(),
+            num_node_groups: Some(3),
+            replicas_per_node_group: Some(0),
+            ..Default::default()
+        })
+        .await;
+    let config = cluster.describe("ext").await.configuration_endpoint.unwrap().port.to_string();
+    let run = |cmd: &str, args: &[&str], input: Option<String>| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(cmd)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        if let Some(text) = input {
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let sets: String = (0..2000).map(|i| format!("SET cli:{i} v{i}\n")).collect();
+    let out = tokio::task::block_in_place(|| run("redis-cli", &["-c", "-p", &config], Some(sets)));
+    assert_eq!(out.lines().filter(|l| l.trim() == "OK").count(), 2000, "{out}");
+    let gets: String = (0..2000).map(|i| format!("GET cli:{i}\n")).collect();
+    let out = tokio::task::block_in_place(|| run("redis-cli", &["-c", "-p", &config], Some(gets)));
+    let values: Vec<&str> = out.lines().filter(|l| l.starts_with('v')).collect();
+    assert_eq!(values.len(), 2000);
+    let check =
+        tokio::task::block_in_place(|| run("redis-cli", &["--cluster", "check", &format!("127.0.0.1:{config}")], None));
+    assert!(check.contains("[OK] All 16384 slots covered."), "{check}");
+    assert!(check.contains("[OK] All nodes agree about slots configuration."), "{check}");
+    let script = format!(
+        "from redis.cluster import RedisCluster\n\
+         rc = RedisCluster(host='127.0.0.1', port={config})\n\
+         p = rc.pipeline()\n\
+         for i in range(100000):\n    p.set(f'py:{{i}}', i)\n    \
+         if i % 1000 == 999: p.execute()\n\
+         p.execute()\n\
+         for i in range(0, 100000, 1000):\n    \
+         keys = [f'py:{{j}}' for j in range(i, i + 1000)]\n    \
+         assert rc.mget_nonatomic(keys) == [str(j).encode() for j in range(i, i + 1000)], i\n\
+         print('ok')\n"
+    );
+    let out = tokio::task::block_in_place(|| run("python3", &["-c", &script], None));
+    assert_eq!(out.trim(), "ok");
+    let mut plain = redis_conn(primary).await;
+    assert_eq!(int(&mut plain, &["DBSIZE"]).await, 102_000);
+}

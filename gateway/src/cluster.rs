@@ -30,6 +30,10 @@ pub fn node_name(member_id: &str) -> String {
                 h ^= b as u64;
                 h = h.wrapping_mul(0x0000_0100_0000_01B3);
             }
+            // splitmix64's finalizer: similar member ids get unrelated-looking names.
+            h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            h ^= h >> 31;
             format!("{h:016x}")
         })
         .collect::<String>()[..40]

@@ -694,8 +694,26 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             Local::Close(r) => (Slot::Ready(r, proto), true),
             Local::Info(sections) => {
                 let gateway_part = info::gateway_sections(shared, endpoint, session);
-                let kind = if endpoint.kind == EndpointKind::Node { EndpointKind::Primary } else { endpoint.kind };
-                match shared.router.target(&endpoint.group_id, kind, None) {
+                // A node port's INFO is that member's (its role, offsets, keys).
+                let member = (endpoint.kind == EndpointKind::Node)
+                    .then(|| {
+                        let table = shared.router.table();
+                        let g = table.groups.get(&endpoint.group_id)?;
+                        let (index, shard, m) = g.member_at(endpoint.port)?;
+                        let replica = shard.primary.as_ref().is_none_or(|p| p.node_id != m.node_id);
+                        Some((index, replica.then(|| m.node_id.clone())))
+                    })
+                    .flatten();
+                let target = match member {
+                    Some((index, Some(id))) => {
+                        shared.router.target_shard(&endpoint.group_id, index, EndpointKind::Reader, Some(&id))
+                    }
+                    Some((index, None)) => {
+                        shared.router.target_shard(&endpoint.group_id, index, EndpointKind::Primary, None)
+                    }
+                    None => shared.router.target(&endpoint.group_id, endpoint.kind, None),
+                };
+                match target {
                     Ok(target) => {
                         let rx = shared.router.send(target, None, vec![Bytes::from_static(b"INFO")]).await;
                         let mapper: Mapper = Box::new(move |node| info::compose(&sections, gateway_part, node));

@@ -16,10 +16,14 @@ const DEFAULT: &[&str] =
 
 pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, _session: &Session) -> Vec<(String, String)> {
     let uptime = shared.started.elapsed().as_secs();
+    // A cluster node port is a Redis Cluster node to its clients (redis-cli --cluster looks
+    // for cluster_enabled:1); the proxy endpoints are standalone servers to theirs.
+    let node_port = endpoint.kind == crate::router::EndpointKind::Node;
     let server = format!(
-        "redis_version:{}\r\nferrocache_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nexecutable:ferrocache\r\nreplication_group_id:{}\r\n",
+        "redis_version:{}\r\nferrocache_version:{}\r\nredis_mode:{}\r\nos:{}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nexecutable:ferrocache\r\nreplication_group_id:{}\r\n",
         crate::REDIS_VERSION,
         env!("CARGO_PKG_VERSION"),
+        if node_port { "cluster" } else { "standalone" },
         std::env::consts::OS,
         std::process::id(),
         shared.run_id,
@@ -39,7 +43,7 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, _session: &Se
         shared.clients.total_commands.load(Ordering::Relaxed),
         shared.clients.rejected_connections.load(Ordering::Relaxed),
     );
-    let cluster = "cluster_enabled:0\r\n".to_string();
+    let cluster = format!("cluster_enabled:{}\r\n", u8::from(node_port));
     vec![
         ("server".into(), server),
         ("clients".into(), clients),
