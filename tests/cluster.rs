@@ -175,6 +175,9 @@ async fn cluster_clients_and_plain_clients_share_a_three_shard_group() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_cluster_requests_are_refused() {
     let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
+    // A group first: it waits for a leader and the datanodes, so the refusals below are
+    // about the requests alone.
+    let (port, _) = cluster.create_group("plain", 1, "everysec").await;
     let mut admin = cluster.admin(0).await;
     let bad = |f: &dyn Fn(&mut api::CreateReplicationGroupRequest)| {
         let mut r = api::CreateReplicationGroupRequest { replication_group_id: "bad".into(), ..Default::default() };
@@ -205,7 +208,6 @@ async fn bad_cluster_requests_are_refused() {
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
     // A cluster-mode-disabled group answers CLUSTER as Redis does without cluster support.
-    let (port, _) = cluster.create_group("plain", 1, "everysec").await;
     let mut c = redis_conn(port).await;
     assert!(err(&mut c, &["CLUSTER", "SLOTS"]).await.contains("cluster support disabled"));
     assert_eq!(int(&mut c, &["CLUSTER", "KEYSLOT", "foo"]).await, 12182);

@@ -94,7 +94,13 @@ const HOLD: Duration = Duration::from_secs(5);
 
 async fn run(mode: &str, faults: &[Fault], rounds: usize) -> Report {
     let partitions = partition::available();
-    let mut cluster = Cluster::start(Options { coordinators: 3, datanodes: 3, gateway: true, own_uids: partitions });
+    let mut cluster = Cluster::start(Options {
+        coordinators: 3,
+        datanodes: 3,
+        gateway: true,
+        own_uids: partitions,
+        coordinator_args: &[],
+    });
     let (port, _) = cluster.create_group("nemesis", 2, "everysec").await;
     if mode != "none" {
         let req = api::ModifyReplicationGroupRequest {

@@ -47,7 +47,8 @@ pub enum Command {
     Datanode(ferrocache_datanode::DatanodeConfig),
     /// Run a gateway (Redis endpoints for every replication group).
     Gateway(ferrocache_gateway::GatewayConfig),
-    /// Create a replication group (cluster mode disabled: one primary, 0-5 replicas).
+    /// Create a replication group: one node group (a primary and 0-5 replicas), or 2-500 in
+    /// cluster mode.
     CreateReplicationGroup(admin::CreateArgs),
     /// Describe all replication groups, or one.
     DescribeReplicationGroups(admin::DescribeArgs),
@@ -58,6 +59,9 @@ pub enum Command {
     /// Change a group's settings online (durability, automatic failover, Multi-AZ), or switch
     /// its primary to a chosen replica without losing writes (--primary-cluster-id).
     ModifyReplicationGroup(ha::ModifyArgs),
+    /// Change a cluster-mode group's number of node groups online: slots move between node
+    /// groups a batch at a time (--wait shows the progress).
+    ModifyReplicationGroupShardConfiguration(crate::resharding::ShardConfigurationArgs),
     /// Switch a node group's primary to its most up-to-date replica, losing no writes (writes
     /// pause for well under a second while it catches up).
     TestFailover(ha::TestFailoverArgs),
@@ -110,6 +114,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::DeleteReplicationGroup(a) => admin::delete(a).await,
         Command::DescribeEvents(a) => admin::events(a).await,
         Command::ModifyReplicationGroup(a) => ha::modify(a).await,
+        Command::ModifyReplicationGroupShardConfiguration(a) => crate::resharding::modify(a).await,
         Command::TestFailover(a) => ha::test_failover(a).await,
         Command::IncreaseReplicaCount(a) => ha::increase(a).await,
         Command::DecreaseReplicaCount(a) => ha::decrease(a).await,

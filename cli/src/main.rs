@@ -5,6 +5,7 @@ mod admin;
 mod cli;
 mod ha;
 mod output;
+mod resharding;
 mod roles;
 mod up;
 

@@ -67,6 +67,23 @@ impl SlotSet {
         self.bits.iter().map(|w| w.count_ones() as usize).sum()
     }
 
+    /// Whether every slot of `other` is in this set.
+    pub fn contains_all(&self, other: &SlotSet) -> bool {
+        self.bits.iter().zip(other.bits.iter()).all(|(a, b)| b & !a == 0)
+    }
+
+    /// Adds (or, with `on` false, removes) the slots `first..=last`.
+    pub fn set_range(&mut self, first: u16, last: u16, on: bool) {
+        for slot in first..=last.min(SLOT_COUNT - 1) {
+            let (w, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+            if on {
+                self.bits[w] |= bit;
+            } else {
+                self.bits[w] &= !bit;
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

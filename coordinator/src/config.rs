@@ -34,6 +34,11 @@ pub struct CoordinatorConfig {
     /// Raft heartbeat interval in ms; elections start after 4-8 intervals of silence.
     #[arg(long, env = "FERROCACHE_RAFT_HEARTBEAT_MS", default_value_t = 200)]
     pub raft_heartbeat_ms: u64,
+    /// Resharding: most slots moved in one step. Writes to a step's slots wait (the
+    /// gateways retry them) while its keys are copied: fewer slots, shorter waits, more steps.
+    #[arg(long, env = "FERROCACHE_RESHARDING_SLOTS_PER_MOVE", default_value_t = 256,
+          value_parser = clap::value_parser!(u16).range(1..=16384))]
+    pub resharding_slots_per_move: u16,
 }
 
 impl CoordinatorConfig {

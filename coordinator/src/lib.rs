@@ -16,6 +16,7 @@ pub mod health;
 pub mod liveness;
 pub mod placement;
 pub mod raft;
+pub mod resharding;
 pub mod topology;
 
 use std::collections::BTreeMap;
@@ -162,6 +163,8 @@ pub async fn run(
     tracing::info!(id, listen = %listener.local_addr()?, "coordinator starting");
     let health_loop = health::HealthLoop { coordinator: coordinator.clone() };
     let health_task = tokio::spawn(health_loop.run(coordinator.cancel.clone()));
+    let resharding_loop = resharding::ReshardingLoop { coordinator: coordinator.clone() };
+    let resharding_task = tokio::spawn(resharding_loop.run(coordinator.cancel.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AdminServer<grpc::admin::AdminService>>().await;
@@ -185,6 +188,7 @@ pub async fn run(
         .await;
     coordinator.cancel.cancel();
     let _ = health_task.await;
+    let _ = resharding_task.await;
     if let Err(e) = raft.shutdown().await {
         tracing::warn!("raft shutdown: {e}");
     }

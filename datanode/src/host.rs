@@ -97,9 +97,12 @@ impl Host {
                 }
             }
             if let Some(node) = self.node(&a.node_id) {
-                node.set_slots(ferrocache_common::slot::SlotSet::from_ranges(
-                    a.slots.iter().map(|r| (r.start.min(u16::MAX as u32) as u16, r.end.min(u16::MAX as u32) as u16)),
-                ));
+                let ranges = |rs: &[pb::SlotRange]| {
+                    ferrocache_common::slot::SlotSet::from_ranges(
+                        rs.iter().map(|r| (r.start.min(u16::MAX as u32) as u16, r.end.min(u16::MAX as u32) as u16)),
+                    )
+                };
+                node.set_slots(ranges(&a.slots), ranges(&a.migrating_slots));
                 node.set_settings(Durability::from_assignment(a), a.pause_writes);
                 node.set_parameters(&a.parameters.clone().into_iter().collect());
             }

@@ -17,6 +17,7 @@ pub mod host;
 pub mod info;
 pub mod keyspace;
 pub mod memory;
+pub mod migration;
 pub mod node;
 pub mod notify;
 pub mod panic_guard;

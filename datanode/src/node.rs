@@ -91,6 +91,15 @@ pub struct NodeState {
     pub watch: WatchVersions,
     /// The hash slots this node's group owns: keyed commands for others are refused.
     pub slots: ferrocache_common::slot::SlotSet,
+    /// Slots being copied to another node group: writes to them are refused meanwhile.
+    pub frozen: ferrocache_common::slot::SlotSet,
+    /// Slots being copied here from another node group (not owned yet: never purged).
+    pub importing: ferrocache_common::slot::SlotSet,
+    /// `slots` is every slot (cluster mode disabled): no per-command slot check needed.
+    pub owns_all: bool,
+    /// Keys of slots this node no longer owns are still here: a primary deletes them (and
+    /// replicates the deletion) as soon as it may write.
+    pub purge_pending: bool,
     pub stats: Stats,
 }
 
@@ -104,6 +113,11 @@ pub struct Stats {
 }
 
 impl NodeState {
+    /// Whether commands must be checked against the owned and frozen slots.
+    pub fn slot_checks(&self) -> bool {
+        !self.owns_all || !self.frozen.is_empty()
+    }
+
     /// Whether this primary's lease still runs (a node never granted one has none).
     pub fn lease_live(&self) -> bool {
         self.lease_until.is_some_and(|u| u > std::time::Instant::now())
@@ -116,7 +130,7 @@ pub struct Node {
     pub node_group_id: String,
     pub fsync: AppendFsync,
     pub max_string: usize,
-    state: Arc<Mutex<NodeState>>,
+    pub(crate) state: Arc<Mutex<NodeState>>,
     store: Arc<dyn Store>,
     writer: StoreWriter,
     /// The latest replication offset; replication sources wait on it.
@@ -288,6 +302,10 @@ impl Node {
             write_clock: WriteClock::default(),
             watch: WatchVersions::default(),
             slots: ferrocache_common::slot::SlotSet::all(),
+            frozen: ferrocache_common::slot::SlotSet::from_ranges([]),
+            importing: ferrocache_common::slot::SlotSet::from_ranges([]),
+            owns_all: true,
+            purge_pending: false,
             stats: Stats::default(),
             memory: crate::memory::MemoryPolicy::default(),
             pending: PendingWrites::default(),
@@ -381,12 +399,25 @@ impl Node {
                 replies.push(Reply::error(errors::READONLY));
                 continue;
             }
+            // Slot ownership is checked here, under the node lock, so no command runs on a
+            // slot after it left (or while it is being copied away).
+            if st.slot_checks() {
+                let refused = match &transaction {
+                    Some(t) => t.commands.iter().find_map(|c| crate::migration::check(&st, c, is_write)),
+                    None => crate::migration::check(&st, args, is_write),
+                };
+                if let Some(r) = refused {
+                    replies.push(r);
+                    continue;
+                }
+            }
             if is_write {
                 let refused = refusal.get_or_insert_with(|| self.write_refusal(&mut st, now));
                 if let Some(r) = refused {
                     replies.push(r.clone());
                     continue;
                 }
+
                 let grows = match &transaction {
                     Some(t) => t.commands.iter().any(|c| may_grow(c)),
                     None => may_grow(args),
@@ -534,12 +565,26 @@ impl Node {
         }
     }
 
-    /// Takes the node group's slots from the coordinators.
-    pub fn set_slots(&self, slots: ferrocache_common::slot::SlotSet) {
+    /// Takes the node group's slots, and those frozen by a resharding, from the coordinators.
+    pub fn set_slots(&self, slots: ferrocache_common::slot::SlotSet, frozen: ferrocache_common::slot::SlotSet) {
         let mut st = self.state.lock();
         if st.slots != slots {
             tracing::info!(node = %self.id, slots = slots.len(), "slots changed");
+            // Slots that left: their keys go. Slots that arrived: no longer importing.
+            st.purge_pending |= !slots.contains_all(&st.slots);
+            let mut importing = st.importing.clone();
+            for slot in 0..ferrocache_common::slot::SLOT_COUNT {
+                if slots.contains(slot) {
+                    importing.set_range(slot, slot, false);
+                }
+            }
+            st.importing = importing;
+            st.owns_all = slots.len() == ferrocache_common::slot::SLOT_COUNT as usize;
             st.slots = slots;
+        }
+        if st.frozen != frozen {
+            tracing::info!(node = %self.id, frozen = frozen.len(), "slots frozen for a move");
+            st.frozen = frozen;
         }
     }
 
@@ -574,6 +619,9 @@ impl Node {
             lfu: None,
         };
         let n = ctx.expire_cycle(limit);
+        if st.purge_pending {
+            crate::migration::purge_unowned(&mut st, &mut out);
+        }
         if st.memory.notify != 0 {
             self.publish_events(st.memory.notify, Vec::new(), &out);
         }
@@ -611,7 +659,7 @@ impl Node {
     /// Assigns offsets, fills the backlog and marks the touched keys pending for the storage
     /// writer, all under the caller's lock (so all three agree on order). Returns the commit's
     /// sequence number (durable once the writer has stored a state at least that new).
-    fn commit(&self, st: &mut NodeState, out: WriteSet) -> Result<u64, StoreError> {
+    pub(crate) fn commit(&self, st: &mut NodeState, out: WriteSet) -> Result<u64, StoreError> {
         st.stats.expired_keys += out.expired;
         let mut counted = HashSet::with_capacity(out.dirty.len());
         for key in &out.dirty {
@@ -762,6 +810,8 @@ impl Node {
     pub fn set_role(&self, role: Role, config_epoch: u64) {
         let mut st = self.state.lock();
         if st.role != Role::Primary && role == Role::Primary {
+            // A promoted replica may hold keys its old primary had not purged yet.
+            st.purge_pending = true;
             st.replid2 = std::mem::replace(&mut st.position.replid, new_replid());
             st.offset2 = st.position.offset;
             st.lease_until = None;

@@ -134,17 +134,13 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
     let mut pubsub = Vec::new();
     let mut resets = Vec::new();
     let mut stale = Vec::new();
-    let (epoch, slots) = node.with_state(|st| (st.config_epoch, st.slots.clone()));
-    let mut unowned = Vec::new();
+    let epoch = node.with_state(|st| st.config_epoch);
     for c in batch.commands {
         let name = c.args.first().map(|n| n.to_ascii_uppercase()).unwrap_or_default();
         // The sender routed by another configuration than ours: one of us missed a failover.
         // Nothing runs; the gateway refreshes its routes and retries.
         if c.config_epoch != 0 && c.config_epoch != epoch {
             stale.push((c.id, c.config_epoch));
-        } else if c.keyed && !slots.contains(c.slot.min(u16::MAX as u32) as u16) {
-            // Routed by a slot map that is not ours: never run a key in a foreign slot.
-            unowned.push((c.id, c.slot));
         } else if name == b"WAIT" {
             waits.push((c.id, c.args));
         } else if name == b"INFO" {
@@ -217,10 +213,6 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
     }
     for (id, theirs) in stale {
         let msg = format!("TRYAGAIN stale configuration: node {} is at config epoch {epoch}, not {theirs}", node.id);
-        replies.push(reply(id, Reply::error(msg)));
-    }
-    for (id, slot) in unowned {
-        let msg = format!("TRYAGAIN slot {slot} is not served by node {} (routes are changing)", node.id);
         replies.push(reply(id, Reply::error(msg)));
     }
     for id in infos {

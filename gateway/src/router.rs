@@ -54,6 +54,15 @@ impl Shard {
 /// No node group owns the slot (only while a group is being changed).
 const UNOWNED: u16 = u16::MAX;
 
+fn fill(owners: &mut [u16], ranges: &[(u16, u16)], owner: u16) {
+    for &(a, b) in ranges {
+        let end = (b as usize).min(owners.len().saturating_sub(1));
+        if let Some(span) = owners.get_mut(a as usize..=end) {
+            span.fill(owner);
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Group {
     pub id: String,
@@ -65,8 +74,9 @@ pub struct Group {
     pub parameters: std::collections::BTreeMap<String, String>,
     pub cluster_enabled: bool,
     pub configuration_port: u16,
-    /// Index in `shards` of each slot's owner.
-    owners: Vec<u16>,
+    /// Index in `shards` of each slot's owner (shared with the previous table while the
+    /// slots do not change).
+    owners: Arc<Vec<u16>>,
 }
 
 impl Group {
@@ -76,21 +86,46 @@ impl Group {
         self.shards.get(i as usize).map(|s| (i as usize, s))
     }
 
+    /// Whether two tables share one slot index for this group (it was not rebuilt).
+    pub fn shares_slot_index(&self, other: &Group) -> bool {
+        Arc::ptr_eq(&self.owners, &other.owners)
+    }
+
     /// The member presented on a cluster node `port`, with its node group.
     pub fn member_at(&self, port: u16) -> Option<(usize, &Shard, &Member)> {
         self.shards.iter().enumerate().find_map(|(i, s)| s.members().find(|m| m.port == port).map(|m| (i, s, m)))
     }
 
-    fn index_slots(&mut self) {
-        let mut owners = vec![UNOWNED; ferrocache_common::slot::SLOT_COUNT as usize];
-        for (i, s) in self.shards.iter().enumerate() {
-            for &(a, b) in &s.slots {
-                for slot in a..=b.min(ferrocache_common::slot::SLOT_COUNT - 1) {
-                    owners[slot as usize] = i as u16;
-                }
+    /// Indexes the slots' owners. With the group's previous table at hand, only what changed
+    /// is touched: unchanged slots share the previous index, and a slot move rewrites just
+    /// the moved slots (the topology is resent every few seconds, and a 500-node-group group
+    /// should cost nothing when nothing moved).
+    fn index_slots(&mut self, previous: Option<&Group>) {
+        let same_order = previous.filter(|p| {
+            p.shards.len() == self.shards.len() && p.shards.iter().zip(&self.shards).all(|(a, b)| a.id == b.id)
+        });
+        let Some(p) = same_order else {
+            let mut owners = vec![UNOWNED; ferrocache_common::slot::SLOT_COUNT as usize];
+            for (i, s) in self.shards.iter().enumerate() {
+                fill(&mut owners, &s.slots, i as u16);
             }
+            self.owners = Arc::new(owners);
+            return;
+        };
+        let changed: Vec<usize> =
+            (0..self.shards.len()).filter(|&i| p.shards[i].slots != self.shards[i].slots).collect();
+        if changed.is_empty() {
+            self.owners = p.owners.clone();
+            return;
         }
-        self.owners = owners;
+        let mut owners = (*p.owners).clone();
+        for &i in &changed {
+            fill(&mut owners, &p.shards[i].slots, UNOWNED);
+        }
+        for &i in &changed {
+            fill(&mut owners, &self.shards[i].slots, i as u16);
+        }
+        self.owners = Arc::new(owners);
     }
 }
 
@@ -102,6 +137,11 @@ pub struct Table {
 
 impl Table {
     pub fn from_proto(t: pb::Topology) -> Table {
+        Table::from_proto_after(t, None)
+    }
+
+    /// The table for topology `t`, reusing what `previous` already indexed.
+    pub fn from_proto_after(t: pb::Topology, previous: Option<&Table>) -> Table {
         let groups = t
             .groups
             .into_iter()
@@ -143,9 +183,9 @@ impl Table {
                     parameters: g.parameters.into_iter().collect(),
                     cluster_enabled: g.cluster_enabled,
                     configuration_port: g.configuration_port.min(u16::MAX as u32) as u16,
-                    owners: Vec::new(),
+                    owners: Arc::default(),
                 };
-                group.index_slots();
+                group.index_slots(previous.and_then(|p| p.groups.get(&group.id)));
                 (g.replication_group_id, group)
             })
             .collect();

@@ -50,7 +50,7 @@ impl TopologyWatcher {
             // Coordinators resend the topology at least every few seconds; silence means trouble.
             let next = tokio::time::timeout(Duration::from_secs(10), stream.message()).await??;
             let Some(topology) = next else { return Ok(()) };
-            let table = Table::from_proto(topology);
+            let table = Table::from_proto_after(topology, Some(&self.router.table()));
             if table.version >= self.router.table().version {
                 self.endpoints.reconcile(&table).await;
                 self.router.set_table(table);

@@ -124,11 +124,13 @@ pub struct Options {
     pub gateway: bool,
     /// Run each datanode as its own uid (root only), for [`partition`].
     pub own_uids: bool,
+    /// More flags for every coordinator.
+    pub coordinator_args: &'static [&'static str],
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { coordinators: 1, datanodes: 3, gateway: true, own_uids: false }
+        Options { coordinators: 1, datanodes: 3, gateway: true, own_uids: false, coordinator_args: &[] }
     }
 }
 
@@ -142,20 +144,10 @@ impl Cluster {
         for (i, addr) in coordinators.iter().enumerate() {
             let name = format!("coordinator-{}", i + 1);
             let data = cluster.path(&name);
-            cluster.add(
-                &name,
-                &[
-                    "coordinator",
-                    "--id",
-                    &(i + 1).to_string(),
-                    "--peers",
-                    &peers,
-                    "--listen",
-                    addr,
-                    "--data-dir",
-                    &data,
-                ],
-            );
+            let id = (i + 1).to_string();
+            let mut args = vec!["coordinator", "--id", &id, "--peers", &peers, "--listen", addr, "--data-dir", &data];
+            args.extend_from_slice(opts.coordinator_args);
+            cluster.add(&name, &args);
         }
         let zones = ["a", "b", "c"];
         let uid_base = 20_000 + (std::process::id() % 1000) * 40;

@@ -68,6 +68,9 @@ fn rejection(r: Rejection) -> Status {
         | Rejection::HandoffInProgress(_)
         | Rejection::NoHandoff(_)
         | Rejection::MemberExists(_) => Error::FailedPrecondition(format!("InvalidReplicationGroupState: {msg}")),
+        Rejection::ReshardingInProgress(_) | Rejection::NoSlotMove(_) => {
+            Error::FailedPrecondition(format!("InvalidReplicationGroupState: {msg}"))
+        }
         Rejection::SnapshotExists(_) => Error::AlreadyExists(format!("SnapshotAlreadyExistsFault: {msg}")),
         Rejection::SnapshotNotFound(_) => Error::NotFound(format!("SnapshotNotFoundFault: {msg}")),
     }
@@ -119,7 +122,7 @@ impl AdminService {
     /// Proposes a change that answers with the group; maps rejections.
     async fn propose_group(&self, change: Change) -> Result<ReplicationGroup, Status> {
         match self.coordinator.propose(change).await? {
-            Outcome::Group(g) => Ok(g),
+            Outcome::Group(g) => Ok(*g),
             Outcome::Ok => Err(Status::internal("unexpected outcome")),
             Outcome::Rejected(r) => Err(rejection(r)),
         }
@@ -239,6 +242,7 @@ impl Admin for AdminService {
             parameters: Default::default(),
             cluster_enabled,
             configuration_port: 0,
+            resharding: None,
         };
         let change =
             Change::CreateReplicationGroup { group, requested_port: port, port_base: c.config.endpoint_port_base };
@@ -377,6 +381,28 @@ impl Admin for AdminService {
         }
         tracing::info!(group = %id, "replication group modified");
         Ok(Response::new(admin::ModifyReplicationGroupResponse { replication_group: self.describe(&id) }))
+    }
+
+    #[tracing::instrument(name = "ModifyReplicationGroupShardConfiguration", skip_all)]
+    async fn modify_replication_group_shard_configuration(
+        &self,
+        request: Request<admin::ModifyReplicationGroupShardConfigurationRequest>,
+    ) -> Result<Response<admin::ModifyReplicationGroupShardConfigurationResponse>, Status> {
+        let c = &self.coordinator;
+        if let Some(addr) = forward_target(c, &request)? {
+            return leader_client(&addr).await?.modify_replication_group_shard_configuration(forwarded(request)).await;
+        }
+        let req = request.into_inner();
+        let id = required_id(&req.replication_group_id)?;
+        let topology = c.linearizable().await?;
+        let g = find_group(&topology, &id)?;
+        let live: HashSet<String> = c.liveness.live_datanodes().into_iter().collect();
+        let change = super::resharding::plan(c.config.resharding_slots_per_move, &topology, &live, &g, &req, now_ms())?;
+        self.propose_group(change).await?;
+        tracing::info!(group = %id, node_groups = req.node_group_count, "resharding started");
+        Ok(Response::new(admin::ModifyReplicationGroupShardConfigurationResponse {
+            replication_group: self.describe(&id),
+        }))
     }
 
     #[tracing::instrument(name = "TestFailover", skip_all)]

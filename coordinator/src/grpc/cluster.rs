@@ -113,6 +113,14 @@ impl Cluster for ClusterService {
                                 .unwrap_or_default(),
                         }),
                     parameters: g.parameters.clone().into_iter().collect(),
+                    migrating_slots: g
+                        .resharding
+                        .as_ref()
+                        .and_then(|r| r.active.as_ref())
+                        .filter(|m| m.from == ng.id)
+                        .map(|m| pb::SlotRange { start: m.first as u32, end: m.last as u32 })
+                        .into_iter()
+                        .collect(),
                 }
             })
             .collect();

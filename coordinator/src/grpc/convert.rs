@@ -79,6 +79,19 @@ pub fn replication_group(
             .collect(),
         automatic_failover: enabled(g.automatic_failover),
         multi_az: enabled(g.multi_az),
+        resharding: g.resharding.as_ref().map(|r| admin::ReshardingStatus {
+            slot_migration: Some(admin::SlotMigration {
+                progress_percentage: if r.slots_to_move == 0 {
+                    100.0
+                } else {
+                    r.slots_moved as f64 * 100.0 / r.slots_to_move as f64
+                },
+            }),
+            slots_moved: r.slots_moved as i32,
+            slots_to_move: r.slots_to_move as i32,
+            keys_moved: r.keys_moved as i64,
+            node_groups_to_remove: r.remove.clone(),
+        }),
         cluster_enabled: g.cluster_enabled,
         append_fsync: g.append_fsync.clone(),
         configuration_endpoint: if g.cluster_enabled { endpoint(g.configuration_port) } else { None },

@@ -6,3 +6,4 @@ pub mod cluster;
 pub mod convert;
 pub mod raft;
 pub mod requests;
+pub mod resharding;

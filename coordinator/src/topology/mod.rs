@@ -9,6 +9,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+pub mod resharding;
+pub use resharding::{Resharding, SlotMove};
+
 /// Events kept for DescribeEvents (oldest dropped first).
 pub const MAX_EVENTS: usize = 1000;
 
@@ -227,6 +230,9 @@ pub struct ReplicationGroup {
     /// Cluster mode enabled: the configuration endpoint's port (0 otherwise).
     #[serde(default)]
     pub configuration_port: u16,
+    /// Slots moving between node groups (ModifyReplicationGroupShardConfiguration).
+    #[serde(default)]
+    pub resharding: Option<Resharding>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -347,6 +353,34 @@ pub enum Change {
         name: String,
         at_ms: i64,
     },
+    /// Resharding begins: new node groups join (members placed, no slots yet) and the
+    /// moves to make are recorded.
+    StartResharding {
+        group_id: String,
+        add: Vec<NodeGroup>,
+        moves: Vec<SlotMove>,
+        remove: Vec<String>,
+        at_ms: i64,
+    },
+    /// The next move becomes active: its slots freeze for writes on the source.
+    BeginSlotMove {
+        group_id: String,
+        at_ms: i64,
+    },
+    /// The active move's keys are on the target: its slots change owner and both node
+    /// groups' config epochs rise. After the last move, emptied node groups leave.
+    CompleteSlotMove {
+        group_id: String,
+        keys: u64,
+        at_ms: i64,
+    },
+    /// The active move failed (a primary was lost, a copy broke): it goes back to the front
+    /// of the queue, the source takes writes again.
+    AbortSlotMove {
+        group_id: String,
+        reason: String,
+        at_ms: i64,
+    },
     /// Member statuses observed by the leader's health loop, and the group statuses that follow.
     SetStatuses {
         at_ms: i64,
@@ -359,7 +393,7 @@ pub enum Change {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
     Ok,
-    Group(ReplicationGroup),
+    Group(Box<ReplicationGroup>),
     /// The change no longer holds (a race with another change); nothing was applied.
     Rejected(Rejection),
 }
@@ -377,6 +411,8 @@ pub enum Rejection {
     MemberExists(String),
     SnapshotExists(String),
     SnapshotNotFound(String),
+    ReshardingInProgress(String),
+    NoSlotMove(String),
 }
 
 impl std::fmt::Display for Rejection {
@@ -392,6 +428,8 @@ impl std::fmt::Display for Rejection {
             Rejection::MemberExists(id) => write!(f, "cache cluster {id} already exists"),
             Rejection::SnapshotExists(n) => write!(f, "snapshot {n} already exists"),
             Rejection::SnapshotNotFound(n) => write!(f, "snapshot {n} not found"),
+            Rejection::ReshardingInProgress(g) => write!(f, "replication group {g} is already resharding"),
+            Rejection::NoSlotMove(g) => write!(f, "replication group {g} has no slot move to take this step"),
         }
     }
 }
@@ -406,7 +444,7 @@ pub struct Topology {
 }
 
 impl Topology {
-    fn event(&mut self, at_ms: i64, source_type: &str, source_id: &str, message: String) {
+    pub(crate) fn event(&mut self, at_ms: i64, source_type: &str, source_id: &str, message: String) {
         self.events.push_back(Event { at_ms, source_id: source_id.into(), source_type: source_type.into(), message });
         while self.events.len() > MAX_EVENTS {
             self.events.pop_front();
@@ -414,7 +452,7 @@ impl Topology {
     }
 
     /// Every port a group's endpoints use on the gateways.
-    fn ports_in_use(&self) -> std::collections::BTreeSet<u16> {
+    pub(crate) fn ports_in_use(&self) -> std::collections::BTreeSet<u16> {
         let mut used = std::collections::BTreeSet::new();
         for g in self.groups.values() {
             used.extend([g.primary_port, g.reader_port]);
@@ -429,7 +467,7 @@ impl Topology {
     }
 
     /// The lowest free port from `from` on (for members added to a cluster-mode group).
-    fn free_port_from(used: &std::collections::BTreeSet<u16>, from: u16) -> Option<u16> {
+    pub(crate) fn free_port_from(used: &std::collections::BTreeSet<u16>, from: u16) -> Option<u16> {
         (from..u16::MAX - 1).find(|p| !used.contains(p))
     }
 
@@ -502,7 +540,7 @@ impl Topology {
                     self.event(group.created_ms, "cache-cluster", &node_id, msg);
                 }
                 self.groups.insert(group.id.clone(), group.clone());
-                Outcome::Group(group)
+                Outcome::Group(Box::new(group))
             }
             Change::DeleteReplicationGroup { id, at_ms } => match self.groups.remove(&id) {
                 Some(mut g) => {
@@ -510,7 +548,7 @@ impl Topology {
                     // As in ElastiCache: automatic snapshots go with the group, manual ones stay.
                     self.snapshots.retain(|_, s| !(s.automatic && s.group_id == id));
                     g.status = GroupStatus::Deleting;
-                    Outcome::Group(g)
+                    Outcome::Group(Box::new(g))
                 }
                 None => Outcome::Rejected(Rejection::NotFound(id)),
             },
@@ -600,7 +638,7 @@ impl Topology {
                         format!("Replication group {id} modified: {}", said.join(", ")),
                     );
                 }
-                Outcome::Group(group)
+                Outcome::Group(Box::new(group))
             }
             Change::BeginHandoff { group_id, node_group_id, target, reason, at_ms } => {
                 let Some(ng) = self.groups.get_mut(&group_id).and_then(|g| g.node_group_mut(&node_group_id)) else {
@@ -663,7 +701,7 @@ impl Topology {
                 for (node_id, msg) in events {
                     self.event(at_ms, "cache-cluster", &node_id, msg);
                 }
-                Outcome::Group(group)
+                Outcome::Group(Box::new(group))
             }
             Change::RemoveReplicas { group_id, node_ids, at_ms } => {
                 let Some(g) = self.groups.get_mut(&group_id) else {
@@ -689,7 +727,7 @@ impl Topology {
                         format!("Cache cluster {id} removed from replication group {group_id}"),
                     );
                 }
-                Outcome::Group(group)
+                Outcome::Group(Box::new(group))
             }
             Change::CreateSnapshot { snapshot } => {
                 if self.snapshots.contains_key(&snapshot.name) {
@@ -733,6 +771,12 @@ impl Topology {
                 }
                 None => Outcome::Rejected(Rejection::SnapshotNotFound(name)),
             },
+            Change::StartResharding { group_id, add, moves, remove, at_ms } => {
+                self.start_resharding(group_id, add, moves, remove, at_ms)
+            }
+            Change::BeginSlotMove { group_id, at_ms } => self.begin_slot_move(group_id, at_ms),
+            Change::CompleteSlotMove { group_id, keys, at_ms } => self.complete_slot_move(group_id, keys, at_ms),
+            Change::AbortSlotMove { group_id, reason, at_ms } => self.abort_slot_move(group_id, reason, at_ms),
             Change::SetStatuses { at_ms, members, groups } => {
                 let mut events = Vec::new();
                 for (group_id, node_id, status) in members {

@@ -32,6 +32,7 @@ fn group(id: &str) -> ReplicationGroup {
         parameters: Default::default(),
         cluster_enabled: false,
         configuration_port: 0,
+        resharding: None,
     }
 }
 

@@ -81,6 +81,22 @@ impl Replication for ReplicationSource {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
+    async fn export_slots(
+        &self,
+        request: Request<pb::ExportSlotsRequest>,
+    ) -> Result<Response<pb::ExportSlotsResponse>, Status> {
+        let keys = crate::migration::export(&self.host, request.into_inner()).await?;
+        Ok(Response::new(pb::ExportSlotsResponse { keys }))
+    }
+
+    async fn import_slots(
+        &self,
+        request: Request<Streaming<pb::ImportChunk>>,
+    ) -> Result<Response<pb::ImportSlotsResponse>, Status> {
+        let keys = crate::migration::import(&self.host, request.into_inner()).await?;
+        Ok(Response::new(pb::ImportSlotsResponse { keys }))
+    }
+
     type FetchSnapshotStream = ReceiverStream<Result<pb::SnapshotChunk, Status>>;
 
     async fn fetch_snapshot(

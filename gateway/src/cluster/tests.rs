@@ -126,3 +126,73 @@ fn cluster_commands_describe_the_node_groups() {
         Reply::error(DISABLED)
     );
 }
+
+/// A 500-node-group group; one slot move between the first two node groups.
+#[test]
+fn one_slot_move_touches_only_the_moved_slots() {
+    let ranges = ferrocache_common::slot::even_ranges(500);
+    let topology = |moved: bool| {
+        let shard = |i: usize| {
+            let mut slots = vec![pb::SlotRange { start: ranges[i].0 as u32, end: ranges[i].1 as u32 }];
+            if moved && i == 0 {
+                slots[0].end -= 1;
+            }
+            if moved && i == 1 {
+                slots.insert(0, pb::SlotRange { start: ranges[0].1 as u32, end: ranges[0].1 as u32 });
+            }
+            pb::ShardRoute {
+                node_group_id: format!("{:04}", i + 1),
+                config_epoch: 1,
+                slots,
+                members: vec![pb::MemberRoute {
+                    node_id: format!("h-{i}"),
+                    datanode_address: "127.0.0.1:1".into(),
+                    role: pb::Role::Primary as i32,
+                    zone: "a".into(),
+                    in_sync: true,
+                    port: 30_000 + i as u32,
+                }],
+            }
+        };
+        let group = |id: &str| pb::GroupRoute {
+            replication_group_id: id.into(),
+            status: "available".into(),
+            primary_port: 1,
+            reader_port: 2,
+            node_groups: (0..500).map(shard).collect(),
+            parameters: Default::default(),
+            cluster_enabled: true,
+            configuration_port: 30_000,
+        };
+        let mut other = group("other");
+        if moved {
+            // The other group is unchanged in the second topology.
+            other = group("other");
+            other.node_groups = (0..500)
+                .map(|i| {
+                    let mut s = shard(i);
+                    s.slots = vec![pb::SlotRange { start: ranges[i].0 as u32, end: ranges[i].1 as u32 }];
+                    s
+                })
+                .collect();
+        }
+        pb::Topology { version: 1 + moved as u64, groups: vec![group("huge"), other] }
+    };
+    let before = Table::from_proto(topology(false));
+    let after = Table::from_proto_after(topology(true), Some(&before));
+    let moved = ranges[0].1;
+    assert_eq!(before.groups["huge"].shard_of(moved).map(|(i, _)| i), Some(0));
+    assert_eq!(after.groups["huge"].shard_of(moved).map(|(i, _)| i), Some(1));
+    for slot in 0..16384u16 {
+        if slot != moved {
+            assert_eq!(
+                before.groups["huge"].shard_of(slot).map(|(i, _)| i),
+                after.groups["huge"].shard_of(slot).map(|(i, _)| i)
+            );
+        }
+    }
+    assert!(
+        before.groups["other"].shares_slot_index(&after.groups["other"]),
+        "an unchanged group's slot index is shared, not rebuilt"
+    );
+}

@@ -1,0 +1,245 @@
+//! Resharding on the datanodes: slots leave one node group and arrive in another.
+//!
+//! ```text
+//!  coordinator leader ──ExportSlots──▶ source primary ──ImportSlots (stream)──▶ target primary
+//!                                       (slots frozen)                          │ replicated as
+//!                                                                               ▼ RESTORE effects
+//! ```
+//!
+//! The source's slots are frozen by its assignment (writes to them answer TRYAGAIN, which
+//! the gateways retry) before it copies them, so the copy is exact. The target clears the
+//! slots first, so a repeated copy (after a failure, or by a new leader) is exact too. The
+//! slots change owner only when the coordinators commit the move; after that the source's
+//! primary deletes what it no longer owns (and replicates the deletion).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferrocache_common::command;
+use ferrocache_common::slot::{key_slot, SLOT_COUNT};
+use ferrocache_common::Reply;
+use ferrocache_proto::internal::v1 as pb;
+use tonic::Status;
+
+use crate::cmd::WriteSet;
+use crate::host::Host;
+use crate::keyspace::Entry;
+use crate::node::{Node, NodeState, Role};
+use crate::value::Value;
+
+/// The answer to a write on a slot that is being copied away.
+pub const MOVING: &str = "TRYAGAIN the slot is moving to another node group; try again";
+
+/// Most keys in one import chunk (a chunk is one commit on the target).
+const CHUNK_KEYS: usize = 512;
+/// How long the source waits for its assignment to freeze the slots.
+const FREEZE_WAIT: Duration = Duration::from_secs(5);
+/// Most keys purged in one go (the rest on the next expiry cycle).
+const PURGE_BATCH: usize = 50_000;
+
+/// Why a command may not run here now, if it may not: a key in a slot this node group does
+/// not own, or (for a write) in a slot being copied away.
+pub fn check(st: &NodeState, args: &[Bytes], is_write: bool) -> Option<Reply> {
+    let spec = args.first().and_then(|n| command::lookup(n))?;
+    for i in command::key_positions(spec, args) {
+        let slot = key_slot(&args[i]);
+        if !st.slots.contains(slot) {
+            return Some(Reply::error(format!(
+                "TRYAGAIN slot {slot} is not served by this node group (routes are changing)"
+            )));
+        }
+        if is_write && st.frozen.contains(slot) {
+            return Some(Reply::error(MOVING));
+        }
+    }
+    None
+}
+
+/// Deletes (and replicates the deletion of) keys in slots this node neither owns nor is
+/// importing. Runs on a primary that may write.
+pub fn purge_unowned(st: &mut NodeState, out: &mut WriteSet) {
+    let mut purged = 0;
+    for slot in 0..SLOT_COUNT {
+        if st.slots.contains(slot) || st.importing.contains(slot) || st.ks.slot_len(slot) == 0 {
+            continue;
+        }
+        let keys: Vec<Bytes> = st.ks.slot_entries(slot).map(|(k, _)| k.clone()).collect();
+        for key in keys {
+            st.ks.remove(&key);
+            out.effects.push(vec![Bytes::from_static(b"DEL"), key.clone()]);
+            out.dirty.push(key);
+            purged += 1;
+        }
+        if purged >= PURGE_BATCH {
+            return;
+        }
+    }
+    if purged > 0 {
+        tracing::info!(keys = purged, "deleted keys of slots this node group no longer owns");
+    }
+    st.purge_pending = false;
+}
+
+fn range(first: u32, last: u32) -> Result<(u16, u16), Status> {
+    if first > last || last >= SLOT_COUNT as u32 {
+        return Err(Status::invalid_argument(format!("bad slot range {first}-{last}")));
+    }
+    Ok((first as u16, last as u16))
+}
+
+impl Node {
+    fn writable_primary(st: &NodeState) -> Result<(), Status> {
+        if st.role != Role::Primary || !st.lease_live() {
+            return Err(Status::failed_precondition("not a primary that may write"));
+        }
+        Ok(())
+    }
+
+    /// The source side: the live keys of `first..=last`, once those slots are frozen here.
+    fn export_entries(&self, first: u16, last: u16, now: i64) -> Result<Option<Vec<pb::ImportEntry>>, Status> {
+        let st = self.state.lock();
+        Self::writable_primary(&st)?;
+        if (first..=last).any(|s| !st.slots.contains(s)) {
+            return Err(Status::failed_precondition(format!("slots {first}-{last} are not owned by {}", self.id)));
+        }
+        if (first..=last).any(|s| !st.frozen.contains(s)) {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for slot in first..=last {
+            for (k, e) in st.ks.slot_entries(slot).filter(|(_, e)| !e.is_expired(now)) {
+                out.push(pb::ImportEntry {
+                    key: k.clone(),
+                    value: e.value.encode().into(),
+                    expires_at_ms: e.expires_at,
+                });
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// The target side, first chunk: forgets whatever an earlier copy left in the slots.
+    fn import_begin(&self, first: u16, last: u16) -> Result<u64, Status> {
+        let mut out = WriteSet::default();
+        let mut st = self.state.lock();
+        Self::writable_primary(&st)?;
+        st.importing.set_range(first, last, true);
+        for slot in first..=last {
+            let keys: Vec<Bytes> = st.ks.slot_entries(slot).map(|(k, _)| k.clone()).collect();
+            for key in keys {
+                st.ks.remove(&key);
+                out.effects.push(vec![Bytes::from_static(b"DEL"), key.clone()]);
+                out.dirty.push(key);
+            }
+        }
+        self.commit(&mut st, out).map_err(|e| Status::internal(e.to_string()))
+    }
+
+    /// The target side: writes a chunk of copied keys (replicated as RESTORE effects).
+    fn import_entries(&self, entries: Vec<pb::ImportEntry>, now: i64) -> Result<u64, Status> {
+        let mut out = WriteSet::default();
+        let mut st = self.state.lock();
+        Self::writable_primary(&st)?;
+        for e in entries {
+            if e.expires_at_ms != 0 && e.expires_at_ms <= now {
+                continue;
+            }
+            let value = Value::decode(&e.value).map_err(|err| Status::invalid_argument(err.to_string()))?;
+            let payload = crate::rdb::dump(&value);
+            st.ks.insert(&e.key, Entry::with_expiry(value, e.expires_at_ms));
+            out.effects.push(vec![
+                Bytes::from_static(b"RESTORE"),
+                e.key.clone(),
+                Bytes::from(e.expires_at_ms.to_string()),
+                Bytes::from(payload),
+                Bytes::from_static(b"ABSTTL"),
+                Bytes::from_static(b"REPLACE"),
+            ]);
+            out.dirty.push(e.key);
+        }
+        self.commit(&mut st, out).map_err(|e| Status::internal(e.to_string()))
+    }
+}
+
+/// ExportSlots: waits for the freeze, copies the slots to the target, returns how many keys.
+pub async fn export(host: &Host, req: pb::ExportSlotsRequest) -> Result<u64, Status> {
+    let (first, last) = range(req.first_slot, req.last_slot)?;
+    let node = host.node(&req.node_id).ok_or_else(|| Status::not_found(format!("no node {}", req.node_id)))?;
+    let deadline = tokio::time::Instant::now() + FREEZE_WAIT;
+    let entries = loop {
+        let now = ferrocache_common::time::now_ms();
+        if let Some(entries) = node.export_entries(first, last, now)? {
+            break entries;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Status::unavailable(format!("slots {first}-{last} were not frozen within {FREEZE_WAIT:?}")));
+        }
+        // The freeze arrives with the next heartbeat's assignment: ask for it now.
+        host.refresh.notify_one();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let keys = entries.len();
+    tracing::info!(node = %node.id, first, last, keys, target = %req.target_node_id, "copying slots");
+    let mut chunks: Vec<pb::ImportChunk> = entries
+        .chunks(CHUNK_KEYS)
+        .map(|c| pb::ImportChunk {
+            node_id: req.target_node_id.clone(),
+            first_slot: first as u32,
+            last_slot: last as u32,
+            entries: c.to_vec(),
+        })
+        .collect();
+    if chunks.is_empty() {
+        chunks.push(pb::ImportChunk {
+            node_id: req.target_node_id.clone(),
+            first_slot: first as u32,
+            last_slot: last as u32,
+            entries: vec![],
+        });
+    }
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", req.target_address))
+        .map_err(|e| Status::invalid_argument(e.to_string()))?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(60))
+        .connect()
+        .await
+        .map_err(|e| Status::unavailable(format!("target {} unreachable: {e}", req.target_address)))?;
+    let mut client = pb::replication_client::ReplicationClient::new(channel)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    let imported = client.import_slots(tokio_stream::iter(chunks)).await?.into_inner().keys;
+    if imported != keys as u64 {
+        return Err(Status::internal(format!("the target took {imported} of {keys} keys")));
+    }
+    Ok(imported)
+}
+
+/// ImportSlots: clears the slots, writes every chunk, answers once the writes are as durable
+/// as the group's acknowledged writes are.
+pub async fn import(host: &Host, mut chunks: tonic::Streaming<pb::ImportChunk>) -> Result<u64, Status> {
+    let mut node: Option<std::sync::Arc<Node>> = None;
+    let (mut keys, mut seq) = (0u64, 0u64);
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(30), chunks.message())
+        .await
+        .map_err(|_| Status::deadline_exceeded("import stalled"))??
+    {
+        let n = match &node {
+            Some(n) => n.clone(),
+            None => {
+                let n =
+                    host.node(&chunk.node_id).ok_or_else(|| Status::not_found(format!("no node {}", chunk.node_id)))?;
+                let (first, last) = range(chunk.first_slot, chunk.last_slot)?;
+                n.import_begin(first, last)?;
+                node = Some(n.clone());
+                n
+            }
+        };
+        keys += chunk.entries.len() as u64;
+        seq = n.import_entries(chunk.entries, ferrocache_common::time::now_ms())?;
+    }
+    // As durable as the group's acknowledged writes: fsynced first under appendfsync always.
+    if let Some(n) = node.filter(|n| n.fsync == crate::node::AppendFsync::Always) {
+        n.wait_durable(seq).await.map_err(|e| Status::internal(e.to_string()))?;
+    }
+    Ok(keys)
+}
