@@ -103,3 +103,31 @@ async fn wire_protocol() {
     assert_eq!(text(&out), "+OK\r\n");
     assert!(closed);
 }
+
+/// Redis's `timeout`: an idle client is disconnected; a subscribed one is not, nor one
+/// whose command is still waiting (a blocked BLPOP).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_clients_are_closed_after_the_groups_timeout() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
+    let (port, _) = cluster.create_group("idle", 0, "everysec").await;
+    let mut c = support::redis_conn(port).await;
+    let _: () = support::q(&mut c, &["CONFIG", "SET", "timeout", "1"]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let start = std::time::Instant::now();
+    let (_, closed) = until_closed(port, b"PING\r\n").await;
+    assert!(closed, "an idle client is closed");
+    assert!(start.elapsed() < Duration::from_secs(4), "closed after about a second: {:?}", start.elapsed());
+    let mut sub = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    sub.write_all(b"SUBSCRIBE ch\r\n").await.unwrap();
+    let mut blocked = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    blocked.write_all(b"BLPOP nothing 4\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(1), sub.read(&mut buf)).await.unwrap().unwrap();
+    assert!(n > 0, "the subscriber still has its confirmation to read");
+    sub.write_all(b"PING\r\n").await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(2), sub.read(&mut buf)).await.unwrap().unwrap();
+    assert!(n > 0, "a subscriber is never idle");
+    let n = tokio::time::timeout(Duration::from_secs(4), blocked.read(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(&buf[..n], b"*-1\r\n", "the blocked client got its timeout reply");
+}

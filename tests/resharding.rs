@@ -1,6 +1,6 @@
 //! Online resharding: a cluster-mode group grows from 3 to 5 node groups and shrinks back
 //! while clients write through both endpoints, and a move survives kill -9 of the source
-//! primary and of the coordinator leader. Afterwards every acknowledged key is there with
+//! primary, the target primary and the coordinator leader. Afterwards every acknowledged key is there with
 //! its value and TTL, and every slot has exactly one owner.
 
 mod support;
@@ -229,7 +229,7 @@ async fn describe_via(cluster: &Cluster, i: usize, id: &str) -> Option<api::Repl
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn moves_survive_kill_of_the_source_primary_and_the_coordinator_leader() {
+async fn moves_survive_kill_of_source_and_target_primaries_and_the_coordinator_leader() {
     // Small moves, so the resharding is still under way while processes die.
     let mut cluster = Cluster::start(Options {
         coordinators: 3,
@@ -264,6 +264,21 @@ async fn moves_survive_kill_of_the_source_primary_and_the_coordinator_leader() {
             break;
         }
         assert!(Instant::now() < deadline, "no slot moved within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Then the target's primary (the new node group 0003), once it has taken slots.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let g = cluster.describe("rk").await;
+        let target = g.node_groups.iter().find(|ng| ng.node_group_id == "0003").cloned();
+        if let Some(ng) = target.filter(|ng| !ng.slots.is_empty()) {
+            let p = ng.node_group_members.iter().find(|m| m.current_role == "primary").unwrap();
+            eprintln!("killing {} (primary {} of the target) mid-move", p.datanode_id, p.cache_cluster_id);
+            assert!(g.resharding.is_some(), "still resharding when the target's primary dies");
+            cluster.kill(&p.datanode_id.clone());
+            break;
+        }
+        assert!(Instant::now() < deadline, "the target took no slot within 60 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Then every coordinator in turn, so the leader dies at least once while slots move.

@@ -163,6 +163,7 @@ async fn run(
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut queue: VecDeque<Slot> = VecDeque::new();
     let mut closing = false;
+    let mut idle = IdleTimeout::default();
     loop {
         // Write every reply that is ready, in order.
         while let Some(front) = queue.front_mut() {
@@ -199,8 +200,17 @@ async fn run(
             return Ok(());
         }
         let can_read = !closing && queue.len() < shared.config.max_pipeline;
+        // Redis's `timeout`: an idle client goes, unless it subscribes or waits on a
+        // command (a blocked client is not idle).
+        let idle_at = idle
+            .deadline(shared, &endpoint.group_id)
+            .filter(|_| queue.is_empty() && !session.subs.as_ref().is_some_and(|s| s.is_subscribed()));
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
+            _ = sleep_until_some(idle_at) => {
+                tracing::debug!(client = session.id, "idle past the group's timeout; closing");
+                return Ok(());
+            }
             push = next_push(&mut session.subs) => match push {
                 Some(message) => resp::encode(&message, session.proto, &mut out),
                 None => {
@@ -222,6 +232,7 @@ async fn run(
                 if n? == 0 {
                     return Ok(());
                 }
+                idle.active();
                 loop {
                     match resp::parse_request(&mut inbuf, &limits) {
                         Ok(Some(args)) if args.is_empty() => continue,
@@ -247,6 +258,50 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+/// The group's `timeout` parameter as it applies to one connection: when it was last active,
+/// and the timeout (looked up again at most once a second, off the per-command path).
+struct IdleTimeout {
+    last_active: tokio::time::Instant,
+    timeout: Option<std::time::Duration>,
+    checked: Option<tokio::time::Instant>,
+}
+
+impl Default for IdleTimeout {
+    fn default() -> IdleTimeout {
+        IdleTimeout { last_active: tokio::time::Instant::now(), timeout: None, checked: None }
+    }
+}
+
+impl IdleTimeout {
+    fn active(&mut self) {
+        self.last_active = tokio::time::Instant::now();
+    }
+
+    fn deadline(&mut self, shared: &Shared, group: &str) -> Option<tokio::time::Instant> {
+        let now = tokio::time::Instant::now();
+        if self.checked.is_none_or(|c| now.duration_since(c) >= std::time::Duration::from_secs(1)) {
+            self.checked = Some(now);
+            let table = shared.router.table();
+            let secs = table
+                .groups
+                .get(group)
+                .map(|g| ferrocache_common::parameters::value(&g.parameters, "timeout"))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            self.timeout = (secs > 0).then(|| std::time::Duration::from_secs(secs));
+        }
+        self.timeout.map(|t| self.last_active + t)
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
