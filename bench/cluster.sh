@@ -29,7 +29,7 @@ stop() {
 rps() { # port test pipeline [extra redis-benchmark flags]
   local port=$1 t=$2 p=$3; shift 3
   redis-benchmark -p "$port" -n "$N" -c 50 -d 100 -P "$p" -r 100000 --csv -q -t "$t" "$@" 2>/dev/null \
-    | awk -F'","' 'NR==2 { gsub(/"/, "", $0); split($0, f, ","); print f[2] }'
+    | awk -F'","' '/^"/ && !/^"test"/ { gsub(/"/, "", $0); split($0, f, ","); print f[2]; exit }'
 }
 
 echo "| node groups | endpoint | test | pipeline | requests/s |"

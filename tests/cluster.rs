@@ -299,15 +299,8 @@ async fn redis_cli_and_redis_py_cluster_clients_work_unchanged() {
         return;
     }
     let cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true, ..Default::default() });
-    let (primary, _) = cluster
-        .create(api::CreateReplicationGroupRequest {
-            replication_group_id: "ext".into(),
-            num_node_groups: Some(3),
-            replicas_per_node_group: Some(0),
-            ..Default::default()
-        })
-        .await;
-    let config = cluster.describe("ext").await.configuration_endpoint.unwrap().port.to_string();
+    let (primary, config) = cluster.create_cluster_group("ext", 3, 0).await;
+    let config = config.to_string();
     let run = |cmd: &str, args: &[&str], input: Option<String>| {
         use std::io::Write;
         let mut child = std::process::Command::new(cmd)

@@ -180,15 +180,7 @@ async fn check_acked(port: u16, acked: &[(String, String)]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grow_and_shrink_under_load() {
     let cluster = Cluster::start(Options { coordinators: 1, datanodes: 6, gateway: true, ..Default::default() });
-    let (proxy, _) = cluster
-        .create(api::CreateReplicationGroupRequest {
-            replication_group_id: "rs".into(),
-            num_node_groups: Some(3),
-            replicas_per_node_group: Some(1),
-            ..Default::default()
-        })
-        .await;
-    let config = cluster.describe("rs").await.configuration_endpoint.unwrap().port as u16;
+    let (proxy, config) = cluster.create_cluster_group("rs", 3, 1).await;
     let n = 10_000;
     preload(proxy, n).await;
     let load = Load::start(proxy, config).await;
@@ -218,6 +210,25 @@ async fn grow_and_shrink_under_load() {
     assert_eq!(int(&mut c, &["DBSIZE"]).await as usize, n + acked.len(), "no key duplicated or resurrected");
 }
 
+/// Once `ready` holds for group `id` (within 60 s), kill -9 the datanode of node group
+/// `ng`'s primary, which must happen while the group is still resharding.
+async fn kill_primary_when(cluster: &mut Cluster, id: &str, ng: &str, ready: impl Fn(&api::ReplicationGroup) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let g = cluster.describe(id).await;
+        if ready(&g) {
+            let group = g.node_groups.iter().find(|n| n.node_group_id == ng).expect("node group");
+            let p = group.node_group_members.iter().find(|m| m.current_role == "primary").expect("a primary");
+            eprintln!("killing {} (primary {}) mid-move", p.datanode_id, p.cache_cluster_id);
+            assert!(g.resharding.is_some(), "still resharding when {} dies", p.cache_cluster_id);
+            cluster.kill(&p.datanode_id.clone());
+            return;
+        }
+        assert!(Instant::now() < deadline, "not ready to kill {ng}'s primary within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The group as coordinator `i` describes it (None while it cannot answer).
 async fn describe_via(cluster: &Cluster, i: usize, id: &str) -> Option<api::ReplicationGroup> {
     let mut admin = api::admin_client::AdminClient::connect(cluster.endpoint(i)).await.ok()?;
@@ -238,49 +249,19 @@ async fn moves_survive_kill_of_source_and_target_primaries_and_the_coordinator_l
         coordinator_args: &["--resharding-slots-per-move", "24"],
         ..Default::default()
     });
-    let (proxy, _) = cluster
-        .create(api::CreateReplicationGroupRequest {
-            replication_group_id: "rk".into(),
-            num_node_groups: Some(2),
-            replicas_per_node_group: Some(1),
-            ..Default::default()
-        })
-        .await;
-    let config = cluster.describe("rk").await.configuration_endpoint.unwrap().port as u16;
+    let (proxy, config) = cluster.create_cluster_group("rk", 2, 1).await;
     let n = 20_000;
     preload(proxy, n).await;
     let load = Load::start(proxy, config).await;
     reshard(&cluster, "rk", 3).await;
 
-    // Once slots are moving, kill -9 the datanode of node group 0001's primary (a source).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let g = cluster.describe("rk").await;
-        if g.resharding.as_ref().is_some_and(|r| r.slots_moved > 0) {
-            let ng = g.node_groups.iter().find(|ng| ng.node_group_id == "0001").unwrap();
-            let p = ng.node_group_members.iter().find(|m| m.current_role == "primary").unwrap();
-            eprintln!("killing {} (primary {}) mid-move", p.datanode_id, p.cache_cluster_id);
-            cluster.kill(&p.datanode_id.clone());
-            break;
-        }
-        assert!(Instant::now() < deadline, "no slot moved within 60 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // Then the target's primary (the new node group 0003), once it has taken slots.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let g = cluster.describe("rk").await;
-        let target = g.node_groups.iter().find(|ng| ng.node_group_id == "0003").cloned();
-        if let Some(ng) = target.filter(|ng| !ng.slots.is_empty()) {
-            let p = ng.node_group_members.iter().find(|m| m.current_role == "primary").unwrap();
-            eprintln!("killing {} (primary {} of the target) mid-move", p.datanode_id, p.cache_cluster_id);
-            assert!(g.resharding.is_some(), "still resharding when the target's primary dies");
-            cluster.kill(&p.datanode_id.clone());
-            break;
-        }
-        assert!(Instant::now() < deadline, "the target took no slot within 60 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Once slots are moving, kill -9 the datanode of node group 0001's primary (a source),
+    // then that of the new node group 0003's primary (the target) once it has taken slots.
+    kill_primary_when(&mut cluster, "rk", "0001", |g| g.resharding.as_ref().is_some_and(|r| r.slots_moved > 0)).await;
+    kill_primary_when(&mut cluster, "rk", "0003", |g| {
+        g.node_groups.iter().any(|ng| ng.node_group_id == "0003" && !ng.slots.is_empty())
+    })
+    .await;
     // Then every coordinator in turn, so the leader dies at least once while slots move.
     let coordinators = cluster.names("coordinator");
     for (i, name) in coordinators.iter().enumerate() {

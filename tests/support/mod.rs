@@ -329,6 +329,21 @@ impl Cluster {
         self.create(req).await
     }
 
+    /// Creates a cluster-mode group of `shards` node groups with `replicas` replicas each;
+    /// returns (proxy primary endpoint port, configuration endpoint port).
+    pub async fn create_cluster_group(&self, id: &str, shards: i32, replicas: i32) -> (u16, u16) {
+        let (proxy, _) = self
+            .create(api::CreateReplicationGroupRequest {
+                replication_group_id: id.into(),
+                num_node_groups: Some(shards),
+                replicas_per_node_group: Some(replicas),
+                ..Default::default()
+            })
+            .await;
+        let config = self.describe(id).await.configuration_endpoint.expect("configuration endpoint").port as u16;
+        (proxy, config)
+    }
+
     /// Creates a group as `req` says (its Port is chosen here when absent: free ports for
     /// the endpoints and, in cluster mode, one per member), waits until it is available and
     /// answers on its endpoints. Returns (primary port, reader port).
