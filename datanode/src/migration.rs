@@ -22,6 +22,7 @@ use ferrocache_proto::internal::v1 as pb;
 use tonic::Status;
 
 use crate::cmd::WriteSet;
+use crate::durability::Mode;
 use crate::host::Host;
 use crate::keyspace::Entry;
 use crate::node::{Node, NodeState, Role};
@@ -34,6 +35,8 @@ pub const MOVING: &str = "TRYAGAIN the slot is moving to another node group; try
 const CHUNK_KEYS: usize = 512;
 /// How long the source waits for its assignment to freeze the slots.
 const FREEZE_WAIT: Duration = Duration::from_secs(5);
+/// How long the target waits for its replicas to have a copied batch.
+const REPLICA_WAIT: Duration = Duration::from_secs(10);
 /// Most keys purged in one go (the rest on the next expiry cycle).
 const PURGE_BATCH: usize = 50_000;
 
@@ -237,9 +240,25 @@ pub async fn import(host: &Host, mut chunks: tonic::Streaming<pb::ImportChunk>) 
         keys += chunk.entries.len() as u64;
         seq = n.import_entries(chunk.entries, ferrocache_common::time::now_ms())?;
     }
-    // As durable as the group's acknowledged writes: fsynced first under appendfsync always.
-    if let Some(n) = node.filter(|n| n.fsync == crate::node::AppendFsync::Always) {
+    let Some(n) = node else { return Ok(keys) };
+    // Fsynced first under appendfsync always, as any acknowledged write.
+    if n.fsync == crate::node::AppendFsync::Always {
         n.wait_durable(seq).await.map_err(|e| Status::internal(e.to_string()))?;
+    }
+    // Unlike a fresh write, these keys may be old: the move is handed over only once a
+    // replica of the target has them too (MinReplicasToAck of them under `sync`), so losing
+    // the target's primary right after the hand-over loses nothing.
+    let (sync, min) = n.with_state(|st| (st.durability.mode == Mode::Sync, st.durability.min_replicas_to_ack));
+    let needed = if sync { min } else { n.acked_offsets().len().min(1) };
+    if needed > 0 {
+        let offset = n.offset();
+        let got = crate::service::wait_for_replicas(&n, offset, needed, Some(REPLICA_WAIT)).await;
+        if got < needed {
+            return Err(Status::unavailable(format!(
+                "{got} of {needed} replicas of {} have the copied keys after {REPLICA_WAIT:?}",
+                n.id
+            )));
+        }
     }
     Ok(keys)
 }

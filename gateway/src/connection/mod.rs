@@ -32,6 +32,12 @@ use crate::router::EndpointKind;
 use crate::transaction::{self, Multi, Queued, TxState};
 use crate::{info, Shared};
 
+mod cluster_mode;
+mod idle;
+
+use cluster_mode::{cluster_command, cluster_data};
+use idle::{sleep_until_some, IdleTimeout};
+
 /// Flush the output buffer once it holds this much, even mid-pipeline.
 const OUT_HIGH_WATER: usize = 256 * 1024;
 
@@ -258,50 +264,6 @@ async fn run(
                 }
             }
         }
-    }
-}
-
-/// The group's `timeout` parameter as it applies to one connection: when it was last active,
-/// and the timeout (looked up again at most once a second, off the per-command path).
-struct IdleTimeout {
-    last_active: tokio::time::Instant,
-    timeout: Option<std::time::Duration>,
-    checked: Option<tokio::time::Instant>,
-}
-
-impl Default for IdleTimeout {
-    fn default() -> IdleTimeout {
-        IdleTimeout { last_active: tokio::time::Instant::now(), timeout: None, checked: None }
-    }
-}
-
-impl IdleTimeout {
-    fn active(&mut self) {
-        self.last_active = tokio::time::Instant::now();
-    }
-
-    fn deadline(&mut self, shared: &Shared, group: &str) -> Option<tokio::time::Instant> {
-        let now = tokio::time::Instant::now();
-        if self.checked.is_none_or(|c| now.duration_since(c) >= std::time::Duration::from_secs(1)) {
-            self.checked = Some(now);
-            let table = shared.router.table();
-            let secs = table
-                .groups
-                .get(group)
-                .map(|g| ferrocache_common::parameters::value(&g.parameters, "timeout"))
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-            self.timeout = (secs > 0).then(|| std::time::Duration::from_secs(secs));
-        }
-        self.timeout.map(|t| self.last_active + t)
-    }
-}
-
-/// Sleeps until `at`, or forever without one.
-async fn sleep_until_some(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -810,147 +772,4 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             (Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry })), false)
         }
     }
-}
-
-/// CLUSTER, READONLY, READWRITE and ASKING: cluster clients' connection commands.
-fn cluster_command(
-    session: &mut Session,
-    endpoint: &Endpoint,
-    shared: &Arc<Shared>,
-    spec: &command::CommandSpec,
-    args: &[Bytes],
-) -> Slot {
-    use crate::cluster::{self, ClusterReply};
-    let proto = session.proto;
-    let table = shared.router.table();
-    let group = table.groups.get(&endpoint.group_id);
-    let enabled = group.is_some_and(|g| g.cluster_enabled);
-    let reply = match spec.name {
-        "readonly" | "readwrite" | "asking" if !enabled => Reply::error(cluster::DISABLED),
-        "readonly" => {
-            session.readonly = true;
-            Reply::ok()
-        }
-        "readwrite" => {
-            session.readonly = false;
-            Reply::ok()
-        }
-        // Slots never sit half-migrated between node groups here, so there is no ASK to follow.
-        "asking" => Reply::ok(),
-        _ => match cluster::command(group, endpoint.port, &shared.config.announce_host(), args) {
-            ClusterReply::Now(r) => r,
-            ClusterReply::Forward { slot, args } => {
-                let group = endpoint.group_id.clone();
-                let task_shared = shared.clone();
-                return spawned(proto, shared, true, async move {
-                    let to = crate::fanout::To::Slot(slot);
-                    crate::fanout::call(&task_shared, &group, EndpointKind::Primary, to, args, false, true).await
-                });
-            }
-        },
-    };
-    Slot::Ready(reply, proto)
-}
-
-/// A data command on a cluster-mode group: on a node port as a Redis Cluster node answers
-/// (MOVED, CROSSSLOT); on the proxy endpoints routed, split or fanned out by the gateway.
-async fn cluster_data(
-    session: &mut Session,
-    endpoint: &Endpoint,
-    shared: &Arc<Shared>,
-    spec: &'static command::CommandSpec,
-    args: Vec<Bytes>,
-) -> Slot {
-    use crate::cluster::{node_route, NodeRoute};
-    use crate::fanout::{self, Plan, To};
-    let proto = session.proto;
-    let (group, kind, is_write) = (endpoint.group_id.clone(), endpoint.kind, spec.is_write());
-    // WAIT and blocking commands are bounded by their own timeouts.
-    let bounded = !(spec.name == "wait" || spec.flags.contains(&"blocking"));
-    let to = if endpoint.kind == EndpointKind::Node {
-        let decision = {
-            let table = shared.router.table();
-            let Some(g) = table.groups.get(&group) else {
-                return Slot::Ready(
-                    Reply::error(format!("CLUSTERDOWN replication group '{group}' does not exist")),
-                    proto,
-                );
-            };
-            node_route(g, endpoint.port, &shared.config.announce_host(), spec, &args, session.readonly)
-        };
-        match decision {
-            NodeRoute::Reply(r) => return Slot::Ready(r, proto),
-            NodeRoute::Slot { slot, kind, member: None } => (kind, Some(slot)),
-            NodeRoute::Slot { slot, kind, member: Some(m) } => {
-                let index =
-                    shared.router.table().groups.get(&group).and_then(|g| g.shard_of(slot)).map_or(0, |(i, _)| i);
-                return part(proto, shared, group, kind, To::Shard { index, member: Some(m) }, args, is_write, bounded);
-            }
-            NodeRoute::Shard { index, kind, member } => {
-                return part(proto, shared, group, kind, To::Shard { index, member }, args, is_write, bounded);
-            }
-        }
-    } else if spec.route == Route::AllShards || spec.name == "wait" {
-        let shards = shared.router.table().groups.get(&group).map_or(0, |g| g.shards.len());
-        let task_shared = shared.clone();
-        return spawned(proto, shared, bounded, async move {
-            if spec.name == "scan" {
-                fanout::scan(&task_shared, &group, kind, args).await
-            } else {
-                fanout::every_shard(&task_shared, &group, kind, shards, spec, args).await
-            }
-        });
-    } else {
-        match fanout::plan(spec, &args) {
-            Plan::CrossSlot => return Slot::Ready(Reply::error(crate::cluster::CROSSSLOT), proto),
-            Plan::Split => {
-                let task_shared = shared.clone();
-                return spawned(proto, shared, bounded, async move {
-                    fanout::split(&task_shared, &group, kind, spec, args).await
-                });
-            }
-            Plan::Whole(None) => {
-                return part(proto, shared, group, kind, To::Shard { index: 0, member: None }, args, is_write, bounded)
-            }
-            Plan::Whole(Some(slot)) => (kind, Some(slot)),
-        }
-    };
-    // One slot: the ordinary path (the link's own reply, retried by the connection).
-    let (kind, slot) = to;
-    let deadline = bounded.then(|| deadline(shared));
-    let (rx, retry) = route(shared, &group, kind, slot, args, is_write, spec.name != "wait").await;
-    Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry }))
-}
-
-/// A reply computed on its own task (parts sent to several nodes, merged).
-fn spawned(
-    proto: u8,
-    shared: &Arc<Shared>,
-    bounded: bool,
-    work: impl std::future::Future<Output = Reply> + Send + 'static,
-) -> Slot {
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(async move {
-        let _ = tx.send(work.await);
-    });
-    let deadline = bounded.then(|| deadline(shared));
-    Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry: None }))
-}
-
-/// Sends one command to a given node group (or replica) on its own task.
-#[allow(clippy::too_many_arguments)]
-fn part(
-    proto: u8,
-    shared: &Arc<Shared>,
-    group: String,
-    kind: EndpointKind,
-    to: crate::fanout::To,
-    args: Vec<Bytes>,
-    is_write: bool,
-    bounded: bool,
-) -> Slot {
-    let task_shared = shared.clone();
-    spawned(proto, shared, bounded, async move {
-        crate::fanout::call(&task_shared, &group, kind, to, args, is_write, bounded).await
-    })
 }
