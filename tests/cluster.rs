@@ -210,7 +210,7 @@ async fn bad_cluster_requests_are_refused() {
     // A cluster-mode-disabled group answers CLUSTER as Redis does without cluster support.
     let mut c = redis_conn(port).await;
     assert!(err(&mut c, &["CLUSTER", "SLOTS"]).await.contains("cluster support disabled"));
-    assert_eq!(int(&mut c, &["CLUSTER", "KEYSLOT", "foo"]).await, 12182);
+    assert!(err(&mut c, &["CLUSTER", "KEYSLOT", "foo"]).await.contains("cluster support disabled"));
 }
 
 /// kill -9 of one node group's primary: that node group fails over on its own, the others

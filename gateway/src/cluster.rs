@@ -131,6 +131,10 @@ fn slot_arg(arg: &[u8]) -> Result<u16, Reply> {
 /// "myself").
 pub fn command(group: Option<&Group>, port: u16, host: &str, args: &[Bytes]) -> ClusterReply {
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    // As Redis without cluster support: every subcommand, KEYSLOT and HELP included.
+    let Some(group) = group.filter(|g| g.cluster_enabled) else {
+        return ClusterReply::Now(Reply::error(DISABLED));
+    };
     if sub == "keyslot" {
         return ClusterReply::Now(match args.len() {
             3 => Reply::Integer(key_slot(&args[2]) as i64),
@@ -140,9 +144,6 @@ pub fn command(group: Option<&Group>, port: u16, host: &str, args: &[Bytes]) -> 
     if sub == "help" {
         return ClusterReply::Now(help());
     }
-    let Some(group) = group.filter(|g| g.cluster_enabled) else {
-        return ClusterReply::Now(Reply::error(DISABLED));
-    };
     let arity = |n: usize| {
         (args.len() != n).then(|| Reply::error(format!("ERR wrong number of arguments for 'cluster|{sub}' command")))
     };
