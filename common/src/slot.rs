@@ -72,6 +72,13 @@ impl SlotSet {
         self.bits.iter().zip(other.bits.iter()).all(|(a, b)| b & !a == 0)
     }
 
+    /// Removes every slot of `other`.
+    pub fn remove_all(&mut self, other: &SlotSet) {
+        for (a, b) in self.bits.iter_mut().zip(other.bits.iter()) {
+            *a &= !b;
+        }
+    }
+
     /// Adds (or, with `on` false, removes) the slots `first..=last`.
     pub fn set_range(&mut self, first: u16, last: u16, on: bool) {
         for slot in first..=last.min(SLOT_COUNT - 1) {

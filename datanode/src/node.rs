@@ -572,13 +572,7 @@ impl Node {
             tracing::info!(node = %self.id, slots = slots.len(), "slots changed");
             // Slots that left: their keys go. Slots that arrived: no longer importing.
             st.purge_pending |= !slots.contains_all(&st.slots);
-            let mut importing = st.importing.clone();
-            for slot in 0..ferrocache_common::slot::SLOT_COUNT {
-                if slots.contains(slot) {
-                    importing.set_range(slot, slot, false);
-                }
-            }
-            st.importing = importing;
+            st.importing.remove_all(&slots);
             st.owns_all = slots.len() == ferrocache_common::slot::SLOT_COUNT as usize;
             st.slots = slots;
         }

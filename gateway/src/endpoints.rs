@@ -20,11 +20,14 @@ pub struct Endpoint {
     pub group_id: String,
     pub kind: EndpointKind,
     pub port: u16,
+    /// The group is cluster mode enabled (fixed at creation; an endpoint of a group
+    /// recreated otherwise is reopened), so commands need not look it up.
+    pub cluster_enabled: bool,
 }
 
 pub struct Endpoints {
     shared: Arc<Shared>,
-    open: Mutex<HashMap<u16, (String, CancellationToken)>>,
+    open: Mutex<HashMap<u16, (String, bool, CancellationToken)>>,
     limit: Arc<Semaphore>,
 }
 
@@ -38,21 +41,21 @@ impl Endpoints {
         let mut wanted = HashMap::new();
         for g in table.groups.values() {
             if g.primary_port != 0 {
-                wanted.insert(g.primary_port, (g.id.clone(), EndpointKind::Primary));
+                wanted.insert(g.primary_port, (g.id.clone(), EndpointKind::Primary, g.cluster_enabled));
             }
             if g.reader_port != 0 {
-                wanted.insert(g.reader_port, (g.id.clone(), EndpointKind::Reader));
+                wanted.insert(g.reader_port, (g.id.clone(), EndpointKind::Reader, g.cluster_enabled));
             }
             if g.cluster_enabled {
                 for m in g.shards.iter().flat_map(|s| s.members()).filter(|m| m.port != 0) {
-                    wanted.insert(m.port, (g.id.clone(), EndpointKind::Node));
+                    wanted.insert(m.port, (g.id.clone(), EndpointKind::Node, true));
                 }
             }
         }
-        let to_open: Vec<(u16, String, EndpointKind)> = {
+        let to_open: Vec<(u16, String, EndpointKind, bool)> = {
             let mut open = self.open.lock();
-            open.retain(|port, (group, token)| {
-                let keep = wanted.get(port).is_some_and(|(g, _)| g == group);
+            open.retain(|port, (group, cluster, token)| {
+                let keep = wanted.get(port).is_some_and(|(g, _, c)| g == group && c == cluster);
                 if !keep {
                     tracing::info!(port, %group, "closing endpoint");
                     token.cancel();
@@ -62,17 +65,17 @@ impl Endpoints {
             wanted
                 .iter()
                 .filter(|(port, _)| !open.contains_key(port))
-                .map(|(port, (g, k))| (*port, g.clone(), *k))
+                .map(|(port, (g, k, c))| (*port, g.clone(), *k, *c))
                 .collect()
         };
-        for (port, group, kind) in to_open {
+        for (port, group, kind, cluster_enabled) in to_open {
             let addr = format!("{}:{port}", self.shared.config.bind);
             match TcpListener::bind(&addr).await {
                 Ok(listener) => {
                     tracing::info!(%addr, %group, ?kind, "endpoint open");
                     let token = self.shared.cancel.child_token();
-                    self.open.lock().insert(port, (group.clone(), token.clone()));
-                    let endpoint = Arc::new(Endpoint { group_id: group, kind, port });
+                    self.open.lock().insert(port, (group.clone(), cluster_enabled, token.clone()));
+                    let endpoint = Arc::new(Endpoint { group_id: group, kind, port, cluster_enabled });
                     tokio::spawn(accept_loop(listener, endpoint, self.shared.clone(), self.limit.clone(), token));
                 }
                 Err(e) => tracing::error!(%addr, %group, "cannot open endpoint: {e}"),

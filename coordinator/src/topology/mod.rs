@@ -774,7 +774,7 @@ impl Topology {
             Change::StartResharding { group_id, add, moves, remove, at_ms } => {
                 self.start_resharding(group_id, add, moves, remove, at_ms)
             }
-            Change::BeginSlotMove { group_id, at_ms } => self.begin_slot_move(group_id, at_ms),
+            Change::BeginSlotMove { group_id, .. } => self.begin_slot_move(group_id),
             Change::CompleteSlotMove { group_id, keys, at_ms } => self.complete_slot_move(group_id, keys, at_ms),
             Change::AbortSlotMove { group_id, reason, at_ms } => self.abort_slot_move(group_id, reason, at_ms),
             Change::SetStatuses { at_ms, members, groups } => {

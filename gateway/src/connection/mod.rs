@@ -572,11 +572,13 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
     slots.sort_unstable();
     slots.dedup();
     let slot = slots.first().copied();
-    if let Some(g) = shared.router.table().groups.get(&endpoint.group_id).filter(|g| g.cluster_enabled) {
-        if slots.len() > 1 {
-            return Slot::Ready(Reply::error(crate::cluster::CROSSSLOT), proto);
-        }
-        if let (EndpointKind::Node, Some(slot)) = (endpoint.kind, slot) {
+    if endpoint.cluster_enabled && slots.len() > 1 {
+        return Slot::Ready(Reply::error(crate::cluster::CROSSSLOT), proto);
+    }
+    // On a cluster node port, a transaction of another node group's slot is redirected.
+    if let (EndpointKind::Node, Some(slot)) = (endpoint.kind, slot) {
+        let table = shared.router.table();
+        if let Some(g) = table.groups.get(&endpoint.group_id) {
             let moved = match (g.shard_of(slot), g.member_at(endpoint.port)) {
                 (Some((owner, s)), Some((mine, _, me)))
                     if owner != mine || s.primary.as_ref().map(|p| &p.node_id) != Some(&me.node_id) =>
@@ -602,9 +604,7 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
 /// them) and keeps them on the connection.
 async fn watch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>, args: &[Bytes]) -> Reply {
     let slot = key_slot(&args[1]);
-    if args[1..].iter().any(|k| key_slot(k) != slot)
-        && shared.router.table().groups.get(&endpoint.group_id).is_some_and(|g| g.cluster_enabled)
-    {
+    if args[1..].iter().any(|k| key_slot(k) != slot) && endpoint.cluster_enabled {
         return Reply::error(crate::cluster::CROSSSLOT);
     }
     let target = match shared.router.target(&endpoint.group_id, EndpointKind::Primary, Some(slot)) {
@@ -747,8 +747,7 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
                 return ready(Reply::error(errors::READONLY));
             }
             let pubsub = matches!(spec.name, "publish" | "spublish" | "pubsub");
-            let cluster = shared.router.table().groups.get(&endpoint.group_id).is_some_and(|g| g.cluster_enabled);
-            if cluster && !pubsub {
+            if endpoint.cluster_enabled && !pubsub {
                 return (cluster_data(session, endpoint, shared, spec, args).await, false);
             }
             // Pub/sub's broker is the first node group's primary (where the gateways listen).
