@@ -22,8 +22,26 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_ferrocache");
 /// A port nothing listens on, chosen below the kernel's ephemeral range (32768 and up) so
 /// that outgoing connections of other tests cannot take it before our process binds it.
 pub fn free_port() -> u16 {
+    free_port_block(1)
+}
+
+/// Two consecutive free ports (primary and reader endpoints).
+pub fn free_port_pair() -> u16 {
+    free_port_block(2)
+}
+
+/// `n` consecutive free ports (a cluster-mode group's endpoints and node ports).
+///
+/// A port is free when we test it, but the process that will own it binds it later; tests of
+/// one binary run in parallel threads, so without bookkeeping two tests (or two processes of
+/// one test) could be handed the same port in that window. Every port handed out is remembered
+/// for the life of the test process and never handed out again.
+pub fn free_port_block(n: u16) -> u16 {
+    use std::collections::HashSet;
     use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
     static STATE: AtomicU64 = AtomicU64::new(0);
+    static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
     let seed = std::process::id() as u64
         ^ (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
     let _ = STATE.compare_exchange(0, seed | 1, Ordering::Relaxed, Ordering::Relaxed);
@@ -34,29 +52,19 @@ pub fn free_port() -> u16 {
         x
     };
     loop {
-        // xorshift: cheap, and distinct per test process thanks to the seed. Advanced
-        // atomically: tests of one binary run in parallel threads, and two threads reading the
-        // same state would pick the same port.
+        // xorshift seeded per test process, so concurrent test binaries start apart; the range
+        // stays below Linux's ephemeral ports (32768+), which outgoing connections take.
         let prev = STATE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |x| Some(step(x))).unwrap_or(1);
-        let x = step(prev);
-        let port = 10_000 + (x % 22_000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+        let base = 10_000 + (step(prev) % 22_000) as u16;
+        let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        let handed = handed.get_or_insert_with(HashSet::new);
+        let ports = base..base + n;
+        if ports.clone().any(|p| handed.contains(&p)) {
+            continue;
         }
-    }
-}
-
-/// Two consecutive free ports (primary and reader endpoints).
-pub fn free_port_pair() -> u16 {
-    free_port_block(2)
-}
-
-/// `n` consecutive free ports (a cluster-mode group's endpoints and node ports).
-pub fn free_port_block(n: u16) -> u16 {
-    loop {
-        let p = free_port();
-        if p.checked_add(n).is_some() && (0..n).all(|i| TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
-            return p;
+        if ports.clone().all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            handed.extend(ports);
+            return base;
         }
     }
 }
