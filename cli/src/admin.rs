@@ -17,6 +17,13 @@ use crate::output;
 pub struct CreateArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// Require this password from every client (AUTH <token>): 16-128 printable characters
+    /// without spaces, '"', '/' or '@'.
+    #[arg(long, default_value = "", conflicts_with = "user_group_ids")]
+    pub auth_token: String,
+    /// RBAC instead of a token: these user groups' users may connect.
+    #[arg(long, num_args = 1.., value_delimiter = ' ')]
+    pub user_group_ids: Vec<String>,
     /// The group's id (1-40 letters, digits, hyphens; starts with a letter).
     #[arg(long)]
     pub replication_group_id: String,
@@ -212,6 +219,8 @@ pub async fn create(a: CreateArgs) -> ExitCode {
         snapshot_name: a.snapshot_name,
         snapshot_retention_limit: a.snapshots.snapshot_retention_limit,
         snapshot_window: a.snapshots.snapshot_window,
+        auth_token: a.auth_token,
+        user_group_ids: a.user_group_ids,
     };
     let output = a.opts.output;
     let patience = Duration::from_secs(a.wait_seconds).max(PATIENCE);

@@ -75,6 +75,22 @@ pub enum Command {
     DescribeSnapshots(ha::DescribeSnapshotsArgs),
     /// Delete a snapshot and its file.
     DeleteSnapshot(ha::DeleteSnapshotArgs),
+    /// Create an RBAC user: a user name, passwords and a Redis ACL access string.
+    CreateUser(crate::users::CreateUserArgs),
+    /// Describe all users (the built-in `default` included), or one.
+    DescribeUsers(crate::users::UserIdArgs),
+    /// Change a user's access string or passwords; every gateway applies it at once.
+    ModifyUser(crate::users::ModifyUserArgs),
+    /// Delete a user (it must belong to no user group).
+    DeleteUser(crate::users::UserIdArgs),
+    /// Create a user group (it must include a user named `default`).
+    CreateUserGroup(crate::users::CreateUserGroupArgs),
+    /// Describe all user groups, or one.
+    DescribeUserGroups(crate::users::UserGroupIdArgs),
+    /// Add users to or remove users from a user group.
+    ModifyUserGroup(crate::users::ModifyUserGroupArgs),
+    /// Delete a user group (no replication group may use it).
+    DeleteUserGroup(crate::users::UserGroupIdArgs),
     /// Ask any Ferrocache process's gRPC health service whether it is serving; exit 0 if so
     /// (for container and orchestrator health checks).
     Health(admin::HealthArgs),
@@ -121,6 +137,14 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::CreateSnapshot(a) => ha::create_snapshot(a).await,
         Command::DescribeSnapshots(a) => ha::describe_snapshots(a).await,
         Command::DeleteSnapshot(a) => ha::delete_snapshot(a).await,
+        Command::CreateUser(a) => crate::users::create_user(a).await,
+        Command::DescribeUsers(a) => crate::users::describe_users(a).await,
+        Command::ModifyUser(a) => crate::users::modify_user(a).await,
+        Command::DeleteUser(a) => crate::users::delete_user(a).await,
+        Command::CreateUserGroup(a) => crate::users::create_user_group(a).await,
+        Command::DescribeUserGroups(a) => crate::users::describe_user_groups(a).await,
+        Command::ModifyUserGroup(a) => crate::users::modify_user_group(a).await,
+        Command::DeleteUserGroup(a) => crate::users::delete_user_group(a).await,
         Command::Health(a) => admin::health(a).await,
     }
 }

@@ -94,6 +94,19 @@ pub struct ModifyArgs {
     /// Accepted for compatibility; changes always apply immediately.
     #[arg(long)]
     pub apply_immediately: bool,
+    /// A new AUTH token, applied as --auth-token-update-strategy says.
+    #[arg(long, default_value = "")]
+    pub auth_token: String,
+    /// ROTATE (default with --auth-token: old and new tokens both work), SET (the new token
+    /// becomes the only one) or DELETE (no token required).
+    #[arg(long, default_value = "", value_parser = ["", "ROTATE", "SET", "DELETE", "rotate", "set", "delete"])]
+    pub auth_token_update_strategy: String,
+    /// User groups to attach (RBAC).
+    #[arg(long, num_args = 1.., value_delimiter = ' ')]
+    pub user_group_ids_to_add: Vec<String>,
+    /// User groups to detach.
+    #[arg(long, num_args = 1.., value_delimiter = ' ')]
+    pub user_group_ids_to_remove: Vec<String>,
 }
 
 pub async fn modify(a: ModifyArgs) -> ExitCode {
@@ -106,6 +119,10 @@ pub async fn modify(a: ModifyArgs) -> ExitCode {
         max_replica_lag_ms: a.durability.max_replica_lag_ms,
         primary_cluster_id: a.primary_cluster_id,
         apply_immediately: a.apply_immediately,
+        auth_token: a.auth_token,
+        auth_token_update_strategy: a.auth_token_update_strategy,
+        user_group_ids_to_add: a.user_group_ids_to_add,
+        user_group_ids_to_remove: a.user_group_ids_to_remove,
         replication_group_description: a.replication_group_description,
         snapshot_retention_limit: a.snapshots.snapshot_retention_limit,
         snapshot_window: a.snapshots.snapshot_window,

@@ -8,6 +8,7 @@ mod output;
 mod resharding;
 mod roles;
 mod up;
+mod users;
 
 use clap::Parser;
 

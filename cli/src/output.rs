@@ -52,6 +52,9 @@ pub fn group_json(g: &api::ReplicationGroup) -> Value {
         "PendingPrimaryClusterId": g.pending_primary_cluster_id,
         "SnapshotRetentionLimit": g.snapshot_retention_limit,
         "SnapshotWindow": g.snapshot_window,
+        "AuthTokenEnabled": g.auth_token_enabled,
+        "AuthTokenLastModifiedDate": g.auth_token_last_modified_date,
+        "UserGroupIds": g.user_group_ids,
     })
 }
 

@@ -106,8 +106,10 @@ macro_rules! spec {
 
 /// Every command, sorted by name.
 pub static COMMANDS: &[CommandSpec] = &[
+    spec!("acl", -2, [], 0, 0, 0, "server", Gateway, "A container for Access List Control commands."),
     spec!("append", 3, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Appends a string to the value of a key. Creates the key if it doesn't exist."),
     spec!("asking", 1, ["fast"], 0, 0, 0, "cluster", Gateway, "Signals that a cluster client is following an -ASK redirect."),
+    spec!("auth", -2, ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, "connection", Gateway, "Authenticates the connection."),
     spec!("bitcount", -2, ["readonly"], 1, 1, 1, "bitmap", Keyed, "Counts the number of set bits (population counting) in a string."),
     spec!("bitfield", -2, ["write", "denyoom"], 1, 1, 1, "bitmap", Keyed, "Performs arbitrary bitfield integer operations on strings."),
     spec!("bitfield_ro", -2, ["readonly", "fast"], 1, 1, 1, "bitmap", Keyed, "Performs arbitrary read-only bitfield integer operations on strings."),
@@ -147,7 +149,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("getrange", 4, ["readonly"], 1, 1, 1, "string", Keyed, "Returns a substring of the string stored at a key."),
     spec!("getset", 3, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Returns the previous string value of a key after setting it to a new value."),
     spec!("hdel", -3, ["write", "fast"], 1, 1, 1, "hash", Keyed, "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain."),
-    spec!("hello", -1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "connection", Gateway, "Handshakes with the Redis server."),
+    spec!("hello", -1, ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, "connection", Gateway, "Handshakes with the Redis server."),
     spec!("hexists", 3, ["readonly", "fast"], 1, 1, 1, "hash", Keyed, "Determines whether a field exists in a hash."),
     spec!("hget", 3, ["readonly", "fast"], 1, 1, 1, "hash", Keyed, "Returns the value of a field in a hash."),
     spec!("hgetall", 2, ["readonly"], 1, 1, 1, "hash", Keyed, "Returns all fields and values in a hash."),
@@ -201,7 +203,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("publish", 3, ["pubsub", "loading", "stale", "fast", "may_replicate"], 0, 0, 0, "pubsub", Keyed, "Posts a message to a channel."),
     spec!("pubsub", -2, ["pubsub", "loading", "stale"], 0, 0, 0, "pubsub", Keyed, "A container for Pub/Sub commands."),
     spec!("punsubscribe", -1, ["pubsub", "noscript", "loading", "stale"], 0, 0, 0, "pubsub", Gateway, "Stops listening to messages published to channels that match one or more patterns."),
-    spec!("quit", -1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "connection", Gateway, "Closes the connection."),
+    spec!("quit", -1, ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, "connection", Gateway, "Closes the connection."),
     spec!("randomkey", 1, ["readonly"], 0, 0, 0, "generic", AllShards, "Returns a random key name from the database."),
     spec!("readonly", 1, ["loading", "stale", "fast"], 0, 0, 0, "cluster", Gateway, "Enables read-only queries for a connection to a Redis Cluster replica node."),
     spec!("readwrite", 1, ["loading", "stale", "fast"], 0, 0, 0, "cluster", Gateway, "Enables read-write queries for a connection to a Redis Cluster replica node."),

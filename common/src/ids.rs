@@ -3,17 +3,34 @@
 /// ElastiCache's rule for replication group ids: 1-40 characters, letters, digits and
 /// hyphens, starting with a letter, no two consecutive hyphens, no trailing hyphen.
 pub fn validate_replication_group_id(id: &str) -> Result<(), String> {
+    validate_id("ReplicationGroupId", id)
+}
+
+/// The same rule for other ids (UserId, UserGroupId), named `what` in the error.
+pub fn validate_id(what: &str, id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > 40 {
-        return Err("ReplicationGroupId must be 1 to 40 characters long".into());
+        return Err(format!("{what} must be 1 to 40 characters long"));
     }
     if !id.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return Err("ReplicationGroupId must begin with a letter".into());
+        return Err(format!("{what} must begin with a letter"));
     }
     if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err("ReplicationGroupId must contain only ASCII letters, digits and hyphens".into());
+        return Err(format!("{what} must contain only ASCII letters, digits and hyphens"));
     }
     if id.ends_with('-') || id.contains("--") {
-        return Err("ReplicationGroupId cannot end with a hyphen or contain two consecutive hyphens".into());
+        return Err(format!("{what} cannot end with a hyphen or contain two consecutive hyphens"));
+    }
+    Ok(())
+}
+
+/// ElastiCache's rule for AUTH tokens and user passwords: 16-128 printable ASCII
+/// characters, none of them a space, '"', '/' or '@'.
+pub fn validate_secret(what: &str, secret: &str) -> Result<(), String> {
+    if !(16..=128).contains(&secret.len()) {
+        return Err(format!("{what} must be 16 to 128 characters long"));
+    }
+    if !secret.bytes().all(|c| (b'!'..=b'~').contains(&c) && !matches!(c, b'"' | b'/' | b'@')) {
+        return Err(format!("{what} must be printable ASCII without spaces, '\"', '/' or '@'"));
     }
     Ok(())
 }

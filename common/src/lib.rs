@@ -1,6 +1,7 @@
 //! What every Ferrocache process shares: the slot hash, Redis glob patterns, the command
 //! table, the typed reply, id rules, the logging set-up and how servers accept sockets.
 
+pub mod acl;
 pub mod command;
 pub mod double;
 pub mod glob;

@@ -20,6 +20,8 @@ pub struct ClientInfo {
     pub last_active: Instant,
     pub last_cmd: String,
     pub proto: u8,
+    /// The ACL user the connection is logged in as (empty before AUTH when one is needed).
+    pub user: String,
 }
 
 impl ClientInfo {
@@ -27,7 +29,7 @@ impl ClientInfo {
     /// are reported as 0).
     pub fn line(&self) -> String {
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -35,6 +37,7 @@ impl ClientInfo {
             self.created.elapsed().as_secs(),
             self.last_active.elapsed().as_secs(),
             if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
+            if self.user.is_empty() { "default" } else { &self.user },
             self.proto,
             self.lib_name,
             self.lib_ver,
@@ -74,6 +77,7 @@ impl Clients {
             last_active: now,
             last_cmd: String::new(),
             proto: 2,
+            user: String::new(),
         }));
         self.all.lock().insert(id, info.clone());
         info

@@ -7,6 +7,7 @@
 //!  coordinator ─WatchTopology─▶ watch ─▶ router table + endpoints (listeners per group)
 //! ```
 
+pub mod acl;
 pub mod clients;
 pub mod cluster;
 pub mod config;
@@ -54,6 +55,8 @@ pub struct Shared {
     pub cancel: CancellationToken,
     pub started: Instant,
     pub run_id: String,
+    /// ACL LOG: denials and failed logins on this gateway.
+    pub acl_log: parking_lot::Mutex<acl::AclLog>,
 }
 
 /// Runs a gateway until `cancel` fires: endpoints open as the coordinators' topology names
@@ -67,6 +70,7 @@ pub async fn run(config: GatewayConfig, grpc: TcpListener, cancel: CancellationT
         clients: clients::Clients::default(),
         cancel: cancel.clone(),
         started: Instant::now(),
+        acl_log: Default::default(),
         run_id: format!("{:016x}{:016x}{:08x}", rand::random::<u64>(), rand::random::<u64>(), rand::random::<u32>()),
         config,
     });

@@ -61,19 +61,48 @@ fn ferrocache_common_int(arg: &[u8]) -> Option<i64> {
 
 fn hello(session: &mut Session, args: &[Bytes]) -> Reply {
     let mut i = 1;
+    let mut proto = None;
     if let Some(v) = args.get(1) {
         match ferrocache_common_int(v) {
-            Some(p @ 2..=3) => session.set_proto(p as u8),
+            Some(p @ 2..=3) => proto = Some(p as u8),
             Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
             None => return Reply::error("ERR Protocol version is not an integer or out of range"),
         }
         i = 2;
     }
+    // Options are checked before anything changes: a failed AUTH leaves the protocol as it was.
+    let mut auth = None;
+    let mut j = i;
+    while j < args.len() {
+        match lower(&args[j]).as_str() {
+            "auth" if j + 2 < args.len() => {
+                auth = Some((args[j + 1].clone(), args[j + 2].clone()));
+                j += 3;
+            }
+            "setname" if j + 1 < args.len() => j += 2,
+            _ => {
+                return Reply::error(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(&args[j])
+                ))
+            }
+        }
+    }
+    match auth {
+        Some((user, pass)) => {
+            if let Err(e) = session.login(&user, &pass) {
+                return e;
+            }
+        }
+        None if session.user().is_none() => return Reply::error(crate::acl::errors::HELLO_NOAUTH),
+        None => {}
+    }
+    if let Some(p) = proto {
+        session.set_proto(p);
+    }
     while i < args.len() {
         let opt = lower(&args[i]);
         match opt.as_str() {
-            // No ACL users yet: every client is `default` with no password, which Redis
-            // accepts with any password.
             "auth" if i + 2 < args.len() => i += 3,
             "setname" if i + 1 < args.len() => {
                 if let Err(e) = session.set_name(&args[i + 1]) {

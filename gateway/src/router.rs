@@ -74,6 +74,8 @@ pub struct Group {
     pub parameters: std::collections::BTreeMap<String, String>,
     pub cluster_enabled: bool,
     pub configuration_port: u16,
+    /// Who may connect and what each may do.
+    pub acl: Arc<crate::acl::Acl>,
     /// Index in `shards` of each slot's owner (shared with the previous table while the
     /// slots do not change).
     owners: Arc<Vec<u16>>,
@@ -183,6 +185,10 @@ impl Table {
                     parameters: g.parameters.into_iter().collect(),
                     cluster_enabled: g.cluster_enabled,
                     configuration_port: g.configuration_port.min(u16::MAX as u32) as u16,
+                    acl: crate::acl::Acl::from_proto(
+                        g.acl_users,
+                        previous.and_then(|p| p.groups.get(&g.replication_group_id)).map(|p| &p.acl),
+                    ),
                     owners: Arc::default(),
                 };
                 group.index_slots(previous.and_then(|p| p.groups.get(&group.id)));
@@ -250,6 +256,11 @@ impl Router {
 
     pub fn table(&self) -> Arc<Table> {
         self.table.read().clone()
+    }
+
+    /// The current table's version (cheaper than [`Router::table`]).
+    pub fn version(&self) -> u64 {
+        *self.version.borrow()
     }
 
     pub fn set_table(&self, table: Table) {

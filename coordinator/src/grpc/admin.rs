@@ -57,7 +57,7 @@ fn forwarded<T>(req: Request<T>) -> Request<T> {
     r
 }
 
-fn rejection(r: Rejection) -> Status {
+pub(super) fn rejection(r: Rejection) -> Status {
     let msg = r.to_string();
     match r {
         Rejection::AlreadyExists(_) => Error::AlreadyExists(format!("ReplicationGroupAlreadyExists: {msg}")),
@@ -73,6 +73,15 @@ fn rejection(r: Rejection) -> Status {
         }
         Rejection::SnapshotExists(_) => Error::AlreadyExists(format!("SnapshotAlreadyExistsFault: {msg}")),
         Rejection::SnapshotNotFound(_) => Error::NotFound(format!("SnapshotNotFoundFault: {msg}")),
+        Rejection::UserExists(_) => Error::AlreadyExists(format!("UserAlreadyExists: {msg}")),
+        Rejection::UserNotFound(_) => Error::NotFound(format!("UserNotFound: {msg}")),
+        Rejection::UserGroupExists(_) => Error::AlreadyExists(format!("UserGroupAlreadyExists: {msg}")),
+        Rejection::UserGroupNotFound(_) => Error::NotFound(format!("UserGroupNotFound: {msg}")),
+        Rejection::UserInUse(..) => Error::FailedPrecondition(format!("InvalidUserState: {msg}")),
+        Rejection::UserGroupInUse(..) => Error::FailedPrecondition(format!("InvalidUserGroupState: {msg}")),
+        Rejection::NoDefaultUser(_) => Error::InvalidArgument(format!("DefaultUserRequired: {msg}")),
+        Rejection::BuiltinUser => Error::InvalidArgument(format!("InvalidParameterValue: {msg}")),
+        Rejection::AuthConflict(_) => Error::InvalidArgument(format!("InvalidParameterCombination: {msg}")),
     }
     .into()
 }
@@ -192,8 +201,13 @@ impl Admin for AdminService {
             multi_az,
             snapshot_retention_limit,
             snapshot_window,
+            auth_token,
+            user_group_ids,
             ..
         } = plan;
+        if let Some(ug) = user_group_ids.iter().find(|u| !topology.user_groups.contains_key(*u)) {
+            return Err(rejection(Rejection::UserGroupNotFound(ug.clone())));
+        }
         if cluster_enabled && restored_from.is_some() {
             return Err(invalid("restoring a snapshot into a cluster-mode-enabled group is not supported yet"));
         }
@@ -243,9 +257,15 @@ impl Admin for AdminService {
             cluster_enabled,
             configuration_port: 0,
             resharding: None,
+            auth_token_modified_ms: if auth_token.is_some() { now } else { 0 },
+            auth_tokens: auth_token.into_iter().collect(),
+            user_group_ids,
         };
-        let change =
-            Change::CreateReplicationGroup { group, requested_port: port, port_base: c.config.endpoint_port_base };
+        let change = Change::CreateReplicationGroup {
+            group: Box::new(group),
+            requested_port: port,
+            port_base: c.config.endpoint_port_base,
+        };
         match c.propose(change).await? {
             Outcome::Group(g) => {
                 let topology = c.topology().topology;
@@ -606,6 +626,84 @@ impl Admin for AdminService {
         let mut shown = convert::snapshot(&snapshot);
         shown.snapshot_status = "deleting".into();
         Ok(Response::new(admin::DeleteSnapshotResponse { snapshot: Some(shown) }))
+    }
+    #[tracing::instrument(name = "CreateUser", skip_all)]
+    async fn create_user(&self, request: Request<admin::CreateUserRequest>) -> Result<Response<admin::User>, Status> {
+        if let Some(addr) = forward_target(&self.coordinator, &request)? {
+            return leader_client(&addr).await?.create_user(forwarded(request)).await;
+        }
+        self.do_create_user(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(name = "DescribeUsers", skip_all)]
+    async fn describe_users(
+        &self,
+        request: Request<admin::DescribeUsersRequest>,
+    ) -> Result<Response<admin::DescribeUsersResponse>, Status> {
+        if let Some(addr) = forward_target(&self.coordinator, &request)? {
+            return leader_client(&addr).await?.describe_users(forwarded(request)).await;
+        }
+        self.do_describe_users(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(name = "ModifyUser", skip_all)]
+    async fn modify_user(&self, request: Request<admin::ModifyUserRequest>) -> Result<Response<admin::User>, Status> {
+        if let Some(addr) = forward_target(&self.coordinator, &request)? {
+            return leader_client(&addr).await?.modify_user(forwarded(request)).await;
+        }
+        self.do_modify_user(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(name = "DeleteUser", skip_all)]
+    async fn delete_user(&self, request: Request<admin::DeleteUserRequest>) -> Result<Response<admin::User>, Status> {
+        if let Some(addr) = forward_target(&self.coordinator, &request)? {
+            return leader_client(&addr).await?.delete_user(forwarded(request)).await;
+        }
+        self.do_delete_user(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(name = "CreateUserGroup", skip_all)]
+    async fn create_user_group(
+        &self,
+        request: Request<admin::CreateUserGroupRequest>,
+    ) -> Result<Response<admin::UserGroup>, Status> {
+        if let Some(addr) = forward_target(&self.coordinator, &request)? {
+            return leader_client(&addr).await?.create_user_group(forwarded(request)).await;
+        }
+        self.do_create_user_group(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(name = "DescribeUserGroups", skip_all)]
+    async fn describe_user_groups(
+        &self,
+        request: Request<admin::DescribeUserGroupsRequest>,
+    ) -> Result<Response<admin::DescribeUserGroupsResponse>, Status> {
+        if let Some(addr) = forward_target(&self.coordinator, &request)? {
+            return leader_client(&addr).await?.describe_user_groups(forwarded(request)).await;
+        }
+        self.do_describe_user_groups(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(name = "ModifyUserGroup", skip_all)]
+    async fn modify_user_group(
+        &self,
+        request: Request<admin::ModifyUserGroupRequest>,
+    ) -> Result<Response<admin::UserGroup>, Status> {
+        if let Some(addr) = forward_target(&self.coordinator, &request)? {
+            return leader_client(&addr).await?.modify_user_group(forwarded(request)).await;
+        }
+        self.do_modify_user_group(request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(name = "DeleteUserGroup", skip_all)]
+    async fn delete_user_group(
+        &self,
+        request: Request<admin::DeleteUserGroupRequest>,
+    ) -> Result<Response<admin::UserGroup>, Status> {
+        if let Some(addr) = forward_target(&self.coordinator, &request)? {
+            return leader_client(&addr).await?.delete_user_group(forwarded(request)).await;
+        }
+        self.do_delete_user_group(request.into_inner()).await.map(Response::new)
     }
 }
 

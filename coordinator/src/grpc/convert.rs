@@ -101,6 +101,13 @@ pub fn replication_group(
         pending_primary_cluster_id: switching.map(|h| h.target.clone()).unwrap_or_default(),
         snapshot_retention_limit: g.snapshot_retention_limit as i32,
         snapshot_window: g.snapshot_window.clone(),
+        auth_token_enabled: !g.auth_tokens.is_empty(),
+        auth_token_last_modified_date: if g.auth_token_modified_ms > 0 {
+            rfc3339(g.auth_token_modified_ms)
+        } else {
+            String::new()
+        },
+        user_group_ids: g.user_group_ids.clone(),
         cache_parameters: g
             .parameters
             .iter()
@@ -152,6 +159,7 @@ pub fn routing(topology: &Topology, version: u64) -> pb::Topology {
             parameters: g.parameters.clone().into_iter().collect(),
             cluster_enabled: g.cluster_enabled,
             configuration_port: g.configuration_port as u32,
+            acl_users: topology.acl_users(g).into_iter().map(|(name, rules)| pb::AclUser { name, rules }).collect(),
             node_groups: g
                 .node_groups
                 .iter()

@@ -7,3 +7,4 @@ pub mod convert;
 pub mod raft;
 pub mod requests;
 pub mod resharding;
+pub mod users;

@@ -2,12 +2,13 @@
 //! INVALID_ARGUMENT (or FAILED_PRECONDITION when valid in general but not for this group)
 //! with ElastiCache's fault names, and changes nothing.
 
-use ferrocache_common::ids::validate_replication_group_id;
+use ferrocache_common::acl::hash_password;
+use ferrocache_common::ids::{validate_id, validate_replication_group_id, validate_secret};
 use ferrocache_proto::admin::v1 as admin;
 use tonic::Status;
 
 use crate::error::Error;
-use crate::topology::{Durability, DurabilityMode, ReplicationGroup, Role, Settings};
+use crate::topology::{AuthTokenUpdate, Durability, DurabilityMode, ReplicationGroup, Role, Settings};
 
 pub fn invalid(msg: impl Into<String>) -> Status {
     Error::InvalidArgument(format!("InvalidParameterValue: {}", msg.into())).into()
@@ -41,6 +42,32 @@ pub struct CreatePlan {
     pub snapshot_name: Option<String>,
     pub snapshot_retention_limit: u32,
     pub snapshot_window: String,
+    /// SHA-256 of the AUTH token.
+    pub auth_token: Option<String>,
+    pub user_group_ids: Vec<String>,
+}
+
+/// Checks an AUTH token and returns its hash (only the hash is ever stored).
+pub fn auth_token_hash(token: &str) -> Result<String, Status> {
+    validate_secret("AuthToken", token).map_err(invalid)?;
+    Ok(hash_password(token.as_bytes()))
+}
+
+/// Checks user group ids (lowercased, without repeats).
+pub fn user_group_ids(ids: &[String]) -> Result<Vec<String>, Status> {
+    let mut out: Vec<String> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = id.to_ascii_lowercase();
+        validate_id("UserGroupId", &id).map_err(invalid)?;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+fn combination(msg: impl Into<String>) -> Status {
+    Error::InvalidArgument(format!("InvalidParameterCombination: {}", msg.into())).into()
 }
 
 /// Checks a create request.
@@ -99,7 +126,17 @@ pub fn validate_create(req: &admin::CreateReplicationGroupRequest) -> Result<Cre
             w.to_string()
         }
     };
+    let auth_token = match req.auth_token.as_str() {
+        "" => None,
+        t => Some(auth_token_hash(t)?),
+    };
+    let user_group_ids = user_group_ids(&req.user_group_ids)?;
+    if auth_token.is_some() && !user_group_ids.is_empty() {
+        return Err(combination("AuthToken and UserGroupIds cannot be used together"));
+    }
     Ok(CreatePlan {
+        auth_token,
+        user_group_ids,
         snapshot_name,
         snapshot_retention_limit,
         snapshot_window,
@@ -324,6 +361,25 @@ pub fn validate_modify(req: &admin::ModifyReplicationGroupRequest, g: &Replicati
                 "InvalidReplicationGroupState: Multi-AZ needs members in at least two zones; add replicas on datanodes in other zones first",
             ));
         }
+    }
+    plan.settings.auth_token =
+        match (req.auth_token_update_strategy.to_ascii_uppercase().as_str(), req.auth_token.as_str()) {
+            ("", "") => None,
+            ("" | "ROTATE", t) if !t.is_empty() => Some(AuthTokenUpdate::Rotate(auth_token_hash(t)?)),
+            ("SET", t) if !t.is_empty() => Some(AuthTokenUpdate::Set(auth_token_hash(t)?)),
+            ("DELETE", "") => Some(AuthTokenUpdate::Delete),
+            ("DELETE", _) => return Err(combination("AuthTokenUpdateStrategy DELETE takes no AuthToken")),
+            ("SET" | "ROTATE", _) => {
+                return Err(combination("AuthTokenUpdateStrategy SET and ROTATE need an AuthToken"))
+            }
+            (other, _) => {
+                return Err(invalid(format!("AuthTokenUpdateStrategy must be SET, ROTATE or DELETE, got '{other}'")))
+            }
+        };
+    plan.settings.user_groups_to_add = user_group_ids(&req.user_group_ids_to_add)?;
+    plan.settings.user_groups_to_remove = user_group_ids(&req.user_group_ids_to_remove)?;
+    if let Some(u) = plan.settings.user_groups_to_remove.iter().find(|u| !g.user_group_ids.contains(u)) {
+        return Err(invalid(format!("user group {u} is not attached to replication group {}", g.id)));
     }
     if !req.primary_cluster_id.is_empty() {
         let wanted = req.primary_cluster_id.to_ascii_lowercase();

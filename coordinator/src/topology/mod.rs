@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+pub mod access;
 pub mod resharding;
+pub use access::{AuthTokenUpdate, User, UserGroup, UserUpdate};
 pub use resharding::{Resharding, SlotMove};
 
 /// Events kept for DescribeEvents (oldest dropped first).
@@ -233,6 +235,14 @@ pub struct ReplicationGroup {
     /// Slots moving between node groups (ModifyReplicationGroupShardConfiguration).
     #[serde(default)]
     pub resharding: Option<Resharding>,
+    /// SHA-256 of each AUTH token clients may give (two during a rotation).
+    #[serde(default)]
+    pub auth_tokens: Vec<String>,
+    #[serde(default)]
+    pub auth_token_modified_ms: i64,
+    /// RBAC: user groups whose users may connect (exclusive with tokens).
+    #[serde(default)]
+    pub user_group_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,6 +278,12 @@ pub struct Settings {
     /// Parameters to set (merged into the group's).
     #[serde(default)]
     pub parameters: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    pub auth_token: Option<AuthTokenUpdate>,
+    #[serde(default)]
+    pub user_groups_to_add: Vec<String>,
+    #[serde(default)]
+    pub user_groups_to_remove: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,7 +302,7 @@ pub enum Change {
         datanode: Datanode,
     },
     CreateReplicationGroup {
-        group: ReplicationGroup,
+        group: Box<ReplicationGroup>,
         requested_port: Option<u16>,
         port_base: u16,
     },
@@ -381,6 +397,31 @@ pub enum Change {
         reason: String,
         at_ms: i64,
     },
+    CreateUser {
+        user: User,
+    },
+    ModifyUser {
+        id: String,
+        update: UserUpdate,
+        at_ms: i64,
+    },
+    DeleteUser {
+        id: String,
+        at_ms: i64,
+    },
+    CreateUserGroup {
+        group: UserGroup,
+    },
+    ModifyUserGroup {
+        id: String,
+        add: Vec<String>,
+        remove: Vec<String>,
+        at_ms: i64,
+    },
+    DeleteUserGroup {
+        id: String,
+        at_ms: i64,
+    },
     /// Member statuses observed by the leader's health loop, and the group statuses that follow.
     SetStatuses {
         at_ms: i64,
@@ -413,6 +454,18 @@ pub enum Rejection {
     SnapshotNotFound(String),
     ReshardingInProgress(String),
     NoSlotMove(String),
+    UserExists(String),
+    UserNotFound(String),
+    UserGroupExists(String),
+    UserGroupNotFound(String),
+    /// (user, user group)
+    UserInUse(String, String),
+    /// (user group, replication group)
+    UserGroupInUse(String, String),
+    NoDefaultUser(String),
+    BuiltinUser,
+    /// A group would have both AUTH tokens and user groups.
+    AuthConflict(String),
 }
 
 impl std::fmt::Display for Rejection {
@@ -430,6 +483,22 @@ impl std::fmt::Display for Rejection {
             Rejection::SnapshotNotFound(n) => write!(f, "snapshot {n} not found"),
             Rejection::ReshardingInProgress(g) => write!(f, "replication group {g} is already resharding"),
             Rejection::NoSlotMove(g) => write!(f, "replication group {g} has no slot move to take this step"),
+            Rejection::UserExists(u) => write!(f, "user {u} already exists"),
+            Rejection::UserNotFound(u) => write!(f, "user {u} not found"),
+            Rejection::UserGroupExists(u) => write!(f, "user group {u} already exists"),
+            Rejection::UserGroupNotFound(u) => write!(f, "user group {u} not found"),
+            Rejection::UserInUse(u, ug) => write!(f, "user {u} belongs to user group {ug}; remove it there first"),
+            Rejection::UserGroupInUse(ug, g) => {
+                write!(f, "user group {ug} is used by replication group {g}; remove it there first")
+            }
+            Rejection::NoDefaultUser(ug) => {
+                write!(f, "user group {ug} must include a user whose user name is 'default'")
+            }
+            Rejection::BuiltinUser => write!(f, "the built-in default user cannot be modified or deleted"),
+            Rejection::AuthConflict(g) => write!(
+                f,
+                "replication group {g} cannot have both an AUTH token and user groups (remove the token with AuthTokenUpdateStrategy DELETE in the same call)"
+            ),
         }
     }
 }
@@ -441,6 +510,10 @@ pub struct Topology {
     pub events: VecDeque<Event>,
     #[serde(default)]
     pub snapshots: BTreeMap<String, Snapshot>,
+    #[serde(default)]
+    pub users: BTreeMap<String, User>,
+    #[serde(default)]
+    pub user_groups: BTreeMap<String, UserGroup>,
 }
 
 impl Topology {
@@ -493,6 +566,9 @@ impl Topology {
                 if self.groups.contains_key(&group.id) {
                     return Outcome::Rejected(Rejection::AlreadyExists(group.id));
                 }
+                if let Some(ug) = group.user_group_ids.iter().find(|u| !self.user_groups.contains_key(*u)) {
+                    return Outcome::Rejected(Rejection::UserGroupNotFound(ug.clone()));
+                }
                 // Primary and reader endpoints, then (cluster mode) one port per member, the
                 // first of which is the configuration endpoint: one block of ports.
                 let block = 2 + if group.cluster_enabled { group.members().count() } else { 0 };
@@ -539,8 +615,8 @@ impl Topology {
                 for (node_id, msg) in created {
                     self.event(group.created_ms, "cache-cluster", &node_id, msg);
                 }
-                self.groups.insert(group.id.clone(), group.clone());
-                Outcome::Group(Box::new(group))
+                self.groups.insert(group.id.clone(), (*group).clone());
+                Outcome::Group(group)
             }
             Change::DeleteReplicationGroup { id, at_ms } => match self.groups.remove(&id) {
                 Some(mut g) => {
@@ -580,10 +656,25 @@ impl Topology {
                 Outcome::Ok
             }
             Change::ModifyReplicationGroup { id, settings, at_ms } => {
-                let Some(g) = self.groups.get_mut(&id) else {
+                let Some(mut current) = self.groups.get(&id).cloned() else {
                     return Outcome::Rejected(Rejection::NotFound(id));
                 };
                 let mut said = Vec::new();
+                if let Err(r) = access::apply_group_access(
+                    self,
+                    &mut current,
+                    settings.auth_token.clone(),
+                    &settings.user_groups_to_add,
+                    &settings.user_groups_to_remove,
+                    at_ms,
+                    &mut said,
+                ) {
+                    return Outcome::Rejected(r);
+                }
+                let Some(g) = self.groups.get_mut(&id) else {
+                    return Outcome::Rejected(Rejection::NotFound(id));
+                };
+                *g = current;
                 if let Some(d) = settings.description {
                     g.description = d;
                 }
@@ -777,6 +868,12 @@ impl Topology {
             Change::BeginSlotMove { group_id, .. } => self.begin_slot_move(group_id),
             Change::CompleteSlotMove { group_id, keys, at_ms } => self.complete_slot_move(group_id, keys, at_ms),
             Change::AbortSlotMove { group_id, reason, at_ms } => self.abort_slot_move(group_id, reason, at_ms),
+            Change::CreateUser { user } => self.create_user(user),
+            Change::ModifyUser { id, update, at_ms } => self.modify_user(id, update, at_ms),
+            Change::DeleteUser { id, at_ms } => self.delete_user(id, at_ms),
+            Change::CreateUserGroup { group } => self.create_user_group(group),
+            Change::ModifyUserGroup { id, add, remove, at_ms } => self.modify_user_group(id, add, remove, at_ms),
+            Change::DeleteUserGroup { id, at_ms } => self.delete_user_group(id, at_ms),
             Change::SetStatuses { at_ms, members, groups } => {
                 let mut events = Vec::new();
                 for (group_id, node_id, status) in members {

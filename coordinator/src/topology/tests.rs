@@ -33,6 +33,9 @@ fn group(id: &str) -> ReplicationGroup {
         cluster_enabled: false,
         configuration_port: 0,
         resharding: None,
+        auth_tokens: Vec::new(),
+        auth_token_modified_ms: 0,
+        user_group_ids: Vec::new(),
     }
 }
 
@@ -51,23 +54,27 @@ fn replica(group: &str, n: usize, datanode: &str) -> Member {
 fn ports_are_allocated_in_pairs_and_checked() {
     let mut t = Topology::default();
     let Outcome::Group(g) =
-        t.apply(Change::CreateReplicationGroup { group: group("a"), requested_port: None, port_base: 6379 })
+        t.apply(Change::CreateReplicationGroup { group: group("a").into(), requested_port: None, port_base: 6379 })
     else {
         panic!()
     };
     assert_eq!((g.primary_port, g.reader_port), (6379, 6380));
     let Outcome::Group(g) =
-        t.apply(Change::CreateReplicationGroup { group: group("b"), requested_port: None, port_base: 6379 })
+        t.apply(Change::CreateReplicationGroup { group: group("b").into(), requested_port: None, port_base: 6379 })
     else {
         panic!()
     };
     assert_eq!(g.primary_port, 6381);
     assert_eq!(
-        t.apply(Change::CreateReplicationGroup { group: group("c"), requested_port: Some(6380), port_base: 6379 }),
+        t.apply(Change::CreateReplicationGroup {
+            group: group("c").into(),
+            requested_port: Some(6380),
+            port_base: 6379
+        }),
         Outcome::Rejected(Rejection::PortInUse(6380))
     );
     assert_eq!(
-        t.apply(Change::CreateReplicationGroup { group: group("a"), requested_port: None, port_base: 6379 }),
+        t.apply(Change::CreateReplicationGroup { group: group("a").into(), requested_port: None, port_base: 6379 }),
         Outcome::Rejected(Rejection::AlreadyExists("a".into()))
     );
 }
@@ -75,14 +82,15 @@ fn ports_are_allocated_in_pairs_and_checked() {
 #[test]
 fn cluster_mode_groups_get_a_port_per_member() {
     let mut t = Topology::default();
-    t.apply(Change::CreateReplicationGroup { group: group("a"), requested_port: None, port_base: 6379 });
+    t.apply(Change::CreateReplicationGroup { group: group("a").into(), requested_port: None, port_base: 6379 });
     let mut c = group("c");
     c.cluster_enabled = true;
     c.node_groups[0].members.push(replica("c", 2, "dn2"));
     let mut second = c.node_groups[0].clone();
     second.id = "0002".into();
     c.node_groups.push(second);
-    let Outcome::Group(g) = t.apply(Change::CreateReplicationGroup { group: c, requested_port: None, port_base: 6379 })
+    let Outcome::Group(g) =
+        t.apply(Change::CreateReplicationGroup { group: c.into(), requested_port: None, port_base: 6379 })
     else {
         panic!("created")
     };
@@ -91,13 +99,17 @@ fn cluster_mode_groups_get_a_port_per_member() {
     assert_eq!(ports, vec![6383, 6384, 6385, 6386]);
     // The next group skips the whole block; a new member takes the next free port.
     let Outcome::Group(b) =
-        t.apply(Change::CreateReplicationGroup { group: group("b"), requested_port: None, port_base: 6379 })
+        t.apply(Change::CreateReplicationGroup { group: group("b").into(), requested_port: None, port_base: 6379 })
     else {
         panic!("created")
     };
     assert_eq!(b.primary_port, 6387);
     assert!(matches!(
-        t.apply(Change::CreateReplicationGroup { group: group("d"), requested_port: Some(6385), port_base: 6379 }),
+        t.apply(Change::CreateReplicationGroup {
+            group: group("d").into(),
+            requested_port: Some(6385),
+            port_base: 6379
+        }),
         Outcome::Rejected(Rejection::PortInUse(6385))
     ));
     let Outcome::Group(g) = t.apply(Change::AddReplicas {
@@ -113,7 +125,7 @@ fn cluster_mode_groups_get_a_port_per_member() {
 #[test]
 fn statuses_and_deletion_leave_events() {
     let mut t = Topology::default();
-    t.apply(Change::CreateReplicationGroup { group: group("a"), requested_port: Some(7000), port_base: 6379 });
+    t.apply(Change::CreateReplicationGroup { group: group("a").into(), requested_port: Some(7000), port_base: 6379 });
     t.apply(Change::SetStatuses {
         at_ms: 5,
         members: vec![("a".into(), "a-001".into(), MemberStatus::Online)],
@@ -142,7 +154,7 @@ fn failover_swaps_roles_and_raises_the_epoch() {
         status: MemberStatus::Online,
         port: 0,
     });
-    t.apply(Change::CreateReplicationGroup { group: g, requested_port: Some(7000), port_base: 6379 });
+    t.apply(Change::CreateReplicationGroup { group: g.into(), requested_port: Some(7000), port_base: 6379 });
     let failover = |new: &str| Change::Failover {
         group_id: "a".into(),
         node_group_id: "0001".into(),
@@ -164,7 +176,7 @@ fn planned_switch_begins_once_and_failover_ends_it() {
     let mut t = Topology::default();
     let mut g = group("a");
     g.node_groups[0].members.push(replica("a", 2, "dn2"));
-    t.apply(Change::CreateReplicationGroup { group: g, requested_port: Some(7000), port_base: 6379 });
+    t.apply(Change::CreateReplicationGroup { group: g.into(), requested_port: Some(7000), port_base: 6379 });
     let begin = |target: &str| Change::BeginHandoff {
         group_id: "a".into(),
         node_group_id: "0001".into(),
@@ -191,7 +203,7 @@ fn planned_switch_begins_once_and_failover_ends_it() {
 #[test]
 fn replicas_come_and_go_but_never_the_primary() {
     let mut t = Topology::default();
-    t.apply(Change::CreateReplicationGroup { group: group("a"), requested_port: Some(7000), port_base: 6379 });
+    t.apply(Change::CreateReplicationGroup { group: group("a").into(), requested_port: Some(7000), port_base: 6379 });
     let add = Change::AddReplicas {
         group_id: "a".into(),
         members: vec![("0001".into(), replica("a", 2, "dn2")), ("0001".into(), replica("a", 3, "dn3"))],
@@ -212,7 +224,7 @@ fn replicas_come_and_go_but_never_the_primary() {
 #[test]
 fn modify_changes_settings_and_says_so() {
     let mut t = Topology::default();
-    t.apply(Change::CreateReplicationGroup { group: group("a"), requested_port: Some(7000), port_base: 6379 });
+    t.apply(Change::CreateReplicationGroup { group: group("a").into(), requested_port: Some(7000), port_base: 6379 });
     let settings = Settings {
         durability: Some(Durability { mode: DurabilityMode::Sync, min_replicas_to_ack: 1, max_replica_lag_ms: 1000 }),
         automatic_failover: Some(false),
@@ -262,7 +274,7 @@ fn snapshot(name: &str, group: &str, automatic: bool) -> Snapshot {
 #[test]
 fn snapshots_are_created_once_completed_and_outlive_their_group_unless_automatic() {
     let mut t = Topology::default();
-    t.apply(Change::CreateReplicationGroup { group: group("a"), requested_port: Some(7000), port_base: 6379 });
+    t.apply(Change::CreateReplicationGroup { group: group("a").into(), requested_port: Some(7000), port_base: 6379 });
     assert_eq!(
         t.apply(Change::CreateSnapshot { snapshot: snapshot("s1", "zz", false) }),
         Outcome::Rejected(Rejection::NotFound("zz".into()))

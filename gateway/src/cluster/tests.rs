@@ -35,6 +35,7 @@ fn table() -> Table {
             parameters: Default::default(),
             cluster_enabled: true,
             configuration_port: 7002,
+            acl_users: vec![],
         }],
     })
 }
@@ -163,6 +164,7 @@ fn one_slot_move_touches_only_the_moved_slots() {
             parameters: Default::default(),
             cluster_enabled: true,
             configuration_port: 30_000,
+            acl_users: vec![],
         };
         let mut other = group("other");
         if moved {

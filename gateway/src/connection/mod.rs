@@ -32,6 +32,7 @@ use crate::router::EndpointKind;
 use crate::transaction::{self, Multi, Queued, TxState};
 use crate::{info, Shared};
 
+mod auth;
 mod cluster_mode;
 mod idle;
 
@@ -84,6 +85,13 @@ pub struct Session {
     subs: Option<ClientSubs>,
     /// READONLY was sent (cluster mode: a replica's node port serves this client's reads).
     readonly: bool,
+    /// The ACL user logged in as; None until AUTH when the group needs a password.
+    user: Option<Arc<ferrocache_common::acl::User>>,
+    /// The user may run anything: the per-command check is skipped.
+    unrestricted: bool,
+    /// The group's users, as of routing table `acl_version`.
+    acl: Arc<crate::acl::Acl>,
+    acl_version: u64,
 }
 
 impl Session {
@@ -122,6 +130,7 @@ impl Session {
     }
 
     pub fn reset(&mut self) {
+        self.logout();
         self.tx = TxState::default();
         if let Some(subs) = self.subs.as_mut() {
             subs.unsubscribe_all();
@@ -148,8 +157,21 @@ pub async fn serve(
     let laddr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let info = shared.clients.register(peer, laddr);
     let id = info.lock().id;
-    let mut session =
-        Session { info, id, proto: 2, shared: shared.clone(), tx: TxState::default(), subs: None, readonly: false };
+    let acl = shared.router.table().groups.get(&endpoint.group_id).map(|g| g.acl.clone()).unwrap_or_default();
+    let mut session = Session {
+        info,
+        id,
+        proto: 2,
+        shared: shared.clone(),
+        tx: TxState::default(),
+        subs: None,
+        readonly: false,
+        user: None,
+        unrestricted: false,
+        acl_version: shared.router.version(),
+        acl,
+    };
+    session.logout();
     if let Err(e) = run(socket, &mut session, &endpoint, &shared, cancel).await {
         tracing::debug!(client = id, "connection ended: {e}");
     }
@@ -645,6 +667,24 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
     if !spec.arity_ok(args.len()) {
         session.tx.flag();
         return ready(Reply::error(errors::wrong_arity(spec.name)));
+    }
+    if let auth::Login::Gone = session.refresh_acl(&endpoint.group_id) {
+        return (Slot::Ready(Reply::error("ERR the user this connection is logged in as was deleted"), proto), true);
+    }
+    if let Err(e) = session.authorize(spec, &args) {
+        session.tx.flag();
+        return ready(e);
+    }
+    match spec.name {
+        "auth" => return ready(session.auth(&args)),
+        "acl" => {
+            let r = match session.user() {
+                Some(me) => crate::acl::command::handle(me, &session.acl, &shared.acl_log, &args),
+                None => Reply::error(crate::acl::errors::NOAUTH),
+            };
+            return ready(r);
+        }
+        _ => {}
     }
     let subscribed = session.subs.as_ref().is_some_and(|s| s.is_subscribed());
     let pubsub_kind = match spec.name {

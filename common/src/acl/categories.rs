@@ -1,0 +1,275 @@
+//! ACL categories (`+@read`, `-@dangerous`, ...) and the entries rules grant: every command
+//! of the command table, and for container commands (CLIENT, CONFIG, ...) each subcommand,
+//! which Redis 7 categorizes on its own (CLIENT SETNAME is `@connection`, CLIENT KILL is
+//! `@admin @dangerous`).
+
+use std::sync::OnceLock;
+
+use crate::command::{CommandSpec, COMMANDS};
+
+/// Redis 7.2's categories, in ACL CAT's order.
+pub const CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// One thing a command rule can allow: a command, or a container's subcommand.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// `get`, or `client|setname`.
+    pub name: String,
+    /// The container's index for a subcommand.
+    pub parent: Option<usize>,
+    pub categories: Vec<&'static str>,
+}
+
+const ADMIN: &[&str] = &["admin", "slow", "dangerous"];
+
+/// Subcommands of container commands, with their categories (Redis 7.2's).
+fn subcommands(container: &str) -> Vec<(&'static str, &'static [&'static str])> {
+    const CONN: &[&str] = &["slow", "connection"];
+    const CONN_ADMIN: &[&str] = &["admin", "slow", "dangerous", "connection"];
+    const SLOW: &[&str] = &["slow"];
+    const KEY_READ: &[&str] = &["keyspace", "read", "slow"];
+    const PUBSUB: &[&str] = &["pubsub", "slow"];
+    match container {
+        "client" => vec![
+            ("caching", CONN),
+            ("getname", CONN),
+            ("getredir", CONN),
+            ("help", CONN),
+            ("id", CONN),
+            ("info", CONN),
+            ("kill", CONN_ADMIN),
+            ("list", CONN_ADMIN),
+            ("no-evict", CONN_ADMIN),
+            ("no-touch", CONN),
+            ("pause", CONN_ADMIN),
+            ("reply", CONN),
+            ("setinfo", CONN),
+            ("setname", CONN),
+            ("tracking", CONN),
+            ("trackinginfo", CONN),
+            ("unblock", CONN_ADMIN),
+            ("unpause", CONN_ADMIN),
+        ],
+        "config" => vec![("get", ADMIN), ("help", SLOW), ("resetstat", ADMIN), ("rewrite", ADMIN), ("set", ADMIN)],
+        "cluster" => vec![
+            ("addslots", ADMIN),
+            ("addslotsrange", ADMIN),
+            ("countkeysinslot", SLOW),
+            ("delslots", ADMIN),
+            ("delslotsrange", ADMIN),
+            ("failover", ADMIN),
+            ("forget", ADMIN),
+            ("getkeysinslot", SLOW),
+            ("help", SLOW),
+            ("info", SLOW),
+            ("keyslot", SLOW),
+            ("links", SLOW),
+            ("meet", ADMIN),
+            ("myid", SLOW),
+            ("myshardid", SLOW),
+            ("nodes", SLOW),
+            ("replicas", ADMIN),
+            ("replicate", ADMIN),
+            ("reset", ADMIN),
+            ("setslot", ADMIN),
+            ("shards", SLOW),
+            ("slots", SLOW),
+        ],
+        "command" => ["count", "docs", "getkeys", "getkeysandflags", "help", "info", "list"]
+            .into_iter()
+            .map(|s| (s, CONN))
+            .collect(),
+        "object" => ["encoding", "freq", "help", "idletime", "refcount"].into_iter().map(|s| (s, KEY_READ)).collect(),
+        "memory" => vec![
+            ("doctor", SLOW),
+            ("help", SLOW),
+            ("malloc-stats", SLOW),
+            ("purge", SLOW),
+            ("stats", SLOW),
+            ("usage", &["read", "slow"]),
+        ],
+        "pubsub" => ["channels", "help", "numpat", "numsub", "shardchannels", "shardnumsub"]
+            .into_iter()
+            .map(|s| (s, PUBSUB))
+            .collect(),
+        "acl" => vec![
+            ("cat", SLOW),
+            ("deluser", ADMIN),
+            ("dryrun", ADMIN),
+            ("genpass", SLOW),
+            ("getuser", ADMIN),
+            ("help", SLOW),
+            ("list", ADMIN),
+            ("load", ADMIN),
+            ("log", ADMIN),
+            ("save", ADMIN),
+            ("setuser", ADMIN),
+            ("users", ADMIN),
+            ("whoami", SLOW),
+        ],
+        _ => vec![],
+    }
+}
+
+/// A top-level command's categories: implied by its flags (as Redis 7 does) plus those its
+/// group and name carry.
+fn command_categories(c: &CommandSpec) -> Vec<&'static str> {
+    let mut cats = Vec::new();
+    let has = |f: &str| c.flags.contains(&f);
+    let by_group = match c.group {
+        "string" => Some("string"),
+        "list" => Some("list"),
+        "set" => Some("set"),
+        "sorted-set" => Some("sortedset"),
+        "hash" => Some("hash"),
+        "bitmap" => Some("bitmap"),
+        "hyperloglog" => Some("hyperloglog"),
+        "geo" => Some("geo"),
+        "stream" => Some("stream"),
+        "generic" if !matches!(c.name, "wait") => Some("keyspace"),
+        "transactions" => Some("transaction"),
+        "connection" => Some("connection"),
+        "pubsub" => Some("pubsub"),
+        "scripting" => Some("scripting"),
+        _ => None,
+    };
+    cats.extend(by_group);
+    if matches!(c.name, "dbsize" | "flushall" | "flushdb") {
+        cats.push("keyspace");
+    }
+    if matches!(c.name, "command" | "asking" | "readonly" | "readwrite" | "wait") {
+        cats.push("connection");
+    }
+    if has("write") {
+        cats.push("write");
+    }
+    if has("readonly") && c.group != "scripting" {
+        cats.push("read");
+    }
+    if has("admin") {
+        cats.extend(["admin", "dangerous"]);
+    }
+    if matches!(c.name, "flushall" | "flushdb" | "keys" | "info" | "restore" | "migrate" | "sort" | "swapdb") {
+        cats.push("dangerous");
+    }
+    if has("pubsub") {
+        cats.push("pubsub");
+    }
+    cats.push(if has("fast") { "fast" } else { "slow" });
+    if has("blocking") {
+        cats.push("blocking");
+    }
+    let mut unique = Vec::with_capacity(cats.len());
+    for c in cats {
+        if !unique.contains(&c) {
+            unique.push(c);
+        }
+    }
+    unique
+}
+
+/// Every entry: the command table's commands in order, then the subcommands.
+pub fn entries() -> &'static [Entry] {
+    static ENTRIES: OnceLock<Vec<Entry>> = OnceLock::new();
+    ENTRIES.get_or_init(|| {
+        let mut out: Vec<Entry> = COMMANDS
+            .iter()
+            .map(|c| Entry { name: c.name.to_string(), parent: None, categories: command_categories(c) })
+            .collect();
+        for (i, c) in COMMANDS.iter().enumerate() {
+            for (sub, cats) in subcommands(c.name) {
+                out.push(Entry { name: format!("{}|{sub}", c.name), parent: Some(i), categories: cats.to_vec() });
+            }
+        }
+        out
+    })
+}
+
+/// The entry index of a command (`get`) or subcommand (`client|kill`), lowercase.
+pub fn entry_index(name: &str) -> Option<usize> {
+    if let Some(i) = COMMANDS.iter().position(|c| c.name == name) {
+        return Some(i);
+    }
+    let base = COMMANDS.len();
+    entries()[base..].iter().position(|e| e.name == name).map(|i| base + i)
+}
+
+/// The subcommand entry a container command's call resolves to (`client setname x` →
+/// `client|setname`); the command's own entry otherwise.
+pub fn resolve(command_index: usize, args: &[impl AsRef<[u8]>]) -> usize {
+    let name = COMMANDS[command_index].name;
+    if subcommands(name).is_empty() {
+        return command_index;
+    }
+    let Some(sub) = args.get(1).map(|a| String::from_utf8_lossy(a.as_ref()).to_ascii_lowercase()) else {
+        return command_index;
+    };
+    entry_index(&format!("{name}|{sub}")).unwrap_or(command_index)
+}
+
+/// Whether `entry` belongs to `category`.
+pub fn in_category(entry: &Entry, category: &str) -> bool {
+    entry.categories.contains(&category)
+}
+
+/// Whether `name` is a container command (its subcommands are entries of their own).
+pub fn is_container(name: &str) -> bool {
+    !subcommands(name).is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cats(name: &str) -> Vec<&'static str> {
+        entries()[entry_index(name).unwrap()].categories.clone()
+    }
+
+    #[test]
+    fn categories_follow_redis() {
+        assert_eq!(cats("get"), vec!["string", "read", "fast"]);
+        assert_eq!(cats("set"), vec!["string", "write", "slow"]);
+        assert_eq!(cats("flushall"), vec!["keyspace", "write", "dangerous", "slow"]);
+        assert!(cats("blpop").contains(&"blocking"));
+        assert!(cats("client|kill").contains(&"dangerous"));
+        assert!(!cats("client|setname").contains(&"dangerous"));
+        assert_eq!(cats("del"), vec!["keyspace", "write", "slow"]);
+        for e in entries() {
+            for c in &e.categories {
+                assert!(CATEGORIES.contains(c), "{} has unknown category {c}", e.name);
+            }
+        }
+    }
+
+    #[test]
+    fn containers_resolve_to_subcommands() {
+        let client = entry_index("client").unwrap();
+        let kill = entry_index("client|kill").unwrap();
+        assert_eq!(resolve(client, &["client", "KILL", "x"]), kill);
+        assert_eq!(resolve(client, &["client", "nosuch"]), client);
+        let get = entry_index("get").unwrap();
+        assert_eq!(resolve(get, &["get", "k"]), get);
+    }
+}

@@ -1,0 +1,322 @@
+//! Authentication and users from outside: an AUTH token with rotation, ElastiCache RBAC
+//! users enforced by the gateway (commands, keys, channels), and bad admin input refused.
+
+mod support;
+
+use std::time::Duration;
+
+use ferrocache_proto::admin::v1 as api;
+use support::{err, q, raw_exchange, Cluster, Conn, Options};
+
+const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+
+/// A connection that logs in as `user` (None: the 1-argument AUTH) before anything else.
+async fn login(port: u16, user: Option<&str>, password: &str) -> redis::RedisResult<Conn> {
+    let url = match user {
+        Some(u) => format!("redis://{u}:{password}@127.0.0.1:{port}/"),
+        None => format!("redis://:{password}@127.0.0.1:{port}/"),
+    };
+    let client = redis::Client::open(url)?;
+    tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
+        .await
+        .unwrap_or_else(|_| panic!("login to {port} timed out"))
+}
+
+/// Whether a fresh connection with the 1-argument AUTH `token` can run PING.
+async fn token_works(port: u16, token: &str) -> bool {
+    match login(port, None, token).await {
+        Ok(mut c) => q::<String>(&mut c, &["PING"]).await.is_ok_and(|p| p == "PONG"),
+        Err(_) => false,
+    }
+}
+
+async fn modify(cluster: &Cluster, req: api::ModifyReplicationGroupRequest) -> Result<(), tonic::Status> {
+    cluster.admin(0).await.modify_replication_group(req).await.map(|_| ())
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("redis-cli").arg("-p").arg(port.to_string()).args(args).output().ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_token_is_required_and_rotates_without_cutting_clients_off() {
+    let cluster = Cluster::start(Options { datanodes: 2, ..Default::default() });
+    let first = "first-token-0123456789";
+    let second = "second-token-0123456789";
+    let (port, reader) = cluster
+        .create(api::CreateReplicationGroupRequest {
+            replication_group_id: "secure".into(),
+            replicas_per_node_group: Some(1),
+            auth_token: first.into(),
+            ..Default::default()
+        })
+        .await;
+    assert!(cluster.describe("secure").await.auth_token_enabled);
+
+    // Without the token: NOAUTH for everything but AUTH/HELLO/QUIT, on both endpoints.
+    for p in [port, reader] {
+        let got = raw_exchange(p, PING, b"\r\n").await;
+        assert_eq!(got, b"-NOAUTH Authentication required.\r\n");
+    }
+    let got = raw_exchange(port, b"*2\r\n$4\r\nAUTH\r\n$5\r\nwrong\r\n", b"\r\n").await;
+    assert_eq!(got, b"-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    let got = raw_exchange(port, b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n", b"\r\n").await;
+    assert!(got.starts_with(b"-NOAUTH HELLO must be called"), "{}", String::from_utf8_lossy(&got));
+
+    let mut c = login(port, None, first).await.expect("login with the token");
+    let _: () = q(&mut c, &["SET", "k", "v"]).await.unwrap();
+    assert_eq!(q::<String>(&mut c, &["GET", "k"]).await.unwrap(), "v");
+    let mut as_default = login(port, Some("default"), first).await.expect("AUTH default <token>");
+    assert_eq!(q::<String>(&mut as_default, &["ACL", "WHOAMI"]).await.unwrap(), "default");
+
+    if let Some(out) = redis_cli(port, &["PING"]) {
+        assert!(out.contains("NOAUTH"), "redis-cli without a password: {out}");
+        assert_eq!(redis_cli(port, &["-a", first, "--no-auth-warning", "GET", "k"]).as_deref(), Some("v"));
+    }
+
+    // ROTATE: old and new both work until the rotation ends.
+    modify(
+        &cluster,
+        api::ModifyReplicationGroupRequest {
+            replication_group_id: "secure".into(),
+            auth_token: second.into(),
+            auth_token_update_strategy: "ROTATE".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("rotate");
+    support::eventually(Duration::from_secs(10), "the new token works", || token_works(port, second)).await;
+    assert!(token_works(port, first).await, "the old token keeps working during a rotation");
+    // A connection logged in before the rotation keeps working.
+    assert_eq!(q::<String>(&mut c, &["GET", "k"]).await.unwrap(), "v");
+
+    // SET ends the rotation: only the new token.
+    modify(
+        &cluster,
+        api::ModifyReplicationGroupRequest {
+            replication_group_id: "secure".into(),
+            auth_token: second.into(),
+            auth_token_update_strategy: "SET".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("set");
+    support::eventually(Duration::from_secs(10), "the old token stops working", || async {
+        !token_works(port, first).await
+    })
+    .await;
+    assert!(token_works(port, second).await);
+
+    // Bad token updates change nothing.
+    for (token, strategy) in [("short", "ROTATE"), (second, "DELETE"), ("", "SET"), ("has space in it 0123", "SET")] {
+        let r = modify(
+            &cluster,
+            api::ModifyReplicationGroupRequest {
+                replication_group_id: "secure".into(),
+                auth_token: token.into(),
+                auth_token_update_strategy: strategy.into(),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(r.unwrap_err().code(), tonic::Code::InvalidArgument, "{token:?} {strategy}");
+    }
+    assert!(token_works(port, second).await);
+
+    // DELETE: no password needed any more.
+    modify(
+        &cluster,
+        api::ModifyReplicationGroupRequest {
+            replication_group_id: "secure".into(),
+            auth_token_update_strategy: "DELETE".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("delete");
+    support::eventually(Duration::from_secs(10), "open again", || async {
+        raw_exchange(port, PING, b"\r\n").await == b"+PONG\r\n"
+    })
+    .await;
+    assert!(!cluster.describe("secure").await.auth_token_enabled);
+}
+
+async fn create_user(cluster: &Cluster, id: &str, name: &str, password: Option<&str>, access: &str) {
+    cluster
+        .admin(0)
+        .await
+        .create_user(api::CreateUserRequest {
+            user_id: id.into(),
+            user_name: name.into(),
+            passwords: password.into_iter().map(String::from).collect(),
+            no_password_required: password.is_none(),
+            access_string: access.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("create user {id}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbac_users_are_limited_to_their_commands_keys_and_channels() {
+    let cluster = Cluster::start(Options { datanodes: 2, ..Default::default() });
+    let admin_pw = "admin-password-0123456";
+    let app_pw = "app-password-0123456789";
+    // The group's `default` is disabled: every client must log in as a named user.
+    create_user(&cluster, "no-default", "default", None, "off ~* +@all").await;
+    create_user(&cluster, "ops", "ops", Some(admin_pw), "on ~* &* +@all").await;
+    create_user(
+        &cluster,
+        "app-reader",
+        "app",
+        Some(app_pw),
+        "on ~app:* &news.* +@read +@connection +publish +@transaction +acl|whoami",
+    )
+    .await;
+
+    // Bad input is refused and changes nothing.
+    let mut admin = cluster.admin(0).await;
+    let bad_users = [
+        ("bad-1", "x", Some("short"), "on ~* +@all"),
+        ("bad-2", "x", Some(app_pw), "on ~* +nosuchcommand"),
+        ("bad-3", "x", Some(app_pw), "on >inline-password ~*"),
+        ("9bad", "x", Some(app_pw), "on ~* +@all"),
+        ("bad-4", "has space", Some(app_pw), "on ~* +@all"),
+    ];
+    for (id, name, pw, access) in bad_users {
+        let r = admin
+            .create_user(api::CreateUserRequest {
+                user_id: id.into(),
+                user_name: name.into(),
+                passwords: pw.into_iter().map(String::from).collect(),
+                access_string: access.into(),
+                ..Default::default()
+            })
+            .await;
+        assert_eq!(r.unwrap_err().code(), tonic::Code::InvalidArgument, "{id}");
+    }
+    let no_default = admin
+        .create_user_group(api::CreateUserGroupRequest {
+            user_group_id: "lacks-default".into(),
+            user_ids: vec!["ops".into()],
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(no_default.unwrap_err().code(), tonic::Code::InvalidArgument);
+    let users = admin.describe_users(api::DescribeUsersRequest::default()).await.unwrap().into_inner().users;
+    let ids: Vec<&str> = users.iter().map(|u| u.user_id.as_str()).collect();
+    assert_eq!(ids, vec!["default", "app-reader", "no-default", "ops"]);
+
+    admin
+        .create_user_group(api::CreateUserGroupRequest {
+            user_group_id: "app-users".into(),
+            user_ids: vec!["no-default".into(), "ops".into(), "app-reader".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("user group");
+    let both = admin
+        .create_replication_group(api::CreateReplicationGroupRequest {
+            replication_group_id: "both".into(),
+            auth_token: admin_pw.into(),
+            user_group_ids: vec!["app-users".into()],
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(both.unwrap_err().code(), tonic::Code::InvalidArgument);
+    let (port, _) = cluster
+        .create(api::CreateReplicationGroupRequest {
+            replication_group_id: "rbac".into(),
+            replicas_per_node_group: Some(1),
+            user_group_ids: vec!["app-users".into()],
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(cluster.describe("rbac").await.user_group_ids, vec!["app-users"]);
+    let in_use = admin.delete_user(api::DeleteUserRequest { user_id: "app-reader".into() }).await;
+    assert_eq!(in_use.unwrap_err().code(), tonic::Code::FailedPrecondition);
+
+    assert_eq!(raw_exchange(port, PING, b"\r\n").await, b"-NOAUTH Authentication required.\r\n");
+    assert!(login(port, Some("app"), admin_pw).await.is_err(), "another user's password");
+    assert!(login(port, Some("default"), "anything-at-all-0123").await.is_err(), "default is off");
+
+    let mut ops = login(port, Some("ops"), admin_pw).await.expect("ops logs in");
+    let _: () = q(&mut ops, &["SET", "app:1", "v1"]).await.unwrap();
+    let _: () = q(&mut ops, &["SET", "private", "secret"]).await.unwrap();
+
+    let mut app = login(port, Some("app"), app_pw).await.expect("app logs in");
+    assert_eq!(q::<String>(&mut app, &["ACL", "WHOAMI"]).await.unwrap(), "app");
+    assert_eq!(q::<String>(&mut app, &["GET", "app:1"]).await.unwrap(), "v1");
+    assert_eq!(
+        err(&mut app, &["GET", "private"]).await,
+        "NOPERM: User app has no permissions to access the 'private' key"
+    );
+    assert_eq!(
+        err(&mut app, &["SET", "app:1", "x"]).await,
+        "NOPERM: User app has no permissions to run the 'set' command"
+    );
+    assert!(err(&mut app, &["MGET", "app:1", "private"]).await.contains("'private' key"));
+    assert!(err(&mut app, &["FLUSHALL"]).await.contains("'flushall' command"));
+    assert_eq!(q::<i64>(&mut app, &["PUBLISH", "news.today", "hi"]).await.unwrap(), 0);
+    assert!(err(&mut app, &["PUBLISH", "secret-channel", "hi"]).await.contains("'secret-channel' channel"));
+    // A denied command inside MULTI dooms the transaction.
+    let _: () = q(&mut app, &["MULTI"]).await.unwrap();
+    assert!(err(&mut app, &["SET", "app:2", "x"]).await.contains("NOPERM"));
+    let exec = err(&mut app, &["EXEC"]).await;
+    assert!(exec.contains("EXECABORT") || exec.contains("discarded"), "{exec}");
+
+    // ACL introspection, as Redis answers it.
+    let users: Vec<String> = q(&mut ops, &["ACL", "USERS"]).await.unwrap();
+    assert_eq!(users, vec!["app", "default", "ops"]);
+    let dry: String = q(&mut ops, &["ACL", "DRYRUN", "app", "SET", "app:1", "x"]).await.unwrap();
+    assert_eq!(dry, "User app has no permissions to run the 'set' command");
+    let dry: String = q(&mut ops, &["ACL", "DRYRUN", "app", "GET", "app:1"]).await.unwrap();
+    assert_eq!(dry, "OK");
+    let list: Vec<String> = q(&mut ops, &["ACL", "LIST"]).await.unwrap();
+    assert!(list.iter().any(|l| l.starts_with("user app on ") && l.contains("~app:*")), "{list:?}");
+    let log: Vec<redis::Value> = q(&mut ops, &["ACL", "LOG"]).await.unwrap();
+    assert!(!log.is_empty(), "denials are logged");
+    assert!(err(&mut app, &["ACL", "LOG"]).await.contains("'acl|log' command"));
+    assert!(err(&mut ops, &["ACL", "SETUSER", "x", "on"]).await.contains("admin API"));
+
+    // A change through the admin API reaches connections already logged in.
+    admin
+        .modify_user(api::ModifyUserRequest {
+            user_id: "app-reader".into(),
+            append_access_string: "+set".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("modify user");
+    support::eventually(Duration::from_secs(10), "SET allowed after ModifyUser", || {
+        let mut app = app.clone();
+        async move { q::<()>(&mut app, &["SET", "app:2", "x"]).await.is_ok() }
+    })
+    .await;
+
+    // Removed from the user group: the user's connections close, and it can no longer log in.
+    admin
+        .modify_user_group(api::ModifyUserGroupRequest {
+            user_group_id: "app-users".into(),
+            user_ids_to_remove: vec!["app-reader".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("remove user");
+    support::eventually(Duration::from_secs(10), "app can no longer log in", || async {
+        login(port, Some("app"), app_pw).await.is_err()
+    })
+    .await;
+    assert!(q::<String>(&mut app, &["GET", "app:1"]).await.is_err(), "the removed user's connection is closed");
+
+    if std::process::Command::new("python3").args(["-c", "import redis"]).status().is_ok_and(|s| s.success()) {
+        let script = format!(
+            "import redis\nr = redis.Redis(port={port}, username='ops', password='{admin_pw}')\nprint(r.get('app:1').decode())\n"
+        );
+        let out = std::process::Command::new("python3").args(["-c", &script]).output().expect("python3");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "v1", "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
