@@ -165,6 +165,10 @@ async fn rbac_users_are_limited_to_their_commands_keys_and_channels() {
     let cluster = Cluster::start(Options { datanodes: 2, ..Default::default() });
     let admin_pw = "admin-password-0123456";
     let app_pw = "app-password-0123456789";
+    support::eventually(Duration::from_secs(20), "a coordinator leader", || async {
+        cluster.admin(0).await.describe_users(api::DescribeUsersRequest::default()).await.is_ok()
+    })
+    .await;
     // The group's `default` is disabled: every client must log in as a named user.
     create_user(&cluster, "no-default", "default", None, "off ~* +@all").await;
     create_user(&cluster, "ops", "ops", Some(admin_pw), "on ~* &* +@all").await;
@@ -312,11 +316,102 @@ async fn rbac_users_are_limited_to_their_commands_keys_and_channels() {
     .await;
     assert!(q::<String>(&mut app, &["GET", "app:1"]).await.is_err(), "the removed user's connection is closed");
 
-    if std::process::Command::new("python3").args(["-c", "import redis"]).status().is_ok_and(|s| s.success()) {
+    let python =
+        std::process::Command::new("python3").args(["-c", "import redis"]).stderr(std::process::Stdio::null()).status();
+    if python.is_ok_and(|s| s.success()) {
         let script = format!(
             "import redis\nr = redis.Redis(port={port}, username='ops', password='{admin_pw}')\nprint(r.get('app:1').decode())\n"
         );
         let out = std::process::Command::new("python3").args(["-c", &script]).output().expect("python3");
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "v1", "{}", String::from_utf8_lossy(&out.stderr));
     }
+}
+
+/// Internal RPCs and the admin API with a cluster secret: the cluster works (heartbeats,
+/// Raft, topology, data and replication all carry it), and a process without it, or with a
+/// wrong one, is refused everywhere but health checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_without_the_cluster_secret_can_call_nothing() {
+    use ferrocache_proto::internal::v1 as pb;
+    const SECRET: &str = "cluster-secret-for-tests-0123";
+    // This test process calls the admin API as a member of the cluster; the other tests of
+    // this binary talk to clusters without a secret, where the extra header is ignored.
+    ferrocache_common::credentials::install(Some(SECRET)).unwrap();
+    let cluster = Cluster::start(Options { coordinators: 3, datanodes: 2, secret: Some(SECRET), ..Default::default() });
+    let (port, _) = cluster.create_group("guarded", 1, "everysec").await;
+    let mut c = support::redis_conn(port).await;
+    let _: () = q(&mut c, &["SET", "k", "v"]).await.unwrap();
+    let g = cluster.describe("guarded").await;
+    let datanode = format!("http://{}", g.node_groups[0].node_group_members[0].datanode_address);
+    support::eventually(Duration::from_secs(10), "the replica syncs (replication carries the secret)", || async {
+        cluster.describe("guarded").await.node_groups[0].node_group_members.iter().all(|m| m.member_status == "online")
+    })
+    .await;
+
+    for bad in [None, Some("a-wrong-secret-0123456789")] {
+        let plain = |uri: String| async move {
+            let ch = tonic::transport::Endpoint::from_shared(uri).unwrap().connect().await.expect("connect");
+            tonic::service::interceptor::InterceptedService::new(ch, move |mut r: tonic::Request<()>| {
+                if let Some(b) = bad {
+                    r.metadata_mut().insert(ferrocache_common::credentials::HEADER, b.parse().unwrap());
+                }
+                Ok(r)
+            })
+        };
+        let refused = |what: &str, r: Result<(), tonic::Status>| match r {
+            Err(s) if s.code() == tonic::Code::Unauthenticated => {}
+            other => panic!("{what} with secret {bad:?}: {other:?}"),
+        };
+        for i in 0..3 {
+            let ch = plain(cluster.endpoint(i)).await;
+            let mut admin = api::admin_client::AdminClient::new(ch.clone());
+            refused(
+                "DescribeReplicationGroups",
+                admin.describe_replication_groups(api::DescribeReplicationGroupsRequest::default()).await.map(|_| ()),
+            );
+            let create =
+                api::CreateReplicationGroupRequest { replication_group_id: "intruder".into(), ..Default::default() };
+            refused("CreateReplicationGroup", admin.create_replication_group(create).await.map(|_| ()));
+            let mut cl = pb::cluster_client::ClusterClient::new(ch.clone());
+            let hb = pb::HeartbeatRequest {
+                datanode_id: "datanode-1".into(),
+                address: "127.0.0.1:1".into(),
+                ..Default::default()
+            };
+            refused("Heartbeat", cl.heartbeat(hb).await.map(|_| ()));
+            refused("WatchTopology", cl.watch_topology(pb::WatchTopologyRequest {}).await.map(|_| ()));
+            let mut raft = pb::raft_client::RaftClient::new(ch);
+            refused("Vote", raft.vote(pb::RaftPayload { data: b"{}".to_vec().into() }).await.map(|_| ()));
+            refused(
+                "AppendEntries",
+                raft.append_entries(pb::RaftPayload { data: b"{}".to_vec().into() }).await.map(|_| ()),
+            );
+        }
+        let ch = plain(datanode.clone()).await;
+        let mut data = pb::data_client::DataClient::new(ch.clone());
+        let batch = pb::CommandBatch {
+            node_id: g.node_groups[0].node_group_members[0].cache_cluster_id.clone(),
+            commands: vec![pb::Command {
+                id: 1,
+                args: vec!["GET".into(), "k".into()],
+                readonly: true,
+                keyed: true,
+                ..Default::default()
+            }],
+            cancel: vec![],
+        };
+        refused("Execute", data.execute(tokio_stream::iter(vec![batch])).await.map(|_| ()));
+        let mut repl = pb::replication_client::ReplicationClient::new(ch);
+        refused(
+            "FetchSnapshot",
+            repl.fetch_snapshot(pb::FetchSnapshotRequest { snapshot_name: "x".into() }).await.map(|_| ()),
+        );
+        refused("ExportSlots", repl.export_slots(pb::ExportSlotsRequest::default()).await.map(|_| ()));
+    }
+    // Health checks stay open for probes.
+    let ch = tonic::transport::Endpoint::from_shared(cluster.endpoint(0)).unwrap().connect().await.unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(ch);
+    health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.expect("health is open");
+    // The data is untouched and the cluster keeps serving.
+    assert_eq!(q::<String>(&mut c, &["GET", "k"]).await.unwrap(), "v");
 }

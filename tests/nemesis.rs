@@ -99,7 +99,7 @@ async fn run(mode: &str, faults: &[Fault], rounds: usize) -> Report {
         datanodes: 3,
         gateway: true,
         own_uids: partitions,
-        coordinator_args: &[],
+        ..Default::default()
     });
     let (port, _) = cluster.create_group("nemesis", 2, "everysec").await;
     if mode != "none" {

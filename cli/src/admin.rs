@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use api::admin_client::AdminClient;
 use ferrocache_proto::admin::v1 as api;
-use tonic::transport::Channel;
 
 use crate::cli::AdminOptions;
 use crate::output;
@@ -140,7 +139,7 @@ pub struct EventsArgs {
     pub max_records: Option<i32>,
 }
 
-pub async fn connect(endpoint: &str) -> Result<AdminClient<Channel>, tonic::Status> {
+pub async fn connect(endpoint: &str) -> Result<AdminClient<ferrocache_common::credentials::Channel>, tonic::Status> {
     let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
         .map_err(|e| tonic::Status::invalid_argument(format!("bad --endpoint {endpoint}: {e}")))?
         .connect_timeout(Duration::from_secs(2))
@@ -148,14 +147,14 @@ pub async fn connect(endpoint: &str) -> Result<AdminClient<Channel>, tonic::Stat
         .connect()
         .await
         .map_err(|e| tonic::Status::unavailable(format!("cannot reach {endpoint}: {e}")))?;
-    Ok(AdminClient::new(channel))
+    Ok(AdminClient::new(ferrocache_common::credentials::channel(channel)))
 }
 
 /// Calls `f`, retrying for up to `patience` while the cluster has no leader or the
 /// coordinator is unreachable.
 pub async fn call<T, F, Fut>(endpoint: &str, patience: Duration, mut f: F) -> Result<T, tonic::Status>
 where
-    F: FnMut(AdminClient<Channel>) -> Fut,
+    F: FnMut(AdminClient<ferrocache_common::credentials::Channel>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
     let deadline = tokio::time::Instant::now() + patience;
@@ -190,7 +189,7 @@ pub async fn invoke<Req, Resp, F, Fut>(
 ) -> ExitCode
 where
     Req: Clone,
-    F: Fn(AdminClient<Channel>, Req) -> Fut,
+    F: Fn(AdminClient<ferrocache_common::credentials::Channel>, Req) -> Fut,
     Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
 {
     match call(&opts.endpoint, PATIENCE, |c| rpc(c, req.clone())).await {

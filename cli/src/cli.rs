@@ -16,6 +16,11 @@ use crate::{admin, ha, roles, up};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The cluster secret (16-256 printable characters): every process of a cluster and every
+    /// admin call must give the same one; internal RPCs and the admin API refuse calls without
+    /// it. Unset: nothing is checked (local development only).
+    #[arg(long, env = "FERROCACHE_CLUSTER_SECRET", global = true, hide_env_values = true)]
+    pub cluster_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]

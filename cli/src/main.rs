@@ -14,6 +14,14 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
+    if let Err(e) = ferrocache_common::credentials::install(cli.cluster_secret.as_deref()) {
+        eprintln!("--cluster-secret: {e}");
+        return std::process::ExitCode::from(252);
+    }
+    // `up` passes it on to the processes it starts.
+    if let Some(secret) = &cli.cluster_secret {
+        std::env::set_var("FERROCACHE_CLUSTER_SECRET", secret);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

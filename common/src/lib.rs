@@ -3,6 +3,7 @@
 
 pub mod acl;
 pub mod command;
+pub mod credentials;
 pub mod double;
 pub mod glob;
 pub mod hostile;

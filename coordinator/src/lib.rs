@@ -19,6 +19,7 @@ pub mod raft;
 pub mod resharding;
 pub mod topology;
 
+use ferrocache_common::credentials::guarded;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -177,13 +178,13 @@ pub async fn run(
         .concurrency_limit_per_connection(256)
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(AdminServer::new(grpc::admin::AdminService { coordinator: coordinator.clone() }))
-        .add_service(ClusterServer::new(grpc::cluster::ClusterService { coordinator: coordinator.clone() }))
-        .add_service(
+        .add_service(guarded(AdminServer::new(grpc::admin::AdminService { coordinator: coordinator.clone() })))
+        .add_service(guarded(ClusterServer::new(grpc::cluster::ClusterService { coordinator: coordinator.clone() })))
+        .add_service(guarded(
             RaftServer::new(grpc::raft::RaftService { coordinator: coordinator.clone() })
                 .max_decoding_message_size(256 << 20)
                 .max_encoding_message_size(256 << 20),
-        )
+        ))
         .serve_with_incoming_shutdown(ferrocache_common::net::nodelay_incoming(listener), cancel.cancelled())
         .await;
     coordinator.cancel.cancel();

@@ -129,6 +129,6 @@ async fn export(address: &str, req: pb::ExportSlotsRequest) -> Result<u64, Strin
         .connect()
         .await
         .map_err(|e| format!("source {address} unreachable: {e}"))?;
-    let mut client = pb::replication_client::ReplicationClient::new(channel);
+    let mut client = pb::replication_client::ReplicationClient::new(ferrocache_common::credentials::channel(channel));
     client.export_slots(req).await.map(|r| r.into_inner().keys).map_err(|s| s.message().to_string())
 }

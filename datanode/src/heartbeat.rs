@@ -53,7 +53,7 @@ impl Heartbeat {
                     }
                 },
             };
-            let mut client = ClusterClient::new(channel);
+            let mut client = ClusterClient::new(ferrocache_common::credentials::channel(channel));
             let mut request = tonic::Request::new(self.report());
             request.set_timeout(Duration::from_secs(2));
             let sent_at = std::time::Instant::now();

@@ -31,6 +31,7 @@ pub mod transaction;
 pub mod value;
 pub mod zset;
 
+use ferrocache_common::credentials::guarded;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,8 +97,8 @@ pub async fn run(config: DatanodeConfig, listener: TcpListener, cancel: Cancella
         .initial_connection_window_size(Some(8 << 20))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(data)
-        .add_service(replication)
+        .add_service(guarded(data))
+        .add_service(guarded(replication))
         .serve_with_incoming_shutdown(ferrocache_common::net::nodelay_incoming(listener), cancel.cancelled())
         .await;
     // Stop replication and background work, then make every write durable.

@@ -207,7 +207,7 @@ pub async fn export(host: &Host, req: pb::ExportSlotsRequest) -> Result<u64, Sta
         .connect()
         .await
         .map_err(|e| Status::unavailable(format!("target {} unreachable: {e}", req.target_address)))?;
-    let mut client = pb::replication_client::ReplicationClient::new(channel)
+    let mut client = pb::replication_client::ReplicationClient::new(ferrocache_common::credentials::channel(channel))
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
     let imported = client.import_slots(tokio_stream::iter(chunks)).await?.into_inner().keys;

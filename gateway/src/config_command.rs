@@ -132,9 +132,10 @@ async fn modify(shared: &Shared, request: admin::ModifyReplicationGroupRequest) 
     let mut last = "no coordinator is configured".to_string();
     for address in &shared.config.coordinators {
         let attempt = async {
-            let mut client = admin::admin_client::AdminClient::connect(format!("http://{address}"))
+            let channel = ferrocache_common::credentials::connect(format!("http://{address}"))
                 .await
                 .map_err(|e| e.to_string())?;
+            let mut client = admin::admin_client::AdminClient::new(channel);
             client.modify_replication_group(request.clone()).await.map_err(|s| s.message().to_string())
         };
         match tokio::time::timeout(SET_TIMEOUT, attempt).await {

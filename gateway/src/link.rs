@@ -107,7 +107,7 @@ async fn run(node_id: String, address: String, mut rx: mpsc::Receiver<Pending>, 
     }
 }
 
-pub(crate) async fn connect(address: &str) -> Result<DataClient<tonic::transport::Channel>, String> {
+pub(crate) async fn connect(address: &str) -> Result<DataClient<ferrocache_common::credentials::Channel>, String> {
     // A hung datanode (SIGSTOP, a partition) accepts TCP connections in its kernel but never
     // answers the HTTP/2 handshake: the whole connect is bounded, not just the TCP part.
     match tokio::time::timeout(CONNECT_TIMEOUT, open_channel(address)).await {
@@ -116,7 +116,9 @@ pub(crate) async fn connect(address: &str) -> Result<DataClient<tonic::transport
     }
 }
 
-async fn open_channel(address: &str) -> Result<DataClient<tonic::transport::Channel>, tonic::transport::Error> {
+async fn open_channel(
+    address: &str,
+) -> Result<DataClient<ferrocache_common::credentials::Channel>, tonic::transport::Error> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
@@ -129,12 +131,14 @@ async fn open_channel(address: &str) -> Result<DataClient<tonic::transport::Chan
         .initial_connection_window_size(Some(8 << 20))
         .connect()
         .await?;
-    Ok(DataClient::new(channel).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE))
+    Ok(DataClient::new(ferrocache_common::credentials::channel(channel))
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE))
 }
 
 async fn session(
     node_id: &str,
-    mut client: DataClient<tonic::transport::Channel>,
+    mut client: DataClient<ferrocache_common::credentials::Channel>,
     first: Pending,
     rx: &mut mpsc::Receiver<Pending>,
     inflight: &Inflight,

@@ -300,7 +300,7 @@ async fn listen(hub: Arc<GroupHub>, router: Arc<Router>, cancel: CancellationTok
 
 async fn stream(
     hub: &GroupHub,
-    mut client: pb::data_client::DataClient<tonic::transport::Channel>,
+    mut client: pb::data_client::DataClient<ferrocache_common::credentials::Channel>,
     node_id: &str,
     router: &Router,
     mut version: u64,

@@ -44,7 +44,8 @@ impl TopologyWatcher {
             .connect_timeout(Duration::from_secs(1))
             .connect()
             .await?;
-        let mut client = ClusterClient::new(channel).max_decoding_message_size(64 << 20);
+        let mut client =
+            ClusterClient::new(ferrocache_common::credentials::channel(channel)).max_decoding_message_size(64 << 20);
         let mut stream = client.watch_topology(pb::WatchTopologyRequest {}).await?.into_inner();
         loop {
             // Coordinators resend the topology at least every few seconds; silence means trouble.

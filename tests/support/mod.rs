@@ -124,6 +124,7 @@ pub struct Cluster {
     pub coordinators: Vec<String>,
     /// The uid the next added process runs as.
     next_uid: Option<u32>,
+    secret: Option<&'static str>,
 }
 
 pub struct Options {
@@ -134,11 +135,14 @@ pub struct Options {
     pub own_uids: bool,
     /// More flags for every coordinator.
     pub coordinator_args: &'static [&'static str],
+    /// The cluster secret every process gets (the test process must install it too, with
+    /// `ferrocache_common::credentials::install`, to call the admin API).
+    pub secret: Option<&'static str>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { coordinators: 1, datanodes: 3, gateway: true, own_uids: false, coordinator_args: &[] }
+        Options { coordinators: 1, datanodes: 3, gateway: true, own_uids: false, coordinator_args: &[], secret: None }
     }
 }
 
@@ -148,7 +152,8 @@ impl Cluster {
         let coordinators: Vec<String> = (0..opts.coordinators).map(|_| format!("127.0.0.1:{}", free_port())).collect();
         let peers =
             coordinators.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect::<Vec<_>>().join(",");
-        let mut cluster = Cluster { dir, procs: Vec::new(), coordinators: coordinators.clone(), next_uid: None };
+        let mut cluster =
+            Cluster { dir, procs: Vec::new(), coordinators: coordinators.clone(), next_uid: None, secret: opts.secret };
         for (i, addr) in coordinators.iter().enumerate() {
             let name = format!("coordinator-{}", i + 1);
             let data = cluster.path(&name);
@@ -211,9 +216,13 @@ impl Cluster {
     }
 
     fn add(&mut self, name: &str, args: &[&str]) {
+        let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        if let Some(secret) = self.secret {
+            args.extend(["--cluster-secret".to_string(), secret.to_string()]);
+        }
         let mut p = Proc {
             name: name.to_string(),
-            args: args.iter().map(|s| s.to_string()).collect(),
+            args,
             child: None,
             log: self.dir.path().join(format!("{name}.log")),
             uid: self.next_uid.take(),
@@ -312,11 +321,11 @@ impl Cluster {
     }
 
     /// An admin client on coordinator `i`, retried until it connects (10 s).
-    pub async fn admin(&self, i: usize) -> AdminClient<tonic::transport::Channel> {
+    pub async fn admin(&self, i: usize) -> AdminClient<ferrocache_common::credentials::Channel> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match AdminClient::connect(self.endpoint(i)).await {
-                Ok(c) => return c,
+            match ferrocache_common::credentials::connect(self.endpoint(i)).await {
+                Ok(c) => return AdminClient::new(c),
                 Err(e) if Instant::now() > deadline => panic!("coordinator {i} unreachable: {e}"),
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }

@@ -10,7 +10,6 @@ use admin::admin_server::Admin;
 use ferrocache_common::ids::{cache_cluster_id, cluster_member_id};
 use ferrocache_common::time::now_ms;
 use ferrocache_proto::admin::v1 as admin;
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use super::convert;
@@ -40,7 +39,7 @@ fn forward_target<T>(c: &Coordinator, req: &Request<T>) -> Result<Option<String>
     }
 }
 
-async fn leader_client(addr: &str) -> Result<AdminClient<Channel>, Status> {
+async fn leader_client(addr: &str) -> Result<AdminClient<ferrocache_common::credentials::Channel>, Status> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| Status::internal(e.to_string()))?
         .connect_timeout(Duration::from_secs(2))
@@ -48,7 +47,7 @@ async fn leader_client(addr: &str) -> Result<AdminClient<Channel>, Status> {
         .connect()
         .await
         .map_err(|e| Status::unavailable(format!("cannot reach the leader at {addr}: {e}")))?;
-    Ok(AdminClient::new(channel))
+    Ok(AdminClient::new(ferrocache_common::credentials::channel(channel)))
 }
 
 fn forwarded<T>(req: Request<T>) -> Request<T> {

@@ -52,8 +52,9 @@ impl Peer {
             )))));
         };
         let data = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let mut client =
-            RaftClient::new(channel).max_decoding_message_size(256 << 20).max_encoding_message_size(256 << 20);
+        let mut client = RaftClient::new(ferrocache_common::credentials::channel(channel))
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(256 << 20);
         let mut request = tonic::Request::new(pb::RaftPayload { data: data.into() });
         request.set_timeout(option.hard_ttl().max(Duration::from_millis(100)));
         let result = match kind {

@@ -109,10 +109,10 @@ impl Snapshots {
 
 /// Fetches snapshot `name` from the datanode at `address` (this one included).
 pub async fn fetch(address: &str, name: &str) -> Result<Vec<u8>, String> {
-    let mut client = pb::replication_client::ReplicationClient::connect(format!("http://{address}"))
+    let channel = ferrocache_common::credentials::connect(format!("http://{address}"))
         .await
-        .map_err(|e| format!("cannot reach datanode {address}: {e}"))?
-        .max_decoding_message_size(64 << 20);
+        .map_err(|e| format!("cannot reach datanode {address}: {e}"))?;
+    let mut client = pb::replication_client::ReplicationClient::new(channel).max_decoding_message_size(64 << 20);
     let request = pb::FetchSnapshotRequest { snapshot_name: name.to_string() };
     let mut stream = client.fetch_snapshot(request).await.map_err(|s| s.message().to_string())?.into_inner();
     let mut data = Vec::new();
