@@ -415,3 +415,120 @@ async fn a_process_without_the_cluster_secret_can_call_nothing() {
     // The data is untouched and the cluster keeps serving.
     assert_eq!(q::<String>(&mut c, &["GET", "k"]).await.unwrap(), "v");
 }
+
+/// A TLS connection to the gateway on `port`, trusting the cluster's CA.
+async fn tls_connect(
+    cluster: &Cluster,
+    port: u16,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(cluster.tls_ca()).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp)).await?
+}
+
+/// Sends `request` on `stream` and reads until the reply ends with `want` (or 5 s pass,
+/// or the server closes).
+async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    request: &[u8],
+    want: &[u8],
+) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut got = Vec::new();
+    if stream.write_all(request).await.is_err() {
+        return got;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !got.ends_with(want) {
+        let mut buf = [0u8; 1024];
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_endpoints_serve_tls_clients_and_refuse_plain_text_when_required() {
+    let cluster = Cluster::start(Options { datanodes: 2, gateway_tls: true, ..Default::default() });
+    let token = "tls-token-0123456789ab";
+    let (required, _) = cluster
+        .create(api::CreateReplicationGroupRequest {
+            replication_group_id: "tls-required".into(),
+            replicas_per_node_group: Some(1),
+            transit_encryption_enabled: Some(true),
+            auth_token: token.into(),
+            ..Default::default()
+        })
+        .await;
+    let g = cluster.describe("tls-required").await;
+    assert!(g.transit_encryption_enabled);
+    assert_eq!(g.transit_encryption_mode, "required");
+
+    let mut tls = tls_connect(&cluster, required).await.expect("TLS handshake");
+    let auth = format!("*2\r\n$4\r\nAUTH\r\n${}\r\n{token}\r\n", token.len());
+    assert_eq!(exchange(&mut tls, auth.as_bytes(), b"\r\n").await, b"+OK\r\n");
+    assert_eq!(exchange(&mut tls, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv1\r\n", b"\r\n").await, b"+OK\r\n");
+    assert_eq!(exchange(&mut tls, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", b"v1\r\n").await, b"$2\r\nv1\r\n");
+    // Plain text on a TLS-only endpoint: closed without a reply.
+    let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", required)).await.unwrap();
+    assert_eq!(exchange(&mut plain, PING, b"\r\n").await, b"");
+
+    // redis-cli with the generated CA, when this redis-cli was built with TLS.
+    let help = std::process::Command::new("redis-cli").arg("--help").output();
+    if help.is_ok_and(|o| {
+        String::from_utf8_lossy(&o.stdout).contains("--tls") || String::from_utf8_lossy(&o.stderr).contains("--tls")
+    }) {
+        let ca = cluster.tls_ca().display().to_string();
+        let out = redis_cli(required, &["--tls", "--cacert", &ca, "-a", token, "--no-auth-warning", "GET", "k"]);
+        assert_eq!(out.as_deref(), Some("v1"));
+    }
+    // Turning TLS off goes through "preferred" (as ElastiCache): both are served there.
+    let off = api::ModifyReplicationGroupRequest {
+        replication_group_id: "tls-required".into(),
+        transit_encryption_enabled: Some(false),
+        ..Default::default()
+    };
+    assert_eq!(modify(&cluster, off.clone()).await.unwrap_err().code(), tonic::Code::InvalidArgument);
+    modify(
+        &cluster,
+        api::ModifyReplicationGroupRequest {
+            replication_group_id: "tls-required".into(),
+            transit_encryption_mode: "preferred".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("preferred");
+    support::eventually(Duration::from_secs(10), "plain text served in preferred mode", || async {
+        let Ok(mut plain) = tokio::net::TcpStream::connect(("127.0.0.1", required)).await else { return false };
+        exchange(&mut plain, PING, b"\r\n").await == b"-NOAUTH Authentication required.\r\n"
+    })
+    .await;
+    let mut tls = tls_connect(&cluster, required).await.expect("TLS still served");
+    assert_eq!(exchange(&mut tls, PING, b"\r\n").await, b"-NOAUTH Authentication required.\r\n");
+    modify(&cluster, off).await.expect("off from preferred");
+    assert!(!cluster.describe("tls-required").await.transit_encryption_enabled);
+
+    // Bad combinations are refused.
+    let bad = api::CreateReplicationGroupRequest {
+        replication_group_id: "bad-tls".into(),
+        transit_encryption_mode: "required".into(),
+        ..Default::default()
+    };
+    let r = cluster.admin(0).await.create_replication_group(bad).await;
+    assert_eq!(r.unwrap_err().code(), tonic::Code::InvalidArgument);
+}

@@ -23,6 +23,8 @@ pub struct CreateArgs {
     /// RBAC instead of a token: these user groups' users may connect.
     #[arg(long, num_args = 1.., value_delimiter = ' ')]
     pub user_group_ids: Vec<String>,
+    #[command(flatten)]
+    pub transit: crate::ha::TransitFlags,
     /// The group's id (1-40 letters, digits, hyphens; starts with a letter).
     #[arg(long)]
     pub replication_group_id: String,
@@ -220,6 +222,8 @@ pub async fn create(a: CreateArgs) -> ExitCode {
         snapshot_window: a.snapshots.snapshot_window,
         auth_token: a.auth_token,
         user_group_ids: a.user_group_ids,
+        transit_encryption_enabled: a.transit.enabled(),
+        transit_encryption_mode: a.transit.transit_encryption_mode,
     };
     let output = a.opts.output;
     let patience = Duration::from_secs(a.wait_seconds).max(PATIENCE);

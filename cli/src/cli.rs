@@ -96,6 +96,9 @@ pub enum Command {
     ModifyUserGroup(crate::users::ModifyUserGroupArgs),
     /// Delete a user group (no replication group may use it).
     DeleteUserGroup(crate::users::UserGroupIdArgs),
+    /// Make a cluster CA and a gateway certificate signed by it, for TLS on the Redis
+    /// endpoints (groups with --transit-encryption-enabled).
+    GenerateCertificates(crate::certificates::GenerateArgs),
     /// Ask any Ferrocache process's gRPC health service whether it is serving; exit 0 if so
     /// (for container and orchestrator health checks).
     Health(admin::HealthArgs),
@@ -150,6 +153,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::DescribeUserGroups(a) => crate::users::describe_user_groups(a).await,
         Command::ModifyUserGroup(a) => crate::users::modify_user_group(a).await,
         Command::DeleteUserGroup(a) => crate::users::delete_user_group(a).await,
+        Command::GenerateCertificates(a) => crate::certificates::generate(a),
         Command::Health(a) => admin::health(a).await,
     }
 }

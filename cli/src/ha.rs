@@ -34,6 +34,26 @@ fn either(on: bool, off: bool) -> Option<bool> {
     }
 }
 
+/// TLS on a group's Redis endpoints.
+#[derive(Debug, clap::Args)]
+pub struct TransitFlags {
+    /// TLS on the group's endpoints (the gateways need --tls-cert-file and --tls-key-file).
+    #[arg(long, conflicts_with = "no_transit_encryption_enabled")]
+    pub transit_encryption_enabled: bool,
+    #[arg(long)]
+    pub no_transit_encryption_enabled: bool,
+    /// required: plain-text clients are refused; preferred: TLS and plain text both served
+    /// (to move clients over). Turning TLS on for an existing group needs preferred.
+    #[arg(long, default_value = "", value_parser = ["", "preferred", "required"])]
+    pub transit_encryption_mode: String,
+}
+
+impl TransitFlags {
+    pub fn enabled(&self) -> Option<bool> {
+        either(self.transit_encryption_enabled, self.no_transit_encryption_enabled)
+    }
+}
+
 impl FailoverFlags {
     pub fn automatic_failover(&self) -> Option<bool> {
         either(self.automatic_failover_enabled, self.no_automatic_failover_enabled)
@@ -101,6 +121,8 @@ pub struct ModifyArgs {
     /// becomes the only one) or DELETE (no token required).
     #[arg(long, default_value = "", value_parser = ["", "ROTATE", "SET", "DELETE", "rotate", "set", "delete"])]
     pub auth_token_update_strategy: String,
+    #[command(flatten)]
+    pub transit: TransitFlags,
     /// User groups to attach (RBAC).
     #[arg(long, num_args = 1.., value_delimiter = ' ')]
     pub user_group_ids_to_add: Vec<String>,
@@ -122,6 +144,8 @@ pub async fn modify(a: ModifyArgs) -> ExitCode {
         auth_token: a.auth_token,
         auth_token_update_strategy: a.auth_token_update_strategy,
         user_group_ids_to_add: a.user_group_ids_to_add,
+        transit_encryption_enabled: a.transit.enabled(),
+        transit_encryption_mode: a.transit.transit_encryption_mode,
         user_group_ids_to_remove: a.user_group_ids_to_remove,
         replication_group_description: a.replication_group_description,
         snapshot_retention_limit: a.snapshots.snapshot_retention_limit,

@@ -2,6 +2,7 @@
 //! the local launcher.
 
 mod admin;
+mod certificates;
 mod cli;
 mod ha;
 mod output;

@@ -55,6 +55,8 @@ pub fn group_json(g: &api::ReplicationGroup) -> Value {
         "AuthTokenEnabled": g.auth_token_enabled,
         "AuthTokenLastModifiedDate": g.auth_token_last_modified_date,
         "UserGroupIds": g.user_group_ids,
+        "TransitEncryptionEnabled": g.transit_encryption_enabled,
+        "TransitEncryptionMode": g.transit_encryption_mode,
     })
 }
 

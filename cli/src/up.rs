@@ -152,7 +152,22 @@ async fn start(a: &UpArgs, procs: &mut Vec<Proc>, cancel: &CancellationToken) ->
         procs.push(spawn(&exe, &name, &args, &logs).map_err(|e| format!("cannot start {name}: {e}"))?);
     }
     let gateway_grpc = format!("127.0.0.1:{}", a.admin_port + 3);
-    let args = vec![s("gateway"), s("--coordinators"), coordinators.join(","), s("--grpc-listen"), gateway_grpc];
+    // TLS for groups that ask for it: a cluster CA and a gateway certificate, made once.
+    let tls_dir = a.data_dir.join("tls");
+    let hosts = ["localhost", "127.0.0.1", "::1"].map(String::from);
+    crate::certificates::ensure(&tls_dir, &hosts, false)?;
+    let (cert, key) = crate::certificates::gateway_files(&tls_dir);
+    let args = vec![
+        s("gateway"),
+        s("--coordinators"),
+        coordinators.join(","),
+        s("--grpc-listen"),
+        gateway_grpc,
+        s("--tls-cert-file"),
+        cert.display().to_string(),
+        s("--tls-key-file"),
+        key.display().to_string(),
+    ];
     procs.push(spawn(&exe, "gateway", &args, &logs).map_err(|e| format!("cannot start gateway: {e}"))?);
     say!("Started 3 coordinators, {} datanodes (zones a, b, c) and a gateway; logs in {}", a.datanodes, logs.display());
 

@@ -41,6 +41,13 @@ pub struct GatewayConfig {
     /// Most commands one connection may have in flight before the gateway stops reading it.
     #[arg(long, env = "FERROCACHE_MAX_PIPELINE", default_value_t = 4096)]
     pub max_pipeline: usize,
+    /// PEM certificate chain for TLS on the endpoints of groups with transit encryption
+    /// (`ferrocache generate-certificates` makes one, with its CA).
+    #[arg(long, env = "FERROCACHE_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, env = "FERROCACHE_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<std::path::PathBuf>,
 }
 
 impl GatewayConfig {

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connection;
 use crate::router::{EndpointKind, Table};
+use crate::tls::{self, Accepted};
 use crate::Shared;
 
 /// What a client connection is attached to.
@@ -107,9 +108,14 @@ async fn accept_loop(
         let permit = limit.clone().try_acquire_owned().ok();
         let (endpoint, shared, cancel) = (endpoint.clone(), shared.clone(), cancel.clone());
         tokio::spawn(async move {
-            match permit {
-                Some(_permit) => connection::serve(socket, peer, endpoint, shared, cancel).await,
-                None => connection::refuse(socket, "ERR max number of clients reached").await,
+            let mode = shared.router.table().groups.get(&endpoint.group_id).map(|g| g.transit_encryption);
+            let accepted = tls::accept(socket, mode.unwrap_or_default(), shared.tls.as_ref()).await;
+            match (permit, accepted) {
+                (_, Accepted::Refused(why)) => tracing::debug!(%peer, "connection refused: {why}"),
+                (Some(_permit), Accepted::Plain(s)) => connection::serve(s, peer, endpoint, shared, cancel).await,
+                (Some(_permit), Accepted::Tls(s)) => connection::serve_tls(*s, peer, endpoint, shared, cancel).await,
+                (None, Accepted::Plain(s)) => connection::refuse(s, "ERR max number of clients reached").await,
+                (None, Accepted::Tls(s)) => connection::refuse(*s, "ERR max number of clients reached").await,
             }
         });
     }

@@ -22,6 +22,7 @@ pub mod pubsub;
 pub mod resp;
 pub mod retry;
 pub mod router;
+pub mod tls;
 pub mod transaction;
 pub mod watch;
 
@@ -57,12 +58,18 @@ pub struct Shared {
     pub run_id: String,
     /// ACL LOG: denials and failed logins on this gateway.
     pub acl_log: parking_lot::Mutex<acl::AclLog>,
+    /// TLS for groups with transit encryption (from --tls-cert-file / --tls-key-file).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Runs a gateway until `cancel` fires: endpoints open as the coordinators' topology names
 /// groups; `grpc` serves health checks and reflection.
 pub async fn run(config: GatewayConfig, grpc: TcpListener, cancel: CancellationToken) -> Result<(), Error> {
     config.validate().map_err(Error::Config)?;
+    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(Error::Config)?),
+        _ => None,
+    };
     let router = Arc::new(router::Router::new(cancel.child_token()));
     let shared = Arc::new(Shared {
         pubsub: pubsub::Hub::new(router.clone(), cancel.child_token()),
@@ -71,6 +78,7 @@ pub async fn run(config: GatewayConfig, grpc: TcpListener, cancel: CancellationT
         cancel: cancel.clone(),
         started: Instant::now(),
         acl_log: Default::default(),
+        tls,
         run_id: format!("{:016x}{:016x}{:08x}", rand::random::<u64>(), rand::random::<u64>(), rand::random::<u32>()),
         config,
     });

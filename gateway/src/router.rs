@@ -76,6 +76,8 @@ pub struct Group {
     pub configuration_port: u16,
     /// Who may connect and what each may do.
     pub acl: Arc<crate::acl::Acl>,
+    /// TLS on the endpoints.
+    pub transit_encryption: crate::tls::TransitEncryption,
     /// Index in `shards` of each slot's owner (shared with the previous table while the
     /// slots do not change).
     owners: Arc<Vec<u16>>,
@@ -185,6 +187,7 @@ impl Table {
                     parameters: g.parameters.into_iter().collect(),
                     cluster_enabled: g.cluster_enabled,
                     configuration_port: g.configuration_port.min(u16::MAX as u32) as u16,
+                    transit_encryption: crate::tls::TransitEncryption::from_proto(&g.transit_encryption),
                     acl: crate::acl::Acl::from_proto(
                         g.acl_users,
                         previous.and_then(|p| p.groups.get(&g.replication_group_id)).map(|p| &p.acl),

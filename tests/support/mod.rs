@@ -138,11 +138,22 @@ pub struct Options {
     /// The cluster secret every process gets (the test process must install it too, with
     /// `ferrocache_common::credentials::install`, to call the admin API).
     pub secret: Option<&'static str>,
+    /// Give the gateway a TLS certificate (made with `generate-certificates` in the
+    /// cluster's directory; the CA is at [`Cluster::tls_ca`]).
+    pub gateway_tls: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { coordinators: 1, datanodes: 3, gateway: true, own_uids: false, coordinator_args: &[], secret: None }
+        Options {
+            coordinators: 1,
+            datanodes: 3,
+            gateway: true,
+            own_uids: false,
+            coordinator_args: &[],
+            secret: None,
+            gateway_tls: false,
+        }
     }
 }
 
@@ -198,7 +209,21 @@ impl Cluster {
         }
         if opts.gateway {
             let grpc = format!("127.0.0.1:{}", free_port());
-            cluster.add("gateway", &["gateway", "--coordinators", &coordinators.join(","), "--grpc-listen", &grpc]);
+            let coordinators = coordinators.join(",");
+            let mut args = vec!["gateway", "--coordinators", &coordinators, "--grpc-listen", &grpc];
+            let tls = cluster.dir.path().join("tls");
+            let (cert, key) =
+                (tls.join("gateway.pem").display().to_string(), tls.join("gateway.key").display().to_string());
+            if opts.gateway_tls {
+                let made = Command::new(BIN)
+                    .args(["generate-certificates", "--out-dir", &tls.display().to_string()])
+                    .stdout(Stdio::null())
+                    .status()
+                    .expect("generate-certificates");
+                assert!(made.success(), "generate-certificates failed");
+                args.extend(["--tls-cert-file", &cert, "--tls-key-file", &key]);
+            }
+            cluster.add("gateway", &args);
         }
         cluster
     }
@@ -209,6 +234,11 @@ impl Cluster {
         let grpc = format!("127.0.0.1:{}", free_port());
         let coordinators = self.coordinators.join(",");
         self.add(name, &["gateway", "--coordinators", &coordinators, "--grpc-listen", &grpc, "--bind", bind]);
+    }
+
+    /// The CA that signed the gateway's certificate (with `gateway_tls`).
+    pub fn tls_ca(&self) -> PathBuf {
+        self.dir.path().join("tls").join("ca.pem")
     }
 
     fn path(&self, name: &str) -> String {

@@ -202,6 +202,7 @@ impl Admin for AdminService {
             snapshot_window,
             auth_token,
             user_group_ids,
+            transit_encryption,
             ..
         } = plan;
         if let Some(ug) = user_group_ids.iter().find(|u| !topology.user_groups.contains_key(*u)) {
@@ -259,6 +260,7 @@ impl Admin for AdminService {
             auth_token_modified_ms: if auth_token.is_some() { now } else { 0 },
             auth_tokens: auth_token.into_iter().collect(),
             user_group_ids,
+            transit_encryption,
         };
         let change = Change::CreateReplicationGroup {
             group: Box::new(group),

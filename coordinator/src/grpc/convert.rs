@@ -108,6 +108,8 @@ pub fn replication_group(
             String::new()
         },
         user_group_ids: g.user_group_ids.clone(),
+        transit_encryption_enabled: g.transit_encryption.is_some(),
+        transit_encryption_mode: g.transit_encryption.map(|m| m.as_str().to_string()).unwrap_or_default(),
         cache_parameters: g
             .parameters
             .iter()
@@ -159,6 +161,7 @@ pub fn routing(topology: &Topology, version: u64) -> pb::Topology {
             parameters: g.parameters.clone().into_iter().collect(),
             cluster_enabled: g.cluster_enabled,
             configuration_port: g.configuration_port as u32,
+            transit_encryption: g.transit_encryption.map(|m| m.as_str().to_string()).unwrap_or_default(),
             acl_users: topology.acl_users(g).into_iter().map(|(name, rules)| pb::AclUser { name, rules }).collect(),
             node_groups: g
                 .node_groups

@@ -8,7 +8,9 @@ use ferrocache_proto::admin::v1 as admin;
 use tonic::Status;
 
 use crate::error::Error;
-use crate::topology::{AuthTokenUpdate, Durability, DurabilityMode, ReplicationGroup, Role, Settings};
+use crate::topology::{
+    AuthTokenUpdate, Durability, DurabilityMode, ReplicationGroup, Role, Settings, TransitEncryption, TransitSetting,
+};
 
 pub fn invalid(msg: impl Into<String>) -> Status {
     Error::InvalidArgument(format!("InvalidParameterValue: {}", msg.into())).into()
@@ -45,6 +47,44 @@ pub struct CreatePlan {
     /// SHA-256 of the AUTH token.
     pub auth_token: Option<String>,
     pub user_group_ids: Vec<String>,
+    pub transit_encryption: Option<TransitEncryption>,
+}
+
+fn transit_mode(mode: &str) -> Result<Option<TransitEncryption>, Status> {
+    match mode.to_ascii_lowercase().as_str() {
+        "" => Ok(None),
+        "preferred" => Ok(Some(TransitEncryption::Preferred)),
+        "required" => Ok(Some(TransitEncryption::Required)),
+        other => Err(invalid(format!("TransitEncryptionMode must be preferred or required, got '{other}'"))),
+    }
+}
+
+/// TransitEncryptionEnabled/Mode of a modify request against the group's current setting;
+/// None = unchanged. As ElastiCache: TLS turns on in "preferred" mode, and off only from it.
+fn transit_change(
+    enabled: Option<bool>,
+    mode: &str,
+    current: Option<TransitEncryption>,
+) -> Result<Option<TransitSetting>, Status> {
+    let mode = transit_mode(mode)?;
+    match (enabled, mode, current) {
+        (None, None, _) => Ok(None),
+        (Some(true), None, Some(_)) => Ok(None),
+        (Some(true) | None, Some(m), Some(_)) => Ok(Some(TransitSetting::On(m))),
+        (Some(true), Some(TransitEncryption::Preferred), None) => {
+            Ok(Some(TransitSetting::On(TransitEncryption::Preferred)))
+        }
+        (Some(true), _, None) => Err(combination(
+            "turning transit encryption on needs TransitEncryptionMode preferred (set required once every client uses TLS)",
+        )),
+        (None, Some(_), None) => Err(combination("TransitEncryptionMode needs transit encryption enabled")),
+        (Some(false), Some(_), _) => Err(combination("TransitEncryptionMode cannot go with TransitEncryptionEnabled false")),
+        (Some(false), None, Some(TransitEncryption::Required)) => {
+            Err(combination("set TransitEncryptionMode preferred before turning transit encryption off"))
+        }
+        (Some(false), None, Some(TransitEncryption::Preferred)) => Ok(Some(TransitSetting::Off)),
+        (Some(false), None, None) => Ok(None),
+    }
 }
 
 /// Checks an AUTH token and returns its hash (only the hash is ever stored).
@@ -134,7 +174,14 @@ pub fn validate_create(req: &admin::CreateReplicationGroupRequest) -> Result<Cre
     if auth_token.is_some() && !user_group_ids.is_empty() {
         return Err(combination("AuthToken and UserGroupIds cannot be used together"));
     }
+    let transit_encryption = match (req.transit_encryption_enabled, transit_mode(&req.transit_encryption_mode)?) {
+        (Some(true), None) => Some(TransitEncryption::Required),
+        (Some(true), Some(m)) => Some(m),
+        (_, Some(_)) => return Err(combination("TransitEncryptionMode needs TransitEncryptionEnabled")),
+        (_, None) => None,
+    };
     Ok(CreatePlan {
+        transit_encryption,
         auth_token,
         user_group_ids,
         snapshot_name,
@@ -376,6 +423,8 @@ pub fn validate_modify(req: &admin::ModifyReplicationGroupRequest, g: &Replicati
                 return Err(invalid(format!("AuthTokenUpdateStrategy must be SET, ROTATE or DELETE, got '{other}'")))
             }
         };
+    plan.settings.transit_encryption =
+        transit_change(req.transit_encryption_enabled, &req.transit_encryption_mode, g.transit_encryption)?;
     plan.settings.user_groups_to_add = user_group_ids(&req.user_group_ids_to_add)?;
     plan.settings.user_groups_to_remove = user_group_ids(&req.user_group_ids_to_remove)?;
     if let Some(u) = plan.settings.user_groups_to_remove.iter().find(|u| !g.user_group_ids.contains(u)) {

@@ -89,6 +89,41 @@ pub struct Handoff {
     pub reason: String,
 }
 
+/// TLS on a group's Redis endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransitEncryption {
+    /// TLS and plain-text clients are both served (moving clients over).
+    Preferred,
+    /// Plain-text clients are refused.
+    Required,
+}
+
+impl TransitEncryption {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TransitEncryption::Preferred => "preferred",
+            TransitEncryption::Required => "required",
+        }
+    }
+}
+
+/// ModifyReplicationGroup's TLS change (an enum, not `Option<Option<_>>`: JSON would not
+/// tell "turn off" from "unchanged").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransitSetting {
+    Off,
+    On(TransitEncryption),
+}
+
+impl TransitSetting {
+    pub fn mode(self) -> Option<TransitEncryption> {
+        match self {
+            TransitSetting::Off => None,
+            TransitSetting::On(m) => Some(m),
+        }
+    }
+}
+
 /// When a primary answers a write (see docs/failover.md).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DurabilityMode {
@@ -243,6 +278,9 @@ pub struct ReplicationGroup {
     /// RBAC: user groups whose users may connect (exclusive with tokens).
     #[serde(default)]
     pub user_group_ids: Vec<String>,
+    /// TLS on the endpoints (None: off).
+    #[serde(default)]
+    pub transit_encryption: Option<TransitEncryption>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,6 +322,8 @@ pub struct Settings {
     pub user_groups_to_add: Vec<String>,
     #[serde(default)]
     pub user_groups_to_remove: Vec<String>,
+    #[serde(default)]
+    pub transit_encryption: Option<TransitSetting>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -712,6 +752,15 @@ impl Topology {
                     if g.parameters.get(&name) != Some(&value) {
                         said.push(format!("parameter {name} = '{value}'"));
                         g.parameters.insert(name, value);
+                    }
+                }
+                if let Some(t) = settings.transit_encryption.map(TransitSetting::mode) {
+                    if t != g.transit_encryption {
+                        said.push(match t {
+                            Some(m) => format!("transit encryption {}", m.as_str()),
+                            None => "transit encryption disabled".into(),
+                        });
+                        g.transit_encryption = t;
                     }
                 }
                 if let Some(w) = settings.snapshot_window {

@@ -36,6 +36,7 @@ fn group(id: &str) -> ReplicationGroup {
         auth_tokens: Vec::new(),
         auth_token_modified_ms: 0,
         user_group_ids: Vec::new(),
+        transit_encryption: None,
     }
 }
 

@@ -36,6 +36,7 @@ fn table() -> Table {
             cluster_enabled: true,
             configuration_port: 7002,
             acl_users: vec![],
+            transit_encryption: String::new(),
         }],
     })
 }
@@ -165,6 +166,7 @@ fn one_slot_move_touches_only_the_moved_slots() {
             cluster_enabled: true,
             configuration_port: 30_000,
             acl_users: vec![],
+            transit_encryption: String::new(),
         };
         let mut other = group("other");
         if moved {

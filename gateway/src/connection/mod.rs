@@ -17,7 +17,7 @@ use ferrocache_common::reply::errors;
 use ferrocache_common::slot::key_slot;
 use ferrocache_common::Reply;
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -141,7 +141,7 @@ impl Session {
 }
 
 /// Answers a connection over the client limit, then closes it.
-pub async fn refuse(mut socket: TcpStream, msg: &str) {
+pub async fn refuse<S: AsyncWrite + Unpin>(mut socket: S, msg: &str) {
     let mut out = BytesMut::new();
     resp::encode(&Reply::error(msg), 2, &mut out);
     let _ = socket.write_all(&out).await;
@@ -155,6 +155,32 @@ pub async fn serve(
     cancel: CancellationToken,
 ) {
     let laddr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let (rd, wr) = socket.into_split();
+    serve_split(rd, wr, peer, laddr, endpoint, shared, cancel).await
+}
+
+/// A client that connected with TLS.
+pub async fn serve_tls(
+    socket: tokio_rustls::server::TlsStream<TcpStream>,
+    peer: SocketAddr,
+    endpoint: Arc<Endpoint>,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+) {
+    let laddr = socket.get_ref().0.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let (rd, wr) = tokio::io::split(socket);
+    serve_split(rd, wr, peer, laddr, endpoint, shared, cancel).await
+}
+
+async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    rd: R,
+    wr: W,
+    peer: SocketAddr,
+    laddr: String,
+    endpoint: Arc<Endpoint>,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+) {
     let info = shared.clients.register(peer, laddr);
     let id = info.lock().id;
     let acl = shared.router.table().groups.get(&endpoint.group_id).map(|g| g.acl.clone()).unwrap_or_default();
@@ -172,20 +198,20 @@ pub async fn serve(
         acl,
     };
     session.logout();
-    if let Err(e) = run(socket, &mut session, &endpoint, &shared, cancel).await {
+    if let Err(e) = run(rd, wr, &mut session, &endpoint, &shared, cancel).await {
         tracing::debug!(client = id, "connection ended: {e}");
     }
     shared.clients.unregister(id);
 }
 
-async fn run(
-    socket: TcpStream,
+async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    mut rd: R,
+    mut wr: W,
     session: &mut Session,
     endpoint: &Endpoint,
     shared: &Arc<Shared>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    let (mut rd, mut wr) = socket.into_split();
     let limits = Limits { max_bulk_len: shared.config.proto_max_bulk_len, max_args: shared.config.max_args };
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
