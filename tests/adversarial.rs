@@ -195,3 +195,56 @@ async fn hostile_clients_leave_the_cluster_serving_and_consistent() {
         assert_eq!(p, r, "primary and replica differ");
     }
 }
+
+/// Big values in pipelines: together more than the internal links' per-message budgets
+/// (and more than the 256 MB a replication message could carry before). The data link that
+/// other clients share keeps working, and every value reaches the replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_pipelined_values_do_not_break_shared_links() {
+    let mut cluster = Cluster::start(Options { datanodes: 2, ..Default::default() });
+    let (port, reader) = cluster.create_group("big", 1, "everysec").await;
+    let g = cluster.describe("big").await;
+    let replica_host =
+        g.node_groups[0].node_group_members.iter().find(|m| m.current_role == "replica").unwrap().datanode_id.clone();
+    let mut writer = redis_conn(port).await;
+    let mut other = redis_conn(port).await;
+    const MB: usize = 1 << 20;
+    const N: usize = 6;
+    let value = vec![b'x'; 50 * MB];
+    // The replica is down while the values are written, so it catches up on all of them at
+    // once (one backlog or full-sync message of 300 MB, before those were chunked).
+    cluster.kill(&replica_host);
+    let mut sets = redis::pipe();
+    for i in 0..N {
+        sets.cmd("SET").arg(format!("big{i}")).arg(&value[..]).ignore();
+    }
+    let _: () = sets.query_async(&mut writer).await.expect("pipelined SETs");
+    drop(value);
+    cluster.restart(&replica_host);
+    let mut gets = redis::pipe();
+    for i in 0..N {
+        gets.cmd("GET").arg(format!("big{i}"));
+    }
+    let (_, replies) = tokio::join!(
+        async {
+            // Another client on the same link keeps being answered meanwhile.
+            for _ in 0..20 {
+                let _: () = q(&mut other, &["INCR", "counter"]).await.unwrap();
+            }
+        },
+        gets.query_async::<Vec<Vec<u8>>>(&mut writer)
+    );
+    let replies = replies.expect("pipelined GETs");
+    assert_eq!(replies.iter().map(Vec::len).collect::<Vec<_>>(), vec![50 * MB; N]);
+    assert_eq!(q::<i64>(&mut other, &["GET", "counter"]).await.unwrap(), 20);
+    // The replica catches up (the reader endpoint skips a replica that is not in sync, so
+    // its state is read from the coordinators).
+    support::eventually(Duration::from_secs(60), "the replica back in sync with every big value", || async {
+        let g = cluster.describe("big").await;
+        g.node_groups[0].node_group_members.iter().all(|m| m.member_status == "online" && m.replication_lag == 0)
+    })
+    .await;
+    let mut replica = redis_conn(reader).await;
+    assert_eq!(q::<i64>(&mut replica, &["STRLEN", &format!("big{}", N - 1)]).await.unwrap(), 50 * MB as i64);
+    assert_eq!(q::<i64>(&mut replica, &["DBSIZE"]).await.unwrap(), N as i64 + 1);
+}

@@ -58,7 +58,12 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-const MAX_MESSAGE: usize = 1 << 30;
+/// Largest gRPC message (protobuf's own limit is 2 GiB): a command as large as a client may
+/// send (the gateway's query buffer, 1 GiB by default) must fit.
+pub(crate) const MAX_MESSAGE: usize = (1 << 31) - 1;
+
+/// Largest single reply sent to a gateway (a larger one answers an error instead).
+pub(crate) const MAX_REPLY: usize = MAX_MESSAGE - (1 << 20);
 
 /// Runs a datanode on `listener` until `cancel` fires, then flushes storage.
 pub async fn run(config: DatanodeConfig, listener: TcpListener, cancel: CancellationToken) -> Result<()> {

@@ -33,6 +33,8 @@ pub const MOVING: &str = "TRYAGAIN the slot is moving to another node group; try
 
 /// Most keys in one import chunk (a chunk is one commit on the target).
 const CHUNK_KEYS: usize = 512;
+/// ... and at most this many bytes (one key alone may be larger, up to the link's limit).
+const CHUNK_BYTES: usize = 32 << 20;
 /// How long the source waits for its assignment to freeze the slots.
 const FREEZE_WAIT: Duration = Duration::from_secs(5);
 /// How long the target waits for its replicas to have a copied batch.
@@ -183,13 +185,29 @@ pub async fn export(host: &Host, req: pb::ExportSlotsRequest) -> Result<u64, Sta
     };
     let keys = entries.len();
     tracing::info!(node = %node.id, first, last, keys, target = %req.target_node_id, "copying slots");
-    let mut chunks: Vec<pb::ImportChunk> = entries
-        .chunks(CHUNK_KEYS)
-        .map(|c| pb::ImportChunk {
+    // By count and by bytes: big values must not add up to a message over the link's limit.
+    let mut groups: Vec<Vec<pb::ImportEntry>> = Vec::new();
+    let mut bytes = 0usize;
+    for e in entries {
+        let size = e.key.len() + e.value.len();
+        match groups.last_mut() {
+            Some(g) if g.len() < CHUNK_KEYS && bytes + size <= CHUNK_BYTES => {
+                bytes += size;
+                g.push(e);
+            }
+            _ => {
+                bytes = size;
+                groups.push(vec![e]);
+            }
+        }
+    }
+    let mut chunks: Vec<pb::ImportChunk> = groups
+        .into_iter()
+        .map(|entries| pb::ImportChunk {
             node_id: req.target_node_id.clone(),
             first_slot: first as u32,
             last_slot: last as u32,
-            entries: c.to_vec(),
+            entries,
         })
         .collect();
     if chunks.is_empty() {
@@ -208,8 +226,8 @@ pub async fn export(host: &Host, req: pb::ExportSlotsRequest) -> Result<u64, Sta
         .await
         .map_err(|e| Status::unavailable(format!("target {} unreachable: {e}", req.target_address)))?;
     let mut client = pb::replication_client::ReplicationClient::new(ferrocache_common::credentials::channel(channel))
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
+        .max_decoding_message_size(crate::MAX_MESSAGE)
+        .max_encoding_message_size(crate::MAX_MESSAGE);
     let imported = client.import_slots(tokio_stream::iter(chunks)).await?.into_inner().keys;
     if imported != keys as u64 {
         return Err(Status::internal(format!("the target took {imported} of {keys} keys")));

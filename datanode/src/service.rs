@@ -106,7 +106,7 @@ impl Data for DataService {
                     continue;
                 }
                 let replies = run_batch(&host, batch, &tx, &blocked).await;
-                if !replies.is_empty() && tx.send(Ok(pb::ReplyBatch { replies })).await.is_err() {
+                if !send_replies(&tx, replies).await {
                     break;
                 }
             }
@@ -116,6 +116,35 @@ impl Data for DataService {
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
+}
+
+/// Replies per message: a pipeline's replies are split so that no message nears the link's
+/// limit (a stream error would fail every client sharing the link).
+const REPLY_BATCH_BYTES: usize = 32 << 20;
+
+/// Sends `replies` in messages of at most [`REPLY_BATCH_BYTES`] (one reply alone may be
+/// larger); a reply too large for the link at all becomes an error for its client only.
+/// False when the stream is gone.
+async fn send_replies(tx: &Out, replies: Vec<pb::Reply>) -> bool {
+    use prost::Message;
+    let mut batch = Vec::new();
+    let mut bytes = 0usize;
+    for mut r in replies {
+        let len = r.encoded_len();
+        if len > crate::MAX_REPLY {
+            let msg = format!("ERR reply too large for the gateway link ({len} bytes); ask for less at once");
+            r = reply(r.id, Reply::error(msg));
+        }
+        if !batch.is_empty() && bytes + len > REPLY_BATCH_BYTES {
+            if tx.send(Ok(pb::ReplyBatch { replies: std::mem::take(&mut batch) })).await.is_err() {
+                return false;
+            }
+            bytes = 0;
+        }
+        bytes += len.min(REPLY_BATCH_BYTES);
+        batch.push(r);
+    }
+    batch.is_empty() || tx.send(Ok(pb::ReplyBatch { replies: batch })).await.is_ok()
 }
 
 fn reply(id: u64, r: Reply) -> pb::Reply {
@@ -150,7 +179,7 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
             let (node, host, tx) = (node.clone(), host.clone(), tx.clone());
             tokio::spawn(async move {
                 let r = parameters_applied(&node, &host, &c.args[2..]).await;
-                let _ = tx.send(Ok(pb::ReplyBatch { replies: vec![reply(c.id, r)] })).await;
+                send_replies(&tx, vec![reply(c.id, r)]).await;
             });
         } else if name == b"CONFIG" && c.args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"RESETSTAT")) {
             node.with_state(|st| st.stats = Default::default());
@@ -189,7 +218,7 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
             let timeout = Duration::from_millis(host.config.sync_ack_timeout_ms);
             tokio::spawn(async move {
                 let replies = finish_sync(&node, applied, ids, timeout).await;
-                let _ = tx.send(Ok(pb::ReplyBatch { replies })).await;
+                send_replies(&tx, replies).await;
             });
             Vec::new()
         }
@@ -361,7 +390,7 @@ impl Waiter {
             }
         };
         blocked.lock().remove(&self.id);
-        let _ = tx.send(Ok(pb::ReplyBatch { replies: vec![reply] })).await;
+        send_replies(&tx, vec![reply]).await;
     }
 }
 

@@ -67,6 +67,9 @@ impl GatewayConfig {
         if self.maxclients == 0 || self.max_pipeline == 0 {
             return Err("maxclients and max-pipeline must be positive".into());
         }
+        if self.query_buffer_limit > (1 << 31) - (64 << 20) {
+            return Err("query-buffer-limit must stay below 2 GiB (a command must fit one internal message)".into());
+        }
         if self.query_buffer_limit < self.proto_max_bulk_len {
             return Err("query-buffer-limit must be at least proto-max-bulk-len".into());
         }

@@ -25,7 +25,11 @@ const QUEUE: usize = 16 * 1024;
 const MAX_BATCH: usize = 1024;
 const BATCHES_IN_FLIGHT: usize = 64;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-const MAX_MESSAGE: usize = 1 << 30;
+/// Largest gRPC message (protobuf's own limit is 2 GiB).
+const MAX_MESSAGE: usize = (1 << 31) - 1;
+/// A batch stops growing past this many argument bytes: many clients' big commands must not
+/// add up to a message over the limit (one command alone is bounded by the query buffer).
+const BATCH_BYTES: usize = 32 << 20;
 /// How often abandoned commands are looked for (and cancelled on the node).
 const ABANDONED_SWEEP: Duration = Duration::from_millis(200);
 
@@ -219,9 +223,11 @@ fn collect(
     next_id: &mut u64,
 ) -> pb::CommandBatch {
     let mut commands = Vec::new();
+    let mut bytes = 0usize;
     let mut map = inflight.lock();
     let mut next = carry.take();
     while let Some(p) = next {
+        bytes += p.args.iter().map(|a| a.len() + 8).sum::<usize>();
         let id = *next_id;
         *next_id += 1;
         map.insert(id, p.reply);
@@ -233,7 +239,7 @@ fn collect(
             readonly: p.readonly,
             keyed: p.keyed,
         });
-        next = if commands.len() < MAX_BATCH { rx.try_recv().ok() } else { None };
+        next = if commands.len() < MAX_BATCH && bytes < BATCH_BYTES { rx.try_recv().ok() } else { None };
     }
     pb::CommandBatch { node_id: node_id.to_string(), commands, cancel: vec![] }
 }

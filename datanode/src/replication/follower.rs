@@ -72,8 +72,8 @@ impl Follower {
             .initial_connection_window_size(Some(8 << 20));
         let channel = endpoint.connect().await?;
         let mut client = ReplicationClient::new(ferrocache_common::credentials::channel(channel))
-            .max_decoding_message_size(256 << 20)
-            .max_encoding_message_size(256 << 20);
+            .max_decoding_message_size(crate::MAX_MESSAGE)
+            .max_encoding_message_size(crate::MAX_MESSAGE);
         let (req_tx, req_rx) = mpsc::channel(16);
         let position = self.node.with_state(|st| st.position.clone());
         let start = pb::SyncStart {

@@ -20,6 +20,9 @@ use crate::host::Host;
 use crate::node::Node;
 
 const CHUNK_ENTRIES: usize = 1000;
+/// A message stops growing past this many bytes (one entry or effect alone may be larger,
+/// up to the link's limit): big values must not add up to a message the replica refuses.
+const MESSAGE_BYTES: usize = 32 << 20;
 const EFFECTS_PER_MESSAGE: usize = 1024;
 const IDLE_PING: Duration = Duration::from_secs(1);
 const SNAPSHOT_CHUNK: usize = 1 << 20;
@@ -166,12 +169,19 @@ async fn stream_to_replica(node: &Arc<Node>, start: &pb::SyncStart, tx: &Out) ->
         let (position, entries) = node.snapshot();
         let pos = pb::Position { replid: position.replid.clone(), offset: position.offset };
         send(tx, Msg::FullSyncBegin(pos.clone())).await?;
-        for chunk in entries.chunks(CHUNK_ENTRIES) {
-            let entries = chunk
-                .iter()
-                .map(|(k, e)| pb::Entry { key: k.clone(), value: e.value.encode().into(), expires_at_ms: e.expires_at })
-                .collect();
-            send(tx, Msg::FullSyncChunk(pb::Entries { entries })).await?;
+        let mut chunk = Vec::with_capacity(CHUNK_ENTRIES);
+        let mut bytes = 0usize;
+        for (k, e) in &entries {
+            let value: bytes::Bytes = e.value.encode().into();
+            bytes += k.len() + value.len();
+            chunk.push(pb::Entry { key: k.clone(), value, expires_at_ms: e.expires_at });
+            if chunk.len() >= CHUNK_ENTRIES || bytes >= MESSAGE_BYTES {
+                send(tx, Msg::FullSyncChunk(pb::Entries { entries: std::mem::take(&mut chunk) })).await?;
+                bytes = 0;
+            }
+        }
+        if !chunk.is_empty() {
+            send(tx, Msg::FullSyncChunk(pb::Entries { entries: chunk })).await?;
         }
         send(tx, Msg::FullSyncEnd(pos)).await?;
         position.offset
@@ -185,6 +195,15 @@ async fn stream_to_replica(node: &Arc<Node>, start: &pb::SyncStart, tx: &Out) ->
                 return Err(Status::failed_precondition("no longer a primary"));
             }
             let mut batch = st.backlog.after(sent, EFFECTS_PER_MESSAGE);
+            let mut bytes = 0usize;
+            let keep = batch
+                .iter()
+                .position(|(_, effect)| {
+                    bytes += effect.iter().map(|a| a.len()).sum::<usize>();
+                    bytes > MESSAGE_BYTES
+                })
+                .map_or(batch.len(), |i| i.max(1));
+            batch.truncate(keep);
             // A transaction's frame is never split over two messages: a replica applies each
             // message at once, so it never holds half a transaction.
             while open_frame(&batch) {
