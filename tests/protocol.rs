@@ -131,3 +131,53 @@ async fn idle_clients_are_closed_after_the_groups_timeout() {
     let n = tokio::time::timeout(Duration::from_secs(4), blocked.read(&mut buf)).await.unwrap().unwrap();
     assert_eq!(&buf[..n], b"*-1\r\n", "the blocked client got its timeout reply");
 }
+
+/// Sends `request` and then reads nothing for `quiet`; afterwards drains what arrives.
+/// Returns the bytes read and whether the gateway closed the connection.
+async fn slow_reader(port: u16, request: &[u8], quiet: Duration) -> (usize, bool) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(request).await.unwrap();
+    tokio::time::sleep(quiet).await;
+    let mut total = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (total, true),
+            Ok(Ok(n)) => total += n,
+            Err(_) => return (total, false),
+        }
+    }
+}
+
+/// Redis's client-output-buffer-limit for normal clients: none by default; once set, a
+/// client that leaves more than the hard limit unread (or more than the soft limit for its
+/// seconds) is closed, and CONFIG SET of one class keeps the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_do_not_read_their_replies_are_closed_past_the_output_limits() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
+    let (port, _) = cluster.create_group("obuf", 0, "everysec").await;
+    let mut c = support::redis_conn(port).await;
+    let value = vec![b'v'; 600 * 1024];
+    let _: () = redis::cmd("SET").arg("big").arg(&value[..]).query_async(&mut c).await.unwrap();
+    let gets: Vec<u8> = b"GET big\r\n".repeat(40);
+    let one = format!("${}\r\n", value.len()).len() + value.len() + 2;
+    let whole = 40 * one;
+
+    // No limit by default: everything arrives, however late the client reads.
+    let (read, closed) = slow_reader(port, &gets, Duration::from_millis(1500)).await;
+    assert_eq!((read, closed), (whole, false));
+
+    let _: () = support::q(&mut c, &["CONFIG", "SET", "client-output-buffer-limit", "normal 4mb 2mb 1"]).await.unwrap();
+    let v: Vec<String> = support::q(&mut c, &["CONFIG", "GET", "client-output-buffer-limit"]).await.unwrap();
+    assert_eq!(v[1], "normal 4194304 2097152 1 replica 268435456 67108864 60 pubsub 33554432 8388608 60");
+    let (read, closed) = slow_reader(port, &gets, Duration::from_millis(2500)).await;
+    assert!(closed && read < whole, "closed past the limits after {read} of {whole} bytes");
+    // A client that asks for less than the limits is served as before.
+    let small: Vec<u8> = b"GET big\r\n".repeat(2);
+    assert_eq!(slow_reader(port, &small, Duration::from_millis(100)).await, (2 * one, false));
+    // Bad values are refused with Redis's errors.
+    let e = support::err(&mut c, &["CONFIG", "SET", "client-output-buffer-limit", "normal 1 2"]).await;
+    assert!(e.contains("Wrong number of arguments in buffer limit configuration"), "{e}");
+    let e = support::err(&mut c, &["CONFIG", "SET", "client-output-buffer-limit", "master 1 2 3"]).await;
+    assert!(e.contains("Invalid client class"), "{e}");
+}

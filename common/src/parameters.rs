@@ -18,6 +18,9 @@ pub enum Kind {
     NotifyFlags,
     /// Shown by CONFIG GET, not settable.
     Immutable,
+    /// `client-output-buffer-limit`: `<class> <hard> <soft> <soft-seconds>` for some of the
+    /// classes normal, replica (slave) and pubsub; stored whole.
+    OutputLimits,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -42,10 +45,90 @@ const fn p(name: &'static str, default: &'static str, kind: Kind) -> Parameter {
     Parameter { name, default, kind }
 }
 
+/// Redis's defaults: no limit for normal clients, 256 MB / 64 MB for 60 s for replicas,
+/// 32 MB / 8 MB for 60 s for pub/sub clients.
+pub const DEFAULT_OUTPUT_LIMITS: &str = "normal 0 0 0 replica 268435456 67108864 60 pubsub 33554432 8388608 60";
+
+/// One class's output buffer limits (0 = none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_seconds: u64,
+}
+
+impl OutputLimit {
+    pub fn is_limited(&self) -> bool {
+        self.hard > 0 || self.soft > 0
+    }
+}
+
+const OUTPUT_CLASSES: [&str; 3] = ["normal", "replica", "pubsub"];
+
+/// Parses `<class> <hard> <soft> <seconds>`... (some classes); Redis's errors.
+fn parse_output_limits(value: &str) -> Result<Vec<(&'static str, OutputLimit)>, String> {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if words.is_empty() || !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut out = Vec::new();
+    for w in words.chunks(4) {
+        let class = match w[0].to_ascii_lowercase().as_str() {
+            "normal" => "normal",
+            "replica" | "slave" => "replica",
+            "pubsub" => "pubsub",
+            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+        };
+        let (hard, soft) = (parse_memory(w[1]), parse_memory(w[2]));
+        let seconds = w[3].parse::<u64>().ok();
+        let (Some(hard), Some(soft), Some(soft_seconds)) = (hard, soft, seconds) else {
+            return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into());
+        };
+        out.push((class, OutputLimit { hard, soft, soft_seconds }));
+    }
+    Ok(out)
+}
+
+/// `class`'s limits in a stored `client-output-buffer-limit` value.
+pub fn output_limit(value: &str, class: &str) -> OutputLimit {
+    let find = |v: &str| parse_output_limits(v).ok()?.into_iter().rev().find(|(c, _)| *c == class).map(|(_, l)| l);
+    find(value).or_else(|| find(DEFAULT_OUTPUT_LIMITS)).unwrap_or_default()
+}
+
+/// The whole value after setting some classes (CONFIG SET changes only the classes given).
+fn merge_output_limits(current: &str, update: &str) -> String {
+    OUTPUT_CLASSES
+        .iter()
+        .map(|class| {
+            let l = parse_output_limits(update)
+                .ok()
+                .and_then(|u| u.into_iter().rev().find(|(c, _)| c == class).map(|(_, l)| l))
+                .unwrap_or_else(|| output_limit(current, class));
+            format!("{class} {} {} {}", l.hard, l.soft, l.soft_seconds)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// [`normalize`], for a group whose parameters are `current`: the value to store (a partial
+/// `client-output-buffer-limit` is completed from the current one).
+pub fn normalize_against(
+    current: &BTreeMap<String, String>,
+    name: &str,
+    value: &str,
+) -> Result<(&'static str, String), ParameterError> {
+    let (name, normalized) = normalize(name, value)?;
+    if name == "client-output-buffer-limit" {
+        return Ok((name, merge_output_limits(self::value(current, name), &normalized)));
+    }
+    Ok((name, normalized))
+}
+
 /// Every parameter, sorted by name.
 pub static PARAMETERS: &[Parameter] = &[
     p("activedefrag", "no", Kind::Enum(&["yes", "no"])),
     p("appendonly", "yes", Kind::Immutable),
+    p("client-output-buffer-limit", DEFAULT_OUTPUT_LIMITS, Kind::OutputLimits),
     p("cluster-enabled", "no", Kind::Immutable),
     p("databases", "1", Kind::Immutable),
     p("hash-max-listpack-entries", "128", Kind::Int(0, i64::MAX)),
@@ -218,6 +301,14 @@ pub fn normalize(name: &str, value: &str) -> Result<(&'static str, String), Para
             }
             lower
         }
+        Kind::OutputLimits => {
+            let limits = parse_output_limits(value).map_err(|e| invalid(param.name, e))?;
+            limits
+                .iter()
+                .map(|(c, l)| format!("{c} {} {} {}", l.hard, l.soft, l.soft_seconds))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
         Kind::NotifyFlags => notify::format(
             notify::parse(value)
                 .ok_or_else(|| invalid(param.name, "Invalid event class character. Use 'Ag$shzxeKEtmdn'."))?,
@@ -242,6 +333,21 @@ mod tests {
     fn table_is_sorted() {
         for pair in PARAMETERS.windows(2) {
             assert!(pair[0].name < pair[1].name, "{}", pair[1].name);
+        }
+    }
+
+    #[test]
+    fn output_limits_merge_per_class() {
+        let current = BTreeMap::new();
+        let (_, v) = normalize_against(&current, "client-output-buffer-limit", "pubsub 64mb 16mb 90").unwrap();
+        assert_eq!(v, "normal 0 0 0 replica 268435456 67108864 60 pubsub 67108864 16777216 90");
+        let current = BTreeMap::from([("client-output-buffer-limit".to_string(), v)]);
+        let (_, v) = normalize_against(&current, "client-output-buffer-limit", "normal 1mb 512kb 10").unwrap();
+        assert_eq!(v, "normal 1048576 524288 10 replica 268435456 67108864 60 pubsub 67108864 16777216 90");
+        assert_eq!(output_limit(&v, "normal"), OutputLimit { hard: 1 << 20, soft: 512 << 10, soft_seconds: 10 });
+        assert_eq!(output_limit("", "pubsub").hard, 32 << 20);
+        for bad in ["normal 1 2", "bogus 1 2 3", "normal x 2 3", "pubsub 1 2 -3"] {
+            assert!(normalize("client-output-buffer-limit", bad).is_err(), "{bad}");
         }
     }
 

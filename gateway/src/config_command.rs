@@ -63,7 +63,7 @@ pub fn get(shared: &Shared, group: &str, port: u16, patterns: &[Bytes]) -> Reply
 
 /// Checks every `name value` pair; the normalized values, or Redis's error for the first bad
 /// one (then nothing is changed).
-fn check(pairs: &[Bytes]) -> Result<Vec<(String, String)>, Reply> {
+fn check(current: &BTreeMap<String, String>, pairs: &[Bytes]) -> Result<Vec<(String, String)>, Reply> {
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(pairs.len() / 2);
     for pair in pairs.chunks(2) {
@@ -73,7 +73,8 @@ fn check(pairs: &[Bytes]) -> Result<Vec<(String, String)>, Reply> {
             let e = ParameterError::Invalid { name, reason: "duplicate parameter".into() };
             return Err(Reply::error(e.to_string()));
         }
-        let (canonical, normalized) = parameters::normalize(&name, &value).map_err(|e| Reply::error(e.to_string()))?;
+        let (canonical, normalized) =
+            parameters::normalize_against(current, &name, &value).map_err(|e| Reply::error(e.to_string()))?;
         out.push((canonical.to_string(), normalized));
     }
     Ok(out)
@@ -84,11 +85,11 @@ pub async fn set(shared: &Shared, group: &str, pairs: &[Bytes]) -> Reply {
     if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return Reply::error("ERR wrong number of arguments for 'config|set' command");
     }
-    let values = match check(pairs) {
+    let current = group_parameters(shared, group);
+    let values = match check(&current, pairs) {
         Ok(v) => v,
         Err(e) => return e,
     };
-    let current = group_parameters(shared, group);
     if values.iter().all(|(k, v)| parameters::value(&current, k) == v) {
         return Reply::ok();
     }

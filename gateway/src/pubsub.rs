@@ -8,16 +8,18 @@
 //! ```
 //! A SUBSCRIBE is answered once the primary has acknowledged the new counts, so a PUBLISH
 //! sent after the answer, through any gateway, reaches the client. A client whose queued
-//! messages exceed [`OUTPUT_LIMIT_BYTES`] (Redis's `client-output-buffer-limit pubsub` hard
-//! limit) is disconnected, never buffered without bound.
+//! messages pass the group's `client-output-buffer-limit pubsub` limits (hard, or soft for
+//! its seconds; 32 MB / 8 MB for 60 s by default) is disconnected, never buffered without
+//! bound.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use ferrocache_common::glob::glob_match;
+use ferrocache_common::parameters::OutputLimit;
 use ferrocache_common::Reply;
 use ferrocache_proto::internal::v1 as pb;
 use parking_lot::Mutex;
@@ -27,8 +29,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::router::{EndpointKind, Router};
 
-/// Redis's default hard limit for pub/sub clients' output buffers.
-pub const OUTPUT_LIMIT_BYTES: usize = 32 * 1024 * 1024;
 /// Messages a client may have queued (a second bound, for tiny messages).
 const CLIENT_QUEUE: usize = 1 << 20;
 /// How long a SUBSCRIBE waits for the primary's acknowledgement before answering anyway.
@@ -55,14 +55,31 @@ impl Kind {
 pub struct Mailbox {
     tx: mpsc::Sender<(Reply, usize)>,
     queued_bytes: AtomicUsize,
+    limit: OutputLimit,
+    /// When the queue went over the soft limit (ms since the hub started; 0 = it is not).
+    over_soft_since_ms: AtomicU64,
+    started: std::time::Instant,
     /// Fired when the client overran its limits: its connection closes.
     pub overflow: CancellationToken,
 }
 
 impl Mailbox {
     fn offer(&self, reply: Reply, size: usize) {
-        let queued = self.queued_bytes.fetch_add(size, Ordering::Relaxed) + size;
-        if queued > OUTPUT_LIMIT_BYTES || self.tx.try_send((reply, size)).is_err() {
+        let queued = (self.queued_bytes.fetch_add(size, Ordering::Relaxed) + size) as u64;
+        let l = self.limit;
+        let over_hard = l.hard > 0 && queued > l.hard;
+        let over_soft = if l.soft > 0 && queued > l.soft {
+            let now = self.started.elapsed().as_millis() as u64 + 1;
+            let since = match self.over_soft_since_ms.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => now,
+                Err(since) => since,
+            };
+            now.saturating_sub(since) >= l.soft_seconds * 1000
+        } else {
+            self.over_soft_since_ms.store(0, Ordering::Relaxed);
+            false
+        };
+        if over_hard || over_soft || self.tx.try_send((reply, size)).is_err() {
             self.overflow.cancel();
         }
     }
@@ -208,9 +225,17 @@ pub struct ClientSubs {
 }
 
 impl ClientSubs {
-    pub fn new(hub: &Hub, group: &str, client: u64) -> ClientSubs {
+    /// `limit`: the group's `client-output-buffer-limit pubsub` when the client subscribed.
+    pub fn new(hub: &Hub, group: &str, client: u64, limit: OutputLimit) -> ClientSubs {
         let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
-        let mailbox = Arc::new(Mailbox { tx, queued_bytes: AtomicUsize::new(0), overflow: CancellationToken::new() });
+        let mailbox = Arc::new(Mailbox {
+            tx,
+            queued_bytes: AtomicUsize::new(0),
+            limit,
+            over_soft_since_ms: AtomicU64::new(0),
+            started: std::time::Instant::now(),
+            overflow: CancellationToken::new(),
+        });
         ClientSubs { id: client, hub: hub.group(group), mailbox, rx, names: Default::default() }
     }
 

@@ -388,8 +388,9 @@ pub fn validate_modify(req: &admin::ModifyReplicationGroupRequest, g: &Replicati
     if !req.parameter_name_values.is_empty() {
         let mut set = std::collections::BTreeMap::new();
         for p in &req.parameter_name_values {
-            let (name, value) = ferrocache_common::parameters::normalize(&p.parameter_name, &p.parameter_value)
-                .map_err(|e| invalid(format!("InvalidParameterValue: {e}")))?;
+            let (name, value) =
+                ferrocache_common::parameters::normalize_against(&g.parameters, &p.parameter_name, &p.parameter_value)
+                    .map_err(|e| invalid(format!("InvalidParameterValue: {e}")))?;
             set.insert(name.to_string(), value);
         }
         plan.settings.parameters = Some(set);

@@ -35,6 +35,7 @@ use crate::{info, Shared};
 mod auth;
 mod cluster_mode;
 mod idle;
+mod output;
 
 use cluster_mode::{cluster_command, cluster_data};
 use idle::{sleep_until_some, IdleTimeout};
@@ -218,7 +219,9 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let mut queue: VecDeque<Slot> = VecDeque::new();
     let mut closing = false;
     let mut idle = IdleTimeout::default();
+    let mut guard = output::OutputGuard::default();
     loop {
+        guard.refresh(shared, &endpoint.group_id, session.subs.as_ref().is_some_and(|s| s.is_subscribed()));
         // Write every reply that is ready, in order.
         while let Some(front) = queue.front_mut() {
             let (reply, proto) = match front {
@@ -241,14 +244,13 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 }
             };
             resp::encode(&reply, proto, &mut out);
-            if out.len() >= OUT_HIGH_WATER {
-                wr.write_all(&out).await?;
-                out.clear();
+            // With output limits, replies pile up until written so the limits see them.
+            if out.len() >= OUT_HIGH_WATER && !guard.limited() {
+                guard.flush(&mut wr, &mut out).await?;
             }
         }
         if !out.is_empty() {
-            wr.write_all(&out).await?;
-            out.clear();
+            guard.flush(&mut wr, &mut out).await?;
         }
         if closing && queue.is_empty() {
             return Ok(());
@@ -384,7 +386,15 @@ async fn next_push(subs: &mut Option<ClientSubs>) -> Option<Reply> {
 /// primary knows of the new subscriptions (or after [`pubsub::ACK_TIMEOUT`]).
 fn subscribe(session: &mut Session, endpoint: &Endpoint, shared: &Shared, kind: pubsub::Kind, args: &[Bytes]) -> Slot {
     let (id, proto) = (session.id, session.proto);
-    let subs = session.subs.get_or_insert_with(|| ClientSubs::new(&shared.pubsub, &endpoint.group_id, id));
+    let subs = session.subs.get_or_insert_with(|| {
+        let table = shared.router.table();
+        let value = table
+            .groups
+            .get(&endpoint.group_id)
+            .map(|g| ferrocache_common::parameters::value(&g.parameters, "client-output-buffer-limit"));
+        let limit = ferrocache_common::parameters::output_limit(value.unwrap_or(""), "pubsub");
+        ClientSubs::new(&shared.pubsub, &endpoint.group_id, id, limit)
+    });
     let word: &'static [u8] = match kind {
         pubsub::Kind::Channel => b"subscribe",
         pubsub::Kind::Pattern => b"psubscribe",
