@@ -177,7 +177,7 @@ async fn rbac_users_are_limited_to_their_commands_keys_and_channels() {
         "app-reader",
         "app",
         Some(app_pw),
-        "on ~app:* &news.* +@read +@connection +publish +@transaction +acl|whoami",
+        "on ~app:* &news.* +@read +@connection +publish +subscribe +@transaction +acl|whoami",
     )
     .await;
 
@@ -286,6 +286,16 @@ async fn rbac_users_are_limited_to_their_commands_keys_and_channels() {
     assert!(err(&mut app, &["ACL", "LOG"]).await.contains("'acl|log' command"));
     assert!(err(&mut ops, &["ACL", "SETUSER", "x", "on"]).await.contains("admin API"));
 
+    // A subscriber whose user loses the channel is disconnected (as Redis does), even while
+    // it sends nothing.
+    let mut subscriber = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let hello = format!(
+        "*3\r\n$4\r\nAUTH\r\n$3\r\napp\r\n${}\r\n{app_pw}\r\n*2\r\n$9\r\nSUBSCRIBE\r\n$10\r\nnews.today\r\n",
+        app_pw.len()
+    );
+    let got = exchange(&mut subscriber, hello.as_bytes(), b":1\r\n").await;
+    assert!(got.ends_with(b":1\r\n"), "{}", String::from_utf8_lossy(&got));
+
     // A change through the admin API reaches connections already logged in.
     admin
         .modify_user(api::ModifyUserRequest {
@@ -300,6 +310,26 @@ async fn rbac_users_are_limited_to_their_commands_keys_and_channels() {
         async move { q::<()>(&mut app, &["SET", "app:2", "x"]).await.is_ok() }
     })
     .await;
+    admin
+        .modify_user(api::ModifyUserRequest {
+            user_id: "app-reader".into(),
+            access_string: "on ~app:* &other.* +@read +@connection +set +subscribe +@transaction +acl|whoami".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("modify user channels");
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        use tokio::io::AsyncReadExt;
+        loop {
+            match subscriber.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the subscriber that lost news.* is disconnected");
 
     // Removed from the user group: the user's connections close, and it can no longer log in.
     admin

@@ -15,7 +15,8 @@ use crate::acl::errors;
 /// What the next command finds.
 pub enum Login {
     Ok,
-    /// The user was deleted: close the connection.
+    /// The user was deleted, or lost access to a channel it subscribes to (as Redis, the
+    /// connection closes).
     Gone,
 }
 
@@ -39,6 +40,9 @@ impl Session {
             Some(name) => match self.acl.user(&name) {
                 Some(u) => {
                     let u = u.clone();
+                    if !self.subscriptions_allowed(&u) {
+                        return Login::Gone;
+                    }
                     self.set_user(Some(u));
                 }
                 None => return Login::Gone,
@@ -50,6 +54,21 @@ impl Session {
             }
         }
         Login::Ok
+    }
+
+    /// Whether `user` may keep every subscription this connection holds.
+    fn subscriptions_allowed(&self, user: &ferrocache_common::acl::User) -> bool {
+        use crate::pubsub::Kind;
+        let Some(subs) = self.subs.as_ref() else { return true };
+        [(Kind::Channel, "subscribe"), (Kind::Pattern, "psubscribe"), (Kind::Shard, "ssubscribe")].iter().all(
+            |(kind, command)| {
+                let Some(spec) = ferrocache_common::command::lookup(command.as_bytes()) else { return true };
+                subs.names(*kind).into_iter().all(|name| {
+                    let args = [Bytes::from_static(command.as_bytes()), name];
+                    user.check(spec, &args).is_ok()
+                })
+            },
+        )
     }
 
     pub(super) fn set_user(&mut self, user: Option<Arc<ferrocache_common::acl::User>>) {

@@ -258,11 +258,19 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         let can_read = !closing && queue.len() < shared.config.max_pipeline;
         // Redis's `timeout`: an idle client goes, unless it subscribes or waits on a
         // command (a blocked client is not idle).
-        let idle_at = idle
-            .deadline(shared, &endpoint.group_id)
-            .filter(|_| queue.is_empty() && !session.subs.as_ref().is_some_and(|s| s.is_subscribed()));
+        let subscribed = session.subs.as_ref().is_some_and(|s| s.is_subscribed());
+        let idle_at = idle.deadline(shared, &endpoint.group_id).filter(|_| queue.is_empty() && !subscribed);
+        // A subscriber may send nothing for hours: it follows changes to its user (a channel
+        // it may no longer read closes the connection) without waiting for a command.
+        let acl_seen = session.acl_version;
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
+            _ = shared.router.changed_since(acl_seen, std::time::Duration::from_secs(3600)), if subscribed => {
+                if let auth::Login::Gone = session.refresh_acl(&endpoint.group_id) {
+                    tracing::debug!(client = session.id, "subscriber lost its user or a channel; closing");
+                    return Ok(());
+                }
+            }
             _ = sleep_until_some(idle_at) => {
                 tracing::debug!(client = session.id, "idle past the group's timeout; closing");
                 return Ok(());
