@@ -29,6 +29,7 @@ fn simulate_datanodes(
                             zone: ["a", "b", "c"][i % 3].into(),
                             nodes: vec![],
                             snapshots: vec![],
+                            incarnation: String::new(),
                         })
                         .await;
                     accepted += usize::from(beat.is_ok());

@@ -2,6 +2,9 @@
 //! 127.0.0.1 — three coordinators, datanodes over zones a, b and c (three by default), one
 //! gateway — and replication group `default` (one primary, two replicas; with `--shards`,
 //! a cluster-mode group of that many node groups) when it does not exist yet.
+//! Supervises them: a child that dies is reported and started again (after 0.5 s, doubling
+//! up to 30 s while it keeps dying young), and the rest keeps serving — so a `kill -9` of a
+//! primary's datanode shows a failover, then the datanode rejoining as a replica.
 //! Stops every child cleanly on SIGINT/SIGTERM: gateway first, then datanodes (which flush
 //! their data), then coordinators.
 
@@ -70,19 +73,87 @@ macro_rules! esay {
 
 struct Proc {
     name: String,
+    args: Vec<String>,
     child: Child,
+    started: tokio::time::Instant,
+    /// Restarts in a row of a child that died young (for the backoff).
+    failures: u32,
+    /// Set while the child is dead: when to start it again.
+    restart_at: Option<tokio::time::Instant>,
+}
+
+/// A child that ran this long before dying is restarted without delay growth.
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+fn start_child(exe: &Path, name: &str, args: &[String], logs: &Path) -> std::io::Result<Child> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(logs.join(format!("{name}.log")))?;
+    Command::new(exe).args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).kill_on_drop(true).spawn()
 }
 
 fn spawn(exe: &Path, name: &str, args: &[String], logs: &Path) -> std::io::Result<Proc> {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(logs.join(format!("{name}.log")))?;
-    let child = Command::new(exe)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()?;
-    Ok(Proc { name: name.to_string(), child })
+    let child = start_child(exe, name, args, logs)?;
+    Ok(Proc {
+        name: name.to_string(),
+        args: args.to_vec(),
+        child,
+        started: tokio::time::Instant::now(),
+        failures: 0,
+        restart_at: None,
+    })
+}
+
+/// Restarts children that die, until `cancel`.
+async fn supervise(procs: &mut [Proc], logs: &Path, cancel: &CancellationToken) {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            esay!("cannot find my own executable to restart children: {e}");
+            return cancel.cancelled().await;
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = tokio::time::Instant::now();
+        for p in procs.iter_mut() {
+            match p.restart_at {
+                None => {
+                    let Ok(Some(status)) = p.child.try_wait() else { continue };
+                    if now.duration_since(p.started) >= HEALTHY_RUN {
+                        p.failures = 0;
+                    }
+                    let backoff = FIRST_BACKOFF.saturating_mul(1 << p.failures.min(6)).min(MAX_BACKOFF);
+                    p.failures += 1;
+                    esay!(
+                        "{} exited ({status}); restarting it in {:.1}s (log: {}/{}.log)",
+                        p.name,
+                        backoff.as_secs_f64(),
+                        logs.display(),
+                        p.name
+                    );
+                    p.restart_at = Some(now + backoff);
+                }
+                Some(at) if now >= at => match start_child(&exe, &p.name, &p.args, logs) {
+                    Ok(child) => {
+                        say!("{} restarted", p.name);
+                        p.child = child;
+                        p.started = now;
+                        p.restart_at = None;
+                    }
+                    Err(e) => {
+                        esay!("cannot restart {}: {e}; trying again", p.name);
+                        p.restart_at = Some(now + MAX_BACKOFF);
+                    }
+                },
+                Some(_) => {}
+            }
+        }
+    }
 }
 
 pub async fn run(a: UpArgs) -> ExitCode {
@@ -90,12 +161,7 @@ pub async fn run(a: UpArgs) -> ExitCode {
     let mut procs = Vec::new();
     let result = start(&a, &mut procs, &cancel).await;
     match &result {
-        Ok(()) => {
-            tokio::select! {
-                _ = cancel.cancelled() => {}
-                name = first_exit(&mut procs) => esay!("{name} exited; see {}/logs/{name}.log. Stopping.", a.data_dir.display()),
-            }
-        }
+        Ok(()) => supervise(&mut procs, &a.data_dir.join("logs"), &cancel).await,
         Err(e) => esay!("ferrocache up failed: {e}"),
     }
     stop(procs).await;
@@ -282,6 +348,9 @@ async fn stop(mut procs: Vec<Proc>) {
     for prefix in order {
         let mut group: Vec<&mut Proc> = procs.iter_mut().filter(|p| p.name.starts_with(prefix)).collect();
         for p in group.iter() {
+            if p.restart_at.is_some() {
+                continue;
+            }
             if let Some(pid) = p.child.id() {
                 let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
             }

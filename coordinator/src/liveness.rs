@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 pub struct Seen {
     pub at: Instant,
     pub nodes: HashMap<String, pb::NodeStatus>,
+    pub incarnation: String,
 }
 
 pub struct Liveness {
@@ -26,9 +27,13 @@ impl Liveness {
         Liveness { started: Instant::now(), timeout, seen: Mutex::new(HashMap::new()) }
     }
 
-    pub fn record(&self, datanode_id: &str, nodes: Vec<pb::NodeStatus>) {
+    /// Records a report; true when it comes from a new process of a datanode this leader
+    /// heard from before (it restarted).
+    pub fn record(&self, datanode_id: &str, nodes: Vec<pb::NodeStatus>, incarnation: &str) -> bool {
         let nodes = nodes.into_iter().map(|n| (n.node_id.clone(), n)).collect();
-        self.seen.lock().insert(datanode_id.to_string(), Seen { at: Instant::now(), nodes });
+        let seen = Seen { at: Instant::now(), nodes, incarnation: incarnation.to_string() };
+        let previous = self.seen.lock().insert(datanode_id.to_string(), seen);
+        previous.is_some_and(|p| !p.incarnation.is_empty() && p.incarnation != incarnation)
     }
 
     /// Reported within the timeout.

@@ -115,6 +115,13 @@ impl Heartbeat {
             zone: self.host.config.zone.clone(),
             nodes,
             snapshots: self.host.snapshots.reports(),
+            incarnation: incarnation().to_string(),
         }
     }
+}
+
+/// This process's incarnation (random, fixed for its life).
+fn incarnation() -> &'static str {
+    static INCARNATION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    INCARNATION.get_or_init(|| format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>()))
 }

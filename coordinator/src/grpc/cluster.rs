@@ -45,7 +45,9 @@ impl Cluster for ClusterService {
             };
             c.propose(Change::RegisterDatanode { datanode }).await?;
         }
-        c.liveness.record(&req.datanode_id, req.nodes);
+        if c.liveness.record(&req.datanode_id, req.nodes, &req.incarnation) {
+            promote_past_restarted_primaries(c, &topology, &req.datanode_id).await?;
+        }
         for report in req.snapshots {
             let pending = topology
                 .snapshots
@@ -151,4 +153,44 @@ impl Cluster for ClusterService {
         });
         Ok(Response::new(ReceiverStream::new(out)))
     }
+}
+
+/// A datanode restarted: each primary it hosts may have come back without the writes of its
+/// last fsync interval, which its replicas do have. Before the datanode learns its roles
+/// again (this heartbeat's answer), the replica with the highest offset is promoted, so a
+/// fast restart never makes the replicas resynchronize from the poorer copy — the data loss
+/// that auto-restarted Redis primaries are known for. Groups with `appendfsync always` keep
+/// their primary: it has every write it acknowledged.
+async fn promote_past_restarted_primaries(
+    c: &crate::Coordinator,
+    topology: &crate::topology::Topology,
+    datanode_id: &str,
+) -> Result<(), Status> {
+    for (g, ng, m) in topology.assignments(datanode_id) {
+        if m.role != Role::Primary || !g.automatic_failover || g.append_fsync == "always" {
+            continue;
+        }
+        let best = ng
+            .members
+            .iter()
+            .filter(|r| r.role == Role::Replica && r.datanode_id != datanode_id)
+            .filter_map(|r| c.liveness.node_status(&r.datanode_id, &r.node_id).map(|s| (r, s)))
+            // Its link to the dead primary broke a moment ago, so `in_sync` may be off already.
+            .filter(|(_, s)| s.role == pb::Role::Replica as i32 && !s.full_sync_in_progress)
+            .max_by_key(|(_, s)| s.replication_offset);
+        let Some((replica, status)) = best else { continue };
+        let change = Change::Failover {
+            group_id: g.id.clone(),
+            node_group_id: ng.id.clone(),
+            new_primary: replica.node_id.clone(),
+            reason: format!(
+                "datanode {datanode_id} of primary {} restarted (it may lack its last writes); promoting the replica with the highest offset ({})",
+                m.node_id, status.replication_offset
+            ),
+            at_ms: now_ms(),
+        };
+        tracing::warn!(group = %g.id, node = %m.node_id, new_primary = %replica.node_id, "primary's datanode restarted; failing over");
+        c.propose(change).await?;
+    }
+    Ok(())
 }
