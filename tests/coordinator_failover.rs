@@ -132,3 +132,29 @@ async fn bad_admin_input_is_refused() {
     let events = admin.describe_events(api::DescribeEventsRequest::default()).await.unwrap().into_inner().events;
     assert!(events.iter().any(|e| e.message.contains("two deleted")), "{events:?}");
 }
+
+/// `ferrocache health` on a coordinator: SERVING only while it knows a leader.
+fn health(cluster: &Cluster, i: usize) -> bool {
+    std::process::Command::new(support::BIN)
+        .args(["health", "--endpoint", &cluster.endpoint(i)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinator_health_tells_whether_a_leader_is_known() {
+    let mut cluster = Cluster::start(Options { coordinators: 3, datanodes: 1, gateway: false, ..Default::default() });
+    admin_answers(&cluster, 0, Duration::from_secs(20)).await;
+    support::eventually(Duration::from_secs(5), "coordinator-1 SERVING", || async { health(&cluster, 0) }).await;
+    // Without a majority nobody can lead: the survivor says NOT_SERVING.
+    cluster.kill("coordinator-2");
+    cluster.kill("coordinator-3");
+    support::eventually(Duration::from_secs(20), "coordinator-1 NOT_SERVING without a majority", || async {
+        !health(&cluster, 0)
+    })
+    .await;
+    cluster.restart("coordinator-2");
+    support::eventually(Duration::from_secs(20), "coordinator-1 SERVING again", || async { health(&cluster, 0) }).await;
+}

@@ -63,6 +63,23 @@ impl Coordinator {
         self.config.datanode_timeout_ms * 2 / 3
     }
 
+    /// Whether this coordinator is part of a working Raft group: it follows a known leader,
+    /// or it leads and a majority acknowledged it lately (openraft keeps a leader that lost
+    /// its majority in office; it just cannot commit).
+    pub fn has_quorum(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        match m.current_leader {
+            Some(id) if id == self.id => {
+                let voters = m.membership_config.membership().voter_ids().count();
+                let stale = self.config.raft_heartbeat_ms.saturating_mul(10).max(2000);
+                voters <= 1 || m.millis_since_quorum_ack.is_some_and(|ms| ms < stale)
+            }
+            Some(_) => true,
+            None => false,
+        }
+    }
+
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().current_leader == Some(self.id)
     }
@@ -168,7 +185,36 @@ pub async fn run(
     let resharding_task = tokio::spawn(resharding_loop.run(coordinator.cancel.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<AdminServer<grpc::admin::AdminService>>().await;
+    // NOT_SERVING while no leader is known (no admin call could succeed).
+    health.set_not_serving::<AdminServer<grpc::admin::AdminService>>().await;
+    health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+    {
+        let (health, c) = (health.clone(), coordinator.clone());
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                let serving = c.has_quorum();
+                if last != Some(serving) {
+                    let status = if serving {
+                        tonic_health::ServingStatus::Serving
+                    } else {
+                        tonic_health::ServingStatus::NotServing
+                    };
+                    health.set_service_status("", status).await;
+                    if serving {
+                        health.set_serving::<AdminServer<grpc::admin::AdminService>>().await;
+                    } else {
+                        health.set_not_serving::<AdminServer<grpc::admin::AdminService>>().await;
+                    }
+                    last = Some(serving);
+                }
+                tokio::select! {
+                    _ = c.cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        });
+    }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(ferrocache_proto::FILE_DESCRIPTOR_SET)
         .build_v1()

@@ -26,6 +26,8 @@ pub struct Host {
     /// Nodes being restored from a snapshot (not serving yet).
     restoring: parking_lot::Mutex<std::collections::HashSet<String>>,
     nodes: RwLock<HashMap<String, Arc<Node>>>,
+    /// The coordinators' assignments were applied at least once since start.
+    assigned: std::sync::atomic::AtomicBool,
 }
 
 impl Host {
@@ -40,7 +42,16 @@ impl Host {
             snapshots,
             restoring: parking_lot::Mutex::new(std::collections::HashSet::new()),
             nodes: RwLock::new(HashMap::new()),
+            assigned: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Ready to serve (what gRPC health reports): it has loaded what the coordinators assign
+    /// it, and no node is restoring a snapshot or in a full sync.
+    pub fn ready(&self) -> bool {
+        self.assigned.load(std::sync::atomic::Ordering::Relaxed)
+            && self.restoring.lock().is_empty()
+            && self.nodes().iter().all(|n| !n.with_state(|st| st.full_syncing))
     }
 
     pub fn node(&self, id: &str) -> Option<Arc<Node>> {
@@ -54,6 +65,12 @@ impl Host {
     /// Makes the hosted nodes match the coordinator's assignments: opens new nodes, changes
     /// roles, and drops (and deletes the data of) nodes no longer assigned here.
     pub fn reconcile(self: &Arc<Self>, assignments: &[pb::NodeAssignment]) -> Result<(), StoreError> {
+        self.reconcile_nodes(assignments)?;
+        self.assigned.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn reconcile_nodes(self: &Arc<Self>, assignments: &[pb::NodeAssignment]) -> Result<(), StoreError> {
         for a in assignments {
             let role = if a.role == pb::Role::Primary as i32 {
                 Role::Primary

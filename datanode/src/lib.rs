@@ -84,7 +84,37 @@ pub async fn run(config: DatanodeConfig, listener: TcpListener, cancel: Cancella
     host.tracker.spawn(maintenance(host.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<DataServer<service::DataService>>().await;
+    // NOT_SERVING until the first assignments are loaded, and while a node restores a
+    // snapshot or takes a full sync: probes and orchestrators see the truth.
+    health.set_not_serving::<DataServer<service::DataService>>().await;
+    health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+    {
+        let (health, host, cancel) = (health.clone(), host.clone(), cancel.clone());
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                let ready = host.ready();
+                if last != Some(ready) {
+                    let status = if ready {
+                        tonic_health::ServingStatus::Serving
+                    } else {
+                        tonic_health::ServingStatus::NotServing
+                    };
+                    health.set_service_status("", status).await;
+                    if ready {
+                        health.set_serving::<DataServer<service::DataService>>().await;
+                    } else {
+                        health.set_not_serving::<DataServer<service::DataService>>().await;
+                    }
+                    last = Some(ready);
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        });
+    }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(ferrocache_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
