@@ -174,9 +174,19 @@ where
     }
 }
 
-fn fail(operation: &str, status: tonic::Status) -> ExitCode {
-    eprintln!("An error occurred ({:?}) when calling the {operation} operation: {}", status.code(), status.message());
-    ExitCode::from(254)
+/// Prints an error as the AWS CLI does (the fault name, when the message starts with one)
+/// and exits 254 for a service error, 255 when no coordinator could be reached.
+pub fn fail(operation: &str, status: tonic::Status) -> ExitCode {
+    let msg = status.message();
+    let (fault, detail) = match msg.split_once(": ") {
+        Some((f, d)) if !f.is_empty() && f.chars().all(|c| c.is_ascii_alphanumeric()) => (f.to_string(), d),
+        _ => (format!("{:?}", status.code()), msg),
+    };
+    eprintln!("An error occurred ({fault}) when calling the {operation} operation: {detail}");
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => ExitCode::from(255),
+        _ => ExitCode::from(254),
+    }
 }
 
 const PATIENCE: Duration = Duration::from_secs(10);

@@ -21,22 +21,35 @@ pub struct Cli {
     /// it. Unset: nothing is checked (local development only).
     #[arg(long, env = "FERROCACHE_CLUSTER_SECRET", global = true, hide_env_values = true)]
     pub cluster_secret: Option<String>,
+    /// A JMESPath expression applied to the response before it is printed (as `aws --query`),
+    /// e.g. 'ReplicationGroups[].NodeGroups[0].PrimaryEndpoint.Port'.
+    #[arg(long, global = true)]
+    pub query: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
 pub enum Output {
     #[default]
     Json,
+    /// Tab-separated, as `aws --output text` (one line per object, scalars in key order).
+    Text,
     Table,
 }
 
 /// Options shared by the admin subcommands.
 #[derive(Debug, clap::Args)]
 pub struct AdminOptions {
-    /// Admin API of any coordinator (followers forward to the leader).
-    #[arg(long, env = "FERROCACHE_ENDPOINT", default_value = "http://127.0.0.1:7000", global = true)]
+    /// Admin API of any coordinator (followers forward to the leader). `--endpoint` is an
+    /// alias.
+    #[arg(
+        long = "endpoint-url",
+        visible_alias = "endpoint",
+        env = "FERROCACHE_ENDPOINT",
+        default_value = "http://127.0.0.1:7000",
+        global = true
+    )]
     pub endpoint: String,
-    /// Output format.
+    /// Output format: json (ElastiCache's field names, as `aws elasticache`), text or table.
     #[arg(long, value_enum, default_value_t = Output::Json, global = true)]
     pub output: Output,
 }

@@ -14,7 +14,21 @@ mod users;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    // Usage errors exit 252, as the AWS CLI's do (help and version exit 0).
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) => {
+            let _ = e.print();
+            return std::process::ExitCode::from(252);
+        }
+    };
+    if let Err(e) = output::set_query(cli.query.as_deref()) {
+        eprintln!("--query: {e}");
+        return std::process::ExitCode::from(252);
+    }
     if let Err(e) = ferrocache_common::credentials::install(cli.cluster_secret.as_deref()) {
         eprintln!("--cluster-secret: {e}");
         return std::process::ExitCode::from(252);

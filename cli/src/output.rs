@@ -60,8 +60,79 @@ pub fn group_json(g: &api::ReplicationGroup) -> Value {
     })
 }
 
-fn print_json(v: &Value) -> ExitCode {
-    match serde_json::to_string_pretty(v) {
+static QUERY: std::sync::OnceLock<Option<jmespath::Expression<'static>>> = std::sync::OnceLock::new();
+
+/// Compiles `--query` once, before anything is called.
+pub fn set_query(query: Option<&str>) -> Result<(), String> {
+    let compiled = match query {
+        Some(q) => Some(jmespath::compile(q).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let _ = QUERY.set(compiled);
+    Ok(())
+}
+
+/// The response after `--query`.
+fn queried(v: &Value) -> Result<Value, String> {
+    let Some(Some(expr)) = QUERY.get() else { return Ok(v.clone()) };
+    let result = expr.search(v).map_err(|e| e.to_string())?;
+    serde_json::to_value(&*result).map_err(|e| e.to_string())
+}
+
+/// aws's text output: per object a line of its scalars (in key order) after the key that led
+/// to it, uppercased; lists of scalars on one line; nested objects and lists below.
+fn text_lines(v: &Value, identifier: Option<&str>, out: &mut Vec<String>) {
+    let scalar = |v: &Value| !matches!(v, Value::Object(_) | Value::Array(_));
+    let show = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "None".into(),
+        other => other.to_string(),
+    };
+    let line = |values: Vec<String>| {
+        let mut parts: Vec<String> = identifier.map(|i| i.to_uppercase()).into_iter().collect();
+        parts.extend(values);
+        parts.join("\t")
+    };
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let scalars: Vec<String> = keys.iter().filter(|k| scalar(&map[**k])).map(|k| show(&map[*k])).collect();
+            if !scalars.is_empty() {
+                out.push(line(scalars));
+            }
+            for k in keys.into_iter().filter(|k| !scalar(&map[*k])) {
+                text_lines(&map[k], Some(k), out);
+            }
+        }
+        Value::Array(items) if items.iter().all(scalar) => {
+            if !items.is_empty() {
+                out.push(line(items.iter().map(show).collect()));
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| text_lines(i, identifier, out)),
+        other => out.push(show(other)),
+    }
+}
+
+/// Prints a response as JSON or text (`--output`), after `--query`.
+pub fn emit(v: &Value, output: Output) -> ExitCode {
+    let v = match queried(v) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("--query: {e}");
+            return ExitCode::from(255);
+        }
+    };
+    if matches!(output, Output::Text) {
+        let mut lines = Vec::new();
+        text_lines(&v, None, &mut lines);
+        for l in lines {
+            println!("{l}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    match serde_json::to_string_pretty(&v) {
         Ok(s) => {
             println!("{s}");
             ExitCode::SUCCESS
@@ -108,7 +179,7 @@ pub fn print_group_response(g: Option<&api::ReplicationGroup>, output: Output) -
         return ExitCode::FAILURE;
     };
     match output {
-        Output::Json => print_json(&json!({ "ReplicationGroup": group_json(g) })),
+        Output::Json | Output::Text => emit(&json!({ "ReplicationGroup": group_json(g) }), output),
         Output::Table => {
             print_table(std::slice::from_ref(g));
             ExitCode::SUCCESS
@@ -118,7 +189,9 @@ pub fn print_group_response(g: Option<&api::ReplicationGroup>, output: Output) -
 
 pub fn print_groups(groups: &[api::ReplicationGroup], output: Output) -> ExitCode {
     match output {
-        Output::Json => print_json(&json!({ "ReplicationGroups": groups.iter().map(group_json).collect::<Vec<_>>() })),
+        Output::Json | Output::Text => {
+            emit(&json!({ "ReplicationGroups": groups.iter().map(group_json).collect::<Vec<_>>() }), output)
+        }
         Output::Table => {
             print_table(groups);
             ExitCode::SUCCESS
@@ -128,14 +201,17 @@ pub fn print_groups(groups: &[api::ReplicationGroup], output: Output) -> ExitCod
 
 pub fn print_events(events: &[api::Event], output: Output) -> ExitCode {
     match output {
-        Output::Json => print_json(&json!({
-            "Events": events.iter().map(|e| json!({
-                "SourceIdentifier": e.source_identifier,
-                "SourceType": e.source_type,
-                "Message": e.message,
-                "Date": e.date,
-            })).collect::<Vec<_>>()
-        })),
+        Output::Json | Output::Text => emit(
+            &json!({
+                "Events": events.iter().map(|e| json!({
+                    "SourceIdentifier": e.source_identifier,
+                    "SourceType": e.source_type,
+                    "Message": e.message,
+                    "Date": e.date,
+                })).collect::<Vec<_>>()
+            }),
+            output,
+        ),
         Output::Table => {
             for e in events {
                 println!("{}  {:<18} {:<22} {}", e.date, e.source_type, e.source_identifier, e.message);
@@ -184,7 +260,7 @@ pub fn print_snapshot(s: Option<&api::Snapshot>, output: Output) -> ExitCode {
         return ExitCode::FAILURE;
     };
     match output {
-        Output::Json => print_json(&json!({ "Snapshot": snapshot_json(s) })),
+        Output::Json | Output::Text => emit(&json!({ "Snapshot": snapshot_json(s) }), output),
         Output::Table => {
             print_snapshot_table(std::slice::from_ref(s));
             ExitCode::SUCCESS
@@ -194,7 +270,9 @@ pub fn print_snapshot(s: Option<&api::Snapshot>, output: Output) -> ExitCode {
 
 pub fn print_snapshots(snapshots: &[api::Snapshot], output: Output) -> ExitCode {
     match output {
-        Output::Json => print_json(&json!({ "Snapshots": snapshots.iter().map(snapshot_json).collect::<Vec<_>>() })),
+        Output::Json | Output::Text => {
+            emit(&json!({ "Snapshots": snapshots.iter().map(snapshot_json).collect::<Vec<_>>() }), output)
+        }
         Output::Table => {
             print_snapshot_table(snapshots);
             ExitCode::SUCCESS

@@ -124,16 +124,7 @@ fn user_group_json(g: &api::UserGroup) -> Value {
 
 fn print(v: Value, output: Output, table: impl FnOnce()) -> ExitCode {
     match output {
-        Output::Json => match serde_json::to_string_pretty(&v) {
-            Ok(s) => {
-                println!("{s}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("cannot print the response: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Output::Json | Output::Text => crate::output::emit(&v, output),
         Output::Table => {
             table();
             ExitCode::SUCCESS
