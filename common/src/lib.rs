@@ -8,6 +8,7 @@ pub mod double;
 pub mod glob;
 pub mod hostile;
 pub mod ids;
+pub mod metrics;
 pub mod net;
 pub mod parameters;
 pub mod reply;

@@ -39,6 +39,9 @@ pub struct CoordinatorConfig {
     #[arg(long, env = "FERROCACHE_RESHARDING_SLOTS_PER_MOVE", default_value_t = 256,
           value_parser = clap::value_parser!(u16).range(1..=16384))]
     pub resharding_slots_per_move: u16,
+    /// Serve Prometheus metrics on this address (`GET /metrics`); off when unset.
+    #[arg(long, env = "FERROCACHE_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl CoordinatorConfig {

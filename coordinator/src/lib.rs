@@ -184,6 +184,14 @@ pub async fn run(
     let resharding_loop = resharding::ReshardingLoop { coordinator: coordinator.clone() };
     let resharding_task = tokio::spawn(resharding_loop.run(coordinator.cancel.clone()));
 
+    if let Some(addr) = coordinator.config.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| StartError::Config(format!("--metrics-listen {addr}: {e}")))?;
+        let c = coordinator.clone();
+        let render: ferrocache_common::metrics::Render = Arc::new(move || metrics(&c));
+        tokio::spawn(ferrocache_common::metrics::serve(listener, render, coordinator.cancel.child_token()));
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     // NOT_SERVING while no leader is known (no admin call could succeed).
     health.set_not_serving::<AdminServer<grpc::admin::AdminService>>().await;
@@ -243,4 +251,46 @@ pub async fn run(
     tracing::info!("coordinator stopped");
     served?;
     Ok(())
+}
+
+/// The coordinator's metrics page: Raft state and the topology it holds.
+fn metrics(c: &Coordinator) -> String {
+    let mut p = ferrocache_common::metrics::Page::default();
+    {
+        let metrics = c.raft.metrics();
+        let m = metrics.borrow();
+        p.gauge("ferrocache_raft_term", "Current Raft term.", &[], m.current_term as f64);
+        p.gauge(
+            "ferrocache_raft_is_leader",
+            "1 on the Raft leader.",
+            &[],
+            (m.current_leader == Some(c.id)) as u8 as f64,
+        );
+        p.gauge(
+            "ferrocache_raft_last_applied_index",
+            "Index of the last applied Raft log entry.",
+            &[],
+            m.last_applied.map_or(0, |l| l.index) as f64,
+        );
+    }
+    p.gauge(
+        "ferrocache_raft_has_quorum",
+        "1 while part of a working Raft group (health SERVING).",
+        &[],
+        c.has_quorum() as u8 as f64,
+    );
+    let topology = c.topology().topology;
+    p.gauge("ferrocache_replication_groups", "Replication groups.", &[], topology.groups.len() as f64);
+    p.gauge("ferrocache_datanodes", "Datanodes registered.", &[], topology.datanodes.len() as f64);
+    if c.is_leader() {
+        p.gauge(
+            "ferrocache_datanodes_live",
+            "Datanodes heard from within the timeout.",
+            &[],
+            c.liveness.live_datanodes().len() as f64,
+        );
+    }
+    let failovers = topology.events.iter().filter(|e| e.message.starts_with("Failover from")).count();
+    p.gauge("ferrocache_failover_events", "Failovers among the events kept (DescribeEvents).", &[], failovers as f64);
+    p.finish()
 }

@@ -28,6 +28,9 @@ pub struct DatanodeConfig {
     /// Heartbeat interval to the coordinator leader, in ms.
     #[arg(long, env = "FERROCACHE_HEARTBEAT_INTERVAL_MS", default_value_t = 200)]
     pub heartbeat_interval_ms: u64,
+    /// Serve Prometheus metrics on this address (`GET /metrics`); off when unset.
+    #[arg(long, env = "FERROCACHE_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// sled's page cache, in bytes (sled's own default: 1 GiB). The keyspace lives in memory
     /// anyway; this bounds only sled's cache of its on-disk pages.
     #[arg(long, env = "FERROCACHE_SLED_CACHE_BYTES", default_value_t = 1 << 30)]

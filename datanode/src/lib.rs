@@ -17,6 +17,7 @@ pub mod host;
 pub mod info;
 pub mod keyspace;
 pub mod memory;
+pub mod metrics;
 pub mod migration;
 pub mod node;
 pub mod notify;
@@ -78,6 +79,12 @@ pub async fn run(config: DatanodeConfig, listener: TcpListener, cancel: Cancella
         .open()?;
     let host = Arc::new(host::Host::new(config, db.clone(), cancel.child_token()));
     tracing::info!(datanode = %id, %advertise, zone = %host.config.zone, "datanode starting");
+    if let Some(addr) = host.config.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(addr).await?;
+        let h = host.clone();
+        let render: ferrocache_common::metrics::Render = Arc::new(move || metrics::render(&h));
+        tokio::spawn(ferrocache_common::metrics::serve(metrics, render, cancel.child_token()));
+    }
 
     let heartbeat = heartbeat::Heartbeat { host: host.clone(), datanode_id: id, advertise };
     host.tracker.spawn(heartbeat.run(host.cancel.clone()));

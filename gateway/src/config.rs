@@ -48,6 +48,9 @@ pub struct GatewayConfig {
     /// PEM private key of --tls-cert-file.
     #[arg(long, env = "FERROCACHE_TLS_KEY_FILE", requires = "tls_cert_file")]
     pub tls_key_file: Option<std::path::PathBuf>,
+    /// Serve Prometheus metrics on this address (`GET /metrics`); off when unset.
+    #[arg(long, env = "FERROCACHE_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl GatewayConfig {

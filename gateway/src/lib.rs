@@ -82,6 +82,13 @@ pub async fn run(config: GatewayConfig, grpc: TcpListener, cancel: CancellationT
         run_id: format!("{:016x}{:016x}{:08x}", rand::random::<u64>(), rand::random::<u64>(), rand::random::<u32>()),
         config,
     });
+    if let Some(addr) = shared.config.metrics_listen {
+        let listener =
+            TcpListener::bind(addr).await.map_err(|e| Error::Config(format!("--metrics-listen {addr}: {e}")))?;
+        let s = shared.clone();
+        let render: ferrocache_common::metrics::Render = Arc::new(move || metrics(&s));
+        tokio::spawn(ferrocache_common::metrics::serve(listener, render, cancel.child_token()));
+    }
     let endpoints = Arc::new(endpoints::Endpoints::new(shared.clone()));
     let watcher = watch::TopologyWatcher {
         coordinators: shared.config.coordinators.clone(),
@@ -115,4 +122,29 @@ pub async fn run(config: GatewayConfig, grpc: TcpListener, cancel: CancellationT
     tracing::info!("gateway stopped");
     served?;
     Ok(())
+}
+
+/// The gateway's metrics page (ElastiCache's names where they exist).
+fn metrics(shared: &Shared) -> String {
+    use std::sync::atomic::Ordering;
+    let mut p = ferrocache_common::metrics::Page::default();
+    let c = &shared.clients;
+    p.gauge("ferrocache_curr_connections", "Client connections open (CurrConnections).", &[], c.count() as f64);
+    p.counter(
+        "ferrocache_new_connections_total",
+        "Client connections accepted (NewConnections).",
+        &[],
+        c.total_connections.load(Ordering::Relaxed) as f64,
+    );
+    p.counter(
+        "ferrocache_rejected_connections_total",
+        "Connections refused at maxclients.",
+        &[],
+        c.rejected_connections.load(Ordering::Relaxed) as f64,
+    );
+    p.counter("ferrocache_commands_total", "Commands received.", &[], c.total_commands.load(Ordering::Relaxed) as f64);
+    let table = shared.router.table();
+    p.gauge("ferrocache_routes_version", "Version of the routing table in use.", &[], table.version as f64);
+    p.gauge("ferrocache_replication_groups", "Replication groups served.", &[], table.groups.len() as f64);
+    p.finish()
 }

@@ -125,6 +125,8 @@ pub struct Cluster {
     /// The uid the next added process runs as.
     next_uid: Option<u32>,
     secret: Option<&'static str>,
+    metrics: bool,
+    metrics_ports: std::collections::HashMap<String, u16>,
 }
 
 pub struct Options {
@@ -141,6 +143,8 @@ pub struct Options {
     /// Give the gateway a TLS certificate (made with `generate-certificates` in the
     /// cluster's directory; the CA is at [`Cluster::tls_ca`]).
     pub gateway_tls: bool,
+    /// Give every process a `--metrics-listen` port ([`Cluster::metrics_port`]).
+    pub metrics: bool,
 }
 
 impl Default for Options {
@@ -153,6 +157,7 @@ impl Default for Options {
             coordinator_args: &[],
             secret: None,
             gateway_tls: false,
+            metrics: false,
         }
     }
 }
@@ -163,8 +168,15 @@ impl Cluster {
         let coordinators: Vec<String> = (0..opts.coordinators).map(|_| format!("127.0.0.1:{}", free_port())).collect();
         let peers =
             coordinators.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect::<Vec<_>>().join(",");
-        let mut cluster =
-            Cluster { dir, procs: Vec::new(), coordinators: coordinators.clone(), next_uid: None, secret: opts.secret };
+        let mut cluster = Cluster {
+            dir,
+            procs: Vec::new(),
+            coordinators: coordinators.clone(),
+            next_uid: None,
+            secret: opts.secret,
+            metrics: opts.metrics,
+            metrics_ports: Default::default(),
+        };
         for (i, addr) in coordinators.iter().enumerate() {
             let name = format!("coordinator-{}", i + 1);
             let data = cluster.path(&name);
@@ -236,6 +248,11 @@ impl Cluster {
         self.add(name, &["gateway", "--coordinators", &coordinators, "--grpc-listen", &grpc, "--bind", bind]);
     }
 
+    /// The `--metrics-listen` port of process `name` (with `metrics`).
+    pub fn metrics_port(&self, name: &str) -> u16 {
+        self.metrics_ports[name]
+    }
+
     /// The CA that signed the gateway's certificate (with `gateway_tls`).
     pub fn tls_ca(&self) -> PathBuf {
         self.dir.path().join("tls").join("ca.pem")
@@ -249,6 +266,11 @@ impl Cluster {
         let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         if let Some(secret) = self.secret {
             args.extend(["--cluster-secret".to_string(), secret.to_string()]);
+        }
+        if self.metrics {
+            let port = free_port();
+            self.metrics_ports.insert(name.to_string(), port);
+            args.extend(["--metrics-listen".to_string(), format!("127.0.0.1:{port}")]);
         }
         let mut p = Proc {
             name: name.to_string(),

@@ -1,0 +1,68 @@
+//! The datanode's metrics page: per hosted node, ElastiCache's CloudWatch numbers under
+//! Prometheus names (CurrItems → `ferrocache_curr_items`, CacheHits → `..._cache_hits_total`).
+
+use ferrocache_common::metrics::Page;
+
+use crate::host::Host;
+use crate::node::Role;
+
+pub fn render(host: &Host) -> String {
+    let mut p = Page::default();
+    let nodes = host.nodes();
+    p.gauge("ferrocache_datanode_nodes", "Nodes hosted by this datanode.", &[], nodes.len() as f64);
+    p.gauge("ferrocache_datanode_ready", "1 when serving (health SERVING).", &[], host.ready() as u8 as f64);
+    for n in nodes {
+        let (items, bytes, primary, offset, stats, in_sync) = n.with_state(|st| {
+            (
+                st.ks.len(),
+                st.ks.approx_bytes(),
+                matches!(st.role, Role::Primary),
+                st.position.offset,
+                st.stats,
+                st.in_sync,
+            )
+        });
+        let labels = [
+            ("replication_group", n.group_id.as_str()),
+            ("node_group", n.node_group_id.as_str()),
+            ("node", n.id.as_str()),
+        ];
+        p.gauge("ferrocache_curr_items", "Keys held (CurrItems).", &labels, items as f64);
+        p.gauge(
+            "ferrocache_bytes_used_for_cache",
+            "Approximate bytes of keys and values (BytesUsedForCache).",
+            &labels,
+            bytes as f64,
+        );
+        p.gauge("ferrocache_is_master", "1 on a primary (IsMaster).", &labels, primary as u8 as f64);
+        p.gauge("ferrocache_replication_offset", "Replication offset reached.", &labels, offset as f64);
+        if !primary {
+            p.gauge(
+                "ferrocache_replica_in_sync",
+                "1 while a replica follows its primary.",
+                &labels,
+                in_sync as u8 as f64,
+            );
+        }
+        p.counter(
+            "ferrocache_cache_hits_total",
+            "Key lookups that found the key (CacheHits).",
+            &labels,
+            stats.keyspace_hits as f64,
+        );
+        p.counter(
+            "ferrocache_cache_misses_total",
+            "Key lookups that did not (CacheMisses).",
+            &labels,
+            stats.keyspace_misses as f64,
+        );
+        p.counter(
+            "ferrocache_evictions_total",
+            "Keys evicted for maxmemory (Evictions).",
+            &labels,
+            stats.evicted_keys as f64,
+        );
+        p.counter("ferrocache_reclaimed_total", "Keys expired (Reclaimed).", &labels, stats.expired_keys as f64);
+    }
+    p.finish()
+}

@@ -1,0 +1,76 @@
+//! `/metrics` on every process: Prometheus text that parses, with values that move under
+//! load (commands, keys, hits and misses) and the Raft state.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use support::{q, redis_conn, Cluster, Options};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Scrapes `GET /metrics` on `port`: every sample as (name with labels) -> value.
+async fn scrape(port: u16) -> HashMap<String, f64> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("metrics port");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut body = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut body)).await.unwrap().unwrap();
+    let (head, text) = body.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut out = HashMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample line: {line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in: {line}"));
+        out.insert(name.to_string(), value);
+    }
+    out
+}
+
+fn sum(samples: &HashMap<String, f64>, prefix: &str) -> f64 {
+    samples.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_process_serves_metrics_that_move_under_load() {
+    let cluster = Cluster::start(Options { datanodes: 2, metrics: true, ..Default::default() });
+    let (port, _) = cluster.create_group("m", 1, "everysec").await;
+    let gateway = cluster.metrics_port("gateway");
+    let before = scrape(gateway).await;
+    let mut c = redis_conn(port).await;
+    for i in 0..100 {
+        let _: () = q(&mut c, &["SET", &format!("k{i}"), "v"]).await.unwrap();
+    }
+    for i in 0..50 {
+        let _: String = q(&mut c, &["GET", &format!("k{i}")]).await.unwrap();
+    }
+    for i in 0..10 {
+        let _: Option<String> = q(&mut c, &["GET", &format!("missing{i}")]).await.unwrap();
+    }
+    let after = scrape(gateway).await;
+    assert!(after["ferrocache_commands_total"] - before["ferrocache_commands_total"] >= 160.0, "{after:?}");
+    assert!(after["ferrocache_curr_connections"] >= 1.0);
+
+    // The primary's datanode counts the keys, hits and misses; the replica follows.
+    let mut primaries = 0.0;
+    for name in ["datanode-1", "datanode-2"] {
+        let m = scrape(cluster.metrics_port(name)).await;
+        assert_eq!(m["ferrocache_datanode_nodes"], 1.0, "{name}: {m:?}");
+        primaries += sum(&m, "ferrocache_is_master{");
+        if sum(&m, "ferrocache_is_master{") == 1.0 {
+            assert_eq!(sum(&m, "ferrocache_curr_items{"), 100.0, "{m:?}");
+            assert!(sum(&m, "ferrocache_cache_hits_total{") >= 50.0, "{m:?}");
+            assert!(sum(&m, "ferrocache_cache_misses_total{") >= 10.0, "{m:?}");
+        }
+    }
+    assert_eq!(primaries, 1.0);
+    let coordinator = scrape(cluster.metrics_port("coordinator-1")).await;
+    assert_eq!(coordinator["ferrocache_raft_is_leader"], 1.0);
+    assert_eq!(coordinator["ferrocache_replication_groups"], 1.0);
+    assert!(coordinator["ferrocache_raft_last_applied_index"] > 0.0);
+    // Anything but /metrics is not found.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", gateway)).await.unwrap();
+    s.write_all(b"GET /other HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    assert!(body.starts_with("HTTP/1.1 404"));
+}
