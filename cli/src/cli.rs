@@ -25,6 +25,16 @@ pub struct Cli {
     /// e.g. 'ReplicationGroups[].NodeGroups[0].PrimaryEndpoint.Port'.
     #[arg(long, global = true)]
     pub query: Option<String>,
+    /// Log lines as text or as one JSON object per line (`up` passes it to its processes).
+    #[arg(long, env = "FERROCACHE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]

@@ -37,6 +37,10 @@ fn main() -> std::process::ExitCode {
     if let Some(secret) = &cli.cluster_secret {
         std::env::set_var("FERROCACHE_CLUSTER_SECRET", secret);
     }
+    let json_logs = cli.log_format == cli::LogFormat::Json;
+    if json_logs {
+        std::env::set_var("FERROCACHE_LOG_FORMAT", "json");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -45,7 +49,8 @@ fn main() -> std::process::ExitCode {
         }
     };
     runtime.block_on(async {
-        let _telemetry = ferrocache_common::telemetry::init(cli.command.default_log_filter(), cli.command.role());
+        let _telemetry =
+            ferrocache_common::telemetry::init(cli.command.default_log_filter(), cli.command.role(), json_logs);
         cli::dispatch(cli).await
     })
 }

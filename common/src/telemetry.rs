@@ -24,12 +24,14 @@ impl Drop for Telemetry {
 }
 
 /// Installs the global subscriber once; later calls only return a handle (tests start many
-/// servers in one process). Must run inside a tokio runtime when exporting.
-pub fn init(default_filter: &str, service: &str) -> Telemetry {
+/// servers in one process). Must run inside a tokio runtime when exporting. `json`: one
+/// JSON object per line (for log pipelines) instead of text.
+pub fn init(default_filter: &str, service: &str, json: bool) -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     // Colours only on a terminal: `up` and containers send stderr to files.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let text = (!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi));
+    let json = json.then(|| tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr));
     let provider = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|e| !e.is_empty()).and_then(|endpoint| {
         match opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint.clone()).build() {
             Ok(exporter) => {
@@ -44,6 +46,6 @@ pub fn init(default_filter: &str, service: &str) -> Telemetry {
         }
     });
     let otel = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("ferrocache")));
-    let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
+    let _ = tracing_subscriber::registry().with(filter).with(text).with(json).with(otel).try_init();
     Telemetry { provider }
 }
