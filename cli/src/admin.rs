@@ -28,6 +28,7 @@ pub struct CreateArgs {
     /// The group's id (1-40 letters, digits, hyphens; starts with a letter).
     #[arg(long)]
     pub replication_group_id: String,
+    /// A description of the group (up to 255 characters).
     #[arg(long, default_value = "")]
     pub replication_group_description: String,
     /// Nodes in the group, primary included (1-6).
@@ -113,6 +114,7 @@ fn parse_node_group_configuration(text: &str) -> Result<NodeGroupConfigurations,
 pub struct DescribeArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// Only this replication group (all when omitted).
     #[arg(long, default_value = "")]
     pub replication_group_id: String,
 }
@@ -121,6 +123,7 @@ pub struct DescribeArgs {
 pub struct DeleteArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// The replication group (its id, as given at creation; case-insensitive).
     #[arg(long)]
     pub replication_group_id: String,
 }
@@ -129,6 +132,7 @@ pub struct DeleteArgs {
 pub struct EventsArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// Only events of this source: a group id, cache cluster id or datanode id.
     #[arg(long, default_value = "")]
     pub source_identifier: String,
     /// replication-group | cache-cluster | datanode
@@ -137,6 +141,7 @@ pub struct EventsArgs {
     /// Minutes back (default 60).
     #[arg(long)]
     pub duration: Option<i32>,
+    /// At most this many events, newest kept (default 100, up to 1000).
     #[arg(long)]
     pub max_records: Option<i32>,
 }

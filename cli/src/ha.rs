@@ -17,11 +17,13 @@ pub struct FailoverFlags {
     /// Promote a replica automatically when the primary fails (needs a replica).
     #[arg(long, conflicts_with = "no_automatic_failover_enabled")]
     pub automatic_failover_enabled: bool,
+    /// Leave the primary in place when it fails (no automatic failover).
     #[arg(long)]
     pub no_automatic_failover_enabled: bool,
     /// Spread members over zones and require automatic failover.
     #[arg(long, conflicts_with = "no_multi_az_enabled")]
     pub multi_az_enabled: bool,
+    /// Do not require members in different zones.
     #[arg(long)]
     pub no_multi_az_enabled: bool,
 }
@@ -40,6 +42,7 @@ pub struct TransitFlags {
     /// TLS on the group's endpoints (the gateways need --tls-cert-file and --tls-key-file).
     #[arg(long, conflicts_with = "no_transit_encryption_enabled")]
     pub transit_encryption_enabled: bool,
+    /// Turn TLS on the endpoints off (from mode preferred only).
     #[arg(long)]
     pub no_transit_encryption_enabled: bool,
     /// required: plain-text clients are refused; preferred: TLS and plain text both served
@@ -93,8 +96,10 @@ pub struct SnapshotFlags {
 pub struct ModifyArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// The replication group (its id, as given at creation; case-insensitive).
     #[arg(long)]
     pub replication_group_id: String,
+    /// A description of the group (up to 255 characters).
     #[arg(long, default_value = "")]
     pub replication_group_description: String,
     /// Switch the primary to this replica (planned and lossless: writes pause until it has
@@ -174,6 +179,7 @@ pub async fn modify(a: ModifyArgs) -> ExitCode {
 pub struct TestFailoverArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// The replication group (its id, as given at creation; case-insensitive).
     #[arg(long)]
     pub replication_group_id: String,
     /// The node group whose primary is switched (default: the first, 0001).
@@ -198,11 +204,13 @@ pub async fn test_failover(a: TestFailoverArgs) -> ExitCode {
 pub struct IncreaseArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// The replication group (its id, as given at creation; case-insensitive).
     #[arg(long)]
     pub replication_group_id: String,
     /// Replicas per node group afterwards (more than now, at most 5).
     #[arg(long)]
     pub new_replica_count: i32,
+    /// Accepted for compatibility; changes always apply immediately.
     #[arg(long)]
     pub apply_immediately: bool,
 }
@@ -228,6 +236,7 @@ pub async fn increase(a: IncreaseArgs) -> ExitCode {
 pub struct DecreaseArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// The replication group (its id, as given at creation; case-insensitive).
     #[arg(long)]
     pub replication_group_id: String,
     /// Replicas per node group afterwards (the least up-to-date ones go).
@@ -236,6 +245,7 @@ pub struct DecreaseArgs {
     /// Replicas to remove, by CacheClusterId.
     #[arg(long, num_args = 1.., value_delimiter = ' ')]
     pub replicas_to_remove: Vec<String>,
+    /// Accepted for compatibility; changes always apply immediately.
     #[arg(long)]
     pub apply_immediately: bool,
 }
@@ -262,6 +272,7 @@ pub async fn decrease(a: DecreaseArgs) -> ExitCode {
 pub struct CreateSnapshotArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// The replication group (its id, as given at creation; case-insensitive).
     #[arg(long)]
     pub replication_group_id: String,
     /// 1-255 letters, digits and hyphens, starting with a letter.
@@ -287,8 +298,10 @@ pub async fn create_snapshot(a: CreateSnapshotArgs) -> ExitCode {
 pub struct DescribeSnapshotsArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// Only this group's snapshots.
     #[arg(long, default_value = "")]
     pub replication_group_id: String,
+    /// Only this snapshot.
     #[arg(long, default_value = "")]
     pub snapshot_name: String,
     /// manual | automated
@@ -317,6 +330,7 @@ pub async fn describe_snapshots(a: DescribeSnapshotsArgs) -> ExitCode {
 pub struct DeleteSnapshotArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// The snapshot (its name).
     #[arg(long)]
     pub snapshot_name: String,
 }

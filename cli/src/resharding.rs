@@ -14,6 +14,7 @@ use crate::output;
 pub struct ShardConfigurationArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// The replication group (its id, as given at creation; case-insensitive).
     #[arg(long)]
     pub replication_group_id: String,
     /// Node groups wanted (1-500).

@@ -39,6 +39,7 @@ pub struct CreateUserArgs {
 pub struct ModifyUserArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// The user (its id).
     #[arg(long)]
     pub user_id: String,
     /// Replaces the access string.
@@ -59,6 +60,7 @@ pub struct ModifyUserArgs {
 pub struct UserIdArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// The user (its id); describe-users: only this one (all when omitted).
     #[arg(long, default_value = "")]
     pub user_id: String,
 }
@@ -82,10 +84,13 @@ pub struct CreateUserGroupArgs {
 pub struct ModifyUserGroupArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// The user group (its id).
     #[arg(long)]
     pub user_group_id: String,
+    /// Users to add to the group (ids).
     #[arg(long, num_args = 1.., value_delimiter = ' ')]
     pub user_ids_to_add: Vec<String>,
+    /// Users to remove from the group (ids).
     #[arg(long, num_args = 1.., value_delimiter = ' ')]
     pub user_ids_to_remove: Vec<String>,
 }
@@ -94,6 +99,7 @@ pub struct ModifyUserGroupArgs {
 pub struct UserGroupIdArgs {
     #[command(flatten)]
     pub opts: AdminOptions,
+    /// The user group (its id); describe-user-groups: only this one (all when omitted).
     #[arg(long, default_value = "")]
     pub user_group_id: String,
 }
