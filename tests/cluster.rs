@@ -346,3 +346,76 @@ async fn redis_cli_and_redis_py_cluster_clients_work_unchanged() {
     let mut plain = redis_conn(primary).await;
     assert_eq!(int(&mut plain, &["DBSIZE"]).await, 102_000);
 }
+
+/// Two gateways: cluster clients are told of both (node groups spread over them) and keep
+/// working when one is killed, once the coordinators list it offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_clients_are_spread_over_gateways_and_survive_losing_one() {
+    let mut cluster = Cluster::start(Options { coordinators: 1, datanodes: 3, gateway: true, ..Default::default() });
+    cluster.add_gateway("gateway-2", "127.0.0.2");
+    let (_, config) = cluster.create_cluster_group("two", 3, 0).await;
+    let slot_hosts = |port: u16| async move {
+        let mut c = redis_conn(port).await;
+        let slots: Vec<(i64, i64, Vec<redis::Value>)> =
+            q::<Vec<redis::Value>>(&mut c, &["CLUSTER", "SLOTS"]).await.map(|v| parse_slots(&v)).unwrap_or_default();
+        slots
+            .iter()
+            .filter_map(|(_, _, nodes)| match nodes.first() {
+                Some(redis::Value::Array(n)) => match n.first() {
+                    Some(redis::Value::BulkString(h)) => Some(String::from_utf8_lossy(h).into_owned()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect::<HashSet<String>>()
+    };
+    support::eventually(Duration::from_secs(15), "CLUSTER SLOTS names both gateways", || async {
+        slot_hosts(config).await == HashSet::from(["127.0.0.1".to_string(), "127.0.0.2".to_string()])
+    })
+    .await;
+
+    let client = redis::cluster::ClusterClientBuilder::new(vec![format!("redis://127.0.0.1:{config}/")])
+        .retries(20)
+        .build()
+        .unwrap();
+    let mut conn = client.get_async_connection().await.expect("cluster connection");
+    for i in 0..300 {
+        let _: () = conn.set(format!("g:{i}"), i).await.expect("SET before the loss");
+    }
+    cluster.kill("gateway-2");
+    let lost = std::time::Instant::now();
+    for i in 300..600 {
+        let key = format!("g:{i}");
+        loop {
+            match conn.set::<_, _, ()>(&key, i).await {
+                Ok(()) => break,
+                Err(e) => {
+                    assert!(
+                        lost.elapsed() < Duration::from_secs(30),
+                        "writes did not resume after losing a gateway: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+    eprintln!("600 keys written; the last 300 across the loss of a gateway ({:?})", lost.elapsed());
+    assert_eq!(slot_hosts(config).await, HashSet::from(["127.0.0.1".to_string()]));
+    for i in 0..600 {
+        let v: i64 = conn.get(format!("g:{i}")).await.expect("GET");
+        assert_eq!(v, i);
+    }
+}
+
+/// CLUSTER SLOTS as (first, last, nodes).
+fn parse_slots(v: &[redis::Value]) -> Vec<(i64, i64, Vec<redis::Value>)> {
+    v.iter()
+        .filter_map(|r| match r {
+            redis::Value::Array(e) if e.len() >= 3 => match (&e[0], &e[1]) {
+                (redis::Value::Int(a), redis::Value::Int(b)) => Some((*a, *b, e[2..].to_vec())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}

@@ -116,7 +116,7 @@ impl Drop for Up {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_describes_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, admin, datanode) = (free_run(2), free_run(4), free_run(3));
+    let (port, admin, datanode) = (free_run(2), free_run(5), free_run(3));
     let up = Up::start(dir.path(), port, admin, datanode);
 
     let mut primary = redis_conn(port).await;

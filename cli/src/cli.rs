@@ -66,8 +66,9 @@ pub struct AdminOptions {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start a local cluster (3 coordinators, 3 datanodes in zones a/b/c, 1 gateway) as child
-    /// processes on 127.0.0.1, and create replication group `default` if it does not exist.
+    /// Start a local cluster (3 coordinators, 3 datanodes in zones a/b/c, 2 gateways) as child
+    /// processes on 127.0.0.1 (gateways on 127.0.0.1 and 127.0.0.2), supervised, and create
+    /// replication group `default` if it does not exist.
     Up(up::UpArgs),
     /// Run a coordinator (a member of the Raft group holding the topology; serves the admin API).
     Coordinator(ferrocache_coordinator::CoordinatorConfig),

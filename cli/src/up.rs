@@ -1,6 +1,6 @@
 //! `ferrocache up`: a whole local cluster as child processes of this executable, on
-//! 127.0.0.1 — three coordinators, datanodes over zones a, b and c (three by default), one
-//! gateway — and replication group `default` (one primary, two replicas; with `--shards`,
+//! 127.0.0.1 — three coordinators, datanodes over zones a, b and c (three by default),
+//! gateways on 127.0.0.1, 127.0.0.2, ... (two by default) — and replication group `default` (one primary, two replicas; with `--shards`,
 //! a cluster-mode group of that many node groups) when it does not exist yet.
 //! Supervises them: a child that dies is reported and started again (after 0.5 s, doubling
 //! up to 30 s while it keeps dying young), and the rest keeps serving — so a `kill -9` of a
@@ -30,7 +30,7 @@ pub struct UpArgs {
     #[arg(long, default_value_t = 6379)]
     pub port: u16,
     /// Admin API port of the first coordinator; the other two use the next two ports, and
-    /// the gateway's gRPC health port is the one after them.
+    /// the gateways' gRPC health ports the ones after them.
     #[arg(long, default_value_t = 7000)]
     pub admin_port: u16,
     /// gRPC port of the first datanode; the others use the next ports.
@@ -53,6 +53,11 @@ pub struct UpArgs {
     /// Start the processes only; create no group.
     #[arg(long)]
     pub no_default_group: bool,
+    /// Gateways to start (1-8): gateway i binds 127.0.0.i (every group's ports on each) and
+    /// serves gRPC health on the port after the coordinators' (then the next ones). Cluster
+    /// clients are told of all of them; plain clients pick one address.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub gateways: u8,
 }
 
 /// Prints a line; a closed stdout (`ferrocache up | head`) must not stop the cluster.
@@ -217,25 +222,39 @@ async fn start(a: &UpArgs, procs: &mut Vec<Proc>, cancel: &CancellationToken) ->
         ];
         procs.push(spawn(&exe, &name, &args, &logs).map_err(|e| format!("cannot start {name}: {e}"))?);
     }
-    let gateway_grpc = format!("127.0.0.1:{}", a.admin_port + 3);
     // TLS for groups that ask for it: a cluster CA and a gateway certificate, made once.
     let tls_dir = a.data_dir.join("tls");
-    let hosts = ["localhost", "127.0.0.1", "::1"].map(String::from);
+    let mut hosts = vec![s("localhost"), s("::1")];
+    hosts.extend((1..=8).map(|i| format!("127.0.0.{i}")));
     crate::certificates::ensure(&tls_dir, &hosts, false)?;
     let (cert, key) = crate::certificates::gateway_files(&tls_dir);
-    let args = vec![
-        s("gateway"),
-        s("--coordinators"),
-        coordinators.join(","),
-        s("--grpc-listen"),
-        gateway_grpc,
-        s("--tls-cert-file"),
-        cert.display().to_string(),
-        s("--tls-key-file"),
-        key.display().to_string(),
-    ];
-    procs.push(spawn(&exe, "gateway", &args, &logs).map_err(|e| format!("cannot start gateway: {e}"))?);
-    say!("Started 3 coordinators, {} datanodes (zones a, b, c) and a gateway; logs in {}", a.datanodes, logs.display());
+    let mut binds = Vec::new();
+    for i in 0..a.gateways as u16 {
+        let bind = format!("127.0.0.{}", i + 1);
+        let name = if i == 0 { s("gateway") } else { format!("gateway-{}", i + 1) };
+        let args = vec![
+            s("gateway"),
+            s("--coordinators"),
+            coordinators.join(","),
+            s("--bind"),
+            bind.clone(),
+            s("--grpc-listen"),
+            format!("127.0.0.1:{}", a.admin_port + 3 + i),
+            s("--tls-cert-file"),
+            cert.display().to_string(),
+            s("--tls-key-file"),
+            key.display().to_string(),
+        ];
+        procs.push(spawn(&exe, &name, &args, &logs).map_err(|e| format!("cannot start {name}: {e}"))?);
+        binds.push(bind);
+    }
+    say!(
+        "Started 3 coordinators, {} datanodes (zones a, b, c) and {} gateway(s) on {}; logs in {}",
+        a.datanodes,
+        a.gateways,
+        binds.join(", "),
+        logs.display()
+    );
 
     let endpoint = format!("http://{}", coordinators[0]);
     let group = tokio::select! {

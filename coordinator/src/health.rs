@@ -53,6 +53,12 @@ impl HealthLoop {
                 }
                 continue;
             }
+            if let Some(change) = self.silent_gateway() {
+                if let Err(e) = self.coordinator.propose(change).await {
+                    tracing::debug!("gateway status not committed: {e}");
+                }
+                continue;
+            }
             if let Some(change) = self.observe() {
                 if let Err(e) = self.coordinator.propose(change).await {
                     tracing::debug!("status update not committed: {e}");
@@ -204,6 +210,19 @@ impl HealthLoop {
             }
         }
         None
+    }
+
+    /// A gateway listed online that stopped reporting is listed offline, so cluster clients
+    /// are no longer sent to it.
+    fn silent_gateway(&self) -> Option<Change> {
+        let c = &self.coordinator;
+        if !c.liveness.can_judge() {
+            return None;
+        }
+        let topology = c.topology().topology;
+        let g = topology.gateways.values().find(|g| g.online && !c.liveness.gateway_live(&g.id))?;
+        let gateway = crate::topology::Gateway { online: false, ..g.clone() };
+        Some(Change::SetGateway { gateway, at_ms: now_ms() })
     }
 
     fn observe(&self) -> Option<Change> {

@@ -20,11 +20,18 @@ pub struct Liveness {
     started: Instant,
     timeout: Duration,
     seen: Mutex<HashMap<String, Seen>>,
+    /// Gateways: when each last reported.
+    gateways: Mutex<HashMap<String, Instant>>,
 }
 
 impl Liveness {
     pub fn new(timeout: Duration) -> Liveness {
-        Liveness { started: Instant::now(), timeout, seen: Mutex::new(HashMap::new()) }
+        Liveness {
+            started: Instant::now(),
+            timeout,
+            seen: Mutex::new(HashMap::new()),
+            gateways: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Records a report; true when it comes from a new process of a datanode this leader
@@ -34,6 +41,15 @@ impl Liveness {
         let seen = Seen { at: Instant::now(), nodes, incarnation: incarnation.to_string() };
         let previous = self.seen.lock().insert(datanode_id.to_string(), seen);
         previous.is_some_and(|p| !p.incarnation.is_empty() && p.incarnation != incarnation)
+    }
+
+    pub fn record_gateway(&self, gateway_id: &str) {
+        self.gateways.lock().insert(gateway_id.to_string(), Instant::now());
+    }
+
+    /// A gateway reported within twice the timeout (gateways report every second).
+    pub fn gateway_live(&self, gateway_id: &str) -> bool {
+        self.gateways.lock().get(gateway_id).is_some_and(|at| at.elapsed() < self.timeout * 2)
     }
 
     /// Reported within the timeout.

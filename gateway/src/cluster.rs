@@ -21,6 +21,26 @@ use crate::router::{EndpointKind, Group, Member, Shard};
 pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 pub const DISABLED: &str = "ERR This instance has cluster support disabled";
 
+/// Where cluster clients are told each node group lives: node group i at the host of
+/// gateway i mod n (every gateway serves every port; spreading the groups spreads the
+/// clients, and a lost gateway's groups move to the others once it is listed offline).
+/// This gateway alone while no gateway list is known.
+#[derive(Debug, Clone, Copy)]
+pub struct Hosts<'a> {
+    pub all: &'a [String],
+    pub me: &'a str,
+}
+
+impl<'a> Hosts<'a> {
+    pub fn of_shard(&self, index: usize) -> &'a str {
+        if self.all.is_empty() {
+            self.me
+        } else {
+            &self.all[index % self.all.len()]
+        }
+    }
+}
+
 /// The 40-hex-digit node name cluster clients see for a member.
 pub fn node_name(member_id: &str) -> String {
     (0u64..3)
@@ -71,7 +91,7 @@ pub enum NodeRoute {
 pub fn node_route(
     group: &Group,
     port: u16,
-    host: &str,
+    hosts: Hosts,
     spec: &CommandSpec,
     args: &[Bytes],
     readonly_connection: bool,
@@ -100,7 +120,7 @@ pub fn node_route(
     };
     if owner != mine || !(is_primary || reads_here) {
         return match &owning.primary {
-            Some(p) => NodeRoute::Reply(Reply::error(format!("MOVED {slot} {host}:{}", p.port))),
+            Some(p) => NodeRoute::Reply(Reply::error(format!("MOVED {slot} {}:{}", hosts.of_shard(owner), p.port))),
             None => NodeRoute::Reply(Reply::error("CLUSTERDOWN Hash slot not served")),
         };
     }
@@ -129,7 +149,7 @@ fn slot_arg(arg: &[u8]) -> Result<u16, Reply> {
 
 /// CLUSTER on any endpoint of `group` (`port` = the endpoint's port; a node port names
 /// "myself").
-pub fn command(group: Option<&Group>, port: u16, host: &str, args: &[Bytes]) -> ClusterReply {
+pub fn command(group: Option<&Group>, port: u16, hosts: Hosts, args: &[Bytes]) -> ClusterReply {
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
     // As Redis without cluster support: every subcommand, KEYSLOT and HELP included.
     let Some(group) = group.filter(|g| g.cluster_enabled) else {
@@ -149,9 +169,9 @@ pub fn command(group: Option<&Group>, port: u16, host: &str, args: &[Bytes]) -> 
     };
     let me = group.member_at(port);
     let reply = match sub.as_str() {
-        "slots" => arity(2).unwrap_or_else(|| slots(group, host)),
-        "shards" => arity(2).unwrap_or_else(|| shards(group, host)),
-        "nodes" => arity(2).unwrap_or_else(|| Reply::Verbatim(Bytes::from(nodes(group, host, port)))),
+        "slots" => arity(2).unwrap_or_else(|| slots(group, hosts)),
+        "shards" => arity(2).unwrap_or_else(|| shards(group, hosts)),
+        "nodes" => arity(2).unwrap_or_else(|| Reply::Verbatim(Bytes::from(nodes(group, hosts, port)))),
         "info" => arity(2).unwrap_or_else(|| Reply::Verbatim(Bytes::from(info(group, me.map(|(_, s, _)| s))))),
         "myid" => arity(2).unwrap_or_else(|| match me.or_else(|| first_primary(group)) {
             Some((_, _, m)) => bulk(node_name(&m.node_id)),
@@ -206,15 +226,19 @@ fn node_entry(m: &Member, host: &str) -> Reply {
 }
 
 /// CLUSTER SLOTS: each contiguous range, its primary first, then its replicas.
-fn slots(group: &Group, host: &str) -> Reply {
-    let mut ranges: Vec<(u16, u16, &Shard)> =
-        group.shards.iter().flat_map(|s| s.slots.iter().map(move |&(a, b)| (a, b, s))).collect();
+fn slots(group: &Group, hosts: Hosts) -> Reply {
+    let mut ranges: Vec<(u16, u16, &Shard, &str)> = group
+        .shards
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.slots.iter().map(move |&(a, b)| (a, b, s, hosts.of_shard(i))))
+        .collect();
     ranges.sort_by_key(|r| r.0);
     Reply::Array(
         ranges
             .into_iter()
-            .filter(|(_, _, s)| s.primary.is_some())
-            .map(|(a, b, s)| {
+            .filter(|(_, _, s, _)| s.primary.is_some())
+            .map(|(a, b, s, host)| {
                 let mut entry = vec![Reply::Integer(a as i64), Reply::Integer(b as i64)];
                 entry.extend(s.members().map(|m| node_entry(m, host)));
                 Reply::Array(entry)
@@ -224,12 +248,14 @@ fn slots(group: &Group, host: &str) -> Reply {
 }
 
 /// CLUSTER SHARDS (Redis 7): each node group's slots and nodes.
-fn shards(group: &Group, host: &str) -> Reply {
+fn shards(group: &Group, hosts: Hosts) -> Reply {
     Reply::Array(
         group
             .shards
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
+                let host = hosts.of_shard(i);
                 let slots = s.slots.iter().flat_map(|&(a, b)| [Reply::Integer(a as i64), Reply::Integer(b as i64)]);
                 let nodes = s.members().map(|m| {
                     let primary = s.primary.as_ref().is_some_and(|p| p.node_id == m.node_id);
@@ -262,14 +288,22 @@ fn shards(group: &Group, host: &str) -> Reply {
 }
 
 /// CLUSTER NODES: Redis's text format, one line per member.
-fn nodes(group: &Group, host: &str, port: u16) -> String {
+fn nodes(group: &Group, hosts: Hosts, port: u16) -> String {
     let mut out = String::new();
-    for s in &group.shards {
+    // "myself" is the member on this port as presented at this gateway; a client that came
+    // to a port presented at another gateway still gets a "myself" line.
+    let here = group
+        .shards
+        .iter()
+        .enumerate()
+        .any(|(i, s)| hosts.of_shard(i) == hosts.me && s.members().any(|m| m.port == port));
+    for (i, s) in group.shards.iter().enumerate() {
+        let host = hosts.of_shard(i);
         let primary_name = s.primary.as_ref().map(|p| node_name(&p.node_id));
         for m in s.members() {
             let is_primary = s.primary.as_ref().is_some_and(|p| p.node_id == m.node_id);
             let mut flags = Vec::new();
-            if m.port == port {
+            if m.port == port && (host == hosts.me || !here) {
                 flags.push("myself");
             }
             flags.push(if is_primary { "master" } else { "slave" });

@@ -14,6 +14,9 @@ pub struct GatewayConfig {
     /// default: the bind address, or 127.0.0.1 when binding every interface.
     #[arg(long, env = "FERROCACHE_ANNOUNCE_HOST")]
     pub announce_host: Option<String>,
+    /// This gateway's id among the cluster's gateways (default: its announce host).
+    #[arg(long = "id", env = "FERROCACHE_GATEWAY_ID")]
+    pub id: Option<String>,
     /// Coordinator addresses (host:port), comma-separated.
     #[arg(long, env = "FERROCACHE_COORDINATORS", value_delimiter = ',', default_value = "127.0.0.1:7000")]
     pub coordinators: Vec<String>,
@@ -60,6 +63,13 @@ impl GatewayConfig {
             Some(h) if !h.is_empty() => h.clone(),
             _ if self.bind == "0.0.0.0" || self.bind == "::" || self.bind.is_empty() => "127.0.0.1".into(),
             _ => self.bind.clone(),
+        }
+    }
+
+    pub fn gateway_id(&self) -> String {
+        match &self.id {
+            Some(id) if !id.is_empty() => id.clone(),
+            _ => self.announce_host(),
         }
     }
 

@@ -19,6 +19,7 @@ pub mod info;
 pub mod link;
 pub mod local;
 pub mod pubsub;
+pub mod registration;
 pub mod resp;
 pub mod retry;
 pub mod router;
@@ -89,6 +90,12 @@ pub async fn run(config: GatewayConfig, grpc: TcpListener, cancel: CancellationT
         let render: ferrocache_common::metrics::Render = Arc::new(move || metrics(&s));
         tokio::spawn(ferrocache_common::metrics::serve(listener, render, cancel.child_token()));
     }
+    tokio::spawn(registration::run(
+        shared.config.coordinators.clone(),
+        shared.config.gateway_id(),
+        shared.config.announce_host(),
+        cancel.child_token(),
+    ));
     let endpoints = Arc::new(endpoints::Endpoints::new(shared.clone()));
     let watcher = watch::TopologyWatcher {
         coordinators: shared.config.coordinators.clone(),

@@ -32,6 +32,8 @@ const MAX_MESSAGE: usize = (1 << 31) - 1;
 const BATCH_BYTES: usize = 32 << 20;
 /// How often abandoned commands are looked for (and cancelled on the node).
 const ABANDONED_SWEEP: Duration = Duration::from_millis(200);
+/// How long a link that left the routes stays open for replies in flight.
+const RETIRE_GRACE: Duration = Duration::from_secs(3);
 
 /// How the error for commands in flight on a broken stream begins (their fate is unknown).
 pub const CONNECTION_LOST: &str = "ERR connection to node ";
@@ -73,6 +75,20 @@ impl NodeLink {
 
     pub fn close(&self) {
         self.cancel.cancel();
+    }
+
+    /// Closes the link once the replies already on their way had time to arrive: a node
+    /// that left the routes (its node group removed after resharding, or moved) still
+    /// answers what it was sent, rather than every in-flight command getting "connection
+    /// lost" with an unknown outcome. Nothing new is sent to it (it is out of the routes).
+    pub fn retire(&self) {
+        let cancel = self.cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tokio::time::sleep(RETIRE_GRACE) => cancel.cancel(),
+            }
+        });
     }
 }
 

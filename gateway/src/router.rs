@@ -137,6 +137,9 @@ impl Group {
 pub struct Table {
     pub version: u64,
     pub groups: HashMap<String, Group>,
+    /// Hosts of the gateways reporting now, ordered by gateway id (cluster clients are told
+    /// of node group i at host i mod n).
+    pub gateway_hosts: Vec<String>,
 }
 
 impl Table {
@@ -198,7 +201,7 @@ impl Table {
                 (g.replication_group_id, group)
             })
             .collect();
-        Table { version: t.version, groups }
+        Table { version: t.version, groups, gateway_hosts: t.gateways.into_iter().map(|g| g.announce_host).collect() }
     }
 }
 
@@ -278,7 +281,7 @@ impl Router {
         self.links.lock().retain(|id, link| {
             let keep = live.get(id.as_str()) == Some(&link.address.as_str());
             if !keep {
-                link.close();
+                link.retire();
             }
             keep
         });

@@ -129,6 +129,24 @@ impl Cluster for ClusterService {
         Ok(Response::new(pb::HeartbeatResponse { nodes, lease_ms: c.lease_ms(), take_snapshots, keep_snapshots }))
     }
 
+    async fn gateway_heartbeat(
+        &self,
+        request: Request<pb::GatewayHeartbeatRequest>,
+    ) -> Result<Response<pb::GatewayHeartbeatResponse>, Status> {
+        let req = request.into_inner();
+        if req.gateway_id.is_empty() || req.announce_host.is_empty() || req.gateway_id.len() > 256 {
+            return Err(Status::invalid_argument("gateway_id and announce_host are required"));
+        }
+        let c = &self.coordinator;
+        c.require_leader()?;
+        c.liveness.record_gateway(&req.gateway_id);
+        let gateway = crate::topology::Gateway { id: req.gateway_id, host: req.announce_host, online: true };
+        if c.topology().topology.gateways.get(&gateway.id) != Some(&gateway) {
+            c.propose(Change::SetGateway { gateway, at_ms: now_ms() }).await?;
+        }
+        Ok(Response::new(pb::GatewayHeartbeatResponse {}))
+    }
+
     type WatchTopologyStream = ReceiverStream<Result<pb::Topology, Status>>;
 
     async fn watch_topology(

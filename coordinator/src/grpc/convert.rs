@@ -193,5 +193,11 @@ pub fn routing(topology: &Topology, version: u64) -> pb::Topology {
                 .collect(),
         })
         .collect();
-    pb::Topology { version, groups }
+    let gateways = topology
+        .gateways
+        .values()
+        .filter(|g| g.online)
+        .map(|g| pb::GatewayRoute { gateway_id: g.id.clone(), announce_host: g.host.clone() })
+        .collect();
+    pb::Topology { version, groups, gateways }
 }

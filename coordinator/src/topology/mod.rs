@@ -25,6 +25,14 @@ pub struct Datanode {
     pub registered_ms: i64,
 }
 
+/// A gateway that has reported to the coordinators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gateway {
+    pub id: String,
+    pub host: String,
+    pub online: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
     Primary,
@@ -437,6 +445,11 @@ pub enum Change {
         reason: String,
         at_ms: i64,
     },
+    /// A gateway reported (online) or went silent (offline).
+    SetGateway {
+        gateway: Gateway,
+        at_ms: i64,
+    },
     CreateUser {
         user: User,
     },
@@ -554,6 +567,8 @@ pub struct Topology {
     pub users: BTreeMap<String, User>,
     #[serde(default)]
     pub user_groups: BTreeMap<String, UserGroup>,
+    #[serde(default)]
+    pub gateways: BTreeMap<String, Gateway>,
 }
 
 impl Topology {
@@ -917,6 +932,15 @@ impl Topology {
             Change::BeginSlotMove { group_id, .. } => self.begin_slot_move(group_id),
             Change::CompleteSlotMove { group_id, keys, at_ms } => self.complete_slot_move(group_id, keys, at_ms),
             Change::AbortSlotMove { group_id, reason, at_ms } => self.abort_slot_move(group_id, reason, at_ms),
+            Change::SetGateway { gateway, at_ms } => {
+                if self.gateways.get(&gateway.id) != Some(&gateway) {
+                    let state = if gateway.online { "online" } else { "offline" };
+                    let msg = format!("Gateway {} at {} is {state}", gateway.id, gateway.host);
+                    self.event(at_ms, "gateway", &gateway.id.clone(), msg);
+                    self.gateways.insert(gateway.id.clone(), gateway);
+                }
+                Outcome::Ok
+            }
             Change::CreateUser { user } => self.create_user(user),
             Change::ModifyUser { id, update, at_ms } => self.modify_user(id, update, at_ms),
             Change::DeleteUser { id, at_ms } => self.delete_user(id, at_ms),

@@ -38,6 +38,7 @@ fn table() -> Table {
             acl_users: vec![],
             transit_encryption: String::new(),
         }],
+        gateways: vec![],
     })
 }
 
@@ -48,7 +49,14 @@ fn args(words: &[&str]) -> Vec<Bytes> {
 fn decide(port: u16, words: &[&str], readonly: bool) -> NodeRoute {
     let t = table();
     let a = args(words);
-    node_route(&t.groups["c1"], port, "127.0.0.1", lookup(a[0].as_ref()).unwrap(), &a, readonly)
+    node_route(
+        &t.groups["c1"],
+        port,
+        crate::cluster::Hosts { all: &[], me: "127.0.0.1" },
+        lookup(a[0].as_ref()).unwrap(),
+        &a,
+        readonly,
+    )
 }
 
 #[test]
@@ -94,7 +102,12 @@ fn replicas_serve_reads_only_after_readonly() {
 fn cluster_commands_describe_the_node_groups() {
     let t = table();
     let g = t.groups.get("c1");
-    let now = |words: &[&str], port| match command(g, port, "127.0.0.1", &args(words)) {
+    let now = |words: &[&str], port| match command(
+        g,
+        port,
+        crate::cluster::Hosts { all: &[], me: "127.0.0.1" },
+        &args(words),
+    ) {
         ClusterReply::Now(r) => r,
         ClusterReply::Forward { .. } => panic!("forwarded"),
     };
@@ -114,14 +127,14 @@ fn cluster_commands_describe_the_node_groups() {
     assert_eq!(now(&["CLUSTER", "KEYSLOT", "foo"], 7002), Reply::Integer(12182));
     assert_eq!(now(&["CLUSTER", "MYID"], 7003), Reply::Bulk(Bytes::from(node_name("c1-0001-002"))));
     assert!(matches!(
-        command(g, 7002, "h", &args(&["CLUSTER", "COUNTKEYSINSLOT", "12"])),
+        command(g, 7002, crate::cluster::Hosts { all: &[], me: "h" }, &args(&["CLUSTER", "COUNTKEYSINSLOT", "12"])),
         ClusterReply::Forward { slot: 12, .. }
     ));
     assert_eq!(now(&["CLUSTER", "COUNTKEYSINSLOT", "16384"], 7002), Reply::error("ERR Invalid or out of range slot"));
     assert!(matches!(now(&["CLUSTER", "MEET", "h", "1"], 7002), Reply::Error(_)));
     assert_eq!(now(&["CLUSTER", "SLOTS"], 1), now(&["CLUSTER", "SLOTS"], 7002), "any endpoint describes the cluster");
     assert_eq!(
-        match command(None, 1, "h", &args(&["CLUSTER", "SLOTS"])) {
+        match command(None, 1, crate::cluster::Hosts { all: &[], me: "h" }, &args(&["CLUSTER", "SLOTS"])) {
             ClusterReply::Now(r) => r,
             _ => panic!(),
         },
@@ -180,7 +193,7 @@ fn one_slot_move_touches_only_the_moved_slots() {
                 })
                 .collect();
         }
-        pb::Topology { version: 1 + moved as u64, groups: vec![group("huge"), other] }
+        pb::Topology { version: 1 + moved as u64, groups: vec![group("huge"), other], gateways: vec![] }
     };
     let before = Table::from_proto(topology(false));
     let after = Table::from_proto_after(topology(true), Some(&before));
@@ -199,4 +212,43 @@ fn one_slot_move_touches_only_the_moved_slots() {
         before.groups["other"].shares_slot_index(&after.groups["other"]),
         "an unchanged group's slot index is shared, not rebuilt"
     );
+}
+
+#[test]
+fn node_groups_are_spread_over_the_gateways() {
+    let t = table();
+    let g = t.groups.get("c1");
+    let all = ["10.0.0.1".to_string(), "10.0.0.2".to_string()];
+    let hosts = |me| crate::cluster::Hosts { all: &all, me };
+    let ClusterReply::Now(Reply::Array(slots)) = command(g, 7002, hosts("10.0.0.1"), &args(&["CLUSTER", "SLOTS"]))
+    else {
+        panic!("array")
+    };
+    let host_of = |r: &Reply| match r {
+        Reply::Array(e) => match &e[2] {
+            Reply::Array(node) => node[0].clone(),
+            _ => panic!("node"),
+        },
+        _ => panic!("range"),
+    };
+    let seen: Vec<Reply> = slots.iter().map(host_of).collect();
+    assert_eq!(
+        seen,
+        ["10.0.0.1", "10.0.0.2", "10.0.0.1"].map(|h| Reply::Bulk(Bytes::copy_from_slice(h.as_bytes()))).to_vec()
+    );
+    // The same view from the other gateway; MOVED names the owner's gateway.
+    let ClusterReply::Now(other) = command(g, 7002, hosts("10.0.0.2"), &args(&["CLUSTER", "SLOTS"])) else {
+        panic!("now")
+    };
+    assert_eq!(other, Reply::Array(slots));
+    let moved =
+        node_route(&t.groups["c1"], 7002, hosts("10.0.0.1"), lookup(b"GET").unwrap(), &args(&["GET", "c"]), false);
+    assert_eq!(moved, NodeRoute::Reply(Reply::error("MOVED 7365 10.0.0.2:7004")));
+    // CLUSTER NODES marks "myself" where this gateway presents the port.
+    let ClusterReply::Now(Reply::Verbatim(nodes)) = command(g, 7004, hosts("10.0.0.2"), &args(&["CLUSTER", "NODES"]))
+    else {
+        panic!("text")
+    };
+    let nodes = String::from_utf8_lossy(&nodes).to_string();
+    assert!(nodes.lines().any(|l| l.contains("10.0.0.2:7004@17004 myself,master")), "{nodes}");
 }

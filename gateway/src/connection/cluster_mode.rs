@@ -25,6 +25,7 @@ pub(super) fn cluster_command(
     use crate::cluster::{self, ClusterReply};
     let proto = session.proto;
     let table = shared.router.table();
+    let me = shared.config.announce_host();
     let group = table.groups.get(&endpoint.group_id);
     let enabled = group.is_some_and(|g| g.cluster_enabled);
     let reply = match spec.name {
@@ -39,7 +40,7 @@ pub(super) fn cluster_command(
         }
         // Slots never sit half-migrated between node groups here, so there is no ASK to follow.
         "asking" => Reply::ok(),
-        _ => match cluster::command(group, endpoint.port, &shared.config.announce_host(), args) {
+        _ => match cluster::command(group, endpoint.port, hosts(&table, &me), args) {
             ClusterReply::Now(r) => r,
             ClusterReply::Forward { slot, args } => {
                 let group = endpoint.group_id.clone();
@@ -78,7 +79,8 @@ pub(super) async fn cluster_data(
                     proto,
                 );
             };
-            node_route(g, endpoint.port, &shared.config.announce_host(), spec, &args, session.readonly)
+            let me = shared.config.announce_host();
+            node_route(g, endpoint.port, hosts(&table, &me), spec, &args, session.readonly)
         };
         match decision {
             NodeRoute::Reply(r) => return Slot::Ready(r, proto),
@@ -155,4 +157,9 @@ fn part(
     spawned(proto, shared, bounded, async move {
         crate::fanout::call(&task_shared, &group, kind, to, args, is_write, bounded).await
     })
+}
+
+/// The gateways cluster clients are told about (see [`crate::cluster::Hosts`]).
+pub(super) fn hosts<'a>(table: &'a crate::router::Table, me: &'a str) -> crate::cluster::Hosts<'a> {
+    crate::cluster::Hosts { all: &table.gateway_hosts, me }
 }

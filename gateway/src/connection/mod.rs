@@ -649,12 +649,13 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
                 (Some((owner, s)), Some((mine, _, me)))
                     if owner != mine || s.primary.as_ref().map(|p| &p.node_id) != Some(&me.node_id) =>
                 {
-                    s.primary.as_ref().map(|p| p.port)
+                    s.primary.as_ref().map(|p| (owner, p.port))
                 }
                 _ => None,
             };
-            if let Some(port) = moved {
-                let host = shared.config.announce_host();
+            if let Some((owner, port)) = moved {
+                let me = shared.config.announce_host();
+                let host = cluster_mode::hosts(&table, &me).of_shard(owner).to_string();
                 return Slot::Ready(Reply::error(format!("MOVED {slot} {host}:{port}")), proto);
             }
         }
