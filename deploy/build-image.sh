@@ -6,13 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TAG=${1:-ferrocache:latest}
 cargo build --release -q -p ferrocache
+bin="${CARGO_TARGET_DIR:-target}/release/ferrocache"
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 root="$ctx/rootfs"
 mkdir -p "$root/data" "$root/tmp" "$root/etc"
 # Debug info stays in target/; the image gets a stripped copy.
-objcopy --strip-debug target/release/ferrocache "$root/ferrocache"
-for lib in $(ldd target/release/ferrocache | awk '/=>/ { print $3 } /ld-linux/ { print $1 }'); do
+objcopy --strip-debug "$bin" "$root/ferrocache"
+for lib in $(ldd "$bin" | awk '/=>/ { print $3 } /ld-linux/ { print $1 }'); do
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"
 done
