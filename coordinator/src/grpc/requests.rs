@@ -106,7 +106,7 @@ pub fn user_group_ids(ids: &[String]) -> Result<Vec<String>, Status> {
     Ok(out)
 }
 
-fn combination(msg: impl Into<String>) -> Status {
+pub fn combination(msg: impl Into<String>) -> Status {
     Error::InvalidArgument(format!("InvalidParameterCombination: {}", msg.into())).into()
 }
 

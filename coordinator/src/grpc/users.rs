@@ -7,8 +7,7 @@ use ferrocache_proto::admin::v1 as admin;
 use tonic::Status;
 
 use super::admin::{rejection, AdminService};
-use super::requests::invalid;
-use crate::error::Error;
+use super::requests::{combination, invalid};
 use crate::topology::{Change, Outcome, Rejection, Topology, User, UserGroup, UserUpdate};
 
 fn user_view(u: &User, topology: &Topology) -> admin::User {
@@ -60,10 +59,6 @@ fn passwords(list: &[String]) -> Result<Vec<String>, Status> {
 
 fn access(s: &str) -> Result<String, Status> {
     parse_access_string(s).map(|rules| rules.join(" ")).map_err(invalid)
-}
-
-fn combination(msg: &str) -> Status {
-    Error::InvalidArgument(format!("InvalidParameterCombination: {msg}")).into()
 }
 
 fn user_ids(ids: &[String]) -> Result<Vec<String>, Status> {
