@@ -93,7 +93,7 @@ async fn replicas_follow_resync_and_serve_reads() {
 
     // Lose a replica's data entirely: it comes back with a full sync.
     cluster.kill(&replica_dn);
-    std::fs::remove_dir_all(data_dir(&cluster, &replica_dn).join("sled")).unwrap();
+    std::fs::remove_dir_all(data_dir(&cluster, &replica_dn).join("nodes")).unwrap();
     let _: () = cmd("SET").arg("during").arg("1").query_async(&mut primary).await.unwrap();
     cluster.restart(&replica_dn);
     eventually(Duration::from_secs(15), "wiped replica resyncs", || {

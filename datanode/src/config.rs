@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// Runs a datanode: hosts the nodes the coordinators assign to it, stores their data in sled
-/// and streams replication between them.
+/// Runs a datanode: hosts the nodes the coordinators assign to it, keeps their data durable
+/// (an append-only log per node, compacted into images) and streams replication between them.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatanodeConfig {
     /// This datanode's stable id; by default generated once and kept in the data dir.
@@ -16,7 +16,7 @@ pub struct DatanodeConfig {
     /// host:port others dial to reach this datanode (default: the listen address).
     #[arg(long, env = "FERROCACHE_ADVERTISE")]
     pub advertise: Option<String>,
-    /// Where node data (sled) lives.
+    /// Where node data lives (`nodes/<node id>/`: log segments and compacted images).
     #[arg(long, env = "FERROCACHE_DATA_DIR", default_value = "./ferrocache-data/datanode")]
     pub data_dir: PathBuf,
     /// Availability zone, used to spread a group's nodes.
@@ -31,10 +31,13 @@ pub struct DatanodeConfig {
     /// Serve Prometheus metrics on this address (`GET /metrics`); off when unset.
     #[arg(long, env = "FERROCACHE_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,
-    /// sled's page cache, in bytes (sled's own default: 1 GiB). The keyspace lives in memory
-    /// anyway; this bounds only sled's cache of its on-disk pages.
-    #[arg(long, env = "FERROCACHE_SLED_CACHE_BYTES", default_value_t = 1 << 30)]
+    /// sled's page cache, in bytes, while importing node data an older version kept in sled.
+    #[arg(long, env = "FERROCACHE_SLED_CACHE_BYTES", default_value_t = 64 << 20)]
     pub sled_cache_bytes: u64,
+    /// A node's log is compacted into a new image once it is larger than the last image and
+    /// than this many bytes (Redis's auto-aof-rewrite-min-size).
+    #[arg(long, env = "FERROCACHE_LOG_COMPACTION_MIN_BYTES", default_value_t = 64 << 20)]
+    pub log_compaction_min_bytes: u64,
     /// Replication backlog per primary, in bytes (Redis's repl-backlog-size).
     #[arg(long, env = "FERROCACHE_REPL_BACKLOG_BYTES", default_value_t = 64 << 20)]
     pub repl_backlog_bytes: usize,

@@ -13,11 +13,14 @@ use crate::durability::Durability;
 use crate::node::{AppendFsync, Node, NodeSpec, Role};
 use crate::replication::follower::Follower;
 use crate::snapshot::{self, Snapshots};
-use crate::storage::{SledStore, Store, StoreError};
+use crate::storage::files::NodeFiles;
+use crate::storage::writer::CompactionPolicy;
+use crate::storage::StoreError;
 
 pub struct Host {
     pub config: DatanodeConfig,
-    pub db: sled::Db,
+    /// Data left by versions that stored nodes in sled (imported on first open).
+    pub db: Option<sled::Db>,
     pub cancel: CancellationToken,
     pub tracker: TaskTracker,
     /// Wakes the heartbeat early (a request showed our configuration is behind).
@@ -31,7 +34,7 @@ pub struct Host {
 }
 
 impl Host {
-    pub fn new(config: DatanodeConfig, db: sled::Db, cancel: CancellationToken) -> Host {
+    pub fn new(config: DatanodeConfig, db: Option<sled::Db>, cancel: CancellationToken) -> Host {
         let snapshots = Arc::new(Snapshots::new(config.data_dir.join("snapshots")));
         Host {
             config,
@@ -89,7 +92,10 @@ impl Host {
                 }
                 None if self.restoring.lock().contains(&a.node_id) => continue,
                 None => {
-                    let store: Arc<dyn Store> = Arc::new(SledStore::open(&self.db, &a.node_id)?);
+                    let files = Arc::new(NodeFiles::open(&self.config.data_dir.join("nodes"), &a.node_id)?);
+                    if let Some(db) = self.db.as_ref().filter(|_| files.is_empty().unwrap_or(false)) {
+                        crate::storage::legacy::import(db, &a.node_id, &files)?;
+                    }
                     let spec = NodeSpec {
                         id: a.node_id.clone(),
                         group_id: a.replication_group_id.clone(),
@@ -99,8 +105,9 @@ impl Host {
                         fsync: AppendFsync::parse(&a.append_fsync),
                         backlog_bytes: self.config.repl_backlog_bytes,
                         max_string: self.config.proto_max_bulk_len,
+                        compaction: CompactionPolicy::new(self.config.log_compaction_min_bytes),
                     };
-                    let node = Arc::new(Node::open(spec, store)?);
+                    let node = Arc::new(Node::open(spec, files)?);
                     let fresh = node.with_state(|st| st.ks.is_empty() && st.position.offset == 0);
                     if let Some(restore) = a.restore.clone().filter(|_| fresh) {
                         node.set_settings(Durability::from_assignment(a), a.pause_writes);
@@ -134,7 +141,7 @@ impl Host {
             tracing::info!(node = %node.id, group = %node.group_id, "node removed; deleting its data");
             node.cancel.lock().cancel();
             node.sync_store()?;
-            node.store().destroy()?;
+            node.files().destroy()?;
         }
         Ok(())
     }
@@ -158,7 +165,10 @@ impl Host {
                     let entries: Vec<_> = entries.into_iter().filter(|(_, e)| !e.is_expired(now)).collect();
                     let keys = entries.len();
                     let position = node.with_state(|st| st.position.clone());
-                    match node.install_full_sync(entries, position) {
+                    let installing = node.clone();
+                    let installed =
+                        tokio::task::spawn_blocking(move || installing.install_full_sync(entries, position)).await;
+                    match installed.unwrap_or(Err(StoreError::WriterGone)) {
                         Ok(()) => {
                             tracing::info!(node = %node.id, snapshot = %name, keys, "restored from snapshot");
                             host.nodes.write().insert(node.id.clone(), node.clone());

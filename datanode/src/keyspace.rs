@@ -75,6 +75,29 @@ pub struct Keyspace {
     expires: BTreeSet<(i64, Bytes)>,
     len: usize,
     used: usize,
+    capture: Option<Box<Capture>>,
+}
+
+/// An image of the keyspace taken while writes go on (storage compaction, see
+/// storage/compaction.rs). A walk copies slots in order, a few at a time, and a slot about to
+/// change is copied first, so the image is the keyspace exactly as it was when the capture
+/// started, without ever copying more than one slot per write.
+struct Capture {
+    /// One bit per slot: already in the image.
+    copied: Vec<u64>,
+    /// The next slot the walk copies.
+    next: usize,
+    /// Encoded records (snapshot file format) not yet taken by the compaction.
+    records: Vec<u8>,
+    keys: u64,
+}
+
+/// What [`Keyspace::capture_step`] hands the compaction.
+pub struct CaptureChunk {
+    pub records: Vec<u8>,
+    pub keys: u64,
+    /// Every slot is in the image: this was the last chunk.
+    pub done: bool,
 }
 
 impl Default for Keyspace {
@@ -85,7 +108,63 @@ impl Default for Keyspace {
 
 impl Keyspace {
     pub fn new() -> Keyspace {
-        Keyspace { slots: (0..SLOT_COUNT).map(|_| HashMap::new()).collect(), expires: BTreeSet::new(), len: 0, used: 0 }
+        Keyspace {
+            slots: (0..SLOT_COUNT).map(|_| HashMap::new()).collect(),
+            expires: BTreeSet::new(),
+            len: 0,
+            used: 0,
+            capture: None,
+        }
+    }
+
+    /// Starts an image of the keyspace as it is now (replacing any capture under way).
+    pub fn start_capture(&mut self) {
+        let words = (SLOT_COUNT as usize).div_ceil(64);
+        self.capture = Some(Box::new(Capture { copied: vec![0; words], next: 0, records: Vec::new(), keys: 0 }));
+    }
+
+    pub fn abort_capture(&mut self) {
+        self.capture = None;
+    }
+
+    pub fn capturing(&self) -> bool {
+        self.capture.is_some()
+    }
+
+    /// Copies slots into the image until about `max_bytes` are waiting, and hands them over;
+    /// None when no capture is under way (it was aborted).
+    pub fn capture_step(&mut self, max_bytes: usize) -> Option<CaptureChunk> {
+        loop {
+            let c = self.capture.as_mut()?;
+            if c.next >= SLOT_COUNT as usize || c.records.len() >= max_bytes {
+                break;
+            }
+            let slot = c.next;
+            c.next += 1;
+            self.preserve(slot);
+        }
+        let c = self.capture.as_mut()?;
+        let done = c.next >= SLOT_COUNT as usize;
+        let chunk = CaptureChunk { records: std::mem::take(&mut c.records), keys: std::mem::take(&mut c.keys), done };
+        if done {
+            self.capture = None;
+        }
+        Some(chunk)
+    }
+
+    /// Puts `slot` in the image under way, unless it is there already: called before any
+    /// change to the slot's entries.
+    fn preserve(&mut self, slot: usize) {
+        let Some(c) = self.capture.as_mut() else { return };
+        let (word, bit) = (slot / 64, 1u64 << (slot % 64));
+        if c.copied[word] & bit != 0 {
+            return;
+        }
+        c.copied[word] |= bit;
+        for (key, entry) in &self.slots[slot] {
+            crate::snapshot::file::encode_entry(&mut c.records, key, entry);
+            c.keys += 1;
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -136,13 +215,16 @@ impl Keyspace {
 
     /// Mutable access to the value; change expiry only through [`Keyspace::set_expiry`].
     pub fn get_value_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
-        self.slots[key_slot(key) as usize].get_mut(key).map(|e| &mut e.value)
+        let slot = key_slot(key) as usize;
+        self.preserve(slot);
+        self.slots[slot].get_mut(key).map(|e| &mut e.value)
     }
 
     /// Inserts or replaces; returns the old entry. The key is copied so that it never pins
     /// the request buffer it was sliced from.
     pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
         let slot = key_slot(key) as usize;
+        self.preserve(slot);
         let key = Bytes::copy_from_slice(key);
         let new_at = entry.expires_at;
         let mut entry = entry;
@@ -161,7 +243,12 @@ impl Keyspace {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let old = self.slots[key_slot(key) as usize].remove(key)?;
+        let slot = key_slot(key) as usize;
+        if !self.slots[slot].contains_key(key) {
+            return None;
+        }
+        self.preserve(slot);
+        let old = self.slots[slot].remove(key)?;
         self.len -= 1;
         self.forget(key, &old);
         Some(old)
@@ -181,6 +268,7 @@ impl Keyspace {
             return false;
         };
         let (stored_key, old_at) = (stored_key.clone(), entry.expires_at);
+        self.preserve(slot);
         if old_at != 0 {
             self.expires.remove(&(old_at, stored_key.clone()));
         }
@@ -194,6 +282,9 @@ impl Keyspace {
     }
 
     pub fn clear(&mut self) {
+        // An image under way would have to copy every slot now: it is dropped instead, and
+        // the compaction that wanted it starts again later.
+        self.capture = None;
         for s in &mut self.slots {
             *s = HashMap::new();
         }
@@ -304,6 +395,69 @@ mod tests {
         assert!(ks.remove(b"a").is_some());
         assert_eq!(ks.len(), 1);
         assert!(!ks.set_expiry(b"zz", 5));
+    }
+
+    #[test]
+    fn a_capture_is_the_keyspace_as_it_was_when_it_started() {
+        let mut ks = Keyspace::new();
+        for i in 0..500 {
+            ks.insert(format!("k{i}").as_bytes(), Entry::new(s(&i.to_string())));
+        }
+        let before: BTreeMap<Bytes, Entry> = ks.iter().map(|(k, e)| (k.clone(), e.clone())).collect();
+        ks.start_capture();
+        let first = ks.capture_step(64).unwrap();
+        assert!(!first.done);
+        // Writes during the capture, to slots copied and not yet copied.
+        for i in 0..500 {
+            let k = format!("k{i}");
+            match i % 4 {
+                0 => drop(ks.remove(k.as_bytes())),
+                1 => drop(ks.insert(k.as_bytes(), Entry::new(s("changed")))),
+                2 => drop(ks.set_expiry(k.as_bytes(), 5)),
+                _ => {
+                    if let Some(Value::Str(v)) = ks.get_value_mut(k.as_bytes()) {
+                        *v = Bytes::from_static(b"in place");
+                    }
+                }
+            }
+            ks.insert(format!("new{i}").as_bytes(), Entry::new(s("x")));
+        }
+        let mut got = image_from(first, &mut ks);
+        assert_eq!(got.len(), before.len());
+        for (k, e) in before {
+            assert_eq!(got.remove(&k), Some(e));
+        }
+        assert!(!ks.capturing());
+        // Clearing drops a capture under way.
+        ks.start_capture();
+        ks.clear();
+        assert!(ks.capture_step(64).is_none());
+    }
+
+    fn image_from(first: CaptureChunk, ks: &mut Keyspace) -> BTreeMap<Bytes, Entry> {
+        let mut records = first.records;
+        let mut keys = first.keys;
+        if !first.done {
+            loop {
+                let chunk = ks.capture_step(64).expect("capture under way");
+                records.extend_from_slice(&chunk.records);
+                keys += chunk.keys;
+                if chunk.done {
+                    break;
+                }
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = crate::snapshot::file::Writer::create(dir.path().join("i.fcsnap")).unwrap();
+        w.raw(&records, keys).unwrap();
+        w.finish().unwrap();
+        let data = std::fs::read(dir.path().join("i.fcsnap")).unwrap();
+        let mut out = BTreeMap::new();
+        crate::snapshot::file::parse_each(&data, |k, e| {
+            out.insert(k, e);
+        })
+        .unwrap();
+        out
     }
 
     proptest! {

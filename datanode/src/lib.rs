@@ -72,11 +72,14 @@ pub async fn run(config: DatanodeConfig, listener: TcpListener, cancel: Cancella
     std::fs::create_dir_all(&config.data_dir)?;
     let id = datanode_id(&config)?;
     let advertise = config.advertise.clone().unwrap_or(listener.local_addr()?.to_string());
-    let db = sled::Config::new()
-        .path(config.data_dir.join("sled"))
-        .cache_capacity(config.sled_cache_bytes)
-        .flush_every_ms(None)
-        .open()?;
+    // sled holds node data only as versions before the log layout left it: opened to import
+    // that data, never created.
+    let legacy = config.data_dir.join("sled");
+    let db = if legacy.exists() {
+        Some(sled::Config::new().path(legacy).cache_capacity(config.sled_cache_bytes).flush_every_ms(None).open()?)
+    } else {
+        None
+    };
     let host = Arc::new(host::Host::new(config, db.clone(), cancel.child_token()));
     tracing::info!(datanode = %id, %advertise, zone = %host.config.zone, "datanode starting");
     if let Some(addr) = host.config.metrics_listen {
@@ -155,7 +158,9 @@ pub async fn run(config: DatanodeConfig, listener: TcpListener, cancel: Cancella
             Err(e) => tracing::error!(node = %id, "final sync panicked: {e}"),
         }
     }
-    db.flush_async().await?;
+    if let Some(db) = db {
+        db.flush_async().await?;
+    }
     tracing::info!("datanode stopped");
     served?;
     Ok(())

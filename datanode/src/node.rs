@@ -1,10 +1,10 @@
 //! One node: a member (primary or replica) of one node group, hosted by this datanode.
 //!
-//! All of a node's state sits behind one mutex held only for in-memory work and the
-//! (non-blocking) sled batch write, never across an await: a batch of commands is applied,
-//! its effects get offsets and enter the backlog, and the touched keys are written to the
-//! store, all in one critical section, so the keyspace, the replication log and the disk
-//! agree on order. Fsync, replication and replies happen after it.
+//! All of a node's state sits behind one mutex held only for in-memory work, never across an
+//! await or a disk write: a batch of commands is applied, its effects get offsets, enter the
+//! backlog and are queued for the storage writer's log, all in one critical section, so the
+//! keyspace, the replication stream and the disk agree on order. Disk writes, fsync,
+//! replication and replies happen after it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -23,8 +23,11 @@ use crate::durability::{self, Durability, Mode, WriteClock};
 use crate::keyspace::{Entry, Keyspace};
 use crate::notify;
 use crate::replication::backlog::{Backlog, Effect};
-use crate::storage::writer::StoreWriter;
-use crate::storage::{Position, Store, StoreBatch, StoreError};
+use crate::storage::compaction::{self, Capturable};
+use crate::storage::files::NodeFiles;
+use crate::storage::log::Record;
+use crate::storage::writer::{BaseState, CompactionPolicy, LogItem, StoreWriter, WriterSetup};
+use crate::storage::{Position, StoreError};
 use crate::transaction::WatchVersions;
 use ferrocache_common::transaction::Transaction;
 
@@ -59,7 +62,9 @@ pub enum Role {
 pub struct NodeState {
     pub ks: Keyspace,
     /// Keys changed since the storage writer last took them.
-    pending: PendingWrites,
+    pending: PendingLog,
+    /// The segment whose base a compaction is capturing.
+    compacting: Option<u64>,
     /// maxmemory, eviction policy and notifications, from the group's parameters.
     pub memory: crate::memory::MemoryPolicy,
     /// The group's parameters as last received (set ones only).
@@ -131,7 +136,8 @@ pub struct Node {
     pub fsync: AppendFsync,
     pub max_string: usize,
     pub(crate) state: Arc<Mutex<NodeState>>,
-    store: Arc<dyn Store>,
+    files: Arc<NodeFiles>,
+    base: Arc<BaseState>,
     writer: StoreWriter,
     /// The latest replication offset; replication sources wait on it.
     offset_tx: watch::Sender<u64>,
@@ -147,34 +153,74 @@ pub struct Node {
     pub broker: crate::pubsub::Broker,
 }
 
-/// What the storage writer has yet to store.
+/// What the storage writer has yet to append, in commit order.
 #[derive(Default)]
-struct PendingWrites {
-    keys: HashSet<Bytes>,
-    /// Everything was deleted before `keys` changed (FLUSHALL, full sync).
-    clear: bool,
+struct PendingLog {
+    items: Vec<LogItem>,
     /// A commit in it waits for an fsync.
     fsync: bool,
 }
 
-/// The storage writer's view of a node: takes the pending keys with their current values
-/// and the position, under the node's lock (one consistent cut).
+/// The storage writer's view of a node: takes what is queued, under the node's lock.
 fn pending_source(state: &Arc<Mutex<NodeState>>) -> crate::storage::writer::Source {
     let state = Arc::downgrade(state);
     Box::new(move || {
         let state = state.upgrade()?;
         let mut st = state.lock();
-        if st.pending.keys.is_empty() && !st.pending.clear {
+        if st.pending.items.is_empty() {
             return None;
         }
         let pending = std::mem::take(&mut st.pending);
-        let writes = pending.keys.into_iter().map(|k| {
-            let entry = st.ks.get(&k).cloned();
-            (k, entry)
-        });
-        let batch = StoreBatch { clear: pending.clear, writes: writes.collect(), position: Some(st.position.clone()) };
-        Some(crate::storage::writer::Pulled { seq: st.store_seq, batch, fsync: pending.fsync })
+        Some(crate::storage::writer::Pulled { seq: st.store_seq, items: pending.items, fsync: pending.fsync })
     })
+}
+
+fn image_error(e: crate::snapshot::file::SnapshotError) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+/// Applies effects as a replica does (from its primary, or from its own log at start).
+fn apply(node_id: &str, ks: &mut Keyspace, effects: &[Effect]) -> WriteSet {
+    let now = now_ms();
+    let mut out = WriteSet::default();
+    for args in effects {
+        let mut ctx =
+            Ctx { ks: &mut *ks, now, primary: false, out: &mut out, max_string: usize::MAX, block: None, lfu: None };
+        // A replica that fails to apply an effect would diverge: it stops instead.
+        let _ = crate::panic_guard::run(node_id, args, true, || cmd::execute(&mut ctx, args));
+    }
+    out
+}
+
+fn replay(node_id: &str, ks: &mut Keyspace, effects: &[Effect]) {
+    apply(node_id, ks, effects);
+}
+
+/// The compaction's view of a node.
+struct NodeCapture(std::sync::Weak<Mutex<NodeState>>);
+
+impl Capturable for NodeCapture {
+    fn begin(&self, segment: u64) -> Position {
+        let Some(state) = self.0.upgrade() else { return Position::default() };
+        let mut st = state.lock();
+        st.pending.items.push(LogItem::Rotate(segment));
+        st.ks.start_capture();
+        st.compacting = Some(segment);
+        st.position.clone()
+    }
+
+    fn step(&self, segment: u64, max_bytes: usize) -> Option<crate::keyspace::CaptureChunk> {
+        let state = self.0.upgrade()?;
+        let mut st = state.lock();
+        if st.compacting != Some(segment) {
+            return None;
+        }
+        let chunk = st.ks.capture_step(max_bytes);
+        if chunk.as_ref().is_none_or(|c| c.done) {
+            st.compacting = None;
+        }
+        chunk
+    }
 }
 
 /// Whether a write may need memory (Redis's `denyoom` flag): refused under OOM.
@@ -245,6 +291,7 @@ pub struct NodeSpec {
     pub fsync: AppendFsync,
     pub backlog_bytes: usize,
     pub max_string: usize,
+    pub compaction: CompactionPolicy,
 }
 
 /// Outcome of applying a batch: the replies, and whether anything must be flushed.
@@ -269,17 +316,36 @@ fn new_replid() -> String {
 }
 
 impl Node {
-    /// Opens a node, loading what its store holds.
-    pub fn open(spec: NodeSpec, store: Arc<dyn Store>) -> Result<Node, StoreError> {
-        let (mut position, entries) = store.load()?;
-        let mut ks = Keyspace::new();
-        for (key, entry) in entries {
-            ks.insert(&key, entry);
+    /// Opens a node: its newest base, then its log replayed as a replica applies effects.
+    pub fn open(spec: NodeSpec, files: Arc<NodeFiles>) -> Result<Node, StoreError> {
+        let started = std::time::Instant::now();
+        // Base keys all come before log records; both fill the one keyspace.
+        let ks = std::cell::RefCell::new(Keyspace::new());
+        let mut replayed = 0u64;
+        let recovered = files.recover(
+            |key, entry| {
+                ks.borrow_mut().insert(&key, entry);
+            },
+            |record| {
+                if let Record::Effects { effects, .. } = record {
+                    replayed += effects.len() as u64;
+                    replay(&spec.id, &mut ks.borrow_mut(), &effects);
+                }
+            },
+        )?;
+        let ks = ks.into_inner();
+        if recovered.base_bytes + recovered.log_bytes > 0 {
+            tracing::info!(node = %spec.id, keys = ks.len(), base_bytes = recovered.base_bytes, log_bytes = recovered.log_bytes, effects = replayed, ms = started.elapsed().as_millis() as u64, "node data loaded");
         }
+        let mut position = recovered.position.clone();
         if position.replid.is_empty() {
             position.replid = new_replid();
         }
         let offset = position.offset;
+        let start_position = position.clone();
+        let base = Arc::new(BaseState::default());
+        base.segment.store(recovered.base, std::sync::atomic::Ordering::Relaxed);
+        base.bytes.store(recovered.base_bytes, std::sync::atomic::Ordering::Relaxed);
         let fsync_every = match spec.fsync {
             AppendFsync::Always | AppendFsync::EverySec => Duration::from_secs(1),
             // Redis leaves `no` to the kernel, which writes dirty pages back within ~30 s.
@@ -308,20 +374,40 @@ impl Node {
             purge_pending: false,
             stats: Stats::default(),
             memory: crate::memory::MemoryPolicy::default(),
-            pending: PendingWrites::default(),
+            // Where this run's appends start: the replid may be new, and the position
+            // record makes the log self-describing from here on.
+            pending: PendingLog { items: vec![LogItem::Position(start_position)], fsync: false },
+            compacting: None,
             parameters: Default::default(),
             evict_pool: Default::default(),
         }));
-        let writer = StoreWriter::start(&spec.id, store.clone(), Some(fsync_every), pending_source(&state));
+        let capture: Arc<dyn Capturable> = Arc::new(NodeCapture(Arc::downgrade(&state)));
+        let compactor = {
+            let (name, files, base, step) = (spec.id.clone(), files.clone(), base.clone(), spec.compaction.step_bytes);
+            Box::new(move || compaction::spawn(&name, files.clone(), base.clone(), capture.clone(), step))
+        };
+        let writer = StoreWriter::start(WriterSetup {
+            name: spec.id.clone(),
+            files: files.clone(),
+            segment: files.allocate(),
+            segments: recovered.segments.clone(),
+            base: base.clone(),
+            policy: spec.compaction,
+            fsync_every: Some(fsync_every),
+            source: pending_source(&state),
+            compactor,
+        });
+        writer.kick()?;
         Ok(Node {
             writer,
+            files,
+            base,
             id: spec.id,
             group_id: spec.group_id,
             node_group_id: spec.node_group_id,
             fsync: spec.fsync,
             max_string: spec.max_string,
             state,
-            store,
             offset_tx: watch::channel(offset).0,
             acks: Mutex::new(HashMap::new()),
             acks_tx: watch::channel(0).0,
@@ -351,8 +437,8 @@ impl Node {
         self.offset_tx.subscribe()
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    pub fn files(&self) -> &Arc<NodeFiles> {
+        &self.files
     }
 
     /// Applies client commands. `readonly` commands came through the reader endpoint.
@@ -628,22 +714,8 @@ impl Node {
     /// Replica: applies effects received from the primary. `offset` is the primary's offset
     /// after the last of them.
     pub fn apply_effects(&self, effects: Vec<Effect>, offset: u64) -> Result<(), StoreError> {
-        let now = now_ms();
-        let mut out = WriteSet::default();
         let mut st = self.state.lock();
-        for args in &effects {
-            let mut ctx = Ctx {
-                ks: &mut st.ks,
-                now,
-                primary: false,
-                out: &mut out,
-                max_string: usize::MAX,
-                block: None,
-                lfu: None,
-            };
-            // A replica that fails to apply an effect would diverge: it stops instead.
-            let _ = crate::panic_guard::run(&self.id, args, true, || cmd::execute(&mut ctx, args));
-        }
+        let mut out = apply(&self.id, &mut st.ks, &effects);
         // A replica logs the primary's effects verbatim, so its offsets are the primary's.
         out.effects = effects;
         st.position.offset = offset.saturating_sub(out.effects.len() as u64);
@@ -664,6 +736,10 @@ impl Node {
         if st.role == Role::Primary && !out.effects.is_empty() {
             st.write_clock.record(st.position.offset + out.effects.len() as u64, now_ms());
         }
+        if !out.effects.is_empty() {
+            let item = LogItem::Effects { offset_before: st.position.offset, effects: out.effects.clone() };
+            st.pending.items.push(item);
+        }
         for effect in out.effects {
             st.position.offset += 1;
             let offset = st.position.offset;
@@ -672,13 +748,10 @@ impl Node {
         self.wake_watchers(out.dirty.iter());
         if out.flushed {
             st.watch.flush();
-            st.pending.clear = true;
-            st.pending.keys.clear();
         }
         for k in &out.dirty {
             st.watch.touch(k);
         }
-        st.pending.keys.extend(out.dirty);
         st.pending.fsync |= self.fsync == AppendFsync::Always;
         st.store_seq += 1;
         self.writer.kick()?;
@@ -741,23 +814,39 @@ impl Node {
         self.writer.sync()
     }
 
-    /// Replica: replaces the whole keyspace with a primary's full sync.
+    /// Replica: replaces the whole keyspace with a primary's full sync (or a new primary's
+    /// with a snapshot). Blocking: the image is written as a new base first, so a crash at
+    /// any point leaves either the old data or the new, never a mix.
     pub fn install_full_sync(&self, entries: Vec<(Bytes, Entry)>, position: Position) -> Result<(), StoreError> {
+        let segment = self.files.allocate();
+        let mut w = crate::snapshot::file::Writer::create(self.files.base_path(segment)).map_err(image_error)?;
+        w.position(&position).map_err(image_error)?;
+        for (key, entry) in &entries {
+            w.entry(key, entry).map_err(image_error)?;
+        }
+        let (_, bytes) = w.finish().map_err(image_error)?;
         let mut ks = Keyspace::new();
-        let mut keys = HashSet::with_capacity(entries.len());
         for (key, entry) in entries {
             ks.insert(&key, entry);
-            keys.insert(key);
         }
         let mut st = self.state.lock();
-        st.ks = ks;
+        let old = std::mem::replace(&mut st.ks, ks);
+        st.compacting = None;
         st.position = position.clone();
         st.backlog.clear();
-        st.pending = PendingWrites { keys, clear: true, fsync: true };
+        st.pending.items.push(LogItem::Rotate(segment));
+        st.pending.items.push(LogItem::Position(position.clone()));
+        st.pending.fsync = true;
         st.store_seq += 1;
         self.writer.kick()?;
         self.offset_tx.send_replace(position.offset);
-        Ok(())
+        drop(st);
+        // Freeing a big keyspace takes a while: not under the lock.
+        drop(old);
+        if self.base.segment.fetch_max(segment, std::sync::atomic::Ordering::AcqRel) < segment {
+            self.base.bytes.store(bytes, std::sync::atomic::Ordering::Release);
+        }
+        self.files.remove_before(segment)
     }
 
     /// Primary: a consistent copy of the keyspace and the position it corresponds to.
@@ -808,6 +897,8 @@ impl Node {
             st.purge_pending = true;
             st.replid2 = std::mem::replace(&mut st.position.replid, new_replid());
             st.offset2 = st.position.offset;
+            let p = st.position.clone();
+            st.pending.items.push(LogItem::Position(p));
             st.lease_until = None;
         }
         if role != Role::Primary {
@@ -831,3 +922,7 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "node_storage_tests.rs"]
+mod storage_tests;

@@ -94,15 +94,30 @@ impl Value {
     }
 
     pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
+        out
+    }
+
+    fn encoded_len(&self) -> usize {
+        match self {
+            Value::Str(b) => 1 + b.len(),
+            Value::Hash(h) => 5 + h.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>(),
+            Value::List(l) => 5 + l.iter().map(|v| 4 + v.len()).sum::<usize>(),
+            Value::Set(set) => 5 + set.iter().map(|v| 4 + v.len()).sum::<usize>(),
+            Value::ZSet(z) => 5 + z.iter().map(|(m, _)| 12 + m.len()).sum::<usize>(),
+        }
+    }
+
+    /// Appends the encoding to `out` (no intermediate buffer: storage images write many).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.reserve(self.encoded_len());
         match self {
             Value::Str(b) => {
-                let mut out = Vec::with_capacity(1 + b.len());
                 out.push(TAG_STRING);
                 out.extend_from_slice(b);
-                out
             }
             Value::Hash(h) => {
-                let mut out = Vec::with_capacity(5 + h.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>());
                 out.push(TAG_HASH);
                 out.extend_from_slice(&(h.len() as u32).to_be_bytes());
                 for (k, v) in h.iter() {
@@ -111,23 +126,17 @@ impl Value {
                         out.extend_from_slice(part);
                     }
                 }
-                out
             }
             Value::List(l) => {
-                let mut out = Vec::with_capacity(5 + l.iter().map(|v| 4 + v.len()).sum::<usize>());
                 out.push(TAG_LIST);
-                encode_items(&mut out, l.len(), l.iter());
-                out
+                encode_items(out, l.len(), l.iter());
             }
             Value::Set(set) => {
-                let mut out = Vec::with_capacity(5 + set.iter().map(|v| 4 + v.len()).sum::<usize>());
                 out.push(TAG_SET);
-                encode_items(&mut out, set.len(), set.iter());
-                out
+                encode_items(out, set.len(), set.iter());
             }
             Value::ZSet(z) => {
                 // Ascending order, so a decoder could rebuild the tree without comparisons.
-                let mut out = Vec::with_capacity(5 + z.iter().map(|(m, _)| 12 + m.len()).sum::<usize>());
                 out.push(TAG_ZSET);
                 out.extend_from_slice(&(z.len() as u32).to_be_bytes());
                 for (member, score) in z.iter() {
@@ -135,7 +144,6 @@ impl Value {
                     out.extend_from_slice(&(member.len() as u32).to_be_bytes());
                     out.extend_from_slice(member);
                 }
-                out
             }
         }
     }

@@ -1,10 +1,13 @@
-//! Snapshot files: a group's keys at one point in time, written by the datanode that took
-//! them, read back to restore a group (docs/snapshots.md documents the format).
+//! Snapshot files: a node's keys at one point in time. User snapshots (written by the datanode
+//! that took them, read back to restore a group) and each node's own compacted storage image
+//! (storage/files.rs) share this format; docs/snapshots.md documents it.
 //!
 //! ```text
 //! "FCSNAP1\n"                                   magic, 8 bytes
 //! u32 version (1)
-//! per key: 0x01, u32 key length, key, u32 value length, value (the storage encoding:
+//! optional: 0x02, u16 replid length, replid, u64 offset   where the image stands in its
+//!          node's replication stream (storage images carry it, user snapshots need not)
+//! per key: 0x01, u32 key length, key, u32 value length, value (the value encoding:
 //!          type tag + payload), i64 absolute expiry in Unix ms (0 = none)
 //! 0xFF, u64 key count, u32 CRC-32 (IEEE) of every byte before the CRC
 //! ```
@@ -17,12 +20,15 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::keyspace::Entry;
+use crate::storage::Position;
 use crate::value::Value;
 
 const MAGIC: &[u8; 8] = b"FCSNAP1\n";
 const VERSION: u32 = 1;
 const TAG_ENTRY: u8 = 0x01;
+const TAG_POSITION: u8 = 0x02;
 const TAG_END: u8 = 0xFF;
+const BUFFER: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -54,50 +60,134 @@ pub fn list(dir: &Path) -> Vec<String> {
     entries.filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".fcsnap").map(str::to_string)).collect()
 }
 
-/// Writes `entries` as snapshot `name` in `dir`; returns (keys, bytes).
-pub fn write(dir: &Path, name: &str, entries: &[(Bytes, Entry)]) -> Result<(u64, u64), SnapshotError> {
-    let target = path(dir, name)?;
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut buf = Vec::with_capacity(64 * 1024);
-    buf.extend_from_slice(MAGIC);
-    buf.extend_from_slice(&VERSION.to_be_bytes());
-    let mut hasher = crc32fast::Hasher::new();
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-    let mut total = 0u64;
-    for (key, entry) in entries {
-        let value = entry.value.encode();
-        buf.push(TAG_ENTRY);
-        buf.extend_from_slice(&(key.len() as u32).to_be_bytes());
-        buf.extend_from_slice(key);
-        buf.extend_from_slice(&(value.len() as u32).to_be_bytes());
-        buf.extend_from_slice(&value);
-        buf.extend_from_slice(&entry.expires_at.to_be_bytes());
-        if buf.len() >= 64 * 1024 {
-            hasher.update(&buf);
-            file.write_all(&buf)?;
-            total += buf.len() as u64;
-            buf.clear();
+/// Appends one key's record (the bytes [`Writer::raw`] takes).
+pub fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
+    out.push(TAG_ENTRY);
+    out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    out.extend_from_slice(key);
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    entry.value.encode_into(out);
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&entry.expires_at.to_be_bytes());
+}
+
+/// Writes a snapshot file record by record: to a temporary name first, renamed into place
+/// by [`Writer::finish`] once complete and fsynced. Dropped unfinished, it leaves no file.
+pub struct Writer {
+    file: Option<std::fs::File>,
+    tmp: PathBuf,
+    target: PathBuf,
+    buf: Vec<u8>,
+    hasher: crc32fast::Hasher,
+    keys: u64,
+    bytes: u64,
+}
+
+impl Writer {
+    pub fn create(target: PathBuf) -> Result<Writer, SnapshotError> {
+        let dir = target.parent().unwrap_or(Path::new(".")).to_path_buf();
+        std::fs::create_dir_all(&dir)?;
+        let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("snapshot");
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let file = std::fs::File::create(&tmp)?;
+        let mut buf = Vec::with_capacity(BUFFER + 64 * 1024);
+        buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(&VERSION.to_be_bytes());
+        Ok(Writer { file: Some(file), tmp, target, buf, hasher: crc32fast::Hasher::new(), keys: 0, bytes: 0 })
+    }
+
+    /// Records where the image stands; call before the first entry.
+    pub fn position(&mut self, p: &Position) -> Result<(), SnapshotError> {
+        let replid = &p.replid.as_bytes()[..p.replid.len().min(u16::MAX as usize)];
+        self.buf.push(TAG_POSITION);
+        self.buf.extend_from_slice(&(replid.len() as u16).to_be_bytes());
+        self.buf.extend_from_slice(replid);
+        self.buf.extend_from_slice(&p.offset.to_be_bytes());
+        self.spill(false)
+    }
+
+    pub fn entry(&mut self, key: &[u8], entry: &Entry) -> Result<(), SnapshotError> {
+        encode_entry(&mut self.buf, key, entry);
+        self.keys += 1;
+        self.spill(false)
+    }
+
+    /// Appends `keys` records already encoded by [`encode_entry`].
+    pub fn raw(&mut self, records: &[u8], keys: u64) -> Result<(), SnapshotError> {
+        self.buf.extend_from_slice(records);
+        self.keys += keys;
+        self.spill(false)
+    }
+
+    fn spill(&mut self, always: bool) -> Result<(), SnapshotError> {
+        if always || self.buf.len() >= BUFFER {
+            self.hasher.update(&self.buf);
+            if let Some(f) = self.file.as_mut() {
+                f.write_all(&self.buf)?;
+            }
+            self.bytes += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Ends the file, fsyncs it and renames it into place; returns (keys, bytes).
+    pub fn finish(mut self) -> Result<(u64, u64), SnapshotError> {
+        self.buf.push(TAG_END);
+        self.buf.extend_from_slice(&self.keys.to_be_bytes());
+        self.hasher.update(&self.buf);
+        let crc = std::mem::take(&mut self.hasher).finalize();
+        self.buf.extend_from_slice(&crc.to_be_bytes());
+        let file = self.file.take();
+        if let Some(mut f) = file {
+            f.write_all(&self.buf)?;
+            f.sync_all()?;
+        }
+        self.bytes += self.buf.len() as u64;
+        std::fs::rename(&self.tmp, &self.target)?;
+        if let Some(dir) = self.target.parent() {
+            sync_dir(dir);
+        }
+        Ok((self.keys, self.bytes))
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
         }
     }
-    buf.push(TAG_END);
-    buf.extend_from_slice(&(entries.len() as u64).to_be_bytes());
-    hasher.update(&buf);
-    buf.extend_from_slice(&hasher.finalize().to_be_bytes());
-    file.write_all(&buf)?;
-    total += buf.len() as u64;
-    let file = file.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, &target)?;
+}
+
+/// Makes a rename or a deletion in `dir` durable (best effort: not every filesystem can).
+pub fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok((entries.len() as u64, total))
+}
+
+/// Writes `entries` as snapshot `name` in `dir`; returns (keys, bytes).
+pub fn write(dir: &Path, name: &str, entries: &[(Bytes, Entry)]) -> Result<(u64, u64), SnapshotError> {
+    let mut w = Writer::create(path(dir, name)?)?;
+    for (key, entry) in entries {
+        w.entry(key, entry)?;
+    }
+    w.finish()
 }
 
 /// Parses a whole snapshot file.
 pub fn parse(data: &[u8]) -> Result<Vec<(Bytes, Entry)>, SnapshotError> {
+    let mut entries = Vec::new();
+    parse_each(data, |key, entry| entries.push((key, entry)))?;
+    Ok(entries)
+}
+
+/// Parses a snapshot file, handing each key to `each` as it is read; returns the position
+/// the file records, if any. The checksum is checked before the first key is handed out.
+pub fn parse_each(data: &[u8], mut each: impl FnMut(Bytes, Entry)) -> Result<Option<Position>, SnapshotError> {
     if data.len() < 12 + 13 || &data[..8] != MAGIC || data[8..12] != VERSION.to_be_bytes() {
         return Err(SnapshotError::NotASnapshot);
     }
@@ -115,7 +205,9 @@ pub fn parse(data: &[u8]) -> Result<Vec<(Bytes, Entry)>, SnapshotError> {
         Ok(head)
     };
     let u32_at = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
-    let mut entries = Vec::new();
+    let u64_at = |b: &[u8]| u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let mut count = 0u64;
+    let mut position = None;
     loop {
         match take(1)?[0] {
             TAG_ENTRY => {
@@ -123,17 +215,21 @@ pub fn parse(data: &[u8]) -> Result<Vec<(Bytes, Entry)>, SnapshotError> {
                 let key = Bytes::copy_from_slice(take(klen)?);
                 let vlen = u32_at(take(4)?);
                 let value = Value::decode(take(vlen)?).map_err(|_| SnapshotError::Corrupt("bad value"))?;
-                let mut exp = [0u8; 8];
-                exp.copy_from_slice(take(8)?);
-                entries.push((key, Entry::with_expiry(value, i64::from_be_bytes(exp))));
+                let at = u64_at(take(8)?) as i64;
+                count += 1;
+                each(key, Entry::with_expiry(value, at));
+            }
+            TAG_POSITION if count == 0 && position.is_none() => {
+                let b = take(2)?;
+                let n = u16::from_be_bytes([b[0], b[1]]) as usize;
+                let replid = String::from_utf8_lossy(take(n)?).into_owned();
+                position = Some(Position { replid, offset: u64_at(take(8)?) });
             }
             TAG_END => {
-                let mut n = [0u8; 8];
-                n.copy_from_slice(take(8)?);
-                if u64::from_be_bytes(n) != entries.len() as u64 {
+                if u64_at(take(8)?) != count {
                     return Err(SnapshotError::Corrupt("key count mismatch"));
                 }
-                return Ok(entries);
+                return Ok(position);
             }
             _ => return Err(SnapshotError::Corrupt("unknown record")),
         }
@@ -167,6 +263,29 @@ mod tests {
         assert!(matches!(parse(&bad), Err(SnapshotError::Corrupt(_))));
         assert!(parse(&data[..data.len() - 1]).is_err());
         assert!(matches!(parse(b"not a snapshot at all, no"), Err(SnapshotError::NotASnapshot)));
+    }
+
+    #[test]
+    fn carries_a_position_and_takes_raw_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("base-3.fcsnap");
+        let mut w = Writer::create(target.clone()).unwrap();
+        let p = Position { replid: "abc".into(), offset: 42 };
+        w.position(&p).unwrap();
+        let mut raw = Vec::new();
+        for (k, e) in entries() {
+            encode_entry(&mut raw, &k, &e);
+        }
+        w.raw(&raw, 2).unwrap();
+        w.finish().unwrap();
+        let data = std::fs::read(&target).unwrap();
+        let mut got = Vec::new();
+        assert_eq!(parse_each(&data, |k, e| got.push((k, e))).unwrap(), Some(p));
+        assert_eq!(got, entries());
+        // Abandoned writers leave nothing behind.
+        let w = Writer::create(dir.path().join("base-4.fcsnap")).unwrap();
+        drop(w);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

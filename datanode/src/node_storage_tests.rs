@@ -1,0 +1,108 @@
+//! A node's data across restarts, with compactions running while it writes.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::value::Value;
+
+fn spec(min_bytes: u64) -> NodeSpec {
+    NodeSpec {
+        id: "n1".into(),
+        group_id: "g".into(),
+        node_group_id: "0001".into(),
+        role: Role::Primary,
+        config_epoch: 1,
+        fsync: AppendFsync::EverySec,
+        backlog_bytes: 1 << 20,
+        max_string: 1 << 20,
+        // Small steps: captures interleave with the writes.
+        compaction: CompactionPolicy { min_bytes, step_bytes: 64 },
+    }
+}
+
+fn open(root: &std::path::Path, min_bytes: u64) -> Node {
+    let files = Arc::new(NodeFiles::open(root, "n1").unwrap());
+    let node = Node::open(spec(min_bytes), files).unwrap();
+    node.renew_lease(std::time::Instant::now() + Duration::from_secs(3600));
+    node
+}
+
+fn run(node: &Node, commands: &[&[&str]]) {
+    let batch: Vec<(Vec<Bytes>, bool)> =
+        commands.iter().map(|c| (c.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect(), false)).collect();
+    let applied = node.execute_batch(&batch).unwrap();
+    for r in &applied.replies {
+        assert!(!matches!(r, Reply::Error(_)), "{r:?}");
+    }
+}
+
+fn contents(node: &Node) -> BTreeMap<Bytes, Entry> {
+    node.with_state(|st| st.ks.iter().map(|(k, e)| (k.clone(), e.clone())).collect())
+}
+
+fn settle(node: &Node) {
+    node.sync_store().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while node.base.running.load(Ordering::Acquire) {
+        assert!(Instant::now() < deadline, "compaction did not end");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn restarts_where_it_stopped_with_compactions_between() {
+    let root = tempfile::tempdir().unwrap();
+    // A tiny threshold: the log is compacted over and over while the writes go on.
+    let node = open(root.path(), 1);
+    for i in 0..3000 {
+        let (k, v) = (format!("k{}", i % 700), format!("v{i}"));
+        run(&node, &[&["SET", &k, &v], &["INCR", "counter"], &["RPUSH", "list", &v], &["HINCRBY", "h", &k, "1"]]);
+        if i % 7 == 0 {
+            run(&node, &[&["DEL", &format!("k{}", i % 13)], &["PEXPIREAT", &k, "4102444800000"]]);
+        }
+    }
+    settle(&node);
+    let before = contents(&node);
+    let position = node.with_state(|st| st.position.clone());
+    let files = node.files().clone();
+    drop(node);
+    let bases = std::fs::read_dir(files.dir())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_str().unwrap().starts_with("base-"));
+    assert_eq!(bases.count(), 1, "older bases are deleted");
+
+    let node = open(root.path(), 1 << 30);
+    assert_eq!(node.with_state(|st| st.position.clone()), position);
+    let after = contents(&node);
+    assert_eq!(after.len(), before.len());
+    assert!(after == before, "the reopened keyspace differs");
+    let Some(Value::List(l)) = after.get(&Bytes::from_static(b"list")).map(|e| e.value.clone()) else { panic!() };
+    assert_eq!(l.len(), 3000);
+
+    // Writes after a restart continue the same history.
+    run(&node, &[&["INCR", "counter"]]);
+    settle(&node);
+    drop(node);
+    let node = open(root.path(), 1 << 30);
+    assert_eq!(node.with_state(|st| st.position.offset), position.offset + 1);
+    let counter = node.with_state(|st| st.ks.get(b"counter").map(|e| e.value.clone()));
+    assert_eq!(counter, Some(Value::Str(Bytes::from_static(b"3001"))));
+}
+
+#[test]
+fn a_full_sync_replaces_the_files_too() {
+    let root = tempfile::tempdir().unwrap();
+    let node = open(root.path(), 1 << 30);
+    run(&node, &[&["SET", "old", "1"]]);
+    let entries = vec![(Bytes::from_static(b"new"), Entry::new(Value::Str(Bytes::from_static(b"2"))))];
+    let position = Position { replid: "primary".into(), offset: 40 };
+    node.install_full_sync(entries, position.clone()).unwrap();
+    settle(&node);
+    drop(node);
+    let node = open(root.path(), 1 << 30);
+    let keys: Vec<Bytes> = contents(&node).into_keys().collect();
+    assert_eq!(keys, vec![Bytes::from_static(b"new")]);
+    assert_eq!(node.with_state(|st| st.position.clone()), position);
+}
