@@ -58,11 +58,14 @@ pub fn node_info(node: &Node) -> String {
             }
         }
         s.push_str(&format!(
-            "master_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:1\r\n",
+            "master_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_histlen:{}\r\n",
             st.position.replid,
             if st.replid2.is_empty() { "0".repeat(40) } else { st.replid2.clone() },
             st.position.offset,
             if st.replid2.is_empty() { -1 } else { st.offset2 as i64 + 1 },
+            u8::from(st.backlog_active()),
+            st.backlog.limit(),
+            st.backlog.bytes(),
         ));
         let d = st.durability;
         let mode = match d.mode {

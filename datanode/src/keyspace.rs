@@ -5,11 +5,13 @@
 //! This is storage only: expiry *policy* (when an expired key counts as gone, who deletes
 //! it) lives in `cmd`, because primaries and replicas treat expired keys differently.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::hash::RandomState;
 
 use bytes::Bytes;
 use ferrocache_common::slot::{key_slot, SLOT_COUNT};
 
+use crate::slot_table::{hash, SlotTable};
 use crate::value::Value;
 
 #[derive(Debug, Clone)]
@@ -71,7 +73,8 @@ impl Entry {
 }
 
 pub struct Keyspace {
-    slots: Vec<HashMap<Bytes, Entry>>,
+    slots: Vec<SlotTable>,
+    hasher: RandomState,
     expires: BTreeSet<(i64, Bytes)>,
     len: usize,
     used: usize,
@@ -109,7 +112,8 @@ impl Default for Keyspace {
 impl Keyspace {
     pub fn new() -> Keyspace {
         Keyspace {
-            slots: (0..SLOT_COUNT).map(|_| HashMap::new()).collect(),
+            slots: (0..SLOT_COUNT).map(|_| SlotTable::default()).collect(),
+            hasher: RandomState::new(),
             expires: BTreeSet::new(),
             len: 0,
             used: 0,
@@ -161,7 +165,7 @@ impl Keyspace {
             return;
         }
         c.copied[word] |= bit;
-        for (key, entry) in &self.slots[slot] {
+        for (key, entry) in self.slots[slot].iter() {
             crate::snapshot::file::encode_entry(&mut c.records, key, entry);
             c.keys += 1;
         }
@@ -190,7 +194,8 @@ impl Keyspace {
 
     /// Counts a value changed in place (through [`Keyspace::get_value_mut`]) again.
     pub fn recount(&mut self, key: &[u8]) {
-        if let Some(e) = self.slots[key_slot(key) as usize].get_mut(key) {
+        let h = hash(&self.hasher, key);
+        if let Some(e) = self.slots[key_slot(key) as usize].get_mut(h, key) {
             let size = Keyspace::size_of(key, &e.value);
             self.used = self.used.saturating_sub(e.size as usize) + size as usize;
             e.size = size;
@@ -200,7 +205,8 @@ impl Keyspace {
     /// Looks a key up and records the access: the LRU clock always, the LFU counter when
     /// `lfu` is given (log factor, decay minutes).
     pub fn touch(&mut self, key: &[u8], now: u32, lfu: Option<(u32, u32)>) -> Option<&Entry> {
-        let e = self.slots[key_slot(key) as usize].get_mut(key)?;
+        let h = hash(&self.hasher, key);
+        let e = self.slots[key_slot(key) as usize].get_mut(h, key)?;
         if let Some((log_factor, decay)) = lfu {
             let counter = lfu_decayed(e, now, decay);
             e.freq = lfu_incr(counter, log_factor);
@@ -210,14 +216,18 @@ impl Keyspace {
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&Entry> {
-        self.slots[key_slot(key) as usize].get(key)
+        self.slots[key_slot(key) as usize].get(hash(&self.hasher, key), key)
     }
 
     /// Mutable access to the value; change expiry only through [`Keyspace::set_expiry`].
     pub fn get_value_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         let slot = key_slot(key) as usize;
+        let h = hash(&self.hasher, key);
+        if !self.slots[slot].contains(h, key) {
+            return None;
+        }
         self.preserve(slot);
-        self.slots[slot].get_mut(key).map(|e| &mut e.value)
+        self.slots[slot].get_mut(h, key).map(|e| &mut e.value)
     }
 
     /// Inserts or replaces; returns the old entry. The key is copied so that it never pins
@@ -225,30 +235,31 @@ impl Keyspace {
     pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
         let slot = key_slot(key) as usize;
         self.preserve(slot);
-        let key = Bytes::copy_from_slice(key);
         let new_at = entry.expires_at;
         let mut entry = entry;
-        entry.size = Keyspace::size_of(&key, &entry.value);
+        entry.size = Keyspace::size_of(key, &entry.value);
         self.used += entry.size as usize;
-        let old = self.slots[slot].insert(key.clone(), entry);
+        let h = hash(&self.hasher, key);
+        let old = self.slots[slot].insert(&self.hasher, h, key, entry);
         // Forget the old entry's expiry before indexing the new one: both may be equal.
         match &old {
-            Some(old) => self.forget(&key, old),
+            Some(old) => self.forget(key, old),
             None => self.len += 1,
         }
         if new_at != 0 {
-            self.expires.insert((new_at, key));
+            self.expires.insert((new_at, Bytes::copy_from_slice(key)));
         }
         old
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let slot = key_slot(key) as usize;
-        if !self.slots[slot].contains_key(key) {
+        let h = hash(&self.hasher, key);
+        if !self.slots[slot].contains(h, key) {
             return None;
         }
         self.preserve(slot);
-        let old = self.slots[slot].remove(key)?;
+        let old = self.slots[slot].remove(h, key)?;
         self.len -= 1;
         self.forget(key, &old);
         Some(old)
@@ -264,18 +275,21 @@ impl Keyspace {
     /// Sets (or with 0 clears) the expiry of an existing key; false when it does not exist.
     pub fn set_expiry(&mut self, key: &[u8], at: i64) -> bool {
         let slot = key_slot(key) as usize;
-        let Some((stored_key, entry)) = self.slots[slot].get_key_value(key) else {
+        let h = hash(&self.hasher, key);
+        let Some(old_at) = self.slots[slot].get(h, key).map(|e| e.expires_at) else {
             return false;
         };
-        let (stored_key, old_at) = (stored_key.clone(), entry.expires_at);
         self.preserve(slot);
-        if old_at != 0 {
-            self.expires.remove(&(old_at, stored_key.clone()));
+        if old_at != at {
+            let stored = Bytes::copy_from_slice(key);
+            if old_at != 0 {
+                self.expires.remove(&(old_at, stored.clone()));
+            }
+            if at != 0 {
+                self.expires.insert((at, stored));
+            }
         }
-        if at != 0 {
-            self.expires.insert((at, stored_key));
-        }
-        if let Some(e) = self.slots[slot].get_mut(key) {
+        if let Some(e) = self.slots[slot].get_mut(h, key) {
             e.expires_at = at;
         }
         true
@@ -286,7 +300,7 @@ impl Keyspace {
         // the compaction that wanted it starts again later.
         self.capture = None;
         for s in &mut self.slots {
-            *s = HashMap::new();
+            *s = SlotTable::default();
         }
         self.expires.clear();
         self.len = 0;
@@ -312,7 +326,7 @@ impl Keyspace {
         self.expires.iter().take_while(|(at, _)| *at <= now).take(limit).map(|(_, k)| k.clone()).collect()
     }
 
-    pub fn slot_entries(&self, slot: u16) -> impl Iterator<Item = (&Bytes, &Entry)> {
+    pub fn slot_entries(&self, slot: u16) -> impl Iterator<Item = (&[u8], &Entry)> {
         self.slots[slot as usize].iter()
     }
 
@@ -320,7 +334,7 @@ impl Keyspace {
         self.slots[slot as usize].len()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
         self.slots.iter().flat_map(|s| s.iter())
     }
 
@@ -335,7 +349,7 @@ impl Keyspace {
             .find(|s| !s.is_empty())
             .and_then(|s| {
                 let n = (seed >> 14) as usize % s.len();
-                s.keys().nth(n).cloned()
+                s.iter().nth(n).map(|(k, _)| Bytes::copy_from_slice(k))
             })
     }
 }
@@ -403,7 +417,7 @@ mod tests {
         for i in 0..500 {
             ks.insert(format!("k{i}").as_bytes(), Entry::new(s(&i.to_string())));
         }
-        let before: BTreeMap<Bytes, Entry> = ks.iter().map(|(k, e)| (k.clone(), e.clone())).collect();
+        let before: BTreeMap<Bytes, Entry> = ks.iter().map(|(k, e)| (Bytes::copy_from_slice(k), e.clone())).collect();
         ks.start_capture();
         let first = ks.capture_step(64).unwrap();
         assert!(!first.done);

@@ -26,6 +26,7 @@ pub mod pubsub;
 pub mod rdb;
 pub mod replication;
 pub mod service;
+pub mod slot_table;
 pub mod snapshot;
 pub mod storage;
 pub mod transaction;

@@ -68,7 +68,7 @@ pub fn purge_unowned(st: &mut NodeState, out: &mut WriteSet) {
         if st.slots.contains(slot) || st.importing.contains(slot) || st.ks.slot_len(slot) == 0 {
             continue;
         }
-        let keys: Vec<Bytes> = st.ks.slot_entries(slot).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<Bytes> = st.ks.slot_entries(slot).map(|(k, _)| Bytes::copy_from_slice(k)).collect();
         for key in keys {
             st.ks.remove(&key);
             out.effects.push(vec![Bytes::from_static(b"DEL"), key.clone()]);
@@ -114,7 +114,7 @@ impl Node {
         for slot in first..=last {
             for (k, e) in st.ks.slot_entries(slot).filter(|(_, e)| !e.is_expired(now)) {
                 out.push(pb::ImportEntry {
-                    key: k.clone(),
+                    key: Bytes::copy_from_slice(k),
                     value: e.value.encode().into(),
                     expires_at_ms: e.expires_at,
                 });
@@ -130,7 +130,7 @@ impl Node {
         Self::writable_primary(&st)?;
         st.importing.set_range(first, last, true);
         for slot in first..=last {
-            let keys: Vec<Bytes> = st.ks.slot_entries(slot).map(|(k, _)| k.clone()).collect();
+            let keys: Vec<Bytes> = st.ks.slot_entries(slot).map(|(k, _)| Bytes::copy_from_slice(k)).collect();
             for key in keys {
                 st.ks.remove(&key);
                 out.effects.push(vec![Bytes::from_static(b"DEL"), key.clone()]);

@@ -74,6 +74,8 @@ pub struct NodeState {
     pub config_epoch: u64,
     pub position: Position,
     pub backlog: Backlog,
+    /// A replica has streamed from this node since it became primary (see backlog_active).
+    pub replicas_seen: bool,
     /// Replica: linked to its primary and past the initial sync.
     pub in_sync: bool,
     /// Sequence number of the last batch handed to the storage writer.
@@ -119,6 +121,13 @@ pub struct Stats {
 
 impl NodeState {
     /// Whether commands must be checked against the owned and frozen slots.
+    /// Is the backlog kept? As in Redis: by replicas (they may be promoted, and the others
+    /// then resume from them) and by primaries once a replica has streamed from them; a
+    /// primary that never had one spends no memory on it.
+    pub fn backlog_active(&self) -> bool {
+        self.role != Role::Primary || self.replicas_seen
+    }
+
     pub fn slot_checks(&self) -> bool {
         !self.owns_all || !self.frozen.is_empty()
     }
@@ -357,6 +366,7 @@ impl Node {
             config_epoch: spec.config_epoch,
             position,
             backlog: Backlog::new(spec.backlog_bytes),
+            replicas_seen: false,
             in_sync: false,
             store_seq: 0,
             full_syncing: false,
@@ -737,13 +747,14 @@ impl Node {
             st.write_clock.record(st.position.offset + out.effects.len() as u64, now_ms());
         }
         if !out.effects.is_empty() {
-            let item = LogItem::Effects { offset_before: st.position.offset, effects: out.effects.clone() };
-            st.pending.items.push(item);
-        }
-        for effect in out.effects {
-            st.position.offset += 1;
-            let offset = st.position.offset;
-            st.backlog.push(offset, effect);
+            let count = out.effects.len() as u64;
+            let record = crate::storage::log::effects_record(st.position.offset, &out.effects);
+            if st.backlog_active() {
+                let first = st.position.offset + 1;
+                st.backlog.push(first, count, record.clone());
+            }
+            st.pending.items.push(LogItem::Record(record));
+            st.position.offset += count;
         }
         self.wake_watchers(out.dirty.iter());
         if out.flushed {
@@ -853,7 +864,12 @@ impl Node {
     pub fn snapshot(&self) -> (Position, Vec<(Bytes, Entry)>) {
         let st = self.state.lock();
         let now = now_ms();
-        let entries = st.ks.iter().filter(|(_, e)| !e.is_expired(now)).map(|(k, e)| (k.clone(), e.clone())).collect();
+        let entries = st
+            .ks
+            .iter()
+            .filter(|(_, e)| !e.is_expired(now))
+            .map(|(k, e)| (Bytes::copy_from_slice(k), e.clone()))
+            .collect();
         (st.position.clone(), entries)
     }
 
@@ -895,6 +911,7 @@ impl Node {
         if st.role != Role::Primary && role == Role::Primary {
             // A promoted replica may hold keys its old primary had not purged yet.
             st.purge_pending = true;
+            st.replicas_seen = true;
             st.replid2 = std::mem::replace(&mut st.position.replid, new_replid());
             st.offset2 = st.position.offset;
             let p = st.position.clone();

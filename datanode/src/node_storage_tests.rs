@@ -39,7 +39,7 @@ fn run(node: &Node, commands: &[&[&str]]) {
 }
 
 fn contents(node: &Node) -> BTreeMap<Bytes, Entry> {
-    node.with_state(|st| st.ks.iter().map(|(k, e)| (k.clone(), e.clone())).collect())
+    node.with_state(|st| st.ks.iter().map(|(k, e)| (Bytes::copy_from_slice(k), e.clone())).collect())
 }
 
 fn settle(node: &Node) {

@@ -129,7 +129,7 @@ pub(super) fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         .ks
         .iter()
         .filter(|(k, e)| !e.is_expired(now) && (all || glob_match(pattern, k)))
-        .map(|(k, _)| Reply::Bulk(k.clone()))
+        .map(|(k, _)| Reply::Bulk(Bytes::copy_from_slice(k)))
         .collect();
     Ok(Reply::Array(found))
 }
@@ -172,7 +172,7 @@ pub(super) fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 && pattern.as_ref().is_none_or(|p| glob_match(p, k))
                 && type_filter.as_deref().is_none_or(|t| t == e.value.type_name());
             if matches {
-                keys.push(Reply::Bulk(k.clone()));
+                keys.push(Reply::Bulk(Bytes::copy_from_slice(k)));
             }
         }
         slot += 1;
@@ -194,7 +194,7 @@ pub(super) fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             let count =
                 parse_i64(&args[3]).filter(|n| *n >= 0).ok_or_else(|| Reply::error("ERR Invalid number of keys"))?;
             let keys = ctx.ks.slot_entries(slot as u16).filter(|(_, e)| live(e)).take(count as usize);
-            Ok(Reply::Array(keys.map(|(k, _)| Reply::Bulk(k.clone())).collect()))
+            Ok(Reply::Array(keys.map(|(k, _)| Reply::Bulk(Bytes::copy_from_slice(k))).collect()))
         }
         (b"countkeysinslot" | b"getkeysinslot", None, _) => Err(Reply::error("ERR Invalid or out of range slot")),
         _ => Err(Reply::error("ERR this CLUSTER subcommand is answered by the gateway")),

@@ -1,35 +1,44 @@
-//! The primary's replication backlog: the most recent write effects with their offsets,
-//! bounded in bytes. A replica whose offset is still inside resumes from it (partial
-//! resync); one further behind needs a full sync.
+//! The replication backlog: the most recent write effects with their offsets, bounded in
+//! bytes. A replica whose offset is still inside resumes from it (partial resync); one
+//! further behind needs a full sync.
+//!
+//! It holds each commit's effects as the one log record the storage writer appends (the
+//! same `Bytes`), so a backlog byte is a real byte: no per-effect allocations, and no
+//! slices pinning the request buffers the arguments came from.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use crate::storage::log;
+
 pub type Effect = Vec<Bytes>;
 
 pub struct Backlog {
-    /// (offset of the effect, effect); offsets are consecutive.
-    items: VecDeque<(u64, Effect)>,
+    /// (offset of the record's first effect, effect count, record); offsets are consecutive.
+    items: VecDeque<(u64, u64, Bytes)>,
     bytes: usize,
     limit: usize,
 }
+
+/// Bookkeeping counted per record on top of its bytes.
+const RECORD_OVERHEAD: usize = 64;
 
 impl Backlog {
     pub fn new(limit_bytes: usize) -> Backlog {
         Backlog { items: VecDeque::new(), bytes: 0, limit: limit_bytes }
     }
 
-    fn size(effect: &Effect) -> usize {
-        effect.iter().map(|a| a.len() + 16).sum()
-    }
-
-    pub fn push(&mut self, offset: u64, effect: Effect) {
-        self.bytes += Self::size(&effect);
-        self.items.push_back((offset, effect));
+    /// Adds a record (from [`log::effects_record`]) whose first effect has offset `first`.
+    pub fn push(&mut self, first: u64, count: u64, record: Bytes) {
+        if count == 0 {
+            return;
+        }
+        self.bytes += record.len() + RECORD_OVERHEAD;
+        self.items.push_back((first, count, record));
         while self.bytes > self.limit && self.items.len() > 1 {
-            if let Some((_, old)) = self.items.pop_front() {
-                self.bytes -= Self::size(&old);
+            if let Some((_, _, old)) = self.items.pop_front() {
+                self.bytes -= old.len() + RECORD_OVERHEAD;
             }
         }
     }
@@ -39,6 +48,16 @@ impl Backlog {
         self.bytes = 0;
     }
 
+    /// Bytes held (INFO's repl_backlog_histlen).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The configured bound (INFO's repl_backlog_size).
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Can a replica that has applied everything up to `offset` resume here, given the
     /// primary is at `current`?
     pub fn covers(&self, offset: u64, current: u64) -> bool {
@@ -46,18 +65,34 @@ impl Backlog {
             return true;
         }
         match self.items.front() {
-            Some(&(first, _)) => offset + 1 >= first && offset < current,
+            Some(&(first, _, _)) => offset + 1 >= first && offset < current,
             None => false,
         }
     }
 
     /// Up to `max` effects after `offset`, in order.
     pub fn after(&self, offset: u64, max: usize) -> Vec<(u64, Effect)> {
-        let Some(&(first, _)) = self.items.front() else {
-            return Vec::new();
-        };
-        let skip = (offset + 1).saturating_sub(first) as usize;
-        self.items.iter().skip(skip).take(max).cloned().collect()
+        let want = offset + 1;
+        // The first record still holding effects at or after `want`.
+        let start = self.items.partition_point(|(first, count, _)| first + count <= want);
+        let mut out = Vec::new();
+        for (first, _, record) in self.items.iter().skip(start) {
+            let Some((_, effects)) = log::decode_effects(record) else {
+                tracing::error!("a backlog record does not decode; replicas will full-sync");
+                break;
+            };
+            for (i, effect) in effects.into_iter().enumerate() {
+                let at = first + i as u64;
+                if at < want {
+                    continue;
+                }
+                if out.len() >= max {
+                    return out;
+                }
+                out.push((at, effect));
+            }
+        }
+        out
     }
 }
 
@@ -69,20 +104,35 @@ mod tests {
         vec![Bytes::from(vec![n; 10])]
     }
 
+    fn push(b: &mut Backlog, first: u64, effects: &[Effect]) {
+        b.push(first, effects.len() as u64, log::effects_record(first - 1, effects));
+    }
+
     #[test]
     fn bounded_and_resumable() {
-        let mut b = Backlog::new(100);
+        let one = log::effects_record(0, &[eff(1)]).len() + RECORD_OVERHEAD;
+        let mut b = Backlog::new(3 * one);
         for i in 1..=10u64 {
-            b.push(i, eff(i as u8));
+            push(&mut b, i, &[eff(i as u8)]);
         }
-        // Each effect counts 26 bytes: only the last 3 fit in 100.
+        // Only the last 3 records fit.
         assert!(b.covers(10, 10));
         assert!(b.covers(7, 10));
         assert!(!b.covers(6, 10));
         assert_eq!(b.after(7, 10).iter().map(|(o, _)| *o).collect::<Vec<_>>(), vec![8, 9, 10]);
-        assert_eq!(b.after(8, 1).iter().map(|(o, _)| *o).collect::<Vec<_>>(), vec![9]);
+        assert_eq!(b.after(8, 1), vec![(9, eff(9))]);
         assert!(b.after(10, 10).is_empty());
         let empty = Backlog::new(100);
         assert!(empty.covers(0, 0) && !empty.covers(0, 5));
+    }
+
+    #[test]
+    fn resumes_inside_a_record() {
+        let mut b = Backlog::new(1 << 20);
+        push(&mut b, 1, &[eff(1), eff(2), eff(3)]);
+        push(&mut b, 4, &[eff(4), eff(5)]);
+        assert_eq!(b.after(1, 3).iter().map(|(o, _)| *o).collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert_eq!(b.after(3, 10), vec![(4, eff(4)), (5, eff(5))]);
+        assert_eq!(b.after(0, 1), vec![(1, eff(1))]);
     }
 }

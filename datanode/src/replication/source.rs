@@ -154,6 +154,8 @@ async fn send(tx: &Out, kind: Msg) -> Result<(), Status> {
 async fn stream_to_replica(node: &Arc<Node>, start: &pb::SyncStart, tx: &Out) -> Result<(), Status> {
     let mut offset_rx = node.subscribe_offset();
     let (partial, current) = node.with_state(|st| {
+        // From now on the backlog keeps what follows, for this replica and its retries.
+        st.replicas_seen = true;
         let p = &st.position;
         // Same history, or the previous primary's history up to where this node took over.
         let known = p.replid == start.replid

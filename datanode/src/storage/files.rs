@@ -127,7 +127,7 @@ impl NodeFiles {
         let replay: Vec<u64> = segments.into_iter().filter(|&n| n >= base).collect();
         for (i, &n) in replay.iter().enumerate() {
             let path = self.segment_path(n);
-            let data = std::fs::read(&path).map_err(io)?;
+            let data = Bytes::from(std::fs::read(&path).map_err(io)?);
             let read = log::read(&data, |r| {
                 match &r {
                     Record::Effects { offset_before, effects } => {

@@ -46,6 +46,22 @@ pub fn encode_effects(out: &mut Vec<u8>, offset_before: u64, effects: &[Effect])
     end(out, start);
 }
 
+/// One commit's effects as a record of their own (what the backlog and the writer share).
+pub fn effects_record(offset_before: u64, effects: &[Effect]) -> Bytes {
+    let size: usize = effects.iter().map(|e| 4 + e.iter().map(|a| 4 + a.len()).sum::<usize>()).sum();
+    let mut out = Vec::with_capacity(HEADER + 13 + size);
+    encode_effects(&mut out, offset_before, effects);
+    out.into()
+}
+
+/// The effects of a record made by [`effects_record`], as slices of it (no copies).
+pub fn decode_effects(record: &Bytes) -> Option<(u64, Vec<Effect>)> {
+    match decode_at(record)? {
+        (Record::Effects { offset_before, effects }, _) => Some((offset_before, effects)),
+        _ => None,
+    }
+}
+
 pub fn encode_position(out: &mut Vec<u8>, p: &Position) {
     let start = begin(out);
     out.push(KIND_POSITION);
@@ -81,10 +97,10 @@ pub struct Read {
 
 /// Reads records from the start of `data`, handing each to `each`, until the end or the
 /// first record that is incomplete or fails its checksum.
-pub fn read(data: &[u8], mut each: impl FnMut(Record)) -> Read {
+pub fn read(data: &Bytes, mut each: impl FnMut(Record)) -> Read {
     let mut at = 0;
     while at < data.len() {
-        match decode_at(&data[at..]) {
+        match decode_at(&data.slice(at..)) {
             Some((record, used)) => {
                 each(record);
                 at += used;
@@ -95,58 +111,68 @@ pub fn read(data: &[u8], mut each: impl FnMut(Record)) -> Read {
     Read { valid: at, torn: false }
 }
 
-fn decode_at(data: &[u8]) -> Option<(Record, usize)> {
+/// Decodes the record at the start of `data`; arguments are slices of `data`.
+fn decode_at(data: &Bytes) -> Option<(Record, usize)> {
     let head = data.get(..HEADER)?;
     let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
     let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
     if len > MAX_PAYLOAD {
         return None;
     }
-    let payload = data.get(HEADER..HEADER.checked_add(len)?)?;
-    if crc32fast::hash(payload) != crc {
+    let end = HEADER.checked_add(len)?;
+    if data.len() < end || crc32fast::hash(&data[HEADER..end]) != crc {
         return None;
     }
-    Some((decode_payload(payload)?, HEADER + len))
+    Some((decode_payload(data.slice(HEADER..end))?, end))
 }
 
-fn decode_payload(payload: &[u8]) -> Option<Record> {
-    let mut cur = Cursor(payload);
+fn decode_payload(payload: Bytes) -> Option<Record> {
+    let mut cur = Cursor { data: &payload, at: 0 };
     match cur.take(1)?[0] {
         KIND_EFFECTS => {
             let offset_before = cur.u64()?;
             let count = cur.u32()? as usize;
             // Counts come from the file: never reserve more than the bytes could hold.
-            let mut effects = Vec::with_capacity(count.min(cur.0.len() / 4));
+            let mut effects = Vec::with_capacity(count.min(cur.left() / 4));
             for _ in 0..count {
                 let argc = cur.u32()? as usize;
-                let mut effect = Vec::with_capacity(argc.min(cur.0.len() / 4));
+                let mut effect = Vec::with_capacity(argc.min(cur.left() / 4));
                 for _ in 0..argc {
                     let n = cur.u32()? as usize;
-                    effect.push(Bytes::copy_from_slice(cur.take(n)?));
+                    let at = cur.at;
+                    cur.take(n)?;
+                    effect.push(payload.slice(at..at + n));
                 }
                 effects.push(effect);
             }
-            cur.0.is_empty().then_some(Record::Effects { offset_before, effects })
+            (cur.left() == 0).then_some(Record::Effects { offset_before, effects })
         }
         KIND_POSITION => {
             let offset = cur.u64()?;
             let n = u16::from_be_bytes(cur.take(2)?.try_into().ok()?) as usize;
             let replid = String::from_utf8(cur.take(n)?.to_vec()).ok()?;
-            cur.0.is_empty().then_some(Record::Position(Position { replid, offset }))
+            (cur.left() == 0).then_some(Record::Position(Position { replid, offset }))
         }
         _ => None,
     }
 }
 
-struct Cursor<'a>(&'a [u8]);
+struct Cursor<'a> {
+    data: &'a [u8],
+    at: usize,
+}
 
 impl<'a> Cursor<'a> {
+    fn left(&self) -> usize {
+        self.data.len() - self.at
+    }
+
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
+        if self.left() < n {
             return None;
         }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
+        let head = &self.data[self.at..self.at + n];
+        self.at += n;
         Some(head)
     }
 
@@ -177,6 +203,7 @@ mod tests {
         encode_effects(&mut out, 3, &effects);
         let whole = out.len();
         encode_effects(&mut out, 5, &[effect(&["INCR", "n"])]);
+        let out = Bytes::from(out);
         let mut got = Vec::new();
         let r = read(&out, |rec| got.push(rec));
         assert_eq!((r.valid, r.torn), (out.len(), false));
@@ -185,20 +212,20 @@ mod tests {
         // Every cut inside the last record leaves the first two readable.
         for cut in whole..out.len() {
             let mut n = 0;
-            let r = read(&out[..cut], |_| n += 1);
+            let r = read(&out.slice(..cut), |_| n += 1);
             assert_eq!((n, r.valid, r.torn), (2, whole, cut > whole));
         }
         // A flipped bit is found by the checksum.
-        let mut bad = out.clone();
+        let mut bad = out.to_vec();
         bad[whole + 12] ^= 1;
-        let r = read(&bad, |_| {});
+        let r = read(&Bytes::from(bad), |_| {});
         assert_eq!((r.valid, r.torn), (whole, true));
     }
 
     proptest! {
         #[test]
         fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let r = read(&data, |_| {});
+            let r = read(&Bytes::from(data.clone()), |_| {});
             prop_assert!(r.valid <= data.len());
         }
     }

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use super::files::{io, NodeFiles};
 use super::log;
 use super::{Position, StoreError};
-use crate::replication::backlog::Effect;
+use bytes::Bytes;
 
 enum Job {
     /// Something is pending: write it.
@@ -34,10 +34,8 @@ enum Job {
 /// One thing to append, in commit order.
 #[derive(Debug)]
 pub enum LogItem {
-    Effects {
-        offset_before: u64,
-        effects: Vec<Effect>,
-    },
+    /// A commit's effects, encoded once (log.rs `effects_record`) and shared with the backlog.
+    Record(Bytes),
     Position(Position),
     /// What follows goes to segment N: a compaction or a full sync writes base N.
     Rotate(u64),
@@ -231,9 +229,11 @@ impl Appender {
             want_fsync |= pulled.fsync;
             for item in pulled.items {
                 match item {
-                    LogItem::Effects { offset_before, effects } => {
-                        log::encode_effects(&mut self.buf, offset_before, &effects);
+                    LogItem::Record(record) if record.len() >= WRITE_CHUNK => {
+                        self.flush_buf()?;
+                        self.write_direct(&record)?;
                     }
+                    LogItem::Record(record) => self.buf.extend_from_slice(&record),
                     LogItem::Position(p) => log::encode_position(&mut self.buf, &p),
                     LogItem::Rotate(n) => self.rotate(n)?,
                 }
@@ -272,6 +272,17 @@ impl Appender {
         }
         *self.sizes.entry(self.segment).or_insert(0) += self.buf.len() as u64;
         self.buf.clear();
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Writes a big record as it is, without copying it into the buffer.
+    fn write_direct(&mut self, record: &[u8]) -> Result<(), StoreError> {
+        self.open_segment()?;
+        if let Some(f) = self.file.as_mut() {
+            f.write_all(record).map_err(io)?;
+        }
+        *self.sizes.entry(self.segment).or_insert(0) += record.len() as u64;
         self.dirty = true;
         Ok(())
     }
@@ -320,8 +331,8 @@ impl Appender {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::replication::backlog::Effect;
     use crate::storage::log::Record;
-    use bytes::Bytes;
     use parking_lot::Mutex;
 
     fn effect(args: &[&str]) -> Effect {
@@ -357,7 +368,7 @@ mod tests {
             seq: 4,
             items: vec![
                 LogItem::Position(p.clone()),
-                LogItem::Effects { offset_before: 0, effects: vec![effect(&["SET", "a", "1"])] },
+                LogItem::Record(log::effects_record(0, &[effect(&["SET", "a", "1"])])),
             ],
             fsync: true,
         });
@@ -368,7 +379,7 @@ mod tests {
             seq: 5,
             items: vec![
                 LogItem::Rotate(rotated),
-                LogItem::Effects { offset_before: 1, effects: vec![effect(&["SET", "b", &"x".repeat(200)])] },
+                LogItem::Record(log::effects_record(1, &[effect(&["SET", "b", &"x".repeat(200)])])),
             ],
             fsync: false,
         });
