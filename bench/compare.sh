@@ -4,31 +4,52 @@
 # without pipelining and with -P 16. Prints requests/s, p50/p99 latency and the
 # Ferrocache/Redis ratios as a Markdown table.
 #
-# Like for like: Redis runs with appendonly yes / appendfsync everysec and two replicas;
-# Ferrocache's group has two replicas and AppendFsync everysec (its default).
+# Like for like: Redis runs with appendonly yes / appendfsync $FSYNC and two replicas;
+# Ferrocache's group has two replicas and AppendFsync $FSYNC (default everysec, both).
+# twemproxy (Debian's nutcracker) in front of the same Redis primary is the proxy peer: what
+# one proxy hop costs with no replication or durability of its own.
 #
-# Usage: bench/compare.sh [requests] [tests]   (default 200000 "set get")
+# Usage: [FSYNC=always|everysec|no] bench/compare.sh [requests] [tests]   (default 200000 "set get")
 #   tests: any of set get zadd hset lpush zrange (ZRANGE reads the top 10 of a 1000-member
 #   sorted set; the others are redis-benchmark's own tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-200000}
 TESTS=${2:-set get}
+FSYNC=${FSYNC:-everysec}
 
 source bench/lib.sh
+if ! command -v nutcracker >/dev/null; then
+  echo "installing nutcracker (twemproxy, Debian)..." >&2
+  apt-get install -y -qq nutcracker >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq nutcracker >/dev/null; }
+fi
 
 # Redis: primary + 2 replicas.
 R=$(free_run 3)
 for i in 0 1 2; do
   port=$((R + i)); dir="$WORK/redis-$i"; mkdir -p "$dir"
-  args=(--port "$port" --dir "$dir" --appendonly yes --appendfsync everysec --save "" --daemonize no --logfile "$dir/log")
+  args=(--port "$port" --dir "$dir" --appendonly yes --appendfsync "$FSYNC" --save "" --daemonize no --logfile "$dir/log")
   [ "$i" -gt 0 ] && args+=(--replicaof 127.0.0.1 "$R")
   redis-server "${args[@]}" & PIDS+=($!)
 done
 
+# twemproxy in front of the Redis primary.
+T=$(free_run 1)
+cat > "$WORK/nutcracker.yml" <<YML
+bench:
+  listen: 127.0.0.1:$T
+  redis: true
+  hash: fnv1a_64
+  distribution: ketama
+  auto_eject_hosts: false
+  servers:
+    - 127.0.0.1:$R:1
+YML
+nutcracker -c "$WORK/nutcracker.yml" -s "$(free_run 1)" > "$WORK/nutcracker.log" 2>&1 & PIDS+=($!)
+
 # Ferrocache: `up` with a group of 1 primary + 2 replicas.
 F=$(free_run 2); A=$(free_run 3); D=$(free_run 3)
-"$BIN" up --data-dir "$WORK/ferrocache" --port "$F" --admin-port "$A" --datanode-port "$D" > "$WORK/up.log" 2>&1 & PIDS+=($!)
+"$BIN" up --data-dir "$WORK/ferrocache" --port "$F" --admin-port "$A" --datanode-port "$D" --append-fsync "$FSYNC" > "$WORK/up.log" 2>&1 & PIDS+=($!)
 for _ in $(seq 1 120); do grep -q "Press Ctrl-C" "$WORK/up.log" && break; sleep 0.5; done
 grep -q "Press Ctrl-C" "$WORK/up.log" || { cat "$WORK/up.log"; echo "ferrocache did not start" >&2; exit 1; }
 for _ in $(seq 1 50); do redis-cli -p "$R" ping >/dev/null 2>&1 && break; sleep 0.2; done
@@ -46,13 +67,16 @@ run() { # port test pipeline
     | awk -F'","' 'NR==2 { gsub(/"/, "", $0); split($0, f, ","); print f[2], f[5], f[7] }'
 }
 
-echo "| test | pipeline | redis rps | ferrocache rps | ratio | redis p50/p99 ms | ferrocache p50/p99 ms |"
-echo "|---|---|---|---|---|---|---|"
+echo "appendfsync: $FSYNC"
+echo "| test | pipeline | redis rps | twemproxy rps (ratio) | ferrocache rps | ratio | redis p50/p99 ms | ferrocache p50/p99 ms |"
+echo "|---|---|---|---|---|---|---|---|"
 for P in 1 16; do
-  for T in $TESTS; do
-    read -r rr rp50 rp99 <<<"$(run "$R" "$T" "$P")"
-    read -r fr fp50 fp99 <<<"$(run "$F" "$T" "$P")"
+  for TEST in $TESTS; do
+    read -r rr rp50 rp99 <<<"$(run "$R" "$TEST" "$P")"
+    read -r tr _ _ <<<"$(run "$T" "$TEST" "$P")"
+    read -r fr fp50 fp99 <<<"$(run "$F" "$TEST" "$P")"
     ratio=$(python3 -c "print(f'{$fr / $rr:.2f}')")
-    echo "| ${T^^} | $P | $rr | $fr | $ratio | $rp50 / $rp99 | $fp50 / $fp99 |"
+    tratio=$(python3 -c "print(f'{$tr / $rr:.2f}')")
+    echo "| ${TEST^^} | $P | $rr | $tr ($tratio) | $fr | $ratio | $rp50 / $rp99 | $fp50 / $fp99 |"
   done
 done

@@ -2,8 +2,10 @@
 # Memory per key: loads N keys (16-byte keys, 16-byte values, like `key:000000000042`) into a
 # plain redis-server and into a Ferrocache group (no replicas, AppendFsync everysec), then
 # prints bytes per key for each: Redis's used_memory and RSS growth, and the growth of the
-# Ferrocache primary datanode's RSS (everything it holds: the in-memory keyspace, sled's
-# cache and buffers) next to Ferrocache's own used_memory estimate.
+# Ferrocache primary datanode's RSS (everything it holds: the keyspace, the log writer's
+# buffers, gRPC buffers) next to Ferrocache's own used_memory estimate; then the same
+# datanode after a restart (and how long the restart took until every key was served), and
+# a replica added afterwards, after its full sync.
 #
 # Usage: bench/memory.sh [keys]   (default 1000000)
 set -euo pipefail
@@ -37,6 +39,7 @@ r_used1=$(field "$R" used_memory); r_rss1=$(rss_kb "$RPID")
 # Ferrocache: the launcher's cluster with a group without replicas.
 F=$(free_run 2); A=$(free_run 4); D=$(free_run 3)
 start_up() {
+  UP_STARTED=$(date +%s.%N)
   : > "$WORK/up.log"
   "$BIN" up --data-dir "$WORK/ferrocache" --port "$F" --admin-port "$A" --datanode-port "$D" --replicas 0 > "$WORK/up.log" 2>&1 & UP=$!; PIDS+=($UP)
   for _ in $(seq 1 120); do grep -q "Press Ctrl-C" "$WORK/up.log" && break; sleep 0.5; done
@@ -57,13 +60,36 @@ f_keys=$(redis-cli -p "$F" dbsize)
 # keeps in memory after a burst of writes.
 kill -TERM "$UP"; wait "$UP" 2>/dev/null || true
 start_up
-for _ in $(seq 1 240); do [ "$(redis-cli -p "$F" dbsize 2>/dev/null)" = "$N" ] && break; sleep 0.5; done
+# Up until every key is served again (the coordinators and gateways start meanwhile too).
+for _ in $(seq 1 2400); do [ "$(redis-cli -p "$F" dbsize 2>/dev/null)" = "$N" ] && break; sleep 0.05; done
+restart_s=$(python3 -c "import time; print(f'{time.time() - $UP_STARTED:.1f}')")
 FPID=$(pgrep -f -- "datanode.*--listen 127.0.0.1:$dport" | head -1)
 f_rss2=$(rss_kb "$FPID")
+restart_log=$(cat "$WORK"/ferrocache/logs/datanode-*.log | grep -o 'node data loaded.*' | tail -1 || true)
 
-python3 - "$N" "$r_used0" "$r_used1" "$r_rss0" "$r_rss1" "$f_used0" "$f_used1" "$f_rss0" "$f_rss1" "$f_keys" "$f_rss2" <<'PY'
+# A replica added now gets a full sync; its datanode's RSS growth is what holding the
+# copy costs.
+before=$(for p in $(pgrep -f -- "ferrocache datanode"); do echo "$p:$(rss_kb "$p")"; done)
+"$BIN" increase-replica-count --endpoint "http://127.0.0.1:$A" --replication-group-id default --new-replica-count 1 --apply-immediately >/dev/null
+replica=""
+for _ in $(seq 1 600); do
+  replica=$("$BIN" describe-replication-groups --endpoint "http://127.0.0.1:$A" --output json \
+    | python3 -c 'import json,sys; g=json.load(sys.stdin)["ReplicationGroups"][0]; m=[m for m in g["NodeGroups"][0]["NodeGroupMembers"] if m["CurrentRole"]=="replica" and m["DatanodeAddress"]]; print(m[0]["DatanodeAddress"] if m else "")' 2>/dev/null || true)
+  [ -n "$replica" ] && break; sleep 0.5
+done
+rport=${replica##*:}
+RPID=$(pgrep -f -- "datanode.*--listen 127.0.0.1:$rport" | head -1)
+for _ in $(seq 1 600); do
+  cat "$WORK"/ferrocache/logs/datanode-*.log 2>/dev/null | grep -q "full sync done" && break; sleep 0.5
+done
+sleep 2
+r_before=$(echo "$before" | awk -F: -v p="$RPID" '$1 == p { print $2 }')
+f_rss3=$(( $(rss_kb "$RPID") - ${r_before:-0} ))
+
+echo "restart: ${restart_s}s from launch until all $N keys were served ($restart_log)"
+python3 - "$N" "$r_used0" "$r_used1" "$r_rss0" "$r_rss1" "$f_used0" "$f_used1" "$f_rss0" "$f_rss1" "$f_keys" "$f_rss2" "$f_rss3" <<'PY'
 import sys
-n, ru0, ru1, rr0, rr1, fu0, fu1, fr0, fr1, fk, fr2 = map(int, sys.argv[1:])
+n, ru0, ru1, rr0, rr1, fu0, fu1, fr0, fr1, fk, fr2, fr3 = map(int, sys.argv[1:])
 r_used, r_rss = (ru1 - ru0) / n, (rr1 - rr0) * 1024 / n
 f_used, f_rss = (fu1 - fu0) / n, (fr1 - fr0) * 1024 / n
 print(f"keys loaded: redis {n}, ferrocache {fk}")
@@ -73,4 +99,6 @@ print(f"| bytes/key, used_memory | {r_used:.0f} | {f_used:.0f} | {f_used / r_use
 print(f"| bytes/key, process RSS growth right after the load | {r_rss:.0f} | {f_rss:.0f} | {f_rss / r_rss:.2f} |")
 f_rss2 = (fr2 - fr0) * 1024 / n
 print(f"| bytes/key, process RSS after a restart (reloaded) | {r_rss:.0f} | {f_rss2:.0f} | {f_rss2 / r_rss:.2f} |")
+f_rss3 = fr3 * 1024 / n
+print(f"| bytes/key, RSS growth of a replica's datanode after its full sync | {r_rss:.0f} | {f_rss3:.0f} | {f_rss3 / r_rss:.2f} |")
 PY

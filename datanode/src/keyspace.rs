@@ -39,7 +39,7 @@ pub const LFU_INIT: u8 = 5;
 
 /// Bytes counted per key on top of its key and value: the map slot, the entry and the
 /// allocations' headers (calibrated against the process's RSS, see bench/RESULTS.md).
-pub const KEY_OVERHEAD: usize = 96;
+pub const KEY_OVERHEAD: usize = 120;
 
 /// The access clock: Unix time in ms, truncated to 32 bits. It wraps every ~49 days, so ages
 /// are taken with `wrapping_sub` (Redis's 24-bit LRU clock wraps likewise).
@@ -384,7 +384,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn s(v: &str) -> Value {
-        Value::Str(Bytes::copy_from_slice(v.as_bytes()))
+        Value::Str(crate::strval::Str::from(Bytes::copy_from_slice(v.as_bytes())))
     }
 
     #[test]
@@ -430,7 +430,7 @@ mod tests {
                 2 => drop(ks.set_expiry(k.as_bytes(), 5)),
                 _ => {
                     if let Some(Value::Str(v)) = ks.get_value_mut(k.as_bytes()) {
-                        *v = Bytes::from_static(b"in place");
+                        *v = crate::strval::Str::copy_from(b"in place");
                     }
                 }
             }

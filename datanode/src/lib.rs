@@ -29,6 +29,7 @@ pub mod service;
 pub mod slot_table;
 pub mod snapshot;
 pub mod storage;
+pub mod strval;
 pub mod transaction;
 pub mod value;
 pub mod zset;

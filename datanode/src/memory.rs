@@ -175,7 +175,7 @@ mod tests {
     fn picks_per_policy() {
         let mut ks = Keyspace::new();
         for i in 0..20u32 {
-            let mut e = Entry::new(Value::Str(Bytes::from_static(b"v")));
+            let mut e = Entry::new(Value::Str(crate::strval::Str::from(Bytes::from_static(b"v"))));
             e.access = 1000 + i;
             if i >= 10 {
                 e.expires_at = 10_000 + i as i64;
@@ -191,7 +191,7 @@ mod tests {
         let v = pick_victim(&ks, &policy("volatile-lru"), 2000).expect("a volatile key");
         assert!(ks.get(&v).is_some_and(|e| e.expires_at != 0));
         let mut no_ttl = Keyspace::new();
-        no_ttl.insert(b"x", Entry::new(Value::Str(Bytes::new())));
+        no_ttl.insert(b"x", Entry::new(Value::Str(crate::strval::Str::from(Bytes::new()))));
         assert_eq!(pick_victim(&no_ttl, &policy("volatile-random"), 0), None);
     }
 }

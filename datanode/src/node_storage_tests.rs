@@ -88,7 +88,7 @@ fn restarts_where_it_stopped_with_compactions_between() {
     let node = open(root.path(), 1 << 30);
     assert_eq!(node.with_state(|st| st.position.offset), position.offset + 1);
     let counter = node.with_state(|st| st.ks.get(b"counter").map(|e| e.value.clone()));
-    assert_eq!(counter, Some(Value::Str(Bytes::from_static(b"3001"))));
+    assert_eq!(counter, Some(Value::Str(crate::strval::Str::from(Bytes::from_static(b"3001")))));
 }
 
 #[test]
@@ -96,7 +96,8 @@ fn a_full_sync_replaces_the_files_too() {
     let root = tempfile::tempdir().unwrap();
     let node = open(root.path(), 1 << 30);
     run(&node, &[&["SET", "old", "1"]]);
-    let entries = vec![(Bytes::from_static(b"new"), Entry::new(Value::Str(Bytes::from_static(b"2"))))];
+    let entries =
+        vec![(Bytes::from_static(b"new"), Entry::new(Value::Str(crate::strval::Str::from(Bytes::from_static(b"2")))))];
     let position = Position { replid: "primary".into(), offset: 40 };
     node.install_full_sync(entries, position.clone()).unwrap();
     settle(&node);

@@ -215,7 +215,7 @@ impl<'a> Reader<'a> {
         // Counts come from the payload: cap preallocation so a forged count cannot exhaust memory.
         let cap = |n: usize| n.min(1 << 16);
         Ok(match kind {
-            TYPE_STRING => Value::Str(self.string()?),
+            TYPE_STRING => Value::Str(crate::strval::Str::copy_from(&self.string()?)),
             TYPE_LIST => {
                 let n = self.len()?;
                 let mut l = VecDeque::with_capacity(cap(n));
@@ -452,7 +452,7 @@ mod tests {
         z.insert(Bytes::from_static(b"a"), 1.5);
         z.insert(Bytes::from_static(b"b"), f64::NEG_INFINITY);
         for v in [
-            Value::Str(Bytes::from(vec![7u8; 20_000])),
+            Value::Str(crate::strval::Str::from(Bytes::from(vec![7u8; 20_000]))),
             Value::List(VecDeque::from([Bytes::from_static(b"x"), Bytes::new()])),
             Value::Set(Box::new(HashSet::from([Bytes::from_static(b"m")]))),
             Value::Hash(Box::new(HashMap::from([(Bytes::from_static(b"f"), Bytes::from_static(b"v"))]))),
@@ -460,12 +460,15 @@ mod tests {
         ] {
             assert_eq!(restore(&dump(&v), 1 << 20), Ok(v));
         }
-        let mut bad = dump(&Value::Str(Bytes::from_static(b"x")));
+        let mut bad = dump(&Value::Str(crate::strval::Str::from(Bytes::from_static(b"x"))));
         bad[1] ^= 1;
         assert_eq!(restore(&bad, 1 << 20), Err(RdbError::Checksum));
         assert_eq!(restore(b"short", 1 << 20), Err(RdbError::Checksum));
         // Larger than allowed, empty collections, LZF declaring more than it can hold.
-        assert_eq!(restore(&dump(&Value::Str(Bytes::from(vec![1u8; 100]))), 99), Err(RdbError::Format));
+        assert_eq!(
+            restore(&dump(&Value::Str(crate::strval::Str::from(Bytes::from(vec![1u8; 100])))), 99),
+            Err(RdbError::Format)
+        );
         assert_eq!(restore(&dump(&Value::List(VecDeque::new())), 1 << 20), Err(RdbError::Format));
         let mut lzf = vec![0u8, 0xC3, 0x03, 0x80, 0x10, 0, 0, 0, 0x00, b'a', 0x20];
         lzf.extend_from_slice(&10u16.to_le_bytes());
@@ -480,7 +483,7 @@ mod tests {
         let payload = b"\x00\xc0\x2a\x0a\x00";
         let mut full = payload.to_vec();
         full.extend_from_slice(&crc64(payload).to_le_bytes());
-        assert_eq!(restore(&full, 1 << 20), Ok(Value::Str(Bytes::from_static(b"42"))));
+        assert_eq!(restore(&full, 1 << 20), Ok(Value::Str(crate::strval::Str::from(Bytes::from_static(b"42")))));
         // A listpack of "a", 5, -3.
         let mut lp = vec![0, 0, 0, 0, 3, 0];
         lp.extend_from_slice(&[0x81, b'a', 2, 0x05, 1, 0xC0 | 0x1F, 0xFD, 2, 0xFF]);

@@ -81,7 +81,7 @@ mod tests {
         assert!(std::mem::size_of::<Item>() <= 80, "{}", std::mem::size_of::<Item>());
         let hasher = RandomState::new();
         let mut t = SlotTable::default();
-        let e = |v: &'static str| Entry::new(Value::Str(Bytes::from_static(v.as_bytes())));
+        let e = |v: &'static str| Entry::new(Value::Str(crate::strval::Str::from(Bytes::from_static(v.as_bytes()))));
         for i in 0..1000 {
             let k = format!("k{i}");
             assert!(t.insert(&hasher, hash(&hasher, k.as_bytes()), k.as_bytes(), e("a")).is_none());

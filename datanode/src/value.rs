@@ -5,11 +5,12 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 
+use crate::strval::Str;
 use crate::zset::SortedSet;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    Str(Bytes),
+    Str(Str),
     /// Boxed, like Set and ZSet: keeps `Value` (and every string key's entry) small.
     Hash(Box<HashMap<Bytes, Bytes>>),
     List(VecDeque<Bytes>),
@@ -150,7 +151,7 @@ impl Value {
 
     pub fn decode(data: &[u8]) -> Result<Value, DecodeError> {
         match data.split_first() {
-            Some((&TAG_STRING, rest)) => Ok(Value::Str(Bytes::copy_from_slice(rest))),
+            Some((&TAG_STRING, rest)) => Ok(Value::Str(Str::copy_from(rest))),
             Some((&TAG_HASH, rest)) => {
                 let mut cur = rest;
                 let mut take = |n: usize| -> Result<&[u8], DecodeError> {
@@ -282,13 +283,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn values_stay_small() {
+        // Entries embed a Value: an inline string must not make every entry bigger.
+        assert!(std::mem::size_of::<Value>() <= 40, "{}", std::mem::size_of::<Value>());
+    }
+
+    #[test]
     fn round_trip() {
         let mut h = HashMap::new();
         h.insert(Bytes::from_static(b"f"), Bytes::from_static(b"v"));
         h.insert(Bytes::new(), Bytes::from_static(b"\0"));
         for v in [
-            Value::Str(Bytes::new()),
-            Value::Str(Bytes::from_static(b"hello\0\xff")),
+            Value::Str(Str::copy_from(b"")),
+            Value::Str(Str::copy_from(b"hello\0\xff")),
+            Value::Str(Str::copy_from(&[9; 100])),
             Value::Hash(Box::new(h)),
             Value::Hash(Box::default()),
             Value::List(VecDeque::from([Bytes::from_static(b"a"), Bytes::new()])),

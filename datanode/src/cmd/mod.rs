@@ -110,7 +110,7 @@ impl<'a> Ctx<'a> {
     fn get_string(&mut self, key: &[u8]) -> Result<Option<Bytes>, Reply> {
         match self.lookup(key) {
             None => Ok(None),
-            Some(Entry { value: Value::Str(b), .. }) => Ok(Some(b.clone())),
+            Some(Entry { value: Value::Str(b), .. }) => Ok(Some(b.to_bytes())),
             Some(_) => Err(Reply::error(errors::WRONGTYPE)),
         }
     }

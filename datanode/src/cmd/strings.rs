@@ -7,6 +7,7 @@ use ferrocache_common::Reply;
 use super::args::{bulk, eq_ignore_case, float_bytes, int_arg, int_bytes, parse_f64, parse_i64, syntax_error};
 use super::{CmdResult, Ctx};
 use crate::keyspace::Entry;
+use crate::strval::Str;
 use crate::value::Value;
 
 const SET: Bytes = Bytes::from_static(b"SET");
@@ -43,8 +44,9 @@ fn is_expiry_option(arg: &[u8]) -> bool {
 /// Stores a string, keeping the old expiry when `keep_ttl`, and records the effect.
 fn store(ctx: &mut Ctx<'_>, key: &Bytes, value: Bytes, expires_at: i64, keep_ttl: bool) {
     let expires_at = if keep_ttl { ctx.lookup(key).map_or(0, |e| e.expires_at) } else { expires_at };
-    let value = Bytes::copy_from_slice(&value);
-    ctx.ks.insert(key, Entry::with_expiry(Value::Str(value.clone()), expires_at));
+    // The keyspace keeps its own exact copy; the effect may use the request's bytes (it is
+    // encoded into the log record at commit and dropped).
+    ctx.ks.insert(key, Entry::with_expiry(Value::Str(Str::copy_from(&value)), expires_at));
     let mut effect = vec![SET, key.clone(), value];
     if expires_at != 0 {
         effect.extend([PXAT, int_bytes(expires_at)]);
@@ -230,7 +232,7 @@ pub(super) fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// when it is deterministic (`original`), else `SET key value KEEPTTL`.
 pub(super) fn write_keeping_ttl(ctx: &mut Ctx<'_>, key: &Bytes, value: Bytes, original: Option<&[Bytes]>) {
     let expires_at = ctx.lookup(key).map_or(0, |e| e.expires_at);
-    ctx.ks.insert(key, Entry::with_expiry(Value::Str(value.clone()), expires_at));
+    ctx.ks.insert(key, Entry::with_expiry(Value::Str(Str::from_bytes(value.clone())), expires_at));
     let effect = match original {
         Some(args) => args.to_vec(),
         None => vec![SET, key.clone(), value, KEEPTTL],

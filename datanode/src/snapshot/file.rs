@@ -244,7 +244,7 @@ mod tests {
     fn entries() -> Vec<(Bytes, Entry)> {
         let hash: HashMap<Bytes, Bytes> = [(Bytes::from("f"), Bytes::from("v"))].into();
         vec![
-            (Bytes::from("s"), Entry::with_expiry(Value::Str(Bytes::from("hello")), 0)),
+            (Bytes::from("s"), Entry::with_expiry(Value::Str(crate::strval::Str::from(Bytes::from("hello"))), 0)),
             (Bytes::from("h"), Entry::with_expiry(Value::Hash(Box::new(hash)), 1_900_000_000_000)),
         ]
     }

@@ -218,7 +218,7 @@ mod tests {
         let two = files.allocate();
         let mut w = image::Writer::create(files.base_path(two)).unwrap();
         w.position(&Position { replid: "a".into(), offset: 1 }).unwrap();
-        w.entry(b"k", &Entry::new(Value::Str(Bytes::from_static(b"1")))).unwrap();
+        w.entry(b"k", &Entry::new(Value::Str(crate::strval::Str::from(Bytes::from_static(b"1"))))).unwrap();
         w.finish().unwrap();
         let mut out = Vec::new();
         log::encode_effects(&mut out, 1, &[effect(&["SET", "j", "2"]), effect(&["DEL", "k"])]);

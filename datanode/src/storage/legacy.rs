@@ -60,7 +60,7 @@ mod tests {
         let db = sled::open(dir.path().join("sled")).unwrap();
         let tree = db.open_tree("node:n1").unwrap();
         let mut record = 0i64.to_be_bytes().to_vec();
-        record.extend_from_slice(&Value::Str(Bytes::from_static(b"v")).encode());
+        record.extend_from_slice(&Value::Str(crate::strval::Str::from(Bytes::from_static(b"v"))).encode());
         tree.insert(b"dkey", record).unwrap();
         let mut pos = 9u64.to_be_bytes().to_vec();
         pos.extend_from_slice(b"replid");
