@@ -26,6 +26,11 @@ async fn scrape(port: u16) -> HashMap<String, f64> {
     out
 }
 
+/// A sample's metric name without its labels.
+fn family(sample: &str) -> String {
+    sample.split('{').next().unwrap_or(sample).to_string()
+}
+
 fn sum(samples: &HashMap<String, f64>, prefix: &str) -> f64 {
     samples.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).sum()
 }
@@ -52,14 +57,19 @@ async fn every_process_serves_metrics_that_move_under_load() {
 
     // The primary's datanode counts the keys, hits and misses; the replica follows.
     let mut primaries = 0.0;
+    let mut names: std::collections::HashSet<String> = after.keys().map(|k| family(k)).collect();
     for name in ["datanode-1", "datanode-2"] {
         let m = scrape(cluster.metrics_port(name)).await;
+        names.extend(m.keys().map(|k| family(k)));
         assert_eq!(m["ferrocache_datanode_nodes"], 1.0, "{name}: {m:?}");
         primaries += sum(&m, "ferrocache_is_master{");
         if sum(&m, "ferrocache_is_master{") == 1.0 {
             assert_eq!(sum(&m, "ferrocache_curr_items{"), 100.0, "{m:?}");
             assert!(sum(&m, "ferrocache_cache_hits_total{") >= 50.0, "{m:?}");
             assert!(sum(&m, "ferrocache_cache_misses_total{") >= 10.0, "{m:?}");
+            // Writes reached the log, and the replica acknowledged them.
+            assert!(sum(&m, "ferrocache_storage_log_bytes{") > 0.0, "{m:?}");
+            assert!(sum(&m, "ferrocache_replica_offset_lag{") >= 0.0 && m.keys().any(|k| k.contains("replica=")));
         }
     }
     assert_eq!(primaries, 1.0);
@@ -67,6 +77,20 @@ async fn every_process_serves_metrics_that_move_under_load() {
     assert_eq!(coordinator["ferrocache_raft_is_leader"], 1.0);
     assert_eq!(coordinator["ferrocache_replication_groups"], 1.0);
     assert!(coordinator["ferrocache_raft_last_applied_index"] > 0.0);
+    names.extend(coordinator.keys().map(|k| family(k)));
+    // The Grafana dashboard asks only for series some process serves.
+    let dashboard =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/grafana/ferrocache-dashboard.json"))
+            .expect("the dashboard");
+    let mut asked = 0;
+    for (i, _) in dashboard.match_indices("ferrocache_") {
+        let name: String = dashboard[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if name.len() > "ferrocache_".len() {
+            asked += 1;
+            assert!(names.contains(&name), "the dashboard uses {name}, which no process serves");
+        }
+    }
+    assert!(asked > 20, "{asked}");
     // Anything but /metrics is not found.
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", gateway)).await.unwrap();
     s.write_all(b"GET /other HTTP/1.1\r\n\r\n").await.unwrap();

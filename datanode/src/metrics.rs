@@ -63,6 +63,43 @@ pub fn render(host: &Host) -> String {
             stats.evicted_keys as f64,
         );
         p.counter("ferrocache_reclaimed_total", "Keys expired (Reclaimed).", &labels, stats.expired_keys as f64);
+        if primary {
+            for (replica, ack) in n.acked_offsets() {
+                let mut l = labels.to_vec();
+                l.push(("replica", replica.as_str()));
+                p.gauge(
+                    "ferrocache_replica_offset_lag",
+                    "Effects a replica has yet to acknowledge (offsets behind the primary).",
+                    &l,
+                    offset.saturating_sub(ack.offset) as f64,
+                );
+            }
+            if let Some(ms) = n.best_replica_lag_ms() {
+                p.gauge(
+                    "ferrocache_replication_lag_seconds",
+                    "Age of the oldest write the most up-to-date replica lacks (ReplicationLag).",
+                    &labels,
+                    ms as f64 / 1000.0,
+                );
+            }
+        }
+        let s = n.storage();
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        p.gauge(
+            "ferrocache_storage_log_bytes",
+            "Bytes of log since the last compacted image.",
+            &labels,
+            load(&s.log_bytes),
+        );
+        p.gauge("ferrocache_storage_base_bytes", "Bytes of the last compacted image.", &labels, load(&s.bytes));
+        p.counter("ferrocache_storage_compactions_total", "Log compactions completed.", &labels, load(&s.compactions));
+        p.counter("ferrocache_storage_fsyncs_total", "fsyncs of the log.", &labels, load(&s.fsyncs));
+        p.counter(
+            "ferrocache_storage_fsync_seconds_total",
+            "Time spent in fsync of the log.",
+            &labels,
+            load(&s.fsync_micros) / 1e6,
+        );
     }
     p.finish()
 }

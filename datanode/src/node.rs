@@ -447,6 +447,11 @@ impl Node {
         self.offset_tx.subscribe()
     }
 
+    /// The node's storage numbers (metrics).
+    pub fn storage(&self) -> &BaseState {
+        &self.base
+    }
+
     pub fn files(&self) -> &Arc<NodeFiles> {
         &self.files
     }

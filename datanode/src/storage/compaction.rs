@@ -58,6 +58,7 @@ pub fn compact(
         base.bytes.store(bytes, Ordering::Release);
     }
     files.remove_before(segment)?;
+    base.compactions.fetch_add(1, Ordering::Relaxed);
     Ok(Outcome::Done { segment, keys, bytes })
 }
 

@@ -56,7 +56,7 @@ pub type Source = Box<dyn FnMut() -> Option<Pulled> + Send>;
 /// Starts a compaction (on its own thread); the writer calls it when the log has grown.
 pub type Compactor = Box<dyn Fn() + Send>;
 
-/// What the writer and compactions share about the newest base.
+/// What the writer, compactions and the metrics page share about a node's files.
 #[derive(Debug, Default)]
 pub struct BaseState {
     /// A compaction is under way.
@@ -64,6 +64,12 @@ pub struct BaseState {
     /// The newest base's number: segments below it are folded in.
     pub segment: AtomicU64,
     pub bytes: AtomicU64,
+    /// Bytes of log since the newest base.
+    pub log_bytes: AtomicU64,
+    pub compactions: AtomicU64,
+    pub fsyncs: AtomicU64,
+    /// Time spent in fsync, in microseconds.
+    pub fsync_micros: AtomicU64,
 }
 
 /// When the log is worth folding into a new base: once it is larger than the base and than
@@ -289,7 +295,11 @@ impl Appender {
 
     fn fsync(&mut self) -> Result<(), StoreError> {
         if let Some(f) = &self.file {
+            let started = Instant::now();
             f.sync_data().map_err(io)?;
+            let base = &self.setup.base;
+            base.fsyncs.fetch_add(1, Ordering::Relaxed);
+            base.fsync_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
         self.last_fsync = Instant::now();
         self.dirty = false;
@@ -312,6 +322,7 @@ impl Appender {
         let base = &self.setup.base;
         let folded = base.segment.load(Ordering::Acquire);
         self.sizes.retain(|&n, _| n >= folded);
+        base.log_bytes.store(self.sizes.values().sum(), Ordering::Relaxed);
         if base.running.load(Ordering::Acquire) {
             return;
         }
@@ -319,6 +330,7 @@ impl Appender {
             return;
         }
         let log_bytes: u64 = self.sizes.values().sum();
+        base.log_bytes.store(log_bytes, Ordering::Relaxed);
         let threshold = self.setup.policy.min_bytes.max(base.bytes.load(Ordering::Acquire));
         if log_bytes > threshold {
             base.running.store(true, Ordering::Release);
