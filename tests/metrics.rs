@@ -98,3 +98,30 @@ async fn every_process_serves_metrics_that_move_under_load() {
     s.read_to_string(&mut body).await.unwrap();
     assert!(body.starts_with("HTTP/1.1 404"));
 }
+
+/// `appendfsync always` is a group commit: concurrent writers share fsyncs (each write is
+/// still on disk before its reply), so a burst of writes takes far fewer fsyncs than writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_shares_fsyncs_between_concurrent_writers() {
+    let cluster = Cluster::start(Options { datanodes: 1, metrics: true, ..Default::default() });
+    let (port, _) = cluster.create_group("g", 0, "always").await;
+    let fsyncs = |m: &HashMap<String, f64>| sum(m, "ferrocache_storage_fsyncs_total{");
+    let before = fsyncs(&scrape(cluster.metrics_port("datanode-1")).await);
+    let (clients, each) = (40, 25);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        tasks.push(tokio::spawn(async move {
+            let mut conn = redis_conn(port).await;
+            for i in 0..each {
+                let _: () = q(&mut conn, &["SET", &format!("k{c}:{i}"), "v"]).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let after = fsyncs(&scrape(cluster.metrics_port("datanode-1")).await);
+    let writes = (clients * each) as f64;
+    assert!(after - before >= 1.0, "always fsyncs");
+    assert!(after - before < writes / 2.0, "{} fsyncs for {writes} writes", after - before);
+}

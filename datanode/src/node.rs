@@ -306,7 +306,9 @@ pub struct NodeSpec {
 /// Outcome of applying a batch: the replies, and whether anything must be flushed.
 pub struct Applied {
     pub replies: Vec<Reply>,
-    /// The storage batch holding this batch's writes (0: nothing written).
+    /// The storage batch the replies depend on: the one holding this batch's writes, or for
+    /// a batch that wrote nothing the newest one (its reads may show writes not yet fsynced).
+    /// 0: nothing was ever written.
     pub store_seq: u64,
     /// The replication offset after the batch.
     pub offset: u64,
@@ -570,7 +572,7 @@ impl Node {
         if notify_flags != 0 {
             self.publish_events(notify_flags, events, &out);
         }
-        let store_seq = if out.is_empty() { 0 } else { self.commit(&mut st, out)? };
+        let store_seq = if out.is_empty() { st.store_seq } else { self.commit(&mut st, out)? };
         let acks_needed = match st.durability.mode {
             Mode::Sync if !ran_writes.is_empty() => st.durability.min_replicas_to_ack,
             _ => 0,

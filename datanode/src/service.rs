@@ -222,12 +222,23 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
             });
             Vec::new()
         }
-        Ok(applied) => {
-            if let Err(msg) = durable(&node, applied.store_seq).await {
-                return ids.into_iter().map(|id| reply(id, Reply::error(msg.clone()))).collect();
-            }
-            ids.into_iter().zip(applied.replies).map(|(id, r)| reply(id, r)).collect()
+        Ok(applied) if node.fsync == AppendFsync::Always && applied.store_seq > 0 => {
+            // appendfsync always: the replies wait for the fsync on their own task while the
+            // stream goes on with the next batch, so one fsync covers every batch that came
+            // in meanwhile (group commit). Reads wait too: no reply shows a write that a
+            // crash could still lose.
+            let node = node.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let replies = match durable(&node, applied.store_seq).await {
+                    Ok(()) => ids.into_iter().zip(applied.replies).map(|(id, r)| reply(id, r)).collect(),
+                    Err(msg) => ids.into_iter().map(|id| reply(id, Reply::error(msg.clone()))).collect(),
+                };
+                send_replies(&tx, replies).await;
+            });
+            Vec::new()
         }
+        Ok(applied) => ids.into_iter().zip(applied.replies).map(|(id, r)| reply(id, r)).collect(),
         Err(e) => {
             tracing::error!(node = %node.id, "storage error: {e}");
             let msg = format!("MISCONF storage error: {e}");
