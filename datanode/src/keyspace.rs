@@ -223,10 +223,10 @@ impl Keyspace {
     pub fn get_value_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         let slot = key_slot(key) as usize;
         let h = hash(&self.hasher, key);
-        if !self.slots[slot].contains(h, key) {
-            return None;
+        // Only a capture under way needs the slot copied first (and not for a missing key).
+        if self.capture.is_some() && self.slots[slot].contains(h, key) {
+            self.preserve(slot);
         }
-        self.preserve(slot);
         self.slots[slot].get_mut(h, key).map(|e| &mut e.value)
     }
 
@@ -255,10 +255,9 @@ impl Keyspace {
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let slot = key_slot(key) as usize;
         let h = hash(&self.hasher, key);
-        if !self.slots[slot].contains(h, key) {
-            return None;
+        if self.capture.is_some() && self.slots[slot].contains(h, key) {
+            self.preserve(slot);
         }
-        self.preserve(slot);
         let old = self.slots[slot].remove(h, key)?;
         self.len -= 1;
         self.forget(key, &old);

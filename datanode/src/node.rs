@@ -184,10 +184,6 @@ fn pending_source(state: &Arc<Mutex<NodeState>>) -> crate::storage::writer::Sour
     })
 }
 
-fn image_error(e: crate::snapshot::file::SnapshotError) -> StoreError {
-    StoreError::Io(e.to_string())
-}
-
 /// Applies effects as a replica does (from its primary, or from its own log at start).
 fn apply(node_id: &str, ks: &mut Keyspace, effects: &[Effect]) -> WriteSet {
     let now = now_ms();
@@ -199,10 +195,6 @@ fn apply(node_id: &str, ks: &mut Keyspace, effects: &[Effect]) -> WriteSet {
         let _ = crate::panic_guard::run(node_id, args, true, || cmd::execute(&mut ctx, args));
     }
     out
-}
-
-fn replay(node_id: &str, ks: &mut Keyspace, effects: &[Effect]) {
-    apply(node_id, ks, effects);
 }
 
 /// The compaction's view of a node.
@@ -340,7 +332,7 @@ impl Node {
             |record| {
                 if let Record::Effects { effects, .. } = record {
                     replayed += effects.len() as u64;
-                    replay(&spec.id, &mut ks.borrow_mut(), &effects);
+                    apply(&spec.id, &mut ks.borrow_mut(), &effects);
                 }
             },
         )?;
@@ -837,12 +829,12 @@ impl Node {
     /// any point leaves either the old data or the new, never a mix.
     pub fn install_full_sync(&self, entries: Vec<(Bytes, Entry)>, position: Position) -> Result<(), StoreError> {
         let segment = self.files.allocate();
-        let mut w = crate::snapshot::file::Writer::create(self.files.base_path(segment)).map_err(image_error)?;
-        w.position(&position).map_err(image_error)?;
+        let mut w = crate::snapshot::file::Writer::create(self.files.base_path(segment))?;
+        w.position(&position)?;
         for (key, entry) in &entries {
-            w.entry(key, entry).map_err(image_error)?;
+            w.entry(key, entry)?;
         }
-        let (_, bytes) = w.finish().map_err(image_error)?;
+        let (_, bytes) = w.finish()?;
         let mut ks = Keyspace::new();
         for (key, entry) in entries {
             ks.insert(&key, entry);

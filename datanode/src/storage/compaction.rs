@@ -41,18 +41,18 @@ pub fn compact(
 ) -> Result<Outcome, StoreError> {
     let segment = files.allocate();
     let position = node.begin(segment);
-    let mut w = image::Writer::create(files.base_path(segment)).map_err(image_error)?;
-    w.position(&position).map_err(image_error)?;
+    let mut w = image::Writer::create(files.base_path(segment))?;
+    w.position(&position)?;
     loop {
         let Some(chunk) = node.step(segment, step_bytes) else {
             return Ok(Outcome::Abandoned);
         };
-        w.raw(&chunk.records, chunk.keys).map_err(image_error)?;
+        w.raw(&chunk.records, chunk.keys)?;
         if chunk.done {
             break;
         }
     }
-    let (keys, bytes) = w.finish().map_err(image_error)?;
+    let (keys, bytes) = w.finish()?;
     // A full sync may have installed a newer base meanwhile: never step back from it.
     if base.segment.fetch_max(segment, Ordering::AcqRel) < segment {
         base.bytes.store(bytes, Ordering::Release);
@@ -82,8 +82,4 @@ pub fn spawn(name: &str, files: Arc<NodeFiles>, base: Arc<BaseState>, node: Arc<
         tracing::error!("cannot start a compaction: {e}");
         flag.running.store(false, Ordering::Release);
     }
-}
-
-fn image_error(e: image::SnapshotError) -> StoreError {
-    StoreError::Io(e.to_string())
 }

@@ -21,8 +21,8 @@ pub fn import(db: &sled::Db, node_id: &str, files: &NodeFiles) -> Result<(), Sto
     let position = tree.get(b"m:position")?.map(|v| decode_position(&v)).unwrap_or_default();
     let segment = files.allocate();
     let corrupt = |reason: &str| StoreError::Corrupt { file: format!("sled tree {name}"), reason: reason.to_string() };
-    let mut w = image::Writer::create(files.base_path(segment)).map_err(|e| StoreError::Io(e.to_string()))?;
-    w.position(&position).map_err(|e| StoreError::Io(e.to_string()))?;
+    let mut w = image::Writer::create(files.base_path(segment))?;
+    w.position(&position)?;
     let mut keys = 0u64;
     for item in tree.scan_prefix(b"d") {
         let (k, v) = item?;
@@ -31,10 +31,10 @@ pub fn import(db: &sled::Db, node_id: &str, files: &NodeFiles) -> Result<(), Sto
         }
         let at = i64::from_be_bytes(v[..8].try_into().map_err(|_| corrupt("record too short"))?);
         let value = Value::decode(&v[8..]).map_err(|e| corrupt(e.0))?;
-        w.entry(&k[1..], &Entry::with_expiry(value, at)).map_err(|e| StoreError::Io(e.to_string()))?;
+        w.entry(&k[1..], &Entry::with_expiry(value, at))?;
         keys += 1;
     }
-    w.finish().map_err(|e| StoreError::Io(e.to_string()))?;
+    w.finish()?;
     drop(tree);
     db.drop_tree(name.as_bytes())?;
     db.flush()?;

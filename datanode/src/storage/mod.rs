@@ -28,6 +28,8 @@ pub enum StoreError {
     Corrupt { file: String, reason: String },
     #[error("storage write failed: {0}")]
     Io(String),
+    #[error("storage image: {0}")]
+    Image(#[from] crate::snapshot::file::SnapshotError),
     #[error("the storage writer has stopped")]
     WriterGone,
 }
