@@ -148,7 +148,9 @@ async fn cluster_clients_and_plain_clients_share_a_three_shard_group() {
             id: 1,
             slot: foreign,
             config_epoch: 0,
-            args: vec!["SET".into(), "foo".into(), "stolen".into()],
+            request: Some(pb::command::Request::Data(pb::DataRequest {
+                args: vec!["SET".into(), "foo".into(), "stolen".into()],
+            })),
             readonly: false,
             keyed: true,
         }],

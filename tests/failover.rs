@@ -110,7 +110,9 @@ async fn a_paused_primary_is_fenced() {
             id: 1,
             slot: 0,
             config_epoch: 1,
-            args: vec!["SET".into(), "split-brain".into(), "x".into()],
+            request: Some(pb::command::Request::Data(pb::DataRequest {
+                args: vec!["SET".into(), "split-brain".into(), "x".into()],
+            })),
             readonly: false,
             keyed: false,
         }],

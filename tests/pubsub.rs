@@ -157,6 +157,9 @@ async fn keyspace_notifications_follow_redis() {
     let _: i64 = q(&mut c, &["PEXPIRE", "k", "50"]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _: Option<String> = q(&mut c, &["GET", "k"]).await.unwrap();
+    // Inside MULTI/EXEC each command fires its events, as in Redis.
+    let _: () =
+        redis::pipe().atomic().cmd("INCR").arg("t").cmd("RENAME").arg("t").arg("u").query_async(&mut c).await.unwrap();
 
     let want = [
         ("__keyspace@0__:k", "set"),
@@ -171,6 +174,12 @@ async fn keyspace_notifications_follow_redis() {
         ("__keyevent@0__:expire", "k"),
         ("__keyspace@0__:k", "expired"),
         ("__keyevent@0__:expired", "k"),
+        ("__keyspace@0__:t", "incrby"),
+        ("__keyevent@0__:incrby", "t"),
+        ("__keyspace@0__:t", "rename_from"),
+        ("__keyevent@0__:rename_from", "t"),
+        ("__keyspace@0__:u", "rename_to"),
+        ("__keyevent@0__:rename_to", "u"),
     ];
     let mut got = Vec::new();
     let mut stream = sub.on_message();

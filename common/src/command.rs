@@ -290,6 +290,12 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 /// Looks a command up by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    index(name).map(|i| &COMMANDS[i])
+}
+
+/// A command's position in [`COMMANDS`] (case-insensitive name): tables that keep one
+/// entry per command (a datanode's handlers) are indexed by it.
+pub fn index(name: &[u8]) -> Option<usize> {
     if name.len() > 32 {
         return None;
     }
@@ -297,7 +303,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     let lower = &mut buf[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    COMMANDS.binary_search_by(|c| c.name.as_bytes().cmp(lower)).ok().map(|i| &COMMANDS[i])
+    COMMANDS.binary_search_by(|c| c.name.as_bytes().cmp(lower)).ok()
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod double;
 pub mod glob;
 pub mod hostile;
 pub mod ids;
+pub mod int;
 pub mod metrics;
 pub mod net;
 pub mod parameters;
@@ -15,6 +16,5 @@ pub mod reply;
 pub mod slot;
 pub mod telemetry;
 pub mod time;
-pub mod transaction;
 
 pub use reply::Reply;

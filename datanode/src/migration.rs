@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferrocache_common::command;
+use ferrocache_common::command::{self, CommandSpec};
 use ferrocache_common::slot::{key_slot, SLOT_COUNT};
 use ferrocache_common::Reply;
 use ferrocache_proto::internal::v1 as pb;
@@ -44,8 +44,7 @@ const PURGE_BATCH: usize = 50_000;
 
 /// Why a command may not run here now, if it may not: a key in a slot this node group does
 /// not own, or (for a write) in a slot being copied away.
-pub fn check(st: &NodeState, args: &[Bytes], is_write: bool) -> Option<Reply> {
-    let spec = args.first().and_then(|n| command::lookup(n))?;
+pub fn check(st: &NodeState, spec: &CommandSpec, args: &[Bytes], is_write: bool) -> Option<Reply> {
     for i in command::key_positions(spec, args) {
         let slot = key_slot(&args[i]);
         if !st.slots.contains(slot) {

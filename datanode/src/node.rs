@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::{self, Ctx, WriteSet};
+use crate::cmd::{self, Command, Ctx, WriteSet};
 use crate::durability::{self, Durability, Mode, WriteClock};
 use crate::keyspace::{Entry, Keyspace};
 use crate::notify;
@@ -28,8 +28,7 @@ use crate::storage::files::NodeFiles;
 use crate::storage::log::Record;
 use crate::storage::writer::{BaseState, CompactionPolicy, LogItem, StoreWriter, WriterSetup};
 use crate::storage::{Position, StoreError};
-use crate::transaction::WatchVersions;
-use ferrocache_common::transaction::Transaction;
+use crate::transaction::{Transaction, WatchVersions};
 
 /// When writes reach the disk (Redis's `appendfsync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +191,11 @@ fn apply(node_id: &str, ks: &mut Keyspace, effects: &[Effect]) -> WriteSet {
         let mut ctx =
             Ctx { ks: &mut *ks, now, primary: false, out: &mut out, max_string: usize::MAX, block: None, lfu: None };
         // A replica that fails to apply an effect would diverge: it stops instead.
-        let _ = crate::panic_guard::run(node_id, args, true, || cmd::execute(&mut ctx, args));
+        // An effect this node cannot resolve (a frame marker, or one from a newer version)
+        // changes nothing here.
+        if let Ok(command) = Command::resolve(args) {
+            let _ = crate::panic_guard::run(node_id, command.name(), true, || command.run(&mut ctx, args));
+        }
     }
     out
 }
@@ -224,11 +227,6 @@ impl Capturable for NodeCapture {
     }
 }
 
-/// Whether a write may need memory (Redis's `denyoom` flag): refused under OOM.
-fn may_grow(args: &[Bytes]) -> bool {
-    args.first().and_then(|n| ferrocache_common::command::lookup(n)).is_some_and(|s| s.flags.contains(&"denyoom"))
-}
-
 /// Evicts keys under the group's policy until the node is under maxmemory; OOM when the
 /// policy allows no (more) evictions. Evictions replicate as DELs.
 fn make_room(st: &mut NodeState, now: i64, out: &mut WriteSet) -> Result<(), Reply> {
@@ -253,12 +251,11 @@ fn make_room(st: &mut NodeState, now: i64, out: &mut WriteSet) -> Result<(), Rep
 }
 
 /// Redis's keyspace_hits / keyspace_misses: every key a read command looks up.
-fn count_lookups(st: &mut NodeState, args: &[Bytes], now: i64) {
-    let Some(spec) = args.first().and_then(|n| ferrocache_common::command::lookup(n)) else { return };
-    if spec.is_write() {
+fn count_lookups(st: &mut NodeState, command: Command, args: &[Bytes], now: i64) {
+    if command.is_write() {
         return;
     }
-    for i in spec.key_indexes(args.len()) {
+    for i in command.spec.key_indexes(args.len()) {
         if st.ks.get(&args[i]).is_some_and(|e| !e.is_expired(now)) {
             st.stats.keyspace_hits += 1;
         } else {
@@ -267,8 +264,39 @@ fn count_lookups(st: &mut NodeState, args: &[Bytes], now: i64) {
     }
 }
 
-fn is_write_command(args: &[Bytes]) -> bool {
-    args.first().and_then(|n| ferrocache_common::command::lookup(n)).is_some_and(|c| c.is_write())
+/// The keyspace events of one command that just ran: for the keys it made dirty since
+/// `dirty_from`, less those that merely expired (they fire `expired` on their own).
+fn command_events(
+    ks: &Keyspace,
+    command: Command,
+    args: &[Bytes],
+    out: &WriteSet,
+    dirty_from: usize,
+    expired_from: usize,
+) -> Vec<notify::Event> {
+    if out.dirty.len() == dirty_from {
+        return Vec::new();
+    }
+    let expired = &out.expired_keys[expired_from..];
+    let changed: Vec<Bytes> = out.dirty[dirty_from..].iter().filter(|k| !expired.contains(k)).cloned().collect();
+    notify::command_events(command.rule(), args, &changed, |k| ks.get(k).is_none())
+}
+
+/// A command looked up, with its arguments.
+type Resolved<'a> = (Command, &'a [Bytes]);
+
+/// A transaction's (key, WATCH token) pairs.
+type Watches = [(Bytes, Bytes)];
+
+/// What a gateway asks of a node in a batch.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// A data command, name first.
+    Data(Vec<Bytes>),
+    /// WATCH: a token per key.
+    Watch(Vec<Bytes>),
+    /// MULTI ... EXEC.
+    Transaction(Transaction),
 }
 
 /// A replica's latest acknowledgement.
@@ -450,8 +478,8 @@ impl Node {
         &self.files
     }
 
-    /// Applies client commands. `readonly` commands came through the reader endpoint.
-    pub fn execute_batch(&self, commands: &[(Vec<Bytes>, bool)]) -> Result<Applied, StoreError> {
+    /// Applies client requests. `readonly` ones came through the reader endpoint.
+    pub fn execute_batch(&self, requests: &[(Request, bool)]) -> Result<Applied, StoreError> {
         let now = now_ms();
         let mut out = WriteSet::default();
         let mut st = self.state.lock();
@@ -461,35 +489,50 @@ impl Node {
         // missing, as a replica does).
         let writable = primary && st.lease_live() && !st.writes_paused;
         let mut refusal: Option<Option<Reply>> = None;
-        let mut replies = Vec::with_capacity(commands.len());
+        let mut replies = Vec::with_capacity(requests.len());
         // Keyspace notifications, published once the batch has run.
         let notify_flags = if writable { st.memory.notify } else { 0 };
         let mut events = Vec::new();
         let mut ran_writes = Vec::new();
         let mut blocked = Vec::new();
-        for (i, (args, readonly)) in commands.iter().enumerate() {
-            let name = args.first().map(|n| n.as_ref()).unwrap_or_default();
-            if name.eq_ignore_ascii_case(b"WATCH") {
-                let history = format!("{}:{}", st.position.replid, st.config_epoch);
-                let tokens = args[1..].iter().map(|k| Reply::Bulk(st.watch.token(&history, &st.ks, k, now))).collect();
-                replies.push(Reply::Array(tokens));
-                continue;
-            }
-            let transaction = if name.eq_ignore_ascii_case(b"EXEC") {
-                match Transaction::parse(args) {
-                    Ok(t) => Some(t),
+        for (i, (request, readonly)) in requests.iter().enumerate() {
+            // Each command is looked up once; everything below reads its answer.
+            let single;
+            let listed: Vec<Resolved<'_>>;
+            let (commands, watches): (&[Resolved<'_>], Option<&Watches>) = match request {
+                Request::Watch(keys) => {
+                    let history = format!("{}:{}", st.position.replid, st.config_epoch);
+                    let tokens = keys.iter().map(|k| Reply::Bulk(st.watch.token(&history, &st.ks, k, now))).collect();
+                    replies.push(Reply::Array(tokens));
+                    continue;
+                }
+                Request::Data(args) => match Command::resolve(args) {
+                    Ok(c) => {
+                        single = [(c, &args[..])];
+                        (&single, None)
+                    }
                     Err(e) => {
                         replies.push(e);
                         continue;
                     }
+                },
+                Request::Transaction(t) => {
+                    match t.commands.iter().map(|c| Command::resolve(c).map(|r| (r, &c[..]))).collect() {
+                        Ok(list) => listed = list,
+                        Err(e) => {
+                            // The gateway checks every queued command: only a bad sender gets here.
+                            let why = match e {
+                                Reply::Error(m) => m,
+                                _ => String::new(),
+                            };
+                            replies.push(Reply::error(format!("EXECABORT Transaction discarded: {why}")));
+                            continue;
+                        }
+                    }
+                    (&listed, Some(&t.watches))
                 }
-            } else {
-                None
             };
-            let is_write = match &transaction {
-                Some(t) => t.commands.iter().any(|c| is_write_command(c)),
-                None => is_write_command(args),
-            };
+            let is_write = commands.iter().any(|(c, _)| c.is_write());
             if is_write && (*readonly || !primary) {
                 replies.push(Reply::error(errors::READONLY));
                 continue;
@@ -497,11 +540,9 @@ impl Node {
             // Slot ownership is checked here, under the node lock, so no command runs on a
             // slot after it left (or while it is being copied away).
             if st.slot_checks() {
-                let refused = match &transaction {
-                    Some(t) => t.commands.iter().find_map(|c| crate::migration::check(&st, c, is_write)),
-                    None => crate::migration::check(&st, args, is_write),
-                };
-                if let Some(r) = refused {
+                if let Some(r) =
+                    commands.iter().find_map(|(c, args)| crate::migration::check(&st, c.spec, args, is_write))
+                {
                     replies.push(r);
                     continue;
                 }
@@ -512,12 +553,7 @@ impl Node {
                     replies.push(r.clone());
                     continue;
                 }
-
-                let grows = match &transaction {
-                    Some(t) => t.commands.iter().any(|c| may_grow(c)),
-                    None => may_grow(args),
-                };
-                if grows && st.memory.over_limit(&st.ks) {
+                if commands.iter().any(|(c, _)| c.may_grow()) && st.memory.over_limit(&st.ks) {
                     if let Err(oom) = make_room(&mut st, now, &mut out) {
                         replies.push(oom);
                         continue;
@@ -525,19 +561,19 @@ impl Node {
                 }
                 ran_writes.push(i);
             }
-            let lfu = st.memory.lfu();
-            if let Some(t) = transaction {
-                for c in &t.commands {
-                    count_lookups(&mut st, c, now);
-                }
-                let reply = crate::panic_guard::run(&self.id, args, is_write, || {
-                    self.exec(&mut st, &t, now, writable, &mut out)
+            for &(c, args) in commands {
+                count_lookups(&mut st, c, args, now);
+            }
+            if let Some(watches) = watches {
+                let reply = crate::panic_guard::run(&self.id, "exec", is_write, || {
+                    self.exec(&mut st, watches, commands, now, writable, notify_flags != 0, &mut out, &mut events)
                 });
                 replies.push(reply.unwrap_or_else(|e| e));
                 continue;
             }
-            count_lookups(&mut st, args, now);
+            let (command, args) = commands[0];
             let (dirty_from, expired_from) = (out.dirty.len(), out.expired_keys.len());
+            let lfu = st.memory.lfu();
             let mut ctx = Ctx {
                 ks: &mut st.ks,
                 now,
@@ -547,18 +583,15 @@ impl Node {
                 block: None,
                 lfu,
             };
-            let reply = crate::panic_guard::run(&self.id, args, is_write, || cmd::execute(&mut ctx, args));
+            let reply = crate::panic_guard::run(&self.id, command.name(), is_write, || command.run(&mut ctx, args));
             replies.push(reply.unwrap_or_else(|e| e));
             if let Some(block) = ctx.block.take() {
                 // Registered under the lock, so no write can slip between the check and the wait.
                 let wake = self.watch_keys(&block.keys);
                 blocked.push((i, block, wake));
             }
-            if notify_flags != 0 && out.dirty.len() > dirty_from {
-                let expired = &out.expired_keys[expired_from..];
-                let changed: Vec<Bytes> =
-                    out.dirty[dirty_from..].iter().filter(|k| !expired.contains(k)).cloned().collect();
-                events.extend(notify::command_events(args, &changed, |k| st.ks.get(k).is_none()));
+            if notify_flags != 0 {
+                events.extend(command_events(&st.ks, command, args, &out, dirty_from, expired_from));
             }
         }
         if notify_flags != 0 {
@@ -573,25 +606,47 @@ impl Node {
     }
 
     /// Runs a transaction in the caller's critical section: nil when a watched key changed,
-    /// else every command's reply. Its effects are framed so replicas apply them whole.
-    fn exec(&self, st: &mut NodeState, t: &Transaction, now: i64, writable: bool, out: &mut WriteSet) -> Reply {
+    /// else every command's reply. Its effects are framed so replicas apply them whole; its
+    /// commands fire their keyspace events as they would outside it (as in Redis).
+    #[allow(clippy::too_many_arguments)]
+    fn exec(
+        &self,
+        st: &mut NodeState,
+        watches: &Watches,
+        commands: &[Resolved<'_>],
+        now: i64,
+        writable: bool,
+        notify: bool,
+        out: &mut WriteSet,
+        events: &mut Vec<notify::Event>,
+    ) -> Reply {
         let history = format!("{}:{}", st.position.replid, st.config_epoch);
-        if t.watches.iter().any(|(k, token)| st.watch.token(&history, &st.ks, k, now) != *token) {
+        if watches.iter().any(|(k, token)| st.watch.token(&history, &st.ks, k, now) != *token) {
             return Reply::NullArray;
         }
         let first_effect = out.effects.len();
         let lfu = st.memory.lfu();
-        let mut ctx =
-            Ctx { ks: &mut st.ks, now, primary: writable, out, max_string: self.max_string, block: None, lfu };
-        let mut replies = Vec::with_capacity(t.commands.len());
-        for c in &t.commands {
-            replies.push(cmd::execute(&mut ctx, c));
+        let mut replies = Vec::with_capacity(commands.len());
+        for &(command, args) in commands {
+            let (dirty_from, expired_from) = (out.dirty.len(), out.expired_keys.len());
+            let mut ctx = Ctx {
+                ks: &mut st.ks,
+                now,
+                primary: writable,
+                out: &mut *out,
+                max_string: self.max_string,
+                block: None,
+                lfu,
+            };
             // Inside a transaction a blocking pop does not block: it answers nil at once.
-            ctx.block = None;
+            replies.push(command.run(&mut ctx, args));
+            if notify {
+                events.extend(command_events(&st.ks, command, args, out, dirty_from, expired_from));
+            }
         }
         if out.effects.len() - first_effect >= 2 {
-            out.effects.insert(first_effect, vec![Bytes::from_static(b"MULTI")]);
-            out.effects.push(vec![Bytes::from_static(b"EXEC")]);
+            out.effects.insert(first_effect, cmd::frame(true));
+            out.effects.push(cmd::frame(false));
         }
         Reply::Array(replies)
     }

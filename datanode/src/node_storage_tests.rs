@@ -30,8 +30,10 @@ fn open(root: &std::path::Path, min_bytes: u64) -> Node {
 }
 
 fn run(node: &Node, commands: &[&[&str]]) {
-    let batch: Vec<(Vec<Bytes>, bool)> =
-        commands.iter().map(|c| (c.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect(), false)).collect();
+    let batch: Vec<(Request, bool)> = commands
+        .iter()
+        .map(|c| (Request::Data(c.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()), false))
+        .collect();
     let applied = node.execute_batch(&batch).unwrap();
     for r in &applied.replies {
         assert!(!matches!(r, Reply::Error(_)), "{r:?}");

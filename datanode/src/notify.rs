@@ -14,95 +14,79 @@ pub struct Event {
     pub key: Bytes,
 }
 
-/// Redis's event for a command that changed `key`; `position` is the key's place among the
-/// command's changed keys (RENAME, LMOVE, SMOVE, COPY name their keys differently).
-fn event_for(command: &str, args: &[Bytes], position: usize) -> Option<(u32, &'static str)> {
-    use notify::*;
-    let second = position > 0;
-    Some(match command {
-        "set" | "setex" | "psetex" | "setnx" | "getset" | "mset" | "msetnx" | "bitop" => (STRING, "set"),
-        "setrange" => (STRING, "setrange"),
-        "append" => (STRING, "append"),
-        "incr" | "incrby" | "decr" | "decrby" => (STRING, "incrby"),
-        "incrbyfloat" => (STRING, "incrbyfloat"),
-        "setbit" | "bitfield" => (STRING, "setbit"),
-        "pfadd" | "pfmerge" => (STRING, "pfadd"),
-        "getdel" | "del" | "unlink" => (GENERIC, "del"),
-        "getex" if args.iter().any(|a| a.eq_ignore_ascii_case(b"PERSIST")) => (GENERIC, "persist"),
-        "getex" | "expire" | "pexpire" | "expireat" | "pexpireat" => (GENERIC, "expire"),
-        "persist" => (GENERIC, "persist"),
-        "rename" | "renamenx" if second => (GENERIC, "rename_to"),
-        "rename" | "renamenx" => (GENERIC, "rename_from"),
-        "copy" => (GENERIC, "copy_to"),
-        "lpush" | "lpushx" => (LIST, "lpush"),
-        "rpush" | "rpushx" => (LIST, "rpush"),
-        "lpop" | "blpop" => (LIST, "lpop"),
-        "rpop" | "brpop" => (LIST, "rpop"),
-        "linsert" => (LIST, "linsert"),
-        "lset" => (LIST, "lset"),
-        "lrem" => (LIST, "lrem"),
-        "ltrim" => (LIST, "ltrim"),
-        "rpoplpush" | "brpoplpush" if second => (LIST, "lpush"),
-        "rpoplpush" | "brpoplpush" => (LIST, "rpop"),
-        "lmove" | "blmove" => {
-            let word = if second { args.get(4) } else { args.get(3) };
-            let left = word.is_some_and(|w| w.eq_ignore_ascii_case(b"LEFT"));
-            match (second, left) {
-                (false, true) => (LIST, "lpop"),
-                (false, false) => (LIST, "rpop"),
-                (true, true) => (LIST, "lpush"),
-                (true, false) => (LIST, "rpush"),
-            }
-        }
-        "lmpop" | "blmpop" => {
-            let left = args.iter().any(|a| a.eq_ignore_ascii_case(b"LEFT"));
-            (LIST, if left { "lpop" } else { "rpop" })
-        }
-        "hset" | "hmset" | "hsetnx" => (HASH, "hset"),
-        "hdel" => (HASH, "hdel"),
-        "hincrby" => (HASH, "hincrby"),
-        "hincrbyfloat" => (HASH, "hincrbyfloat"),
-        "sadd" => (SET, "sadd"),
-        "srem" => (SET, "srem"),
-        "spop" => (SET, "spop"),
-        "smove" if second => (SET, "sadd"),
-        "smove" => (SET, "srem"),
-        "sinterstore" => (SET, "sinterstore"),
-        "sunionstore" => (SET, "sunionstore"),
-        "sdiffstore" => (SET, "sdiffstore"),
-        "zadd" => (ZSET, "zadd"),
-        "zincrby" => (ZSET, "zincr"),
-        "zrem" => (ZSET, "zrem"),
-        "zpopmin" | "bzpopmin" => (ZSET, "zpopmin"),
-        "zpopmax" | "bzpopmax" => (ZSET, "zpopmax"),
-        "zmpop" | "bzmpop" => {
-            let max = args.iter().any(|a| a.eq_ignore_ascii_case(b"MAX"));
-            (ZSET, if max { "zpopmax" } else { "zpopmin" })
-        }
-        "zremrangebyscore" => (ZSET, "zremrangebyscore"),
-        "zremrangebyrank" => (ZSET, "zremrangebyrank"),
-        "zremrangebylex" => (ZSET, "zremrangebylex"),
-        "zunionstore" => (ZSET, "zunionstore"),
-        "zinterstore" => (ZSET, "zinterstore"),
-        "zdiffstore" => (ZSET, "zdiffstore"),
-        "zrangestore" => (ZSET, "zrangestore"),
-        _ => return None,
-    })
+/// Which event a command fires for each key it changed: Redis's notifyKeyspaceEvent calls,
+/// one rule per command, kept in the dispatch table (`cmd/dispatch.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// No event (reads, and writes Redis does not announce).
+    Quiet,
+    /// This event for every changed key.
+    Each(u32, &'static str),
+    /// The first changed key fires the first event, the others the second (RENAME's
+    /// rename_from / rename_to, SMOVE's srem / sadd, RPOPLPUSH's rpop / lpush).
+    FromTo(u32, &'static str, &'static str),
+    /// LMOVE / BLMOVE: lpop or rpop on the source and lpush or rpush on the destination, by
+    /// the LEFT/RIGHT words at arguments 3 and 4.
+    ListMove,
+    /// LMPOP / BLMPOP: lpop with LEFT, else rpop.
+    ListMultiPop,
+    /// ZMPOP / BZMPOP: zpopmax with MAX, else zpopmin.
+    ZsetMultiPop,
+    /// GETEX: persist with PERSIST, else expire.
+    GetEx,
 }
 
-/// The events of one command that changed `changed` keys; `gone` tells whether a key no
-/// longer exists afterwards (an emptied collection also fires `del`, as in Redis).
-pub fn command_events(args: &[Bytes], changed: &[Bytes], gone: impl Fn(&[u8]) -> bool) -> Vec<Event> {
-    let Some(name) = args.first().map(|n| String::from_utf8_lossy(n).to_ascii_lowercase()) else { return Vec::new() };
+impl Rule {
+    /// The event for a changed key; `second`: not the first key the command changed.
+    fn event(self, args: &[Bytes], second: bool) -> Option<(u32, &'static str)> {
+        use notify::*;
+        // LMPOP/ZMPOP's direction comes after the keys, last or before `COUNT n`: a key
+        // named like the word must not count.
+        let direction = |word: &[u8]| {
+            let at = |back: usize| args.len().checked_sub(back).and_then(|i| args.get(i));
+            let is_direction =
+                |a: &&Bytes| [&b"LEFT"[..], b"RIGHT", b"MIN", b"MAX"].iter().any(|w| a.eq_ignore_ascii_case(w));
+            at(1).filter(is_direction).or(at(3)).is_some_and(|a| a.eq_ignore_ascii_case(word))
+        };
+        Some(match self {
+            Rule::Quiet => return None,
+            Rule::Each(class, name) => (class, name),
+            Rule::FromTo(class, first, _) if !second => (class, first),
+            Rule::FromTo(class, _, other) => (class, other),
+            Rule::ListMove => {
+                let word = if second { args.get(4) } else { args.get(3) };
+                let left = word.is_some_and(|w| w.eq_ignore_ascii_case(b"LEFT"));
+                let name = match (second, left) {
+                    (false, true) => "lpop",
+                    (false, false) => "rpop",
+                    (true, true) => "lpush",
+                    (true, false) => "rpush",
+                };
+                (LIST, name)
+            }
+            Rule::ListMultiPop => (LIST, if direction(b"LEFT") { "lpop" } else { "rpop" }),
+            Rule::ZsetMultiPop => (ZSET, if direction(b"MAX") { "zpopmax" } else { "zpopmin" }),
+            Rule::GetEx => {
+                let persist = args.iter().skip(2).any(|a| a.eq_ignore_ascii_case(b"PERSIST"));
+                (GENERIC, if persist { "persist" } else { "expire" })
+            }
+        })
+    }
+}
+
+/// The events of one command (fired under `rule`) that changed `changed` keys; `gone`
+/// tells whether a key no longer exists afterwards (an emptied collection also fires `del`,
+/// as in Redis).
+pub fn command_events(rule: Rule, args: &[Bytes], changed: &[Bytes], gone: impl Fn(&[u8]) -> bool) -> Vec<Event> {
     let mut out = Vec::new();
     let mut seen: Vec<&Bytes> = Vec::new();
     for key in changed {
         if seen.contains(&key) {
             continue;
         }
-        let position = seen.len();
+        let second = !seen.is_empty();
         seen.push(key);
-        let Some((class, event)) = event_for(&name, args, position) else { continue };
+        let Some((class, event)) = rule.event(args, second) else { continue };
         out.push(Event { class, name: event, key: key.clone() });
         let deleting = matches!(event, "del" | "rename_from");
         if !deleting && gone(key) && class != notify::GENERIC {
@@ -138,14 +122,23 @@ mod tests {
 
     #[test]
     fn events_follow_redis_names() {
-        let events = command_events(&[b("LPOP"), b("l")], &[b("l")], |_| true);
+        let rule = |args: &[Bytes]| crate::cmd::Command::resolve(args).map(|c| c.rule()).unwrap_or(Rule::Quiet);
+        let events_of = |args: &[Bytes], changed: &[Bytes], gone: &dyn Fn(&[u8]) -> bool| {
+            command_events(rule(args), args, changed, gone)
+        };
+        let events = events_of(&[b("LPOP"), b("l")], &[b("l")], &|_| true);
         assert_eq!(events.iter().map(|e| e.name).collect::<Vec<_>>(), ["lpop", "del"]);
-        let events = command_events(&[b("RENAME"), b("a"), b("b")], &[b("a"), b("b")], |k| k == b"a");
+        let events = events_of(&[b("RENAME"), b("a"), b("b")], &[b("a"), b("b")], &|k| k == b"a");
         assert_eq!(events.iter().map(|e| e.name).collect::<Vec<_>>(), ["rename_from", "rename_to"]);
-        let events = command_events(&[b("LMOVE"), b("s"), b("d"), b("LEFT"), b("RIGHT")], &[b("s"), b("d")], |_| false);
+        let events = events_of(&[b("LMOVE"), b("s"), b("d"), b("LEFT"), b("RIGHT")], &[b("s"), b("d")], &|_| false);
         assert_eq!(events.iter().map(|e| e.name).collect::<Vec<_>>(), ["lpop", "rpush"]);
+        // A key named like a direction word is not the direction.
+        let events = events_of(&[b("LMPOP"), b("2"), b("left"), b("b"), b("RIGHT")], &[b("left")], &|_| false);
+        assert_eq!(events[0].name, "rpop");
+        let events = events_of(&[b("ZMPOP"), b("1"), b("z"), b("MAX"), b("COUNT"), b("2")], &[b("z")], &|_| false);
+        assert_eq!(events[0].name, "zpopmax");
         let flags = notify::parse("KEA").unwrap_or(0);
-        let msgs = messages(flags, &command_events(&[b("SET"), b("k"), b("v")], &[b("k")], |_| false));
+        let msgs = messages(flags, &events_of(&[b("SET"), b("k"), b("v")], &[b("k")], &|_| false));
         assert_eq!(msgs, vec![(b("__keyspace@0__:k"), b("set")), (b("__keyevent@0__:set"), b("k"))]);
         assert!(messages(
             notify::parse("Kl").unwrap_or(0),

@@ -13,11 +13,11 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use bytes::Bytes;
 use ferrocache_common::Reply;
 
 /// Runs `f` (one command of a batch); see the module doc for what a panic does.
-pub fn run<T>(node: &str, args: &[Bytes], is_write: bool, f: impl FnOnce() -> T) -> Result<T, Reply> {
+/// `name` is the command's, for the log.
+pub fn run<T>(node: &str, name: &str, is_write: bool, f: impl FnOnce() -> T) -> Result<T, Reply> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => Ok(v),
         Err(panic) => {
@@ -26,7 +26,6 @@ pub fn run<T>(node: &str, args: &[Bytes], is_write: bool, f: impl FnOnce() -> T)
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            let name = String::from_utf8_lossy(args.first().map(|a| a.as_ref()).unwrap_or_default()).to_lowercase();
             if is_write {
                 tracing::error!(node, command = %name, panic = %what, "a write panicked: stopping the datanode so its primaries fail over");
                 eprintln!("ferrocache datanode: the write '{name}' panicked on node {node} ({what}); stopping");

@@ -110,60 +110,35 @@ impl Broker {
         receivers
     }
 
-    /// PUBSUB CHANNELS / NUMSUB / NUMPAT / SHARDCHANNELS / SHARDNUMSUB / HELP.
-    pub fn pubsub(&self, args: &[Bytes]) -> Reply {
-        let sub = args.get(1).map(|a| a.to_ascii_uppercase()).unwrap_or_default();
+    /// PUBSUB CHANNELS / NUMSUB / NUMPAT / SHARDCHANNELS / SHARDNUMSUB over every gateway's
+    /// subscribers (the gateway parsed the subcommand and answers HELP and errors itself).
+    pub fn query(&self, request: &pb::PubSubRequest) -> Reply {
         let listeners = self.listeners.lock();
-        let names = |kind: usize, pattern: Option<&Bytes>| -> Reply {
+        let names = |kind: usize| -> Reply {
             let all: BTreeSet<&Bytes> = listeners
                 .values()
                 .flat_map(|l| l.counts[kind].keys())
-                .filter(|c| pattern.is_none_or(|p| glob_match(p, c)))
+                .filter(|c| request.pattern.as_ref().is_none_or(|p| glob_match(p, c)))
                 .collect();
             Reply::Array(all.into_iter().map(|c| Reply::Bulk(c.clone())).collect())
         };
         let numsub = |kind: usize| -> Reply {
-            let mut out = Vec::with_capacity((args.len() - 2) * 2);
-            for c in &args[2..] {
+            let mut out = Vec::with_capacity(request.channels.len() * 2);
+            for c in &request.channels {
                 let n: u32 = listeners.values().filter_map(|l| l.counts[kind].get(c)).sum();
                 out.extend([Reply::Bulk(c.clone()), Reply::Integer(n as i64)]);
             }
             Reply::Map(out)
         };
-        match (sub.as_slice(), args.len()) {
-            (b"CHANNELS", 2 | 3) => names(CHANNEL, args.get(2)),
-            (b"SHARDCHANNELS", 2 | 3) => names(SHARD, args.get(2)),
-            (b"NUMSUB", _) => numsub(CHANNEL),
-            (b"SHARDNUMSUB", _) => numsub(SHARD),
-            (b"NUMPAT", 2) => {
+        match request.query() {
+            pb::PubSubQuery::PubsubChannels => names(CHANNEL),
+            pb::PubSubQuery::PubsubShardchannels => names(SHARD),
+            pb::PubSubQuery::PubsubNumsub => numsub(CHANNEL),
+            pb::PubSubQuery::PubsubShardnumsub => numsub(SHARD),
+            pb::PubSubQuery::PubsubNumpat => {
                 let all: BTreeSet<&Bytes> = listeners.values().flat_map(|l| l.counts[PATTERN].keys()).collect();
                 Reply::Integer(all.len() as i64)
             }
-            (b"HELP", 2) => Reply::Array(
-                [
-                    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                    "CHANNELS [<pattern>]",
-                    "    Return the currently active channels matching a <pattern> (default: '*').",
-                    "NUMPAT",
-                    "    Return number of subscriptions to patterns.",
-                    "NUMSUB [<channel> ...]",
-                    "    Return the number of subscribers for the specified channels, excluding",
-                    "    pattern subscriptions(default: no channels).",
-                    "SHARDCHANNELS [<pattern>]",
-                    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
-                    "SHARDNUMSUB [<shardchannel> ...]",
-                    "    Return the number of subscribers for the specified shard level channel(s)",
-                    "HELP",
-                    "    Print this help.",
-                ]
-                .iter()
-                .map(|l| Reply::Simple((*l).into()))
-                .collect(),
-            ),
-            _ => Reply::error(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-                String::from_utf8_lossy(args.get(1).map(|a| &a[..]).unwrap_or(b""))
-            )),
         }
     }
 }
@@ -191,9 +166,12 @@ mod tests {
         assert_eq!(broker.publish(&ch, &Bytes::new(), true), 0, "no shard subscribers");
         broker.update(b, &[sub(pb::SubscriptionKind::Channel, "news", 0)]);
         assert_eq!(broker.publish(&ch, &Bytes::new(), false), 3);
-        let numsub = broker.pubsub(&[Bytes::from_static(b"PUBSUB"), Bytes::from_static(b"NUMSUB"), ch.clone()]);
+        let query = |q: pb::PubSubQuery, channels: Vec<Bytes>| {
+            broker.query(&pb::PubSubRequest { query: q as i32, pattern: None, channels })
+        };
+        let numsub = query(pb::PubSubQuery::PubsubNumsub, vec![ch.clone()]);
         assert_eq!(numsub, Reply::Map(vec![Reply::Bulk(ch), Reply::Integer(2)]));
         broker.remove(a);
-        assert_eq!(broker.pubsub(&[Bytes::from_static(b"PUBSUB"), Bytes::from_static(b"NUMPAT")]), Reply::Integer(0));
+        assert_eq!(query(pb::PubSubQuery::PubsubNumpat, vec![]), Reply::Integer(0));
     }
 }

@@ -4,11 +4,10 @@
 //! is fsynced (one group commit) before its replies go out. WAIT is answered later, by id,
 //! so it never holds up the commands behind it on the same stream.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 use ferrocache_proto::internal::v1 as pb;
 use pb::data_server::Data;
@@ -16,9 +15,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::cmd::parse_i64;
 use crate::host::Host;
-use crate::node::{AppendFsync, Applied, Node};
+use crate::node::{self, AppendFsync, Applied, Node};
+use crate::transaction::Transaction;
 
 pub struct DataService {
     host: Arc<Host>,
@@ -152,46 +151,41 @@ fn reply(id: u64, r: Reply) -> pb::Reply {
 }
 
 async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked: &Blocked) -> Vec<pb::Reply> {
+    use pb::command::Request as R;
     let Some(node) = host.node(&batch.node_id) else {
         let msg = format!("TRYAGAIN node {} is not available on this datanode yet", batch.node_id);
         return batch.commands.into_iter().map(|c| reply(c.id, Reply::error(msg.clone()))).collect();
     };
+    // Requests for the keyspace run together, in order, in one critical section; the rest
+    // are answered beside them.
     let mut ids = Vec::with_capacity(batch.commands.len());
-    let mut commands = Vec::with_capacity(batch.commands.len());
-    let mut waits = Vec::new();
-    let mut infos = Vec::new();
-    let mut pubsub = Vec::new();
-    let mut resets = Vec::new();
+    let mut requests = Vec::with_capacity(batch.commands.len());
+    let mut others = Vec::new();
     let mut stale = Vec::new();
     let epoch = node.with_state(|st| st.config_epoch);
     for c in batch.commands {
-        let name = c.args.first().map(|n| n.to_ascii_uppercase()).unwrap_or_default();
         // The sender routed by another configuration than ours: one of us missed a failover.
         // Nothing runs; the gateway refreshes its routes and retries.
         if c.config_epoch != 0 && c.config_epoch != epoch {
             stale.push((c.id, c.config_epoch));
-        } else if name == b"WAIT" {
-            waits.push((c.id, c.args));
-        } else if name == b"INFO" {
-            infos.push(c.id);
-        } else if name == b"CONFIG" && c.args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"APPLIED")) {
-            // From the gateway's CONFIG SET: answer once this node applies these values.
-            let (node, host, tx) = (node.clone(), host.clone(), tx.clone());
-            tokio::spawn(async move {
-                let r = parameters_applied(&node, &host, &c.args[2..]).await;
-                send_replies(&tx, vec![reply(c.id, r)]).await;
-            });
-        } else if name == b"CONFIG" && c.args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"RESETSTAT")) {
-            node.with_state(|st| st.stats = Default::default());
-            resets.push(c.id);
-        } else if matches!(name.as_slice(), b"PUBLISH" | b"SPUBLISH" | b"PUBSUB") {
-            pubsub.push((c.id, c.args));
-        } else {
-            ids.push(c.id);
-            commands.push((c.args, c.readonly));
+            continue;
         }
+        let request = match c.request {
+            Some(R::Data(d)) => node::Request::Data(d.args),
+            Some(R::Watch(w)) => node::Request::Watch(w.keys),
+            Some(R::Transaction(t)) => node::Request::Transaction(Transaction {
+                watches: t.watches.into_iter().map(|w| (w.key, w.token)).collect(),
+                commands: t.commands.into_iter().map(|d| d.args).collect(),
+            }),
+            other => {
+                others.push((c.id, other));
+                continue;
+            }
+        };
+        ids.push(c.id);
+        requests.push((request, c.readonly));
     }
-    let applied = node.execute_batch(&commands).map(|mut applied| {
+    let applied = node.execute_batch(&requests).map(|mut applied| {
         // Blocked commands answer later, from their own tasks.
         for (i, block, wake) in std::mem::take(&mut applied.blocked).into_iter().rev() {
             let id = ids.remove(i);
@@ -200,10 +194,10 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
             for w in applied.ran_writes.iter_mut().filter(|w| **w > i) {
                 *w -= 1;
             }
-            let (args, readonly) = commands[i].clone();
+            let request = requests[i].clone();
             let token = tokio_util::sync::CancellationToken::new();
             blocked.lock().insert(id, token.clone());
-            let waiter = Waiter { node: node.clone(), host: host.clone(), id, args, readonly, block, wake, token };
+            let waiter = Waiter { node: node.clone(), host: host.clone(), id, request, block, wake, token };
             tokio::spawn(waiter.run(tx.clone(), blocked.clone()));
         }
         applied
@@ -255,48 +249,69 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
         let msg = format!("TRYAGAIN stale configuration: node {} is at config epoch {epoch}, not {theirs}", node.id);
         replies.push(reply(id, Reply::error(msg)));
     }
-    for id in infos {
-        replies.push(reply(id, Reply::Bulk(crate::info::node_info(&node).into())));
-    }
-    for id in resets {
-        replies.push(reply(id, Reply::ok()));
-    }
-    for (id, args) in pubsub {
-        let r = match args.as_slice() {
-            [name, channel, payload] if !name.eq_ignore_ascii_case(b"PUBSUB") => {
-                Reply::Integer(node.broker.publish(channel, payload, name.eq_ignore_ascii_case(b"SPUBLISH")))
-            }
-            [name, ..] if name.eq_ignore_ascii_case(b"PUBSUB") && args.len() >= 2 => node.broker.pubsub(&args),
-            _ => Reply::error(errors::wrong_arity(&String::from_utf8_lossy(&args[0]))),
-        };
-        replies.push(reply(id, r));
-    }
-    for (id, args) in waits {
-        match parse_wait(&node, &args) {
-            Ok((needed, timeout)) => {
-                let node = node.clone();
-                let tx = tx.clone();
-                let target = node.offset();
-                tokio::spawn(async move {
-                    let n = wait_for_replicas(&node, target, needed, timeout).await;
-                    let _ = tx.send(Ok(pb::ReplyBatch { replies: vec![reply(id, Reply::Integer(n as i64))] })).await;
-                });
-            }
-            Err(e) => replies.push(reply(id, e)),
+    for (id, request) in others {
+        if let Some(r) = answer(host, &node, tx, id, request) {
+            replies.push(reply(id, r));
         }
     }
     replies
 }
 
+/// Answers a request that does not touch the keyspace; None when it answers later, on its
+/// own task (WAIT, parameters applied).
+fn answer(
+    host: &Arc<Host>,
+    node: &Arc<Node>,
+    tx: &Out,
+    id: u64,
+    request: Option<pb::command::Request>,
+) -> Option<Reply> {
+    use pb::command::Request as R;
+    let Some(request) = request else { return Some(Reply::error("ERR empty request")) };
+    Some(match request {
+        R::Info(_) => Reply::Bulk(crate::info::node_info(node).into()),
+        R::ResetStat(_) => {
+            node.with_state(|st| st.stats = Default::default());
+            Reply::ok()
+        }
+        R::Publish(p) => Reply::Integer(node.broker.publish(&p.channel, &p.message, p.shard)),
+        R::Pubsub(q) => node.broker.query(&q),
+        R::ParametersApplied(p) => {
+            // From the gateway's CONFIG SET: answer once this node applies these values.
+            let (node, host, tx) = (node.clone(), host.clone(), tx.clone());
+            tokio::spawn(async move {
+                let r = parameters_applied(&node, &host, &p.parameters).await;
+                send_replies(&tx, vec![reply(id, r)]).await;
+            });
+            return None;
+        }
+        R::Wait(w) => {
+            if !node.is_primary() {
+                return Some(Reply::error(WAIT_ON_REPLICA));
+            }
+            let needed = usize::try_from(w.replicas).unwrap_or(usize::MAX);
+            let timeout = (w.timeout_ms > 0).then(|| Duration::from_millis(w.timeout_ms));
+            let (node, tx) = (node.clone(), tx.clone());
+            let target = node.offset();
+            tokio::spawn(async move {
+                let n = wait_for_replicas(&node, target, needed, timeout).await;
+                send_replies(&tx, vec![reply(id, Reply::Integer(n as i64))]).await;
+            });
+            return None;
+        }
+        // Keyspace requests run in the batch, never here.
+        R::Data(_) | R::Watch(_) | R::Transaction(_) => Reply::error("ERR internal error: misrouted request"),
+    })
+}
+
+const WAIT_ON_REPLICA: &str = "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.";
+
 /// Waits (asking the coordinators at once) until the node runs with the `name value` pairs.
-async fn parameters_applied(node: &Node, host: &Host, pairs: &[Bytes]) -> Reply {
+async fn parameters_applied(node: &Node, host: &Host, pairs: &HashMap<String, String>) -> Reply {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let applied = node.with_state(|st| {
-            pairs.chunks(2).all(|p| {
-                let name = String::from_utf8_lossy(&p[0]);
-                p.len() == 2 && ferrocache_common::parameters::value(&st.parameters, &name).as_bytes() == &p[1][..]
-            })
+            pairs.iter().all(|(name, value)| ferrocache_common::parameters::value(&st.parameters, name) == value)
         });
         if applied {
             return Reply::ok();
@@ -349,8 +364,8 @@ struct Waiter {
     node: Arc<Node>,
     host: Arc<Host>,
     id: u64,
-    args: Vec<bytes::Bytes>,
-    readonly: bool,
+    /// The blocked request and whether it came through the reader endpoint.
+    request: (node::Request, bool),
     block: crate::cmd::Block,
     wake: Arc<tokio::sync::Notify>,
     token: tokio_util::sync::CancellationToken,
@@ -377,7 +392,7 @@ impl Waiter {
             if !woken {
                 break reply(self.id, Reply::NullArray);
             }
-            match self.node.execute_batch(&[(self.args.clone(), self.readonly)]) {
+            match self.node.execute_batch(std::slice::from_ref(&self.request)) {
                 Ok(mut applied) => match applied.blocked.pop() {
                     // Still nothing (someone else took it): wait again on the fresh wake-up.
                     Some((_, block, wake)) => {
@@ -403,22 +418,6 @@ impl Waiter {
         blocked.lock().remove(&self.id);
         send_replies(&tx, vec![reply]).await;
     }
-}
-
-fn parse_wait(node: &Node, args: &[Bytes]) -> Result<(usize, Option<Duration>), Reply> {
-    if args.len() != 3 {
-        return Err(Reply::error(errors::wrong_arity("wait")));
-    }
-    let needed = parse_i64(&args[1]).ok_or_else(|| Reply::error(errors::NOT_INTEGER))?;
-    let timeout = parse_i64(&args[2]).ok_or_else(|| Reply::error("ERR timeout is not an integer or out of range"))?;
-    if timeout < 0 {
-        return Err(Reply::error("ERR timeout is negative"));
-    }
-    if !node.is_primary() {
-        return Err(Reply::error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."));
-    }
-    let timeout = if timeout == 0 { None } else { Some(Duration::from_millis(timeout as u64)) };
-    Ok((needed.max(0) as usize, timeout))
 }
 
 /// Waits until `needed` replicas acknowledged `target` or the timeout passes (none = wait

@@ -1,5 +1,5 @@
-//! MULTI/EXEC and WATCH on the node. The gateway queues a transaction and sends it whole as
-//! one `EXEC` command (its WATCH tokens first, then each queued command); the node checks the
+//! MULTI/EXEC and WATCH on the node. The gateway queues a transaction and sends it whole
+//! (a `TransactionRequest`: its WATCH tokens, then each queued command); the node checks the
 //! tokens and runs every command in one critical section, so nothing interleaves. Its
 //! effects are framed by `MULTI` / `EXEC` markers in the replication log, and a replica
 //! applies the frame in one piece.
@@ -56,13 +56,13 @@ impl WatchVersions {
     }
 }
 
-/// Replication-log frame markers around a transaction's effects.
-pub fn is_marker(effect: &[Bytes]) -> Option<bool> {
-    match effect {
-        [one] if one.eq_ignore_ascii_case(b"MULTI") => Some(true),
-        [one] if one.eq_ignore_ascii_case(b"EXEC") => Some(false),
-        _ => None,
-    }
+/// A transaction as the gateway sent it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Transaction {
+    /// (key, token) pairs from the client's WATCHes.
+    pub watches: Vec<(Bytes, Bytes)>,
+    /// The queued commands, each name first.
+    pub commands: Vec<Vec<Bytes>>,
 }
 
 #[cfg(test)]

@@ -117,8 +117,9 @@ pub async fn set(shared: &Shared, group: &str, pairs: &[Bytes]) -> Reply {
         }
         shared.router.changed_since(shared.router.table().version, Duration::from_millis(200)).await;
     }
-    let mut probe = vec![Bytes::from_static(b"CONFIG"), Bytes::from_static(b"APPLIED")];
-    probe.extend(values.into_iter().flat_map(|(k, v)| [Bytes::from(k), Bytes::from(v)]));
+    let probe = crate::request::Request::ParametersApplied(ferrocache_proto::internal::v1::ParametersAppliedRequest {
+        parameters: values.into_iter().collect(),
+    });
     let Ok(target) = shared.router.target(group, EndpointKind::Primary, None) else { return Reply::ok() };
     let rx = shared.router.send(target, None, probe).await;
     match tokio::time::timeout(SET_TIMEOUT + Duration::from_secs(1), rx).await {

@@ -15,6 +15,7 @@ use ferrocache_common::slot::{key_slot, SLOT_COUNT};
 use ferrocache_common::Reply;
 
 use crate::cluster::CROSSSLOT;
+use crate::request::{data, Request};
 use crate::retry;
 use crate::router::EndpointKind;
 use crate::Shared;
@@ -36,7 +37,7 @@ pub async fn call(
     group: &str,
     kind: EndpointKind,
     to: To,
-    args: Vec<Bytes>,
+    request: Request,
     is_write: bool,
     bounded: bool,
 ) -> Reply {
@@ -56,7 +57,7 @@ pub async fn call(
                     To::Slot(s) => Some(*s),
                     To::Shard { .. } => None,
                 };
-                let rx = shared.router.send(t, slot, args.clone()).await;
+                let rx = shared.router.send(t, slot, request.clone()).await;
                 let reply = match tokio::time::timeout_at(deadline, rx).await {
                     Ok(Ok(r)) => r,
                     Ok(Err(_)) => Reply::error("ERR internal error: the reply was lost"),
@@ -136,7 +137,7 @@ pub async fn split(shared: &Shared, group: &str, kind: EndpointKind, spec: &Comm
     let total = parts.iter().map(|p| p.1.len()).sum::<usize>();
     let calls = parts
         .iter()
-        .map(|(slot, _, part)| call(shared, group, kind, To::Slot(*slot), part.clone(), spec.is_write(), true));
+        .map(|(slot, _, part)| call(shared, group, kind, To::Slot(*slot), data(part.clone()), spec.is_write(), true));
     let replies = futures::future::join_all(calls).await;
     if let Some(e) = replies.iter().find(|r| matches!(r, Reply::Error(_))) {
         return e.clone();
@@ -165,10 +166,11 @@ pub async fn every_shard(
     kind: EndpointKind,
     shards: usize,
     spec: &CommandSpec,
-    args: Vec<Bytes>,
+    request: Request,
 ) -> Reply {
     let part = |index: usize| {
-        call(shared, group, kind, To::Shard { index, member: None }, args.clone(), spec.is_write(), spec.name != "wait")
+        let to = To::Shard { index, member: None };
+        call(shared, group, kind, to, request.clone(), spec.is_write(), spec.name != "wait")
     };
     if spec.name == "randomkey" {
         // A random node group's random key; an empty one passes to the next.
@@ -215,7 +217,7 @@ pub async fn scan(shared: &Shared, group: &str, kind: EndpointKind, args: Vec<By
     let mine = owners[cursor as usize];
     // The end of this node group's run of slots from the cursor.
     let run_end = (cursor..SLOT_COUNT).find(|&s| owners[s as usize] != mine);
-    let reply = call(shared, group, kind, To::Slot(cursor), args, false, true).await;
+    let reply = call(shared, group, kind, To::Slot(cursor), data(args), false, true).await;
     let Reply::Array(mut parts) = reply else { return reply };
     if parts.len() != 2 {
         return Reply::Array(parts);

@@ -20,6 +20,7 @@ pub mod link;
 pub mod local;
 pub mod pubsub;
 pub mod registration;
+pub mod request;
 pub mod resp;
 pub mod retry;
 pub mod router;

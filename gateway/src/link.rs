@@ -39,7 +39,7 @@ const RETIRE_GRACE: Duration = Duration::from_secs(3);
 pub const CONNECTION_LOST: &str = "ERR connection to node ";
 
 pub struct Pending {
-    pub args: Vec<bytes::Bytes>,
+    pub request: crate::request::Request,
     pub slot: u32,
     /// The command has keys (all in `slot`): the node checks it owns the slot.
     pub keyed: bool,
@@ -243,7 +243,7 @@ fn collect(
     let mut map = inflight.lock();
     let mut next = carry.take();
     while let Some(p) = next {
-        bytes += p.args.iter().map(|a| a.len() + 8).sum::<usize>();
+        bytes += crate::request::size(&p.request);
         let id = *next_id;
         *next_id += 1;
         map.insert(id, p.reply);
@@ -251,7 +251,7 @@ fn collect(
             id,
             slot: p.slot,
             config_epoch: p.config_epoch,
-            args: p.args,
+            request: Some(p.request),
             readonly: p.readonly,
             keyed: p.keyed,
         });

@@ -33,7 +33,7 @@ pub fn handle(session: &mut Session, spec: &CommandSpec, args: &[Bytes]) -> Loca
         },
         "echo" => Reply::Bulk(args[1].clone()),
         "quit" => return Local::Close(Reply::ok()),
-        "select" => match ferrocache_common_int(&args[1]) {
+        "select" => match ferrocache_common::int::parse_i64(&args[1]) {
             Some(0) => Reply::ok(),
             Some(_) => Reply::error(errors::DB_INDEX),
             None => Reply::error(errors::NOT_INTEGER),
@@ -55,15 +55,11 @@ pub fn handle(session: &mut Session, spec: &CommandSpec, args: &[Bytes]) -> Loca
     Local::Reply(r)
 }
 
-fn ferrocache_common_int(arg: &[u8]) -> Option<i64> {
-    std::str::from_utf8(arg).ok()?.parse().ok()
-}
-
 fn hello(session: &mut Session, args: &[Bytes]) -> Reply {
     let mut i = 1;
     let mut proto = None;
     if let Some(v) = args.get(1) {
-        match ferrocache_common_int(v) {
+        match ferrocache_common::int::parse_i64(v) {
             Some(p @ 2..=3) => proto = Some(p as u8),
             Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
             None => return Reply::error("ERR Protocol version is not an integer or out of range"),

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use ferrocache_common::Reply;
 use ferrocache_proto::internal::v1 as pb;
 use parking_lot::{Mutex, RwLock};
@@ -13,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::link::{NodeLink, Pending};
+use crate::request::Request;
 
 /// Which endpoint of a group a client connected to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -383,11 +383,11 @@ impl Router {
 
     /// Sends a command to its node; the reply arrives on the returned receiver. `slot` is
     /// the slot of every key it has (None: it has none).
-    pub async fn send(&self, target: Target, slot: Option<u16>, args: Vec<Bytes>) -> oneshot::Receiver<Reply> {
+    pub async fn send(&self, target: Target, slot: Option<u16>, request: Request) -> oneshot::Receiver<Reply> {
         let (tx, rx) = oneshot::channel();
         let link = self.link(&target);
         link.send(Pending {
-            args,
+            request,
             keyed: slot.is_some(),
             slot: slot.unwrap_or(0) as u32,
             config_epoch: target.config_epoch,

@@ -190,7 +190,7 @@ fn hostile_arguments_never_panic_hang_or_diverge() {
     let quiet = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let mut failures = Vec::new();
-    for spec in COMMANDS.iter().filter(|s| s.route != command::Route::Gateway) {
+    for spec in COMMANDS.iter().filter(|s| s.route != ferrocache_common::command::Route::Gateway) {
         let (mut primary, mut replica) = seeded(now);
         let payloads = payloads(&primary);
         for _ in 0..rounds {

@@ -4,31 +4,7 @@ use bytes::Bytes;
 use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
-/// Redis's `string2ll`: optional '-', digits, no '+', no leading zeros, no spaces, fits i64.
-pub fn parse_i64(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() || !(b'1'..=b'9').contains(&digits[0]) {
-        return None;
-    }
-    let mut v: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        let d = (d - b'0') as i64;
-        v = if neg { v.checked_mul(10)?.checked_sub(d)? } else { v.checked_mul(10)?.checked_add(d)? };
-    }
-    Some(v)
-}
+pub use ferrocache_common::int::parse_i64;
 
 /// Redis's `string2ld`-like float parsing: no spaces, no NaN; "inf"/"-inf" accepted.
 pub fn parse_f64(s: &[u8]) -> Option<f64> {

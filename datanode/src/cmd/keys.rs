@@ -29,8 +29,7 @@ pub(super) fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// EXISTS (which, as in Redis, does not count as an access) and TOUCH (which does).
-pub(super) fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let touch = args[0].eq_ignore_ascii_case(b"TOUCH");
+pub(super) fn exists(ctx: &mut Ctx<'_>, args: &[Bytes], touch: bool) -> CmdResult {
     Ok(Reply::Integer(
         args[1..].iter().filter(|k| if touch { ctx.exists(k) } else { ctx.peek(k).is_some() }).count() as i64
     ))
@@ -60,8 +59,13 @@ pub(super) fn expire(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64, absolute: boo
     if gt && lt {
         return Err(Reply::error("ERR GT and LT options at the same time are not compatible"));
     }
-    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-    let invalid = || Reply::error(errors::invalid_expire(&name));
+    let name = match (unit, absolute) {
+        (1000, false) => "expire",
+        (1000, true) => "expireat",
+        (_, false) => "pexpire",
+        (_, true) => "pexpireat",
+    };
+    let invalid = || Reply::error(errors::invalid_expire(name));
     let mut at = n.checked_mul(unit).ok_or_else(invalid)?;
     if !absolute {
         at = at.checked_add(ctx.now).ok_or_else(invalid)?;

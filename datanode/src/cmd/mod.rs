@@ -8,6 +8,7 @@
 
 mod args;
 mod bitmaps;
+mod dispatch;
 mod hashes;
 mod hyperloglog;
 mod keys;
@@ -18,7 +19,6 @@ mod strings;
 mod zsets;
 
 use bytes::Bytes;
-use ferrocache_common::command;
 use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
@@ -26,6 +26,7 @@ use crate::keyspace::{Entry, Keyspace};
 use crate::value::Value;
 
 pub use args::{parse_f64, parse_i64};
+pub use dispatch::{execute, frame, frame_marker, Command};
 
 /// What a batch of commands changed.
 #[derive(Default, Debug)]
@@ -183,177 +184,6 @@ impl<'a> Ctx<'a> {
         }
         keys.len()
     }
-}
-
-/// Runs one command. `args[0]` is the name. Arity and the command's existence are checked
-/// here too, so a datanode never trusts its caller for them.
-pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let Some(name) = args.first() else {
-        return Reply::error("ERR empty command");
-    };
-    let Some(spec) = command::lookup(name) else {
-        return Reply::error(format!("ERR unknown command '{}'", String::from_utf8_lossy(name)));
-    };
-    if !spec.arity_ok(args.len()) {
-        return Reply::error(errors::wrong_arity(spec.name));
-    }
-    let result = match spec.name {
-        "append" => strings::append(ctx, args),
-        "decr" => strings::incr_by(ctx, args, -1),
-        "decrby" => strings::incr_by_arg(ctx, args, true),
-        "get" => strings::get(ctx, args),
-        "getdel" => strings::getdel(ctx, args),
-        "getex" => strings::getex(ctx, args),
-        "getrange" | "substr" => strings::getrange(ctx, args),
-        "getset" => strings::getset(ctx, args),
-        "incr" => strings::incr_by(ctx, args, 1),
-        "incrby" => strings::incr_by_arg(ctx, args, false),
-        "incrbyfloat" => strings::incrbyfloat(ctx, args),
-        "mget" => strings::mget(ctx, args),
-        "mset" => strings::mset(ctx, args),
-        "msetnx" => strings::msetnx(ctx, args),
-        "psetex" => strings::setex(ctx, args, 1),
-        "set" => strings::set(ctx, args),
-        "setex" => strings::setex(ctx, args, 1000),
-        "setnx" => strings::setnx(ctx, args),
-        "setrange" => strings::setrange(ctx, args),
-        "strlen" => strings::strlen(ctx, args),
-
-        "bitcount" => bitmaps::bitcount(ctx, args),
-        "bitfield" => bitmaps::bitfield(ctx, args, false),
-        "bitfield_ro" => bitmaps::bitfield(ctx, args, true),
-        "bitop" => bitmaps::bitop(ctx, args),
-        "bitpos" => bitmaps::bitpos(ctx, args),
-        "getbit" => bitmaps::getbit(ctx, args),
-        "setbit" => bitmaps::setbit(ctx, args),
-
-        "pfadd" => hyperloglog::pfadd(ctx, args),
-        "pfcount" => hyperloglog::pfcount(ctx, args),
-        "pfmerge" => hyperloglog::pfmerge(ctx, args),
-
-        "hdel" => hashes::hdel(ctx, args),
-        "hexists" => hashes::hexists(ctx, args),
-        "hget" => hashes::hget(ctx, args),
-        "hgetall" => hashes::hgetall(ctx, args, true, true),
-        "hincrby" => hashes::hincrby(ctx, args),
-        "hincrbyfloat" => hashes::hincrbyfloat(ctx, args),
-        "hkeys" => hashes::hgetall(ctx, args, true, false),
-        "hlen" => hashes::hlen(ctx, args),
-        "hmget" => hashes::hmget(ctx, args),
-        "hmset" => hashes::hset(ctx, args, true),
-        "hrandfield" => hashes::hrandfield(ctx, args),
-        "hscan" => hashes::hscan(ctx, args),
-        "hset" => hashes::hset(ctx, args, false),
-        "hsetnx" => hashes::hsetnx(ctx, args),
-        "hstrlen" => hashes::hstrlen(ctx, args),
-        "hvals" => hashes::hgetall(ctx, args, false, true),
-
-        "blmove" => lists::blmove(ctx, args, false),
-        "blmpop" => lists::blmpop(ctx, args),
-        "blpop" => lists::blpop(ctx, args, true),
-        "brpop" => lists::blpop(ctx, args, false),
-        "brpoplpush" => lists::blmove(ctx, args, true),
-        "lindex" => lists::lindex(ctx, args),
-        "linsert" => lists::linsert(ctx, args),
-        "llen" => lists::llen(ctx, args),
-        "lmove" => lists::lmove(ctx, args, false),
-        "lmpop" => lists::lmpop(ctx, args),
-        "lpop" => lists::pop(ctx, args, true),
-        "lpos" => lists::lpos(ctx, args),
-        "lpush" => lists::push(ctx, args, true, false),
-        "lpushx" => lists::push(ctx, args, true, true),
-        "lrange" => lists::lrange(ctx, args),
-        "lrem" => lists::lrem(ctx, args),
-        "lset" => lists::lset(ctx, args),
-        "ltrim" => lists::ltrim(ctx, args),
-        "rpop" => lists::pop(ctx, args, false),
-        "rpoplpush" => lists::lmove(ctx, args, true),
-        "rpush" => lists::push(ctx, args, false, false),
-        "rpushx" => lists::push(ctx, args, false, true),
-
-        "sadd" => sets::sadd(ctx, args),
-        "scard" => sets::scard(ctx, args),
-        "sdiff" => sets::combine(ctx, args, sets::Op::Diff, false),
-        "sdiffstore" => sets::combine(ctx, args, sets::Op::Diff, true),
-        "sinter" => sets::combine(ctx, args, sets::Op::Inter, false),
-        "sintercard" => sets::sintercard(ctx, args),
-        "sinterstore" => sets::combine(ctx, args, sets::Op::Inter, true),
-        "sismember" => sets::sismember(ctx, args),
-        "smembers" => sets::smembers(ctx, args),
-        "smismember" => sets::smismember(ctx, args),
-        "smove" => sets::smove(ctx, args),
-        "spop" => sets::spop(ctx, args),
-        "srandmember" => sets::srandmember(ctx, args),
-        "srem" => sets::srem(ctx, args),
-        "sscan" => sets::sscan(ctx, args),
-        "sunion" => sets::combine(ctx, args, sets::Op::Union, false),
-        "sunionstore" => sets::combine(ctx, args, sets::Op::Union, true),
-
-        "bzmpop" => zsets::bzmpop(ctx, args),
-        "bzpopmax" => zsets::bzpop(ctx, args, true),
-        "bzpopmin" => zsets::bzpop(ctx, args, false),
-        "zadd" => zsets::zadd(ctx, args),
-        "zcard" => zsets::zcard(ctx, args),
-        "zcount" => zsets::zcount(ctx, args, false),
-        "zdiff" => zsets::combine(ctx, args, zsets::SetOp::Diff, false),
-        "zdiffstore" => zsets::combine(ctx, args, zsets::SetOp::Diff, true),
-        "zincrby" => zsets::zincrby(ctx, args),
-        "zinter" => zsets::combine(ctx, args, zsets::SetOp::Inter, false),
-        "zintercard" => zsets::zintercard(ctx, args),
-        "zinterstore" => zsets::combine(ctx, args, zsets::SetOp::Inter, true),
-        "zlexcount" => zsets::zcount(ctx, args, true),
-        "zmpop" => zsets::zmpop(ctx, args),
-        "zmscore" => zsets::zmscore(ctx, args),
-        "zpopmax" => zsets::zpop(ctx, args, true),
-        "zpopmin" => zsets::zpop(ctx, args, false),
-        "zrandmember" => zsets::zrandmember(ctx, args),
-        "zrange" => zsets::zrange(ctx, args, zsets::RangeKind::Auto, false),
-        "zrangebylex" => zsets::zrange(ctx, args, zsets::RangeKind::Lex, false),
-        "zrangebyscore" => zsets::zrange(ctx, args, zsets::RangeKind::Score, false),
-        "zrangestore" => zsets::zrangestore(ctx, args),
-        "zrank" => zsets::zrank(ctx, args, false),
-        "zrem" => zsets::zrem(ctx, args),
-        "zremrangebylex" => zsets::zremrange(ctx, args, zsets::RangeKind::Lex),
-        "zremrangebyrank" => zsets::zremrange(ctx, args, zsets::RangeKind::Rank),
-        "zremrangebyscore" => zsets::zremrange(ctx, args, zsets::RangeKind::Score),
-        "zrevrange" => zsets::zrange(ctx, args, zsets::RangeKind::Rank, true),
-        "zrevrangebylex" => zsets::zrange(ctx, args, zsets::RangeKind::Lex, true),
-        "zrevrangebyscore" => zsets::zrange(ctx, args, zsets::RangeKind::Score, true),
-        "zrevrank" => zsets::zrank(ctx, args, true),
-        "zscan" => zsets::zscan(ctx, args),
-        "zscore" => zsets::zscore(ctx, args),
-        "zunion" => zsets::combine(ctx, args, zsets::SetOp::Union, false),
-        "zunionstore" => zsets::combine(ctx, args, zsets::SetOp::Union, true),
-
-        "copy" => keys::copy(ctx, args),
-        "object" => keys::object(ctx, args),
-        "memory" => keys::memory(ctx, args),
-        "dump" => keys::dump(ctx, args),
-        "restore" => keys::restore(ctx, args),
-        "del" | "unlink" => keys::del(ctx, args),
-        "exists" | "touch" => keys::exists(ctx, args),
-        "expire" => keys::expire(ctx, args, 1000, false),
-        "expireat" => keys::expire(ctx, args, 1000, true),
-        "pexpire" => keys::expire(ctx, args, 1, false),
-        "pexpireat" => keys::expire(ctx, args, 1, true),
-        "expiretime" => keys::expiretime(ctx, args, 1000),
-        "pexpiretime" => keys::expiretime(ctx, args, 1),
-        "persist" => keys::persist(ctx, args),
-        "ttl" => keys::ttl(ctx, args, 1000),
-        "pttl" => keys::ttl(ctx, args, 1),
-        "type" => keys::type_of(ctx, args),
-        "keys" => keys::keys(ctx, args),
-        "scan" => keys::scan(ctx, args),
-        "randomkey" => keys::randomkey(ctx),
-        "rename" => keys::rename(ctx, args, false),
-        "renamenx" => keys::rename(ctx, args, true),
-
-        "cluster" => keys::cluster(ctx, args),
-        "dbsize" => Ok(Reply::Integer(ctx.ks.len() as i64)),
-        "flushall" | "flushdb" => server::flush(ctx, args),
-        other => Err(Reply::error(format!("ERR '{other}' is not served by datanodes"))),
-    };
-    result.unwrap_or_else(|e| e)
 }
 
 /// Outcome type of command functions: an error reply short-circuits with `?`.

@@ -649,7 +649,15 @@ struct CombineArgs<'a> {
 /// Parses `numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]` from
 /// `args[at]` on; `card` is ZINTERCARD (`[LIMIT n]` only).
 fn combine_args(args: &[Bytes], at: usize, op: SetOp, store: bool, card: bool) -> Result<CombineArgs<'_>, Reply> {
-    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    let name = match (op, store, card) {
+        (_, _, true) => "zintercard",
+        (SetOp::Union, false, _) => "zunion",
+        (SetOp::Union, true, _) => "zunionstore",
+        (SetOp::Inter, false, _) => "zinter",
+        (SetOp::Inter, true, _) => "zinterstore",
+        (SetOp::Diff, false, _) => "zdiff",
+        (SetOp::Diff, true, _) => "zdiffstore",
+    };
     let numkeys = int_arg(&args[at])?;
     if numkeys < 1 {
         return Err(Reply::error(format!("ERR at least 1 input key is needed for '{name}' command")));

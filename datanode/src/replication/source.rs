@@ -140,7 +140,7 @@ impl Replication for ReplicationSource {
 fn open_frame(batch: &[(u64, Vec<bytes::Bytes>)]) -> bool {
     let mut open = false;
     for (_, effect) in batch {
-        if let Some(starts) = crate::transaction::is_marker(effect) {
+        if let Some(starts) = crate::cmd::frame_marker(effect) {
             open = starts;
         }
     }

@@ -47,7 +47,8 @@ pub(super) fn cluster_command(
                 let task_shared = shared.clone();
                 return spawned(proto, shared, true, async move {
                     let to = crate::fanout::To::Slot(slot);
-                    crate::fanout::call(&task_shared, &group, EndpointKind::Primary, to, args, false, true).await
+                    let request = crate::request::data(args);
+                    crate::fanout::call(&task_shared, &group, EndpointKind::Primary, to, request, false, true).await
                 });
             }
         },
@@ -67,6 +68,8 @@ pub(super) async fn cluster_data(
     use crate::cluster::{node_route, NodeRoute};
     use crate::fanout::{self, Plan, To};
     let proto = session.proto;
+    // The typed request, made once the routing below is done with the arguments.
+    let typed = |args: Vec<Bytes>| crate::request::classify(spec, args).map_err(|answer| Slot::Ready(answer, proto));
     let (group, kind, is_write) = (endpoint.group_id.clone(), endpoint.kind, spec.is_write());
     // WAIT and blocking commands are bounded by their own timeouts.
     let bounded = !(spec.name == "wait" || spec.flags.contains(&"blocking"));
@@ -88,21 +91,46 @@ pub(super) async fn cluster_data(
             NodeRoute::Slot { slot, kind, member: Some(m) } => {
                 let index =
                     shared.router.table().groups.get(&group).and_then(|g| g.shard_of(slot)).map_or(0, |(i, _)| i);
-                return part(proto, shared, group, kind, To::Shard { index, member: Some(m) }, args, is_write, bounded);
+                let request = match typed(args) {
+                    Ok(r) => r,
+                    Err(answer) => return answer,
+                };
+                return part(
+                    proto,
+                    shared,
+                    group,
+                    kind,
+                    To::Shard { index, member: Some(m) },
+                    request,
+                    is_write,
+                    bounded,
+                );
             }
             NodeRoute::Shard { index, kind, member } => {
-                return part(proto, shared, group, kind, To::Shard { index, member }, args, is_write, bounded);
+                let request = match typed(args) {
+                    Ok(r) => r,
+                    Err(answer) => return answer,
+                };
+                return part(proto, shared, group, kind, To::Shard { index, member }, request, is_write, bounded);
             }
         }
     } else if spec.route == Route::AllShards || spec.name == "wait" {
         let shards = shared.router.table().groups.get(&group).map_or(0, |g| g.shards.len());
         let task_shared = shared.clone();
+        if spec.name == "scan" {
+            return spawned(
+                proto,
+                shared,
+                bounded,
+                async move { fanout::scan(&task_shared, &group, kind, args).await },
+            );
+        }
+        let request = match typed(args) {
+            Ok(r) => r,
+            Err(answer) => return answer,
+        };
         return spawned(proto, shared, bounded, async move {
-            if spec.name == "scan" {
-                fanout::scan(&task_shared, &group, kind, args).await
-            } else {
-                fanout::every_shard(&task_shared, &group, kind, shards, spec, args).await
-            }
+            fanout::every_shard(&task_shared, &group, kind, shards, spec, request).await
         });
     } else {
         match fanout::plan(spec, &args) {
@@ -114,7 +142,12 @@ pub(super) async fn cluster_data(
                 });
             }
             Plan::Whole(None) => {
-                return part(proto, shared, group, kind, To::Shard { index: 0, member: None }, args, is_write, bounded)
+                let request = match typed(args) {
+                    Ok(r) => r,
+                    Err(answer) => return answer,
+                };
+                let to = To::Shard { index: 0, member: None };
+                return part(proto, shared, group, kind, to, request, is_write, bounded);
             }
             Plan::Whole(Some(slot)) => (kind, Some(slot)),
         }
@@ -122,7 +155,11 @@ pub(super) async fn cluster_data(
     // One slot: the ordinary path (the link's own reply, retried by the connection).
     let (kind, slot) = to;
     let deadline = bounded.then(|| deadline(shared));
-    let (rx, retry) = route(shared, &group, kind, slot, args, is_write, spec.name != "wait").await;
+    let request = match typed(args) {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    let (rx, retry) = route(shared, &group, kind, slot, request, is_write, spec.name != "wait").await;
     Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry }))
 }
 
@@ -149,13 +186,13 @@ fn part(
     group: String,
     kind: EndpointKind,
     to: crate::fanout::To,
-    args: Vec<Bytes>,
+    request: crate::request::Request,
     is_write: bool,
     bounded: bool,
 ) -> Slot {
     let task_shared = shared.clone();
     spawned(proto, shared, bounded, async move {
-        crate::fanout::call(&task_shared, &group, kind, to, args, is_write, bounded).await
+        crate::fanout::call(&task_shared, &group, kind, to, request, is_write, bounded).await
     })
 }
 

@@ -16,6 +16,7 @@ use ferrocache_common::command::{self, Route};
 use ferrocache_common::reply::errors;
 use ferrocache_common::slot::key_slot;
 use ferrocache_common::Reply;
+use ferrocache_proto::internal::v1 as pb;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -26,6 +27,7 @@ use crate::clients::{ClientInfo, Clients};
 use crate::endpoints::Endpoint;
 use crate::local::{self, Local};
 use crate::pubsub::{self, ClientSubs};
+use crate::request::Request;
 use crate::resp::{self, Limits};
 use crate::retry;
 use crate::router::EndpointKind;
@@ -63,7 +65,7 @@ struct Waiting {
 }
 
 struct Retry {
-    args: Vec<Bytes>,
+    request: Request,
     slot: Option<u16>,
     kind: EndpointKind,
     is_write: bool,
@@ -356,7 +358,7 @@ async fn settle(w: &mut Waiting, reply: Reply, shared: &Shared, group: &str) -> 
         Ok(target) => {
             retry.version = target.version;
             retry.readonly = target.readonly;
-            shared.router.send(target, retry.slot, retry.args.clone()).await
+            shared.router.send(target, retry.slot, retry.request.clone()).await
         }
         Err(e) => {
             retry.version = shared.router.table().version;
@@ -476,8 +478,9 @@ async fn config(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>
         }
         ConfigCommand::ResetStat => {
             shared.clients.reset_stats();
-            let args = vec![Bytes::from_static(b"CONFIG"), Bytes::from_static(b"RESETSTAT")];
-            let (rx, retry) = route(shared, &endpoint.group_id, EndpointKind::Primary, None, args, false, true).await;
+            let request = Request::ResetStat(pb::ResetStatRequest {});
+            let (rx, retry) =
+                route(shared, &endpoint.group_id, EndpointKind::Primary, None, request, false, true).await;
             Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: Some(deadline(shared)), retry }))
         }
         ConfigCommand::Answer(r) => Slot::Ready(r, proto),
@@ -533,14 +536,14 @@ async fn route(
     group: &str,
     kind: EndpointKind,
     slot: Option<u16>,
-    args: Vec<Bytes>,
+    request: Request,
     is_write: bool,
     retryable: bool,
 ) -> (oneshot::Receiver<Reply>, Option<Box<Retry>>) {
     let window = std::time::Duration::from_millis(shared.config.retry_window_ms);
     let mut retry = retryable.then(|| {
         Box::new(Retry {
-            args: args.clone(),
+            request: request.clone(),
             slot,
             kind,
             is_write,
@@ -555,7 +558,7 @@ async fn route(
                 r.version = target.version;
                 r.readonly = target.readonly;
             }
-            shared.router.send(target, slot, args).await
+            shared.router.send(target, slot, request).await
         }
         Err(e) => {
             if !e.is_transient() {
@@ -661,9 +664,12 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
         }
     }
     let kind = if endpoint.kind == EndpointKind::Node { EndpointKind::Primary } else { endpoint.kind };
-    let args = ferrocache_common::transaction::Transaction { watches, commands }.encode();
+    let request = Request::Transaction(pb::TransactionRequest {
+        watches: watches.into_iter().map(|(key, token)| pb::WatchedKey { key, token }).collect(),
+        commands: commands.into_iter().map(|args| pb::DataRequest { args }).collect(),
+    });
     let mapper: Mapper = Box::new(move |node| transaction::merge(locals, node));
-    let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, args, is_write, true).await;
+    let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, request, is_write, true).await;
     Slot::Waiting(Box::new(Waiting { rx, mapper: Some(mapper), proto, deadline: Some(deadline(shared)), retry }))
 }
 
@@ -678,7 +684,8 @@ async fn watch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>,
         Ok(t) => t,
         Err(e) => return e.into(),
     };
-    let rx = shared.router.send(target, Some(slot), args.to_vec()).await;
+    let request = Request::Watch(pb::WatchRequest { keys: args[1..].to_vec() });
+    let rx = shared.router.send(target, Some(slot), request).await;
     match tokio::time::timeout_at(deadline(shared), rx).await {
         Ok(Ok(Reply::Array(tokens))) if tokens.len() == args.len() - 1 => {
             for (key, token) in args[1..].iter().zip(tokens) {
@@ -817,7 +824,7 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
                 };
                 match target {
                     Ok(target) => {
-                        let rx = shared.router.send(target, None, vec![Bytes::from_static(b"INFO")]).await;
+                        let rx = shared.router.send(target, None, Request::Info(pb::InfoRequest {})).await;
                         let mapper: Mapper = Box::new(move |node| info::compose(&sections, gateway_part, node));
                         let w =
                             Waiting { rx, mapper: Some(mapper), proto, deadline: Some(deadline(shared)), retry: None };
@@ -852,7 +859,11 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             let deadline = if wait || blocking { None } else { Some(deadline(shared)) };
             // A PUBLISH whose fate is unknown is not sent again: a message is delivered at most once.
             let once = spec.is_write() || matches!(spec.name, "publish" | "spublish");
-            let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, args, once, !wait).await;
+            let request = match crate::request::classify(spec, args) {
+                Ok(r) => r,
+                Err(answer) => return ready(answer),
+            };
+            let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, request, once, !wait).await;
             (Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry })), false)
         }
     }

@@ -1,0 +1,378 @@
+//! The dispatch table: the one place a datanode tells commands apart by name.
+//!
+//! A command is looked up once ([`Command::resolve`]: Redis's spec plus this node's entry
+//! for it) and everything else (write or read, may it grow memory, which keyspace event it
+//! fires, which function runs it) is read off that. Nothing else in the datanode looks at a
+//! command's name.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use ferrocache_common::command::{self, CommandSpec, COMMANDS};
+use ferrocache_common::parameters::notify::{GENERIC, HASH, LIST, SET, STRING, ZSET};
+use ferrocache_common::reply::errors;
+use ferrocache_common::Reply;
+
+use super::{bitmaps, hashes, hyperloglog, keys, lists, server, sets, strings, zsets, CmdResult, Ctx};
+use crate::notify::Rule::{self, *};
+
+type Run = for<'a, 'b, 'c> fn(&'a mut Ctx<'b>, &'c [Bytes]) -> CmdResult;
+
+#[derive(Clone, Copy)]
+enum Action {
+    Run(Run),
+    /// `MULTI` / `EXEC` in the replication log: they frame a transaction's effects (true =
+    /// opens), so a replica applies it whole. Never run as commands here.
+    Frame(bool),
+    /// Answered by the gateway (PING, CLIENT, ...); a datanode refuses it.
+    Elsewhere,
+}
+
+/// This node's entry for one command of the table.
+struct Entry {
+    action: Action,
+    /// Which keyspace events it fires for the keys it changed.
+    rule: Rule,
+    write: bool,
+    /// Redis's `denyoom`: refused while over maxmemory when nothing can be evicted.
+    denyoom: bool,
+}
+
+fn run(f: Run, rule: Rule) -> (Action, Rule) {
+    (Action::Run(f), rule)
+}
+
+/// The handler and notification rule per command name.
+fn action(name: &str) -> (Action, Rule) {
+    match name {
+        "append" => run(strings::append, Each(STRING, "append")),
+        "decr" => run(|c, a| strings::incr_by(c, a, -1), Each(STRING, "incrby")),
+        "decrby" => run(|c, a| strings::incr_by_arg(c, a, true), Each(STRING, "incrby")),
+        "get" => run(strings::get, Quiet),
+        "getdel" => run(strings::getdel, Each(GENERIC, "del")),
+        "getex" => run(strings::getex, GetEx),
+        "getrange" => run(strings::getrange, Quiet),
+        "substr" => run(strings::getrange, Quiet),
+        "getset" => run(strings::getset, Each(STRING, "set")),
+        "incr" => run(|c, a| strings::incr_by(c, a, 1), Each(STRING, "incrby")),
+        "incrby" => run(|c, a| strings::incr_by_arg(c, a, false), Each(STRING, "incrby")),
+        "incrbyfloat" => run(strings::incrbyfloat, Each(STRING, "incrbyfloat")),
+        "mget" => run(strings::mget, Quiet),
+        "mset" => run(strings::mset, Each(STRING, "set")),
+        "msetnx" => run(strings::msetnx, Each(STRING, "set")),
+        "psetex" => run(|c, a| strings::setex(c, a, 1), Each(STRING, "set")),
+        "set" => run(strings::set, Each(STRING, "set")),
+        "setex" => run(|c, a| strings::setex(c, a, 1000), Each(STRING, "set")),
+        "setnx" => run(strings::setnx, Each(STRING, "set")),
+        "setrange" => run(strings::setrange, Each(STRING, "setrange")),
+        "strlen" => run(strings::strlen, Quiet),
+
+        "bitcount" => run(bitmaps::bitcount, Quiet),
+        "bitfield" => run(|c, a| bitmaps::bitfield(c, a, false), Each(STRING, "setbit")),
+        "bitfield_ro" => run(|c, a| bitmaps::bitfield(c, a, true), Quiet),
+        "bitop" => run(bitmaps::bitop, Each(STRING, "set")),
+        "bitpos" => run(bitmaps::bitpos, Quiet),
+        "getbit" => run(bitmaps::getbit, Quiet),
+        "setbit" => run(bitmaps::setbit, Each(STRING, "setbit")),
+
+        "pfadd" => run(hyperloglog::pfadd, Each(STRING, "pfadd")),
+        "pfcount" => run(hyperloglog::pfcount, Quiet),
+        "pfmerge" => run(hyperloglog::pfmerge, Each(STRING, "pfadd")),
+
+        "hdel" => run(hashes::hdel, Each(HASH, "hdel")),
+        "hexists" => run(hashes::hexists, Quiet),
+        "hget" => run(hashes::hget, Quiet),
+        "hgetall" => run(|c, a| hashes::hgetall(c, a, true, true), Quiet),
+        "hincrby" => run(hashes::hincrby, Each(HASH, "hincrby")),
+        "hincrbyfloat" => run(hashes::hincrbyfloat, Each(HASH, "hincrbyfloat")),
+        "hkeys" => run(|c, a| hashes::hgetall(c, a, true, false), Quiet),
+        "hlen" => run(hashes::hlen, Quiet),
+        "hmget" => run(hashes::hmget, Quiet),
+        "hmset" => run(|c, a| hashes::hset(c, a, true), Each(HASH, "hset")),
+        "hrandfield" => run(hashes::hrandfield, Quiet),
+        "hscan" => run(hashes::hscan, Quiet),
+        "hset" => run(|c, a| hashes::hset(c, a, false), Each(HASH, "hset")),
+        "hsetnx" => run(hashes::hsetnx, Each(HASH, "hset")),
+        "hstrlen" => run(hashes::hstrlen, Quiet),
+        "hvals" => run(|c, a| hashes::hgetall(c, a, false, true), Quiet),
+
+        "blmove" => run(|c, a| lists::blmove(c, a, false), ListMove),
+        "blmpop" => run(lists::blmpop, ListMultiPop),
+        "blpop" => run(|c, a| lists::blpop(c, a, true), Each(LIST, "lpop")),
+        "brpop" => run(|c, a| lists::blpop(c, a, false), Each(LIST, "rpop")),
+        "brpoplpush" => run(|c, a| lists::blmove(c, a, true), FromTo(LIST, "rpop", "lpush")),
+        "lindex" => run(lists::lindex, Quiet),
+        "linsert" => run(lists::linsert, Each(LIST, "linsert")),
+        "llen" => run(lists::llen, Quiet),
+        "lmove" => run(|c, a| lists::lmove(c, a, false), ListMove),
+        "lmpop" => run(lists::lmpop, ListMultiPop),
+        "lpop" => run(|c, a| lists::pop(c, a, true), Each(LIST, "lpop")),
+        "lpos" => run(lists::lpos, Quiet),
+        "lpush" => run(|c, a| lists::push(c, a, true, false), Each(LIST, "lpush")),
+        "lpushx" => run(|c, a| lists::push(c, a, true, true), Each(LIST, "lpush")),
+        "lrange" => run(lists::lrange, Quiet),
+        "lrem" => run(lists::lrem, Each(LIST, "lrem")),
+        "lset" => run(lists::lset, Each(LIST, "lset")),
+        "ltrim" => run(lists::ltrim, Each(LIST, "ltrim")),
+        "rpop" => run(|c, a| lists::pop(c, a, false), Each(LIST, "rpop")),
+        "rpoplpush" => run(|c, a| lists::lmove(c, a, true), FromTo(LIST, "rpop", "lpush")),
+        "rpush" => run(|c, a| lists::push(c, a, false, false), Each(LIST, "rpush")),
+        "rpushx" => run(|c, a| lists::push(c, a, false, true), Each(LIST, "rpush")),
+
+        "sadd" => run(sets::sadd, Each(SET, "sadd")),
+        "scard" => run(sets::scard, Quiet),
+        "sdiff" => run(|c, a| sets::combine(c, a, sets::Op::Diff, false), Quiet),
+        "sdiffstore" => run(|c, a| sets::combine(c, a, sets::Op::Diff, true), Each(SET, "sdiffstore")),
+        "sinter" => run(|c, a| sets::combine(c, a, sets::Op::Inter, false), Quiet),
+        "sintercard" => run(sets::sintercard, Quiet),
+        "sinterstore" => run(|c, a| sets::combine(c, a, sets::Op::Inter, true), Each(SET, "sinterstore")),
+        "sismember" => run(sets::sismember, Quiet),
+        "smembers" => run(sets::smembers, Quiet),
+        "smismember" => run(sets::smismember, Quiet),
+        "smove" => run(sets::smove, FromTo(SET, "srem", "sadd")),
+        "spop" => run(sets::spop, Each(SET, "spop")),
+        "srandmember" => run(sets::srandmember, Quiet),
+        "srem" => run(sets::srem, Each(SET, "srem")),
+        "sscan" => run(sets::sscan, Quiet),
+        "sunion" => run(|c, a| sets::combine(c, a, sets::Op::Union, false), Quiet),
+        "sunionstore" => run(|c, a| sets::combine(c, a, sets::Op::Union, true), Each(SET, "sunionstore")),
+
+        "bzmpop" => run(zsets::bzmpop, ZsetMultiPop),
+        "bzpopmax" => run(|c, a| zsets::bzpop(c, a, true), Each(ZSET, "zpopmax")),
+        "bzpopmin" => run(|c, a| zsets::bzpop(c, a, false), Each(ZSET, "zpopmin")),
+        "zadd" => run(zsets::zadd, Each(ZSET, "zadd")),
+        "zcard" => run(zsets::zcard, Quiet),
+        "zcount" => run(|c, a| zsets::zcount(c, a, false), Quiet),
+        "zdiff" => run(|c, a| zsets::combine(c, a, zsets::SetOp::Diff, false), Quiet),
+        "zdiffstore" => run(|c, a| zsets::combine(c, a, zsets::SetOp::Diff, true), Each(ZSET, "zdiffstore")),
+        "zincrby" => run(zsets::zincrby, Each(ZSET, "zincr")),
+        "zinter" => run(|c, a| zsets::combine(c, a, zsets::SetOp::Inter, false), Quiet),
+        "zintercard" => run(zsets::zintercard, Quiet),
+        "zinterstore" => run(|c, a| zsets::combine(c, a, zsets::SetOp::Inter, true), Each(ZSET, "zinterstore")),
+        "zlexcount" => run(|c, a| zsets::zcount(c, a, true), Quiet),
+        "zmpop" => run(zsets::zmpop, ZsetMultiPop),
+        "zmscore" => run(zsets::zmscore, Quiet),
+        "zpopmax" => run(|c, a| zsets::zpop(c, a, true), Each(ZSET, "zpopmax")),
+        "zpopmin" => run(|c, a| zsets::zpop(c, a, false), Each(ZSET, "zpopmin")),
+        "zrandmember" => run(zsets::zrandmember, Quiet),
+        "zrange" => run(|c, a| zsets::zrange(c, a, zsets::RangeKind::Auto, false), Quiet),
+        "zrangebylex" => run(|c, a| zsets::zrange(c, a, zsets::RangeKind::Lex, false), Quiet),
+        "zrangebyscore" => run(|c, a| zsets::zrange(c, a, zsets::RangeKind::Score, false), Quiet),
+        "zrangestore" => run(zsets::zrangestore, Each(ZSET, "zrangestore")),
+        "zrank" => run(|c, a| zsets::zrank(c, a, false), Quiet),
+        "zrem" => run(zsets::zrem, Each(ZSET, "zrem")),
+        "zremrangebylex" => run(|c, a| zsets::zremrange(c, a, zsets::RangeKind::Lex), Each(ZSET, "zremrangebylex")),
+        "zremrangebyrank" => run(|c, a| zsets::zremrange(c, a, zsets::RangeKind::Rank), Each(ZSET, "zremrangebyrank")),
+        "zremrangebyscore" => {
+            run(|c, a| zsets::zremrange(c, a, zsets::RangeKind::Score), Each(ZSET, "zremrangebyscore"))
+        }
+        "zrevrange" => run(|c, a| zsets::zrange(c, a, zsets::RangeKind::Rank, true), Quiet),
+        "zrevrangebylex" => run(|c, a| zsets::zrange(c, a, zsets::RangeKind::Lex, true), Quiet),
+        "zrevrangebyscore" => run(|c, a| zsets::zrange(c, a, zsets::RangeKind::Score, true), Quiet),
+        "zrevrank" => run(|c, a| zsets::zrank(c, a, true), Quiet),
+        "zscan" => run(zsets::zscan, Quiet),
+        "zscore" => run(zsets::zscore, Quiet),
+        "zunion" => run(|c, a| zsets::combine(c, a, zsets::SetOp::Union, false), Quiet),
+        "zunionstore" => run(|c, a| zsets::combine(c, a, zsets::SetOp::Union, true), Each(ZSET, "zunionstore")),
+
+        "copy" => run(keys::copy, Each(GENERIC, "copy_to")),
+        "object" => run(keys::object, Quiet),
+        "memory" => run(keys::memory, Quiet),
+        "dump" => run(keys::dump, Quiet),
+        "restore" => run(keys::restore, Each(GENERIC, "restore")),
+        "del" => run(keys::del, Each(GENERIC, "del")),
+        "unlink" => run(keys::del, Each(GENERIC, "del")),
+        "exists" => run(|c, a| keys::exists(c, a, false), Quiet),
+        "touch" => run(|c, a| keys::exists(c, a, true), Quiet),
+        "expire" => run(|c, a| keys::expire(c, a, 1000, false), Each(GENERIC, "expire")),
+        "expireat" => run(|c, a| keys::expire(c, a, 1000, true), Each(GENERIC, "expire")),
+        "pexpire" => run(|c, a| keys::expire(c, a, 1, false), Each(GENERIC, "expire")),
+        "pexpireat" => run(|c, a| keys::expire(c, a, 1, true), Each(GENERIC, "expire")),
+        "expiretime" => run(|c, a| keys::expiretime(c, a, 1000), Quiet),
+        "pexpiretime" => run(|c, a| keys::expiretime(c, a, 1), Quiet),
+        "persist" => run(keys::persist, Each(GENERIC, "persist")),
+        "ttl" => run(|c, a| keys::ttl(c, a, 1000), Quiet),
+        "pttl" => run(|c, a| keys::ttl(c, a, 1), Quiet),
+        "type" => run(keys::type_of, Quiet),
+        "keys" => run(keys::keys, Quiet),
+        "scan" => run(keys::scan, Quiet),
+        "randomkey" => run(|c, _| keys::randomkey(c), Quiet),
+        "rename" => run(|c, a| keys::rename(c, a, false), FromTo(GENERIC, "rename_from", "rename_to")),
+        "renamenx" => run(|c, a| keys::rename(c, a, true), FromTo(GENERIC, "rename_from", "rename_to")),
+
+        "cluster" => run(keys::cluster, Quiet),
+        "dbsize" => run(|c, _| Ok(Reply::Integer(c.ks.len() as i64)), Quiet),
+        "flushall" => run(server::flush, Quiet),
+        "flushdb" => run(server::flush, Quiet),
+        "multi" => (Action::Frame(true), Quiet),
+        "exec" => (Action::Frame(false), Quiet),
+        _ => (Action::Elsewhere, Quiet),
+    }
+}
+
+/// One entry per command of [`COMMANDS`], in its order.
+fn table() -> &'static [Entry] {
+    static TABLE: OnceLock<Vec<Entry>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .map(|spec| {
+                let (action, rule) = action(spec.name);
+                Entry { action, rule, write: spec.is_write(), denyoom: spec.flags.contains(&"denyoom") }
+            })
+            .collect()
+    })
+}
+
+/// A command looked up in the table: what it is and how this node runs it.
+#[derive(Clone, Copy)]
+pub struct Command {
+    pub spec: &'static CommandSpec,
+    entry: &'static Entry,
+}
+
+impl Command {
+    /// Looks `args[0]` up; Redis's error for an unknown command or a wrong argument count.
+    /// The node checks both itself: it never trusts its caller for them.
+    pub fn resolve(args: &[Bytes]) -> Result<Command, Reply> {
+        let Some(name) = args.first() else {
+            return Err(Reply::error("ERR empty command"));
+        };
+        let Some(i) = command::index(name) else {
+            return Err(Reply::error(format!("ERR unknown command '{}'", String::from_utf8_lossy(name))));
+        };
+        let spec = &COMMANDS[i];
+        if !spec.arity_ok(args.len()) {
+            return Err(Reply::error(errors::wrong_arity(spec.name)));
+        }
+        Ok(Command { spec, entry: &table()[i] })
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.spec.name
+    }
+
+    pub fn is_write(&self) -> bool {
+        self.entry.write
+    }
+
+    pub fn may_grow(&self) -> bool {
+        self.entry.denyoom
+    }
+
+    pub fn rule(&self) -> Rule {
+        self.entry.rule
+    }
+
+    /// Runs it on `ctx`; `args` are the ones it was resolved from.
+    pub fn run(&self, ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+        match self.entry.action {
+            Action::Run(f) => f(ctx, args).unwrap_or_else(|e| e),
+            Action::Frame(_) | Action::Elsewhere => {
+                Reply::error(format!("ERR '{}' is not served by datanodes", self.spec.name))
+            }
+        }
+    }
+}
+
+/// Runs one command (`args[0]` is the name): what replicas and replays do with effects.
+pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    match Command::resolve(args) {
+        Ok(c) => c.run(ctx, args),
+        Err(e) => e,
+    }
+}
+
+/// Whether a replication-log effect is a transaction's frame marker: Some(true) opens one,
+/// Some(false) closes it.
+pub fn frame_marker(effect: &[Bytes]) -> Option<bool> {
+    match Command::resolve(effect).ok()?.entry.action {
+        Action::Frame(opens) => Some(opens),
+        _ => None,
+    }
+}
+
+/// The effect that opens (`true`) or closes a transaction's frame in the replication log.
+pub fn frame(opens: bool) -> Vec<Bytes> {
+    vec![Bytes::from_static(if opens { b"MULTI" } else { b"EXEC" })]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_the_gateway_sends_here_has_a_handler() {
+        for spec in COMMANDS.iter().filter(|s| s.route != command::Route::Gateway) {
+            let served = matches!(action(spec.name).0, Action::Run(_));
+            // These reach a datanode as their own requests, not as data commands.
+            let typed = matches!(spec.name, "publish" | "spublish" | "pubsub" | "wait" | "watch");
+            assert!(served || typed, "{} routes to datanodes but has no handler", spec.name);
+        }
+    }
+
+    #[test]
+    fn frames_are_recognised_and_nothing_else_is() {
+        assert_eq!(frame_marker(&frame(true)), Some(true));
+        assert_eq!(frame_marker(&frame(false)), Some(false));
+        assert_eq!(frame_marker(&[Bytes::from_static(b"multi")]), Some(true));
+        assert_eq!(
+            frame_marker(&[Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::from_static(b"v")]),
+            None
+        );
+        assert_eq!(frame_marker(&[Bytes::from_static(b"MULTI"), Bytes::from_static(b"x")]), None);
+    }
+
+    /// What in a line of datanode code reads or compares a command's name.
+    fn names_a_command(line: &str) -> Option<&'static str> {
+        let code = line.split("//").next().unwrap_or("");
+        const TELLS: &[&str] = &[
+            "command::lookup(",
+            "command::index(",
+            "args[0]",
+            "args.first()",
+            "[0].eq_ignore_ascii_case(",
+            "spec.name ==",
+            "match spec.name",
+            "name() ==",
+            "match command.name()",
+        ];
+        TELLS.iter().copied().find(|t| code.contains(t))
+    }
+
+    /// Issue 11's rule, checked on the sources: outside this table no datanode code reads
+    /// a command's name (the gateway sends typed requests; options are parsed by their
+    /// commands, which is not telling commands apart).
+    #[test]
+    fn the_datanode_matches_no_command_names_outside_this_table() {
+        assert!(names_a_command(r#"    let touch = args[0].eq_ignore_ascii_case(b"TOUCH");"#).is_some());
+        assert!(names_a_command(r#"    if spec.name == "exec" {"#).is_some());
+        assert!(names_a_command("    // args[0] is the name").is_none());
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![src];
+        let mut found = Vec::new();
+        let mut scanned = 0;
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let test_only = matches!(name, "tests.rs" | "adversarial.rs" | "node_storage_tests.rs");
+            if !name.ends_with(".rs") || test_only || path.ends_with("cmd/dispatch.rs") {
+                continue;
+            }
+            scanned += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Test modules come last in a file; only the code before them runs in a node.
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (n, line) in code.lines().enumerate() {
+                if let Some(tell) = names_a_command(line) {
+                    found.push(format!("{}:{}: {tell}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(scanned > 30, "the scan found only {scanned} source files");
+        assert!(found.is_empty(), "command names matched outside the dispatch table:\n{}", found.join("\n"));
+    }
+}
