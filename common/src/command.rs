@@ -38,6 +38,12 @@ impl CommandSpec {
         self.flags.contains(&"write")
     }
 
+    /// A write, or a command that may write or publish (EVAL, PUBLISH: Redis's
+    /// `may_replicate`): one whose fate is unknown is never sent again.
+    pub fn may_write(&self) -> bool {
+        self.is_write() || self.flags.contains(&"may_replicate")
+    }
+
     /// Does `argc` (name included) satisfy the arity?
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i64;
@@ -78,7 +84,7 @@ pub fn key_positions(spec: &CommandSpec, args: &[impl AsRef<[u8]>]) -> Vec<usize
     };
     match spec.name {
         "zunion" | "zinter" | "zdiff" | "sintercard" | "zintercard" | "lmpop" | "zmpop" => counted(1),
-        "blmpop" | "bzmpop" => counted(2),
+        "blmpop" | "bzmpop" | "eval" | "eval_ro" | "evalsha" | "evalsha_ro" => counted(2),
         "zunionstore" | "zinterstore" | "zdiffstore" => {
             let mut keys = vec![1];
             keys.extend(counted(2));
@@ -135,6 +141,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("discard", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, "transactions", Gateway, "Discards a transaction."),
     spec!("dump", 2, ["readonly"], 1, 1, 1, "generic", Keyed, "Returns a serialized representation of the value stored at a key."),
     spec!("echo", 2, ["fast"], 0, 0, 0, "connection", Gateway, "Returns the given string."),
+    spec!("eval", -3, ["noscript", "stale", "skip_monitor", "may_replicate", "no_mandatory_keys", "movablekeys"], 0, 0, 0, "scripting", Keyed, "Executes a server-side Lua script."),
+    spec!("eval_ro", -3, ["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"], 0, 0, 0, "scripting", Keyed, "Executes a read-only server-side Lua script."),
+    spec!("evalsha", -3, ["noscript", "stale", "skip_monitor", "may_replicate", "no_mandatory_keys", "movablekeys"], 0, 0, 0, "scripting", Keyed, "Executes a server-side Lua script by SHA1 digest."),
+    spec!("evalsha_ro", -3, ["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"], 0, 0, 0, "scripting", Keyed, "Executes a read-only server-side Lua script by SHA1 digest."),
     spec!("exec", 1, ["noscript", "loading", "stale", "skip_slowlog"], 0, 0, 0, "transactions", Gateway, "Executes all commands in a transaction."),
     spec!("exists", -2, ["readonly", "fast"], 1, -1, 1, "generic", Keyed, "Determines whether one or more keys exist."),
     spec!("expire", -3, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Sets the expiration time of a key in seconds."),
@@ -218,6 +228,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("sadd", -3, ["write", "denyoom", "fast"], 1, 1, 1, "set", Keyed, "Adds one or more members to a set. Creates the key if it doesn't exist."),
     spec!("scan", -2, ["readonly"], 0, 0, 0, "generic", AllShards, "Iterates over the key names in the database."),
     spec!("scard", 2, ["readonly", "fast"], 1, 1, 1, "set", Keyed, "Returns the number of members in a set."),
+    spec!("script", -2, ["noscript"], 0, 0, 0, "scripting", AllShards, "A container for Lua scripts management commands."),
     spec!("sdiff", -2, ["readonly"], 1, -1, 1, "set", Keyed, "Returns the difference of multiple sets."),
     spec!("sdiffstore", -3, ["write", "denyoom"], 1, -1, 1, "set", Keyed, "Stores the difference of multiple sets in a key."),
     spec!("select", 2, ["loading", "stale", "fast"], 0, 0, 0, "connection", Gateway, "Changes the selected database."),
@@ -347,6 +358,7 @@ mod tests {
         assert_eq!(moving(&["lmpop", "2", "a", "b", "LEFT"]), vec![2, 3]);
         assert_eq!(moving(&["blmpop", "0", "1", "a", "LEFT"]), vec![3]);
         assert_eq!(moving(&["sintercard", "99", "a"]), vec![2]);
+        assert_eq!(moving(&["eval", "return 1", "2", "a", "b", "arg"]), vec![3, 4]);
         assert_eq!(moving(&["zinter", "x", "a"]), Vec::<usize>::new());
         assert_eq!(moving(&["mget", "a", "b"]), vec![1, 2]);
     }

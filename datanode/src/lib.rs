@@ -25,6 +25,7 @@ pub mod panic_guard;
 pub mod pubsub;
 pub mod rdb;
 pub mod replication;
+pub mod script;
 pub mod service;
 pub mod slot_table;
 pub mod snapshot;

@@ -60,6 +60,8 @@ pub enum Role {
 
 pub struct NodeState {
     pub ks: Keyspace,
+    /// Lua scripts (EVAL, SCRIPT LOAD) and their VM.
+    pub scripts: crate::script::Scripts,
     /// Keys changed since the storage writer last took them.
     pending: PendingLog,
     /// The segment whose base a compaction is capturing.
@@ -184,12 +186,20 @@ fn pending_source(state: &Arc<Mutex<NodeState>>) -> crate::storage::writer::Sour
 }
 
 /// Applies effects as a replica does (from its primary, or from its own log at start).
-fn apply(node_id: &str, ks: &mut Keyspace, effects: &[Effect]) -> WriteSet {
+fn apply(node_id: &str, ks: &mut Keyspace, scripts: &mut crate::script::Scripts, effects: &[Effect]) -> WriteSet {
     let now = now_ms();
     let mut out = WriteSet::default();
     for args in effects {
-        let mut ctx =
-            Ctx { ks: &mut *ks, now, primary: false, out: &mut out, max_string: usize::MAX, block: None, lfu: None };
+        let mut ctx = Ctx {
+            ks: &mut *ks,
+            now,
+            primary: false,
+            out: &mut out,
+            max_string: usize::MAX,
+            block: None,
+            lfu: None,
+            script: Some(crate::script::Env { scripts: &mut *scripts, oom: false, slots: None }),
+        };
         // A replica that fails to apply an effect would diverge: it stops instead.
         // An effect this node cannot resolve (a frame marker, or one from a newer version)
         // changes nothing here.
@@ -352,6 +362,7 @@ impl Node {
         let started = std::time::Instant::now();
         // Base keys all come before log records; both fill the one keyspace.
         let ks = std::cell::RefCell::new(Keyspace::new());
+        let mut scripts = crate::script::Scripts::default();
         let mut replayed = 0u64;
         let recovered = files.recover(
             |key, entry| {
@@ -360,7 +371,7 @@ impl Node {
             |record| {
                 if let Record::Effects { effects, .. } = record {
                     replayed += effects.len() as u64;
-                    apply(&spec.id, &mut ks.borrow_mut(), &effects);
+                    apply(&spec.id, &mut ks.borrow_mut(), &mut scripts, &effects);
                 }
             },
         )?;
@@ -412,6 +423,7 @@ impl Node {
             compacting: None,
             parameters: Default::default(),
             evict_pool: Default::default(),
+            scripts,
         }));
         let capture: Arc<dyn Capturable> = Arc::new(NodeCapture(Arc::downgrade(&state)));
         let compactor = {
@@ -573,15 +585,20 @@ impl Node {
             }
             let (command, args) = commands[0];
             let (dirty_from, expired_from) = (out.dirty.len(), out.expired_keys.len());
+            let first_effect = out.effects.len();
             let lfu = st.memory.lfu();
+            let oom = st.memory.over_limit(&st.ks);
+            let checks = st.slot_checks();
+            let NodeState { ks, scripts, slots, .. } = &mut *st;
             let mut ctx = Ctx {
-                ks: &mut st.ks,
+                ks,
                 now,
                 primary: writable,
                 out: &mut out,
                 max_string: self.max_string,
                 block: None,
                 lfu,
+                script: Some(crate::script::Env { scripts, oom, slots: checks.then_some(&*slots) }),
             };
             let reply = crate::panic_guard::run(&self.id, command.name(), is_write, || command.run(&mut ctx, args));
             replies.push(reply.unwrap_or_else(|e| e));
@@ -589,6 +606,11 @@ impl Node {
                 // Registered under the lock, so no write can slip between the check and the wait.
                 let wake = self.watch_keys(&block.keys);
                 blocked.push((i, block, wake));
+            }
+            // A script's effects reach replicas whole, like a transaction's.
+            if command.is_atomic() && out.effects.len() - first_effect >= 2 {
+                out.effects.insert(first_effect, cmd::frame(true));
+                out.effects.push(cmd::frame(false));
             }
             if notify_flags != 0 {
                 events.extend(command_events(&st.ks, command, args, &out, dirty_from, expired_from));
@@ -626,17 +648,21 @@ impl Node {
         }
         let first_effect = out.effects.len();
         let lfu = st.memory.lfu();
+        let oom = st.memory.over_limit(&st.ks);
         let mut replies = Vec::with_capacity(commands.len());
         for &(command, args) in commands {
             let (dirty_from, expired_from) = (out.dirty.len(), out.expired_keys.len());
+            let checks = st.slot_checks();
+            let NodeState { ks, scripts, slots, .. } = &mut *st;
             let mut ctx = Ctx {
-                ks: &mut st.ks,
+                ks,
                 now,
                 primary: writable,
                 out: &mut *out,
                 max_string: self.max_string,
                 block: None,
                 lfu,
+                script: Some(crate::script::Env { scripts, oom, slots: checks.then_some(&*slots) }),
             };
             // Inside a transaction a blocking pop does not block: it answers nil at once.
             replies.push(command.run(&mut ctx, args));
@@ -761,6 +787,7 @@ impl Node {
             max_string: self.max_string,
             block: None,
             lfu: None,
+            script: None,
         };
         let n = ctx.expire_cycle(limit);
         if st.purge_pending {
@@ -779,7 +806,8 @@ impl Node {
     /// after the last of them.
     pub fn apply_effects(&self, effects: Vec<Effect>, offset: u64) -> Result<(), StoreError> {
         let mut st = self.state.lock();
-        let mut out = apply(&self.id, &mut st.ks, &effects);
+        let NodeState { ks, scripts, .. } = &mut *st;
+        let mut out = apply(&self.id, ks, scripts, &effects);
         // A replica logs the primary's effects verbatim, so its offsets are the primary's.
         out.effects = effects;
         st.position.offset = offset.saturating_sub(out.effects.len() as u64);

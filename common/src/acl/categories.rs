@@ -51,6 +51,7 @@ fn subcommands(container: &str) -> Vec<(&'static str, &'static [&'static str])> 
     const SLOW: &[&str] = &["slow"];
     const KEY_READ: &[&str] = &["keyspace", "read", "slow"];
     const PUBSUB: &[&str] = &["pubsub", "slow"];
+    const SCRIPTING: &[&str] = &["slow", "scripting"];
     match container {
         "client" => vec![
             ("caching", CONN),
@@ -114,6 +115,7 @@ fn subcommands(container: &str) -> Vec<(&'static str, &'static [&'static str])> 
             .into_iter()
             .map(|s| (s, PUBSUB))
             .collect(),
+        "script" => ["exists", "flush", "help", "kill", "load"].into_iter().map(|s| (s, SCRIPTING)).collect(),
         "acl" => vec![
             ("cat", SLOW),
             ("deluser", ADMIN),

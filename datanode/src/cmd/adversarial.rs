@@ -32,6 +32,7 @@ const KEYS: &[&str] = &["s", "n", "f", "h", "l", "st", "is", "z", "hll", "badhll
 struct Side {
     ks: Keyspace,
     primary: bool,
+    scripts: crate::script::Scripts,
 }
 
 impl Side {
@@ -45,6 +46,7 @@ impl Side {
             max_string: 1 << 20,
             block: None,
             lfu: Some((10, 1)),
+            script: Some(crate::script::Env { scripts: &mut self.scripts, oom: false, slots: None }),
         };
         let reply = execute(&mut ctx, args);
         let block = ctx.block.take();
@@ -62,8 +64,8 @@ fn cmd(words: &[&str]) -> Vec<Bytes> {
 
 /// A primary and its replica holding one key of every type (and a few odd ones).
 fn seeded(now: i64) -> (Side, Side) {
-    let mut primary = Side { ks: Keyspace::new(), primary: true };
-    let mut replica = Side { ks: Keyspace::new(), primary: false };
+    let mut primary = Side { ks: Keyspace::new(), primary: true, scripts: Default::default() };
+    let mut replica = Side { ks: Keyspace::new(), primary: false, scripts: Default::default() };
     let mut dense_bad = b"HYLL\x00\0\0\0\0\0\0\0\0\0\0\0".to_vec();
     dense_bad.extend(std::iter::repeat_n(0xFFu8, 12288));
     let setup: Vec<Vec<Bytes>> = vec![

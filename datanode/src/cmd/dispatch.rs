@@ -15,6 +15,7 @@ use ferrocache_common::Reply;
 
 use super::{bitmaps, hashes, hyperloglog, keys, lists, server, sets, strings, zsets, CmdResult, Ctx};
 use crate::notify::Rule::{self, *};
+use crate::script;
 
 type Run = for<'a, 'b, 'c> fn(&'a mut Ctx<'b>, &'c [Bytes]) -> CmdResult;
 
@@ -33,9 +34,12 @@ struct Entry {
     action: Action,
     /// Which keyspace events it fires for the keys it changed.
     rule: Rule,
+    /// Changes data, or may (EVAL): refused on replicas, counted for sync durability.
     write: bool,
     /// Redis's `denyoom`: refused while over maxmemory when nothing can be evicted.
     denyoom: bool,
+    /// Its effects replicate as one unit (a script's commands).
+    atomic: bool,
 }
 
 fn run(f: Run, rule: Rule) -> (Action, Rule) {
@@ -204,10 +208,28 @@ fn action(name: &str) -> (Action, Rule) {
         "dbsize" => run(|c, _| Ok(Reply::Integer(c.ks.len() as i64)), Quiet),
         "flushall" => run(server::flush, Quiet),
         "flushdb" => run(server::flush, Quiet),
+        "eval" => run(|c, a| script::eval(c, a, false, false), Quiet),
+        "evalsha" => run(|c, a| script::eval(c, a, true, false), Quiet),
+        "eval_ro" => run(|c, a| script::eval(c, a, false, true), Quiet),
+        "evalsha_ro" => run(|c, a| script::eval(c, a, true, true), Quiet),
+        "script" => run(script::script, Quiet),
+        // Answered by the gateway for clients; served here for scripts.
+        "ping" => {
+            run(|_, a| Ok(a.get(1).map_or_else(|| Reply::Simple("PONG".into()), |m| Reply::Bulk(m.clone()))), Quiet)
+        }
+        "echo" => run(|_, a| Ok(Reply::Bulk(a[1].clone())), Quiet),
+        "time" => run(|_, _| Ok(time()), Quiet),
         "multi" => (Action::Frame(true), Quiet),
         "exec" => (Action::Frame(false), Quiet),
         _ => (Action::Elsewhere, Quiet),
     }
+}
+
+/// TIME: seconds and microseconds.
+fn time() -> Reply {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let text = |n: u64| Reply::Bulk(Bytes::from(n.to_string()));
+    Reply::Array(vec![text(now.as_secs()), text(now.subsec_micros() as u64)])
 }
 
 /// One entry per command of [`COMMANDS`], in its order.
@@ -218,7 +240,14 @@ fn table() -> &'static [Entry] {
             .iter()
             .map(|spec| {
                 let (action, rule) = action(spec.name);
-                Entry { action, rule, write: spec.is_write(), denyoom: spec.flags.contains(&"denyoom") }
+                let may_replicate = spec.flags.contains(&"may_replicate");
+                Entry {
+                    action,
+                    rule,
+                    write: spec.is_write() || may_replicate,
+                    denyoom: spec.flags.contains(&"denyoom"),
+                    atomic: may_replicate,
+                }
             })
             .collect()
     })
@@ -258,6 +287,23 @@ impl Command {
 
     pub fn may_grow(&self) -> bool {
         self.entry.denyoom
+    }
+
+    /// Its effects must reach replicas as one unit (EVAL: the script's commands).
+    pub fn is_atomic(&self) -> bool {
+        self.entry.atomic
+    }
+
+    /// Like [`Command::resolve`], with the errors Redis gives a script's `redis.call`.
+    pub fn resolve_for_script(args: &[Bytes]) -> Result<Command, Reply> {
+        let i = args.first().and_then(|name| command::index(name));
+        let Some(i) = i else {
+            return Err(Reply::error("ERR Unknown Redis command called from script"));
+        };
+        if !COMMANDS[i].arity_ok(args.len()) {
+            return Err(Reply::error("ERR Wrong number of args calling Redis command from script"));
+        }
+        Ok(Command { spec: &COMMANDS[i], entry: &table()[i] })
     }
 
     pub fn rule(&self) -> Rule {

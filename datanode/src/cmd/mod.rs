@@ -82,6 +82,8 @@ pub struct Ctx<'a> {
     pub block: Option<Block>,
     /// LFU bookkeeping on access (log factor, decay minutes) while an LFU policy is in force.
     pub lfu: Option<(u32, u32)>,
+    /// What EVAL and SCRIPT need (None where scripts cannot run, and inside a script).
+    pub script: Option<crate::script::Env<'a>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -187,7 +189,7 @@ impl<'a> Ctx<'a> {
 }
 
 /// Outcome type of command functions: an error reply short-circuits with `?`.
-type CmdResult = Result<Reply, Reply>;
+pub(crate) type CmdResult = Result<Reply, Reply>;
 
 #[cfg(test)]
 mod adversarial;

@@ -8,11 +8,12 @@ struct Harness {
     now: i64,
     primary: bool,
     log: Vec<Vec<Bytes>>,
+    scripts: crate::script::Scripts,
 }
 
 impl Harness {
     fn new() -> Harness {
-        Harness { ks: Keyspace::new(), now: 1_000_000, primary: true, log: Vec::new() }
+        Harness { ks: Keyspace::new(), now: 1_000_000, primary: true, log: Vec::new(), scripts: Default::default() }
     }
 
     fn run(&mut self, cmd: &str) -> Reply {
@@ -26,6 +27,7 @@ impl Harness {
             max_string: 1 << 20,
             block: None,
             lfu: None,
+            script: Some(crate::script::Env { scripts: &mut self.scripts, oom: false, slots: None }),
         };
         let reply = execute(&mut ctx, &args);
         self.log.extend(out.effects);

@@ -625,7 +625,7 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
     if commands.is_empty() && watches.is_empty() {
         return Slot::Ready(transaction::merge(locals, Reply::Array(vec![])), proto);
     }
-    let is_write = commands.iter().any(|c| command::lookup(&c[0]).is_some_and(|s| s.is_write()));
+    let is_write = commands.iter().any(|c| command::lookup(&c[0]).is_some_and(|s| s.may_write()));
     // One transaction runs on one node group, in one slot (as in Redis Cluster).
     let mut slots: Vec<u16> = commands
         .iter()
@@ -857,8 +857,9 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             // Blocking commands (BLPOP, ...) wait as long as their own timeout says.
             let blocking = spec.flags.contains(&"blocking");
             let deadline = if wait || blocking { None } else { Some(deadline(shared)) };
-            // A PUBLISH whose fate is unknown is not sent again: a message is delivered at most once.
-            let once = spec.is_write() || matches!(spec.name, "publish" | "spublish");
+            // A PUBLISH whose fate is unknown is not sent again: a message is delivered at
+            // most once. Nor is a script that may have written.
+            let once = spec.may_write();
             let request = match crate::request::classify(spec, args) {
                 Ok(r) => r,
                 Err(answer) => return ready(answer),

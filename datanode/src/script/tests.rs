@@ -1,0 +1,154 @@
+//! Scripts on a bare keyspace; the whole path (replicas, failover) is tested in `tests/`.
+
+use bytes::Bytes;
+use ferrocache_common::Reply;
+
+use super::{Env, Scripts};
+use crate::cmd::{execute, Ctx, WriteSet};
+use crate::keyspace::Keyspace;
+
+struct Node {
+    ks: Keyspace,
+    scripts: Scripts,
+    primary: bool,
+    effects: Vec<Vec<Bytes>>,
+}
+
+impl Node {
+    fn new(primary: bool) -> Node {
+        Node { ks: Keyspace::new(), scripts: Scripts::default(), primary, effects: Vec::new() }
+    }
+
+    fn run(&mut self, args: &[&str]) -> Reply {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        self.exec(&args)
+    }
+
+    fn exec(&mut self, args: &[Bytes]) -> Reply {
+        let mut out = WriteSet::default();
+        let mut ctx = Ctx {
+            ks: &mut self.ks,
+            now: 1_000_000,
+            primary: self.primary,
+            out: &mut out,
+            max_string: 1 << 20,
+            block: None,
+            lfu: None,
+            script: Some(Env { scripts: &mut self.scripts, oom: false, slots: None }),
+        };
+        let reply = execute(&mut ctx, args);
+        self.effects.extend(out.effects);
+        reply
+    }
+}
+
+fn bulk(s: &str) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+fn error_text(r: &Reply) -> String {
+    match r {
+        Reply::Error(e) => e.clone(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn scripts_see_keys_and_argv_and_call_commands() {
+    let mut n = Node::new(true);
+    let r = n.run(&["EVAL", "redis.call('SET', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[1])", "1", "k", "v"]);
+    assert_eq!(r, bulk("v"));
+    assert_eq!(n.effects, vec![vec![Bytes::from("SET"), Bytes::from("k"), Bytes::from("v")]]);
+    let r = n.run(&["EVAL", "return {1, 2.7, 'x', false, {ok='FINE'}, {err='NOPE x'}}", "0"]);
+    assert_eq!(
+        r,
+        Reply::Array(vec![
+            Reply::Integer(1),
+            Reply::Integer(2),
+            bulk("x"),
+            Reply::NullBulk,
+            Reply::Simple("FINE".into()),
+            Reply::error("NOPE x"),
+        ])
+    );
+    assert_eq!(n.run(&["EVAL", "return redis.call('GET', 'missing')", "0"]), Reply::NullBulk);
+    assert_eq!(n.run(&["EVAL", "return redis.status_reply('PONG')", "0"]), Reply::Simple("PONG".into()));
+    assert_eq!(n.run(&["EVAL", "return redis.error_reply('-MY error')", "0"]), Reply::error("MY error"));
+    assert_eq!(n.run(&["EVAL", "return redis.sha1hex('')", "0"]), bulk("da39a3ee5e6b4b0d3255bfef95601890afd80709"));
+    // 1000 INCRs in one script: one effect per INCR, all applied at once.
+    let r = n.run(&[
+        "EVAL",
+        "for i = 1, 1000 do redis.call('INCR', KEYS[1]) end return redis.call('GET', KEYS[1])",
+        "1",
+        "c",
+    ]);
+    assert_eq!(r, bulk("1000"));
+}
+
+#[test]
+fn errors_follow_redis() {
+    let mut n = Node::new(true);
+    n.run(&["SET", "s", "text"]);
+    let e = error_text(&n.run(&["EVAL", "local n = 1\nlocal r = redis.call('INCR', 's')\nreturn r", "0"]));
+    assert!(e.starts_with("ERR value is not an integer or out of range script: "), "{e}");
+    assert!(e.ends_with(", on @user_script:2."), "{e}");
+    let r = n.run(&["EVAL", "local r = redis.pcall('INCR', 's') return r['err']", "0"]);
+    assert_eq!(r, bulk("ERR value is not an integer or out of range"));
+    let e = error_text(&n.run(&["EVAL", "return undefined_thing", "0"]));
+    assert!(e.contains("Script attempted to access nonexistent global variable 'undefined_thing'"), "{e}");
+    let e = error_text(&n.run(&["EVAL", "x = 1", "0"]));
+    assert!(e.contains("Attempt to modify a readonly table"), "{e}");
+    let e = error_text(&n.run(&["EVAL", "return (", "0"]));
+    assert!(e.starts_with("ERR Error compiling script (new function): user_script:1:"), "{e}");
+    assert_eq!(
+        n.run(&["EVAL", "return 1", "2", "a"]),
+        Reply::error("ERR Number of keys can't be greater than number of args")
+    );
+    assert_eq!(n.run(&["EVAL", "return 1", "-1"]), Reply::error("ERR Number of keys can't be negative"));
+    let e = error_text(&n.run(&["EVAL", "return redis.call('nosuch')", "0"]));
+    assert!(e.starts_with("ERR Unknown Redis command called from script"), "{e}");
+    let e = error_text(&n.run(&["EVAL", "return redis.call('EVAL', 'return 1', '0')", "0"]));
+    assert!(e.starts_with("ERR This Redis command is not allowed from script"), "{e}");
+    let e = error_text(&n.run(&["EVAL", "return redis.call('GET', {})", "0"]));
+    assert!(e.starts_with("ERR Lua redis lib command arguments must be strings or integers"), "{e}");
+    let e = error_text(&n.run(&["EVAL_RO", "return redis.call('SET', 'a', 'b')", "0"]));
+    assert!(e.starts_with("ERR Write commands are not allowed from read-only scripts."), "{e}");
+    for escape in ["return os.time()", "return io.open('/etc/passwd')", "return loadfile('/etc/passwd')"] {
+        assert!(n.run(&["EVAL", escape, "0"]).is_error(), "{escape}");
+    }
+}
+
+#[test]
+fn script_cache_and_its_effects() {
+    let mut n = Node::new(true);
+    let body = "return ARGV[1]";
+    let sha = super::vm::sha1hex(body.as_bytes());
+    assert_eq!(n.run(&["EVALSHA", &sha, "0", "x"]), Reply::error("NOSCRIPT No matching script. Please use EVAL."));
+    assert_eq!(n.run(&["SCRIPT", "LOAD", body]), bulk(&sha));
+    assert_eq!(n.run(&["EVALSHA", &sha.to_uppercase(), "0", "x"]), bulk("x"));
+    assert_eq!(n.run(&["SCRIPT", "EXISTS", &sha, "nope"]), Reply::Array(vec![Reply::Integer(1), Reply::Integer(0)]));
+    // The load reaches a replica as an effect; a replica passes nothing on.
+    let mut replica = Node::new(false);
+    for effect in n.effects.clone() {
+        replica.exec(&effect);
+    }
+    assert!(replica.effects.is_empty());
+    assert_eq!(replica.run(&["EVALSHA_RO", &sha, "0", "y"]), bulk("y"));
+    let e = error_text(&replica.run(&["EVAL", "return redis.call('SET', 'a', 'b')", "0"]));
+    assert!(e.starts_with("READONLY"), "{e}");
+    assert_eq!(n.run(&["SCRIPT", "FLUSH"]), Reply::ok());
+    assert_eq!(n.run(&["SCRIPT", "EXISTS", &sha]), Reply::Array(vec![Reply::Integer(0)]));
+    assert_eq!(n.run(&["SCRIPT", "KILL"]), Reply::error("NOTBUSY No scripts in execution right now."));
+}
+
+#[test]
+fn a_runaway_script_is_stopped_and_the_vm_stays_usable() {
+    let mut n = Node::new(true);
+    let started = std::time::Instant::now();
+    let e = error_text(&n.run(&["EVAL", "while true do pcall(function() while true do end end) end", "0"]));
+    assert!(e.contains("Script killed"), "{e}");
+    assert!(started.elapsed() < super::TIME_LIMIT * 10, "{:?}", started.elapsed());
+    let e = error_text(&n.run(&["EVAL", "return string.rep('x', 1024 * 1024 * 1024)", "0"]));
+    assert!(e.contains("memory"), "{e}");
+    assert_eq!(n.run(&["EVAL", "return 7", "0"]), Reply::Integer(7));
+}

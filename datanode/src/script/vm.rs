@@ -1,0 +1,364 @@
+//! The node's Lua VM and its script cache.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use bytes::Bytes;
+use ferrocache_common::Reply;
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+
+use super::convert::{from_lua, to_lua};
+use crate::cmd::{CmdResult, Command, Ctx};
+
+/// Most memory one node's scripts may hold (a hostile `string.rep` fails instead of
+/// growing the datanode).
+const MEMORY_LIMIT: usize = 256 << 20;
+/// The time limit is checked every this many VM instructions.
+const HOOK_EVERY: u32 = 1000;
+
+/// Set up once per VM: the `redis` library (its calls go to `internal.exec`, which each run
+/// binds to the node), Redis's sandbox (no writing globals, no reading undefined ones), and
+/// the runner that catches a script's error value whatever its type.
+const PRELUDE: &str = r#"
+local internal = ...
+redis = {}
+redis.call = function(...)
+  local r = internal.exec(true, ...)
+  if type(r) == 'table' and r.err then error(r) end
+  return r
+end
+redis.pcall = function(...) return internal.exec(false, ...) end
+redis.error_reply = function(msg)
+  if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
+  if string.sub(msg, 1, 1) == '-' then msg = string.sub(msg, 2) end
+  return {err = msg}
+end
+redis.status_reply = function(msg)
+  if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
+  return {ok = msg}
+end
+redis.sha1hex = function(s) return internal.sha1hex(s) end
+redis.log = function(level, ...) return internal.log(level, ...) end
+redis.setresp = function(v)
+  if v ~= 2 and v ~= 3 then error('RESP version must be 2 or 3.', 2) end
+end
+redis.set_repl = function(v) end
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = '7.2.0', 0x070200
+loadfile, dofile = nil, nil
+print = function() end
+-- A script past its time limit must not catch the error that stops it.
+local raw_pcall, raw_xpcall = pcall, xpcall
+local function rethrow_kill(...)
+  local killed = internal.killed()
+  if killed then error(killed, 0) end
+  return ...
+end
+pcall = function(...) return rethrow_kill(raw_pcall(...)) end
+xpcall = function(...) return rethrow_kill(raw_xpcall(...)) end
+if coroutine then
+  local raw_resume = coroutine.resume
+  coroutine.resume = function(...) return rethrow_kill(raw_resume(...)) end
+end
+local function run(f)
+  return raw_pcall(f)
+end
+setmetatable(_G, {
+  __index = function(_, name)
+    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+  end,
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+return run
+"#;
+
+struct Vm {
+    lua: Lua,
+    internal: Table,
+    /// Set once the running script passed its time limit: the reason it is being stopped.
+    killed: Arc<Mutex<Option<String>>>,
+    run: Function,
+    /// SHA1 (lowercase hex) -> the script's body and compiled chunk.
+    cache: HashMap<String, (Bytes, Function)>,
+}
+
+/// The node's scripts; the VM is made on first use.
+#[derive(Default)]
+pub struct Scripts {
+    vm: Option<Vm>,
+}
+
+/// Why a script could not run or load.
+fn error_reply(e: impl std::fmt::Display) -> Reply {
+    Reply::error(format!("ERR {e}"))
+}
+
+pub fn sha1hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+impl Vm {
+    fn new() -> mlua::Result<Vm> {
+        let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
+        lua.set_memory_limit(MEMORY_LIMIT)?;
+        let internal = lua.create_table()?;
+        internal.set("sha1hex", lua.create_function(|_, s: mlua::LuaString| Ok(sha1hex(&s.as_bytes())))?)?;
+        internal.set(
+            "log",
+            lua.create_function(|_, (level, parts): (i64, MultiValue)| {
+                let text: Vec<String> = parts.iter().map(|v| v.to_string().unwrap_or_default()).collect();
+                tracing::info!(level, "script: {}", text.join(" "));
+                Ok(())
+            })?,
+        )?;
+        let killed: Arc<Mutex<Option<String>>> = Arc::default();
+        let flag = killed.clone();
+        internal.set("killed", lua.create_function(move |_, ()| Ok(flag.lock().clone()))?)?;
+        let run: Function = lua.load(PRELUDE).set_name("@prelude").call(internal.clone())?;
+        Ok(Vm { lua, internal, killed, run, cache: HashMap::new() })
+    }
+
+    /// Compiles `body` unless it is cached; its SHA1 and whether it is new.
+    fn load(&mut self, body: &Bytes) -> Result<(String, bool), Reply> {
+        let sha = sha1hex(body);
+        if self.cache.contains_key(&sha) {
+            return Ok((sha, false));
+        }
+        let f = self
+            .lua
+            .load(&body[..])
+            .set_name("@user_script")
+            .into_function()
+            .map_err(|e| Reply::error(format!("ERR Error compiling script (new function): {}", lua_message(&e))))?;
+        self.cache.insert(sha.clone(), (body.clone(), f));
+        Ok((sha, true))
+    }
+}
+
+impl Scripts {
+    fn vm(&mut self) -> Result<&mut Vm, Reply> {
+        if self.vm.is_none() {
+            self.vm = Some(Vm::new().map_err(|e| error_reply(format!("cannot start the Lua VM: {e}")))?);
+        }
+        self.vm.as_mut().ok_or_else(|| Reply::error("ERR no Lua VM"))
+    }
+
+    /// SCRIPT LOAD: the script's SHA1, and whether it was not cached before.
+    pub fn load(&mut self, body: &Bytes) -> Result<(String, bool), Reply> {
+        self.vm()?.load(body)
+    }
+
+    pub fn exists(&self, sha: &[u8]) -> bool {
+        let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+        self.vm.as_ref().is_some_and(|vm| vm.cache.contains_key(&sha))
+    }
+
+    pub fn flush(&mut self) {
+        // A fresh VM also drops whatever the old scripts left behind.
+        self.vm = None;
+    }
+
+    /// The bodies of every cached script (for images and full syncs).
+    pub fn bodies(&self) -> Vec<Bytes> {
+        self.vm.as_ref().map(|vm| vm.cache.values().map(|(b, _)| b.clone()).collect()).unwrap_or_default()
+    }
+
+    /// Runs a script (by body, or by SHA1 when `by_sha`) on `ctx`.
+    pub fn run(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        script: &Bytes,
+        by_sha: bool,
+        limits: Limits<'_>,
+        keys: &[Bytes],
+        argv: &[Bytes],
+    ) -> CmdResult {
+        let vm = self.vm()?;
+        let sha = if by_sha {
+            let sha = String::from_utf8_lossy(script).to_ascii_lowercase();
+            if !vm.cache.contains_key(&sha) {
+                return Err(Reply::error("NOSCRIPT No matching script. Please use EVAL."));
+            }
+            sha
+        } else {
+            vm.load(script)?.0
+        };
+        let Some((_, f)) = vm.cache.get(&sha) else {
+            return Err(Reply::error("NOSCRIPT No matching script. Please use EVAL."));
+        };
+        let lua = &vm.lua;
+        let list = |items: &[Bytes]| -> mlua::Result<Table> {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, item) in items.iter().enumerate() {
+                t.raw_set(i + 1, lua.create_string(item)?)?;
+            }
+            Ok(t)
+        };
+        let globals = lua.globals();
+        let bound = list(keys)
+            .and_then(|k| globals.raw_set("KEYS", k))
+            .and_then(|_| list(argv))
+            .and_then(|a| globals.raw_set("ARGV", a));
+        bound.map_err(error_reply)?;
+        let deadline = Instant::now() + super::TIME_LIMIT;
+        *vm.killed.lock() = None;
+        let killed = vm.killed.clone();
+        lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
+            if Instant::now() >= deadline {
+                let why = format!(
+                    "Script killed: it ran longer than {} ms (scripts are stopped, not answered BUSY)",
+                    super::TIME_LIMIT.as_millis()
+                );
+                *killed.lock() = Some(why.clone());
+                return Err(mlua::Error::runtime(why));
+            }
+            Ok(mlua::VmState::Continue)
+        })
+        .map_err(error_reply)?;
+        let outcome = lua.scope(|scope| {
+            let exec = scope.create_function_mut(|lua, (raise, args): (bool, MultiValue)| {
+                let reply = match command_args(args) {
+                    Ok(args) => call(ctx, &args, &limits),
+                    Err(e) => e,
+                };
+                if let (true, Reply::Error(e)) = (raise, &reply) {
+                    // redis.call raises it; where the script called from goes with it.
+                    let t = lua.create_table()?;
+                    t.set("err", e.as_str())?;
+                    if let Some(line) = caller_line(lua) {
+                        t.set("line", line)?;
+                    }
+                    return Ok(Value::Table(t));
+                }
+                to_lua(lua, reply)
+            })?;
+            vm.internal.raw_set("exec", exec)?;
+            let (ok, value): (bool, Value) = vm.run.call(f.clone())?;
+            vm.internal.raw_set("exec", Value::Nil)?;
+            Ok(if ok { Ok(from_lua(&value)) } else { Err(script_error(&value, &sha)) })
+        });
+        lua.remove_hook();
+        match outcome {
+            Ok(Ok(Reply::Error(e))) => Err(Reply::Error(e)),
+            Ok(r) => r,
+            Err(e) => Err(error_reply(lua_message(&e))),
+        }
+    }
+}
+
+/// The line of the script that is calling (a `return redis.call(...)` is a tail call whose
+/// frame is gone: then none).
+fn caller_line(lua: &Lua) -> Option<usize> {
+    (1..8).find_map(|level| {
+        lua.inspect_stack(level, |d| {
+            let user = d.source().source.as_deref() == Some("@user_script");
+            user.then(|| d.current_line()).flatten()
+        })
+        .flatten()
+    })
+}
+
+/// What a running script may do.
+pub struct Limits<'a> {
+    /// EVAL_RO / EVALSHA_RO: no writes.
+    pub read_only: bool,
+    /// Over maxmemory at the start: `denyoom` commands fail.
+    pub oom: bool,
+    /// Only keys of these slots (None: all).
+    pub slots: Option<&'a ferrocache_common::slot::SlotSet>,
+}
+
+/// A command's arguments from Lua: strings and numbers only, as Redis requires.
+fn command_args(args: MultiValue) -> Result<Vec<Bytes>, Reply> {
+    if args.is_empty() {
+        return Err(Reply::error("ERR Please specify at least one argument for this redis lib call"));
+    }
+    args.into_iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Integer(i) => Ok(Bytes::from(i.to_string())),
+            Value::Number(n) => Ok(Bytes::from(super::convert::lua_number_text(n))),
+            _ => Err(Reply::error("ERR Lua redis lib command arguments must be strings or integers")),
+        })
+        .collect()
+}
+
+/// One `redis.call` / `redis.pcall`: the command through the dispatch table, with what a
+/// script may not do refused first.
+fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
+    let command = match Command::resolve_for_script(args) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    if command.spec.flags.contains(&"noscript") {
+        return Reply::error("ERR This Redis command is not allowed from script");
+    }
+    if command.is_write() {
+        if limits.read_only {
+            return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+        }
+        if !ctx.primary {
+            return Reply::error(ferrocache_common::reply::errors::READONLY);
+        }
+        if limits.oom && command.may_grow() {
+            return Reply::error("OOM command not allowed when used memory > 'maxmemory'.");
+        }
+    }
+    if let Some(slots) = limits.slots {
+        let foreign = ferrocache_common::command::key_positions(command.spec, args)
+            .into_iter()
+            .any(|i| !slots.contains(ferrocache_common::slot::key_slot(&args[i])));
+        if foreign {
+            return Reply::error("ERR Script attempted to access a non local key in a cluster node");
+        }
+    }
+    let reply = command.run(ctx, args);
+    // A blocking command inside a script does not block: it answers at once, as in Redis.
+    ctx.block = None;
+    reply
+}
+
+/// EVAL's error for a script that failed: Redis's wording, with where it failed.
+fn script_error(value: &Value, sha: &str) -> Reply {
+    let at = |line: Option<String>| match line {
+        Some(line) => format!(" script: {sha}, on @user_script:{line}."),
+        None => String::new(),
+    };
+    match value {
+        Value::Table(t) => {
+            let err: String = t.get("err").unwrap_or_else(|_| "ERR unknown error".to_string());
+            let line: Option<i64> = t.get("line").ok();
+            Reply::error(format!("{err}{}", at(line.map(|l| l.to_string()))))
+        }
+        Value::String(s) => {
+            let msg = s.to_string_lossy();
+            // "user_script:3: attempt to ..." names its line.
+            let line = msg
+                .strip_prefix("user_script:")
+                .and_then(|rest| rest.split(':').next())
+                .filter(|n| n.parse::<u64>().is_ok())
+                .map(str::to_string);
+            Reply::error(format!("ERR {msg}{}", at(line)))
+        }
+        Value::Error(e) => Reply::error(format!("ERR {}", lua_message(e))),
+        other => Reply::error(format!("ERR {}", other.to_string().unwrap_or_else(|_| "script failed".to_string()))),
+    }
+}
+
+/// An mlua error as the Lua message it carries.
+fn lua_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(m) | mlua::Error::MemoryError(m) => m.clone(),
+        mlua::Error::CallbackError { cause, .. } => lua_message(cause),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,133 @@
+//! Lua scripting through the gateway with a real client: EVAL/EVALSHA/SCRIPT with Redis's
+//! semantics, a script's writes atomic for other clients and applied whole on replicas,
+//! loaded scripts kept across a failover, a runaway script stopped.
+
+mod support;
+
+use std::time::Duration;
+
+use ferrocache_proto::admin::v1 as api;
+use redis::Value;
+use support::{eventually, redis_conn, Cluster, Options};
+
+type Conn = redis::aio::MultiplexedConnection;
+
+async fn q(c: &mut Conn, args: &[&str]) -> redis::RedisResult<Value> {
+    let mut command = redis::cmd(args[0]);
+    for a in &args[1..] {
+        command.arg(*a);
+    }
+    command.query_async(c).await
+}
+
+fn primary(g: &api::ReplicationGroup) -> String {
+    let m = g.node_groups[0].node_group_members.iter().find(|m| m.current_role == "primary").expect("a primary");
+    m.cache_cluster_id.clone()
+}
+
+const INCR_1000: &str = "for i = 1, 1000 do redis.call('INCR', KEYS[1]) end return redis.call('GET', KEYS[1])";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_are_atomic_replicate_and_survive_a_failover() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
+    let (port, reader) = cluster.create_group("lua", 1, "everysec").await;
+    let mut c = redis_conn(port).await;
+
+    // The client library's Script: EVALSHA, then SCRIPT LOAD on NOSCRIPT.
+    let incr_by = redis::Script::new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    let n: i64 = incr_by.key("s").arg(5).invoke_async(&mut c).await.unwrap();
+    assert_eq!(n, 5);
+    let n: i64 = incr_by.key("s").arg(2).invoke_async(&mut c).await.unwrap();
+    assert_eq!(n, 7);
+
+    // 1000 INCRs in one script: a concurrent reader sees the counter before or after, never
+    // in between.
+    let mut watcher = redis_conn(port).await;
+    let watch = tokio::spawn(async move {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..300 {
+            if let Ok(Value::BulkString(v)) = q(&mut watcher, &["GET", "counter"]).await {
+                seen.insert(String::from_utf8_lossy(&v).parse::<i64>().unwrap_or(-1));
+            }
+        }
+        seen
+    });
+    for _ in 0..5 {
+        let _: Value = q(&mut c, &["EVAL", INCR_1000, "1", "counter"]).await.unwrap();
+    }
+    let seen = watch.await.unwrap();
+    assert!(seen.iter().all(|n| n % 1000 == 0), "a reader saw a script half done: {seen:?}");
+    assert_eq!(q(&mut c, &["GET", "counter"]).await.unwrap(), Value::BulkString(b"5000".to_vec()));
+    // The replica holds the same result.
+    let mut r = redis_conn(reader).await;
+    eventually(Duration::from_secs(10), "the replica has the scripts' writes", || {
+        let mut r = r.clone();
+        async move { q(&mut r, &["GET", "counter"]).await.ok() == Some(Value::BulkString(b"5000".to_vec())) }
+    })
+    .await;
+    // Read-only scripts run on replicas; writes there are refused.
+    let got = q(&mut r, &["EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "counter"]).await.unwrap();
+    assert_eq!(got, Value::BulkString(b"5000".to_vec()));
+    let e = q(&mut r, &["EVAL", "return redis.call('SET', 'x', 1)", "0"]).await.unwrap_err().to_string();
+    assert!(e.contains("read only replica"), "{e}");
+    let e = q(&mut c, &["EVAL_RO", "return redis.call('SET', 'x', 1)", "0"]).await.unwrap_err().to_string();
+    assert!(e.contains("Write commands are not allowed from read-only scripts"), "{e}");
+
+    // A loaded script is known to the replica, so EVALSHA works after a failover.
+    let Value::BulkString(sha) = q(&mut c, &["SCRIPT", "LOAD", "return 'loaded:' .. ARGV[1]"]).await.unwrap() else {
+        panic!("SCRIPT LOAD answers the SHA1")
+    };
+    let sha = String::from_utf8(sha).unwrap();
+    let before = primary(&cluster.describe("lua").await);
+    let mut admin = cluster.admin(0).await;
+    admin
+        .test_failover(api::TestFailoverRequest { replication_group_id: "lua".into(), node_group_id: "0001".into() })
+        .await
+        .expect("TestFailover");
+    eventually(Duration::from_secs(20), "the replica took over", || async {
+        let g = cluster.describe("lua").await;
+        primary(&g) != before && g.status == "available"
+    })
+    .await;
+    let mut after = redis_conn(port).await;
+    eventually(Duration::from_secs(10), "EVALSHA on the new primary", || {
+        let (mut after, sha) = (after.clone(), sha.clone());
+        async move {
+            q(&mut after, &["EVALSHA", &sha, "0", "x"]).await.ok() == Some(Value::BulkString(b"loaded:x".to_vec()))
+        }
+    })
+    .await;
+    assert_eq!(q(&mut after, &["GET", "counter"]).await.unwrap(), Value::BulkString(b"5000".to_vec()));
+
+    // A runaway script is stopped; the node serves on.
+    let e = q(&mut after, &["EVAL", "while true do end", "0"]).await.unwrap_err().to_string();
+    assert!(e.contains("Script killed"), "{e}");
+    assert_eq!(q(&mut after, &["EVAL", "return 1", "0"]).await.unwrap(), Value::Int(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_in_cluster_mode_route_by_their_keys() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
+    let (proxy, _) = cluster.create_cluster_group("luac", 2, 0).await;
+    let mut c = redis_conn(proxy).await;
+    // "a" (slot 15495) and "b" (slot 3300) live in different node groups.
+    let set = "return redis.call('SET', KEYS[1], ARGV[1])";
+    for key in ["a", "b"] {
+        assert_eq!(q(&mut c, &["EVAL", set, "1", key, key]).await.unwrap(), Value::Okay);
+        assert_eq!(q(&mut c, &["GET", key]).await.unwrap(), Value::BulkString(key.as_bytes().to_vec()));
+    }
+    let e = q(&mut c, &["EVAL", "return 1", "2", "a", "b"]).await.unwrap_err().to_string();
+    assert!(e.contains("don't hash to the same slot"), "{e}");
+    let e = q(&mut c, &["EVAL", "return redis.call('GET', 'b')", "1", "a"]).await.unwrap_err().to_string();
+    assert!(e.contains("Script attempted to access a non local key in a cluster node"), "{e}");
+    // SCRIPT LOAD reaches every node group.
+    let Value::BulkString(sha) = q(&mut c, &["SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])"]).await.unwrap()
+    else {
+        panic!("SCRIPT LOAD answers the SHA1")
+    };
+    let sha = String::from_utf8(sha).unwrap();
+    for key in ["a", "b"] {
+        let got = q(&mut c, &["EVALSHA", &sha, "1", key]).await.unwrap();
+        assert_eq!(got, Value::BulkString(key.as_bytes().to_vec()));
+    }
+}
