@@ -1,6 +1,7 @@
 //! Lua scripting through the gateway with a real client: EVAL/EVALSHA/SCRIPT with Redis's
-//! semantics, a script's writes atomic for other clients and applied whole on replicas,
-//! loaded scripts kept across a failover, a runaway script stopped.
+//! semantics, a script's writes atomic for other clients and on replicas, loaded scripts
+//! carried to a replica added later (full sync) and kept across a failover, a runaway
+//! script stopped, cluster-mode routing.
 
 mod support;
 
@@ -30,7 +31,7 @@ const INCR_1000: &str = "for i = 1, 1000 do redis.call('INCR', KEYS[1]) end retu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripts_are_atomic_replicate_and_survive_a_failover() {
     let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
-    let (port, reader) = cluster.create_group("lua", 1, "everysec").await;
+    let (port, reader) = cluster.create_group("lua", 0, "everysec").await;
     let mut c = redis_conn(port).await;
 
     // The client library's Script: EVALSHA, then SCRIPT LOAD on NOSCRIPT.
@@ -58,6 +59,35 @@ async fn scripts_are_atomic_replicate_and_survive_a_failover() {
     let seen = watch.await.unwrap();
     assert!(seen.iter().all(|n| n % 1000 == 0), "a reader saw a script half done: {seen:?}");
     assert_eq!(q(&mut c, &["GET", "counter"]).await.unwrap(), Value::BulkString(b"5000".to_vec()));
+    let Value::BulkString(sha) = q(&mut c, &["SCRIPT", "LOAD", "return 'loaded:' .. ARGV[1]"]).await.unwrap() else {
+        panic!("SCRIPT LOAD answers the SHA1")
+    };
+    let sha = String::from_utf8(sha).unwrap();
+
+    // A replica added now gets the keys and the loaded scripts by full sync.
+    let mut admin = cluster.admin(0).await;
+    let increase = api::IncreaseReplicaCountRequest {
+        replication_group_id: "lua".into(),
+        new_replica_count: 1,
+        apply_immediately: true,
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match admin.increase_replica_count(increase.clone()).await {
+            Ok(_) => break,
+            // Every datanode must have registered first.
+            Err(s) if s.code() == tonic::Code::FailedPrecondition && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(s) => panic!("increase: {s:?}"),
+        }
+    }
+    eventually(Duration::from_secs(30), "the new replica online", || async {
+        let g = cluster.describe("lua").await;
+        g.node_groups[0].node_group_members.len() == 2
+            && g.node_groups[0].node_group_members.iter().all(|m| m.member_status == "online")
+    })
+    .await;
     // The replica holds the same result.
     let mut r = redis_conn(reader).await;
     eventually(Duration::from_secs(10), "the replica has the scripts' writes", || {
@@ -73,13 +103,8 @@ async fn scripts_are_atomic_replicate_and_survive_a_failover() {
     let e = q(&mut c, &["EVAL_RO", "return redis.call('SET', 'x', 1)", "0"]).await.unwrap_err().to_string();
     assert!(e.contains("Write commands are not allowed from read-only scripts"), "{e}");
 
-    // A loaded script is known to the replica, so EVALSHA works after a failover.
-    let Value::BulkString(sha) = q(&mut c, &["SCRIPT", "LOAD", "return 'loaded:' .. ARGV[1]"]).await.unwrap() else {
-        panic!("SCRIPT LOAD answers the SHA1")
-    };
-    let sha = String::from_utf8(sha).unwrap();
+    // The loaded script is known to the replica, so EVALSHA works after a failover.
     let before = primary(&cluster.describe("lua").await);
-    let mut admin = cluster.admin(0).await;
     admin
         .test_failover(api::TestFailoverRequest { replication_group_id: "lua".into(), node_group_id: "0001".into() })
         .await

@@ -167,7 +167,8 @@ impl Host {
                     let position = node.with_state(|st| st.position.clone());
                     let installing = node.clone();
                     let installed =
-                        tokio::task::spawn_blocking(move || installing.install_full_sync(entries, position)).await;
+                        tokio::task::spawn_blocking(move || installing.install_full_sync(entries, position, None))
+                            .await;
                     match installed.unwrap_or(Err(StoreError::WriterGone)) {
                         Ok(()) => {
                             tracing::info!(node = %node.id, snapshot = %name, keys, "restored from snapshot");

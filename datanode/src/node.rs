@@ -218,6 +218,11 @@ impl Capturable for NodeCapture {
         let Some(state) = self.0.upgrade() else { return Position::default() };
         let mut st = state.lock();
         st.pending.items.push(LogItem::Rotate(segment));
+        // Images hold keys only: the new segment starts with the scripts loaded now.
+        let scripts = st.scripts.bodies();
+        if !scripts.is_empty() {
+            st.pending.items.push(LogItem::Record(crate::storage::log::scripts_record(&scripts)));
+        }
         st.ks.start_capture();
         st.compacting = Some(segment);
         st.position.clone()
@@ -368,11 +373,19 @@ impl Node {
             |key, entry| {
                 ks.borrow_mut().insert(&key, entry);
             },
-            |record| {
-                if let Record::Effects { effects, .. } = record {
+            |record| match record {
+                Record::Effects { effects, .. } => {
                     replayed += effects.len() as u64;
                     apply(&spec.id, &mut ks.borrow_mut(), &mut scripts, &effects);
                 }
+                Record::Scripts(bodies) => {
+                    for body in &bodies {
+                        if let Err(e) = scripts.load(body) {
+                            tracing::warn!(node = %spec.id, "a stored script does not compile: {e:?}");
+                        }
+                    }
+                }
+                Record::Position(_) => {}
             },
         )?;
         let ks = ks.into_inner();
@@ -910,7 +923,14 @@ impl Node {
     /// Replica: replaces the whole keyspace with a primary's full sync (or a new primary's
     /// with a snapshot). Blocking: the image is written as a new base first, so a crash at
     /// any point leaves either the old data or the new, never a mix.
-    pub fn install_full_sync(&self, entries: Vec<(Bytes, Entry)>, position: Position) -> Result<(), StoreError> {
+    /// `scripts`: the primary's loaded scripts, which replace this node's (None: keep them,
+    /// as a snapshot restore does).
+    pub fn install_full_sync(
+        &self,
+        entries: Vec<(Bytes, Entry)>,
+        position: Position,
+        scripts: Option<Vec<Bytes>>,
+    ) -> Result<(), StoreError> {
         let segment = self.files.allocate();
         let mut w = crate::snapshot::file::Writer::create(self.files.base_path(segment))?;
         w.position(&position)?;
@@ -929,6 +949,17 @@ impl Node {
         st.backlog.clear();
         st.pending.items.push(LogItem::Rotate(segment));
         st.pending.items.push(LogItem::Position(position.clone()));
+        if let Some(bodies) = scripts {
+            st.scripts.flush();
+            for body in &bodies {
+                // The primary compiled them; one that fails here is skipped, not fatal.
+                let _ = st.scripts.load(body);
+            }
+        }
+        let bodies = st.scripts.bodies();
+        if !bodies.is_empty() {
+            st.pending.items.push(LogItem::Record(crate::storage::log::scripts_record(&bodies)));
+        }
         st.pending.fsync = true;
         st.store_seq += 1;
         self.writer.kick()?;
@@ -942,8 +973,9 @@ impl Node {
         self.files.remove_before(segment)
     }
 
-    /// Primary: a consistent copy of the keyspace and the position it corresponds to.
-    pub fn snapshot(&self) -> (Position, Vec<(Bytes, Entry)>) {
+    /// Primary: a consistent copy of the keyspace and the position it corresponds to, with
+    /// the scripts loaded then.
+    pub fn snapshot(&self) -> (Position, Vec<(Bytes, Entry)>, Vec<Bytes>) {
         let st = self.state.lock();
         let now = now_ms();
         let entries = st
@@ -952,7 +984,7 @@ impl Node {
             .filter(|(_, e)| !e.is_expired(now))
             .map(|(k, e)| (Bytes::copy_from_slice(k), e.clone()))
             .collect();
-        (st.position.clone(), entries)
+        (st.position.clone(), entries, st.scripts.bodies())
     }
 
     pub fn record_ack(&self, replica: &str, offset: u64) {

@@ -58,6 +58,7 @@ fn restarts_where_it_stopped_with_compactions_between() {
     let root = tempfile::tempdir().unwrap();
     // A tiny threshold: the log is compacted over and over while the writes go on.
     let node = open(root.path(), 1);
+    run(&node, &[&["SCRIPT", "LOAD", "return 'kept'"]]);
     for i in 0..3000 {
         let (k, v) = (format!("k{}", i % 700), format!("v{i}"));
         run(&node, &[&["SET", &k, &v], &["INCR", "counter"], &["RPUSH", "list", &v], &["HINCRBY", "h", &k, "1"]]);
@@ -82,6 +83,9 @@ fn restarts_where_it_stopped_with_compactions_between() {
     assert!(after == before, "the reopened keyspace differs");
     let Some(Value::List(l)) = after.get(&Bytes::from_static(b"list")).map(|e| e.value.clone()) else { panic!() };
     assert_eq!(l.len(), 3000);
+    // The script was loaded before every compaction: the segments after each image say so.
+    let sha = crate::script::sha1hex(b"return 'kept'");
+    assert!(node.with_state(|st| st.scripts.exists(sha.as_bytes())), "a loaded script outlives compactions");
 
     // Writes after a restart continue the same history.
     run(&node, &[&["INCR", "counter"]]);
@@ -101,11 +105,16 @@ fn a_full_sync_replaces_the_files_too() {
     let entries =
         vec![(Bytes::from_static(b"new"), Entry::new(Value::Str(crate::strval::Str::from(Bytes::from_static(b"2")))))];
     let position = Position { replid: "primary".into(), offset: 40 };
-    node.install_full_sync(entries, position.clone()).unwrap();
+    run(&node, &[&["SCRIPT", "LOAD", "return 'mine'"]]);
+    let theirs = Bytes::from_static(b"return 'theirs'");
+    node.install_full_sync(entries, position.clone(), Some(vec![theirs.clone()])).unwrap();
     settle(&node);
     drop(node);
     let node = open(root.path(), 1 << 30);
     let keys: Vec<Bytes> = contents(&node).into_keys().collect();
     assert_eq!(keys, vec![Bytes::from_static(b"new")]);
+    // The primary's scripts replace the node's own, across a restart too.
+    let known = |body: &[u8]| node.with_state(|st| st.scripts.exists(crate::script::sha1hex(body).as_bytes()));
+    assert!(known(&theirs) && !known(b"return 'mine'"));
     assert_eq!(node.with_state(|st| st.position.clone()), position);
 }

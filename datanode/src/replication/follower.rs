@@ -85,6 +85,7 @@ impl Follower {
         let _ = req_tx.send(pb::SyncRequest { kind: Some(Req::Start(start)) }).await;
         let mut stream = client.sync(ReceiverStream::new(req_rx)).await?.into_inner();
         let mut full: Option<Vec<(Bytes, Entry)>> = None;
+        let mut scripts = Vec::new();
         loop {
             let msg = tokio::time::timeout(LINK_TIMEOUT, stream.message())
                 .await
@@ -105,6 +106,14 @@ impl Follower {
                         st.full_syncing = true;
                     });
                     full = Some(Vec::new());
+                    scripts.clear();
+                    None
+                }
+                Some(Msg::FullSyncScripts(s)) => {
+                    if full.is_none() {
+                        return Err(FollowError::Protocol("scripts outside a full sync".into()));
+                    }
+                    scripts = s.bodies;
                     None
                 }
                 Some(Msg::FullSyncChunk(chunk)) => {
@@ -120,7 +129,8 @@ impl Follower {
                     let n = entries.len();
                     let node = self.node.clone();
                     let position = Position { replid: p.replid, offset: p.offset };
-                    tokio::task::spawn_blocking(move || node.install_full_sync(entries, position))
+                    let scripts = std::mem::take(&mut scripts);
+                    tokio::task::spawn_blocking(move || node.install_full_sync(entries, position, Some(scripts)))
                         .await
                         .map_err(|e| FollowError::Protocol(e.to_string()))??;
                     tracing::info!(node = %self.node.id, keys = n, offset = p.offset, "full sync done");

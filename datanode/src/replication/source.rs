@@ -168,9 +168,12 @@ async fn stream_to_replica(node: &Arc<Node>, start: &pb::SyncStart, tx: &Out) ->
         start.offset
     } else {
         tracing::info!(node = %node.id, replica = %start.replica_node_id, "full sync");
-        let (position, entries) = node.snapshot();
+        let (position, entries, scripts) = node.snapshot();
         let pos = pb::Position { replid: position.replid.clone(), offset: position.offset };
         send(tx, Msg::FullSyncBegin(pos.clone())).await?;
+        if !scripts.is_empty() {
+            send(tx, Msg::FullSyncScripts(pb::Scripts { bodies: scripts })).await?;
+        }
         let mut chunk = Vec::with_capacity(CHUNK_ENTRIES);
         let mut bytes = 0usize;
         for (k, e) in &entries {

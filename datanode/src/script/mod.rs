@@ -23,7 +23,7 @@ use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
 use crate::cmd::{CmdResult, Ctx};
-pub use vm::Scripts;
+pub use vm::{sha1hex, Scripts};
 
 /// How long a script may run.
 #[cfg(not(test))]

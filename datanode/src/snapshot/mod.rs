@@ -60,7 +60,7 @@ impl Snapshots {
                 Some(node) => {
                     // A consistent copy taken under the node's lock; on a replica this holds
                     // up only the replication stream, never the primary's writes.
-                    let (_, entries) = node.snapshot();
+                    let (_, entries, _) = node.snapshot();
                     file::write(&this.dir, &name, &entries).map_err(|e| e.to_string())
                 }
             };

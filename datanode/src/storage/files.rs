@@ -134,6 +134,7 @@ impl NodeFiles {
                         found.position.offset = offset_before + effects.len() as u64;
                     }
                     Record::Position(p) => found.position = p.clone(),
+                    Record::Scripts(_) => {}
                 }
                 record(r);
             });

@@ -8,6 +8,8 @@
 //!               per effect: u32 argument count, per argument: u32 length, bytes
 //!          'P', u64 offset, u16 replid length, replid     (the node's position was set:
 //!               promotion, full sync, start)
+//!          'S', u32 count, per script: u32 length, body    (the Lua scripts loaded when a
+//!               segment starts after a new image: images hold keys only)
 //! ```
 //! Integers are big-endian. A record is written whole or, after a crash, found torn at the
 //! end of the last segment, where recovery cuts it off.
@@ -19,6 +21,7 @@ use crate::replication::backlog::Effect;
 
 const KIND_EFFECTS: u8 = b'E';
 const KIND_POSITION: u8 = b'P';
+const KIND_SCRIPTS: u8 = b'S';
 const HEADER: usize = 8;
 /// Largest payload a reader accepts (a bigger length is damage, not data): the largest
 /// command a client may send, 2 GiB, fits.
@@ -26,8 +29,13 @@ const MAX_PAYLOAD: usize = u32::MAX as usize;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
-    Effects { offset_before: u64, effects: Vec<Effect> },
+    Effects {
+        offset_before: u64,
+        effects: Vec<Effect>,
+    },
     Position(Position),
+    /// The scripts loaded at this point (SCRIPT LOAD); later effects may add or flush some.
+    Scripts(Vec<Bytes>),
 }
 
 /// Appends `effects` (which follow offset `offset_before`) as one record.
@@ -70,6 +78,20 @@ pub fn encode_position(out: &mut Vec<u8>, p: &Position) {
     out.extend_from_slice(&(replid.len() as u16).to_be_bytes());
     out.extend_from_slice(replid);
     end(out, start);
+}
+
+/// The scripts loaded at this point, as one record of their own.
+pub fn scripts_record(bodies: &[Bytes]) -> Bytes {
+    let mut out = Vec::with_capacity(HEADER + 5 + bodies.iter().map(|b| 4 + b.len()).sum::<usize>());
+    let start = begin(&mut out);
+    out.push(KIND_SCRIPTS);
+    out.extend_from_slice(&(bodies.len() as u32).to_be_bytes());
+    for body in bodies {
+        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        out.extend_from_slice(body);
+    }
+    end(&mut out, start);
+    out.into()
 }
 
 fn begin(out: &mut Vec<u8>) -> usize {
@@ -153,6 +175,17 @@ fn decode_payload(payload: Bytes) -> Option<Record> {
             let replid = String::from_utf8(cur.take(n)?.to_vec()).ok()?;
             (cur.left() == 0).then_some(Record::Position(Position { replid, offset }))
         }
+        KIND_SCRIPTS => {
+            let count = cur.u32()? as usize;
+            let mut bodies = Vec::with_capacity(count.min(cur.left() / 4));
+            for _ in 0..count {
+                let n = cur.u32()? as usize;
+                let at = cur.at;
+                cur.take(n)?;
+                bodies.push(payload.slice(at..at + n));
+            }
+            (cur.left() == 0).then_some(Record::Scripts(bodies))
+        }
         _ => None,
     }
 }
@@ -201,6 +234,8 @@ mod tests {
         encode_position(&mut out, &p);
         let effects = vec![effect(&["SET", "k", "v"]), effect(&["DEL", "k"])];
         encode_effects(&mut out, 3, &effects);
+        let scripts = vec![Bytes::from("return 1"), Bytes::new()];
+        out.extend_from_slice(&scripts_record(&scripts));
         let whole = out.len();
         encode_effects(&mut out, 5, &[effect(&["INCR", "n"])]);
         let out = Bytes::from(out);
@@ -209,11 +244,12 @@ mod tests {
         assert_eq!((r.valid, r.torn), (out.len(), false));
         assert_eq!(got[0], Record::Position(p));
         assert_eq!(got[1], Record::Effects { offset_before: 3, effects });
-        // Every cut inside the last record leaves the first two readable.
+        assert_eq!(got[2], Record::Scripts(scripts));
+        // Every cut inside the last record leaves the first three readable.
         for cut in whole..out.len() {
             let mut n = 0;
             let r = read(&out.slice(..cut), |_| n += 1);
-            assert_eq!((n, r.valid, r.torn), (2, whole, cut > whole));
+            assert_eq!((n, r.valid, r.torn), (3, whole, cut > whole));
         }
         // A flipped bit is found by the checksum.
         let mut bad = out.to_vec();
