@@ -156,3 +156,44 @@ async fn scripts_in_cluster_mode_route_by_their_keys() {
         assert_eq!(got, Value::BulkString(key.as_bytes().to_vec()));
     }
 }
+
+/// Python's `limits` (its Redis moving-window, fixed-window and sliding-window limiters;
+/// the moving and sliding ones run Lua scripts), unchanged. Installed from PyPI when missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_limits_rate_limiters_work() {
+    let importable = || {
+        std::process::Command::new("python3").args(["-c", "import limits, redis"]).status().is_ok_and(|s| s.success())
+    };
+    if !importable() {
+        let _ = std::process::Command::new("python3").args(["-m", "pip", "install", "-q", "redis", "limits"]).status();
+    }
+    if !importable() {
+        let required = std::env::var("FERROCACHE_EXTERNAL_CLIENTS").is_ok_and(|v| v == "required");
+        assert!(!required, "python3 with the `limits` package is required here (python3 -m pip install limits)");
+        eprintln!("SKIPPED: python3 -m pip install limits failed");
+        return;
+    }
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
+    let (port, _) = cluster.create_group("limits", 0, "everysec").await;
+    let script = format!(
+        r#"
+from limits import storage, strategies, parse
+s = storage.RedisStorage("redis://127.0.0.1:{port}")
+for name, cls in [("moving", strategies.MovingWindowRateLimiter),
+                  ("fixed", strategies.FixedWindowRateLimiter),
+                  ("sliding", strategies.SlidingWindowCounterRateLimiter)]:
+    limiter = cls(s)
+    item = parse("5/minute")
+    hits = [limiter.hit(item, "user", name) for _ in range(8)]
+    assert hits == [True] * 5 + [False] * 3, (name, hits)
+    stats = limiter.get_window_stats(item, "user", name)
+    assert stats.remaining == 0, (name, stats)
+    assert limiter.test(item, "other", name), name
+print("OK")
+"#
+    );
+    let out = tokio::task::block_in_place(|| std::process::Command::new("python3").args(["-c", &script]).output())
+        .expect("python3");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("OK"), "{text}");
+}
