@@ -152,3 +152,24 @@ fn a_runaway_script_is_stopped_and_the_vm_stays_usable() {
     assert!(e.contains("memory"), "{e}");
     assert_eq!(n.run(&["EVAL", "return 7", "0"]), Reply::Integer(7));
 }
+
+#[test]
+fn eval_keeps_a_bounded_cache_and_loaded_scripts_stay() {
+    let mut n = Node::new(true);
+    let loaded = "return 'loaded'";
+    n.run(&["SCRIPT", "LOAD", loaded]);
+    let first = "return 0";
+    n.run(&["EVAL", first, "0"]);
+    for i in 1..=super::vm::MAX_EVAL_SCRIPTS {
+        assert_eq!(n.run(&["EVAL", &format!("return {i}"), "0"]), Reply::Integer(i as i64));
+    }
+    let known = |n: &Node, body: &str| n.scripts.exists(super::sha1hex(body.as_bytes()).as_bytes());
+    assert!(!known(&n, first), "the oldest EVAL-only script is dropped");
+    assert!(known(&n, "return 1") && known(&n, loaded));
+    // Only loaded scripts travel to replicas and the log.
+    assert_eq!(n.scripts.bodies(), vec![Bytes::from(loaded)]);
+    // Loading a script EVAL already ran makes it a loaded one (and an effect).
+    let before = n.effects.len();
+    n.run(&["SCRIPT", "LOAD", "return 1"]);
+    assert_eq!(n.effects.len(), before + 1);
+}

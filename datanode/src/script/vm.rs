@@ -1,6 +1,6 @@
 //! The node's Lua VM and its script cache.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -86,9 +86,23 @@ struct Vm {
     /// Set once the running script passed its time limit: the reason it is being stopped.
     killed: Arc<Mutex<Option<String>>>,
     run: Function,
-    /// SHA1 (lowercase hex) -> the script's body and compiled chunk.
-    cache: HashMap<String, (Bytes, Function)>,
+    /// SHA1 (lowercase hex) -> the script.
+    cache: HashMap<String, Cached>,
+    /// Scripts cached only because EVAL ran them, oldest first: at most [`MAX_EVAL_SCRIPTS`]
+    /// stay, so clients sending ever-new bodies cannot grow the node without bound (as
+    /// Redis 7.4 does). SCRIPT LOAD's scripts stay until SCRIPT FLUSH.
+    evals: VecDeque<String>,
 }
+
+struct Cached {
+    body: Bytes,
+    chunk: Function,
+    /// Loaded with SCRIPT LOAD (kept, replicated and stored), not just run by EVAL.
+    loaded: bool,
+}
+
+/// Most scripts EVAL alone keeps compiled.
+pub(super) const MAX_EVAL_SCRIPTS: usize = 500;
 
 /// The node's scripts; the VM is made on first use.
 #[derive(Default)]
@@ -123,23 +137,36 @@ impl Vm {
         let flag = killed.clone();
         internal.set("killed", lua.create_function(move |_, ()| Ok(flag.lock().clone()))?)?;
         let run: Function = lua.load(PRELUDE).set_name("@prelude").call(internal.clone())?;
-        Ok(Vm { lua, internal, killed, run, cache: HashMap::new() })
+        Ok(Vm { lua, internal, killed, run, cache: HashMap::new(), evals: VecDeque::new() })
     }
 
-    /// Compiles `body` unless it is cached; its SHA1 and whether it is new.
-    fn load(&mut self, body: &Bytes) -> Result<(String, bool), Reply> {
+    /// Compiles `body` unless it is cached; its SHA1 and whether SCRIPT LOAD (`load`) made
+    /// it a loaded script just now.
+    fn load(&mut self, body: &Bytes, load: bool) -> Result<(String, bool), Reply> {
         let sha = sha1hex(body);
-        if self.cache.contains_key(&sha) {
-            return Ok((sha, false));
+        if let Some(cached) = self.cache.get_mut(&sha) {
+            let promoted = load && !cached.loaded;
+            cached.loaded |= load;
+            return Ok((sha, promoted));
         }
-        let f = self
+        let chunk = self
             .lua
             .load(&body[..])
             .set_name("@user_script")
             .into_function()
             .map_err(|e| Reply::error(format!("ERR Error compiling script (new function): {}", lua_message(&e))))?;
-        self.cache.insert(sha.clone(), (body.clone(), f));
-        Ok((sha, true))
+        self.cache.insert(sha.clone(), Cached { body: body.clone(), chunk, loaded: load });
+        if !load {
+            self.evals.push_back(sha.clone());
+            while self.evals.len() > MAX_EVAL_SCRIPTS {
+                if let Some(old) = self.evals.pop_front() {
+                    if self.cache.get(&old).is_some_and(|c| !c.loaded) {
+                        self.cache.remove(&old);
+                    }
+                }
+            }
+        }
+        Ok((sha, load))
     }
 }
 
@@ -151,9 +178,9 @@ impl Scripts {
         self.vm.as_mut().ok_or_else(|| Reply::error("ERR no Lua VM"))
     }
 
-    /// SCRIPT LOAD: the script's SHA1, and whether it was not cached before.
+    /// SCRIPT LOAD: the script's SHA1, and whether it was not loaded before.
     pub fn load(&mut self, body: &Bytes) -> Result<(String, bool), Reply> {
-        self.vm()?.load(body)
+        self.vm()?.load(body, true)
     }
 
     pub fn exists(&self, sha: &[u8]) -> bool {
@@ -166,9 +193,10 @@ impl Scripts {
         self.vm = None;
     }
 
-    /// The bodies of every cached script (for images and full syncs).
+    /// The bodies of the loaded scripts (for the log and full syncs; EVAL carries its own).
     pub fn bodies(&self) -> Vec<Bytes> {
-        self.vm.as_ref().map(|vm| vm.cache.values().map(|(b, _)| b.clone()).collect()).unwrap_or_default()
+        let loaded = |vm: &Vm| vm.cache.values().filter(|c| c.loaded).map(|c| c.body.clone()).collect();
+        self.vm.as_ref().map(loaded).unwrap_or_default()
     }
 
     /// Runs a script (by body, or by SHA1 when `by_sha`) on `ctx`.
@@ -189,9 +217,9 @@ impl Scripts {
             }
             sha
         } else {
-            vm.load(script)?.0
+            vm.load(script, false)?.0
         };
-        let Some((_, f)) = vm.cache.get(&sha) else {
+        let Some(Cached { chunk: f, .. }) = vm.cache.get(&sha) else {
             return Err(Reply::error("NOSCRIPT No matching script. Please use EVAL."));
         };
         let lua = &vm.lua;
