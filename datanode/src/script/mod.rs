@@ -14,6 +14,7 @@
 //! What it wrote before that stays written, as after any script error in Redis.
 
 mod convert;
+mod libs;
 mod vm;
 
 use std::time::Duration;

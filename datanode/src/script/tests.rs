@@ -75,6 +75,10 @@ fn scripts_see_keys_and_argv_and_call_commands() {
     assert_eq!(n.run(&["EVAL", "return redis.status_reply('PONG')", "0"]), Reply::Simple("PONG".into()));
     assert_eq!(n.run(&["EVAL", "return redis.error_reply('-MY error')", "0"]), Reply::error("MY error"));
     assert_eq!(n.run(&["EVAL", "return redis.sha1hex('')", "0"]), bulk("da39a3ee5e6b4b0d3255bfef95601890afd80709"));
+    // The bundled libraries are there, inside the sandbox.
+    assert_eq!(n.run(&["EVAL", "return cjson.encode({ARGV[1], {k = 1}})", "0", "v"]), bulk(r#"["v",{"k":1}]"#));
+    assert_eq!(n.run(&["EVAL", "return cjson.decode(ARGV[1]).a[2]", "0", r#"{"a":[5,6]}"#]), Reply::Integer(6));
+    assert_eq!(n.run(&["EVAL", "return bit.band(ARGV[1], 6)", "0", "12"]), Reply::Integer(4));
     // 1000 INCRs in one script: one effect per INCR, all applied at once.
     let r = n.run(&[
         "EVAL",

@@ -136,6 +136,7 @@ impl Vm {
         let killed: Arc<Mutex<Option<String>>> = Arc::default();
         let flag = killed.clone();
         internal.set("killed", lua.create_function(move |_, ()| Ok(flag.lock().clone()))?)?;
+        super::libs::install(&lua)?;
         let run: Function = lua.load(PRELUDE).set_name("@prelude").call(internal.clone())?;
         Ok(Vm { lua, internal, killed, run, cache: HashMap::new(), evals: VecDeque::new() })
     }
