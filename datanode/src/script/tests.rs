@@ -177,3 +177,17 @@ fn eval_keeps_a_bounded_cache_and_loaded_scripts_stay() {
     n.run(&["SCRIPT", "LOAD", "return 1"]);
     assert_eq!(n.effects.len(), before + 1);
 }
+
+#[test]
+fn shebang_flags_are_honoured() {
+    let mut n = Node::new(true);
+    assert_eq!(n.run(&["EVAL", "#!lua\nreturn 1", "0"]), Reply::Integer(1));
+    let e = error_text(&n.run(&["EVAL", "#!lua flags=no-writes\nreturn redis.call('SET', 'a', 'b')", "0"]));
+    assert!(e.starts_with("ERR Write commands are not allowed from read-only scripts."), "{e}");
+    let e = error_text(&n.run(&["EVAL", "#!lua flags=no-writes\n\nreturn x", "0"]));
+    assert!(e.contains("user_script:3:"), "line numbers count the shebang line: {e}");
+    let e = error_text(&n.run(&["EVAL", "#!python\nreturn 1", "0"]));
+    assert_eq!(e, "ERR Unexpected engine in script shebang: python");
+    let e = error_text(&n.run(&["EVAL", "#!lua flags=bogus\nreturn 1", "0"]));
+    assert_eq!(e, "ERR Unexpected flag in script shebang: bogus");
+}

@@ -97,6 +97,7 @@ struct Vm {
 struct Cached {
     body: Bytes,
     chunk: Function,
+    flags: Shebang,
     /// Loaded with SCRIPT LOAD (kept, replicated and stored), not just run by EVAL.
     loaded: bool,
 }
@@ -150,13 +151,14 @@ impl Vm {
             cached.loaded |= load;
             return Ok((sha, promoted));
         }
+        let (flags, code) = shebang(body)?;
         let chunk = self
             .lua
-            .load(&body[..])
+            .load(code)
             .set_name("@user_script")
             .into_function()
             .map_err(|e| Reply::error(format!("ERR Error compiling script (new function): {}", lua_message(&e))))?;
-        self.cache.insert(sha.clone(), Cached { body: body.clone(), chunk, loaded: load });
+        self.cache.insert(sha.clone(), Cached { body: body.clone(), chunk, flags, loaded: load });
         if !load {
             self.evals.push_back(sha.clone());
             while self.evals.len() > MAX_EVAL_SCRIPTS {
@@ -220,8 +222,13 @@ impl Scripts {
         } else {
             vm.load(script, false)?.0
         };
-        let Some(Cached { chunk: f, .. }) = vm.cache.get(&sha) else {
+        let Some(Cached { chunk: f, flags, .. }) = vm.cache.get(&sha) else {
             return Err(Reply::error("NOSCRIPT No matching script. Please use EVAL."));
+        };
+        let limits = Limits {
+            read_only: limits.read_only || flags.no_writes,
+            oom: limits.oom && !flags.allow_oom,
+            slots: limits.slots,
         };
         let lua = &vm.lua;
         let list = |items: &[Bytes]| -> mlua::Result<Table> {
@@ -293,6 +300,49 @@ fn caller_line(lua: &Lua) -> Option<usize> {
         })
         .flatten()
     })
+}
+
+/// What a script's `#!lua flags=...` line declares (Redis 7). Without one, a script runs
+/// as in Redis 6 (writes allowed, OOM checked per command).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Shebang {
+    /// `no-writes`: the script only reads (it may then run on replicas).
+    no_writes: bool,
+    /// `allow-oom`: its writes run even over maxmemory.
+    allow_oom: bool,
+}
+
+/// Splits a script into its shebang flags and the Lua code, with Redis's errors for an
+/// engine or flag it does not know. The shebang line becomes an empty line, so Lua's line
+/// numbers still match the script's.
+fn shebang(body: &Bytes) -> Result<(Shebang, Vec<u8>), Reply> {
+    if !body.starts_with(b"#!") {
+        return Ok((Shebang::default(), body.to_vec()));
+    }
+    let end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
+    let line = String::from_utf8_lossy(&body[2..end]).into_owned();
+    let mut words = line.split(' ').filter(|w| !w.is_empty());
+    let engine = words.next().unwrap_or("");
+    if engine != "lua" {
+        return Err(Reply::error(format!("ERR Unexpected engine in script shebang: {engine}")));
+    }
+    let mut flags = Shebang::default();
+    for word in words {
+        let Some(list) = word.strip_prefix("flags=") else {
+            return Err(Reply::error(format!("ERR Unknown lua shebang option: {word}")));
+        };
+        for flag in list.split(',').filter(|f| !f.is_empty()) {
+            match flag {
+                "no-writes" => flags.no_writes = true,
+                "allow-oom" => flags.allow_oom = true,
+                // Accepted: nothing here depends on them (no stale replicas serve scripts,
+                // cross-slot keys are refused by the gateway).
+                "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                other => return Err(Reply::error(format!("ERR Unexpected flag in script shebang: {other}"))),
+            }
+        }
+    }
+    Ok((flags, body[end..].to_vec()))
 }
 
 /// What a running script may do.
