@@ -160,6 +160,9 @@ async fn keyspace_notifications_follow_redis() {
     // Inside MULTI/EXEC each command fires its events, as in Redis.
     let _: () =
         redis::pipe().atomic().cmd("INCR").arg("t").cmd("RENAME").arg("t").arg("u").query_async(&mut c).await.unwrap();
+    // So does each command a script runs.
+    let script = "redis.call('SET', KEYS[1], 'x') redis.call('LPUSH', KEYS[2], 'a') return 1";
+    let _: i64 = q(&mut c, &["EVAL", script, "2", "sk", "sl"]).await.unwrap();
 
     let want = [
         ("__keyspace@0__:k", "set"),
@@ -180,6 +183,10 @@ async fn keyspace_notifications_follow_redis() {
         ("__keyevent@0__:rename_from", "t"),
         ("__keyspace@0__:u", "rename_to"),
         ("__keyevent@0__:rename_to", "u"),
+        ("__keyspace@0__:sk", "set"),
+        ("__keyevent@0__:set", "sk"),
+        ("__keyspace@0__:sl", "lpush"),
+        ("__keyevent@0__:lpush", "sl"),
     ];
     let mut got = Vec::new();
     let mut stream = sub.on_message();

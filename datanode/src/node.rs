@@ -279,22 +279,19 @@ fn count_lookups(st: &mut NodeState, command: Command, args: &[Bytes], now: i64)
     }
 }
 
-/// The keyspace events of one command that just ran: for the keys it made dirty since
-/// `dirty_from`, less those that merely expired (they fire `expired` on their own).
+/// The keyspace events of one command that just ran, after those of the commands its
+/// script ran (they happened first).
 fn command_events(
     ks: &Keyspace,
     command: Command,
     args: &[Bytes],
-    out: &WriteSet,
+    out: &mut WriteSet,
     dirty_from: usize,
     expired_from: usize,
 ) -> Vec<notify::Event> {
-    if out.dirty.len() == dirty_from {
-        return Vec::new();
-    }
-    let expired = &out.expired_keys[expired_from..];
-    let changed: Vec<Bytes> = out.dirty[dirty_from..].iter().filter(|k| !expired.contains(k)).cloned().collect();
-    notify::command_events(command.rule(), args, &changed, |k| ks.get(k).is_none())
+    let mut events = std::mem::take(&mut out.events);
+    events.extend(notify::events_since(ks, command.rule(), args, out, dirty_from, expired_from));
+    events
 }
 
 /// A command looked up, with its arguments.
@@ -626,7 +623,7 @@ impl Node {
                 out.effects.push(cmd::frame(false));
             }
             if notify_flags != 0 {
-                events.extend(command_events(&st.ks, command, args, &out, dirty_from, expired_from));
+                events.extend(command_events(&st.ks, command, args, &mut out, dirty_from, expired_from));
             }
         }
         if notify_flags != 0 {

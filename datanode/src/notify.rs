@@ -96,6 +96,24 @@ pub fn command_events(rule: Rule, args: &[Bytes], changed: &[Bytes], gone: impl 
     out
 }
 
+/// The events of a command that just ran: for the keys it made dirty since `dirty_from`,
+/// less those that merely expired (they fire `expired` on their own).
+pub fn events_since(
+    ks: &crate::keyspace::Keyspace,
+    rule: Rule,
+    args: &[Bytes],
+    out: &crate::cmd::WriteSet,
+    dirty_from: usize,
+    expired_from: usize,
+) -> Vec<Event> {
+    if out.dirty.len() == dirty_from {
+        return Vec::new();
+    }
+    let expired = &out.expired_keys[expired_from..];
+    let changed: Vec<Bytes> = out.dirty[dirty_from..].iter().filter(|k| !expired.contains(k)).cloned().collect();
+    command_events(rule, args, &changed, |k| ks.get(k).is_none())
+}
+
 /// The (channel, message) pairs to publish for `events` under the `flags` in force.
 pub fn messages(flags: u32, events: &[Event]) -> Vec<(Bytes, Bytes)> {
     let mut out = Vec::new();

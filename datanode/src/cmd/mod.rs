@@ -43,6 +43,8 @@ pub struct WriteSet {
     pub evicted: Vec<Bytes>,
     /// Keys deleted because they had expired (keyspace notifications).
     pub expired_keys: Vec<Bytes>,
+    /// Keyspace events of the commands a script ran (they fire as if sent one by one).
+    pub events: Vec<crate::notify::Event>,
 }
 
 impl WriteSet {

@@ -399,9 +399,12 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
             return Reply::error("ERR Script attempted to access a non local key in a cluster node");
         }
     }
+    let (dirty_from, expired_from) = (ctx.out.dirty.len(), ctx.out.expired_keys.len());
     let reply = command.run(ctx, args);
     // A blocking command inside a script does not block: it answers at once, as in Redis.
     ctx.block = None;
+    let events = crate::notify::events_since(ctx.ks, command.rule(), args, ctx.out, dirty_from, expired_from);
+    ctx.out.events.extend(events);
     reply
 }
 
