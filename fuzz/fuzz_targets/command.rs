@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 
 fn run(ks: &mut Keyspace, primary: bool, args: &[Bytes]) -> WriteSet {
     let mut out = WriteSet::default();
-    let mut ctx = Ctx { ks, now: 1_700_000_000_000, primary, out: &mut out, max_string: 1 << 16, block: None, lfu: None };
+    let mut ctx = Ctx { ks, now: 1_700_000_000_000, primary, out: &mut out, max_string: 1 << 16, block: None, lfu: None, script: None };
     execute(&mut ctx, args);
     out
 }
