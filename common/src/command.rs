@@ -180,6 +180,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("incrbyfloat", 3, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
     spec!("info", -1, ["loading", "stale"], 0, 0, 0, "server", Gateway, "Returns information and statistics about the server."),
     spec!("keys", 2, ["readonly"], 0, 0, 0, "generic", AllShards, "Returns all key names that match a pattern."),
+    spec!("lcs", -3, ["readonly"], 1, 2, 1, "string", Keyed, "Finds the longest common substring."),
     spec!("lindex", 3, ["readonly"], 1, 1, 1, "list", Keyed, "Returns an element from a list by its index."),
     spec!("linsert", 5, ["write", "denyoom"], 1, 1, 1, "list", Keyed, "Inserts an element before or after another element in a list."),
     spec!("llen", 2, ["readonly", "fast"], 1, 1, 1, "list", Keyed, "Returns the length of a list."),

@@ -13,7 +13,7 @@ use ferrocache_common::parameters::notify::{GENERIC, HASH, LIST, SET, STRING, ZS
 use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
-use super::{bitmaps, hashes, hyperloglog, keys, lists, server, sets, strings, zsets, CmdResult, Ctx};
+use super::{bitmaps, hashes, hyperloglog, keys, lcs, lists, server, sets, strings, zsets, CmdResult, Ctx};
 use crate::notify::Rule::{self, *};
 use crate::script;
 
@@ -70,6 +70,7 @@ fn action(name: &str) -> (Action, Rule) {
         "setnx" => run(strings::setnx, Each(STRING, "set")),
         "setrange" => run(strings::setrange, Each(STRING, "setrange")),
         "strlen" => run(strings::strlen, Quiet),
+        "lcs" => run(lcs::lcs, Quiet),
 
         "bitcount" => run(bitmaps::bitcount, Quiet),
         "bitfield" => run(|c, a| bitmaps::bitfield(c, a, false), Each(STRING, "setbit")),

@@ -12,6 +12,7 @@ mod dispatch;
 mod hashes;
 mod hyperloglog;
 mod keys;
+mod lcs;
 mod lists;
 mod server;
 mod sets;

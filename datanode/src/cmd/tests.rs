@@ -205,3 +205,31 @@ fn hashes() {
     assert_eq!(h.run("HRANDFIELD h"), Reply::NullBulk);
     assert_eq!(h.run("HGETALL h"), Reply::Map(vec![]));
 }
+
+#[test]
+fn lcs_follows_redis() {
+    let mut h = Harness::new();
+    h.run("MSET key1 ohmytext key2 mynewtext");
+    assert_eq!(h.run("LCS key1 key2"), bulk("mytext"));
+    assert_eq!(h.run("LCS key1 key2 LEN"), Reply::Integer(6));
+    let range = |a: i64, b: i64| Reply::Array(vec![Reply::Integer(a), Reply::Integer(b)]);
+    let idx =
+        |matches: Vec<Reply>| Reply::Map(vec![bulk("matches"), Reply::Array(matches), bulk("len"), Reply::Integer(6)]);
+    // Redis's documented example.
+    assert_eq!(
+        h.run("LCS key1 key2 IDX"),
+        idx(vec![Reply::Array(vec![range(4, 7), range(5, 8)]), Reply::Array(vec![range(2, 3), range(0, 1)])])
+    );
+    assert_eq!(
+        h.run("LCS key1 key2 IDX MINMATCHLEN 4 WITHMATCHLEN"),
+        idx(vec![Reply::Array(vec![range(4, 7), range(5, 8), Reply::Integer(4)])])
+    );
+    assert_eq!(h.run("LCS key1 missing"), bulk(""));
+    assert_eq!(
+        h.run("LCS key1 key2 LEN IDX"),
+        err("ERR If you want both the length and indexes, please just use IDX.")
+    );
+    assert_eq!(h.run("LCS key1 key2 MINMATCHLEN"), err("ERR syntax error"));
+    h.run("RPUSH l a");
+    assert_eq!(h.run("LCS key1 l"), err("ERR The specified keys must contain string values"));
+}
