@@ -9,8 +9,8 @@ use super::{CmdResult, Ctx};
 use crate::value::Value;
 
 /// Most table cells one LCS may use (4 bytes each): the table is transient but built under
-/// the node's lock, so it is bounded in memory and time (~256 MB, a fraction of a second).
-const MAX_CELLS: u64 = 1 << 26;
+/// the node's lock, so it is bounded in memory and time (64 MB, tens of milliseconds).
+const MAX_CELLS: u64 = 1 << 24;
 
 /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]
 pub(super) fn lcs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
