@@ -133,6 +133,31 @@ impl NodeState {
         !self.owns_all || !self.frozen.is_empty()
     }
 
+    /// The context a client's command runs in on this node, with what scripts need. `oom`:
+    /// over maxmemory when the command (or its transaction) started.
+    fn client_ctx<'a>(
+        &'a mut self,
+        out: &'a mut WriteSet,
+        now: i64,
+        writable: bool,
+        max_string: usize,
+        oom: bool,
+    ) -> Ctx<'a> {
+        let lfu = self.memory.lfu();
+        let checks = self.slot_checks();
+        let NodeState { ks, scripts, slots, .. } = self;
+        Ctx {
+            ks,
+            now,
+            primary: writable,
+            out,
+            max_string,
+            block: None,
+            lfu,
+            script: Some(crate::script::Env { scripts, oom, slots: checks.then_some(&*slots) }),
+        }
+    }
+
     /// Whether this primary's lease still runs (a node never granted one has none).
     pub fn lease_live(&self) -> bool {
         self.lease_until.is_some_and(|u| u > std::time::Instant::now())
@@ -596,20 +621,8 @@ impl Node {
             let (command, args) = commands[0];
             let (dirty_from, expired_from) = (out.dirty.len(), out.expired_keys.len());
             let first_effect = out.effects.len();
-            let lfu = st.memory.lfu();
             let oom = st.memory.over_limit(&st.ks);
-            let checks = st.slot_checks();
-            let NodeState { ks, scripts, slots, .. } = &mut *st;
-            let mut ctx = Ctx {
-                ks,
-                now,
-                primary: writable,
-                out: &mut out,
-                max_string: self.max_string,
-                block: None,
-                lfu,
-                script: Some(crate::script::Env { scripts, oom, slots: checks.then_some(&*slots) }),
-            };
+            let mut ctx = st.client_ctx(&mut out, now, writable, self.max_string, oom);
             let reply = crate::panic_guard::run(&self.id, command.name(), is_write, || command.run(&mut ctx, args));
             replies.push(reply.unwrap_or_else(|e| e));
             if let Some(block) = ctx.block.take() {
@@ -657,23 +670,12 @@ impl Node {
             return Reply::NullArray;
         }
         let first_effect = out.effects.len();
-        let lfu = st.memory.lfu();
+        // Scripts in a transaction see the memory state of its start, as in Redis.
         let oom = st.memory.over_limit(&st.ks);
         let mut replies = Vec::with_capacity(commands.len());
         for &(command, args) in commands {
             let (dirty_from, expired_from) = (out.dirty.len(), out.expired_keys.len());
-            let checks = st.slot_checks();
-            let NodeState { ks, scripts, slots, .. } = &mut *st;
-            let mut ctx = Ctx {
-                ks,
-                now,
-                primary: writable,
-                out: &mut *out,
-                max_string: self.max_string,
-                block: None,
-                lfu,
-                script: Some(crate::script::Env { scripts, oom, slots: checks.then_some(&*slots) }),
-            };
+            let mut ctx = st.client_ctx(out, now, writable, self.max_string, oom);
             // Inside a transaction a blocking pop does not block: it answers nil at once.
             replies.push(command.run(&mut ctx, args));
             if notify {
