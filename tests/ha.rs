@@ -105,6 +105,10 @@ async fn sync_durability_loses_no_acknowledged_write_across_kills() {
     };
     let g = modify(&cluster, req).await.expect("modify");
     assert_eq!((g.durability.as_str(), g.min_replicas_to_ack), ("sync", 1));
+    // The change is in force once the primary reports it (the group is "modifying" until then).
+    cluster.wait_available("strict").await;
+    let info: String = cmd("INFO").arg("replication").query_async(&mut redis_conn(port).await).await.expect("info");
+    assert!(info.contains("ferrocache_durability:sync"), "available before the primary applied sync: {info}");
 
     let writers = Writers::start(port, 4, "s");
     writers.progress(200, Duration::from_secs(10)).await;

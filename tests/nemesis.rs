@@ -110,6 +110,7 @@ async fn run(mode: &str, faults: &[Fault], rounds: usize) -> Report {
             ..Default::default()
         };
         cluster.admin(0).await.modify_replication_group(req).await.expect("durability");
+        cluster.wait_available("nemesis").await;
     }
     let writers = Writers::start(port, 4, "n");
     writers.progress(100, Duration::from_secs(20)).await;

@@ -27,6 +27,16 @@ impl Default for Durability {
     }
 }
 
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::None => "none",
+            Mode::Async => "async",
+            Mode::Sync => "sync",
+        }
+    }
+}
+
 impl Durability {
     pub fn from_assignment(a: &pb::NodeAssignment) -> Durability {
         let mode = match a.durability.as_str() {

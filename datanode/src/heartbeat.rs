@@ -94,8 +94,8 @@ impl Heartbeat {
             .nodes()
             .iter()
             .map(|n| {
-                let (role, in_sync, full_sync, paused) =
-                    n.with_state(|st| (st.role.clone(), st.in_sync, st.full_syncing, st.writes_paused));
+                let (role, in_sync, full_sync, paused, durability) =
+                    n.with_state(|st| (st.role.clone(), st.in_sync, st.full_syncing, st.writes_paused, st.durability));
                 pb::NodeStatus {
                     node_id: n.id.clone(),
                     role: match role {
@@ -106,6 +106,9 @@ impl Heartbeat {
                     in_sync: in_sync || role == Role::Primary,
                     full_sync_in_progress: full_sync,
                     writes_paused: paused,
+                    durability: durability.mode.as_str().into(),
+                    min_replicas_to_ack: durability.min_replicas_to_ack as u32,
+                    max_replica_lag_ms: durability.max_replica_lag_ms,
                 }
             })
             .collect();

@@ -86,6 +86,8 @@ impl Host {
                     let changed = node.with_state(|st| st.role != role || st.config_epoch != a.config_epoch);
                     if changed {
                         tracing::info!(node = %node.id, ?role, epoch = a.config_epoch, "role changed");
+                        // A promoted node answers its first write under the group's settings.
+                        node.set_settings(Durability::from_assignment(a), a.pause_writes);
                         node.set_role(role.clone(), a.config_epoch);
                         self.start_follower(&node, &role);
                     }
@@ -116,6 +118,8 @@ impl Host {
                         continue;
                     }
                     tracing::info!(node = %node.id, group = %node.group_id, ?role, keys = node.with_state(|st| st.ks.len()), "hosting node");
+                    // Before it serves: no write is answered under the default settings.
+                    node.set_settings(Durability::from_assignment(a), a.pause_writes);
                     self.nodes.write().insert(a.node_id.clone(), node.clone());
                     self.start_follower(&node, &role);
                 }

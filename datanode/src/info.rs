@@ -1,7 +1,6 @@
 //! The node's part of INFO: memory, persistence, replication and keyspace sections, as
 //! text in Redis's `field:value` format. The gateway adds its own sections around them.
 
-use crate::durability::Mode;
 use crate::node::{AppendFsync, Node, Role};
 
 pub fn node_info(node: &Node) -> String {
@@ -68,13 +67,9 @@ pub fn node_info(node: &Node) -> String {
             st.backlog.bytes(),
         ));
         let d = st.durability;
-        let mode = match d.mode {
-            Mode::None => "none",
-            Mode::Async => "async",
-            Mode::Sync => "sync",
-        };
         s.push_str(&format!(
-            "ferrocache_durability:{mode}\r\nferrocache_min_replicas_to_ack:{}\r\nferrocache_max_replica_lag_ms:{}\r\n",
+            "ferrocache_durability:{}\r\nferrocache_min_replicas_to_ack:{}\r\nferrocache_max_replica_lag_ms:{}\r\n",
+            d.mode.as_str(),
             d.min_replicas_to_ack, d.max_replica_lag_ms
         ));
         if st.role == Role::Primary {

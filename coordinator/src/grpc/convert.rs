@@ -11,6 +11,13 @@ fn slots_text(slots: &[(u16, u16)]) -> String {
     slots.iter().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect::<Vec<_>>().join(",")
 }
 
+/// Whether a node reports applying these settings (a datanode raises zero bounds to 1).
+fn durability_applied(d: &crate::topology::Durability, status: &pb::NodeStatus) -> bool {
+    status.durability == d.mode.as_str()
+        && status.min_replicas_to_ack == d.min_replicas_to_ack.max(1)
+        && status.max_replica_lag_ms == d.max_replica_lag_ms.max(1)
+}
+
 pub fn replication_group(
     g: &ReplicationGroup,
     topology: &Topology,
@@ -20,9 +27,17 @@ pub fn replication_group(
     let endpoint = |port: u16| Some(admin::Endpoint { address: host.to_string(), port: port as i32 });
     let status = |m: &crate::topology::Member| liveness.and_then(|l| l.node_status(&m.datanode_id, &m.node_id));
     let switching = g.node_groups.iter().find_map(|ng| ng.handoff.as_ref());
+    // A primary still answering writes under the previous durability settings: the change
+    // is not in force yet.
+    let applying = g.node_groups.iter().flat_map(|ng| &ng.members).filter(|m| m.role == Role::Primary).any(|m| {
+        status(m).is_some_and(|s| s.role == pb::Role::Primary as i32 && !durability_applied(&g.durability, &s))
+    });
     // A planned switch shows as "modifying", as ElastiCache shows its own failover tests.
-    let group_status =
-        if switching.is_some() && g.status == GroupStatus::Available { "modifying" } else { g.status.as_str() };
+    let group_status = if (switching.is_some() || applying) && g.status == GroupStatus::Available {
+        "modifying"
+    } else {
+        g.status.as_str()
+    };
     admin::ReplicationGroup {
         replication_group_id: g.id.clone(),
         description: g.description.clone(),
