@@ -161,16 +161,7 @@ async fn scripts_in_cluster_mode_route_by_their_keys() {
 /// the moving and sliding ones run Lua scripts), unchanged. Installed from PyPI when missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_limits_rate_limiters_work() {
-    let importable = || {
-        std::process::Command::new("python3").args(["-c", "import limits, redis"]).status().is_ok_and(|s| s.success())
-    };
-    if !importable() {
-        let _ = std::process::Command::new("python3").args(["-m", "pip", "install", "-q", "redis", "limits"]).status();
-    }
-    if !importable() {
-        let required = std::env::var("FERROCACHE_EXTERNAL_CLIENTS").is_ok_and(|v| v == "required");
-        assert!(!required, "python3 with the `limits` package is required here (python3 -m pip install limits)");
-        eprintln!("SKIPPED: python3 -m pip install limits failed");
+    if !support::python_with("limits, redis", &["redis", "limits"]) {
         return;
     }
     let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
@@ -192,8 +183,6 @@ for name, cls in [("moving", strategies.MovingWindowRateLimiter),
 print("OK")
 "#
     );
-    let out = tokio::task::block_in_place(|| std::process::Command::new("python3").args(["-c", &script]).output())
-        .expect("python3");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("OK"), "{text}");
+    let (ok, text) = support::run_python(&script);
+    assert!(ok && text.contains("OK"), "{text}");
 }

@@ -85,6 +85,15 @@ pub fn key_positions(spec: &CommandSpec, args: &[impl AsRef<[u8]>]) -> Vec<usize
     match spec.name {
         "zunion" | "zinter" | "zdiff" | "sintercard" | "zintercard" | "lmpop" | "zmpop" => counted(1),
         "blmpop" | "bzmpop" | "eval" | "eval_ro" | "evalsha" | "evalsha_ro" => counted(2),
+        // The keys are the first half of what follows STREAMS (the IDs are the second).
+        "xread" | "xreadgroup" => {
+            let from = if spec.name == "xread" { 1 } else { 4 };
+            let Some(at) = (from..args.len()).find(|&i| args[i].as_ref().eq_ignore_ascii_case(b"STREAMS")) else {
+                return Vec::new();
+            };
+            let n = (args.len() - at - 1) / 2;
+            (at + 1..at + 1 + n).collect()
+        }
         "zunionstore" | "zinterstore" | "zdiffstore" => {
             let mut keys = vec![1];
             keys.extend(counted(2));
@@ -266,6 +275,21 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("unwatch", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, "transactions", Gateway, "Forgets about watched keys of a transaction."),
     spec!("wait", 3, [], 0, 0, 0, "generic", Keyed, "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
     spec!("watch", -2, ["noscript", "loading", "stale", "fast", "allow_busy"], 1, -1, 1, "transactions", Keyed, "Monitors changes to keys to determine the execution of a transaction."),
+    spec!("xack", -4, ["write", "fast"], 1, 1, 1, "stream", Keyed, "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream."),
+    spec!("xadd", -5, ["write", "denyoom", "fast"], 1, 1, 1, "stream", Keyed, "Appends a new message to a stream. Creates the key if it doesn't exist."),
+    spec!("xautoclaim", -6, ["write", "fast"], 1, 1, 1, "stream", Keyed, "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member."),
+    spec!("xclaim", -6, ["write", "fast"], 1, 1, 1, "stream", Keyed, "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member."),
+    spec!("xdel", -3, ["write", "fast"], 1, 1, 1, "stream", Keyed, "Returns the number of messages after removing them from a stream."),
+    spec!("xgroup", -2, ["write"], 2, 2, 1, "stream", Keyed, "A container for consumer groups commands."),
+    spec!("xinfo", -2, ["readonly"], 2, 2, 1, "stream", Keyed, "A container for stream introspection commands."),
+    spec!("xlen", 2, ["readonly", "fast"], 1, 1, 1, "stream", Keyed, "Return the number of messages in a stream."),
+    spec!("xpending", -3, ["readonly"], 1, 1, 1, "stream", Keyed, "Returns the information and entries from a stream consumer group's pending entries list."),
+    spec!("xrange", -4, ["readonly"], 1, 1, 1, "stream", Keyed, "Returns the messages from a stream within a range of IDs."),
+    spec!("xread", -4, ["readonly", "blocking", "movablekeys"], 0, 0, 0, "stream", Keyed, "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise."),
+    spec!("xreadgroup", -7, ["write", "blocking", "movablekeys"], 0, 0, 0, "stream", Keyed, "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise."),
+    spec!("xrevrange", -4, ["readonly"], 1, 1, 1, "stream", Keyed, "Returns the messages from a stream within a range of IDs in reverse order."),
+    spec!("xsetid", -3, ["write", "denyoom", "fast"], 1, 1, 1, "stream", Keyed, "An internal command for replicating stream values."),
+    spec!("xtrim", -4, ["write"], 1, 1, 1, "stream", Keyed, "Deletes messages from the beginning of a stream."),
     spec!("zadd", -4, ["write", "denyoom", "fast"], 1, 1, 1, "sorted-set", Keyed, "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist."),
     spec!("zcard", 2, ["readonly", "fast"], 1, 1, 1, "sorted-set", Keyed, "Returns the number of members in a sorted set."),
     spec!("zcount", 4, ["readonly", "fast"], 1, 1, 1, "sorted-set", Keyed, "Returns the count of members in a sorted set that have scores within a range."),

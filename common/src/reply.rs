@@ -24,6 +24,8 @@ pub enum Reply {
     Verbatim(Bytes),
     /// Members and values alternate; RESP2 sends a flat array, RESP3 an array of pairs.
     Pairs(Vec<Reply>),
+    /// Keys and values alternate; RESP3 sends a map, RESP2 an array of pairs (XREAD).
+    PairMap(Vec<Reply>),
     /// Out-of-band data (pub/sub messages, SUBSCRIBE confirmations): RESP3's `>` push
     /// frame, a plain array in RESP2. Gateway-made: never crosses the data stream.
     Push(Vec<Reply>),
@@ -90,6 +92,7 @@ impl From<Reply> for pb::Value {
             Reply::Bool(b) => Kind::Boolean(b),
             Reply::Verbatim(b) => Kind::Verbatim(b),
             Reply::Pairs(items) => Kind::Pairs(list(items)),
+            Reply::PairMap(items) => Kind::PairMap(list(items)),
             // Gateway-only shapes; should one ever be converted, it travels as an array.
             Reply::Push(items) | Reply::Sequence(items) => Kind::Array(list(items)),
         };
@@ -115,6 +118,7 @@ impl From<pb::Value> for Reply {
             Some(Kind::Boolean(b)) => Reply::Bool(b),
             Some(Kind::Verbatim(b)) => Reply::Verbatim(b),
             Some(Kind::Pairs(items)) => Reply::Pairs(list(items)),
+            Some(Kind::PairMap(items)) => Reply::PairMap(list(items)),
         }
     }
 }
@@ -138,6 +142,7 @@ mod tests {
             Reply::Bool(true),
             Reply::Verbatim(Bytes::from_static(b"txt")),
             Reply::Pairs(vec![Reply::bulk(&b"m"[..]), Reply::Double(2.0)]),
+            Reply::PairMap(vec![Reply::bulk(&b"s"[..]), Reply::Array(vec![])]),
         ]);
         assert_eq!(Reply::from(pb::Value::from(r.clone())), r);
     }

@@ -30,6 +30,7 @@ pub mod service;
 pub mod slot_table;
 pub mod snapshot;
 pub mod storage;
+pub mod stream;
 pub mod strval;
 pub mod transaction;
 pub mod value;

@@ -34,6 +34,8 @@ pub enum Rule {
     ZsetMultiPop,
     /// GETEX: persist with PERSIST, else expire.
     GetEx,
+    /// XGROUP: `xgroup-<subcommand>` (create, setid, destroy, createconsumer, delconsumer).
+    XGroup,
 }
 
 impl Rule {
@@ -69,6 +71,18 @@ impl Rule {
             Rule::GetEx => {
                 let persist = args.iter().skip(2).any(|a| a.eq_ignore_ascii_case(b"PERSIST"));
                 (GENERIC, if persist { "persist" } else { "expire" })
+            }
+            Rule::XGroup => {
+                let sub = args.get(1).map(|a| a.to_ascii_lowercase()).unwrap_or_default();
+                let name = match sub.as_slice() {
+                    b"create" => "xgroup-create",
+                    b"setid" => "xgroup-setid",
+                    b"destroy" => "xgroup-destroy",
+                    b"createconsumer" => "xgroup-createconsumer",
+                    b"delconsumer" => "xgroup-delconsumer",
+                    _ => return None,
+                };
+                (STREAM, name)
             }
         })
     }

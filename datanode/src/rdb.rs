@@ -29,6 +29,10 @@ const TYPE_HASH_LISTPACK: u8 = 16;
 const TYPE_ZSET_LISTPACK: u8 = 17;
 const TYPE_LIST_QUICKLIST_2: u8 = 18;
 const TYPE_SET_LISTPACK: u8 = 20;
+/// Not a Redis type: a stream in Ferrocache's own encoding (value.rs). Redis writes streams
+/// as listpack nodes, which this module does not produce yet; Ferrocache nodes move streams
+/// with DUMP/RESTORE (resharding, RESTORE effects) in this form.
+const TYPE_FERROCACHE_STREAM: u8 = 200;
 
 /// Why a payload was refused; the Display texts are Redis's.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -71,10 +75,15 @@ fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// DUMP: the value's payload.
+/// DUMP: the value's payload (a stream in Ferrocache's own form: see
+/// [`TYPE_FERROCACHE_STREAM`]).
 pub fn dump(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     match value {
+        Value::Stream(_) => {
+            out.push(TYPE_FERROCACHE_STREAM);
+            value.encode_into(&mut out);
+        }
         Value::Str(s) => {
             out.push(TYPE_STRING);
             put_str(&mut out, s);
@@ -127,6 +136,15 @@ pub fn restore(payload: &[u8], max_bytes: usize) -> Result<Value, RdbError> {
     // DUMP always writes the checksum, so it is always checked (Redis does too).
     if version > RDB_VERSION_MAX || crc64(&payload[..payload.len() - 8]) != expected {
         return Err(RdbError::Checksum);
+    }
+    if let Some((&TYPE_FERROCACHE_STREAM, encoded)) = body.split_first() {
+        if encoded.len() > max_bytes {
+            return Err(RdbError::Format);
+        }
+        return match Value::decode(encoded) {
+            Ok(v @ Value::Stream(_)) => Ok(v),
+            _ => Err(RdbError::Format),
+        };
     }
     let mut r = Reader { data: body, budget: max_bytes };
     let value = r.object()?;

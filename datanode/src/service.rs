@@ -187,14 +187,17 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
     }
     let applied = node.execute_batch(&requests).map(|mut applied| {
         // Blocked commands answer later, from their own tasks.
-        for (i, block, wake) in std::mem::take(&mut applied.blocked).into_iter().rev() {
+        for (i, mut block, wake) in std::mem::take(&mut applied.blocked).into_iter().rev() {
             let id = ids.remove(i);
             applied.replies.remove(i);
             applied.ran_writes.retain(|&w| w != i);
             for w in applied.ran_writes.iter_mut().filter(|w| **w > i) {
                 *w -= 1;
             }
-            let request = requests[i].clone();
+            let mut request = requests[i].clone();
+            if let Some(args) = block.args.take() {
+                request.0 = node::Request::Data(args);
+            }
             let token = tokio_util::sync::CancellationToken::new();
             blocked.lock().insert(id, token.clone());
             let waiter = Waiter { node: node.clone(), host: host.clone(), id, request, block, wake, token };
@@ -395,7 +398,10 @@ impl Waiter {
             match self.node.execute_batch(std::slice::from_ref(&self.request)) {
                 Ok(mut applied) => match applied.blocked.pop() {
                     // Still nothing (someone else took it): wait again on the fresh wake-up.
-                    Some((_, block, wake)) => {
+                    Some((_, mut block, wake)) => {
+                        if let Some(args) = block.args.take() {
+                            self.request.0 = node::Request::Data(args);
+                        }
                         self.block.keys = block.keys;
                         self.wake = wake;
                     }

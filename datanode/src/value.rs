@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 
+use crate::stream::Stream;
 use crate::strval::Str;
 use crate::zset::SortedSet;
 
@@ -17,6 +18,7 @@ pub enum Value {
     Set(Box<HashSet<Bytes>>),
     /// Boxed: most keys are strings, and the enum is as large as its largest variant.
     ZSet(Box<SortedSet>),
+    Stream(Box<Stream>),
 }
 
 const TAG_STRING: u8 = 0;
@@ -24,6 +26,7 @@ const TAG_HASH: u8 = 1;
 const TAG_LIST: u8 = 2;
 const TAG_SET: u8 = 3;
 const TAG_ZSET: u8 = 4;
+const TAG_STREAM: u8 = 5;
 
 /// Appends a count and length-prefixed byte strings.
 fn encode_items<'a>(out: &mut Vec<u8>, count: usize, items: impl Iterator<Item = &'a Bytes>) {
@@ -91,6 +94,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -107,6 +111,7 @@ impl Value {
             Value::List(l) => 5 + l.iter().map(|v| 4 + v.len()).sum::<usize>(),
             Value::Set(set) => 5 + set.iter().map(|v| 4 + v.len()).sum::<usize>(),
             Value::ZSet(z) => 5 + z.iter().map(|(m, _)| 12 + m.len()).sum::<usize>(),
+            Value::Stream(st) => 1 + st.encoded_len(),
         }
     }
 
@@ -146,6 +151,10 @@ impl Value {
                     out.extend_from_slice(member);
                 }
             }
+            Value::Stream(st) => {
+                out.push(TAG_STREAM);
+                st.encode_into(out);
+            }
         }
     }
 
@@ -177,15 +186,19 @@ impl Value {
             Some((&TAG_LIST, rest)) => Ok(Value::List(decode_items(rest)?.into())),
             Some((&TAG_SET, rest)) => Ok(Value::Set(Box::new(decode_items(rest)?.into_iter().collect()))),
             Some((&TAG_ZSET, rest)) => decode_zset(rest),
+            Some((&TAG_STREAM, rest)) => {
+                Stream::decode(rest).map(|st| Value::Stream(Box::new(st))).ok_or(DecodeError("corrupt stream"))
+            }
             Some(_) => Err(DecodeError("unknown type tag")),
             None => Err(DecodeError("empty value")),
         }
     }
 
-    /// A hash, list or set with nothing left in it (such a key is deleted).
+    /// A hash, list or set with nothing left in it (such a key is deleted). An empty
+    /// stream stays, as in Redis: it keeps its last ID and groups.
     pub fn is_empty_collection(&self) -> bool {
         match self {
-            Value::Str(_) => false,
+            Value::Str(_) | Value::Stream(_) => false,
             Value::Hash(h) => h.is_empty(),
             Value::List(l) => l.is_empty(),
             Value::Set(s) => s.is_empty(),
@@ -257,6 +270,22 @@ impl Value {
         }
     }
 
+    pub fn as_stream(&self) -> Option<&Stream> {
+        if let Value::Stream(st) = self {
+            Some(st)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_stream_mut(&mut self) -> Option<&mut Stream> {
+        if let Value::Stream(st) = self {
+            Some(st)
+        } else {
+            None
+        }
+    }
+
     /// Approximate bytes held, for INFO memory.
     ///
     /// Collections are sampled, as Redis's MEMORY USAGE samples them: the average of the
@@ -274,6 +303,7 @@ impl Value {
             Value::List(l) => sampled(l.len(), l.iter().map(|v| v.len() + 24)),
             Value::Set(set) => sampled(set.len(), set.iter().map(|v| v.len() + 32)),
             Value::ZSet(z) => sampled(z.len(), z.iter().map(|(m, _)| m.len() + 96)),
+            Value::Stream(st) => st.approx_size(),
         }
     }
 }

@@ -296,6 +296,21 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut BytesMut) {
             out.extend_from_slice(b"\r\n");
         }
         Reply::Verbatim(text) => put_bulk(out, text),
+        Reply::PairMap(items) if resp3 => {
+            put_len(out, b'%', items.len() / 2);
+            for item in items {
+                encode(item, proto, out);
+            }
+        }
+        Reply::PairMap(items) => {
+            put_len(out, b'*', items.len() / 2);
+            for pair in items.chunks(2) {
+                put_len(out, b'*', pair.len());
+                for item in pair {
+                    encode(item, proto, out);
+                }
+            }
+        }
         Reply::Pairs(items) if resp3 => {
             put_len(out, b'*', items.len() / 2);
             for pair in items.chunks(2) {

@@ -578,3 +578,32 @@ where
 pub fn data_dir(cluster: &Cluster, name: &str) -> PathBuf {
     Path::new(cluster.dir.path()).join(name)
 }
+
+/// Whether python3 can import `modules`, installing `packages` from PyPI when not. False
+/// means the test should skip; under FERROCACHE_EXTERNAL_CLIENTS=required (CI) it fails.
+pub fn python_with(modules: &str, packages: &[&str]) -> bool {
+    let importable = || {
+        std::process::Command::new("python3")
+            .args(["-c", &format!("import {modules}")])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !importable() {
+        let _ = std::process::Command::new("python3").args(["-m", "pip", "install", "-q"]).args(packages).status();
+    }
+    if importable() {
+        return true;
+    }
+    let required = std::env::var("FERROCACHE_EXTERNAL_CLIENTS").is_ok_and(|v| v == "required");
+    assert!(!required, "python3 with {packages:?} is required here (python3 -m pip install {})", packages.join(" "));
+    eprintln!("SKIPPED: python3 -m pip install {} failed", packages.join(" "));
+    false
+}
+
+/// Runs a Python script (blocking the runtime's thread in place); its output, and whether
+/// it exited 0.
+pub fn run_python(script: &str) -> (bool, String) {
+    let out = tokio::task::block_in_place(|| std::process::Command::new("python3").args(["-c", script]).output())
+        .expect("python3");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}

@@ -116,6 +116,20 @@ fn subcommands(container: &str) -> Vec<(&'static str, &'static [&'static str])> 
             .map(|s| (s, PUBSUB))
             .collect(),
         "script" => ["exists", "flush", "help", "kill", "load"].into_iter().map(|s| (s, SCRIPTING)).collect(),
+        "xgroup" => vec![
+            ("create", &["write", "stream", "slow"]),
+            ("createconsumer", &["write", "stream", "slow"]),
+            ("delconsumer", &["write", "stream", "slow"]),
+            ("destroy", &["write", "stream", "slow"]),
+            ("help", &["stream", "slow"]),
+            ("setid", &["write", "stream", "slow"]),
+        ],
+        "xinfo" => vec![
+            ("consumers", &["read", "stream", "slow"]),
+            ("groups", &["read", "stream", "slow"]),
+            ("help", &["stream", "slow"]),
+            ("stream", &["read", "stream", "slow"]),
+        ],
         "acl" => vec![
             ("cat", SLOW),
             ("deluser", ADMIN),

@@ -9,11 +9,11 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use ferrocache_common::command::{self, CommandSpec, COMMANDS};
-use ferrocache_common::parameters::notify::{GENERIC, HASH, LIST, SET, STRING, ZSET};
+use ferrocache_common::parameters::notify::{GENERIC, HASH, LIST, SET, STREAM, STRING, ZSET};
 use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
-use super::{bitmaps, hashes, hyperloglog, keys, lcs, lists, server, sets, strings, zsets, CmdResult, Ctx};
+use super::{bitmaps, hashes, hyperloglog, keys, lcs, lists, server, sets, streams, strings, zsets, CmdResult, Ctx};
 use crate::notify::Rule::{self, *};
 use crate::script;
 
@@ -181,6 +181,21 @@ fn action(name: &str) -> (Action, Rule) {
         "zunionstore" => run(|c, a| zsets::combine(c, a, zsets::SetOp::Union, true), Each(ZSET, "zunionstore")),
 
         "copy" => run(keys::copy, Each(GENERIC, "copy_to")),
+        "xack" => run(streams::xack, Quiet),
+        "xadd" => run(streams::xadd, Each(STREAM, "xadd")),
+        "xautoclaim" => run(streams::xautoclaim, Quiet),
+        "xclaim" => run(streams::xclaim, Quiet),
+        "xdel" => run(streams::xdel, Each(STREAM, "xdel")),
+        "xgroup" => run(streams::xgroup, XGroup),
+        "xinfo" => run(streams::xinfo, Quiet),
+        "xlen" => run(streams::xlen, Quiet),
+        "xpending" => run(streams::xpending, Quiet),
+        "xrange" => run(streams::xrange, Quiet),
+        "xread" => run(streams::xread, Quiet),
+        "xreadgroup" => run(streams::xreadgroup, Quiet),
+        "xrevrange" => run(streams::xrevrange, Quiet),
+        "xsetid" => run(streams::xsetid, Each(STREAM, "xsetid")),
+        "xtrim" => run(streams::xtrim, Each(STREAM, "xtrim")),
         "object" => run(keys::object, Quiet),
         "memory" => run(keys::memory, Quiet),
         "dump" => run(keys::dump, Quiet),

@@ -477,5 +477,6 @@ fn encoding(v: &Value) -> &'static str {
         Value::Set(_) => "hashtable",
         Value::ZSet(z) if small(z.len(), z.iter().map(|(m, _)| m.len()).max().unwrap_or(0), 128) => "listpack",
         Value::ZSet(_) => "skiplist",
+        Value::Stream(_) => "stream",
     }
 }

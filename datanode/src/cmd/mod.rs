@@ -16,6 +16,7 @@ mod lcs;
 mod lists;
 mod server;
 mod sets;
+mod streams;
 mod strings;
 mod zsets;
 
@@ -60,6 +61,9 @@ pub struct Block {
     pub keys: Vec<Bytes>,
     /// 0 = forever.
     pub timeout_secs: f64,
+    /// The command to run when woken, if not the same one (XREAD's `$` becomes the ID it
+    /// stood for when the command blocked).
+    pub args: Option<Vec<Bytes>>,
 }
 
 impl Block {
@@ -155,7 +159,7 @@ impl<'a> Ctx<'a> {
     /// Parks a blocking command that found nothing: it waits on `keys` for `timeout` seconds
     /// (0 = forever). Its reply until then is a placeholder.
     fn block_on(&mut self, keys: Vec<Bytes>, timeout_secs: f64) -> CmdResult {
-        self.block = Some(Block { keys, timeout_secs });
+        self.block = Some(Block { keys, timeout_secs, args: None });
         Ok(Reply::NullArray)
     }
 

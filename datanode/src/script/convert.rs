@@ -21,6 +21,20 @@ pub fn to_lua(lua: &Lua, reply: Reply) -> mlua::Result<Value> {
         Reply::Double(d) => Value::String(lua.create_string(ferrocache_common::double::format_double(d))?),
         Reply::Bool(true) => Value::Integer(1),
         Reply::Bool(false) => Value::Boolean(false),
+        // RESP2's shape: an array of two-element arrays.
+        Reply::PairMap(items) => {
+            let t = lua.create_table_with_capacity(items.len() / 2, 0)?;
+            let mut items = items.into_iter();
+            let mut i = 1;
+            while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                let pair = lua.create_table_with_capacity(2, 0)?;
+                pair.raw_set(1, to_lua(lua, k)?)?;
+                pair.raw_set(2, to_lua(lua, v)?)?;
+                t.raw_set(i, pair)?;
+                i += 1;
+            }
+            Value::Table(t)
+        }
         Reply::Array(items)
         | Reply::Map(items)
         | Reply::Set(items)
