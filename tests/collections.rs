@@ -230,3 +230,62 @@ async fn a_thousand_blocked_clients_cost_no_cpu_while_idle() {
     assert_eq!(&buf[..n], b"*2\r\n$7\r\nidle999\r\n$1\r\nx\r\n");
     eventually(Duration::from_secs(1), "noop", || async { true }).await;
 }
+
+/// SORT and SORT_RO over lists, sets and sorted sets, by elements or other keys, with GET
+/// and STORE (expected replies checked against redis-server 7.0); a stored result
+/// replicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sort_follows_redis() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
+    let (port, reader) = cluster.create_group("sorting", 1, "everysec").await;
+    let mut c = redis_conn(port).await;
+    support::expect_all(
+        &mut c,
+        &[
+            ("RPUSH l 3 1 2 10 -5 2.5", "6"),
+            ("SORT l", "[-5,1,2,2.5,3,10]"),
+            ("SORT l DESC", "[10,3,2.5,2,1,-5]"),
+            ("SORT l ALPHA", "[-5,1,10,2,2.5,3]"),
+            ("SORT l LIMIT 1 2", "[1,2]"),
+            ("SORT l LIMIT -1 2", "[-5,1]"),
+            ("SORT l LIMIT 2 -1", "[2,2.5,3,10]"),
+            ("SORT l LIMIT 10 2", "[]"),
+            ("SORT l LIMIT x 1", "(error) ERR value is not an integer or out of range"),
+            ("SORT l FOO", "(error) ERR syntax error"),
+            ("SORT l BY nosort DESC LIMIT 1 2", "[-5,10]"),
+            ("MSET w_3 30 w_1 10 w_2 20 w_10 5 w_-5 -1 w_2.5 25", "OK"),
+            ("SORT l BY w_*", "[-5,10,1,2,2.5,3]"),
+            ("SORT l BY w_* GET w_* GET #", "[-1,-5,5,10,10,1,20,2,25,2.5,30,3]"),
+            ("SORT l GET nosuch_* LIMIT 0 1", "[nil]"),
+            ("HSET h_3 f a", "1"),
+            ("HSET h_1 f c", "1"),
+            ("HSET h_2 f b", "1"),
+            ("HSET h_10 f d", "1"),
+            ("HSET h_-5 f e", "1"),
+            ("HSET h_2.5 f f", "1"),
+            ("SORT l BY h_*->f ALPHA", "[3,2,1,10,-5,2.5]"),
+            ("SORT l BY w_* STORE dst GET w_*", "6"),
+            ("LRANGE dst 0 -1", "[-1,5,10,20,25,30]"),
+            ("SORT nosuch STORE dst", "0"),
+            ("EXISTS dst", "0"),
+            ("SET str abc", "OK"),
+            ("SORT str", "(error) WRONGTYPE"),
+            ("RPUSH bad 1 x 2", "3"),
+            ("SORT bad", "(error) ERR One or more scores can't be converted into double"),
+            ("SORT bad ALPHA", "[1,2,x]"),
+            ("ZADD z 3 a 1 b 2 c", "3"),
+            ("SORT z BY nosort DESC", "[a,c,b]"),
+            ("SORT z ALPHA", "[a,b,c]"),
+            ("SADD s 5 3 9 1", "4"),
+            ("SORT s DESC LIMIT 0 2", "[9,5]"),
+            ("SORT s BY nosort STORE sd", "4"),
+            ("LRANGE sd 0 -1", "[1,3,5,9]"),
+            ("SORT_RO l STORE x", "(error) ERR syntax error"),
+            ("SORT_RO l DESC LIMIT 0 3", "[10,3,2.5]"),
+        ],
+    )
+    .await;
+    let _: i64 = cmd("WAIT").arg(1).arg(5000).query_async(&mut c).await.unwrap();
+    let mut r = redis_conn(reader).await;
+    assert_eq!(q::<Vec<String>>(&mut r, &["LRANGE", "sd", "0", "-1"]).await.unwrap(), ["1", "3", "5", "9"]);
+}

@@ -7,56 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use redis::Value;
-use support::{python_with, redis_conn, run_python, Cluster, Options};
-
-type Conn = redis::aio::MultiplexedConnection;
-
-/// A reply in a compact form: `[a,b]` arrays, `{k:v}` maps, `nil`, `(error) ...`.
-fn show(v: &Value) -> String {
-    match v {
-        Value::Nil => "nil".into(),
-        Value::Int(i) => i.to_string(),
-        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::SimpleString(s) => s.clone(),
-        Value::Okay => "OK".into(),
-        Value::Array(items) | Value::Set(items) => {
-            format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(","))
-        }
-        Value::Map(pairs) => {
-            format!(
-                "{{{}}}",
-                pairs.iter().map(|(k, v)| format!("{}:{}", show(k), show(v))).collect::<Vec<_>>().join(",")
-            )
-        }
-        Value::ServerError(e) => format!("(error) {} {}", e.code(), e.details().unwrap_or_default()),
-        other => format!("{other:?}"),
-    }
-}
-
-async fn run(c: &mut Conn, line: &str) -> String {
-    let mut parts = line.split(' ');
-    let mut command = redis::cmd(parts.next().unwrap_or_default());
-    for a in parts {
-        command.arg(a);
-    }
-    match command.query_async::<Value>(c).await {
-        Ok(v) => show(&v),
-        Err(e) => format!("(error) {} {}", e.code().unwrap_or("?"), e.detail().unwrap_or_default()),
-    }
-}
-
-/// Runs `(command, expected)` pairs; every mismatch is reported at once.
-async fn expect_all(c: &mut Conn, cases: &[(&str, &str)]) {
-    let mut wrong = Vec::new();
-    for (line, want) in cases {
-        let got = run(c, line).await;
-        if !got.starts_with(want) {
-            wrong.push(format!("{line}\n   got:  {got}\n   want: {want}"));
-        }
-    }
-    assert!(wrong.is_empty(), "{} replies differ from Redis:\n{}", wrong.len(), wrong.join("\n"));
-}
+use support::{expect_all, python_with, redis_conn, run_line as run, run_python, Cluster, Options};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_commands_answer_as_redis() {

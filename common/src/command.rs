@@ -85,6 +85,25 @@ pub fn key_positions(spec: &CommandSpec, args: &[impl AsRef<[u8]>]) -> Vec<usize
     match spec.name {
         "zunion" | "zinter" | "zdiff" | "sintercard" | "zintercard" | "lmpop" | "zmpop" => counted(1),
         "blmpop" | "bzmpop" | "eval" | "eval_ro" | "evalsha" | "evalsha_ro" => counted(2),
+        // The key, and the last STORE's destination (LIMIT, GET and BY take arguments).
+        "sort" => {
+            let mut keys = vec![1];
+            let mut i = 2;
+            while i < args.len() {
+                let a = args[i].as_ref();
+                if a.eq_ignore_ascii_case(b"LIMIT") {
+                    i += 2;
+                } else if a.eq_ignore_ascii_case(b"GET") || a.eq_ignore_ascii_case(b"BY") {
+                    i += 1;
+                } else if a.eq_ignore_ascii_case(b"STORE") && i + 1 < args.len() {
+                    keys.truncate(1);
+                    keys.push(i + 1);
+                }
+                i += 1;
+            }
+            keys.retain(|&k| k < args.len());
+            keys
+        }
         // The keys are the first half of what follows STREAMS (the IDs are the second).
         "xread" | "xreadgroup" => {
             let from = if spec.name == "xread" { 1 } else { 4 };
@@ -254,6 +273,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("smembers", 2, ["readonly"], 1, 1, 1, "set", Keyed, "Returns all members of a set."),
     spec!("smismember", -3, ["readonly", "fast"], 1, 1, 1, "set", Keyed, "Determines whether multiple members belong to a set."),
     spec!("smove", 4, ["write", "fast"], 1, 2, 1, "set", Keyed, "Moves a member from one set to another."),
+    spec!("sort", -2, ["write", "denyoom", "movablekeys"], 1, 1, 1, "generic", Keyed, "Sorts the elements in a list, a set, or a sorted set, optionally storing the result."),
+    spec!("sort_ro", -2, ["readonly", "movablekeys"], 1, 1, 1, "generic", Keyed, "Returns the sorted elements of a list, a set, or a sorted set."),
     spec!("spop", -2, ["write", "fast"], 1, 1, 1, "set", Keyed, "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped."),
     spec!("spublish", 3, ["pubsub", "loading", "stale", "fast", "may_replicate"], 1, 1, 1, "pubsub", Keyed, "Post a message to a shard channel"),
     spec!("srandmember", -2, ["readonly"], 1, 1, 1, "set", Keyed, "Get one or multiple random members from a set"),

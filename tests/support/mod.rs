@@ -607,3 +607,49 @@ pub fn run_python(script: &str) -> (bool, String) {
         .expect("python3");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
+
+/// A reply in a compact form: `[a,b]` arrays, `{k:v}` maps, `nil`, `(error) ...`.
+pub fn show(v: &redis::Value) -> String {
+    match v {
+        redis::Value::Nil => "nil".into(),
+        redis::Value::Int(i) => i.to_string(),
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::Okay => "OK".into(),
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(","))
+        }
+        redis::Value::Map(pairs) => {
+            format!(
+                "{{{}}}",
+                pairs.iter().map(|(k, v)| format!("{}:{}", show(k), show(v))).collect::<Vec<_>>().join(",")
+            )
+        }
+        redis::Value::ServerError(e) => format!("(error) {} {}", e.code(), e.details().unwrap_or_default()),
+        other => format!("{other:?}"),
+    }
+}
+
+pub async fn run_line(c: &mut Conn, line: &str) -> String {
+    let mut parts = line.split(' ');
+    let mut command = redis::cmd(parts.next().unwrap_or_default());
+    for a in parts {
+        command.arg(a);
+    }
+    match command.query_async::<redis::Value>(c).await {
+        Ok(v) => show(&v),
+        Err(e) => format!("(error) {} {}", e.code().unwrap_or("?"), e.detail().unwrap_or_default()),
+    }
+}
+
+/// Runs `(command, expected)` pairs; every mismatch is reported at once.
+pub async fn expect_all(c: &mut Conn, cases: &[(&str, &str)]) {
+    let mut wrong = Vec::new();
+    for (line, want) in cases {
+        let got = run_line(c, line).await;
+        if !got.starts_with(want) {
+            wrong.push(format!("{line}\n   got:  {got}\n   want: {want}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{} replies differ from Redis:\n{}", wrong.len(), wrong.join("\n"));
+}

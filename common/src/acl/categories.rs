@@ -164,7 +164,7 @@ fn command_categories(c: &CommandSpec) -> Vec<&'static str> {
         "hyperloglog" => Some("hyperloglog"),
         "geo" => Some("geo"),
         "stream" => Some("stream"),
-        "generic" if !matches!(c.name, "wait") => Some("keyspace"),
+        "generic" if !matches!(c.name, "wait" | "sort" | "sort_ro") => Some("keyspace"),
         "transactions" => Some("transaction"),
         "connection" => Some("connection"),
         "pubsub" => Some("pubsub"),
@@ -172,6 +172,9 @@ fn command_categories(c: &CommandSpec) -> Vec<&'static str> {
         _ => None,
     };
     cats.extend(by_group);
+    if matches!(c.name, "sort" | "sort_ro") {
+        cats.extend(["set", "sortedset", "list"]);
+    }
     if matches!(c.name, "dbsize" | "flushall" | "flushdb") {
         cats.push("keyspace");
     }

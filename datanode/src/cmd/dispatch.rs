@@ -13,7 +13,9 @@ use ferrocache_common::parameters::notify::{GENERIC, HASH, LIST, SET, STREAM, ST
 use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
-use super::{bitmaps, hashes, hyperloglog, keys, lcs, lists, server, sets, streams, strings, zsets, CmdResult, Ctx};
+use super::{
+    bitmaps, hashes, hyperloglog, keys, lcs, lists, server, sets, sort, streams, strings, zsets, CmdResult, Ctx,
+};
 use crate::notify::Rule::{self, *};
 use crate::script;
 
@@ -181,6 +183,8 @@ fn action(name: &str) -> (Action, Rule) {
         "zunionstore" => run(|c, a| zsets::combine(c, a, zsets::SetOp::Union, true), Each(ZSET, "zunionstore")),
 
         "copy" => run(keys::copy, Each(GENERIC, "copy_to")),
+        "sort" => run(sort::sort, Each(LIST, "sortstore")),
+        "sort_ro" => run(sort::sort_ro, Quiet),
         "xack" => run(streams::xack, Quiet),
         "xadd" => run(streams::xadd, Each(STREAM, "xadd")),
         "xautoclaim" => run(streams::xautoclaim, Quiet),

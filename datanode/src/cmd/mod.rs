@@ -16,6 +16,7 @@ mod lcs;
 mod lists;
 mod server;
 mod sets;
+mod sort;
 mod streams;
 mod strings;
 mod zsets;
