@@ -221,3 +221,63 @@ async fn blocking_sorted_set_pops_wait_for_adds() {
     assert_eq!(int(&mut adder, &["EXISTS", "later"]).await, 0);
     assert_eq!(strs(&mut adder, &["ZRANGE", "jobs", "0", "-1"]).await, ["low"]);
 }
+
+/// Geo commands: Redis's geohash scores, coordinates, distances, geohash strings, and
+/// searches that scan the cells Redis scans (so even unsorted results come in its order).
+/// The expected replies are redis-server 7.0's for the same commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geo_follows_redis() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
+    let (port, reader) = cluster.create_group("geo", 1, "everysec").await;
+    let mut c = redis_conn(port).await;
+    support::expect_all(
+        &mut c,
+        &[
+            ("GEOADD Sicily 13.361389 38.115556 Palermo 15.087269 37.502669 Catania", "2"),
+            ("GEOADD Sicily 12.758489 38.788135 edge1 17.241510 38.788135 edge2 13.583333 37.316667 Agrigento 15.0 37.0 p1 14.5 37.5 p2", "5"),
+            ("GEOADD Sicily NX XX 13.5 38.1 Palermo", "(error) ERR syntax error"),
+            ("GEOADD Sicily 181 38.1 x", "(error) ERR invalid longitude,latitude pair 181.000000,38.100000"),
+            ("GEOADD Sicily CH 13.361389 38.115556 Palermo", "0"),
+            ("ZSCORE Sicily Palermo", "3479099956230698"),
+            ("GEOPOS Sicily Palermo NonExisting", "[[13.36138933897018433,38.11555639549629859],nil]"),
+            ("GEODIST Sicily Palermo Catania", "166274.1516"),
+            ("GEODIST Sicily Palermo Catania km", "166.2742"),
+            ("GEODIST Sicily Palermo Catania parsec", "(error) ERR unsupported unit provided. please use M, KM, FT, MI"),
+            ("GEODIST Sicily Palermo Foo", "nil"),
+            ("GEOHASH Sicily Palermo Catania Foo", "[sqc8b49rny0,sqdtr74hyu0,nil]"),
+            ("GEORADIUS Sicily 15 37 200 km", "[p1,Agrigento,Palermo,p2,Catania]"),
+            (
+                "GEORADIUS Sicily 15 37 200 km WITHDIST WITHCOORD WITHHASH ASC COUNT 2",
+                "[[p1,0.0001,3476504601741708,[14.99999910593032837,37.00000026605963654]],[Catania,56.4413,3479447370796909,[15.08726745843887329,37.50266842333162032]]]",
+            ),
+            ("GEORADIUS Sicily 15 37 200 km COUNT 2 ANY", "[p1,Agrigento]"),
+            ("GEORADIUS Sicily 15 37 200 km ANY", "(error) ERR the ANY argument requires COUNT argument"),
+            ("GEORADIUS Sicily 15 37 -1 km", "(error) ERR radius cannot be negative"),
+            ("GEORADIUS Sicily 15 37 200 km STORE dst", "5"),
+            ("ZCARD dst", "5"),
+            ("GEORADIUS_RO Sicily 15 37 200 km STORE dst", "(error) ERR syntax error"),
+            ("GEORADIUSBYMEMBER Sicily Agrigento 100 km WITHDIST", "[[Agrigento,0.0000],[Palermo,90.9778],[p2,83.5147]]"),
+            ("GEORADIUSBYMEMBER Sicily Nobody 100 km", "(error) ERR could not decode requested zset member"),
+            ("GEOSEARCH Sicily FROMLONLAT 15 37 BYBOX 400 400 km", "[p1,Agrigento,Palermo,edge1,p2,Catania,edge2]"),
+            ("GEOSEARCH Sicily FROMMEMBER Palermo BYBOX 200 100 km WITHCOORD", "[[Palermo,[13.36138933897018433,38.11555639549629859]]]"),
+            ("GEOSEARCH Sicily FROMLONLAT 15 37 BYRADIUS 200 km STORE x", "(error) ERR syntax error"),
+            ("GEOSEARCHSTORE dst3 Sicily FROMLONLAT 15 37 BYRADIUS 200 km DESC COUNT 3", "3"),
+            ("ZRANGE dst3 0 -1", "[Agrigento,Palermo,p2]"),
+            (
+                "GEOSEARCHSTORE dst3 Sicily FROMLONLAT 15 37 BYRADIUS 200 km WITHDIST",
+                "(error) ERR GEOSEARCHSTORE is not compatible with WITHDIST, WITHHASH and WITHCOORD options",
+            ),
+            ("GEOSEARCH Sicily FROMLONLAT -170 -80 BYRADIUS 5000 km", "[]"),
+            ("GEOADD pole 0 85 a 179.9 -85 b -179.9 0 c", "3"),
+            // Redis does not look across the antimeridian: neither does Ferrocache.
+            ("GEOSEARCH pole FROMLONLAT 180 0 BYRADIUS 100 km WITHDIST", "[]"),
+        ],
+    )
+    .await;
+    let _: i64 = redis::cmd("WAIT").arg(1).arg(5000).query_async(&mut c).await.unwrap();
+    let mut r = redis_conn(reader).await;
+    assert_eq!(
+        support::run_line(&mut r, "ZRANGE dst3 0 -1 WITHSCORES").await,
+        support::run_line(&mut c, "ZRANGE dst3 0 -1 WITHSCORES").await
+    );
+}

@@ -85,6 +85,21 @@ pub fn key_positions(spec: &CommandSpec, args: &[impl AsRef<[u8]>]) -> Vec<usize
     match spec.name {
         "zunion" | "zinter" | "zdiff" | "sintercard" | "zintercard" | "lmpop" | "zmpop" => counted(1),
         "blmpop" | "bzmpop" | "eval" | "eval_ro" | "evalsha" | "evalsha_ro" => counted(2),
+        // The key, and the last STORE / STOREDIST destination.
+        "georadius" | "georadiusbymember" => {
+            let mut keys = vec![1];
+            let mut i = 5;
+            while i < args.len() {
+                let a = args[i].as_ref();
+                if (a.eq_ignore_ascii_case(b"STORE") || a.eq_ignore_ascii_case(b"STOREDIST")) && i + 1 < args.len() {
+                    keys.truncate(1);
+                    keys.push(i + 1);
+                    i += 1;
+                }
+                i += 1;
+            }
+            keys
+        }
         // The key, and the last STORE's destination (LIMIT, GET and BY take arguments).
         "sort" => {
             let mut keys = vec![1];
@@ -180,6 +195,16 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("expiretime", 2, ["readonly", "fast"], 1, 1, 1, "generic", Keyed, "Returns the expiration time of a key as a Unix timestamp."),
     spec!("flushall", -1, ["write"], 0, 0, 0, "server", AllShards, "Removes all keys from all databases."),
     spec!("flushdb", -1, ["write"], 0, 0, 0, "server", AllShards, "Remove all keys from the current database."),
+    spec!("geoadd", -5, ["write", "denyoom"], 1, 1, 1, "geo", Keyed, "Adds one or more members to a geospatial index. The key is created if it doesn't exist."),
+    spec!("geodist", -4, ["readonly"], 1, 1, 1, "geo", Keyed, "Returns the distance between two members of a geospatial index."),
+    spec!("geohash", -2, ["readonly"], 1, 1, 1, "geo", Keyed, "Returns members from a geospatial index as geohash strings."),
+    spec!("geopos", -2, ["readonly"], 1, 1, 1, "geo", Keyed, "Returns the longitude and latitude of members from a geospatial index."),
+    spec!("georadius", -6, ["write", "denyoom", "movablekeys"], 1, 1, 1, "geo", Keyed, "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result."),
+    spec!("georadius_ro", -6, ["readonly"], 1, 1, 1, "geo", Keyed, "Returns members from a geospatial index that are within a distance from a coordinate."),
+    spec!("georadiusbymember", -5, ["write", "denyoom", "movablekeys"], 1, 1, 1, "geo", Keyed, "Queries a geospatial index for members within a distance from a member, optionally stores the result."),
+    spec!("georadiusbymember_ro", -5, ["readonly"], 1, 1, 1, "geo", Keyed, "Returns members from a geospatial index that are within a distance from a member."),
+    spec!("geosearch", -7, ["readonly"], 1, 1, 1, "geo", Keyed, "Queries a geospatial index for members inside an area of a box or a circle."),
+    spec!("geosearchstore", -8, ["write", "denyoom"], 1, 2, 1, "geo", Keyed, "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result."),
     spec!("get", 2, ["readonly", "fast"], 1, 1, 1, "string", Keyed, "Returns the string value of a key."),
     spec!("getbit", 3, ["readonly", "fast"], 1, 1, 1, "bitmap", Keyed, "Returns a bit value by offset."),
     spec!("getdel", 2, ["write", "fast"], 1, 1, 1, "string", Keyed, "Returns the string value of a key after deleting the key."),

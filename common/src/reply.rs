@@ -26,6 +26,8 @@ pub enum Reply {
     Pairs(Vec<Reply>),
     /// Keys and values alternate; RESP3 sends a map, RESP2 an array of pairs (XREAD).
     PairMap(Vec<Reply>),
+    /// A double already in Redis's text for it: RESP2 sends a bulk string, RESP3 a double.
+    DoubleText(Bytes),
     /// Out-of-band data (pub/sub messages, SUBSCRIBE confirmations): RESP3's `>` push
     /// frame, a plain array in RESP2. Gateway-made: never crosses the data stream.
     Push(Vec<Reply>),
@@ -93,6 +95,7 @@ impl From<Reply> for pb::Value {
             Reply::Verbatim(b) => Kind::Verbatim(b),
             Reply::Pairs(items) => Kind::Pairs(list(items)),
             Reply::PairMap(items) => Kind::PairMap(list(items)),
+            Reply::DoubleText(b) => Kind::DoubleText(b),
             // Gateway-only shapes; should one ever be converted, it travels as an array.
             Reply::Push(items) | Reply::Sequence(items) => Kind::Array(list(items)),
         };
@@ -119,6 +122,7 @@ impl From<pb::Value> for Reply {
             Some(Kind::Verbatim(b)) => Reply::Verbatim(b),
             Some(Kind::Pairs(items)) => Reply::Pairs(list(items)),
             Some(Kind::PairMap(items)) => Reply::PairMap(list(items)),
+            Some(Kind::DoubleText(b)) => Reply::DoubleText(b),
         }
     }
 }
@@ -143,6 +147,7 @@ mod tests {
             Reply::Verbatim(Bytes::from_static(b"txt")),
             Reply::Pairs(vec![Reply::bulk(&b"m"[..]), Reply::Double(2.0)]),
             Reply::PairMap(vec![Reply::bulk(&b"s"[..]), Reply::Array(vec![])]),
+            Reply::DoubleText(Bytes::from_static(b"13.36138933897018433")),
         ]);
         assert_eq!(Reply::from(pb::Value::from(r.clone())), r);
     }

@@ -11,6 +11,7 @@
 pub mod cmd;
 pub mod config;
 pub mod durability;
+pub mod geohash;
 pub mod heartbeat;
 pub mod hll;
 pub mod host;

@@ -296,6 +296,12 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut BytesMut) {
             out.extend_from_slice(b"\r\n");
         }
         Reply::Verbatim(text) => put_bulk(out, text),
+        Reply::DoubleText(text) if resp3 => {
+            out.extend_from_slice(b",");
+            out.extend_from_slice(text);
+            out.extend_from_slice(b"\r\n");
+        }
+        Reply::DoubleText(text) => put_bulk(out, text),
         Reply::PairMap(items) if resp3 => {
             put_len(out, b'%', items.len() / 2);
             for item in items {

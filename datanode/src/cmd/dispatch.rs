@@ -14,7 +14,7 @@ use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
 use super::{
-    bitmaps, hashes, hyperloglog, keys, lcs, lists, server, sets, sort, streams, strings, zsets, CmdResult, Ctx,
+    bitmaps, geo, hashes, hyperloglog, keys, lcs, lists, server, sets, sort, streams, strings, zsets, CmdResult, Ctx,
 };
 use crate::notify::Rule::{self, *};
 use crate::script;
@@ -183,6 +183,18 @@ fn action(name: &str) -> (Action, Rule) {
         "zunionstore" => run(|c, a| zsets::combine(c, a, zsets::SetOp::Union, true), Each(ZSET, "zunionstore")),
 
         "copy" => run(keys::copy, Each(GENERIC, "copy_to")),
+        "geoadd" => run(geo::geoadd, Each(ZSET, "zadd")),
+        "geodist" => run(geo::geodist, Quiet),
+        "geohash" => run(geo::geohash_cmd, Quiet),
+        "geopos" => run(geo::geopos, Quiet),
+        "georadius" => run(|c, a| geo::search(c, a, geo::Query::Radius { store: true }), Each(ZSET, "georadiusstore")),
+        "georadius_ro" => run(|c, a| geo::search(c, a, geo::Query::Radius { store: false }), Quiet),
+        "georadiusbymember" => {
+            run(|c, a| geo::search(c, a, geo::Query::ByMember { store: true }), Each(ZSET, "georadiusstore"))
+        }
+        "georadiusbymember_ro" => run(|c, a| geo::search(c, a, geo::Query::ByMember { store: false }), Quiet),
+        "geosearch" => run(|c, a| geo::search(c, a, geo::Query::Geosearch), Quiet),
+        "geosearchstore" => run(|c, a| geo::search(c, a, geo::Query::GeosearchStore), Each(ZSET, "geosearchstore")),
         "sort" => run(sort::sort, Each(LIST, "sortstore")),
         "sort_ro" => run(sort::sort_ro, Quiet),
         "xack" => run(streams::xack, Quiet),

@@ -9,6 +9,7 @@
 mod args;
 mod bitmaps;
 mod dispatch;
+mod geo;
 mod hashes;
 mod hyperloglog;
 mod keys;

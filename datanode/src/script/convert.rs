@@ -15,7 +15,7 @@ pub fn to_lua(lua: &Lua, reply: Reply) -> mlua::Result<Value> {
         Reply::Simple(s) => Value::Table(field(lua, "ok", &s)?),
         Reply::Error(e) => Value::Table(field(lua, "err", &e)?),
         Reply::Integer(i) => Value::Integer(i),
-        Reply::Bulk(b) | Reply::Verbatim(b) => Value::String(lua.create_string(&b)?),
+        Reply::Bulk(b) | Reply::Verbatim(b) | Reply::DoubleText(b) => Value::String(lua.create_string(&b)?),
         Reply::NullBulk | Reply::NullArray => Value::Boolean(false),
         // RESP2 sends doubles as bulk strings and booleans as 1 / nil.
         Reply::Double(d) => Value::String(lua.create_string(ferrocache_common::double::format_double(d))?),
