@@ -20,8 +20,8 @@ fn float_arg(arg: &[u8], what: Option<&str>) -> Result<f64, Reply> {
 }
 
 /// A longitude/latitude pair within Redis's indexable range.
-fn lon_lat(args: &[Bytes]) -> Result<(f64, f64), Reply> {
-    let (lon, lat) = (float_arg(&args[0], None)?, float_arg(&args[1], None)?);
+fn lon_lat(pair: &[Bytes]) -> Result<(f64, f64), Reply> {
+    let (lon, lat) = (float_arg(&pair[0], None)?, float_arg(&pair[1], None)?);
     if !(geohash::LONG_MIN..=geohash::LONG_MAX).contains(&lon) || !(geohash::LAT_MIN..=geohash::LAT_MAX).contains(&lat)
     {
         return Err(Reply::error(format!("ERR invalid longitude,latitude pair {lon:.6},{lat:.6}")));
@@ -267,7 +267,8 @@ pub(super) fn search(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Query) -> CmdResul
         }
         i += 1;
     }
-    let name = String::from_utf8_lossy(&args[0]).into_owned();
+    // Redis names the command as the client typed it; clients send it upper-cased.
+    let name = if kind == Query::GeosearchStore { "GEOSEARCHSTORE" } else { "GEOSEARCH" };
     if store.is_some() && (withdist || withhash || withcoord) {
         let what = if kind == Query::GeosearchStore { "GEOSEARCHSTORE" } else { "STORE option in GEORADIUS" };
         return Err(Reply::error(format!(
