@@ -63,8 +63,18 @@ async fn scripts_are_atomic_replicate_and_survive_a_failover() {
         panic!("SCRIPT LOAD answers the SHA1")
     };
     let sha = String::from_utf8(sha).unwrap();
+    // A function library, loaded before the replica exists: the full sync must carry it.
+    let library = "#!lua name=counters\n\
+        redis.register_function('bump', function(keys, args) return redis.call('INCRBY', keys[1], args[1]) end)\n\
+        redis.register_function{function_name='peek', callback=function(keys) return redis.call('GET', keys[1]) end, flags={'no-writes'}}\n";
+    assert_eq!(q(&mut c, &["FUNCTION", "LOAD", library]).await.unwrap(), Value::BulkString(b"counters".to_vec()));
+    let e = q(&mut c, &["FUNCTION", "LOAD", library]).await.unwrap_err().to_string();
+    assert!(e.contains("Library 'counters' already exists"), "{e}");
+    assert_eq!(q(&mut c, &["FCALL", "bump", "1", "fcounter", "5"]).await.unwrap(), Value::Int(5));
+    let e = q(&mut c, &["FCALL_RO", "bump", "1", "fcounter", "5"]).await.unwrap_err().to_string();
+    assert!(e.contains("Can not execute a script with write flag using *_ro command"), "{e}");
 
-    // A replica added now gets the keys and the loaded scripts by full sync.
+    // A replica added now gets the keys, the loaded scripts and the functions by full sync.
     let mut admin = cluster.admin(0).await;
     let increase = api::IncreaseReplicaCountRequest {
         replication_group_id: "lua".into(),
@@ -98,6 +108,7 @@ async fn scripts_are_atomic_replicate_and_survive_a_failover() {
     // Read-only scripts run on replicas; writes there are refused.
     let got = q(&mut r, &["EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "counter"]).await.unwrap();
     assert_eq!(got, Value::BulkString(b"5000".to_vec()));
+    assert_eq!(q(&mut r, &["FCALL_RO", "peek", "1", "fcounter"]).await.unwrap(), Value::BulkString(b"5".to_vec()));
     let e = q(&mut r, &["EVAL", "return redis.call('SET', 'x', 1)", "0"]).await.unwrap_err().to_string();
     assert!(e.contains("read only replica"), "{e}");
     let e = q(&mut c, &["EVAL_RO", "return redis.call('SET', 'x', 1)", "0"]).await.unwrap_err().to_string();
@@ -123,6 +134,18 @@ async fn scripts_are_atomic_replicate_and_survive_a_failover() {
     })
     .await;
     assert_eq!(q(&mut after, &["GET", "counter"]).await.unwrap(), Value::BulkString(b"5000".to_vec()));
+    // So do the functions; SCRIPT FLUSH leaves them alone.
+    assert_eq!(q(&mut after, &["FCALL", "bump", "1", "fcounter", "2"]).await.unwrap(), Value::Int(7));
+    assert_eq!(q(&mut after, &["SCRIPT", "FLUSH"]).await.unwrap(), Value::Okay);
+    assert_eq!(q(&mut after, &["FCALL", "peek", "1", "fcounter"]).await.unwrap(), Value::BulkString(b"7".to_vec()));
+    let Value::BulkString(dump) = q(&mut after, &["FUNCTION", "DUMP"]).await.unwrap() else { panic!("FUNCTION DUMP") };
+    assert_eq!(q(&mut after, &["FUNCTION", "FLUSH"]).await.unwrap(), Value::Okay);
+    let e = q(&mut after, &["FCALL", "peek", "1", "fcounter"]).await.unwrap_err().to_string();
+    assert!(e.contains("Function not found"), "{e}");
+    let mut restore = redis::cmd("FUNCTION");
+    restore.arg("RESTORE").arg(dump);
+    assert_eq!(restore.query_async::<Value>(&mut after).await.unwrap(), Value::Okay);
+    assert_eq!(q(&mut after, &["FCALL", "peek", "1", "fcounter"]).await.unwrap(), Value::BulkString(b"7".to_vec()));
 
     // A runaway script is stopped; the node serves on.
     let e = q(&mut after, &["EVAL", "while true do end", "0"]).await.unwrap_err().to_string();

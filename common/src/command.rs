@@ -84,7 +84,7 @@ pub fn key_positions(spec: &CommandSpec, args: &[impl AsRef<[u8]>]) -> Vec<usize
     };
     match spec.name {
         "zunion" | "zinter" | "zdiff" | "sintercard" | "zintercard" | "lmpop" | "zmpop" => counted(1),
-        "blmpop" | "bzmpop" | "eval" | "eval_ro" | "evalsha" | "evalsha_ro" => counted(2),
+        "blmpop" | "bzmpop" | "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro" => counted(2),
         // The key, and the last STORE / STOREDIST destination.
         "georadius" | "georadiusbymember" => {
             let mut keys = vec![1];
@@ -193,8 +193,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("expire", -3, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Sets the expiration time of a key in seconds."),
     spec!("expireat", -3, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Sets the expiration time of a key to a Unix timestamp."),
     spec!("expiretime", 2, ["readonly", "fast"], 1, 1, 1, "generic", Keyed, "Returns the expiration time of a key as a Unix timestamp."),
+    spec!("fcall", -3, ["noscript", "stale", "skip_monitor", "may_replicate", "no_mandatory_keys", "movablekeys"], 0, 0, 0, "scripting", Keyed, "Invokes a function."),
+    spec!("fcall_ro", -3, ["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"], 0, 0, 0, "scripting", Keyed, "Invokes a read-only function."),
     spec!("flushall", -1, ["write"], 0, 0, 0, "server", AllShards, "Removes all keys from all databases."),
     spec!("flushdb", -1, ["write"], 0, 0, 0, "server", AllShards, "Remove all keys from the current database."),
+    spec!("function", -2, ["noscript"], 0, 0, 0, "scripting", AllShards, "A container for function commands."),
     spec!("geoadd", -5, ["write", "denyoom"], 1, 1, 1, "geo", Keyed, "Adds one or more members to a geospatial index. The key is created if it doesn't exist."),
     spec!("geodist", -4, ["readonly"], 1, 1, 1, "geo", Keyed, "Returns the distance between two members of a geospatial index."),
     spec!("geohash", -2, ["readonly"], 1, 1, 1, "geo", Keyed, "Returns members from a geospatial index as geohash strings."),

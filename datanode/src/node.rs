@@ -402,7 +402,7 @@ impl Node {
                 }
                 Record::Scripts(bodies) => {
                     for body in &bodies {
-                        if let Err(e) = scripts.load(body) {
+                        if let Err(e) = scripts.restore(body) {
                             tracing::warn!(node = %spec.id, "a stored script does not compile: {e:?}");
                         }
                     }
@@ -949,10 +949,10 @@ impl Node {
         st.pending.items.push(LogItem::Rotate(segment));
         st.pending.items.push(LogItem::Position(position.clone()));
         if let Some(bodies) = scripts {
-            st.scripts.flush();
+            st.scripts.reset();
             for body in &bodies {
                 // The primary compiled them; one that fails here is skipped, not fatal.
-                let _ = st.scripts.load(body);
+                let _ = st.scripts.restore(body);
             }
         }
         let bodies = st.scripts.bodies();

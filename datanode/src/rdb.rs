@@ -122,6 +122,47 @@ pub fn dump(value: &Value) -> Vec<u8> {
     out
 }
 
+/// RDB's opcode for a function library (its code follows as a string).
+const OPCODE_FUNCTION2: u8 = 245;
+
+/// FUNCTION DUMP: every library's code, as Redis writes them.
+pub fn dump_functions(codes: &[Bytes]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for code in codes {
+        out.push(OPCODE_FUNCTION2);
+        put_str(&mut out, code);
+    }
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// FUNCTION RESTORE: the libraries' code in a payload (Redis's or ours), at most
+/// `max_bytes` of it in all; the error is Redis's reply.
+pub fn restore_functions(payload: &[u8], max_bytes: usize) -> Result<Vec<Bytes>, &'static str> {
+    const BAD: &str = "ERR DUMP payload version or checksum are wrong";
+    if payload.len() < 10 {
+        return Err(BAD);
+    }
+    let (body, footer) = payload.split_at(payload.len() - 10);
+    let version = u16::from_le_bytes([footer[0], footer[1]]);
+    let mut crc = [0u8; 8];
+    crc.copy_from_slice(&footer[2..]);
+    if version > RDB_VERSION_MAX || crc64(&payload[..payload.len() - 8]) != u64::from_le_bytes(crc) {
+        return Err(BAD);
+    }
+    let mut r = Reader { data: body, budget: max_bytes };
+    let mut codes = Vec::new();
+    while !r.data.is_empty() {
+        if r.byte().map_err(|_| BAD)? != OPCODE_FUNCTION2 {
+            return Err("ERR given type is not a function");
+        }
+        codes.push(r.string().map_err(|_| "ERR failed loading the given functions payload")?);
+    }
+    Ok(codes)
+}
+
 /// RESTORE: the value a payload holds, refused if its strings would decode to more than
 /// `max_bytes` (LZF inflates up to ~88x, so a small payload can declare a huge value).
 pub fn restore(payload: &[u8], max_bytes: usize) -> Result<Value, RdbError> {

@@ -116,6 +116,17 @@ fn subcommands(container: &str) -> Vec<(&'static str, &'static [&'static str])> 
             .map(|s| (s, PUBSUB))
             .collect(),
         "script" => ["exists", "flush", "help", "kill", "load"].into_iter().map(|s| (s, SCRIPTING)).collect(),
+        "function" => vec![
+            ("delete", &["write", "slow", "scripting"]),
+            ("dump", &["slow", "scripting"]),
+            ("flush", &["write", "slow", "dangerous", "scripting"]),
+            ("help", SCRIPTING),
+            ("kill", &["slow", "scripting"]),
+            ("list", &["slow", "scripting"]),
+            ("load", &["write", "denyoom", "slow", "scripting"]),
+            ("restore", &["write", "denyoom", "slow", "dangerous", "scripting"]),
+            ("stats", &["slow", "scripting"]),
+        ],
         "xgroup" => vec![
             ("create", &["write", "stream", "slow"]),
             ("createconsumer", &["write", "stream", "slow"]),

@@ -32,6 +32,23 @@ pub fn eq_ignore_case(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
+/// Redis's checks of a container's subcommand before it runs: known, and given its arity
+/// (`subs`: name and arity as in COMMAND INFO).
+pub fn check_subcommand(args: &[Bytes], container: &str, subs: &[(&str, i32)]) -> Result<(), Reply> {
+    let Some(&(name, arity)) = subs.iter().find(|(name, _)| eq_ignore_case(&args[1], name)) else {
+        let sub: String = String::from_utf8_lossy(&args[1]).chars().take(128).collect();
+        return Err(Reply::error(format!("ERR unknown subcommand '{sub}'. Try {container} HELP.")));
+    };
+    let argc = args.len() as i32;
+    if (arity >= 0 && argc != arity) || argc < arity.abs() {
+        return Err(Reply::error(format!(
+            "ERR wrong number of arguments for '{}|{name}' command",
+            container.to_ascii_lowercase()
+        )));
+    }
+    Ok(())
+}
+
 pub fn syntax_error() -> Reply {
     Reply::error(errors::SYNTAX)
 }

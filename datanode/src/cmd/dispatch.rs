@@ -245,6 +245,9 @@ fn action(name: &str) -> (Action, Rule) {
         "eval_ro" => run(|c, a| script::eval(c, a, false, true), Quiet),
         "evalsha_ro" => run(|c, a| script::eval(c, a, true, true), Quiet),
         "script" => run(script::script, Quiet),
+        "fcall" => run(|c, a| script::fcall(c, a, false), Quiet),
+        "fcall_ro" => run(|c, a| script::fcall(c, a, true), Quiet),
+        "function" => run(script::function, Quiet),
         // Answered by the gateway for clients; served here for scripts.
         "ping" => {
             run(|_, a| Ok(a.get(1).map_or_else(|| Reply::Simple("PONG".into()), |m| Reply::Bulk(m.clone()))), Quiet)

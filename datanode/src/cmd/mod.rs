@@ -29,7 +29,7 @@ use ferrocache_common::Reply;
 use crate::keyspace::{Entry, Keyspace};
 use crate::value::Value;
 
-pub use args::{parse_f64, parse_i64};
+pub use args::{check_subcommand, parse_f64, parse_i64};
 pub use dispatch::{execute, frame, frame_marker, Command};
 
 /// What a batch of commands changed.

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
-use super::args::{eq_ignore_case, int_arg, syntax_error};
+use super::args::{check_subcommand, eq_ignore_case, int_arg, syntax_error};
 use super::{CmdResult, Ctx};
 use crate::stream::{Fields, Group, Stream, StreamId};
 use crate::value::Value;
@@ -44,23 +44,6 @@ fn nogroup(key: &[u8], group: &[u8]) -> Reply {
         String::from_utf8_lossy(key),
         String::from_utf8_lossy(group)
     ))
-}
-
-/// Redis's checks of a container's subcommand before it runs: known, and given its arity
-/// (`subs`: name and arity as in COMMAND INFO).
-fn check_subcommand(args: &[Bytes], container: &str, subs: &[(&str, i32)]) -> Result<(), Reply> {
-    let Some(&(name, arity)) = subs.iter().find(|(name, _)| eq_ignore_case(&args[1], name)) else {
-        let sub: String = String::from_utf8_lossy(&args[1]).chars().take(128).collect();
-        return Err(Reply::error(format!("ERR unknown subcommand '{sub}'. Try {container} HELP.")));
-    };
-    let argc = args.len() as i32;
-    if (arity >= 0 && argc != arity) || argc < arity.abs() {
-        return Err(Reply::error(format!(
-            "ERR wrong number of arguments for '{}|{name}' command",
-            container.to_ascii_lowercase()
-        )));
-    }
-    Ok(())
 }
 
 fn subcommand_error(sub: &[u8], container: &str) -> Reply {

@@ -67,8 +67,8 @@ if coroutine then
   local raw_resume = coroutine.resume
   coroutine.resume = function(...) return rethrow_kill(raw_resume(...)) end
 end
-local function run(f)
-  return raw_pcall(f)
+local function run(f, ...)
+  return raw_pcall(f, ...)
 end
 setmetatable(_G, {
   __index = function(_, name)
@@ -80,8 +80,8 @@ setmetatable(_G, {
 return run
 "#;
 
-struct Vm {
-    lua: Lua,
+pub(super) struct Vm {
+    pub(super) lua: Lua,
     internal: Table,
     /// Set once the running script passed its time limit: the reason it is being stopped.
     killed: Arc<Mutex<Option<String>>>,
@@ -105,14 +105,16 @@ struct Cached {
 /// Most scripts EVAL alone keeps compiled.
 pub(super) const MAX_EVAL_SCRIPTS: usize = 500;
 
-/// The node's scripts; the VM is made on first use.
+/// The node's scripts and function libraries; each has its own VM, made on first use
+/// (SCRIPT FLUSH leaves functions alone, as in Redis).
 #[derive(Default)]
 pub struct Scripts {
     vm: Option<Vm>,
+    pub functions: super::functions::Functions,
 }
 
 /// Why a script could not run or load.
-fn error_reply(e: impl std::fmt::Display) -> Reply {
+pub(super) fn error_reply(e: impl std::fmt::Display) -> Reply {
     Reply::error(format!("ERR {e}"))
 }
 
@@ -121,7 +123,7 @@ pub fn sha1hex(body: &[u8]) -> String {
 }
 
 impl Vm {
-    fn new() -> mlua::Result<Vm> {
+    pub(super) fn new() -> mlua::Result<Vm> {
         let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
         lua.set_memory_limit(MEMORY_LIMIT)?;
         let internal = lua.create_table()?;
@@ -186,6 +188,21 @@ impl Scripts {
         self.vm()?.load(body, true)
     }
 
+    /// Loads one of [`Scripts::bodies`] again (restart, full sync): a function library's
+    /// code as a library (replacing one of the same name), anything else as a script.
+    pub fn restore(&mut self, body: &Bytes) -> Result<(), Reply> {
+        if super::functions::is_library(body) {
+            return self.functions.load(body, true).map(|_| ());
+        }
+        self.vm()?.load(body, true).map(|_| ())
+    }
+
+    /// Forgets every script and function (a full sync brings the primary's).
+    pub fn reset(&mut self) {
+        self.vm = None;
+        self.functions.flush();
+    }
+
     pub fn exists(&self, sha: &[u8]) -> bool {
         let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
         self.vm.as_ref().is_some_and(|vm| vm.cache.contains_key(&sha))
@@ -196,10 +213,13 @@ impl Scripts {
         self.vm = None;
     }
 
-    /// The bodies of the loaded scripts (for the log and full syncs; EVAL carries its own).
+    /// The bodies of the loaded scripts and the function libraries' code (for the log and
+    /// full syncs; EVAL carries its own).
     pub fn bodies(&self) -> Vec<Bytes> {
         let loaded = |vm: &Vm| vm.cache.values().filter(|c| c.loaded).map(|c| c.body.clone()).collect();
-        self.vm.as_ref().map(loaded).unwrap_or_default()
+        let mut bodies: Vec<Bytes> = self.vm.as_ref().map(loaded).unwrap_or_default();
+        bodies.extend(self.functions.codes());
+        bodies
     }
 
     /// Runs a script (by body, or by SHA1 when `by_sha`) on `ctx`.
@@ -230,39 +250,70 @@ impl Scripts {
             oom: limits.oom && !flags.allow_oom,
             slots: limits.slots,
         };
-        let lua = &vm.lua;
-        let list = |items: &[Bytes]| -> mlua::Result<Table> {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, item) in items.iter().enumerate() {
-                t.raw_set(i + 1, lua.create_string(item)?)?;
-            }
-            Ok(t)
-        };
-        let globals = lua.globals();
-        let bound = list(keys)
+        let f = f.clone();
+        let globals = vm.lua.globals();
+        let bound = list(&vm.lua, keys)
             .and_then(|k| globals.raw_set("KEYS", k))
-            .and_then(|_| list(argv))
+            .and_then(|_| list(&vm.lua, argv))
             .and_then(|a| globals.raw_set("ARGV", a));
         bound.map_err(error_reply)?;
+        vm.invoke(ctx, &f, MultiValue::new(), &limits, Origin::Script(&sha))
+    }
+}
+
+/// A Lua array of strings.
+pub(super) fn list(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(t)
+}
+
+/// What is running, for its error messages: a script (its SHA1) or a function (its name).
+#[derive(Clone, Copy)]
+pub(super) enum Origin<'a> {
+    Script(&'a str),
+    Function(&'a str),
+}
+
+impl Vm {
+    /// Stops whatever runs on this VM once `deadline` passes (checked every [`HOOK_EVERY`]
+    /// instructions); the error it raises says why.
+    pub(super) fn limit_time(&self) -> Result<(), Reply> {
         let deadline = Instant::now() + super::TIME_LIMIT;
-        *vm.killed.lock() = None;
-        let killed = vm.killed.clone();
-        lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
-            if Instant::now() >= deadline {
-                let why = format!(
-                    "Script killed: it ran longer than {} ms (scripts are stopped, not answered BUSY)",
-                    super::TIME_LIMIT.as_millis()
-                );
-                *killed.lock() = Some(why.clone());
-                return Err(mlua::Error::runtime(why));
-            }
-            Ok(mlua::VmState::Continue)
-        })
-        .map_err(error_reply)?;
+        *self.killed.lock() = None;
+        let killed = self.killed.clone();
+        self.lua
+            .set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
+                if Instant::now() >= deadline {
+                    let why = format!(
+                        "Script killed: it ran longer than {} ms (scripts are stopped, not answered BUSY)",
+                        super::TIME_LIMIT.as_millis()
+                    );
+                    *killed.lock() = Some(why.clone());
+                    return Err(mlua::Error::runtime(why));
+                }
+                Ok(mlua::VmState::Continue)
+            })
+            .map_err(error_reply)
+    }
+
+    /// Calls `f(args...)` with `redis.call` bound to `ctx`, under the time limit.
+    pub(super) fn invoke(
+        &self,
+        ctx: &mut Ctx<'_>,
+        f: &Function,
+        args: MultiValue,
+        limits: &Limits<'_>,
+        origin: Origin<'_>,
+    ) -> CmdResult {
+        self.limit_time()?;
+        let lua = &self.lua;
         let outcome = lua.scope(|scope| {
             let exec = scope.create_function_mut(|lua, (raise, args): (bool, MultiValue)| {
                 let reply = match command_args(args) {
-                    Ok(args) => call(ctx, &args, &limits),
+                    Ok(args) => call(ctx, &args, limits),
                     Err(e) => e,
                 };
                 if let (true, Reply::Error(e)) = (raise, &reply) {
@@ -276,10 +327,13 @@ impl Scripts {
                 }
                 to_lua(lua, reply)
             })?;
-            vm.internal.raw_set("exec", exec)?;
-            let (ok, value): (bool, Value) = vm.run.call(f.clone())?;
-            vm.internal.raw_set("exec", Value::Nil)?;
-            Ok(if ok { Ok(from_lua(&value)) } else { Err(script_error(&value, &sha)) })
+            self.internal.raw_set("exec", exec)?;
+            let mut call_args = MultiValue::new();
+            call_args.push_back(Value::Function(f.clone()));
+            call_args.extend(args);
+            let (ok, value): (bool, Value) = self.run.call(call_args)?;
+            self.internal.raw_set("exec", Value::Nil)?;
+            Ok(if ok { Ok(from_lua(&value)) } else { Err(script_error(&value, origin)) })
         });
         lua.remove_hook();
         match outcome {
@@ -295,7 +349,8 @@ impl Scripts {
 fn caller_line(lua: &Lua) -> Option<usize> {
     (1..8).find_map(|level| {
         lua.inspect_stack(level, |d| {
-            let user = d.source().source.as_deref() == Some("@user_script");
+            let source = d.source().source;
+            let user = matches!(source.as_deref(), Some("@user_script" | "@user_function"));
             user.then(|| d.current_line()).flatten()
         })
         .flatten()
@@ -305,11 +360,11 @@ fn caller_line(lua: &Lua) -> Option<usize> {
 /// What a script's `#!lua flags=...` line declares (Redis 7). Without one, a script runs
 /// as in Redis 6 (writes allowed, OOM checked per command).
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
-struct Shebang {
+pub(super) struct Shebang {
     /// `no-writes`: the script only reads (it may then run on replicas).
-    no_writes: bool,
+    pub(super) no_writes: bool,
     /// `allow-oom`: its writes run even over maxmemory.
-    allow_oom: bool,
+    pub(super) allow_oom: bool,
 }
 
 /// Splits a script into its shebang flags and the Lua code, with Redis's errors for an
@@ -356,7 +411,7 @@ pub struct Limits<'a> {
 }
 
 /// A command's arguments from Lua: strings and numbers only, as Redis requires.
-fn command_args(args: MultiValue) -> Result<Vec<Bytes>, Reply> {
+pub(super) fn command_args(args: MultiValue) -> Result<Vec<Bytes>, Reply> {
     if args.is_empty() {
         return Err(Reply::error("ERR Please specify at least one argument for this redis lib call"));
     }
@@ -408,10 +463,14 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
     reply
 }
 
-/// EVAL's error for a script that failed: Redis's wording, with where it failed.
-fn script_error(value: &Value, sha: &str) -> Reply {
+/// The error of a script or function that failed: Redis's wording, with where it failed.
+fn script_error(value: &Value, origin: Origin<'_>) -> Reply {
+    let (name, chunk) = match origin {
+        Origin::Script(sha) => (sha, "user_script"),
+        Origin::Function(name) => (name, "user_function"),
+    };
     let at = |line: Option<String>| match line {
-        Some(line) => format!(" script: {sha}, on @user_script:{line}."),
+        Some(line) => format!(" script: {name}, on @{chunk}:{line}."),
         None => String::new(),
     };
     match value {
@@ -424,7 +483,8 @@ fn script_error(value: &Value, sha: &str) -> Reply {
             let msg = s.to_string_lossy();
             // "user_script:3: attempt to ..." names its line.
             let line = msg
-                .strip_prefix("user_script:")
+                .strip_prefix(chunk)
+                .and_then(|rest| rest.strip_prefix(':'))
                 .and_then(|rest| rest.split(':').next())
                 .filter(|n| n.parse::<u64>().is_ok())
                 .map(str::to_string);
@@ -436,10 +496,12 @@ fn script_error(value: &Value, sha: &str) -> Reply {
 }
 
 /// An mlua error as the Lua message it carries.
-fn lua_message(e: &mlua::Error) -> String {
+pub(super) fn lua_message(e: &mlua::Error) -> String {
+    // mlua appends a traceback to a runtime error's text; Redis's messages carry none.
+    let plain = |m: &str| m.split("\nstack traceback:").next().unwrap_or_default().to_string();
     match e {
         mlua::Error::SyntaxError { message, .. } => message.clone(),
-        mlua::Error::RuntimeError(m) | mlua::Error::MemoryError(m) => m.clone(),
+        mlua::Error::RuntimeError(m) | mlua::Error::MemoryError(m) => plain(m),
         mlua::Error::CallbackError { cause, .. } => lua_message(cause),
         other => other.to_string(),
     }
