@@ -61,6 +61,14 @@ async fn replicas_follow_resync_and_serve_reads() {
     assert!(info.contains("connected_slaves:2"), "{info}");
     let info: String = cmd("INFO").arg("replication").query_async(&mut reader).await.unwrap();
     assert!(info.contains("role:slave") && info.contains("master_link_status:up"), "{info}");
+    // ROLE, as Redis answers it: the primary with its replicas' acknowledged offsets (at the
+    // reader endpoint), a replica with its primary (the primary endpoint) and link state.
+    let role: redis::Value = cmd("ROLE").query_async(&mut primary).await.unwrap();
+    let shown = support::show(&role);
+    assert!(shown.starts_with("[master,") && shown.matches(&format!("[127.0.0.1,{reader_port},")).count() == 2, "{shown}");
+    let role: redis::Value = cmd("ROLE").query_async(&mut reader).await.unwrap();
+    let shown = support::show(&role);
+    assert!(shown.starts_with(&format!("[slave,127.0.0.1,{primary_port},connected,")), "{shown}");
 
     // Expiry replicates as absolute times and the primary's deletion reaches replicas.
     let _: () = cmd("SET").arg("ttl").arg("v").arg("PX").arg(300).query_async(&mut primary).await.unwrap();

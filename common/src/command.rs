@@ -278,6 +278,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("renamenx", 3, ["write", "fast"], 1, 2, 1, "generic", Keyed, "Renames a key only when the target key name doesn't exist."),
     spec!("reset", 1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "connection", Gateway, "Resets the connection."),
     spec!("restore", -4, ["write", "denyoom"], 1, 1, 1, "generic", Keyed, "Creates a key from the serialized representation of a value."),
+    spec!("role", 1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "server", Gateway, "Returns the replication role."),
     spec!("rpop", -2, ["write", "fast"], 1, 1, 1, "list", Keyed, "Returns and removes the last elements of a list. Deletes the list if the last element was popped."),
     spec!("rpoplpush", 3, ["write", "denyoom"], 1, 2, 1, "list", Keyed, "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped."),
     spec!("rpush", -3, ["write", "denyoom", "fast"], 1, 1, 1, "list", Keyed, "Appends one or more elements to a list. Creates the key if it doesn't exist."),

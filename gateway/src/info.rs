@@ -74,6 +74,36 @@ fn title(name: &str) -> String {
     c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
 }
 
+/// ROLE from the node's INFO replication fields: a primary answers its offset and its
+/// replicas (presented at the reader endpoint, where clients reach them), a replica its
+/// primary (the primary endpoint), link state and offset.
+pub fn role(node: Reply, host: &str, (primary_port, reader_port): (u16, u16)) -> Reply {
+    let (Reply::Bulk(b) | Reply::Verbatim(b)) = &node else { return node };
+    let text = String::from_utf8_lossy(b);
+    let field = |name: &str| text.split("\r\n").find_map(|l| l.strip_prefix(name)?.strip_prefix(':'));
+    let offset = |name: &str| field(name).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    let bulk = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    if field("role") == Some("slave") {
+        let state = if field("master_link_status") == Some("up") { "connected" } else { "connect" };
+        return Reply::Array(vec![
+            bulk("slave"),
+            bulk(host),
+            Reply::Integer(primary_port as i64),
+            bulk(state),
+            Reply::Integer(offset("slave_repl_offset")),
+        ]);
+    }
+    let replicas = text
+        .split("\r\n")
+        .filter(|l| l.starts_with("slave") && l.contains(":node="))
+        .map(|l| {
+            let acked = l.split(',').find_map(|kv| kv.strip_prefix("offset=")).unwrap_or("0");
+            Reply::Array(vec![bulk(host), bulk(&reader_port.to_string()), bulk(acked)])
+        })
+        .collect();
+    Reply::Array(vec![bulk("master"), Reply::Integer(offset("master_repl_offset")), Reply::Array(replicas)])
+}
+
 pub fn compose(requested: &[String], mut sections: Vec<(String, String)>, node: Reply) -> Reply {
     if let Reply::Bulk(b) | Reply::Verbatim(b) = &node {
         sections.extend(node_sections(&String::from_utf8_lossy(b)));

@@ -14,6 +14,8 @@ pub enum Local {
     Close(Reply),
     /// INFO: these sections (lowercase; empty = default).
     Info(Vec<String>),
+    /// ROLE: made from the node's replication section.
+    Role,
 }
 
 fn text(s: &str) -> Reply {
@@ -50,6 +52,7 @@ pub fn handle(session: &mut Session, spec: &CommandSpec, args: &[Bytes]) -> Loca
             Reply::Array(vec![text(&now.as_secs().to_string()), text(&now.subsec_micros().to_string())])
         }
         "info" => return Local::Info(args[1..].iter().map(|a| lower(a)).collect()),
+        "role" => return Local::Role,
         other => Reply::error(format!("ERR '{other}' is not answered by the gateway")),
     };
     Local::Reply(r)

@@ -592,6 +592,8 @@ fn queue(
                 let gateway_part = info::gateway_sections(shared, endpoint, session);
                 Queued::Local(info::compose(&sections, gateway_part, Reply::NullBulk))
             }
+            // The node's role cannot be asked from inside the queue.
+            Local::Role => Queued::Local(Reply::error("ERR ROLE is not served inside MULTI")),
         },
         Route::Keyed | Route::AllShards => Queued::Remote(args),
     };
@@ -801,7 +803,7 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
         Route::Gateway => match local::handle(session, spec, &args) {
             Local::Reply(r) => (Slot::Ready(r, session.proto), false),
             Local::Close(r) => (Slot::Ready(r, proto), true),
-            Local::Info(sections) => {
+            local @ (Local::Info(_) | Local::Role) => {
                 let gateway_part = info::gateway_sections(shared, endpoint, session);
                 // A node port's INFO is that member's (its role, offsets, keys).
                 let member = (endpoint.kind == EndpointKind::Node)
@@ -825,12 +827,23 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
                 match target {
                     Ok(target) => {
                         let rx = shared.router.send(target, None, Request::Info(pb::InfoRequest {})).await;
-                        let mapper: Mapper = Box::new(move |node| info::compose(&sections, gateway_part, node));
+                        let mapper: Mapper = match local {
+                            Local::Info(sections) => Box::new(move |node| info::compose(&sections, gateway_part, node)),
+                            _ => {
+                                let laddr = session.info.lock().laddr.clone();
+                                let host = laddr.rsplit_once(':').map_or(laddr.as_str(), |(h, _)| h).to_string();
+                                let ports = shared.router.table().groups.get(&endpoint.group_id).map(|g| (g.primary_port, g.reader_port));
+                                Box::new(move |node| info::role(node, &host, ports.unwrap_or_default()))
+                            }
+                        };
                         let w =
                             Waiting { rx, mapper: Some(mapper), proto, deadline: Some(deadline(shared)), retry: None };
                         (Slot::Waiting(Box::new(w)), false)
                     }
-                    Err(_) => ready(info::compose(&sections, gateway_part, Reply::NullBulk)),
+                    Err(_) => match local {
+                        Local::Info(sections) => ready(info::compose(&sections, gateway_part, Reply::NullBulk)),
+                        _ => ready(Reply::error("CLUSTERDOWN no node of this replication group is reachable")),
+                    },
                 }
             }
         },
