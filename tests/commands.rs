@@ -227,6 +227,15 @@ async fn connection_and_server(c: &mut MultiplexedConnection) {
     assert_eq!(info.len(), 1);
     let keys: Vec<String> = q(c, &["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]).await.unwrap();
     assert_eq!(keys, vec!["a", "b"]);
+    // Movable keys, as Redis finds them.
+    let keys: Vec<String> =
+        q(c, &["COMMAND", "GETKEYS", "XREAD", "COUNT", "2", "STREAMS", "s1", "s2", "0", "0"]).await.unwrap();
+    assert_eq!(keys, vec!["s1", "s2"]);
+    let keys: Vec<String> = q(c, &["COMMAND", "GETKEYS", "EVAL", "return 1", "2", "k1", "k2", "arg"]).await.unwrap();
+    assert_eq!(keys, vec!["k1", "k2"]);
+    let keys: Vec<String> =
+        q(c, &["COMMAND", "GETKEYS", "SORT", "l", "LIMIT", "0", "1", "STORE", "dst"]).await.unwrap();
+    assert_eq!(keys, vec!["l", "dst"]);
     let time: Vec<String> = q(c, &["TIME"]).await.unwrap();
     assert_eq!(time.len(), 2);
     let info: String = q(c, &["INFO"]).await.unwrap();

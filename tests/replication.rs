@@ -65,7 +65,10 @@ async fn replicas_follow_resync_and_serve_reads() {
     // reader endpoint), a replica with its primary (the primary endpoint) and link state.
     let role: redis::Value = cmd("ROLE").query_async(&mut primary).await.unwrap();
     let shown = support::show(&role);
-    assert!(shown.starts_with("[master,") && shown.matches(&format!("[127.0.0.1,{reader_port},")).count() == 2, "{shown}");
+    assert!(
+        shown.starts_with("[master,") && shown.matches(&format!("[127.0.0.1,{reader_port},")).count() == 2,
+        "{shown}"
+    );
     let role: redis::Value = cmd("ROLE").query_async(&mut reader).await.unwrap();
     let shown = support::show(&role);
     assert!(shown.starts_with(&format!("[slave,127.0.0.1,{primary_port},connected,")), "{shown}");

@@ -230,7 +230,11 @@ fn command(args: &[Bytes]) -> Reply {
             if !spec.arity_ok(cmd.len()) {
                 return Reply::error("ERR Invalid number of arguments specified for command");
             }
-            let keys: Vec<Reply> = spec.key_indexes(cmd.len()).map(|i| Reply::Bulk(cmd[i].clone())).collect();
+            // Movable keys too (EVAL's numkeys, XREAD's STREAMS, SORT's STORE, ...).
+            let keys: Vec<Reply> = ferrocache_common::command::key_positions(spec, cmd)
+                .into_iter()
+                .map(|i| Reply::Bulk(cmd[i].clone()))
+                .collect();
             if keys.is_empty() {
                 return Reply::error("ERR The command has no key arguments");
             }

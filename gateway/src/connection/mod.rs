@@ -832,7 +832,12 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
                             _ => {
                                 let laddr = session.info.lock().laddr.clone();
                                 let host = laddr.rsplit_once(':').map_or(laddr.as_str(), |(h, _)| h).to_string();
-                                let ports = shared.router.table().groups.get(&endpoint.group_id).map(|g| (g.primary_port, g.reader_port));
+                                let ports = shared
+                                    .router
+                                    .table()
+                                    .groups
+                                    .get(&endpoint.group_id)
+                                    .map(|g| (g.primary_port, g.reader_port));
                                 Box::new(move |node| info::role(node, &host, ports.unwrap_or_default()))
                             }
                         };
