@@ -123,8 +123,8 @@ fn subcommands(container: &str) -> Vec<(&'static str, &'static [&'static str])> 
             ("help", SCRIPTING),
             ("kill", &["slow", "scripting"]),
             ("list", &["slow", "scripting"]),
-            ("load", &["write", "denyoom", "slow", "scripting"]),
-            ("restore", &["write", "denyoom", "slow", "dangerous", "scripting"]),
+            ("load", &["write", "slow", "scripting"]),
+            ("restore", &["write", "slow", "dangerous", "scripting"]),
             ("stats", &["slow", "scripting"]),
         ],
         "xgroup" => vec![

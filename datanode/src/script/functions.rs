@@ -73,7 +73,8 @@ fn library_meta(code: &[u8]) -> Result<(String, Vec<u8>), Reply> {
     let engine = parts.next().unwrap_or_default();
     let mut name = None;
     for part in parts {
-        if part.len() >= 5 && part[..5].eq_ignore_ascii_case("name=") {
+        // Bytes, not a str slice: a multi-byte character must not split at byte 5.
+        if part.len() >= 5 && part.as_bytes()[..5].eq_ignore_ascii_case(b"name=") {
             if name.is_some() {
                 return Err(Reply::error("ERR Invalid metadata value, name argument was given multiple times"));
             }
@@ -383,5 +384,27 @@ impl Functions {
 
     pub fn has_library(&self, name: &str) -> bool {
         self.libraries.contains_key(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::library_meta;
+
+    #[test]
+    fn library_metadata_is_checked_as_redis_does() {
+        assert_eq!(library_meta(b"#!lua name=lib\ncode").unwrap().0, "lib");
+        assert_eq!(library_meta(b"#!LUA NAME=lib\n").unwrap().0, "lib");
+        let err = |code: &[u8]| match library_meta(code) {
+            Err(ferrocache_common::Reply::Error(e)) => e,
+            other => panic!("{:?}", other.map(|(n, _)| n)),
+        };
+        assert_eq!(err(b"code"), "ERR Missing library metadata");
+        assert_eq!(err(b"#!lua name=x"), "ERR Invalid library metadata");
+        assert_eq!(err(b"#!lua\n"), "ERR Library name was not given");
+        assert_eq!(err(b"#!lua name=a name=b\n"), "ERR Invalid metadata value, name argument was given multiple times");
+        assert_eq!(err("#!lua name\u{e9}x\n".as_bytes()), "ERR Invalid metadata value given: name\u{e9}x");
+        assert_eq!(err(b"#!js name=x\n"), "ERR Engine 'js' not found");
+        assert!(err(b"#!lua name=a-b\n").starts_with("ERR Library names can only contain"));
     }
 }
