@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{cmd, RedisResult, Value};
-use support::{redis_conn, Cluster, Options};
+use support::{raw_exchange, redis_conn, Cluster, Options};
 
 async fn q<T: redis::FromRedisValue>(c: &mut MultiplexedConnection, args: &[&str]) -> RedisResult<T> {
     let mut command = cmd(args[0]);
@@ -36,7 +36,7 @@ async fn commands_behave_like_redis() {
     strings(&mut c).await;
     counters_and_ranges(&mut c).await;
     keys_and_expiry(&mut c).await;
-    connection_and_server(&mut c).await;
+    connection_and_server(&mut c, port).await;
     hashes(&mut c).await;
 }
 
@@ -203,7 +203,7 @@ async fn keys_and_expiry(c: &mut MultiplexedConnection) {
     assert_eq!(q::<String>(c, &["GET", "other"]).await.unwrap(), "v");
 }
 
-async fn connection_and_server(c: &mut MultiplexedConnection) {
+async fn connection_and_server(c: &mut MultiplexedConnection, port: u16) {
     assert_eq!(q::<String>(c, &["PING"]).await.unwrap(), "PONG");
     assert_eq!(q::<String>(c, &["PING", "hi"]).await.unwrap(), "hi");
     assert_eq!(q::<String>(c, &["ECHO", "x"]).await.unwrap(), "x");
@@ -236,6 +236,15 @@ async fn connection_and_server(c: &mut MultiplexedConnection) {
     let keys: Vec<String> =
         q(c, &["COMMAND", "GETKEYS", "SORT", "l", "LIMIT", "0", "1", "STORE", "dst"]).await.unwrap();
     assert_eq!(keys, vec!["l", "dst"]);
+    // CLIENT REPLY OFF / SKIP: those commands and the silenced ones answer nothing (the
+    // bytes are redis-server's for the same input).
+    let got = raw_exchange(
+        port,
+        b"CLIENT REPLY OFF\r\nSET a 1\r\nCLIENT REPLY SKIP\r\nGET a\r\nCLIENT REPLY ON\r\nCLIENT REPLY SKIP\r\nGET a\r\nGET a\r\nCLIENT REPLY FOO\r\nCLIENT NO-EVICT on\r\nCLIENT NO-EVICT x\r\n",
+        b"+OK\r\n-ERR syntax error\r\n",
+    )
+    .await;
+    assert_eq!(String::from_utf8_lossy(&got), "+OK\r\n$1\r\n1\r\n-ERR syntax error\r\n+OK\r\n-ERR syntax error\r\n");
     let time: Vec<String> = q(c, &["TIME"]).await.unwrap();
     assert_eq!(time.len(), 2);
     let info: String = q(c, &["INFO"]).await.unwrap();

@@ -168,6 +168,21 @@ fn client(session: &mut Session, args: &[Bytes]) -> Reply {
             Reply::ok()
         }
         "info" if args.len() == 2 => Reply::Verbatim(Bytes::from(format!("{}\n", session.info().line()))),
+        "reply" if args.len() == 3 => {
+            let mode = match lower(&args[2]).as_str() {
+                "on" => crate::connection::ReplyMode::On,
+                "off" => crate::connection::ReplyMode::Off,
+                "skip" => crate::connection::ReplyMode::Skip,
+                _ => return Reply::error(errors::SYNTAX),
+            };
+            session.set_reply_mode(mode);
+            Reply::ok()
+        }
+        // Gateways never evict clients to free memory: nothing to exempt.
+        "no-evict" if args.len() == 3 => match lower(&args[2]).as_str() {
+            "on" | "off" => Reply::ok(),
+            _ => Reply::error(errors::SYNTAX),
+        },
         "list" => {
             let mut out = String::new();
             for c in session.clients().list() {
@@ -176,7 +191,7 @@ fn client(session: &mut Session, args: &[Bytes]) -> Reply {
             }
             Reply::Verbatim(Bytes::from(out))
         }
-        "id" | "getname" | "setname" | "setinfo" | "info" => arity_err(),
+        "id" | "getname" | "setname" | "setinfo" | "info" | "reply" | "no-evict" => arity_err(),
         _ => Reply::error(format!("ERR unknown subcommand '{}'. Try CLIENT HELP.", String::from_utf8_lossy(&args[1]))),
     }
 }

@@ -95,9 +95,53 @@ pub struct Session {
     /// The group's users, as of routing table `acl_version`.
     acl: Arc<crate::acl::Acl>,
     acl_version: u64,
+    /// CLIENT REPLY: what the client asked for replies.
+    replies: ReplyMode,
+    /// The command just dispatched was CLIENT REPLY with this mode.
+    reply_command: Option<ReplyMode>,
 }
 
+/// CLIENT REPLY's modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// The next command's reply is not sent.
+    Skip,
+}
+
+/// The protocol of a reply the client asked not to get (CLIENT REPLY OFF / SKIP): it is
+/// waited for in order like any other, then dropped instead of written.
+const SILENT: u8 = 0;
+
 impl Session {
+    /// CLIENT REPLY ON | OFF | SKIP.
+    pub fn set_reply_mode(&mut self, mode: ReplyMode) {
+        self.reply_command = Some(mode);
+        match mode {
+            ReplyMode::On | ReplyMode::Off => self.replies = mode,
+            ReplyMode::Skip if self.replies == ReplyMode::On => self.replies = ReplyMode::Skip,
+            ReplyMode::Skip => {}
+        }
+    }
+
+    /// Whether the command just dispatched goes unanswered: CLIENT REPLY OFF and SKIP
+    /// themselves, everything while OFF, the one command after SKIP.
+    fn silenced(&mut self) -> bool {
+        match self.reply_command.take() {
+            Some(ReplyMode::On) => false,
+            Some(_) => true,
+            None => match self.replies {
+                ReplyMode::On => false,
+                ReplyMode::Off => true,
+                ReplyMode::Skip => {
+                    self.replies = ReplyMode::On;
+                    true
+                }
+            },
+        }
+    }
     pub fn id(&self) -> u64 {
         self.id
     }
@@ -199,6 +243,8 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         unrestricted: false,
         acl_version: shared.router.version(),
         acl,
+        replies: ReplyMode::On,
+        reply_command: None,
     };
     session.logout();
     if let Err(e) = run(rd, wr, &mut session, &endpoint, &shared, cancel).await {
@@ -245,7 +291,9 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     }
                 }
             };
-            resp::encode(&reply, proto, &mut out);
+            if proto != SILENT {
+                resp::encode(&reply, proto, &mut out);
+            }
             // With output limits, replies pile up until written so the limits see them.
             if out.len() >= OUT_HIGH_WATER && !guard.limited() {
                 guard.flush(&mut wr, &mut out).await?;
@@ -303,7 +351,13 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     match resp::parse_request(&mut inbuf, &limits) {
                         Ok(Some(args)) if args.is_empty() => continue,
                         Ok(Some(args)) => {
-                            let (slot, close) = dispatch(session, endpoint, shared, args).await;
+                            let (mut slot, close) = dispatch(session, endpoint, shared, args).await;
+                            if session.silenced() {
+                                match &mut slot {
+                                    Slot::Ready(_, proto) => *proto = SILENT,
+                                    Slot::Waiting(w) => w.proto = SILENT,
+                                }
+                            }
                             queue.push_back(slot);
                             if close {
                                 closing = true;
