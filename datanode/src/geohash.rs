@@ -204,46 +204,35 @@ fn estimate_steps(mut range_meters: f64, lat: f64) -> u8 {
     step.clamp(1, STEP_MAX as i32) as u8
 }
 
-fn move_x(hash: &mut Hash, d: i8) {
+/// Moves a cell one step along one axis (`axis`: the mask of that coordinate's bits —
+/// odd bits for longitude, even for latitude), wrapping as Redis's geohash_move_x/_y do.
+fn move_along(hash: &mut Hash, d: i8, axis: u64) {
     if d == 0 {
         return;
     }
     let shift = 64 - hash.step as u32 * 2;
-    let mut x = hash.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let y = hash.bits & 0x5555_5555_5555_5555;
-    let zz = 0x5555_5555_5555_5555u64.checked_shr(shift).unwrap_or(0);
+    let other = !axis;
+    let mut v = hash.bits & axis;
+    let rest = hash.bits & other;
+    // The other axis's bits, set: adding 1 past them carries into this axis's next bit.
+    let zz = other.checked_shr(shift).unwrap_or(0);
     if d > 0 {
-        x = x.wrapping_add(zz + 1);
+        v = v.wrapping_add(zz + 1);
     } else {
-        x |= zz;
-        x = x.wrapping_sub(zz + 1);
+        v |= zz;
+        v = v.wrapping_sub(zz + 1);
     }
-    x &= 0xaaaa_aaaa_aaaa_aaaau64.checked_shr(shift).unwrap_or(0);
-    hash.bits = x | y;
+    v &= axis.checked_shr(shift).unwrap_or(0);
+    hash.bits = v | rest;
 }
 
-fn move_y(hash: &mut Hash, d: i8) {
-    if d == 0 {
-        return;
-    }
-    let shift = 64 - hash.step as u32 * 2;
-    let x = hash.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let mut y = hash.bits & 0x5555_5555_5555_5555;
-    let zz = 0xaaaa_aaaa_aaaa_aaaau64.checked_shr(shift).unwrap_or(0);
-    if d > 0 {
-        y = y.wrapping_add(zz + 1);
-    } else {
-        y |= zz;
-        y = y.wrapping_sub(zz + 1);
-    }
-    y &= 0x5555_5555_5555_5555u64.checked_shr(shift).unwrap_or(0);
-    hash.bits = x | y;
-}
+const LONGITUDE_BITS: u64 = 0xaaaa_aaaa_aaaa_aaaa;
+const LATITUDE_BITS: u64 = 0x5555_5555_5555_5555;
 
 fn neighbour(hash: Hash, dx: i8, dy: i8) -> Hash {
     let mut h = hash;
-    move_x(&mut h, dx);
-    move_y(&mut h, dy);
+    move_along(&mut h, dx, LONGITUDE_BITS);
+    move_along(&mut h, dy, LATITUDE_BITS);
     h
 }
 

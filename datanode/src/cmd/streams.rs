@@ -531,26 +531,10 @@ fn deliver(
     c.seen_time = now;
     let mut effects = Vec::new();
     if created {
-        effects.push(vec![b("XGROUP"), b("CREATECONSUMER"), key.clone(), group_name.clone(), consumer.clone()]);
+        effects.push(createconsumer_effect(key, group_name, consumer));
     }
-    let claim = |id: StreamId, count: u64, last: StreamId| {
-        vec![
-            b("XCLAIM"),
-            key.clone(),
-            group_name.clone(),
-            consumer.clone(),
-            b("0"),
-            id.to_bytes(),
-            b("TIME"),
-            Bytes::from(now.to_string()),
-            b("RETRYCOUNT"),
-            Bytes::from(count.to_string()),
-            b("FORCE"),
-            b("JUSTID"),
-            b("LASTID"),
-            last.to_bytes(),
-        ]
-    };
+    let claim =
+        |id: StreamId, count: u64, last: StreamId| claim_effect(key, group_name, consumer, id, now, count, last);
     let replies = match start {
         ReadFrom::New => {
             let entries: Vec<(StreamId, Fields)> = match g.last_id.incr() {
@@ -581,15 +565,7 @@ fn deliver(
             if let Some(c) = g.consumers.get_mut(consumer) {
                 c.active_time = now;
             }
-            effects.push(vec![
-                b("XGROUP"),
-                b("SETID"),
-                key.clone(),
-                group_name.clone(),
-                g.last_id.to_bytes(),
-                b("ENTRIESREAD"),
-                Bytes::from(g.entries_read.to_string()),
-            ]);
+            effects.push(setid_effect(key, group_name, g.last_id, g.entries_read));
             replies
         }
         ReadFrom::After(after) => {
@@ -730,16 +706,7 @@ pub(super) fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 g.last_id = id;
                 g.entries_read = entries_read;
             }
-            let effect = vec![
-                b("XGROUP"),
-                b("SETID"),
-                key.clone(),
-                group.clone(),
-                id.to_bytes(),
-                b("ENTRIESREAD"),
-                Bytes::from(entries_read.to_string()),
-            ];
-            ctx.stream_written(key, vec![effect]);
+            ctx.stream_written(key, vec![setid_effect(key, group, id, entries_read)]);
             Ok(Reply::ok())
         }
         (b"DESTROY", 4) => {
@@ -865,6 +832,23 @@ pub(super) fn xpending(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(out))
 }
 
+/// The effect that sets a group's last ID and read counter on a replica.
+fn setid_effect(key: &Bytes, group: &Bytes, last: StreamId, entries_read: i64) -> Vec<Bytes> {
+    vec![
+        b("XGROUP"),
+        b("SETID"),
+        key.clone(),
+        group.clone(),
+        last.to_bytes(),
+        b("ENTRIESREAD"),
+        Bytes::from(entries_read.to_string()),
+    ]
+}
+
+fn createconsumer_effect(key: &Bytes, group: &Bytes, consumer: &Bytes) -> Vec<Bytes> {
+    vec![b("XGROUP"), b("CREATECONSUMER"), key.clone(), group.clone(), consumer.clone()]
+}
+
 /// Claims a pending entry for `consumer` (XCLAIM's and XAUTOCLAIM's common part) and the
 /// effect that does the same on a replica.
 fn claim_effect(
@@ -959,7 +943,7 @@ pub(super) fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (c, created) = g.consumer(consumer, now);
     c.seen_time = now;
     if created {
-        effects.push(vec![b("XGROUP"), b("CREATECONSUMER"), key.clone(), group.clone(), consumer.clone()]);
+        effects.push(createconsumer_effect(key, group, consumer));
     }
     let mut replies = Vec::new();
     for id in ids {
@@ -1005,15 +989,7 @@ pub(super) fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         propagate_last = false;
     }
     if propagate_last {
-        effects.push(vec![
-            b("XGROUP"),
-            b("SETID"),
-            key.clone(),
-            group.clone(),
-            g.last_id.to_bytes(),
-            b("ENTRIESREAD"),
-            Bytes::from(g.entries_read.to_string()),
-        ]);
+        effects.push(setid_effect(key, group, g.last_id, g.entries_read));
     }
     s.groups.insert(group.clone(), g);
     if !effects.is_empty() {
@@ -1057,7 +1033,7 @@ pub(super) fn xautoclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (c, created) = g.consumer(consumer, now);
     c.seen_time = now;
     if created {
-        effects.push(vec![b("XGROUP"), b("CREATECONSUMER"), key.clone(), group.clone(), consumer.clone()]);
+        effects.push(createconsumer_effect(key, group, consumer));
     }
     let mut attempts = count.saturating_mul(10);
     let mut left = count;
