@@ -8,7 +8,6 @@ use ferrocache_common::Reply;
 use super::args::{eq_ignore_case, parse_f64, syntax_error};
 use super::{zsets, CmdResult, Ctx};
 use crate::geohash::{self, Shape, STEP_MAX};
-use crate::keyspace::Entry;
 use crate::value::Value;
 use crate::zset::SortedSet;
 
@@ -287,9 +286,7 @@ pub(super) fn search(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Query) -> CmdResul
     let (Some((lon, lat)), Some((shape, conversion)), true) = (center, shape, exists) else {
         return match store {
             Some(dest) => {
-                if ctx.delete(dest) {
-                    ctx.propagate(vec![Bytes::from_static(b"DEL"), dest.clone()], &[dest]);
-                }
+                ctx.store(dest, None, args.to_vec());
                 Ok(Reply::Integer(0))
             }
             None => Ok(Reply::Array(vec![])),
@@ -361,23 +358,10 @@ pub(super) fn search(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Query) -> CmdResul
         ));
     };
     let stored = found.len() as i64;
-    let existed = ctx.delete(dest);
-    if found.is_empty() {
-        if existed {
-            ctx.propagate(vec![Bytes::from_static(b"DEL"), dest.clone()], &[dest]);
-        }
-        return Ok(Reply::Integer(0));
-    }
     let mut z = SortedSet::new();
-    let mut zadd = vec![Bytes::from_static(b"ZADD"), dest.clone()];
     for f in found {
-        let score = if storedist { f.dist / conversion } else { f.score };
-        zadd.push(Bytes::from(ferrocache_common::double::format_double(score)));
-        zadd.push(f.member.clone());
-        z.insert(f.member, score);
+        z.insert(f.member, if storedist { f.dist / conversion } else { f.score });
     }
-    ctx.ks.insert(dest, Entry::new(Value::ZSet(Box::new(z))));
-    ctx.propagate(vec![Bytes::from_static(b"DEL"), dest.clone()], &[dest]);
-    ctx.out.effects.push(zadd);
+    ctx.store(dest, (stored > 0).then(|| Value::ZSet(Box::new(z))), args.to_vec());
     Ok(Reply::Integer(stored))
 }

@@ -158,6 +158,18 @@ impl<'a> Ctx<'a> {
         self.propagate(effect, &[key]);
     }
 
+    /// Replaces whatever `dest` held with a command's result (None: `dest` is deleted) and
+    /// records `effect`, the command itself (it gives the same result on a replica): the
+    /// STORE of SORT, GEORADIUS/GEOSEARCHSTORE and the Z*STORE commands.
+    fn store(&mut self, dest: &Bytes, value: Option<Value>, effect: Vec<Bytes>) {
+        self.expire_if_needed(dest);
+        self.ks.remove(dest);
+        if let Some(value) = value {
+            self.ks.insert(dest, Entry::new(value));
+        }
+        self.propagate(effect, &[dest]);
+    }
+
     /// Parks a blocking command that found nothing: it waits on `keys` for `timeout` seconds
     /// (0 = forever). Its reply until then is a placeholder.
     fn block_on(&mut self, keys: Vec<Bytes>, timeout_secs: f64) -> CmdResult {

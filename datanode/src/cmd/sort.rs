@@ -11,7 +11,6 @@ use ferrocache_common::Reply;
 
 use super::args::{eq_ignore_case, syntax_error};
 use super::{CmdResult, Ctx};
-use crate::keyspace::Entry;
 use crate::value::Value;
 
 pub(super) fn sort(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -178,6 +177,9 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult {
                     (Some(_), None) => Ordering::Greater,
                     (Some(x), Some(y)) => x.cmp(y),
                 }
+                // Redis leaves ties unordered; ordering them by element makes a stored result
+                // the same on replicas, which run the command again.
+                .then_with(|| a.element.cmp(&b.element))
             } else {
                 a.element.cmp(&b.element)
             };
@@ -204,18 +206,7 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult {
     };
     let list: VecDeque<Bytes> = out.into_iter().map(Option::unwrap_or_default).collect();
     let stored = list.len() as i64;
-    let existed = ctx.delete(dest);
-    if list.is_empty() {
-        if existed {
-            ctx.propagate(vec![Bytes::from_static(b"DEL"), dest.clone()], &[dest]);
-        }
-        return Ok(Reply::Integer(0));
-    }
-    let mut rpush = vec![Bytes::from_static(b"RPUSH"), dest.clone()];
-    rpush.extend(list.iter().cloned());
-    ctx.ks.insert(dest, Entry::new(Value::List(list)));
-    ctx.propagate(vec![Bytes::from_static(b"DEL"), dest.clone()], &[dest]);
-    ctx.out.effects.push(rpush);
+    ctx.store(dest, (!list.is_empty()).then_some(Value::List(list)), args.to_vec());
     Ok(Reply::Integer(stored))
 }
 

@@ -33,12 +33,7 @@ impl Ctx<'_> {
     /// Replaces whatever `dest` held with `z` (deleted when empty); records `effect`.
     fn store_zset(&mut self, dest: &Bytes, z: SortedSet, effect: Vec<Bytes>) -> usize {
         let n = z.len();
-        self.expire_if_needed(dest);
-        self.ks.remove(dest);
-        if n > 0 {
-            self.ks.insert(dest, Entry::new(Value::ZSet(Box::new(z))));
-        }
-        self.propagate(effect, &[dest]);
+        self.store(dest, (n > 0).then(|| Value::ZSet(Box::new(z))), effect);
         n
     }
 
