@@ -1,7 +1,7 @@
 //! Lua scripting through the gateway with a real client: EVAL/EVALSHA/SCRIPT with Redis's
 //! semantics, a script's writes atomic for other clients and on replicas, loaded scripts
-//! carried to a replica added later (full sync) and kept across a failover, a runaway
-//! script stopped, cluster-mode routing.
+//! carried to a replica added later (full sync) and kept across a failover, busy scripts
+//! answered BUSY and ended by SCRIPT KILL / FUNCTION KILL, cluster-mode routing.
 
 mod support;
 
@@ -146,11 +146,82 @@ async fn scripts_are_atomic_replicate_and_survive_a_failover() {
     restore.arg("RESTORE").arg(dump);
     assert_eq!(restore.query_async::<Value>(&mut after).await.unwrap(), Value::Okay);
     assert_eq!(q(&mut after, &["FCALL", "peek", "1", "fcounter"]).await.unwrap(), Value::BulkString(b"7".to_vec()));
+}
 
-    // A runaway script is stopped; the node serves on.
-    let e = q(&mut after, &["EVAL", "while true do end", "0"]).await.unwrap_err().to_string();
-    assert!(e.contains("Script killed"), "{e}");
-    assert_eq!(q(&mut after, &["EVAL", "return 1", "0"]).await.unwrap(), Value::Int(1));
+/// Waits for `EVAL`/`FCALL` on `c` to fail (it runs on its own task meanwhile).
+fn run_script(mut c: Conn, args: &'static [&'static str]) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        match q(&mut c, args).await {
+            Ok(v) => format!("{v:?}"),
+            Err(e) => e.to_string(),
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_scripts_answer_busy_and_script_kill_ends_them() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
+    let (port, reader) = cluster.create_group("busy", 1, "everysec").await;
+    let mut c = redis_conn(port).await;
+    // lua-time-limit is busy-reply-threshold's old name.
+    assert_eq!(q(&mut c, &["CONFIG", "SET", "lua-time-limit", "300"]).await.unwrap(), Value::Okay);
+    let got = q(&mut c, &["CONFIG", "GET", "busy-reply-threshold"]).await.unwrap();
+    assert_eq!(
+        got,
+        Value::Array(vec![Value::BulkString(b"busy-reply-threshold".to_vec()), Value::BulkString(b"300".to_vec())])
+    );
+    // (The client shows an error code as `BUSY: ...`.)
+    let busy_eval = "BUSY: Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+    let busy_function = "BUSY: Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+    // A script that never ends: others wait, then get BUSY; SCRIPT KILL ends it.
+    let spin = run_script(redis_conn(port).await, &["EVAL", "while true do end", "0"]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let e = q(&mut c, &["GET", "k"]).await.unwrap_err().to_string();
+    assert!(e.contains(busy_eval), "{e}");
+    let e = q(&mut c, &["FUNCTION", "KILL"]).await.unwrap_err().to_string();
+    assert!(e.contains(busy_eval), "{e}");
+    assert_eq!(q(&mut c, &["SCRIPT", "KILL"]).await.unwrap(), Value::Okay);
+    let e = spin.await.unwrap();
+    assert!(e.contains("Script killed by user with SCRIPT KILL... script: "), "{e}");
+    assert_eq!(q(&mut c, &["GET", "k"]).await.unwrap(), Value::Nil);
+    let e = q(&mut c, &["SCRIPT", "KILL"]).await.unwrap_err().to_string();
+    assert!(e.contains("No scripts in execution right now."), "{e}");
+
+    // One that wrote cannot be killed: it runs to its end (3 s, past the failure detector),
+    // the primary stays primary, and its writes reach the replica.
+    let before = primary(&cluster.describe("busy").await);
+    const WRITE_THEN_SPIN: &str = "redis.call('SET', KEYS[1], 'v') \
+        local t = tonumber(redis.call('TIME')[1]) \
+        while tonumber(redis.call('TIME')[1]) < t + 3 do end return 'done'";
+    let long = run_script(redis_conn(port).await, &["EVAL", WRITE_THEN_SPIN, "1", "w"]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let e = q(&mut c, &["SCRIPT", "KILL"]).await.unwrap_err().to_string();
+    assert!(e.contains("Sorry the script already executed write commands"), "{e}");
+    assert!(long.await.unwrap().contains("done"));
+    assert_eq!(q(&mut c, &["GET", "w"]).await.unwrap(), Value::BulkString(b"v".to_vec()));
+    let g = cluster.describe("busy").await;
+    assert_eq!(primary(&g), before, "a busy primary is not a failed one");
+    let r = redis_conn(reader).await;
+    eventually(Duration::from_secs(10), "the replica has the script's write", || {
+        let mut r = r.clone();
+        async move { q(&mut r, &["GET", "w"]).await.ok() == Some(Value::BulkString(b"v".to_vec())) }
+    })
+    .await;
+
+    // A function: FUNCTION STATS shows it, SCRIPT KILL points at FUNCTION KILL, which ends it.
+    let library = "#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
+    assert_eq!(q(&mut c, &["FUNCTION", "LOAD", library]).await.unwrap(), Value::BulkString(b"spin".to_vec()));
+    let spin = run_script(redis_conn(port).await, &["FCALL", "spin", "0"]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stats = format!("{:?}", q(&mut c, &["FUNCTION", "STATS"]).await.unwrap());
+    assert!(stats.contains("running_script") && stats.contains("duration_ms") && stats.contains("spin"), "{stats}");
+    let e = q(&mut c, &["SCRIPT", "KILL"]).await.unwrap_err().to_string();
+    assert!(e.contains(busy_function), "{e}");
+    assert_eq!(q(&mut c, &["FUNCTION", "KILL"]).await.unwrap(), Value::Okay);
+    let e = spin.await.unwrap();
+    assert!(e.contains("Script killed by user with SCRIPT KILL... script: spin, on @user_function:"), "{e}");
+    assert_eq!(q(&mut c, &["EVAL", "return 1", "0"]).await.unwrap(), Value::Int(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -128,6 +128,7 @@ pub fn normalize_against(
 pub static PARAMETERS: &[Parameter] = &[
     p("activedefrag", "no", Kind::Enum(&["yes", "no"])),
     p("appendonly", "yes", Kind::Immutable),
+    p("busy-reply-threshold", "5000", Kind::Int(0, i64::MAX)),
     p("client-output-buffer-limit", DEFAULT_OUTPUT_LIMITS, Kind::OutputLimits),
     p("cluster-enabled", "no", Kind::Immutable),
     p("databases", "1", Kind::Immutable),
@@ -159,9 +160,13 @@ pub static PARAMETERS: &[Parameter] = &[
     p("zset-max-ziplist-value", "64", Kind::Int(0, i64::MAX)),
 ];
 
+/// Other names Redis accepts for a parameter (alias, parameter); CONFIG GET shows both.
+pub const ALIASES: &[(&str, &str)] = &[("lua-time-limit", "busy-reply-threshold")];
+
 pub fn lookup(name: &str) -> Option<&'static Parameter> {
     let lower = name.to_ascii_lowercase();
-    PARAMETERS.iter().find(|p| p.name == lower)
+    let name = ALIASES.iter().find(|(alias, _)| *alias == lower).map_or(lower.as_str(), |(_, p)| p);
+    PARAMETERS.iter().find(|p| p.name == name)
 }
 
 /// Why a CONFIG SET value was refused; Display is Redis's error line.
@@ -355,6 +360,7 @@ mod tests {
     fn values_are_checked_and_normalized() {
         assert_eq!(normalize("MAXMEMORY", "100mb"), Ok(("maxmemory", (100u64 << 20).to_string())));
         assert_eq!(normalize("maxmemory", "1k"), Ok(("maxmemory", "1000".into())));
+        assert_eq!(normalize("LUA-TIME-LIMIT", "100"), Ok(("busy-reply-threshold", "100".into())));
         assert_eq!(normalize("maxmemory-policy", "ALLKEYS-LRU"), Ok(("maxmemory-policy", "allkeys-lru".into())));
         assert_eq!(normalize("notify-keyspace-events", "KEA"), Ok(("notify-keyspace-events", "AKE".into())));
         assert_eq!(normalize("notify-keyspace-events", "Egx"), Ok(("notify-keyspace-events", "gxE".into())));

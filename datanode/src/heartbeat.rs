@@ -30,6 +30,8 @@ impl Heartbeat {
         let mut channels: HashMap<String, Channel> = HashMap::new();
         let mut target = coordinators.first().cloned().unwrap_or_default();
         let mut next_index = 0usize;
+        // What each node last reported: repeated while a script holds its lock.
+        let mut last: HashMap<String, pb::NodeStatus> = HashMap::new();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -54,12 +56,21 @@ impl Heartbeat {
                 },
             };
             let mut client = ClusterClient::new(ferrocache_common::credentials::channel(channel));
-            let mut request = tonic::Request::new(self.report());
+            let mut request = tonic::Request::new(self.report(&mut last));
             request.set_timeout(Duration::from_secs(2));
             let sent_at = std::time::Instant::now();
             match client.heartbeat(request).await {
                 Ok(resp) => {
                     let resp = resp.into_inner();
+                    // The lease counts from when the request left, never from the reply.
+                    let until = sent_at + Duration::from_millis(resp.lease_ms);
+                    for node in self.host.nodes() {
+                        node.renew_lease(until);
+                    }
+                    if self.host.nodes().iter().any(|n| n.busy.running()) {
+                        // Reconciling takes node locks: the next beat after the script does it.
+                        continue;
+                    }
                     if let Err(e) = self.host.reconcile(&resp.nodes) {
                         tracing::error!("applying assignments failed: {e}");
                     }
@@ -67,11 +78,6 @@ impl Heartbeat {
                         self.host.snapshots.take(&task.snapshot_name, self.host.node(&task.node_id));
                     }
                     self.host.snapshots.keep_only(&resp.keep_snapshots);
-                    // The lease counts from when the request left, never from the reply.
-                    let until = sent_at + Duration::from_millis(resp.lease_ms);
-                    for node in self.host.nodes() {
-                        node.renew_lease(until);
-                    }
                 }
                 Err(status) => {
                     let hint = status.metadata().get(LEADER_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -88,15 +94,20 @@ impl Heartbeat {
         }
     }
 
-    fn report(&self) -> pb::HeartbeatRequest {
+    /// Each node's status; a node whose lock a script holds repeats its `last` report (it
+    /// is alive, only busy: Redis's BUSY, not a failure).
+    fn report(&self, last: &mut HashMap<String, pb::NodeStatus>) -> pb::HeartbeatRequest {
         let nodes = self
             .host
             .nodes()
             .iter()
-            .map(|n| {
-                let (role, in_sync, full_sync, paused, durability) =
-                    n.with_state(|st| (st.role.clone(), st.in_sync, st.full_syncing, st.writes_paused, st.durability));
-                pb::NodeStatus {
+            .filter_map(|n| {
+                let Some((role, in_sync, full_sync, paused, durability)) = n.try_with_state(|st| {
+                    (st.role.clone(), st.in_sync, st.full_syncing, st.writes_paused, st.durability)
+                }) else {
+                    return last.get(&n.id).map(|s| pb::NodeStatus { replication_offset: n.offset(), ..s.clone() });
+                };
+                let status = pb::NodeStatus {
                     node_id: n.id.clone(),
                     role: match role {
                         Role::Primary => pb::Role::Primary as i32,
@@ -109,7 +120,9 @@ impl Heartbeat {
                     durability: durability.mode.as_str().into(),
                     min_replicas_to_ack: durability.min_replicas_to_ack as u32,
                     max_replica_lag_ms: durability.max_replica_lag_ms,
-                }
+                };
+                last.insert(n.id.clone(), status.clone());
+                Some(status)
             })
             .collect();
         pb::HeartbeatRequest {

@@ -54,7 +54,7 @@ impl Host {
     pub fn ready(&self) -> bool {
         self.assigned.load(std::sync::atomic::Ordering::Relaxed)
             && self.restoring.lock().is_empty()
-            && self.nodes().iter().all(|n| !n.with_state(|st| st.full_syncing))
+            && self.nodes().iter().all(|n| !n.try_with_state(|st| st.full_syncing).unwrap_or(false))
     }
 
     pub fn node(&self, id: &str) -> Option<Arc<Node>> {

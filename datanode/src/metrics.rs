@@ -12,7 +12,8 @@ pub fn render(host: &Host) -> String {
     p.gauge("ferrocache_datanode_nodes", "Nodes hosted by this datanode.", &[], nodes.len() as f64);
     p.gauge("ferrocache_datanode_ready", "1 when serving (health SERVING).", &[], host.ready() as u8 as f64);
     for n in nodes {
-        let (items, bytes, primary, offset, stats, in_sync) = n.with_state(|st| {
+        // A node whose lock a script holds is left out of this scrape rather than waited for.
+        let Some((items, bytes, primary, offset, stats, in_sync)) = n.try_with_state(|st| {
             (
                 st.ks.len(),
                 st.ks.approx_bytes(),
@@ -21,7 +22,9 @@ pub fn render(host: &Host) -> String {
                 st.stats,
                 st.in_sync,
             )
-        });
+        }) else {
+            continue;
+        };
         let labels = [
             ("replication_group", n.group_id.as_str()),
             ("node_group", n.node_group_id.as_str()),

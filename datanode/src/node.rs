@@ -186,6 +186,10 @@ pub struct Node {
     watchers: Mutex<HashMap<Bytes, Vec<std::sync::Weak<tokio::sync::Notify>>>>,
     /// Pub/sub subscribers of the gateways listening here (used while primary).
     pub broker: crate::pubsub::Broker,
+    /// The script running under the lock, if any (BUSY, SCRIPT KILL).
+    pub busy: Arc<crate::script::busy::Busy>,
+    /// A lease granted while a script held the lock, taken with the lock next.
+    pending_lease: Mutex<Option<std::time::Instant>>,
 }
 
 /// What the storage writer has yet to append, in commit order.
@@ -336,6 +340,18 @@ pub enum Request {
     Transaction(Transaction),
 }
 
+impl Request {
+    /// Whether it may run Lua (and so hold the node for long).
+    pub fn runs_script(&self) -> bool {
+        let lua = |args: &[Bytes]| Command::resolve(args).is_ok_and(|c| c.runs_script());
+        match self {
+            Request::Data(args) => lua(args),
+            Request::Watch(_) => false,
+            Request::Transaction(t) => t.commands.iter().any(|c| lua(c)),
+        }
+    }
+}
+
 /// A replica's latest acknowledgement.
 #[derive(Debug, Clone, Copy)]
 pub struct Ack {
@@ -460,6 +476,7 @@ impl Node {
             evict_pool: Default::default(),
             scripts,
         }));
+        let busy = state.lock().scripts.busy.clone();
         let capture: Arc<dyn Capturable> = Arc::new(NodeCapture(Arc::downgrade(&state)));
         let compactor = {
             let (name, files, base, step) = (spec.id.clone(), files.clone(), base.clone(), spec.compaction.step_bytes);
@@ -493,7 +510,27 @@ impl Node {
             cancel: Mutex::new(CancellationToken::new()),
             watchers: Mutex::new(HashMap::new()),
             broker: crate::pubsub::Broker::default(),
+            busy,
+            pending_lease: Mutex::new(None),
         })
+    }
+
+    /// The node's lock, unless a script holds it: then None at once, so an async caller never
+    /// waits behind a script that may run for seconds (it asks `busy` instead).
+    pub fn lock_unless_busy(&self) -> Option<parking_lot::MutexGuard<'_, NodeState>> {
+        loop {
+            if let Some(st) = self.state.try_lock_for(std::time::Duration::from_millis(2)) {
+                return Some(st);
+            }
+            if self.busy.running() {
+                return None;
+            }
+        }
+    }
+
+    /// [`Node::with_state`], or None while a script holds the lock.
+    pub fn try_with_state<T>(&self, f: impl FnOnce(&mut NodeState) -> T) -> Option<T> {
+        self.lock_unless_busy().map(|mut st| f(&mut st))
     }
 
     pub fn with_state<T>(&self, f: impl FnOnce(&mut NodeState) -> T) -> T {
@@ -527,9 +564,36 @@ impl Node {
 
     /// Applies client requests. `readonly` ones came through the reader endpoint.
     pub fn execute_batch(&self, requests: &[(Request, bool)]) -> Result<Applied, StoreError> {
+        let st = self.state.lock();
+        self.execute_locked(st, requests)
+    }
+
+    /// [`Node::execute_batch`], unless a script holds the lock (then None, nothing ran).
+    /// `locked` is told once the lock is held (and taken then).
+    pub fn try_execute_batch(
+        &self,
+        requests: &[(Request, bool)],
+        locked: &mut Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> Option<Result<Applied, StoreError>> {
+        let st = self.lock_unless_busy()?;
+        if let Some(signal) = locked.take() {
+            let _ = signal.send(());
+        }
+        Some(self.execute_locked(st, requests))
+    }
+
+    fn execute_locked(
+        &self,
+        mut st: parking_lot::MutexGuard<'_, NodeState>,
+        requests: &[(Request, bool)],
+    ) -> Result<Applied, StoreError> {
         let now = now_ms();
         let mut out = WriteSet::default();
-        let mut st = self.state.lock();
+        if let Some(until) = self.pending_lease.lock().take() {
+            if st.role == Role::Primary && st.lease_until.is_none_or(|u| u < until) {
+                st.lease_until = Some(until);
+            }
+        }
         let primary = st.role == Role::Primary;
         // A primary whose lease lapsed may already have been replaced, and a paused one is
         // handing over: neither writes nor deletes expired keys (reads then treat them as
@@ -742,6 +806,8 @@ impl Node {
     /// Takes the group's Redis parameters (maxmemory, policy, notifications) from the
     /// coordinators.
     pub fn set_parameters(&self, set: &std::collections::BTreeMap<String, String>) {
+        let threshold = ferrocache_common::parameters::value(set, "busy-reply-threshold").parse().unwrap_or(0);
+        self.busy.set_threshold(threshold);
         let memory = crate::memory::MemoryPolicy::from_parameters(set);
         let mut st = self.state.lock();
         if st.parameters != *set {
@@ -787,7 +853,8 @@ impl Node {
     /// Deletes expired keys (primaries only); returns how many.
     pub fn active_expire(&self, limit: usize) -> Result<usize, StoreError> {
         let mut out = WriteSet::default();
-        let mut st = self.state.lock();
+        // A running script holds the lock: the next cycle expires instead.
+        let Some(mut st) = self.lock_unless_busy() else { return Ok(0) };
         if st.role != Role::Primary || !st.lease_live() || st.writes_paused {
             return Ok(0);
         }
@@ -817,7 +884,23 @@ impl Node {
     /// Replica: applies effects received from the primary. `offset` is the primary's offset
     /// after the last of them.
     pub fn apply_effects(&self, effects: Vec<Effect>, offset: u64) -> Result<(), StoreError> {
-        let mut st = self.state.lock();
+        let st = self.state.lock();
+        self.apply_effects_locked(st, effects, offset)
+    }
+
+    /// [`Node::apply_effects`] (taking `effects`), unless a script holds the lock: then None
+    /// and `effects` are left alone.
+    pub fn try_apply_effects(&self, effects: &mut Vec<Effect>, offset: u64) -> Option<Result<(), StoreError>> {
+        let st = self.lock_unless_busy()?;
+        Some(self.apply_effects_locked(st, std::mem::take(effects), offset))
+    }
+
+    fn apply_effects_locked(
+        &self,
+        mut st: parking_lot::MutexGuard<'_, NodeState>,
+        effects: Vec<Effect>,
+        offset: u64,
+    ) -> Result<(), StoreError> {
         let NodeState { ks, scripts, .. } = &mut *st;
         let mut out = apply(&self.id, ks, scripts, &effects);
         // A replica logs the primary's effects verbatim, so its offsets are the primary's.
@@ -1046,7 +1129,12 @@ impl Node {
 
     /// Extends a primary's lease (the heartbeat that granted it was sent at `sent_at`).
     pub fn renew_lease(&self, until: std::time::Instant) {
-        let mut st = self.state.lock();
+        let Some(mut st) = self.lock_unless_busy() else {
+            // The next batch takes it (a script must not make a live primary's lease lapse).
+            let mut pending = self.pending_lease.lock();
+            *pending = Some(pending.map_or(until, |p| p.max(until)));
+            return;
+        };
         if st.role == Role::Primary && st.lease_until.is_none_or(|u| u < until) {
             st.lease_until = Some(until);
         }

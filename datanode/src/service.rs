@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::host::Host;
 use crate::node::{self, AppendFsync, Applied, Node};
+use crate::script::busy::Gate;
 use crate::transaction::Transaction;
 
 pub struct DataService {
@@ -156,13 +157,25 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
         let msg = format!("TRYAGAIN node {} is not available on this datanode yet", batch.node_id);
         return batch.commands.into_iter().map(|c| reply(c.id, Reply::error(msg.clone()))).collect();
     };
+    // A script keeps the node: wait for it up to busy-reply-threshold, then answer BUSY.
+    let epoch = loop {
+        if node.busy.gate().await == Gate::Busy {
+            let args = |c: &pb::Command| match &c.request {
+                Some(pb::command::Request::Data(d)) => Some(d.args.clone()),
+                _ => None,
+            };
+            return batch.commands.iter().map(|c| reply(c.id, while_busy(&node, args(c).as_deref()))).collect();
+        }
+        if let Some(epoch) = node.try_with_state(|st| st.config_epoch) {
+            break epoch;
+        }
+    };
     // Requests for the keyspace run together, in order, in one critical section; the rest
     // are answered beside them.
     let mut ids = Vec::with_capacity(batch.commands.len());
     let mut requests = Vec::with_capacity(batch.commands.len());
     let mut others = Vec::new();
     let mut stale = Vec::new();
-    let epoch = node.with_state(|st| st.config_epoch);
     for c in batch.commands {
         // The sender routed by another configuration than ours: one of us missed a failover.
         // Nothing runs; the gateway refreshes its routes and retries.
@@ -185,7 +198,85 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
         ids.push(c.id);
         requests.push((request, c.readonly));
     }
-    let applied = node.execute_batch(&requests).map(|mut applied| {
+    let batch = Batch { node, epoch, ids, requests, others, stale };
+    if batch.requests.iter().any(|(r, _)| r.runs_script()) {
+        // A script may hold the node for long: it runs on its own task (and thread), and the
+        // stream goes on with its next batch once this one holds the lock, so that one runs
+        // after it or is answered BUSY; its replies go out when it is done.
+        let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+        let (host, tx, blocked) = (host.clone(), tx.clone(), blocked.clone());
+        tokio::spawn(async move {
+            let replies = finish_batch(&host, batch, &tx, &blocked, Some(locked_tx)).await;
+            send_replies(&tx, replies).await;
+        });
+        let _ = locked_rx.await;
+        return Vec::new();
+    }
+    finish_batch(host, batch, tx, blocked, None).await
+}
+
+/// A batch sorted out: keyspace requests (with their ids), the others, the stale ones.
+struct Batch {
+    node: Arc<Node>,
+    epoch: u64,
+    ids: Vec<u64>,
+    requests: Vec<(node::Request, bool)>,
+    others: Vec<(u64, Option<pb::command::Request>)>,
+    stale: Vec<(u64, u64)>,
+}
+
+/// Runs a batch's keyspace requests in one critical section and answers the rest. `locked`
+/// (a batch with scripts, on its own task) is told once the lock is held.
+async fn finish_batch(
+    host: &Arc<Host>,
+    batch: Batch,
+    tx: &Out,
+    blocked: &Blocked,
+    mut locked: Option<tokio::sync::oneshot::Sender<()>>,
+) -> Vec<pb::Reply> {
+    let Batch { node, epoch, mut ids, mut requests, others, stale } = batch;
+    let applied = loop {
+        let ran = if locked.is_some() {
+            // Not on a runtime worker: a script may run for long.
+            let (n, taken, signal) = (node.clone(), std::mem::take(&mut requests), locked.take());
+            tokio::task::spawn_blocking(move || {
+                let mut signal = signal;
+                let ran = n.try_execute_batch(&taken, &mut signal);
+                (taken, ran, signal)
+            })
+            .await
+            .map(|(taken, ran, signal)| {
+                requests = taken;
+                locked = signal;
+                ran
+            })
+        } else {
+            Ok(node.try_execute_batch(&requests, &mut None))
+        };
+        match ran {
+            Ok(Some(applied)) => break applied,
+            // A script took the lock first: as at the start.
+            Ok(None) if node.busy.gate().await == Gate::Busy => {
+                fn args(r: &node::Request) -> Option<&[bytes::Bytes]> {
+                    match r {
+                        node::Request::Data(args) => Some(args),
+                        _ => None,
+                    }
+                }
+                let mut replies: Vec<pb::Reply> =
+                    ids.iter().zip(&requests).map(|(&id, (r, _))| reply(id, while_busy(&node, args(r)))).collect();
+                replies.extend(others.iter().map(|(id, _)| reply(*id, node.busy.busy_error())));
+                replies.extend(stale.iter().map(|(id, _)| reply(*id, node.busy.busy_error())));
+                return replies;
+            }
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(node = %node.id, "a batch's thread failed: {e}");
+                return ids.into_iter().map(|id| reply(id, Reply::error("ERR internal error"))).collect();
+            }
+        }
+    };
+    let applied = applied.map(|mut applied| {
         // Blocked commands answer later, from their own tasks.
         for (i, mut block, wake) in std::mem::take(&mut applied.blocked).into_iter().rev() {
             let id = ids.remove(i);
@@ -258,6 +349,20 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
         }
     }
     replies
+}
+
+/// The reply to a command that came while a script keeps the node busy: SCRIPT KILL,
+/// FUNCTION KILL and FUNCTION STATS are answered, anything else is BUSY.
+fn while_busy(node: &Node, args: Option<&[bytes::Bytes]>) -> Reply {
+    use crate::cmd::WhileBusy;
+    let busy = &node.busy;
+    let Some(args) = args else { return busy.busy_error() };
+    match crate::cmd::while_busy(args) {
+        Some(WhileBusy::ScriptKill) => busy.kill(true),
+        Some(WhileBusy::FunctionKill) => busy.kill(false),
+        Some(WhileBusy::FunctionStats) => busy.function_stats().unwrap_or_else(|| busy.busy_error()),
+        None => busy.busy_error(),
+    }
 }
 
 /// Answers a request that does not touch the keyspace; None when it answers later, on its

@@ -55,6 +55,9 @@ pub fn get(shared: &Shared, group: &str, port: u16, patterns: &[Bytes]) -> Reply
     for p in PARAMETERS.iter().filter(|p| matches(p.name)) {
         out.insert(p.name.to_string(), parameters::value(&set, p.name).to_string());
     }
+    for (alias, name) in parameters::ALIASES.iter().filter(|(a, _)| matches(a)) {
+        out.insert(alias.to_string(), parameters::value(&set, name).to_string());
+    }
     for (name, value) in gateway_owned.into_iter().filter(|(n, _)| matches(n)) {
         out.insert(name.to_string(), value);
     }

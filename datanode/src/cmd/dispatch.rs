@@ -329,6 +329,11 @@ impl Command {
         self.entry.atomic
     }
 
+    /// It runs Lua: a script, a function, or a library's load.
+    pub fn runs_script(&self) -> bool {
+        matches!(self.spec.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" | "function")
+    }
+
     /// Like [`Command::resolve`], with the errors Redis gives a script's `redis.call`.
     pub fn resolve_for_script(args: &[Bytes]) -> Result<Command, Reply> {
         let i = args.first().and_then(|name| command::index(name));
@@ -353,6 +358,26 @@ impl Command {
                 Reply::error(format!("ERR '{}' is not served by datanodes", self.spec.name))
             }
         }
+    }
+}
+
+/// What a command may still do while a script keeps the node busy (Redis's `allow_busy`
+/// commands that reach a datanode).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WhileBusy {
+    ScriptKill,
+    FunctionKill,
+    FunctionStats,
+}
+
+pub fn while_busy(args: &[Bytes]) -> Option<WhileBusy> {
+    let c = Command::resolve(args).ok()?;
+    let sub = args.get(1)?.to_ascii_lowercase();
+    match (c.spec.name, sub.as_slice(), args.len()) {
+        ("script", b"kill", 2) => Some(WhileBusy::ScriptKill),
+        ("function", b"kill", 2) => Some(WhileBusy::FunctionKill),
+        ("function", b"stats", 2) => Some(WhileBusy::FunctionStats),
+        _ => None,
     }
 }
 

@@ -30,7 +30,7 @@ use crate::keyspace::{Entry, Keyspace};
 use crate::value::Value;
 
 pub use args::{check_subcommand, parse_f64, parse_i64};
-pub use dispatch::{execute, frame, frame_marker, Command};
+pub use dispatch::{execute, frame, frame_marker, while_busy, Command, WhileBusy};
 
 /// What a batch of commands changed.
 #[derive(Default, Debug)]

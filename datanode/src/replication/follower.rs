@@ -151,7 +151,15 @@ impl Follower {
                                 e.offset
                             )));
                         }
-                        self.node.apply_effects(e.effects.into_iter().map(|x| x.args).collect(), e.offset)?;
+                        let mut effects = e.effects.into_iter().map(|x| x.args).collect();
+                        // A read-only script may hold this replica's lock: wait for it here,
+                        // not on a runtime worker.
+                        loop {
+                            match self.node.try_apply_effects(&mut effects, e.offset) {
+                                Some(applied) => break applied?,
+                                None => self.node.busy.wait_idle(std::time::Duration::from_secs(1)).await,
+                            }
+                        }
                     }
                     Some(e.offset)
                 }

@@ -192,7 +192,9 @@ async fn stream_to_replica(node: &Arc<Node>, start: &pb::SyncStart, tx: &Out) ->
         position.offset
     };
     loop {
-        let batch = node.with_state(|st| {
+        // A script holding the node's lock is waited for here, not on a runtime worker; the
+        // replica still hears from us meanwhile.
+        let batch = node.try_with_state(|st| {
             if !st.backlog.covers(sent, st.position.offset) {
                 return Err(Status::out_of_range("replica fell out of the backlog; a full sync is needed"));
             }
@@ -220,7 +222,15 @@ async fn stream_to_replica(node: &Arc<Node>, start: &pb::SyncStart, tx: &Out) ->
                 batch.extend(more);
             }
             Ok(batch)
-        })?;
+        });
+        let Some(batch) = batch else {
+            node.busy.wait_idle(IDLE_PING).await;
+            if node.busy.running() {
+                send(tx, Msg::Effects(pb::Effects { offset: sent, effects: vec![] })).await?;
+            }
+            continue;
+        };
+        let batch = batch?;
         if batch.is_empty() {
             if tokio::time::timeout(IDLE_PING, offset_rx.changed()).await.is_err() {
                 send(tx, Msg::Effects(pb::Effects { offset: sent, effects: vec![] })).await?;

@@ -251,7 +251,7 @@ impl Functions {
             }
             Err(e) => return Err(error_reply(lua_message(&e))),
         };
-        vm.limit_time()?;
+        vm.limit_load_time()?;
         let ran = chunk.call::<()>(());
         vm.lua.remove_hook();
         if let Err(e) = ran {
@@ -310,6 +310,7 @@ impl Functions {
             return Err(Reply::error("ERR Can not execute a script with write flag using *_ro command."));
         }
         let limits = Limits {
+            busy: limits.busy,
             read_only: limits.read_only || func.has("no-writes"),
             oom: limits.oom && !func.has("allow-oom"),
             slots: limits.slots,

@@ -7,18 +7,17 @@
 //! like a transaction's (Redis 7's effects replication): replicas and the log never run Lua.
 //! SCRIPT LOAD and FLUSH are effects too, so replicas and restarts know the same scripts.
 //!
-//! A script cannot stall the node: past [`TIME_LIMIT`] it is stopped with an error. Redis
-//! lets a script run on and answers other clients BUSY until SCRIPT KILL; here a script
-//! holds its node's lock, and everything else on the node (other gateways' batches,
-//! replication, heartbeats) waits for it, so it is stopped well before links time out.
-//! What it wrote before that stays written, as after any script error in Redis.
+//! A script may run long, as in Redis: it holds the node's lock, and the node's async side
+//! asks [`busy::Busy`] before taking that lock, so heartbeats, links and other clients are
+//! not stuck behind it. Past `busy-reply-threshold` other clients are answered BUSY, and
+//! SCRIPT KILL / FUNCTION KILL stop a script that has not written yet. What a script wrote
+//! before an error stays written, as in Redis.
 
+pub mod busy;
 mod convert;
 mod functions;
 mod libs;
 mod vm;
-
-use std::time::Duration;
 
 use bytes::Bytes;
 use ferrocache_common::reply::errors;
@@ -26,12 +25,6 @@ use ferrocache_common::Reply;
 
 use crate::cmd::{CmdResult, Ctx};
 pub use vm::{sha1hex, Scripts};
-
-/// How long a script may run.
-#[cfg(not(test))]
-pub const TIME_LIMIT: Duration = Duration::from_millis(1000);
-#[cfg(test)]
-pub const TIME_LIMIT: Duration = Duration::from_millis(300);
 
 /// What a script may use besides the keyspace.
 pub struct Env<'a> {
@@ -56,7 +49,9 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: b
     let Some(env) = ctx.script.take() else {
         return Err(Reply::error("ERR scripts cannot run in this context"));
     };
-    let limits = vm::Limits { read_only, oom: env.oom, slots: env.slots };
+    let busy = env.scripts.busy.clone();
+    let _running = busy.start(busy::Kind::Eval);
+    let limits = vm::Limits { busy: &busy, read_only, oom: env.oom, slots: env.slots };
     let result = env.scripts.run(ctx, &args[1], by_sha, limits, keys, argv);
     ctx.script = Some(env);
     result
@@ -76,7 +71,10 @@ pub(crate) fn fcall(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> CmdRe
             return Err(Reply::error("ERR Number of keys can't be negative"));
         }
         let (keys, argv) = args[3..].split_at(numkeys as usize);
-        let limits = vm::Limits { read_only, oom: env.oom, slots: env.slots };
+        let busy = env.scripts.busy.clone();
+        let stats = env.scripts.functions.stats();
+        let _running = busy.start(busy::Kind::Function { name: args[1].clone(), command: args.to_vec(), stats });
+        let limits = vm::Limits { busy: &busy, read_only, oom: env.oom, slots: env.slots };
         env.scripts.functions.call(ctx, &args[1], read_only, limits, keys, argv)
     })();
     ctx.script = Some(env);
@@ -184,7 +182,7 @@ pub(crate) fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             }
         }
         (b"STATS", 2) => Ok(functions.stats()),
-        // A function never runs while another command could ask: they share the node's lock.
+        // Under the node's lock no function runs: a busy one is killed from `busy`.
         (b"KILL", 2) => Err(Reply::error("NOTBUSY No scripts in execution right now.")),
         (b"HELP", 2) => Ok(Reply::Array(FUNCTION_HELP.iter().map(|l| Reply::Simple((*l).into())).collect())),
         _ => Err(Reply::error(format!(
@@ -310,7 +308,7 @@ pub(crate) fn script(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 Err(Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option"))
             }
         }
-        // A script never runs while another command could ask: they share the node's lock.
+        // Under the node's lock no script runs: a busy one is killed from `busy`.
         (b"KILL", 2) => Err(Reply::error("NOTBUSY No scripts in execution right now.")),
         (b"HELP", 2) => Ok(Reply::Array(HELP.iter().map(|l| Reply::Simple((*l).into())).collect())),
         _ => Err(Reply::error(format!(

@@ -16,8 +16,11 @@ use crate::cmd::{CmdResult, Command, Ctx};
 /// Most memory one node's scripts may hold (a hostile `string.rep` fails instead of
 /// growing the datanode).
 const MEMORY_LIMIT: usize = 256 << 20;
-/// The time limit is checked every this many VM instructions.
+/// Kill requests (and the load time limit) are checked every this many VM instructions.
 const HOOK_EVERY: u32 = 1000;
+/// How long a library's top-level code may run in FUNCTION LOAD (Redis's 500 ms).
+const LOAD_TIME_LIMIT: std::time::Duration = std::time::Duration::from_millis(500);
+const KILLED_BY_USER: &str = "Script killed by user with SCRIPT KILL...";
 
 /// Set up once per VM: the `redis` library (its calls go to `internal.exec`, which each run
 /// binds to the node), Redis's sandbox (no writing globals, no reading undefined ones), and
@@ -54,7 +57,7 @@ redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REP
 redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = '7.2.0', 0x070200
 loadfile, dofile = nil, nil
 print = function() end
--- A script past its time limit must not catch the error that stops it.
+-- A script being killed must not catch the error that stops it.
 local raw_pcall, raw_xpcall = pcall, xpcall
 local function rethrow_kill(...)
   local killed = internal.killed()
@@ -83,8 +86,8 @@ return run
 pub(super) struct Vm {
     pub(super) lua: Lua,
     internal: Table,
-    /// Set once the running script passed its time limit: the reason it is being stopped.
-    killed: Arc<Mutex<Option<String>>>,
+    /// Set once the running script is being stopped.
+    killed: Arc<Mutex<Option<Stop>>>,
     run: Function,
     /// SHA1 (lowercase hex) -> the script.
     cache: HashMap<String, Cached>,
@@ -93,6 +96,9 @@ pub(super) struct Vm {
     /// Redis 7.4 does). SCRIPT LOAD's scripts stay until SCRIPT FLUSH.
     evals: VecDeque<String>,
 }
+
+/// Why a running script is being stopped, and the line it had reached.
+type Stop = (String, Option<usize>);
 
 struct Cached {
     body: Bytes,
@@ -111,6 +117,8 @@ pub(super) const MAX_EVAL_SCRIPTS: usize = 500;
 pub struct Scripts {
     vm: Option<Vm>,
     pub functions: super::functions::Functions,
+    /// Which script runs, for the node's async side (shared with [`crate::node::Node`]).
+    pub busy: Arc<super::busy::Busy>,
 }
 
 /// Why a script could not run or load.
@@ -136,9 +144,9 @@ impl Vm {
                 Ok(())
             })?,
         )?;
-        let killed: Arc<Mutex<Option<String>>> = Arc::default();
+        let killed: Arc<Mutex<Option<Stop>>> = Arc::default();
         let flag = killed.clone();
-        internal.set("killed", lua.create_function(move |_, ()| Ok(flag.lock().clone()))?)?;
+        internal.set("killed", lua.create_function(move |_, ()| Ok(flag.lock().as_ref().map(|k| k.0.clone())))?)?;
         super::libs::install(&lua)?;
         let run: Function = lua.load(PRELUDE).set_name("@prelude").call(internal.clone())?;
         Ok(Vm { lua, internal, killed, run, cache: HashMap::new(), evals: VecDeque::new() })
@@ -246,6 +254,7 @@ impl Scripts {
             return Err(Reply::error("NOSCRIPT No matching script. Please use EVAL."));
         };
         let limits = Limits {
+            busy: limits.busy,
             read_only: limits.read_only || flags.no_writes,
             oom: limits.oom && !flags.allow_oom,
             slots: limits.slots,
@@ -278,20 +287,28 @@ pub(super) enum Origin<'a> {
 }
 
 impl Vm {
-    /// Stops whatever runs on this VM once `deadline` passes (checked every [`HOOK_EVERY`]
-    /// instructions); the error it raises says why.
-    pub(super) fn limit_time(&self) -> Result<(), Reply> {
-        let deadline = Instant::now() + super::TIME_LIMIT;
+    /// Stops a library's load once [`LOAD_TIME_LIMIT`] passes (Redis's FUNCTION LOAD
+    /// timeout), checked every [`HOOK_EVERY`] instructions.
+    pub(super) fn limit_load_time(&self) -> Result<(), Reply> {
+        let deadline = Instant::now() + LOAD_TIME_LIMIT;
+        self.set_stop_hook(move || (Instant::now() >= deadline).then(|| "FUNCTION LOAD timeout".to_string()))
+    }
+
+    /// Stops a running script once SCRIPT KILL / FUNCTION KILL asks `busy` to.
+    fn watch_kill(&self, busy: &Arc<super::busy::Busy>) -> Result<(), Reply> {
+        let busy = busy.clone();
+        self.set_stop_hook(move || busy.kill_requested().then(|| KILLED_BY_USER.to_string()))
+    }
+
+    /// Every [`HOOK_EVERY`] instructions asks `stop` whether to stop; when it says why, the
+    /// script is stopped with that error (and cannot catch it: see the prelude).
+    fn set_stop_hook(&self, stop: impl Fn() -> Option<String> + Send + 'static) -> Result<(), Reply> {
         *self.killed.lock() = None;
         let killed = self.killed.clone();
         self.lua
-            .set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
-                if Instant::now() >= deadline {
-                    let why = format!(
-                        "Script killed: it ran longer than {} ms (scripts are stopped, not answered BUSY)",
-                        super::TIME_LIMIT.as_millis()
-                    );
-                    *killed.lock() = Some(why.clone());
+            .set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, debug| {
+                if let Some(why) = stop() {
+                    *killed.lock() = Some((why.clone(), debug.current_line()));
                     return Err(mlua::Error::runtime(why));
                 }
                 Ok(mlua::VmState::Continue)
@@ -299,7 +316,8 @@ impl Vm {
             .map_err(error_reply)
     }
 
-    /// Calls `f(args...)` with `redis.call` bound to `ctx`, under the time limit.
+    /// Calls `f(args...)` with `redis.call` bound to `ctx`; SCRIPT KILL / FUNCTION KILL can
+    /// stop it.
     pub(super) fn invoke(
         &self,
         ctx: &mut Ctx<'_>,
@@ -308,7 +326,7 @@ impl Vm {
         limits: &Limits<'_>,
         origin: Origin<'_>,
     ) -> CmdResult {
-        self.limit_time()?;
+        self.watch_kill(limits.busy)?;
         let lua = &self.lua;
         let outcome = lua.scope(|scope| {
             let exec = scope.create_function_mut(|lua, (raise, args): (bool, MultiValue)| {
@@ -336,6 +354,10 @@ impl Vm {
             Ok(if ok { Ok(from_lua(&value)) } else { Err(script_error(&value, origin)) })
         });
         lua.remove_hook();
+        if let Some((why, line)) = self.killed.lock().take() {
+            // Killed by a user: Redis names the script and the line it had reached.
+            return Err(script_stopped(&why, line, origin));
+        }
         match outcome {
             Ok(Ok(Reply::Error(e))) => Err(Reply::Error(e)),
             Ok(r) => r,
@@ -402,6 +424,8 @@ fn shebang(body: &Bytes) -> Result<(Shebang, Vec<u8>), Reply> {
 
 /// What a running script may do.
 pub struct Limits<'a> {
+    /// The node's busy state: kill requests come in here, writes are noted here.
+    pub busy: &'a Arc<super::busy::Busy>,
     /// EVAL_RO / EVALSHA_RO: no writes.
     pub read_only: bool,
     /// Over maxmemory at the start: `denyoom` commands fail.
@@ -454,6 +478,10 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
             return Reply::error("ERR Script attempted to access a non local key in a cluster node");
         }
     }
+    if command.is_write() {
+        // From its first write on, killing the script would leave half its effects.
+        limits.busy.note_write();
+    }
     let (dirty_from, expired_from) = (ctx.out.dirty.len(), ctx.out.expired_keys.len());
     let reply = command.run(ctx, args);
     // A blocking command inside a script does not block: it answers at once, as in Redis.
@@ -492,6 +520,18 @@ fn script_error(value: &Value, origin: Origin<'_>) -> Reply {
         }
         Value::Error(e) => Reply::error(format!("ERR {}", lua_message(e))),
         other => Reply::error(format!("ERR {}", other.to_string().unwrap_or_else(|_| "script failed".to_string()))),
+    }
+}
+
+/// The error of a script stopped by SCRIPT KILL / FUNCTION KILL (or a load timeout).
+fn script_stopped(why: &str, line: Option<usize>, origin: Origin<'_>) -> Reply {
+    let (name, chunk) = match origin {
+        Origin::Script(sha) => (sha, "user_script"),
+        Origin::Function(name) => (name, "user_function"),
+    };
+    match line {
+        Some(line) => Reply::error(format!("ERR {why} script: {name}, on @{chunk}:{line}.")),
+        None => Reply::error(format!("ERR {why}")),
     }
 }
 
