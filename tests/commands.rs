@@ -38,6 +38,66 @@ async fn commands_behave_like_redis() {
     keys_and_expiry(&mut c).await;
     connection_and_server(&mut c, port).await;
     hashes(&mut c).await;
+    server_odds_and_ends(&mut c).await;
+}
+
+/// LOLWUT, LASTSAVE, MODULE, PFDEBUG/PFSELFTEST, RESTORE-ASKING and WAITAOF, with the replies
+/// redis-server gives (7.0; WAITAOF as 7.2 documents it).
+async fn server_odds_and_ends(c: &mut MultiplexedConnection) {
+    use support::expect_all;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let saved: i64 = q(c, &["LASTSAVE"]).await.unwrap();
+    assert!(saved > now - 600 && saved <= now + 1, "LASTSAVE {saved}, now {now}");
+    expect_all(
+        c,
+        &[
+            ("LOLWUT", "Redis ver. 7.2.0\n"),
+            ("LOLWUT VERSION 5x", "(error) ERR value is not an integer or out of range"),
+            ("MODULE LIST", "[]"),
+            ("MODULE LOAD /x.so", "(error) ERR MODULE command not allowed. If the enable-module-command option"),
+            ("MODULE LIST x", "(error) ERR wrong number of arguments for 'module|list' command"),
+            ("MODULE foo", "(error) ERR unknown subcommand 'foo'. Try MODULE HELP."),
+            ("PFSELFTEST", "OK"),
+            ("PFADD hll a b c", "1"),
+            ("PFDEBUG ENCODING hll", "dense"),
+            ("PFDEBUG DECODE hll", "(error) ERR HLL encoding is not sparse"),
+            ("PFDEBUG TODENSE hll", "0"),
+            ("PFDEBUG FOO hll", "(error) ERR Unknown PFDEBUG subcommand 'FOO'"),
+            ("PFDEBUG GETREG nokey", "(error) ERR The specified key does not exist"),
+            ("SET plain x", "OK"),
+            ("PFDEBUG GETREG plain", "(error) WRONGTYPE Key is not a valid HyperLogLog string value."),
+            ("WAITAOF -1 0 0", "(error) ERR value is out of range, must be positive"),
+            ("WAITAOF 1 0 -1", "(error) ERR timeout is negative"),
+            // appendfsync everysec: the log is fsynced within a second; no replicas here.
+            ("WAITAOF 1 0 0", "[1,0]"),
+            ("WAITAOF 0 1 100", "[1,0]"),
+        ],
+    )
+    .await;
+    let regs: Vec<i64> = q(c, &["PFDEBUG", "GETREG", "hll"]).await.unwrap();
+    assert_eq!((regs.len(), regs.iter().filter(|&&r| r > 0).count()), (16384, 3));
+    // A sparse HyperLogLog written by Redis (PFADD h a b c there) reads, decodes and
+    // becomes dense on GETREG / TODENSE.
+    let sparse: Vec<u8> =
+        [&b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80"[..], &[0x60, 0xF3, 0x80, 0x50, 0xB1, 0x84, 0x4B, 0xFB, 0x80, 0x42, 0x5A]]
+            .concat();
+    let _: () = redis::cmd("SET").arg("sparse").arg(&sparse).query_async(c).await.unwrap();
+    expect_all(
+        c,
+        &[
+            ("PFDEBUG ENCODING sparse", "sparse"),
+            ("PFDEBUG DECODE sparse", "Z:8436 v:1,1 Z:4274 v:2,1 Z:3068 v:1,1 Z:603"),
+            ("PFCOUNT sparse", "3"),
+            ("PFDEBUG TODENSE sparse", "1"),
+            ("PFDEBUG ENCODING sparse", "dense"),
+            ("PFCOUNT sparse", "3"),
+        ],
+    )
+    .await;
+    let dump: Vec<u8> = redis::cmd("DUMP").arg("hll").query_async(c).await.unwrap();
+    let restored: String = redis::cmd("RESTORE-ASKING").arg("hll2").arg(0).arg(dump).query_async(c).await.unwrap();
+    assert_eq!(restored, "OK");
+    expect_all(c, &[("PFCOUNT hll2", "3")]).await;
 }
 
 async fn hashes(c: &mut MultiplexedConnection) {

@@ -44,6 +44,12 @@ impl CommandSpec {
         self.is_write() || self.flags.contains(&"may_replicate")
     }
 
+    /// WAIT or WAITAOF: counts the acknowledgements of the primary's replicas (never re-sent,
+    /// bounded by its own timeout).
+    pub fn is_wait(&self) -> bool {
+        matches!(self.name, "wait" | "waitaof")
+    }
+
     /// Does `argc` (name included) satisfy the arity?
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i64;
@@ -236,12 +242,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("incrbyfloat", 3, ["write", "denyoom", "fast"], 1, 1, 1, "string", Keyed, "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
     spec!("info", -1, ["loading", "stale"], 0, 0, 0, "server", Gateway, "Returns information and statistics about the server."),
     spec!("keys", 2, ["readonly"], 0, 0, 0, "generic", AllShards, "Returns all key names that match a pattern."),
+    spec!("lastsave", 1, ["loading", "stale", "fast"], 0, 0, 0, "server", Gateway, "Returns the Unix timestamp of the last successful save to disk."),
     spec!("lcs", -3, ["readonly"], 1, 2, 1, "string", Keyed, "Finds the longest common substring."),
     spec!("lindex", 3, ["readonly"], 1, 1, 1, "list", Keyed, "Returns an element from a list by its index."),
     spec!("linsert", 5, ["write", "denyoom"], 1, 1, 1, "list", Keyed, "Inserts an element before or after another element in a list."),
     spec!("llen", 2, ["readonly", "fast"], 1, 1, 1, "list", Keyed, "Returns the length of a list."),
     spec!("lmove", 5, ["write", "denyoom"], 1, 2, 1, "list", Keyed, "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved."),
     spec!("lmpop", -4, ["write", "movablekeys"], 0, 0, 0, "list", Keyed, "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped."),
+    spec!("lolwut", -1, ["readonly", "fast"], 0, 0, 0, "server", Gateway, "Displays computer art and the Redis version"),
     spec!("lpop", -2, ["write", "fast"], 1, 1, 1, "list", Keyed, "Returns the first elements in a list after removing it. Deletes the list if the last element was popped."),
     spec!("lpos", -3, ["readonly"], 1, 1, 1, "list", Keyed, "Returns the index of matching elements in a list."),
     spec!("lpush", -3, ["write", "denyoom", "fast"], 1, 1, 1, "list", Keyed, "Prepends one or more elements to a list. Creates the key if it doesn't exist."),
@@ -252,6 +260,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("ltrim", 4, ["write"], 1, 1, 1, "list", Keyed, "Removes elements from both ends a list. Deletes the list if all elements were trimmed."),
     spec!("memory", -2, ["readonly"], 2, 2, 1, "server", Keyed, "A container for memory diagnostics commands."),
     spec!("mget", -2, ["readonly", "fast"], 1, -1, 1, "string", Keyed, "Atomically returns the string values of one or more keys."),
+    spec!("module", -2, [], 0, 0, 0, "server", Gateway, "A container for module commands."),
     spec!("mset", -3, ["write", "denyoom"], 1, -1, 2, "string", Keyed, "Atomically creates or modifies the string values of one or more keys."),
     spec!("msetnx", -3, ["write", "denyoom"], 1, -1, 2, "string", Keyed, "Atomically modifies the string values of one or more keys only when all keys don't exist."),
     spec!("multi", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, "transactions", Gateway, "Starts a transaction."),
@@ -262,7 +271,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("pexpiretime", 2, ["readonly", "fast"], 1, 1, 1, "generic", Keyed, "Returns the expiration time of a key as a Unix milliseconds timestamp."),
     spec!("pfadd", -2, ["write", "denyoom", "fast"], 1, 1, 1, "hyperloglog", Keyed, "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist."),
     spec!("pfcount", -2, ["readonly"], 1, -1, 1, "hyperloglog", Keyed, "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s)."),
+    spec!("pfdebug", 3, ["write", "denyoom", "admin"], 2, 2, 1, "hyperloglog", Keyed, "Internal commands for debugging HyperLogLog values."),
     spec!("pfmerge", -2, ["write", "denyoom"], 1, -1, 1, "hyperloglog", Keyed, "Merges one or more HyperLogLog values into a single key."),
+    spec!("pfselftest", 1, ["admin"], 0, 0, 0, "hyperloglog", Keyed, "An internal command for testing HyperLogLog values."),
     spec!("ping", -1, ["fast"], 0, 0, 0, "connection", Gateway, "Returns the server's liveliness response."),
     spec!("psetex", 4, ["write", "denyoom"], 1, 1, 1, "string", Keyed, "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
     spec!("psubscribe", -2, ["pubsub", "noscript", "loading", "stale"], 0, 0, 0, "pubsub", Gateway, "Listens for messages published to channels that match one or more patterns."),
@@ -278,6 +289,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("renamenx", 3, ["write", "fast"], 1, 2, 1, "generic", Keyed, "Renames a key only when the target key name doesn't exist."),
     spec!("reset", 1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "connection", Gateway, "Resets the connection."),
     spec!("restore", -4, ["write", "denyoom"], 1, 1, 1, "generic", Keyed, "Creates a key from the serialized representation of a value."),
+    spec!("restore-asking", -4, ["write", "denyoom", "asking"], 1, 1, 1, "server", Keyed, "An internal command for migrating keys in a cluster."),
     spec!("role", 1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "server", Gateway, "Returns the replication role."),
     spec!("rpop", -2, ["write", "fast"], 1, 1, 1, "list", Keyed, "Returns and removes the last elements of a list. Deletes the list if the last element was popped."),
     spec!("rpoplpush", 3, ["write", "denyoom"], 1, 2, 1, "list", Keyed, "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped."),
@@ -324,6 +336,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("unsubscribe", -1, ["pubsub", "noscript", "loading", "stale"], 0, 0, 0, "pubsub", Gateway, "Stops listening to messages posted to channels."),
     spec!("unwatch", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, "transactions", Gateway, "Forgets about watched keys of a transaction."),
     spec!("wait", 3, [], 0, 0, 0, "generic", Keyed, "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
+    spec!("waitaof", 4, ["noscript"], 0, 0, 0, "generic", Keyed, "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas."),
     spec!("watch", -2, ["noscript", "loading", "stale", "fast", "allow_busy"], 1, -1, 1, "transactions", Keyed, "Monitors changes to keys to determine the execution of a transaction."),
     spec!("xack", -4, ["write", "fast"], 1, 1, 1, "stream", Keyed, "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream."),
     spec!("xadd", -5, ["write", "denyoom", "fast"], 1, 1, 1, "stream", Keyed, "Appends a new message to a stream. Creates the key if it doesn't exist."),

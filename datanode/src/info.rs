@@ -18,7 +18,12 @@ pub fn node_info(node: &Node) -> String {
             st.memory.policy.name()
         ));
         s.push_str("# Persistence\r\n");
-        s.push_str("loading:0\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\n");
+        let base = node.storage();
+        s.push_str(&format!(
+            "loading:0\r\nrdb_last_save_time:{}\r\naof_enabled:1\r\naof_rewrite_in_progress:{}\r\n",
+            base.saved_at.load(std::sync::atomic::Ordering::Relaxed),
+            base.running.load(std::sync::atomic::Ordering::Relaxed) as u8
+        ));
         let fsync = match node.fsync {
             AppendFsync::Always => "always",
             AppendFsync::EverySec => "everysec",

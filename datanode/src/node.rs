@@ -438,6 +438,8 @@ impl Node {
         let start_position = position.clone();
         let base = Arc::new(BaseState::default());
         base.segment.store(recovered.base, std::sync::atomic::Ordering::Relaxed);
+        // As Redis: LASTSAVE is the start until something is saved.
+        base.mark_saved();
         base.bytes.store(recovered.base_bytes, std::sync::atomic::Ordering::Relaxed);
         let fsync_every = match spec.fsync {
             AppendFsync::Always | AppendFsync::EverySec => Duration::from_secs(1),
@@ -992,6 +994,16 @@ impl Node {
         });
     }
 
+    /// The storage batch the latest write went into.
+    pub fn store_seq(&self) -> u64 {
+        self.with_state(|st| st.store_seq)
+    }
+
+    /// Whether storage batch `seq` is fsynced already (`appendfsync no`: once written).
+    pub fn is_durable(&self, seq: u64) -> bool {
+        self.fsync == AppendFsync::No || seq == 0 || self.writer.durable() >= seq
+    }
+
     /// Waits until storage batch `seq` is fsynced.
     pub async fn wait_durable(&self, seq: u64) -> Result<(), StoreError> {
         self.writer.wait_durable(seq).await
@@ -1051,6 +1063,7 @@ impl Node {
         drop(old);
         if self.base.segment.fetch_max(segment, std::sync::atomic::Ordering::AcqRel) < segment {
             self.base.bytes.store(bytes, std::sync::atomic::Ordering::Release);
+            self.base.mark_saved();
         }
         self.files.remove_before(segment)
     }

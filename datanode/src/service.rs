@@ -393,6 +393,31 @@ fn answer(
             });
             return None;
         }
+        R::Wait(w) if w.aof => {
+            if !node.is_primary() {
+                return Some(Reply::error(WAITAOF_ON_REPLICA));
+            }
+            let needed = usize::try_from(w.replicas).unwrap_or(usize::MAX);
+            let timeout = (w.timeout_ms > 0).then(|| Duration::from_millis(w.timeout_ms));
+            let (node, tx) = (node.clone(), tx.clone());
+            let (target, seq) = (node.offset(), node.store_seq());
+            tokio::spawn(async move {
+                let local = async {
+                    let wait = w.local > 0;
+                    let synced = match timeout {
+                        _ if !wait => node.is_durable(seq),
+                        Some(t) => tokio::time::timeout(t, fsynced(&node, seq)).await.unwrap_or(false),
+                        None => fsynced(&node, seq).await,
+                    };
+                    Reply::Integer(synced as i64)
+                };
+                let replicas = wait_for_replicas(&node, target, needed, timeout);
+                let (local, replicas) = tokio::join!(local, replicas);
+                let r = Reply::Array(vec![local, Reply::Integer(replicas as i64)]);
+                send_replies(&tx, vec![reply(id, r)]).await;
+            });
+            return None;
+        }
         R::Wait(w) => {
             if !node.is_primary() {
                 return Some(Reply::error(WAIT_ON_REPLICA));
@@ -413,6 +438,14 @@ fn answer(
 }
 
 const WAIT_ON_REPLICA: &str = "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.";
+
+const WAITAOF_ON_REPLICA: &str = "ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.";
+
+/// Whether this node's log holds storage batch `seq` on disk, waiting for it. Under
+/// `appendfsync no` written counts as fsynced (the kernel's job, as Redis counts it).
+async fn fsynced(node: &Node, seq: u64) -> bool {
+    node.fsync == AppendFsync::No || seq == 0 || node.wait_durable(seq).await.is_ok()
+}
 
 /// Waits (asking the coordinators at once) until the node runs with the `name value` pairs.
 async fn parameters_applied(node: &Node, host: &Host, pairs: &HashMap<String, String>) -> Reply {

@@ -170,7 +170,7 @@ pub async fn every_shard(
 ) -> Reply {
     let part = |index: usize| {
         let to = To::Shard { index, member: None };
-        call(shared, group, kind, to, request.clone(), spec.is_write(), spec.name != "wait")
+        call(shared, group, kind, to, request.clone(), spec.is_write(), !spec.is_wait())
     };
     if spec.name == "randomkey" {
         // A random node group's random key; an empty one passes to the next.
@@ -192,6 +192,18 @@ pub async fn every_shard(
         // WAIT on a proxy: the replicas of every node group, so the smallest count holds.
         "wait" => {
             Reply::Integer(replies.iter().map(|r| if let Reply::Integer(n) = r { *n } else { 0 }).min().unwrap_or(0))
+        }
+        // WAITAOF: each count's smallest over the node groups.
+        "waitaof" => {
+            let count = |r: &Reply, i: usize| match r {
+                Reply::Array(v) => match v.get(i) {
+                    Some(Reply::Integer(n)) => *n,
+                    _ => 0,
+                },
+                _ => 0,
+            };
+            let min = |i| replies.iter().map(|r| count(r, i)).min().unwrap_or(0);
+            Reply::Array(vec![Reply::Integer(min(0)), Reply::Integer(min(1))])
         }
         "keys" => Reply::Array(
             replies.into_iter().flat_map(|r| if let Reply::Array(keys) = r { keys } else { Vec::new() }).collect(),

@@ -77,6 +77,17 @@ fn title(name: &str) -> String {
 /// ROLE from the node's INFO replication fields: a primary answers its offset and its
 /// replicas (presented at the reader endpoint, where clients reach them), a replica its
 /// primary (the primary endpoint), link state and offset.
+/// LASTSAVE from the node's INFO: when its newest base (Redis's RDB) was written.
+pub fn last_save(node: Reply) -> Reply {
+    let (Reply::Bulk(b) | Reply::Verbatim(b)) = &node else { return node };
+    let text = String::from_utf8_lossy(b);
+    let field = text.split("\r\n").find_map(|l| l.strip_prefix("rdb_last_save_time:"));
+    match field.and_then(|v| v.parse::<i64>().ok()) {
+        Some(t) => Reply::Integer(t),
+        None => Reply::error("ERR this node does not report its last save yet"),
+    }
+}
+
 pub fn role(node: Reply, host: &str, (primary_port, reader_port): (u16, u16)) -> Reply {
     let (Reply::Bulk(b) | Reply::Verbatim(b)) = &node else { return node };
     let text = String::from_utf8_lossy(b);

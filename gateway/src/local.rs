@@ -16,6 +16,8 @@ pub enum Local {
     Info(Vec<String>),
     /// ROLE: made from the node's replication section.
     Role,
+    /// LASTSAVE: the node's `rdb_last_save_time`.
+    LastSave,
 }
 
 fn text(s: &str) -> Reply {
@@ -53,9 +55,58 @@ pub fn handle(session: &mut Session, spec: &CommandSpec, args: &[Bytes]) -> Loca
         }
         "info" => return Local::Info(args[1..].iter().map(|a| lower(a)).collect()),
         "role" => return Local::Role,
+        "lastsave" => return Local::LastSave,
+        "lolwut" => lolwut(args),
+        "module" => module(args),
         other => Reply::error(format!("ERR '{other}' is not answered by the gateway")),
     };
     Local::Reply(r)
+}
+
+/// LOLWUT [VERSION v]: the version line (Redis draws art for versions 5 and 6 only, and
+/// answers every other version with this line alone).
+fn lolwut(args: &[Bytes]) -> Reply {
+    let mut i = 1;
+    while i < args.len() {
+        if args[i].eq_ignore_ascii_case(b"version") && i + 1 < args.len() {
+            if ferrocache_common::int::parse_i64(&args[i + 1]).is_none() {
+                return Reply::error(errors::NOT_INTEGER);
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+    text(&format!("Redis ver. {}\n", crate::REDIS_VERSION))
+}
+
+/// MODULE: none are loaded, and none can be (Redis's answer while `enable-module-command`
+/// is `no`, its default; ElastiCache offers no modules either).
+fn module(args: &[Bytes]) -> Reply {
+    const HELP: &[&str] = &[
+        "MODULE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "LIST",
+        "    Return a list of loaded modules.",
+        "LOAD <path> [<arg> ...]",
+        "    Load a module library from <path>, passing to it any optional arguments.",
+        "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+        "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+        "UNLOAD <name>",
+        "    Unload a module.",
+        "HELP",
+        "    Print this help.",
+    ];
+    let sub = lower(&args[1]);
+    match (sub.as_str(), args.len()) {
+        ("list", 2) => Reply::Array(Vec::new()),
+        ("help", 2) => Reply::Array(HELP.iter().map(|l| Reply::Simple((*l).into())).collect()),
+        ("load", 3..) | ("loadex", 3..) | ("unload", 3) => Reply::error(
+            "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+        ),
+        ("list" | "help" | "load" | "loadex" | "unload", _) => {
+            Reply::error(format!("ERR wrong number of arguments for 'module|{sub}' command"))
+        }
+        _ => Reply::error(format!("ERR unknown subcommand '{}'. Try MODULE HELP.", String::from_utf8_lossy(&args[1]))),
+    }
 }
 
 fn hello(session: &mut Session, args: &[Bytes]) -> Reply {

@@ -22,6 +22,7 @@ pub fn data(args: Vec<Bytes>) -> Request {
 pub fn classify(spec: &CommandSpec, args: Vec<Bytes>) -> Result<Request, Reply> {
     match spec.name {
         "wait" => wait(&args),
+        "waitaof" => waitaof(&args),
         "publish" | "spublish" if args.len() == 3 => Ok(Request::Publish(pb::PublishRequest {
             channel: args[1].clone(),
             message: args[2].clone(),
@@ -60,7 +61,26 @@ fn wait(args: &[Bytes]) -> Result<Request, Reply> {
     if timeout < 0 {
         return Err(Reply::error("ERR timeout is negative"));
     }
-    Ok(Request::Wait(pb::WaitRequest { replicas: replicas.max(0) as u64, timeout_ms: timeout as u64 }))
+    Ok(Request::Wait(pb::WaitRequest {
+        replicas: replicas.max(0) as u64,
+        timeout_ms: timeout as u64,
+        ..Default::default()
+    }))
+}
+
+/// `WAITAOF numlocal numreplicas timeout` (Redis 7.2), with Redis's errors.
+fn waitaof(args: &[Bytes]) -> Result<Request, Reply> {
+    let count = |a: &Bytes| match parse_i64(a) {
+        Some(n) if n >= 0 => Ok(n as u64),
+        Some(_) => Err(Reply::error("ERR value is out of range, must be positive")),
+        None => Err(Reply::error(errors::NOT_INTEGER)),
+    };
+    let (local, replicas) = (count(&args[1])?, count(&args[2])?);
+    let timeout = parse_i64(&args[3]).ok_or_else(|| Reply::error("ERR timeout is not an integer or out of range"))?;
+    if timeout < 0 {
+        return Err(Reply::error("ERR timeout is negative"));
+    }
+    Ok(Request::Wait(pb::WaitRequest { replicas, timeout_ms: timeout as u64, local, aof: true }))
 }
 
 /// `PUBSUB <subcommand> ...`: the queries a node answers; HELP and errors here.
@@ -116,11 +136,11 @@ mod tests {
         assert!(matches!(classify_words(&["GET", "k"]), Ok(Request::Data(_))));
         assert_eq!(
             classify_words(&["WAIT", "2", "100"]),
-            Ok(Request::Wait(pb::WaitRequest { replicas: 2, timeout_ms: 100 }))
+            Ok(Request::Wait(pb::WaitRequest { replicas: 2, timeout_ms: 100, ..Default::default() }))
         );
         assert_eq!(
             classify_words(&["WAIT", "-1", "0"]),
-            Ok(Request::Wait(pb::WaitRequest { replicas: 0, timeout_ms: 0 }))
+            Ok(Request::Wait(pb::WaitRequest { replicas: 0, timeout_ms: 0, ..Default::default() }))
         );
         assert_eq!(classify_words(&["WAIT", "x", "0"]), Err(Reply::error(errors::NOT_INTEGER)));
         assert_eq!(classify_words(&["WAIT", "1", "-5"]), Err(Reply::error("ERR timeout is negative")));

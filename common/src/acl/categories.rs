@@ -141,6 +141,7 @@ fn subcommands(container: &str) -> Vec<(&'static str, &'static [&'static str])> 
             ("help", &["stream", "slow"]),
             ("stream", &["read", "stream", "slow"]),
         ],
+        "module" => vec![("help", SLOW), ("list", ADMIN), ("load", ADMIN), ("loadex", ADMIN), ("unload", ADMIN)],
         "acl" => vec![
             ("cat", SLOW),
             ("deluser", ADMIN),
@@ -175,7 +176,7 @@ fn command_categories(c: &CommandSpec) -> Vec<&'static str> {
         "hyperloglog" => Some("hyperloglog"),
         "geo" => Some("geo"),
         "stream" => Some("stream"),
-        "generic" if !matches!(c.name, "wait" | "sort" | "sort_ro") => Some("keyspace"),
+        "generic" if !matches!(c.name, "wait" | "waitaof" | "sort" | "sort_ro") => Some("keyspace"),
         "transactions" => Some("transaction"),
         "connection" => Some("connection"),
         "pubsub" => Some("pubsub"),
@@ -186,10 +187,10 @@ fn command_categories(c: &CommandSpec) -> Vec<&'static str> {
     if matches!(c.name, "sort" | "sort_ro") {
         cats.extend(["set", "sortedset", "list"]);
     }
-    if matches!(c.name, "dbsize" | "flushall" | "flushdb") {
+    if matches!(c.name, "dbsize" | "flushall" | "flushdb" | "restore-asking") {
         cats.push("keyspace");
     }
-    if matches!(c.name, "command" | "asking" | "readonly" | "readwrite" | "wait") {
+    if matches!(c.name, "command" | "asking" | "readonly" | "readwrite" | "wait" | "waitaof") {
         cats.push("connection");
     }
     if has("write") {
@@ -198,10 +199,13 @@ fn command_categories(c: &CommandSpec) -> Vec<&'static str> {
     if has("readonly") && c.group != "scripting" {
         cats.push("read");
     }
-    if has("admin") {
+    if has("admin") || c.name == "lastsave" {
         cats.extend(["admin", "dangerous"]);
     }
-    if matches!(c.name, "flushall" | "flushdb" | "keys" | "info" | "restore" | "migrate" | "sort" | "swapdb") {
+    if matches!(
+        c.name,
+        "flushall" | "flushdb" | "keys" | "info" | "restore" | "restore-asking" | "migrate" | "sort" | "swapdb"
+    ) {
         cats.push("dangerous");
     }
     if has("pubsub") {

@@ -85,6 +85,8 @@ fn action(name: &str) -> (Action, Rule) {
         "pfadd" => run(hyperloglog::pfadd, Each(STRING, "pfadd")),
         "pfcount" => run(hyperloglog::pfcount, Quiet),
         "pfmerge" => run(hyperloglog::pfmerge, Each(STRING, "pfadd")),
+        "pfdebug" => run(hyperloglog::pfdebug, Quiet),
+        "pfselftest" => run(hyperloglog::pfselftest, Quiet),
 
         "hdel" => run(hashes::hdel, Each(HASH, "hdel")),
         "hexists" => run(hashes::hexists, Quiet),
@@ -216,6 +218,7 @@ fn action(name: &str) -> (Action, Rule) {
         "memory" => run(keys::memory, Quiet),
         "dump" => run(keys::dump, Quiet),
         "restore" => run(keys::restore, Each(GENERIC, "restore")),
+        "restore-asking" => run(keys::restore, Each(GENERIC, "restore")),
         "del" => run(keys::del, Each(GENERIC, "del")),
         "unlink" => run(keys::del, Each(GENERIC, "del")),
         "exists" => run(|c, a| keys::exists(c, a, false), Quiet),
@@ -412,7 +415,7 @@ mod tests {
         for spec in COMMANDS.iter().filter(|s| s.route != command::Route::Gateway) {
             let served = matches!(action(spec.name).0, Action::Run(_));
             // These reach a datanode as their own requests, not as data commands.
-            let typed = matches!(spec.name, "publish" | "spublish" | "pubsub" | "wait" | "watch");
+            let typed = matches!(spec.name, "publish" | "spublish" | "pubsub" | "wait" | "waitaof" | "watch");
             assert!(served || typed, "{} routes to datanodes but has no handler", spec.name);
         }
     }

@@ -46,6 +46,35 @@ pub(super) fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Integer(union.map_or(0, |h| h.count()) as i64))
 }
 
+/// PFDEBUG GETREG|DECODE|ENCODING|TODENSE key (GETREG and TODENSE make a sparse value dense,
+/// as in Redis).
+pub(super) fn pfdebug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let Some(data) = ctx.get_string(&args[2])? else {
+        return Err(Reply::error("ERR The specified key does not exist"));
+    };
+    let Some(sparse) = crate::hll::is_sparse(&data) else { return Err(Reply::error(NOT_HLL)) };
+    let hll = Hll::decode(&data).map_err(|_| Reply::error(NOT_HLL))?;
+    let sub = args[1].to_ascii_lowercase();
+    let densify = matches!(sub.as_slice(), b"getreg" | b"todense") && sparse;
+    if densify {
+        write_keeping_ttl(ctx, &args[2], Bytes::from(hll.encode()), Some(args));
+    }
+    match sub.as_slice() {
+        b"getreg" => Ok(Reply::Array(hll.registers().iter().map(|&r| Reply::Integer(r as i64)).collect())),
+        b"decode" => crate::hll::describe_sparse(&data)
+            .map(Reply::Simple)
+            .ok_or_else(|| Reply::error("ERR HLL encoding is not sparse")),
+        b"encoding" => Ok(Reply::Simple(if sparse { "sparse" } else { "dense" }.into())),
+        b"todense" => Ok(Reply::Integer(densify as i64)),
+        _ => Err(Reply::error(format!("ERR Unknown PFDEBUG subcommand '{}'", String::from_utf8_lossy(&args[1])))),
+    }
+}
+
+/// PFSELFTEST.
+pub(super) fn pfselftest(_: &mut Ctx<'_>, _: &[Bytes]) -> CmdResult {
+    crate::hll::self_test().map(|()| Reply::ok()).map_err(Reply::error)
+}
+
 pub(super) fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut union = read_hll(ctx, &args[1])?.unwrap_or_default();
     for key in &args[2..] {

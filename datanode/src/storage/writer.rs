@@ -70,6 +70,15 @@ pub struct BaseState {
     pub fsyncs: AtomicU64,
     /// Time spent in fsync, in microseconds.
     pub fsync_micros: AtomicU64,
+    /// When the newest base was written (or the node opened), Unix seconds: LASTSAVE.
+    pub saved_at: std::sync::atomic::AtomicI64,
+}
+
+impl BaseState {
+    pub fn mark_saved(&self) {
+        let now = ferrocache_common::time::now_ms() / 1000;
+        self.saved_at.store(now, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// When the log is worth folding into a new base: once it is larger than the base and than
@@ -133,6 +142,11 @@ impl StoreWriter {
     }
 
     /// Waits until commit `seq` is on disk.
+    /// The last storage batch fsynced.
+    pub fn durable(&self) -> u64 {
+        *self.durable.borrow()
+    }
+
     pub async fn wait_durable(&self, seq: u64) -> Result<(), StoreError> {
         let mut durable = self.durable.clone();
         let mut failed = self.failed.clone();

@@ -72,7 +72,7 @@ pub(super) async fn cluster_data(
     let typed = |args: Vec<Bytes>| crate::request::classify(spec, args).map_err(|answer| Slot::Ready(answer, proto));
     let (group, kind, is_write) = (endpoint.group_id.clone(), endpoint.kind, spec.may_write());
     // WAIT and blocking commands are bounded by their own timeouts.
-    let bounded = !(spec.name == "wait" || spec.flags.contains(&"blocking"));
+    let bounded = !(spec.is_wait() || spec.flags.contains(&"blocking"));
     let to = if endpoint.kind == EndpointKind::Node {
         let decision = {
             let table = shared.router.table();
@@ -114,7 +114,7 @@ pub(super) async fn cluster_data(
                 return part(proto, shared, group, kind, To::Shard { index, member }, request, is_write, bounded);
             }
         }
-    } else if spec.route == Route::AllShards || spec.name == "wait" {
+    } else if spec.route == Route::AllShards || spec.is_wait() {
         let shards = shared.router.table().groups.get(&group).map_or(0, |g| g.shards.len());
         let task_shared = shared.clone();
         if spec.name == "scan" {
@@ -159,7 +159,7 @@ pub(super) async fn cluster_data(
         Ok(r) => r,
         Err(answer) => return answer,
     };
-    let (rx, retry) = route(shared, &group, kind, slot, request, is_write, spec.name != "wait").await;
+    let (rx, retry) = route(shared, &group, kind, slot, request, is_write, !spec.is_wait()).await;
     Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry }))
 }
 

@@ -648,6 +648,7 @@ fn queue(
             }
             // The node's role cannot be asked from inside the queue.
             Local::Role => Queued::Local(Reply::error("ERR ROLE is not served inside MULTI")),
+            Local::LastSave => Queued::Local(Reply::error("ERR LASTSAVE is not served inside MULTI")),
         },
         Route::Keyed | Route::AllShards => Queued::Remote(args),
     };
@@ -857,7 +858,7 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
         Route::Gateway => match local::handle(session, spec, &args) {
             Local::Reply(r) => (Slot::Ready(r, session.proto), false),
             Local::Close(r) => (Slot::Ready(r, proto), true),
-            local @ (Local::Info(_) | Local::Role) => {
+            local @ (Local::Info(_) | Local::Role | Local::LastSave) => {
                 let gateway_part = info::gateway_sections(shared, endpoint, session);
                 // A node port's INFO is that member's (its role, offsets, keys).
                 let member = (endpoint.kind == EndpointKind::Node)
@@ -883,6 +884,7 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
                         let rx = shared.router.send(target, None, Request::Info(pb::InfoRequest {})).await;
                         let mapper: Mapper = match local {
                             Local::Info(sections) => Box::new(move |node| info::compose(&sections, gateway_part, node)),
+                            Local::LastSave => Box::new(info::last_save),
                             _ => {
                                 let laddr = session.info.lock().laddr.clone();
                                 let host = laddr.rsplit_once(':').map_or(laddr.as_str(), |(h, _)| h).to_string();
@@ -918,14 +920,14 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             let slot = if pubsub { None } else { spec.key_indexes(args.len()).next().map(|i| key_slot(&args[i])) };
             // WAIT counts the acknowledgements of the primary's replicas, whatever the endpoint;
             // pub/sub's broker is the primary too.
-            let kind = if matches!(spec.name, "wait" | "publish" | "spublish" | "pubsub") {
+            let kind = if spec.is_wait() || matches!(spec.name, "publish" | "spublish" | "pubsub") {
                 EndpointKind::Primary
             } else {
                 endpoint.kind
             };
             // WAIT is bounded by its own timeout argument (0 = forever, as in Redis) and is
             // never re-sent: it counts acknowledgements of the node it reached.
-            let wait = spec.name == "wait";
+            let wait = spec.is_wait();
             // Blocking commands (BLPOP, ...) wait as long as their own timeout says.
             let blocking = spec.flags.contains(&"blocking");
             let deadline = if wait || blocking { None } else { Some(deadline(shared)) };
