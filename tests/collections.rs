@@ -221,13 +221,19 @@ async fn a_thousand_blocked_clients_cost_no_cpu_while_idle() {
     eprintln!("CPU ticks (1/100 s) over 3 s with 1000 blocked clients: datanode {}, gateway {}", used[0], used[1]);
     // Heartbeats and keepalives cost a little; 1000 spinning waiters would cost seconds.
     assert!(used.iter().all(|&t| t < 30), "{used:?}");
-    // And they all still work.
+    // INFO counts them (measured on the node, not a constant), and they all still work.
     let mut c = redis_conn(port).await;
+    let info: String = q(&mut c, &["INFO", "clients"]).await.unwrap();
+    assert!(info.contains("blocked_clients:1000\r\n"), "{info}");
+    let cpu: String = q(&mut c, &["INFO", "cpu"]).await.unwrap();
+    assert!(cpu.contains("used_cpu_sys:") && cpu.contains("used_cpu_user:"), "{cpu}");
     let _: i64 = q(&mut c, &["RPUSH", "idle999", "x"]).await.unwrap();
     let mut last = sockets.pop().unwrap();
     let mut buf = [0u8; 64];
     let n = tokio::time::timeout(Duration::from_secs(5), last.read(&mut buf)).await.unwrap().unwrap();
     assert_eq!(&buf[..n], b"*2\r\n$7\r\nidle999\r\n$1\r\nx\r\n");
+    let info: String = q(&mut c, &["INFO", "clients"]).await.unwrap();
+    assert!(info.contains("blocked_clients:999\r\n"), "{info}");
     eventually(Duration::from_secs(1), "noop", || async { true }).await;
 }
 

@@ -8,6 +8,12 @@ pub fn node_info(node: &Node) -> String {
     let best_lag = node.best_replica_lag_ms();
     node.with_state(|st| {
         let mut s = String::new();
+        s.push_str("# Clients\r\n");
+        let blocked = node.blocked_clients.load(std::sync::atomic::Ordering::Relaxed);
+        s.push_str(&format!("blocked_clients:{blocked}\r\n"));
+        // The datanode process's: where the node's commands run.
+        s.push_str("# CPU\r\n");
+        s.push_str(&ferrocache_common::cpu::info_fields("used_cpu_"));
         let bytes = st.ks.approx_bytes();
         s.push_str("# Memory\r\n");
         s.push_str(&format!("used_memory:{bytes}\r\nused_memory_human:{}\r\n", human(bytes)));

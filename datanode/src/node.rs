@@ -190,6 +190,8 @@ pub struct Node {
     pub busy: Arc<crate::script::busy::Busy>,
     /// A lease granted while a script held the lock, taken with the lock next.
     pending_lease: Mutex<Option<std::time::Instant>>,
+    /// Commands blocked on this node (BLPOP, XREAD BLOCK, ...): INFO's blocked_clients.
+    pub blocked_clients: std::sync::atomic::AtomicUsize,
 }
 
 /// What the storage writer has yet to append, in commit order.
@@ -514,6 +516,7 @@ impl Node {
             broker: crate::pubsub::Broker::default(),
             busy,
             pending_lease: Mutex::new(None),
+            blocked_clients: Default::default(),
         })
     }
 

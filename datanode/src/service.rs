@@ -501,6 +501,22 @@ async fn finish_sync(node: &Node, applied: Applied, ids: Vec<u64>, timeout: Dura
 
 /// A blocked command (BLPOP, BLMOVE, ...) parked until a write touches one of its keys, its
 /// timeout passes (null reply), or its client goes away (no reply, nothing taken).
+/// Counts a blocked command in its node's `blocked_clients` while it lives.
+struct BlockedClient(Arc<Node>);
+
+impl BlockedClient {
+    fn new(node: &Arc<Node>) -> BlockedClient {
+        node.blocked_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        BlockedClient(node.clone())
+    }
+}
+
+impl Drop for BlockedClient {
+    fn drop(&mut self) {
+        self.0.blocked_clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 struct Waiter {
     node: Arc<Node>,
     host: Arc<Host>,
@@ -514,6 +530,7 @@ struct Waiter {
 
 impl Waiter {
     async fn run(mut self, tx: Out, blocked: Blocked) {
+        let _counted = BlockedClient::new(&self.node);
         let deadline = self.block.deadline(tokio::time::Instant::now());
         let reply = loop {
             let woken = async {
@@ -533,7 +550,14 @@ impl Waiter {
             if !woken {
                 break reply(self.id, Reply::NullArray);
             }
-            match self.node.execute_batch(std::slice::from_ref(&self.request)) {
+            // A script holding the node is waited for here, not on a runtime worker.
+            let ran = loop {
+                match self.node.try_execute_batch(std::slice::from_ref(&self.request), &mut None) {
+                    Some(ran) => break ran,
+                    None => self.node.busy.wait_idle(Duration::from_secs(1)).await,
+                }
+            };
+            match ran {
                 Ok(mut applied) => match applied.blocked.pop() {
                     // Still nothing (someone else took it): wait again on the fresh wake-up.
                     Some((_, mut block, wake)) => {

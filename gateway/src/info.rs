@@ -32,11 +32,8 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, _session: &Se
         uptime / 86400,
         endpoint.group_id,
     );
-    let clients = format!(
-        "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
-        shared.clients.count(),
-        shared.config.maxclients
-    );
+    let clients =
+        format!("connected_clients:{}\r\nmaxclients:{}\r\n", shared.clients.count(), shared.config.maxclients);
     let stats = format!(
         "total_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\n",
         shared.clients.total_connections.load(Ordering::Relaxed),
@@ -48,7 +45,7 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, _session: &Se
         ("server".into(), server),
         ("clients".into(), clients),
         ("stats".into(), stats),
-        ("cpu".into(), String::new()),
+        ("cpu".into(), ferrocache_common::cpu::info_fields("ferrocache_gateway_used_cpu_")),
         ("cluster".into(), cluster),
     ]
 }
