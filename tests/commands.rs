@@ -39,6 +39,91 @@ async fn commands_behave_like_redis() {
     connection_and_server(&mut c, port).await;
     hashes(&mut c).await;
     server_odds_and_ends(&mut c).await;
+    slowlog_latency_and_command_stats(&mut c).await;
+}
+
+/// SLOWLOG, LATENCY and INFO commandstats / errorstats / latencystats are measured (the
+/// gateway times each command from arrival to reply).
+async fn slowlog_latency_and_command_stats(c: &mut MultiplexedConnection) {
+    use support::expect_all;
+    expect_all(
+        c,
+        &[
+            ("CONFIG RESETSTAT", "OK"),
+            ("LATENCY LATEST", "[]"),
+            ("LATENCY HISTORY command", "[]"),
+            ("LATENCY GRAPH command", "(error) ERR No samples available for event 'command'"),
+            ("LATENCY NOPE", "(error) ERR unknown subcommand 'NOPE'. Try LATENCY HELP."),
+            ("SLOWLOG GET -2", "(error) ERR count should be greater than or equal to -1"),
+            ("SLOWLOG LEN x", "(error) ERR wrong number of arguments for 'slowlog|len' command"),
+            ("CONFIG SET slowlog-log-slower-than 0", "OK"),
+            ("SLOWLOG RESET", "OK"),
+            ("SET stat:k v", "OK"),
+            ("GET stat:k", "v"),
+            ("GET stat:k extra", "(error) ERR wrong number of arguments for 'get' command"),
+            ("INCR stat:k", "(error) ERR value is not an integer or out of range"),
+            // RESET logs itself once done, as in Redis: SET, GET, INCR after it.
+            ("SLOWLOG LEN", "4"),
+            ("CONFIG SET slowlog-max-len 2", "OK"),
+            ("SLOWLOG LEN", "2"),
+            ("CONFIG SET slowlog-log-slower-than -1", "OK"),
+        ],
+    )
+    .await;
+    let entries: Vec<Value> = q(c, &["SLOWLOG", "GET", "1"]).await.unwrap();
+    let text = format!("{entries:?}");
+    // The newest: the second SLOWLOG LEN (the CONFIG SET after it turned the log off).
+    assert!(text.contains("\"SLOWLOG\"") && text.contains("\"LEN\"") && text.contains("127.0.0.1:"), "{text}");
+    let doctor: String = q(c, &["LATENCY", "DOCTOR"]).await.unwrap();
+    assert!(doctor.starts_with("I'm sorry, Dave, I can't do that. Latency monitoring is disabled"), "{doctor}");
+    // A 20 ms script is a latency spike past a 5 ms threshold.
+    let spin = "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] \
+        repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - s > 20000 return 1";
+    let _: Value = q(c, &["CONFIG", "SET", "latency-monitor-threshold", "5"]).await.unwrap();
+    let _: Value = q(c, &["EVAL", spin, "0"]).await.unwrap();
+    let latest: Vec<Vec<Value>> = q(c, &["LATENCY", "LATEST"]).await.unwrap();
+    assert_eq!(latest.len(), 1, "{latest:?}");
+    assert_eq!(latest[0][0], Value::BulkString(b"command".to_vec()));
+    assert!(matches!(latest[0][2], Value::Int(ms) if ms >= 20), "{latest:?}");
+    let doctor: String = q(c, &["LATENCY", "DOCTOR"]).await.unwrap();
+    assert!(doctor.contains("1. command: 1 latency spikes"), "{doctor}");
+    assert_eq!(q::<i64>(c, &["LATENCY", "RESET"]).await.unwrap(), 1);
+    let _: Value = q(c, &["CONFIG", "SET", "latency-monitor-threshold", "0"]).await.unwrap();
+
+    let stats: String = q(c, &["INFO", "commandstats"]).await.unwrap();
+    for want in
+        ["cmdstat_set:calls=1,", "cmdstat_get:calls=1,", "rejected_calls=1,failed_calls=0", "cmdstat_incr:calls=1,"]
+    {
+        assert!(stats.contains(want), "{want} in {stats}");
+    }
+    assert!(stats.contains("cmdstat_config|set:calls="), "{stats}");
+    let errors: String = q(c, &["INFO", "errorstats"]).await.unwrap();
+    assert!(errors.contains("errorstat_ERR:count="), "{errors}");
+    let latency: String = q(c, &["INFO", "latencystats"]).await.unwrap();
+    assert!(latency.contains("latency_percentiles_usec_set:p50="), "{latency}");
+    let histogram: Vec<Value> = q(c, &["LATENCY", "HISTOGRAM", "set"]).await.unwrap();
+    let text = format!("{histogram:?}");
+    assert!(text.contains("calls") && text.contains("histogram_usec"), "{text}");
+    let everything: String = q(c, &["INFO", "everything"]).await.unwrap();
+    let order: Vec<&str> = everything.lines().filter(|l| l.starts_with("# ")).collect();
+    assert_eq!(
+        order,
+        [
+            "# Server",
+            "# Clients",
+            "# Memory",
+            "# Persistence",
+            "# Stats",
+            "# Replication",
+            "# CPU",
+            "# Modules",
+            "# Commandstats",
+            "# Errorstats",
+            "# Latencystats",
+            "# Cluster",
+            "# Keyspace"
+        ]
+    );
 }
 
 /// LOLWUT, LASTSAVE, MODULE, PFDEBUG/PFSELFTEST, RESTORE-ASKING and WAITAOF, with the replies

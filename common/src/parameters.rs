@@ -137,6 +137,7 @@ pub static PARAMETERS: &[Parameter] = &[
     p("hash-max-ziplist-entries", "128", Kind::Int(0, i64::MAX)),
     p("hash-max-ziplist-value", "64", Kind::Int(0, i64::MAX)),
     p("lazyfree-lazy-eviction", "no", Kind::Enum(&["yes", "no"])),
+    p("latency-monitor-threshold", "0", Kind::Int(0, i64::MAX)),
     p("lfu-decay-time", "1", Kind::Int(0, i64::MAX)),
     p("lfu-log-factor", "10", Kind::Int(0, i64::MAX)),
     p("list-max-listpack-size", "-2", Kind::Int(i64::MIN, i64::MAX)),

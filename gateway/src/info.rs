@@ -11,10 +11,37 @@ use crate::connection::Session;
 use crate::endpoints::Endpoint;
 use crate::Shared;
 
-const DEFAULT: &[&str] =
-    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"];
+/// Every section, in Redis's order, and those INFO shows without arguments.
+const ALL: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+];
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
 
-pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, _session: &Session) -> Vec<(String, String)> {
+pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, session: &Session) -> Vec<(String, String)> {
     let uptime = shared.started.elapsed().as_secs();
     // A cluster node port is a Redis Cluster node to its clients (redis-cli --cluster looks
     // for cluster_enabled:1); the proxy endpoints are standalone servers to theirs.
@@ -35,10 +62,11 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, _session: &Se
     let clients =
         format!("connected_clients:{}\r\nmaxclients:{}\r\n", shared.clients.count(), shared.config.maxclients);
     let stats = format!(
-        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\n",
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\ntotal_error_replies:{}\r\n",
         shared.clients.total_connections.load(Ordering::Relaxed),
         shared.clients.total_commands.load(Ordering::Relaxed),
         shared.clients.rejected_connections.load(Ordering::Relaxed),
+        session.stats.total_error_replies.load(Ordering::Relaxed),
     );
     let cluster = format!("cluster_enabled:{}\r\n", u8::from(node_port));
     vec![
@@ -47,6 +75,10 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, _session: &Se
         ("stats".into(), stats),
         ("cpu".into(), ferrocache_common::cpu::info_fields("ferrocache_gateway_used_cpu_")),
         ("cluster".into(), cluster),
+        ("modules".into(), String::new()),
+        ("commandstats".into(), session.stats.commandstats()),
+        ("errorstats".into(), session.stats.errorstats()),
+        ("latencystats".into(), session.stats.latencystats()),
     ]
 }
 
@@ -67,6 +99,9 @@ fn node_sections(text: &str) -> Vec<(String, String)> {
 }
 
 fn title(name: &str) -> String {
+    if name == "cpu" {
+        return "CPU".into();
+    }
     let mut c = name.chars();
     c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
 }
@@ -127,7 +162,7 @@ pub fn compose(requested: &[String], mut sections: Vec<(String, String)>, node: 
         requested.iter().any(|r| r == name)
     };
     let mut out = String::new();
-    for name in DEFAULT {
+    for name in ALL {
         if !wanted(name) {
             continue;
         }

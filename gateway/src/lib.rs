@@ -24,6 +24,7 @@ pub mod request;
 pub mod resp;
 pub mod retry;
 pub mod router;
+pub mod stats;
 pub mod tls;
 pub mod transaction;
 pub mod watch;
@@ -62,6 +63,8 @@ pub struct Shared {
     pub acl_log: parking_lot::Mutex<acl::AclLog>,
     /// TLS for groups with transit encryption (from --tls-cert-file / --tls-key-file).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Command statistics, slowlog and latency events, per group.
+    pub stats: stats::Stats,
 }
 
 /// Runs a gateway until `cancel` fires: endpoints open as the coordinators' topology names
@@ -81,6 +84,7 @@ pub async fn run(config: GatewayConfig, grpc: TcpListener, cancel: CancellationT
         started: Instant::now(),
         acl_log: Default::default(),
         tls,
+        stats: Default::default(),
         run_id: format!("{:016x}{:016x}{:08x}", rand::random::<u64>(), rand::random::<u64>(), rand::random::<u32>()),
         config,
     });

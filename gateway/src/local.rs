@@ -58,6 +58,8 @@ pub fn handle(session: &mut Session, spec: &CommandSpec, args: &[Bytes]) -> Loca
         "lastsave" => return Local::LastSave,
         "lolwut" => lolwut(args),
         "module" => module(args),
+        "slowlog" => crate::stats::slowlog(&session.stats, args),
+        "latency" => crate::stats::latency(&session.stats, args, session.proto()),
         other => Reply::error(format!("ERR '{other}' is not answered by the gateway")),
     };
     Local::Reply(r)

@@ -141,6 +141,16 @@ fn subcommands(container: &str) -> Vec<(&'static str, &'static [&'static str])> 
             ("help", &["stream", "slow"]),
             ("stream", &["read", "stream", "slow"]),
         ],
+        "slowlog" => vec![("get", ADMIN), ("help", SLOW), ("len", ADMIN), ("reset", ADMIN)],
+        "latency" => vec![
+            ("doctor", ADMIN),
+            ("graph", ADMIN),
+            ("help", SLOW),
+            ("histogram", ADMIN),
+            ("history", ADMIN),
+            ("latest", ADMIN),
+            ("reset", ADMIN),
+        ],
         "module" => vec![("help", SLOW), ("list", ADMIN), ("load", ADMIN), ("loadex", ADMIN), ("unload", ADMIN)],
         "acl" => vec![
             ("cat", SLOW),

@@ -99,6 +99,8 @@ pub struct Session {
     replies: ReplyMode,
     /// The command just dispatched was CLIENT REPLY with this mode.
     reply_command: Option<ReplyMode>,
+    /// The group's command statistics on this gateway.
+    pub stats: Arc<crate::stats::GroupStats>,
 }
 
 /// CLIENT REPLY's modes.
@@ -245,6 +247,7 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         acl,
         replies: ReplyMode::On,
         reply_command: None,
+        stats: shared.stats.group(&endpoint.group_id),
     };
     session.logout();
     if let Err(e) = run(rd, wr, &mut session, &endpoint, &shared, cancel).await {
@@ -265,6 +268,8 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut queue: VecDeque<Slot> = VecDeque::new();
+    // What each queued reply answers, for the statistics (same order as `queue`).
+    let mut tracks: VecDeque<Option<Track>> = VecDeque::new();
     let mut closing = false;
     let mut idle = IdleTimeout::default();
     let mut guard = output::OutputGuard::default();
@@ -291,6 +296,9 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     }
                 }
             };
+            if let Some(Some(track)) = tracks.pop_front() {
+                track.record(session, shared, &endpoint.group_id, &reply);
+            }
             if proto != SILENT {
                 resp::encode(&reply, proto, &mut out);
             }
@@ -351,7 +359,9 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     match resp::parse_request(&mut inbuf, &limits) {
                         Ok(Some(args)) if args.is_empty() => continue,
                         Ok(Some(args)) => {
+                            let track = Track::start(session, &args);
                             let (mut slot, close) = dispatch(session, endpoint, shared, args).await;
+                            tracks.push_back(track);
                             if session.silenced() {
                                 match &mut slot {
                                     Slot::Ready(_, proto) => *proto = SILENT,
@@ -366,6 +376,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                         }
                         Ok(None) => break,
                         Err(e) => {
+                            tracks.push_back(None);
                             queue.push_back(Slot::Ready(Reply::error(format!("ERR {e}")), session.proto));
                             closing = true;
                             break;
@@ -378,6 +389,47 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 }
             }
         }
+    }
+}
+
+/// A command on its way, for the statistics: its entry, when it came, its arguments.
+struct Track {
+    entry: Option<usize>,
+    started: Instant,
+    /// Blocking commands wait by design: counted, not timed.
+    timed: bool,
+    args: Vec<Bytes>,
+}
+
+impl Track {
+    fn start(session: &Session, args: &[Bytes]) -> Option<Track> {
+        let index = command::index(&args[0]);
+        let spec = index.map(|i| &command::COMMANDS[i]);
+        // Commands queued in MULTI run (and count) with EXEC, as in Redis.
+        let queued = session.tx.in_multi() && !spec.is_some_and(|s| matches!(s.name, "exec" | "discard" | "multi"));
+        let entry = index.filter(|_| !queued).map(|i| ferrocache_common::acl::categories::resolve(i, args));
+        let timed = spec.is_some_and(|s| !s.flags.contains(&"blocking") && !s.is_wait());
+        Some(Track { entry, started: Instant::now(), timed, args: args.to_vec() })
+    }
+
+    fn record(self, session: &Session, shared: &Shared, group: &str, reply: &Reply) {
+        let stats = &session.stats;
+        if stats.params_stale(shared.router.version()) {
+            if let Some(g) = shared.router.table().groups.get(group) {
+                stats.set_params(&g.parameters);
+            }
+        }
+        let client = || {
+            let info = session.info.lock();
+            (info.addr, info.name.clone())
+        };
+        stats.record(crate::stats::Done {
+            entry: self.entry,
+            elapsed: self.timed.then(|| self.started.elapsed()),
+            reply,
+            args: &self.args,
+            client: &client,
+        });
     }
 }
 
@@ -532,6 +584,7 @@ async fn config(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>
         }
         ConfigCommand::ResetStat => {
             shared.clients.reset_stats();
+            session.stats.reset();
             let request = Request::ResetStat(pb::ResetStatRequest {});
             let (rx, retry) =
                 route(shared, &endpoint.group_id, EndpointKind::Primary, None, request, false, true).await;
