@@ -40,6 +40,35 @@ async fn commands_behave_like_redis() {
     hashes(&mut c).await;
     server_odds_and_ends(&mut c).await;
     slowlog_latency_and_command_stats(&mut c).await;
+    monitor_streams_commands(&mut c, port).await;
+}
+
+type Lines = tokio::io::Lines<tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>>;
+
+async fn next(lines: &mut Lines) -> String {
+    tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await.unwrap().unwrap().unwrap()
+}
+
+/// MONITOR streams this gateway's commands for the group in Redis's format, credentials
+/// redacted, admin commands left out; RESET ends it.
+async fn monitor_streams_commands(c: &mut MultiplexedConnection, port: u16) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (rd, mut wr) = socket.into_split();
+    let mut lines = tokio::io::BufReader::new(rd).lines();
+    wr.write_all(b"MONITOR\r\n").await.unwrap();
+    assert_eq!(next(&mut lines).await, "+OK");
+    let _: Value = q(c, &["CONFIG", "GET", "maxmemory"]).await.unwrap();
+    assert_eq!(q::<String>(c, &["SET", "mon:k", "a \"b\"\n"]).await.unwrap(), "OK");
+    let _: Value = redis::cmd("AUTH").arg("nobody").arg("secret").query_async(c).await.unwrap_or(Value::Nil);
+    let line = next(&mut lines).await;
+    let (stamp, rest) = line.split_once(' ').unwrap();
+    assert!(stamp.starts_with('+') && stamp.contains('.'), "{line}");
+    assert!(rest.starts_with("[0 127.0.0.1:") && rest.ends_with("] \"SET\" \"mon:k\" \"a \\\"b\\\"\\n\""), "{line}");
+    let line = next(&mut lines).await;
+    assert!(line.ends_with("\"AUTH\" \"(redacted)\" \"(redacted)\""), "{line}");
+    wr.write_all(b"RESET\r\n").await.unwrap();
+    assert_eq!(next(&mut lines).await, "+RESET");
 }
 
 /// SLOWLOG, LATENCY and INFO commandstats / errorstats / latencystats are measured (the

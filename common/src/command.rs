@@ -262,6 +262,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("memory", -2, ["readonly"], 2, 2, 1, "server", Keyed, "A container for memory diagnostics commands."),
     spec!("mget", -2, ["readonly", "fast"], 1, -1, 1, "string", Keyed, "Atomically returns the string values of one or more keys."),
     spec!("module", -2, [], 0, 0, 0, "server", Gateway, "A container for module commands."),
+    spec!("monitor", 1, ["admin", "noscript", "loading", "stale"], 0, 0, 0, "server", Gateway, "Listens for all requests received by the server in real-time."),
     spec!("mset", -3, ["write", "denyoom"], 1, -1, 2, "string", Keyed, "Atomically creates or modifies the string values of one or more keys."),
     spec!("msetnx", -3, ["write", "denyoom"], 1, -1, 2, "string", Keyed, "Atomically modifies the string values of one or more keys only when all keys don't exist."),
     spec!("multi", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, "transactions", Gateway, "Starts a transaction."),

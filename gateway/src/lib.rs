@@ -18,6 +18,7 @@ pub mod fanout;
 pub mod info;
 pub mod link;
 pub mod local;
+pub mod monitor;
 pub mod pubsub;
 pub mod registration;
 pub mod request;

@@ -58,6 +58,11 @@ pub fn handle(session: &mut Session, spec: &CommandSpec, args: &[Bytes]) -> Loca
         "lastsave" => return Local::LastSave,
         "lolwut" => lolwut(args),
         "module" => module(args),
+        "monitor" if session.in_multi() => Reply::error("ERR MONITOR isn't allowed for DENY BLOCKING client"),
+        "monitor" => {
+            session.start_monitor();
+            Reply::ok()
+        }
         "slowlog" => crate::stats::slowlog(&session.stats, args),
         "latency" => crate::stats::latency(&session.stats, args, session.proto()),
         other => Reply::error(format!("ERR '{other}' is not answered by the gateway")),

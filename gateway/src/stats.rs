@@ -85,6 +85,8 @@ pub struct GroupStats {
     slowlog: Mutex<(VecDeque<SlowEntry>, u64)>,
     events: Mutex<BTreeMap<&'static str, Event>>,
     params: Params,
+    /// MONITOR's feed of this group's commands on this gateway.
+    pub monitor: Arc<crate::monitor::Monitor>,
 }
 
 /// How a command ended.
@@ -174,6 +176,7 @@ impl GroupStats {
             total_error_replies: AtomicU64::new(0),
             slowlog: Mutex::new((VecDeque::new(), 0)),
             events: Mutex::default(),
+            monitor: Arc::default(),
             params: Params {
                 slower_than_us: AtomicI64::new(10_000),
                 slowlog_max_len: AtomicU64::new(128),
@@ -372,16 +375,20 @@ fn skips_slowlog(entry: usize) -> bool {
 
 /// A command's arguments as the slowlog keeps them: at most 32, each at most 128 bytes,
 /// with credentials redacted (AUTH, HELLO ... AUTH, ACL SETUSER).
+/// Whether argument `i` is a credential, which the slowlog and MONITOR never show (AUTH,
+/// HELLO ... AUTH, ACL SETUSER's rules).
+pub(crate) fn redacted(args: &[Bytes], i: usize) -> bool {
+    let word = |j: usize| args.get(j).map(|a| a.to_ascii_lowercase()).unwrap_or_default();
+    match word(0).as_slice() {
+        b"auth" => i >= 1,
+        b"hello" => (2..i).any(|j| word(j) == b"auth" && i <= j + 2),
+        b"acl" => word(1) == b"setuser" && i >= 3,
+        _ => false,
+    }
+}
+
 fn slowlog_args(args: &[Bytes]) -> Vec<Bytes> {
-    let redacted = |i: usize| -> bool {
-        let word = |j: usize| args.get(j).map(|a| a.to_ascii_lowercase()).unwrap_or_default();
-        match word(0).as_slice() {
-            b"auth" => i >= 1,
-            b"hello" => (2..i).any(|j| word(j) == b"auth" && i <= j + 2),
-            b"acl" => word(1) == b"setuser" && i >= 3,
-            _ => false,
-        }
-    };
+    let redacted = |i: usize| redacted(args, i);
     let shown = args.len().min(SLOWLOG_MAX_ARGS);
     let mut out = Vec::with_capacity(shown);
     for (i, a) in args.iter().take(shown).enumerate() {

@@ -101,6 +101,8 @@ pub struct Session {
     reply_command: Option<ReplyMode>,
     /// The group's command statistics on this gateway.
     pub stats: Arc<crate::stats::GroupStats>,
+    /// MONITOR: the feed this connection streams.
+    monitor: Option<crate::monitor::Watcher>,
 }
 
 /// CLIENT REPLY's modes.
@@ -178,7 +180,19 @@ impl Session {
         Ok(())
     }
 
+    pub fn in_multi(&self) -> bool {
+        self.tx.in_multi()
+    }
+
+    /// MONITOR: from now on this connection also streams the group's commands.
+    pub fn start_monitor(&mut self) {
+        if self.monitor.is_none() {
+            self.monitor = Some(self.stats.monitor.watch());
+        }
+    }
+
     pub fn reset(&mut self) {
+        self.monitor = None;
         self.logout();
         self.tx = TxState::default();
         if let Some(subs) = self.subs.as_mut() {
@@ -248,6 +262,7 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         replies: ReplyMode::On,
         reply_command: None,
         stats: shared.stats.group(&endpoint.group_id),
+        monitor: None,
     };
     session.logout();
     if let Err(e) = run(rd, wr, &mut session, &endpoint, &shared, cancel).await {
@@ -333,6 +348,10 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 tracing::debug!(client = session.id, "idle past the group's timeout; closing");
                 return Ok(());
             }
+            line = next_monitor_line(&mut session.monitor) => match line {
+                Some(line) => resp::encode(&Reply::Simple(String::from_utf8_lossy(&line).into_owned()), session.proto, &mut out),
+                None => session.monitor = None,
+            },
             push = next_push(&mut session.subs) => match push {
                 Some(message) => resp::encode(&message, session.proto, &mut out),
                 None => {
@@ -360,6 +379,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                         Ok(Some(args)) if args.is_empty() => continue,
                         Ok(Some(args)) => {
                             let track = Track::start(session, &args);
+                            feed_monitors(session, &args);
                             let (mut slot, close) = dispatch(session, endpoint, shared, args).await;
                             tracks.push_back(track);
                             if session.silenced() {
@@ -489,6 +509,27 @@ fn answered(r: Reply) -> oneshot::Receiver<Reply> {
 /// The next pub/sub message for the client; None when it overran its output limit (the
 /// connection then closes, as Redis's client-output-buffer-limit does). Pends while the
 /// client subscribes to nothing.
+async fn next_monitor_line(monitor: &mut Option<crate::monitor::Watcher>) -> Option<Bytes> {
+    match monitor {
+        Some(m) => m.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// MONITOR shows every command but admin ones (scripts are shown, as Redis shows them; the
+/// commands a script runs are not: they run on the datanode).
+fn feed_monitors(session: &Session, args: &[Bytes]) {
+    let monitor = &session.stats.monitor;
+    if !monitor.active() {
+        return;
+    }
+    let hidden = command::lookup(&args[0]).is_some_and(|s| s.flags.contains(&"admin"));
+    if !hidden {
+        let addr = session.info.lock().addr;
+        monitor.feed(addr, args);
+    }
+}
+
 async fn next_push(subs: &mut Option<ClientSubs>) -> Option<Reply> {
     let Some(subs) = subs else { return std::future::pending().await };
     let overflow = subs.overflowed();
