@@ -41,6 +41,80 @@ async fn commands_behave_like_redis() {
     server_odds_and_ends(&mut c).await;
     slowlog_latency_and_command_stats(&mut c).await;
     monitor_streams_commands(&mut c, port).await;
+    client_controls(&mut c, port).await;
+}
+
+/// CLIENT KILL / PAUSE / UNPAUSE / UNBLOCK / NO-TOUCH / LIST fields, over raw connections.
+async fn client_controls(c: &mut MultiplexedConnection, port: u16) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let open = || async move {
+        let (rd, wr) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap().into_split();
+        (tokio::io::BufReader::new(rd).lines(), wr)
+    };
+    let (mut lines, mut wr) = open().await;
+    wr.write_all(b"CLIENT ID\r\n").await.unwrap();
+    let id: u64 = next(&mut lines).await.trim_start_matches(':').parse().unwrap();
+
+    // CLIENT LIST shows what a connection is doing.
+    wr.write_all(b"MULTI\r\nGET a\r\n").await.unwrap();
+    assert_eq!(next(&mut lines).await, "+OK");
+    assert_eq!(next(&mut lines).await, "+QUEUED");
+    let list: String = q(c, &["CLIENT", "LIST", "ID", &id.to_string()]).await.unwrap();
+    assert!(list.contains(" flags=x ") && list.contains(" multi=1 "), "{list}");
+    wr.write_all(b"DISCARD\r\n").await.unwrap();
+    assert_eq!(next(&mut lines).await, "+OK");
+
+    // UNBLOCK: as if timed out, or with an error.
+    wr.write_all(b"BLPOP client:nothing 0\r\n").await.unwrap();
+    support::eventually(Duration::from_secs(5), "the client shows as blocked", || {
+        let mut c = c.clone();
+        async move {
+            let list: String = q(&mut c, &["CLIENT", "LIST", "ID", &id.to_string()]).await.unwrap();
+            list.contains(" flags=b ")
+        }
+    })
+    .await;
+    assert_eq!(q::<i64>(c, &["CLIENT", "UNBLOCK", &id.to_string()]).await.unwrap(), 1);
+    assert_eq!(next(&mut lines).await, "*-1");
+    assert_eq!(q::<i64>(c, &["CLIENT", "UNBLOCK", &id.to_string()]).await.unwrap(), 0);
+    wr.write_all(b"BLPOP client:nothing 0\r\n").await.unwrap();
+    support::eventually(Duration::from_secs(5), "blocked again", || {
+        let mut c = c.clone();
+        let id = id.to_string();
+        async move { q::<i64>(&mut c, &["CLIENT", "UNBLOCK", &id, "ERROR"]).await.unwrap() == 1 }
+    })
+    .await;
+    assert_eq!(next(&mut lines).await, "-UNBLOCKED client unblocked via CLIENT UNBLOCK");
+    assert_eq!(
+        err(c, &["CLIENT", "UNBLOCK", "1", "MAYBE"]).await,
+        "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
+    );
+
+    // PAUSE WRITE holds writes, not reads, until UNPAUSE.
+    assert_eq!(q::<String>(c, &["CLIENT", "PAUSE", "10000", "WRITE"]).await.unwrap(), "OK");
+    wr.write_all(b"SET client:paused 1\r\n").await.unwrap();
+    let held = tokio::time::timeout(Duration::from_millis(300), next(&mut lines)).await;
+    assert!(held.is_err(), "a write went through a pause");
+    let _: Option<String> = q(c, &["GET", "client:paused"]).await.unwrap();
+    assert_eq!(q::<String>(c, &["CLIENT", "UNPAUSE"]).await.unwrap(), "OK");
+    assert_eq!(next(&mut lines).await, "+OK");
+    assert_eq!(err(c, &["CLIENT", "PAUSE", "10", "SOME"]).await, "ERR CLIENT PAUSE mode must be WRITE or ALL");
+    assert_eq!(err(c, &["CLIENT", "PAUSE", "-1"]).await, "ERR timeout is negative");
+
+    assert_eq!(q::<String>(c, &["CLIENT", "NO-TOUCH", "ON"]).await.unwrap(), "OK");
+    let info: String = q(c, &["CLIENT", "INFO"]).await.unwrap();
+    assert!(info.contains(" flags=T "), "{info}");
+    assert_eq!(q::<String>(c, &["CLIENT", "NO-TOUCH", "OFF"]).await.unwrap(), "OK");
+    let help: Vec<String> = q(c, &["CLIENT", "HELP"]).await.unwrap();
+    assert!(help[0].starts_with("CLIENT <subcommand>"), "{help:?}");
+
+    // KILL: by address (old form) and by id (new form); the connection closes.
+    assert_eq!(err(c, &["CLIENT", "KILL", "1.2.3.4:5"]).await, "ERR No such client");
+    assert_eq!(err(c, &["CLIENT", "KILL", "ID", "x"]).await, "ERR client-id should be greater than 0");
+    assert_eq!(err(c, &["CLIENT", "KILL", "TYPE", "x"]).await, "ERR Unknown client type 'x'");
+    assert_eq!(q::<i64>(c, &["CLIENT", "KILL", "ID", &id.to_string()]).await.unwrap(), 1);
+    let closed = tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await.unwrap();
+    assert!(matches!(closed, Ok(None) | Err(_)), "{closed:?}");
 }
 
 type Lines = tokio::io::Lines<tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>>;

@@ -22,20 +22,90 @@ pub struct ClientInfo {
     pub proto: u8,
     /// The ACL user the connection is logged in as (empty before AUTH when one is needed).
     pub user: String,
+    /// What the connection is doing, as of its last command.
+    pub state: ClientState,
+    /// How other connections act on this one (CLIENT KILL, CLIENT UNBLOCK).
+    pub control: Arc<Control>,
+}
+
+/// The CLIENT LIST fields a connection updates as it goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientState {
+    pub sub: usize,
+    pub psub: usize,
+    pub ssub: usize,
+    /// Commands queued in MULTI (None: not in MULTI).
+    pub multi: Option<usize>,
+    pub watch: usize,
+    /// A blocking command (BLPOP, XREAD BLOCK, WAIT, ...) is waiting.
+    pub blocked: bool,
+    pub monitor: bool,
+    /// Bytes read and not yet parsed, and the buffer's spare room.
+    pub qbuf: usize,
+    pub qbuf_free: usize,
+    /// Replies waiting for their turn, and bytes of output not yet written.
+    pub oll: usize,
+    pub omem: usize,
+    pub no_evict: bool,
+    pub no_touch: bool,
+}
+
+/// Requests other connections make of this one.
+#[derive(Debug, Default)]
+pub struct Control {
+    /// CLIENT KILL: the connection closes.
+    pub kill: tokio_util::sync::CancellationToken,
+    /// CLIENT UNBLOCK: Some(true) answers the blocked command an error, Some(false) as if
+    /// it timed out.
+    pub unblock: Mutex<Option<bool>>,
+    pub unblocked: tokio::sync::Notify,
 }
 
 impl ClientInfo {
-    /// One line of CLIENT LIST, fields in Redis's order (buffers this gateway does not have
-    /// are reported as 0).
+    /// One line of CLIENT LIST, fields in Redis's order; those this gateway does not measure
+    /// (fd, argv-mem, multi-mem, rbs, rbp, tot-mem) are left out.
     pub fn line(&self) -> String {
+        let st = &self.state;
+        let mut flags = String::new();
+        if st.monitor {
+            flags.push('O');
+        }
+        if st.sub + st.psub + st.ssub > 0 {
+            flags.push('P');
+        }
+        if st.multi.is_some() {
+            flags.push('x');
+        }
+        if st.blocked {
+            flags.push('b');
+        }
+        if st.no_evict {
+            flags.push('e');
+        }
+        if st.no_touch {
+            flags.push('T');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} name={} age={} idle={} flags={flags} db=0 sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free={} oll={} omem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
             self.name,
             self.created.elapsed().as_secs(),
             self.last_active.elapsed().as_secs(),
+            st.sub,
+            st.psub,
+            st.ssub,
+            st.multi.map_or(-1, |n| n as i64),
+            st.watch,
+            st.qbuf,
+            st.qbuf_free,
+            st.oll,
+            st.omem,
+            if st.omem > 0 { "rw" } else { "r" },
             if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
             if self.user.is_empty() { "default" } else { &self.user },
             self.proto,
@@ -78,6 +148,8 @@ impl Clients {
             last_cmd: String::new(),
             proto: 2,
             user: String::new(),
+            state: ClientState::default(),
+            control: Arc::default(),
         }));
         self.all.lock().insert(id, info.clone());
         info
@@ -89,6 +161,11 @@ impl Clients {
 
     pub fn count(&self) -> usize {
         self.all.lock().len()
+    }
+
+    /// The registry entry of client `id`.
+    pub fn get(&self, id: u64) -> Option<Arc<Mutex<ClientInfo>>> {
+        self.all.lock().get(&id).cloned()
     }
 
     pub fn list(&self) -> Vec<ClientInfo> {

@@ -19,6 +19,7 @@ pub mod info;
 pub mod link;
 pub mod local;
 pub mod monitor;
+pub mod pause;
 pub mod pubsub;
 pub mod registration;
 pub mod request;
@@ -66,6 +67,8 @@ pub struct Shared {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Command statistics, slowlog and latency events, per group.
     pub stats: stats::Stats,
+    /// CLIENT PAUSE, per group.
+    pub pauses: pause::Pauses,
 }
 
 /// Runs a gateway until `cancel` fires: endpoints open as the coordinators' topology names
@@ -86,6 +89,7 @@ pub async fn run(config: GatewayConfig, grpc: TcpListener, cancel: CancellationT
         acl_log: Default::default(),
         tls,
         stats: Default::default(),
+        pauses: Default::default(),
         run_id: format!("{:016x}{:016x}{:08x}", rand::random::<u64>(), rand::random::<u64>(), rand::random::<u32>()),
         config,
     });

@@ -236,22 +236,256 @@ fn client(session: &mut Session, args: &[Bytes]) -> Reply {
             session.set_reply_mode(mode);
             Reply::ok()
         }
-        // Gateways never evict clients to free memory: nothing to exempt.
-        "no-evict" if args.len() == 3 => match lower(&args[2]).as_str() {
-            "on" | "off" => Reply::ok(),
-            _ => Reply::error(errors::SYNTAX),
-        },
-        "list" => {
-            let mut out = String::new();
-            for c in session.clients().list() {
-                out.push_str(&c.line());
-                out.push('\n');
+        // Gateways never evict clients to free memory: the flag is shown, nothing to exempt.
+        "no-evict" | "no-touch" if args.len() == 3 => {
+            let on = match lower(&args[2]).as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Reply::error(errors::SYNTAX),
+            };
+            if sub == "no-evict" {
+                session.no_evict = on;
+            } else {
+                session.no_touch = on;
             }
-            Reply::Verbatim(Bytes::from(out))
+            Reply::ok()
         }
-        "id" | "getname" | "setname" | "setinfo" | "info" | "reply" | "no-evict" => arity_err(),
+        "list" => client_list(session, args),
+        "kill" if args.len() >= 3 => client_kill(session, args),
+        "pause" if args.len() == 3 || args.len() == 4 => {
+            let Some(ms) = ferrocache_common::int::parse_i64(&args[2]) else {
+                return Reply::error("ERR timeout is not an integer or out of range");
+            };
+            if ms < 0 {
+                return Reply::error("ERR timeout is negative");
+            }
+            let writes_only = match args.get(3).map(|a| lower(a)).as_deref() {
+                None | Some("all") => false,
+                Some("write") => true,
+                Some(_) => return Reply::error("ERR CLIENT PAUSE mode must be WRITE or ALL"),
+            };
+            let until = tokio::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
+            session.pause.pause(until, writes_only);
+            Reply::ok()
+        }
+        "unpause" if args.len() == 2 => {
+            session.pause.unpause();
+            Reply::ok()
+        }
+        "unblock" if args.len() == 3 || args.len() == 4 => {
+            let Some(id) = ferrocache_common::int::parse_i64(&args[2]) else {
+                return Reply::error(errors::NOT_INTEGER);
+            };
+            let error = match args.get(3).map(|a| lower(a)).as_deref() {
+                None | Some("timeout") => false,
+                Some("error") => true,
+                Some(_) => return Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+            };
+            let target = u64::try_from(id).ok().and_then(|id| session.clients().get(id));
+            let Some(target) = target else { return Reply::Integer(0) };
+            let info = target.lock();
+            if !info.state.blocked {
+                return Reply::Integer(0);
+            }
+            *info.control.unblock.lock() = Some(error);
+            info.control.unblocked.notify_one();
+            Reply::Integer(1)
+        }
+        // Client-side caching is not offered: these say so truthfully.
+        "getredir" if args.len() == 2 => Reply::Integer(-1),
+        "trackinginfo" if args.len() == 2 => Reply::Map(vec![
+            text("flags"),
+            Reply::Set(vec![Reply::Simple("off".into())]),
+            text("redirect"),
+            Reply::Integer(-1),
+            text("prefixes"),
+            Reply::Array(Vec::new()),
+        ]),
+        "caching" if args.len() == 3 => Reply::error(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ),
+        "tracking" if args.len() >= 3 => Reply::error("ERR CLIENT TRACKING (client-side caching) is not served by Ferrocache yet"),
+        "help" if args.len() == 2 => Reply::Array(CLIENT_HELP.iter().map(|l| Reply::Simple((*l).into())).collect()),
+        "id" | "getname" | "setname" | "setinfo" | "info" | "reply" | "no-evict" | "no-touch" | "kill" | "pause"
+        | "unpause" | "unblock" | "getredir" | "trackinginfo" | "caching" | "tracking" | "help" => arity_err(),
         _ => Reply::error(format!("ERR unknown subcommand '{}'. Try CLIENT HELP.", String::from_utf8_lossy(&args[1]))),
     }
+}
+
+const CLIENT_HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are:",
+    "    * LIB-NAME: the client lib name.",
+    "    * LIB-VER: the client lib version.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "NO-TOUCH (ON|OFF)",
+    "    Will not touch LRU/LFU stats when this mode is on.",
+    "HELP",
+    "    Print this help.",
+];
+
+/// A connection's type for CLIENT LIST / KILL TYPE (gateways have normal and pub/sub ones).
+fn client_type(c: &crate::clients::ClientInfo) -> &'static str {
+    if c.state.sub + c.state.psub + c.state.ssub > 0 {
+        "pubsub"
+    } else {
+        "normal"
+    }
+}
+
+/// Redis's type names (`slave` for replica); None for an unknown one.
+fn type_filter(arg: &[u8]) -> Option<&'static str> {
+    match lower(arg).as_str() {
+        "normal" => Some("normal"),
+        "pubsub" => Some("pubsub"),
+        "master" => Some("master"),
+        "replica" | "slave" => Some("replica"),
+        _ => None,
+    }
+}
+
+/// CLIENT LIST [TYPE type] [ID id ...].
+fn client_list(session: &Session, args: &[Bytes]) -> Reply {
+    let mut wanted_type = None;
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < args.len() {
+        match lower(&args[i]).as_str() {
+            "type" if i + 1 < args.len() => {
+                let Some(t) = type_filter(&args[i + 1]) else {
+                    return Reply::error(format!(
+                        "ERR Unknown client type '{}'",
+                        String::from_utf8_lossy(&args[i + 1])
+                    ));
+                };
+                wanted_type = Some(t);
+                i += 2;
+            }
+            "id" if i + 1 < args.len() => {
+                let mut list = Vec::new();
+                for a in &args[i + 1..] {
+                    match ferrocache_common::int::parse_i64(a) {
+                        Some(id) if id > 0 => list.push(id as u64),
+                        _ => return Reply::error("ERR Invalid client ID"),
+                    }
+                }
+                ids = Some(list);
+                i = args.len();
+            }
+            _ => return Reply::error(errors::SYNTAX),
+        }
+    }
+    let mut out = String::new();
+    for c in session.clients().list() {
+        if wanted_type.is_some_and(|t| t != client_type(&c)) || ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
+            continue;
+        }
+        out.push_str(&c.line());
+        out.push('\n');
+    }
+    Reply::Verbatim(Bytes::from(out))
+}
+
+/// CLIENT KILL addr (old form: OK or no such client) or CLIENT KILL <filter value> ...
+/// (the number killed); only this gateway's connections are seen.
+fn client_kill(session: &Session, args: &[Bytes]) -> Reply {
+    let clients = session.clients().list();
+    if args.len() == 3 {
+        let addr = String::from_utf8_lossy(&args[2]);
+        return match clients.iter().find(|c| c.addr.to_string() == addr) {
+            Some(c) => {
+                c.control.kill.cancel();
+                Reply::ok()
+            }
+            None => Reply::error("ERR No such client"),
+        };
+    }
+    if args.len() % 2 != 0 {
+        return Reply::error(errors::SYNTAX);
+    }
+    let (mut id, mut kind, mut user, mut addr, mut laddr, mut skipme) = (None, None, None, None, None, true);
+    for pair in args[2..].chunks(2) {
+        let value = &pair[1];
+        match lower(&pair[0]).as_str() {
+            "id" => match ferrocache_common::int::parse_i64(value) {
+                Some(n) if n > 0 => id = Some(n as u64),
+                _ => return Reply::error("ERR client-id should be greater than 0"),
+            },
+            "type" => match type_filter(value) {
+                Some(t) => kind = Some(t),
+                None => return Reply::error(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(value))),
+            },
+            "user" => user = Some(String::from_utf8_lossy(value).into_owned()),
+            "addr" => addr = Some(String::from_utf8_lossy(value).into_owned()),
+            "laddr" => laddr = Some(String::from_utf8_lossy(value).into_owned()),
+            "skipme" => match lower(value).as_str() {
+                "yes" => skipme = true,
+                "no" => skipme = false,
+                _ => return Reply::error(errors::SYNTAX),
+            },
+            _ => return Reply::error(errors::SYNTAX),
+        }
+    }
+    let mut killed = 0;
+    for c in &clients {
+        let user_of = if c.user.is_empty() { "default" } else { c.user.as_str() };
+        let skip = (skipme && c.id == session.id())
+            || id.is_some_and(|id| id != c.id)
+            || kind.is_some_and(|k| k != client_type(c))
+            || user.as_deref().is_some_and(|u| u != user_of)
+            || addr.as_deref().is_some_and(|a| a != c.addr.to_string())
+            || laddr.as_deref().is_some_and(|a| a != c.laddr);
+        if !skip {
+            c.control.kill.cancel();
+            killed += 1;
+        }
+    }
+    Reply::Integer(killed)
 }
 
 fn command_info(c: &CommandSpec) -> Reply {

@@ -103,6 +103,11 @@ pub struct Session {
     pub stats: Arc<crate::stats::GroupStats>,
     /// MONITOR: the feed this connection streams.
     monitor: Option<crate::monitor::Watcher>,
+    /// The group's CLIENT PAUSE on this gateway.
+    pub pause: Arc<crate::pause::Pause>,
+    /// CLIENT NO-EVICT / NO-TOUCH.
+    pub no_evict: bool,
+    pub no_touch: bool,
 }
 
 /// CLIENT REPLY's modes.
@@ -263,6 +268,9 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         reply_command: None,
         stats: shared.stats.group(&endpoint.group_id),
         monitor: None,
+        pause: shared.pauses.group(&endpoint.group_id),
+        no_evict: false,
+        no_touch: false,
     };
     session.logout();
     if let Err(e) = run(rd, wr, &mut session, &endpoint, &shared, cancel).await {
@@ -285,6 +293,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let mut queue: VecDeque<Slot> = VecDeque::new();
     // What each queued reply answers, for the statistics (same order as `queue`).
     let mut tracks: VecDeque<Option<Track>> = VecDeque::new();
+    let control = session.info.lock().control.clone();
     let mut closing = false;
     let mut idle = IdleTimeout::default();
     let mut guard = output::OutputGuard::default();
@@ -325,6 +334,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         if !out.is_empty() {
             guard.flush(&mut wr, &mut out).await?;
         }
+        publish_state(session, &queue, &tracks, &inbuf, &out);
         if closing && queue.is_empty() {
             return Ok(());
         }
@@ -338,6 +348,13 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         let acl_seen = session.acl_version;
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
+            _ = control.kill.cancelled() => return Ok(()),
+            _ = control.unblocked.notified() => {
+                let error = control.unblock.lock().take();
+                if let Some(error) = error {
+                    unblock_front(&mut queue, &tracks, error);
+                }
+            }
             _ = shared.router.changed_since(acl_seen, std::time::Duration::from_secs(3600)), if subscribed => {
                 if let auth::Login::Gone = session.refresh_acl(&endpoint.group_id) {
                     tracing::debug!(client = session.id, "subscriber lost its user or a channel; closing");
@@ -403,6 +420,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                         }
                     }
                 }
+                publish_state(session, &queue, &tracks, &inbuf, &out);
                 if !closing && inbuf.len() > shared.config.query_buffer_limit {
                     tracing::warn!(client = session.id, "query buffer over the limit; closing");
                     return Ok(());
@@ -412,12 +430,57 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     }
 }
 
+/// What CLIENT LIST shows of this connection, as of now.
+fn publish_state(
+    session: &Session,
+    queue: &VecDeque<Slot>,
+    tracks: &VecDeque<Option<Track>>,
+    inbuf: &BytesMut,
+    out: &BytesMut,
+) {
+    let subs = session.subs.as_ref();
+    let count = |kind| subs.map_or(0, |s| s.count(kind));
+    let blocked =
+        matches!(queue.front(), Some(Slot::Waiting(_))) && matches!(tracks.front(), Some(Some(t)) if t.blocking);
+    let state = crate::clients::ClientState {
+        sub: count(pubsub::Kind::Channel),
+        psub: count(pubsub::Kind::Pattern),
+        ssub: count(pubsub::Kind::Shard),
+        multi: session.tx.multi.as_ref().map(|m| m.queued.len()),
+        watch: session.tx.watches.len(),
+        blocked,
+        monitor: session.monitor.is_some(),
+        qbuf: inbuf.len(),
+        qbuf_free: inbuf.capacity() - inbuf.len(),
+        oll: queue.len(),
+        omem: out.len(),
+        no_evict: session.no_evict,
+        no_touch: session.no_touch,
+    };
+    session.info.lock().state = state;
+}
+
+/// CLIENT UNBLOCK: the blocked command at the front is answered now, as if it had timed out
+/// (its timeout reply) or with UNBLOCKED; dropping its wait cancels it on the node.
+fn unblock_front(queue: &mut VecDeque<Slot>, tracks: &VecDeque<Option<Track>>, error: bool) {
+    let Some(Some(track)) = tracks.front() else { return };
+    if !track.blocking || !matches!(queue.front(), Some(Slot::Waiting(_))) {
+        return;
+    }
+    let Some(Slot::Waiting(w)) = queue.pop_front() else { return };
+    let reply =
+        if error { Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK") } else { track.timeout_reply() };
+    queue.push_front(Slot::Ready(reply, w.proto));
+}
+
 /// A command on its way, for the statistics: its entry, when it came, its arguments.
 struct Track {
     entry: Option<usize>,
     started: Instant,
     /// Blocking commands wait by design: counted, not timed.
     timed: bool,
+    /// A blocking command (BLPOP, XREAD BLOCK, ...), which CLIENT UNBLOCK may end.
+    blocking: bool,
     args: Vec<Bytes>,
 }
 
@@ -428,8 +491,17 @@ impl Track {
         // Commands queued in MULTI run (and count) with EXEC, as in Redis.
         let queued = session.tx.in_multi() && !spec.is_some_and(|s| matches!(s.name, "exec" | "discard" | "multi"));
         let entry = index.filter(|_| !queued).map(|i| ferrocache_common::acl::categories::resolve(i, args));
-        let timed = spec.is_some_and(|s| !s.flags.contains(&"blocking") && !s.is_wait());
-        Some(Track { entry, started: Instant::now(), timed, args: args.to_vec() })
+        let blocking = spec.is_some_and(|s| s.flags.contains(&"blocking")) && !session.tx.in_multi();
+        let timed = !blocking && !spec.is_some_and(|s| s.is_wait());
+        Some(Track { entry, started: Instant::now(), timed, blocking, args: args.to_vec() })
+    }
+
+    /// What the blocking command answers when its timeout passes.
+    fn timeout_reply(&self) -> Reply {
+        match command::lookup(&self.args[0]).map(|s| s.name) {
+            Some("blmove" | "brpoplpush") => Reply::NullBulk,
+            _ => Reply::NullArray,
+        }
     }
 
     fn record(self, session: &Session, shared: &Shared, group: &str, reply: &Reply) {
@@ -871,6 +943,8 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
         session.tx.flag();
         return ready(Reply::error(errors::wrong_arity(spec.name)));
     }
+    // CLIENT PAUSE holds commands here, before they run.
+    session.pause.clone().wait(spec).await;
     if let auth::Login::Gone = session.refresh_acl(&endpoint.group_id) {
         return (Slot::Ready(Reply::error("ERR the user this connection is logged in as was deleted"), proto), true);
     }
