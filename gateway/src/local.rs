@@ -445,7 +445,7 @@ fn client_kill(session: &Session, args: &[Bytes]) -> Reply {
             None => Reply::error("ERR No such client"),
         };
     }
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Reply::error(errors::SYNTAX);
     }
     let (mut id, mut kind, mut user, mut addr, mut laddr, mut skipme) = (None, None, None, None, None, true);
