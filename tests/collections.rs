@@ -237,6 +237,79 @@ async fn a_thousand_blocked_clients_cost_no_cpu_while_idle() {
     eventually(Duration::from_secs(1), "noop", || async { true }).await;
 }
 
+/// One read from a raw connection, as text (a reply must come within 5 s).
+async fn read(s: &mut tokio::net::TcpStream) -> String {
+    let mut buf = vec![0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.expect("a reply").unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// Clients blocked on one key are served longest-waiting first, one element each, as in
+/// Redis; a client that finds nothing keeps its place; XREAD waiters are all served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_clients_are_served_in_arrival_order() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
+    let (port, _) = cluster.create_group("fifo", 0, "everysec").await;
+    let mut c = redis_conn(port).await;
+    let watcher = c.clone();
+    let blocked = |n: usize| {
+        let c = watcher.clone();
+        async move {
+            eventually(Duration::from_secs(5), "clients blocked", || {
+                let mut c = c.clone();
+                async move {
+                    let info: String = q(&mut c, &["INFO", "clients"]).await.unwrap();
+                    info.contains(&format!("blocked_clients:{n}\r\n"))
+                }
+            })
+            .await
+        }
+    };
+    let mut waiting = Vec::new();
+    for i in 0..5 {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(b"BLPOP fifo 0\r\n").await.unwrap();
+        blocked(i + 1).await;
+        waiting.push(s);
+    }
+    let _: i64 = q(&mut c, &["RPUSH", "fifo", "e0", "e1", "e2"]).await.unwrap();
+    for (i, s) in waiting.iter_mut().take(3).enumerate() {
+        assert_eq!(read(s).await, format!("*2\r\n$4\r\nfifo\r\n$2\r\ne{i}\r\n"), "client {i}");
+    }
+    blocked(2).await;
+    // Pushed and popped in one transaction: the waiters are woken, find nothing and keep
+    // their places.
+    let _: Value = redis::pipe()
+        .atomic()
+        .cmd("RPUSH")
+        .arg("fifo")
+        .arg("x")
+        .cmd("LPOP")
+        .arg("fifo")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    blocked(2).await;
+    let _: i64 = q(&mut c, &["RPUSH", "fifo", "e3"]).await.unwrap();
+    assert_eq!(read(&mut waiting[3]).await, "*2\r\n$4\r\nfifo\r\n$2\r\ne3\r\n");
+    let _: i64 = q(&mut c, &["RPUSH", "fifo", "e4"]).await.unwrap();
+    assert_eq!(read(&mut waiting[4]).await, "*2\r\n$4\r\nfifo\r\n$2\r\ne4\r\n");
+    blocked(0).await;
+
+    // XREAD takes nothing: every reader gets the entry.
+    let mut readers = Vec::new();
+    for i in 0..3 {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(b"XREAD BLOCK 0 STREAMS fifo:s $\r\n").await.unwrap();
+        blocked(i + 1).await;
+        readers.push(s);
+    }
+    let _: String = q(&mut c, &["XADD", "fifo:s", "1-1", "f", "v"]).await.unwrap();
+    for s in readers.iter_mut() {
+        assert!(read(s).await.contains("1-1"));
+    }
+}
+
 /// SORT and SORT_RO over lists, sets and sorted sets, by elements or other keys, with GET
 /// and STORE (expected replies checked against redis-server 7.0); a stored result
 /// replicates.

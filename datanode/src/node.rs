@@ -182,8 +182,9 @@ pub struct Node {
     /// Cancels this node's background work (its follower loop) when it is removed or its
     /// role changes.
     pub cancel: Mutex<CancellationToken>,
-    /// Blocked commands' wake-ups, by key.
-    watchers: Mutex<HashMap<Bytes, Vec<std::sync::Weak<tokio::sync::Notify>>>>,
+    /// Blocked commands' wake-ups, by key, longest-waiting first.
+    watchers: Mutex<HashMap<Bytes, Vec<Watcher>>>,
+    block_seq: std::sync::atomic::AtomicU64,
     /// Pub/sub subscribers of the gateways listening here (used while primary).
     pub broker: crate::pubsub::Broker,
     /// The script running under the lock, if any (BUSY, SCRIPT KILL).
@@ -192,6 +193,22 @@ pub struct Node {
     pending_lease: Mutex<Option<std::time::Instant>>,
     /// Commands blocked on this node (BLPOP, XREAD BLOCK, ...): INFO's blocked_clients.
     pub blocked_clients: std::sync::atomic::AtomicUsize,
+}
+
+/// A command of the batch that blocked: its index, what it waits for, its wake-up and its
+/// place in its keys' queues.
+pub struct Blocked {
+    pub index: usize,
+    pub block: cmd::Block,
+    pub wake: Arc<tokio::sync::Notify>,
+    pub seq: u64,
+}
+
+/// A blocked command waiting on a key.
+struct Watcher {
+    seq: u64,
+    consumes: bool,
+    wake: std::sync::Weak<tokio::sync::Notify>,
 }
 
 /// What the storage writer has yet to append, in commit order.
@@ -393,7 +410,7 @@ pub struct Applied {
     /// Which replies belong to writes that ran (they change if the acknowledgements fail).
     pub ran_writes: Vec<usize>,
     /// Blocking commands that found nothing: (index, what they wait on, their wake-up).
-    pub blocked: Vec<(usize, cmd::Block, Arc<tokio::sync::Notify>)>,
+    pub blocked: Vec<Blocked>,
 }
 
 /// A new replication id: names one primary's history, as Redis's replid does.
@@ -513,6 +530,7 @@ impl Node {
             acks_tx: watch::channel(0).0,
             cancel: Mutex::new(CancellationToken::new()),
             watchers: Mutex::new(HashMap::new()),
+            block_seq: Default::default(),
             broker: crate::pubsub::Broker::default(),
             busy,
             pending_lease: Mutex::new(None),
@@ -570,7 +588,21 @@ impl Node {
     /// Applies client requests. `readonly` ones came through the reader endpoint.
     pub fn execute_batch(&self, requests: &[(Request, bool)]) -> Result<Applied, StoreError> {
         let st = self.state.lock();
-        self.execute_locked(st, requests)
+        self.execute_locked(st, requests, None)
+    }
+
+    /// A woken blocked command runs again: it leaves its keys' queues (so no wake-up goes to
+    /// it once served), and if it blocks again it comes back at its place `seq`. None while
+    /// a script holds the lock.
+    pub fn try_execute_again(
+        &self,
+        request: &(Request, bool),
+        seq: u64,
+        keys: &[Bytes],
+    ) -> Option<Result<Applied, StoreError>> {
+        let st = self.lock_unless_busy()?;
+        self.unwatch(keys, seq);
+        Some(self.execute_locked(st, std::slice::from_ref(request), Some(seq)))
     }
 
     /// [`Node::execute_batch`], unless a script holds the lock (then None, nothing ran).
@@ -584,13 +616,14 @@ impl Node {
         if let Some(signal) = locked.take() {
             let _ = signal.send(());
         }
-        Some(self.execute_locked(st, requests))
+        Some(self.execute_locked(st, requests, None))
     }
 
     fn execute_locked(
         &self,
         mut st: parking_lot::MutexGuard<'_, NodeState>,
         requests: &[(Request, bool)],
+        again: Option<u64>,
     ) -> Result<Applied, StoreError> {
         let now = now_ms();
         let mut out = WriteSet::default();
@@ -696,8 +729,9 @@ impl Node {
             replies.push(reply.unwrap_or_else(|e| e));
             if let Some(block) = ctx.block.take() {
                 // Registered under the lock, so no write can slip between the check and the wait.
-                let wake = self.watch_keys(&block.keys);
-                blocked.push((i, block, wake));
+                let seq = again.unwrap_or_else(|| self.next_block_seq());
+                let wake = self.watch_keys(&block.keys, seq, block.consumes);
+                blocked.push(Blocked { index: i, block, wake, seq });
             }
             // A script's effects reach replicas whole, like a transaction's.
             if command.is_atomic() && out.effects.len() - first_effect >= 2 {
@@ -952,31 +986,54 @@ impl Node {
         Ok(st.store_seq)
     }
 
-    /// A wake-up for a blocked command: notified whenever one of `keys` is written (or the
-    /// node's role changes). Dropping the returned handle unregisters it.
-    fn watch_keys(&self, keys: &[Bytes]) -> Arc<tokio::sync::Notify> {
+    /// A wake-up for a blocked command: notified when one of `keys` is written (or the
+    /// node's role changes). Waiters on a key queue by `seq` (their first blocking: one
+    /// that blocks again keeps its place), as Redis serves the longest-waiting client first.
+    /// Dropping the returned handle unregisters it.
+    fn watch_keys(&self, keys: &[Bytes], seq: u64, consumes: bool) -> Arc<tokio::sync::Notify> {
         let wake = Arc::new(tokio::sync::Notify::new());
         let mut watchers = self.watchers.lock();
         for k in keys {
-            watchers.entry(k.clone()).or_default().push(Arc::downgrade(&wake));
+            let list = watchers.entry(k.clone()).or_default();
+            let at = list.partition_point(|w| w.seq <= seq);
+            list.insert(at, Watcher { seq, consumes, wake: Arc::downgrade(&wake) });
         }
         wake
     }
 
-    fn wake_watchers<'k>(&self, keys: impl Iterator<Item = &'k Bytes>) {
+    /// Wakes the waiters `keys` were written for: on each key, the longest-waiting one that
+    /// takes what it waits for (when it is served, its own write wakes the next), and every
+    /// one that only reads. A woken waiter leaves the queue; if it finds nothing it comes back
+    /// at its place.
+    pub(crate) fn wake_watchers<'k>(&self, keys: impl Iterator<Item = &'k Bytes>) {
         let mut watchers = self.watchers.lock();
         if watchers.is_empty() {
             return;
         }
         for k in keys {
+            let Some(list) = watchers.get_mut(k) else { continue };
+            let mut woke_consumer = false;
+            list.retain(|w| {
+                let Some(n) = w.wake.upgrade() else { return false };
+                if w.consumes && woke_consumer {
+                    return true;
+                }
+                woke_consumer |= w.consumes;
+                n.notify_one();
+                false
+            });
+            if list.is_empty() {
+                watchers.remove(k);
+            }
+        }
+    }
+
+    /// Takes waiter `seq` out of `keys`' queues.
+    fn unwatch(&self, keys: &[Bytes], seq: u64) {
+        let mut watchers = self.watchers.lock();
+        for k in keys {
             if let Some(list) = watchers.get_mut(k) {
-                list.retain(|w| match w.upgrade() {
-                    Some(n) => {
-                        n.notify_one();
-                        true
-                    }
-                    None => false,
-                });
+                list.retain(|w| w.seq != seq);
                 if list.is_empty() {
                     watchers.remove(k);
                 }
@@ -987,14 +1044,16 @@ impl Node {
     fn wake_all_watchers(&self) {
         let mut watchers = self.watchers.lock();
         for list in watchers.values() {
-            for n in list.iter().filter_map(|w| w.upgrade()) {
+            for n in list.iter().filter_map(|w| w.wake.upgrade()) {
                 n.notify_one();
             }
         }
-        watchers.retain(|_, list| {
-            list.retain(|w| w.strong_count() > 0);
-            !list.is_empty()
-        });
+        watchers.clear();
+    }
+
+    /// The place in line of a command blocking now for the first time.
+    pub(crate) fn next_block_seq(&self) -> u64 {
+        self.block_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The storage batch the latest write went into.

@@ -278,7 +278,7 @@ async fn finish_batch(
     };
     let applied = applied.map(|mut applied| {
         // Blocked commands answer later, from their own tasks.
-        for (i, mut block, wake) in std::mem::take(&mut applied.blocked).into_iter().rev() {
+        for node::Blocked { index: i, mut block, wake, seq } in std::mem::take(&mut applied.blocked).into_iter().rev() {
             let id = ids.remove(i);
             applied.replies.remove(i);
             applied.ran_writes.retain(|&w| w != i);
@@ -291,7 +291,7 @@ async fn finish_batch(
             }
             let token = tokio_util::sync::CancellationToken::new();
             blocked.lock().insert(id, token.clone());
-            let waiter = Waiter { node: node.clone(), host: host.clone(), id, request, block, wake, token };
+            let waiter = Waiter { node: node.clone(), host: host.clone(), id, request, block, wake, seq, token };
             tokio::spawn(waiter.run(tx.clone(), blocked.clone()));
         }
         applied
@@ -525,10 +525,20 @@ struct Waiter {
     request: (node::Request, bool),
     block: crate::cmd::Block,
     wake: Arc<tokio::sync::Notify>,
+    /// Its place in its keys' queues.
+    seq: u64,
     token: tokio_util::sync::CancellationToken,
 }
 
 impl Waiter {
+    /// A waiter leaving without being served: if it was woken meanwhile, the wake-up goes to
+    /// the next in line instead of being lost.
+    async fn pass_on(&self) {
+        if tokio::time::timeout(Duration::ZERO, self.wake.notified()).await.is_ok() {
+            self.node.wake_watchers(self.block.keys.iter());
+        }
+    }
+
     async fn run(mut self, tx: Out, blocked: Blocked) {
         let _counted = BlockedClient::new(&self.node);
         let deadline = self.block.deadline(tokio::time::Instant::now());
@@ -543,16 +553,17 @@ impl Waiter {
                 }
             };
             let woken = tokio::select! {
-                _ = self.token.cancelled() => return,
+                _ = self.token.cancelled() => return self.pass_on().await,
                 _ = self.host.cancel.cancelled() => return,
                 w = woken => w,
             };
             if !woken {
+                self.pass_on().await;
                 break reply(self.id, Reply::NullArray);
             }
             // A script holding the node is waited for here, not on a runtime worker.
             let ran = loop {
-                match self.node.try_execute_batch(std::slice::from_ref(&self.request), &mut None) {
+                match self.node.try_execute_again(&self.request, self.seq, &self.block.keys) {
                     Some(ran) => break ran,
                     None => self.node.busy.wait_idle(Duration::from_secs(1)).await,
                 }
@@ -560,7 +571,7 @@ impl Waiter {
             match ran {
                 Ok(mut applied) => match applied.blocked.pop() {
                     // Still nothing (someone else took it): wait again on the fresh wake-up.
-                    Some((_, mut block, wake)) => {
+                    Some(node::Blocked { mut block, wake, .. }) => {
                         if let Some(args) = block.args.take() {
                             self.request.0 = node::Request::Data(args);
                         }

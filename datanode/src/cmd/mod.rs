@@ -66,6 +66,9 @@ pub struct Block {
     /// The command to run when woken, if not the same one (XREAD's `$` becomes the ID it
     /// stood for when the command blocked).
     pub args: Option<Vec<Bytes>>,
+    /// Serving it takes what it waits for (a pop, XREADGROUP `>`): waiters on a key are then
+    /// served one at a time, longest-waiting first. XREAD takes nothing: all are woken.
+    pub consumes: bool,
 }
 
 impl Block {
@@ -173,7 +176,7 @@ impl<'a> Ctx<'a> {
     /// Parks a blocking command that found nothing: it waits on `keys` for `timeout` seconds
     /// (0 = forever). Its reply until then is a placeholder.
     fn block_on(&mut self, keys: Vec<Bytes>, timeout_secs: f64) -> CmdResult {
-        self.block = Some(Block { keys, timeout_secs, args: None });
+        self.block = Some(Block { keys, timeout_secs, args: None, consumes: true });
         Ok(Reply::NullArray)
     }
 

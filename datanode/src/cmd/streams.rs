@@ -509,6 +509,7 @@ fn read(ctx: &mut Ctx<'_>, args: &[Bytes], grouped: bool) -> CmdResult {
     let r = ctx.block_on(keys.to_vec(), ms as f64 / 1000.0);
     if let Some(block) = ctx.block.as_mut() {
         block.args = Some(again);
+        block.consumes = grouped;
     }
     r
 }
