@@ -473,6 +473,11 @@ async fn connection_and_server(c: &mut MultiplexedConnection, port: u16) {
     assert!(count > 50);
     let info: Vec<Value> = q(c, &["COMMAND", "INFO", "get"]).await.unwrap();
     assert_eq!(info.len(), 1);
+    // ACL categories, not the group; COMMAND DOCS names the version a command came in.
+    let text = format!("{info:?}");
+    assert!(text.contains("@read") && text.contains("@string") && text.contains("@fast"), "{text}");
+    let docs = format!("{:?}", q::<Value>(c, &["COMMAND", "DOCS", "getdel", "waitaof"]).await.unwrap());
+    assert!(docs.contains("6.2.0") && docs.contains("7.2.0"), "{docs}");
     let keys: Vec<String> = q(c, &["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]).await.unwrap();
     assert_eq!(keys, vec!["a", "b"]);
     // Movable keys, as Redis finds them.

@@ -488,6 +488,12 @@ fn client_kill(session: &Session, args: &[Bytes]) -> Reply {
     Reply::Integer(killed)
 }
 
+/// A command's ACL categories (COMMAND INFO's seventh field).
+fn categories(name: &str) -> &'static [&'static str] {
+    use ferrocache_common::acl::categories::{entries, entry_index};
+    entry_index(name).map_or(&[], |i| entries()[i].categories.as_slice())
+}
+
 fn command_info(c: &CommandSpec) -> Reply {
     Reply::Array(vec![
         text(c.name),
@@ -496,7 +502,7 @@ fn command_info(c: &CommandSpec) -> Reply {
         Reply::Integer(c.first_key as i64),
         Reply::Integer(c.last_key as i64),
         Reply::Integer(c.step as i64),
-        Reply::Set(vec![Reply::Simple(format!("@{}", c.group))]),
+        Reply::Set(categories(c.name).iter().map(|cat| Reply::Simple(format!("@{cat}"))).collect()),
         Reply::Array(vec![]),
         Reply::Array(vec![]),
         Reply::Array(vec![]),
@@ -504,7 +510,8 @@ fn command_info(c: &CommandSpec) -> Reply {
 }
 
 fn command_docs(c: &CommandSpec) -> Reply {
-    Reply::Map(vec![text("summary"), text(c.summary), text("since"), text("1.0.0"), text("group"), text(c.group)])
+    let since = ferrocache_common::command::since(c);
+    Reply::Map(vec![text("summary"), text(c.summary), text("since"), text(since), text("group"), text(c.group)])
 }
 
 fn command(args: &[Bytes]) -> Reply {
