@@ -128,3 +128,43 @@ async fn a_paused_primary_is_fenced() {
     let v: Option<String> = cmd("GET").arg("split-brain").query_async(&mut c).await.unwrap_or(None);
     assert_eq!(v, None);
 }
+
+/// Redis's FAILOVER, asked of the primary endpoint, runs the coordinators' planned switch:
+/// OK at once, then the replica takes over with every write; the reader endpoint and a
+/// group without replicas refuse it with Redis's errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failover_command_switches_to_the_replica() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
+    let (port, reader) = cluster.create_group("fo", 1, "everysec").await;
+    let (lonely, _) = cluster.create_group("lonely", 0, "everysec").await;
+    let mut c = redis_conn(port).await;
+    eventually(Duration::from_secs(20), "the group available", || async {
+        cluster.describe("fo").await.status == "available"
+    })
+    .await;
+    for i in 0..100 {
+        let _: () = cmd("SET").arg(format!("k{i}")).arg(i).query_async(&mut c).await.unwrap();
+    }
+    let before = primary_of(&cluster.describe("fo").await).0;
+    let mut r = redis_conn(reader).await;
+    let e = cmd("FAILOVER").query_async::<String>(&mut r).await.unwrap_err().to_string();
+    assert!(e.contains("FAILOVER is not valid when server is a replica"), "{e}");
+    let e = cmd("FAILOVER").arg("TIMEOUT").arg(0).query_async::<String>(&mut c).await.unwrap_err().to_string();
+    assert!(e.contains("FAILOVER timeout must be greater than 0"), "{e}");
+    let mut l = redis_conn(lonely).await;
+    let e = cmd("FAILOVER").query_async::<String>(&mut l).await.unwrap_err().to_string();
+    assert!(e.contains("FAILOVER requires connected replicas"), "{e}");
+    assert_eq!(cmd("FAILOVER").query_async::<String>(&mut c).await.unwrap(), "OK");
+    eventually(Duration::from_secs(20), "the replica took over", || async {
+        let g = cluster.describe("fo").await;
+        primary_of(&g).0 != before && g.status == "available"
+    })
+    .await;
+    let mut after = redis_conn(port).await;
+    eventually(Duration::from_secs(10), "every write on the new primary", || {
+        let mut after = after.clone();
+        async move { cmd("DBSIZE").query_async::<i64>(&mut after).await.ok() == Some(100) }
+    })
+    .await;
+    let _: () = cmd("SET").arg("after").arg(1).query_async(&mut after).await.unwrap();
+}

@@ -134,19 +134,35 @@ pub async fn set(shared: &Shared, group: &str, pairs: &[Bytes]) -> Reply {
 /// Sends ModifyReplicationGroup to the first coordinator that answers (followers forward it
 /// to the leader).
 async fn modify(shared: &Shared, request: admin::ModifyReplicationGroupRequest) -> Result<(), String> {
+    admin_call(shared, |mut client| {
+        let request = request.clone();
+        async move { client.modify_replication_group(request).await.map(|_| ()) }
+    })
+    .await
+}
+
+type AdminClient = admin::admin_client::AdminClient<ferrocache_common::credentials::Channel>;
+
+/// Runs an admin call on the first coordinator that answers (followers forward to the
+/// leader); a refusal of the request itself (a fault the API names) is final.
+pub(crate) async fn admin_call<T, F, Fut>(shared: &Shared, call: F) -> Result<T, String>
+where
+    F: Fn(AdminClient) -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
     let mut last = "no coordinator is configured".to_string();
     for address in &shared.config.coordinators {
         let attempt = async {
             let channel = ferrocache_common::credentials::connect(format!("http://{address}"))
                 .await
                 .map_err(|e| e.to_string())?;
-            let mut client = admin::admin_client::AdminClient::new(channel);
-            client.modify_replication_group(request.clone()).await.map_err(|s| s.message().to_string())
+            call(admin::admin_client::AdminClient::new(channel)).await.map_err(|s| s.message().to_string())
         };
         match tokio::time::timeout(SET_TIMEOUT, attempt).await {
-            Ok(Ok(_)) => return Ok(()),
-            // The request itself was refused: another coordinator would refuse it too.
-            Ok(Err(e)) if e.contains("InvalidParameterValue") => return Err(e),
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) if e.contains("InvalidParameterValue") || e.contains("InvalidReplicationGroupState") => {
+                return Err(e)
+            }
             Ok(Err(e)) => last = e,
             Err(_) => last = format!("coordinator {address} did not answer"),
         }

@@ -14,6 +14,7 @@ pub mod config;
 pub mod config_command;
 pub mod connection;
 pub mod endpoints;
+pub mod failover_command;
 pub mod fanout;
 pub mod info;
 pub mod link;

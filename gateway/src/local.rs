@@ -58,6 +58,7 @@ pub fn handle(session: &mut Session, spec: &CommandSpec, args: &[Bytes]) -> Loca
         "lastsave" => return Local::LastSave,
         "lolwut" => lolwut(args),
         "module" => module(args),
+        "failover" => Reply::error("ERR FAILOVER is not allowed inside a transaction"),
         "monitor" if session.in_multi() => Reply::error("ERR MONITOR isn't allowed for DENY BLOCKING client"),
         "monitor" => {
             session.start_monitor();

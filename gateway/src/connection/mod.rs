@@ -707,6 +707,41 @@ async fn config(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>
     }
 }
 
+/// FAILOVER: the coordinators start a planned switch (on a node port, of that node's group).
+fn failover(session: &Session, endpoint: &Endpoint, shared: &Arc<Shared>, args: &[Bytes]) -> Slot {
+    let node_group = (endpoint.kind == EndpointKind::Node)
+        .then(|| {
+            let table = shared.router.table();
+            let (index, _, _) = table.groups.get(&endpoint.group_id)?.member_at(endpoint.port)?;
+            table.groups.get(&endpoint.group_id)?.shards.get(index).map(|s| s.id.clone())
+        })
+        .flatten();
+    // A replica's node port is a replica to its clients.
+    let kind = match (endpoint.kind, &node_group) {
+        (EndpointKind::Node, Some(_)) => {
+            let table = shared.router.table();
+            let replica = table
+                .groups
+                .get(&endpoint.group_id)
+                .and_then(|g| g.member_at(endpoint.port))
+                .is_some_and(|(_, shard, m)| shard.primary.as_ref().is_none_or(|p| p.node_id != m.node_id));
+            if replica {
+                EndpointKind::Reader
+            } else {
+                EndpointKind::Primary
+            }
+        }
+        (kind, _) => kind,
+    };
+    let (tx, rx) = oneshot::channel();
+    let (shared, group, args) = (shared.clone(), endpoint.group_id.clone(), args.to_vec());
+    tokio::spawn(async move {
+        let r = crate::failover_command::failover(&shared, &group, kind, node_group, &args).await;
+        let _ = tx.send(r);
+    });
+    Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto: session.proto, deadline: None, retry: None }))
+}
+
 /// Resolves when the front slot's reply arrives; pends forever when there is nothing to
 /// wait for (the select's other branches then decide).
 async fn wait_front(queue: &mut VecDeque<Slot>) -> Reply {
@@ -995,6 +1030,9 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
     }
     if spec.name == "config" && !session.tx.in_multi() {
         return (config(session, endpoint, shared, &args).await, false);
+    }
+    if spec.name == "failover" && !session.tx.in_multi() {
+        return (failover(session, endpoint, shared, &args), false);
     }
     match spec.name {
         "multi" if session.tx.in_multi() => return ready(Reply::error("ERR MULTI calls can not be nested")),
