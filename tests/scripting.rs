@@ -280,3 +280,29 @@ print("OK")
     let (ok, text) = support::run_python(&script);
     assert!(ok && text.contains("OK"), "{text}");
 }
+
+/// cmsgpack packs byte for byte as Redis's (the expected bytes are redis-server 7.0's) and
+/// its errors read the same; BullMQ's scripts rely on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cmsgpack_packs_as_redis() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
+    let (port, _) = cluster.create_group("msgpack", 0, "everysec").await;
+    let mut c = redis_conn(port).await;
+    let packed = |v: Value| match v {
+        Value::BulkString(b) => b,
+        other => panic!("{other:?}"),
+    };
+    let got =
+        q(&mut c, &["EVAL", "return cmsgpack.pack(1, -1, 200, -200, 70000, 1.5, 0.1, 2^40, -2^40, 2^63)", "0"]).await;
+    let want = b"\x01\xff\xcc\xc8\xd1\xff8\xce\x00\x01\x11p\xca?\xc0\x00\x00\xcb?\xb9\x99\x99\x99\x99\x99\x9a\xcf\x00\x00\x01\x00\x00\x00\x00\x00\xd3\xff\xff\xff\x00\x00\x00\x00\x00\xca_\x00\x00\x00";
+    assert_eq!(packed(got.unwrap()), want.to_vec());
+    let got = q(&mut c, &["EVAL", "return cmsgpack.pack({1,2,{a=1}}, {}, {[1]=1,[3]=3}, true, nil)", "0"]).await;
+    assert_eq!(packed(got.unwrap()), b"\x93\x01\x02\x81\xa1a\x01\x90\x82\x01\x01\x03\x03\xc3\xc0".to_vec());
+    let got =
+        q(&mut c, &["EVAL", "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 'a', {1, 2}), 2)}", "0"]).await.unwrap();
+    assert_eq!(got, Value::Array(vec![Value::Int(3), Value::Int(1), Value::BulkString(b"a".to_vec())]));
+    let e = q(&mut c, &["EVAL", "return cmsgpack.unpack('\\193')", "0"]).await.unwrap_err().to_string();
+    assert!(e.contains("user_script:1: Bad data format in input. script: "), "{e}");
+    let got = q(&mut c, &["EVAL", "local ok, e = pcall(cmsgpack.unpack, '\\220') return e", "0"]).await.unwrap();
+    assert_eq!(got, Value::BulkString(b"Missing bytes in input.".to_vec()));
+}

@@ -20,6 +20,7 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     cjson.set("decode", lua.create_function(|lua, s: LuaString| decode(lua, &s.as_bytes()))?)?;
     lua.globals().set("cjson", cjson)?;
     lua.globals().set("bit", bit(lua)?)?;
+    super::msgpack::install(lua)?;
     Ok(())
 }
 

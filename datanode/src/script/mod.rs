@@ -17,6 +17,7 @@ pub mod busy;
 mod convert;
 mod functions;
 mod libs;
+mod msgpack;
 mod vm;
 
 use bytes::Bytes;

@@ -64,7 +64,12 @@ local function rethrow_kill(...)
   if killed then error(killed, 0) end
   return ...
 end
-pcall = function(...) return rethrow_kill(raw_pcall(...)) end
+-- A library function's error caught by pcall is its message, as a C library's would be.
+local function caught(ok, err, ...)
+  if not ok and type(err) == 'userdata' then err = internal.error_text(err) end
+  return ok, err, ...
+end
+pcall = function(...) return rethrow_kill(caught(raw_pcall(...))) end
 xpcall = function(...) return rethrow_kill(raw_xpcall(...)) end
 if coroutine then
   local raw_resume = coroutine.resume
@@ -147,6 +152,15 @@ impl Vm {
         let killed: Arc<Mutex<Option<Stop>>> = Arc::default();
         let flag = killed.clone();
         internal.set("killed", lua.create_function(move |_, ()| Ok(flag.lock().as_ref().map(|k| k.0.clone())))?)?;
+        internal.set(
+            "error_text",
+            lua.create_function(|_, e: Value| {
+                Ok(match &e {
+                    Value::Error(e) => lua_message(e),
+                    other => other.to_string().unwrap_or_default(),
+                })
+            })?,
+        )?;
         super::libs::install(&lua)?;
         let run: Function = lua.load(PRELUDE).set_name("@prelude").call(internal.clone())?;
         Ok(Vm { lua, internal, killed, run, cache: HashMap::new(), evals: VecDeque::new() })
@@ -501,24 +515,25 @@ fn script_error(value: &Value, origin: Origin<'_>) -> Reply {
         Some(line) => format!(" script: {name}, on @{chunk}:{line}."),
         None => String::new(),
     };
+    // "user_script:3: attempt to ..." names its line.
+    let placed = |msg: &str| {
+        let line = msg
+            .strip_prefix(chunk)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .and_then(|rest| rest.split(':').next())
+            .filter(|n| n.parse::<u64>().is_ok())
+            .map(str::to_string);
+        Reply::error(format!("ERR {msg}{}", at(line)))
+    };
     match value {
         Value::Table(t) => {
             let err: String = t.get("err").unwrap_or_else(|_| "ERR unknown error".to_string());
             let line: Option<i64> = t.get("line").ok();
             Reply::error(format!("{err}{}", at(line.map(|l| l.to_string()))))
         }
-        Value::String(s) => {
-            let msg = s.to_string_lossy();
-            // "user_script:3: attempt to ..." names its line.
-            let line = msg
-                .strip_prefix(chunk)
-                .and_then(|rest| rest.strip_prefix(':'))
-                .and_then(|rest| rest.split(':').next())
-                .filter(|n| n.parse::<u64>().is_ok())
-                .map(str::to_string);
-            Reply::error(format!("ERR {msg}{}", at(line)))
-        }
-        Value::Error(e) => Reply::error(format!("ERR {}", lua_message(e))),
+        Value::String(s) => placed(&s.to_string_lossy()),
+        // A library function's error (cmsgpack, ...): placed as luaL_error places it.
+        Value::Error(e) => placed(&lua_message(e)),
         other => Reply::error(format!("ERR {}", other.to_string().unwrap_or_else(|_| "script failed".to_string()))),
     }
 }
@@ -533,6 +548,20 @@ fn script_stopped(why: &str, line: Option<usize>, origin: Origin<'_>) -> Reply {
         Some(line) => Reply::error(format!("ERR {why} script: {name}, on @{chunk}:{line}.")),
         None => Reply::error(format!("ERR {why}")),
     }
+}
+
+/// An error a library function raises, placed as Lua's `luaL_error` places it: prefixed with
+/// the calling script's chunk and line (`user_script:3: ...`), so it gets Redis's suffix.
+pub(super) fn raised(lua: &Lua, msg: &str) -> mlua::Error {
+    // The direct caller only: called straight from pcall (a C function), there is no place.
+    let place = lua
+        .inspect_stack(1, |d| {
+            let source = d.source().source?;
+            let chunk = source.strip_prefix('@').filter(|c| matches!(*c, "user_script" | "user_function"))?;
+            d.current_line().map(|line| format!("{chunk}:{line}: "))
+        })
+        .flatten();
+    mlua::Error::runtime(format!("{}{msg}", place.unwrap_or_default()))
 }
 
 /// An mlua error as the Lua message it carries.
