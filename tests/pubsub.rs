@@ -163,6 +163,12 @@ async fn keyspace_notifications_follow_redis() {
     // So does each command a script runs.
     let script = "redis.call('SET', KEYS[1], 'x') redis.call('LPUSH', KEYS[2], 'a') return 1";
     let _: i64 = q(&mut c, &["EVAL", script, "2", "sk", "sl"]).await.unwrap();
+    // Streams: XADD's own trim fires xtrim after xadd; XREADGROUP creating its consumer fires
+    // xgroup-createconsumer.
+    let _: String = q(&mut c, &["XADD", "st", "MAXLEN", "1", "1-1", "f", "v"]).await.unwrap();
+    let _: String = q(&mut c, &["XADD", "st", "MAXLEN", "1", "2-1", "f", "v"]).await.unwrap();
+    let _: String = q(&mut c, &["XGROUP", "CREATE", "st", "g", "0"]).await.unwrap();
+    let _: redis::Value = q(&mut c, &["XREADGROUP", "GROUP", "g", "c1", "STREAMS", "st", ">"]).await.unwrap();
 
     let want = [
         ("__keyspace@0__:k", "set"),
@@ -187,6 +193,16 @@ async fn keyspace_notifications_follow_redis() {
         ("__keyevent@0__:set", "sk"),
         ("__keyspace@0__:sl", "lpush"),
         ("__keyevent@0__:lpush", "sl"),
+        ("__keyspace@0__:st", "xadd"),
+        ("__keyevent@0__:xadd", "st"),
+        ("__keyspace@0__:st", "xadd"),
+        ("__keyevent@0__:xadd", "st"),
+        ("__keyspace@0__:st", "xtrim"),
+        ("__keyevent@0__:xtrim", "st"),
+        ("__keyspace@0__:st", "xgroup-create"),
+        ("__keyevent@0__:xgroup-create", "st"),
+        ("__keyspace@0__:st", "xgroup-createconsumer"),
+        ("__keyevent@0__:xgroup-createconsumer", "st"),
     ];
     let mut got = Vec::new();
     let mut stream = sub.on_message();

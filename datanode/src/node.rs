@@ -339,6 +339,7 @@ fn command_events(
 ) -> Vec<notify::Event> {
     let mut events = std::mem::take(&mut out.events);
     events.extend(notify::events_since(ks, command.rule(), args, out, dirty_from, expired_from));
+    events.append(&mut out.late_events);
     events
 }
 

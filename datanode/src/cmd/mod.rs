@@ -47,8 +47,11 @@ pub struct WriteSet {
     pub evicted: Vec<Bytes>,
     /// Keys deleted because they had expired (keyspace notifications).
     pub expired_keys: Vec<Bytes>,
-    /// Keyspace events of the commands a script ran (they fire as if sent one by one).
+    /// Keyspace events of the commands a script ran (they fire as if sent one by one), and
+    /// those a command fires itself besides its rule's (a consumer XREADGROUP created).
     pub events: Vec<crate::notify::Event>,
+    /// Events a command fires after its rule's (XADD's own trim: `xtrim` after `xadd`).
+    pub late_events: Vec<crate::notify::Event>,
 }
 
 impl WriteSet {

@@ -85,7 +85,16 @@ impl Ctx<'_> {
 
     /// Records a stream change (`effects` in order) under `key`.
     fn stream_written(&mut self, key: &[u8], effects: Vec<Vec<Bytes>>) {
+        use ferrocache_common::parameters::notify::STREAM;
+        let event = |name| crate::notify::Event { class: STREAM, name, key: Bytes::copy_from_slice(key) };
         for (i, effect) in effects.into_iter().enumerate() {
+            // What a command does on the side fires its own event, as in Redis: a consumer
+            // created by XREADGROUP/XCLAIM/XAUTOCLAIM, XADD's trim.
+            if effect.get(1).is_some_and(|c| c.eq_ignore_ascii_case(b"CREATECONSUMER")) {
+                self.out.events.push(event("xgroup-createconsumer"));
+            } else if i > 0 && effect.first().is_some_and(|c| c.eq_ignore_ascii_case(b"XTRIM")) {
+                self.out.late_events.push(event("xtrim"));
+            }
             if i == 0 {
                 self.propagate(effect, &[key]);
             } else {
@@ -723,7 +732,8 @@ pub(super) fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             let Some(g) = s.groups.get_mut(group.as_ref()) else { return Ok(Reply::Integer(0)) };
             let (_, created) = g.consumer(&args[4], now);
             if created {
-                ctx.stream_written(key, vec![args.to_vec()]);
+                // Its event is the command's own (the XGROUP rule).
+                ctx.propagate(args.to_vec(), &[key]);
             }
             Ok(Reply::Integer(created as i64))
         }

@@ -502,6 +502,8 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
     ctx.block = None;
     let events = crate::notify::events_since(ctx.ks, command.rule(), args, ctx.out, dirty_from, expired_from);
     ctx.out.events.extend(events);
+    let late = std::mem::take(&mut ctx.out.late_events);
+    ctx.out.events.extend(late);
     reply
 }
 
