@@ -281,10 +281,10 @@ print("OK")
     assert!(ok && text.contains("OK"), "{text}");
 }
 
-/// cmsgpack packs byte for byte as Redis's (the expected bytes are redis-server 7.0's) and
-/// its errors read the same; BullMQ's scripts rely on it.
+/// cmsgpack and struct pack byte for byte as Redis's (the expected bytes are redis-server
+/// 7.0's) and their errors read the same; BullMQ's scripts rely on cmsgpack.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cmsgpack_packs_as_redis() {
+async fn script_libraries_pack_as_redis() {
     let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
     let (port, _) = cluster.create_group("msgpack", 0, "everysec").await;
     let mut c = redis_conn(port).await;
@@ -305,4 +305,15 @@ async fn cmsgpack_packs_as_redis() {
     assert!(e.contains("user_script:1: Bad data format in input. script: "), "{e}");
     let got = q(&mut c, &["EVAL", "local ok, e = pcall(cmsgpack.unpack, '\\220') return e", "0"]).await.unwrap();
     assert_eq!(got, Value::BulkString(b"Missing bytes in input.".to_vec()));
+
+    let got =
+        q(&mut c, &["EVAL", "return struct.pack('>i2<I4 b B h H l L', 1, 2, -1, 255, -2, 65535, -3, 4)", "0"]).await;
+    let want = b"\x00\x01\x02\x00\x00\x00\xff\xff\xfe\xff\xff\xff\xfd\xff\xff\xff\xff\xff\xff\xff\x04\x00\x00\x00\x00\x00\x00\x00";
+    assert_eq!(packed(got.unwrap()), want.to_vec());
+    let got = q(&mut c, &["EVAL", "return {struct.unpack('b c0', struct.pack('b c0', 3, 'abc'))}", "0"]).await.unwrap();
+    assert_eq!(got, Value::Array(vec![Value::BulkString(b"abc".to_vec()), Value::Int(5)]));
+    let got = q(&mut c, &["EVAL", "return struct.size('>i2 b !4 i')", "0"]).await.unwrap();
+    assert_eq!(got, Value::Int(8));
+    let e = q(&mut c, &["EVAL", "return struct.pack('q', 1)", "0"]).await.unwrap_err().to_string();
+    assert!(e.contains("user_script:1: bad argument #1 to 'pack' (invalid format option 'q') script: "), "{e}");
 }

@@ -21,6 +21,7 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     lua.globals().set("cjson", cjson)?;
     lua.globals().set("bit", bit(lua)?)?;
     super::msgpack::install(lua)?;
+    super::structlib::install(lua)?;
     Ok(())
 }
 

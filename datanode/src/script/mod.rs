@@ -18,6 +18,7 @@ mod convert;
 mod functions;
 mod libs;
 mod msgpack;
+mod structlib;
 mod vm;
 
 use bytes::Bytes;
