@@ -314,6 +314,14 @@ async fn script_libraries_pack_as_redis() {
     assert_eq!(got, Value::Array(vec![Value::BulkString(b"abc".to_vec()), Value::Int(5)]));
     let got = q(&mut c, &["EVAL", "return struct.size('>i2 b !4 i')", "0"]).await.unwrap();
     assert_eq!(got, Value::Int(8));
+    // redis.setresp(3): RESP3 types reach the script as Redis gives them.
+    let _: Value = q(&mut c, &["HSET", "h", "a", "1"]).await.unwrap();
+    let _: Value = q(&mut c, &["SADD", "s", "x"]).await.unwrap();
+    let script = "redis.setresp(3) local h = redis.call('HGETALL', 'h') local s = redis.call('SMEMBERS', 's') \
+        local z = redis.call('GET', 'nosuch') return {h.map.a, tostring(s.set.x), tostring(z == nil), {double = 1.5}}";
+    let got = q(&mut c, &["EVAL", script, "0"]).await.unwrap();
+    let want = ["1", "true", "true", "1.5"].map(|s| Value::BulkString(s.as_bytes().to_vec()));
+    assert_eq!(got, Value::Array(want.to_vec()));
     let e = q(&mut c, &["EVAL", "return struct.pack('q', 1)", "0"]).await.unwrap_err().to_string();
     assert!(e.contains("user_script:1: bad argument #1 to 'pack' (invalid format option 'q') script: "), "{e}");
 }

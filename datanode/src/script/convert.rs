@@ -1,4 +1,5 @@
-//! Values between Lua and Redis, by Redis's conversion rules (RESP2 to Lua and back).
+//! Values between Lua and Redis, by Redis's conversion rules: RESP2 to Lua and back, and
+//! RESP3's types once a script asks for them with `redis.setresp(3)`.
 
 use bytes::Bytes;
 use ferrocache_common::Reply;
@@ -10,7 +11,16 @@ const MAX_DEPTH: usize = 32;
 
 /// A command's reply as the script sees it: integers as numbers, bulk strings as strings,
 /// nil as false, arrays as tables, status and error replies as `{ok=...}` / `{err=...}`.
-pub fn to_lua(lua: &Lua, reply: Reply) -> mlua::Result<Value> {
+/// With `resp3`, RESP3's own types: maps as `{map={...}}`, sets as `{set={m=true}}`, doubles
+/// as `{double=n}`, booleans as booleans, null as nil, verbatim text as
+/// `{verbatim_string={format='txt', string=...}}`.
+pub fn to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value> {
+    if resp3 {
+        if let Some(v) = to_lua3(lua, &reply)? {
+            return Ok(v);
+        }
+    }
+    let to_lua = |lua: &Lua, r: Reply| to_lua(lua, r, resp3);
     Ok(match reply {
         Reply::Simple(s) => Value::Table(field(lua, "ok", &s)?),
         Reply::Error(e) => Value::Table(field(lua, "err", &e)?),
@@ -50,6 +60,58 @@ pub fn to_lua(lua: &Lua, reply: Reply) -> mlua::Result<Value> {
     })
 }
 
+/// The RESP3 forms; None for replies whose form is RESP2's.
+fn to_lua3(lua: &Lua, reply: &Reply) -> mlua::Result<Option<Value>> {
+    let wrap = |name: &str, v: Value| -> mlua::Result<Value> {
+        let t = lua.create_table()?;
+        t.raw_set(name, v)?;
+        Ok(Value::Table(t))
+    };
+    Ok(Some(match reply {
+        Reply::NullBulk | Reply::NullArray => Value::Nil,
+        Reply::Bool(b) => Value::Boolean(*b),
+        Reply::Double(d) => wrap("double", Value::Number(*d))?,
+        Reply::DoubleText(b) => {
+            let d = std::str::from_utf8(b).ok().and_then(|t| t.parse::<f64>().ok()).unwrap_or(0.0);
+            wrap("double", Value::Number(d))?
+        }
+        Reply::Verbatim(b) => {
+            let v = lua.create_table()?;
+            v.raw_set("format", "txt")?;
+            v.raw_set("string", lua.create_string(b)?)?;
+            wrap("verbatim_string", Value::Table(v))?
+        }
+        Reply::Map(items) | Reply::PairMap(items) => {
+            let t = lua.create_table()?;
+            for pair in items.chunks(2) {
+                if let [k, v] = pair {
+                    t.raw_set(to_lua(lua, k.clone(), true)?, to_lua(lua, v.clone(), true)?)?;
+                }
+            }
+            wrap("map", Value::Table(t))?
+        }
+        Reply::Set(items) => {
+            let t = lua.create_table()?;
+            for m in items {
+                t.raw_set(to_lua(lua, m.clone(), true)?, true)?;
+            }
+            wrap("set", Value::Table(t))?
+        }
+        Reply::Pairs(items) => {
+            let t = lua.create_table()?;
+            for (i, pair) in items.chunks(2).enumerate() {
+                let p = lua.create_table()?;
+                for (j, x) in pair.iter().enumerate() {
+                    p.raw_set(j + 1, to_lua(lua, x.clone(), true)?)?;
+                }
+                t.raw_set(i + 1, p)?;
+            }
+            Value::Table(t)
+        }
+        _ => return Ok(None),
+    }))
+}
+
 fn field(lua: &Lua, name: &str, text: &str) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set(name, text)?;
@@ -58,14 +120,18 @@ fn field(lua: &Lua, name: &str, text: &str) -> mlua::Result<Table> {
 
 /// What a script returned, as the client's reply: numbers truncate to integers, strings are
 /// bulk strings, `true` is 1, `false` and nil are nil, a table with `err` / `ok` is an error /
-/// status reply, any other table is an array up to its first nil.
-pub fn from_lua(value: &Value) -> Reply {
-    convert(value, 0).unwrap_or_else(|| Reply::error("ERR reached lua stack limit"))
+/// status reply, `double` / `map` / `set` / `big_number` / `verbatim_string` tables are those
+/// RESP3 types, any other table is an array up to its first nil. With `resp3` (the script
+/// called `redis.setresp(3)`), booleans are RESP3 booleans.
+pub fn from_lua(value: &Value, resp3: bool) -> Reply {
+    convert(value, 0, resp3).unwrap_or_else(|| Reply::error("ERR reached lua stack limit"))
 }
 
 /// None: nested deeper than [`MAX_DEPTH`].
-fn convert(value: &Value, depth: usize) -> Option<Reply> {
+fn convert(value: &Value, depth: usize, resp3: bool) -> Option<Reply> {
+    let convert = |v: &Value, depth| convert(v, depth, resp3);
     Some(match value {
+        Value::Boolean(b) if resp3 => Reply::Bool(*b),
         Value::Nil | Value::Boolean(false) => Reply::NullBulk,
         Value::Boolean(true) => Reply::Integer(1),
         Value::Integer(i) => Reply::Integer(*i),
@@ -80,6 +146,34 @@ fn convert(value: &Value, depth: usize) -> Option<Reply> {
             }
             if let Ok(Value::String(ok)) = t.raw_get::<Value>("ok") {
                 return Some(Reply::Simple(ok.to_string_lossy()));
+            }
+            match t.raw_get::<Value>("double") {
+                Ok(Value::Number(d)) => return Some(Reply::Double(d)),
+                Ok(Value::Integer(i)) => return Some(Reply::Double(i as f64)),
+                _ => {}
+            }
+            if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
+                let mut items = Vec::new();
+                for (k, v) in m.pairs::<Value, Value>().flatten() {
+                    items.push(convert(&k, depth + 1)?);
+                    items.push(convert(&v, depth + 1)?);
+                }
+                return Some(Reply::Map(items));
+            }
+            if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
+                let mut items = Vec::new();
+                for (k, _) in s.pairs::<Value, Value>().flatten() {
+                    items.push(convert(&k, depth + 1)?);
+                }
+                return Some(Reply::Set(items));
+            }
+            if let Ok(Value::String(n)) = t.raw_get::<Value>("big_number") {
+                return Some(Reply::Bulk(Bytes::copy_from_slice(&n.as_bytes())));
+            }
+            if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string") {
+                if let Ok(Value::String(s)) = v.raw_get::<Value>("string") {
+                    return Some(Reply::Verbatim(Bytes::copy_from_slice(&s.as_bytes())));
+                }
             }
             let mut items = Vec::new();
             for i in 1.. {
@@ -151,16 +245,16 @@ mod tests {
         let lua = Lua::new();
         let v: Value = lua.load("return {1, 'two', {3}, nil, 5}").eval().unwrap();
         assert_eq!(
-            from_lua(&v),
+            from_lua(&v, false),
             Reply::Array(vec![Reply::Integer(1), Reply::Bulk("two".into()), Reply::Array(vec![Reply::Integer(3)])])
         );
         let v: Value = lua.load("return 3.99").eval().unwrap();
-        assert_eq!(from_lua(&v), Reply::Integer(3));
+        assert_eq!(from_lua(&v, false), Reply::Integer(3));
         let v: Value = lua.load("return {err='MYERR bad'}").eval().unwrap();
-        assert_eq!(from_lua(&v), Reply::error("MYERR bad"));
+        assert_eq!(from_lua(&v, false), Reply::error("MYERR bad"));
         let v: Value = lua.load("local t = {} t[1] = t return t").eval().unwrap();
-        assert_eq!(from_lua(&v), Reply::error("ERR reached lua stack limit"), "a table holding itself ends");
-        let back = to_lua(&lua, Reply::Array(vec![Reply::NullBulk, Reply::Simple("OK".into())])).unwrap();
+        assert_eq!(from_lua(&v, false), Reply::error("ERR reached lua stack limit"), "a table holding itself ends");
+        let back = to_lua(&lua, Reply::Array(vec![Reply::NullBulk, Reply::Simple("OK".into())]), false).unwrap();
         let Value::Table(t) = back else { panic!("a table") };
         assert!(!t.raw_get::<bool>(1).unwrap());
         let ok: Table = t.raw_get(2).unwrap();

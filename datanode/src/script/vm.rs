@@ -47,6 +47,7 @@ redis.sha1hex = function(s) return internal.sha1hex(s) end
 redis.log = function(level, ...) return internal.log(level, ...) end
 redis.setresp = function(v)
   if v ~= 2 and v ~= 3 then error('RESP version must be 2 or 3.', 2) end
+  internal.setresp(v)
 end
 redis.set_repl = function(v) end
 redis.replicate_commands = function() return true end
@@ -93,6 +94,8 @@ pub(super) struct Vm {
     internal: Table,
     /// Set once the running script is being stopped.
     killed: Arc<Mutex<Option<Stop>>>,
+    /// The running script asked for RESP3 replies (`redis.setresp(3)`).
+    resp3: Arc<std::sync::atomic::AtomicBool>,
     run: Function,
     /// SHA1 (lowercase hex) -> the script.
     cache: HashMap<String, Cached>,
@@ -152,6 +155,15 @@ impl Vm {
         let killed: Arc<Mutex<Option<Stop>>> = Arc::default();
         let flag = killed.clone();
         internal.set("killed", lua.create_function(move |_, ()| Ok(flag.lock().as_ref().map(|k| k.0.clone())))?)?;
+        let resp3: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let flag = resp3.clone();
+        internal.set(
+            "setresp",
+            lua.create_function(move |_, v: i64| {
+                flag.store(v == 3, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            })?,
+        )?;
         internal.set(
             "error_text",
             lua.create_function(|_, e: Value| {
@@ -163,7 +175,7 @@ impl Vm {
         )?;
         super::libs::install(&lua)?;
         let run: Function = lua.load(PRELUDE).set_name("@prelude").call(internal.clone())?;
-        Ok(Vm { lua, internal, killed, run, cache: HashMap::new(), evals: VecDeque::new() })
+        Ok(Vm { lua, internal, killed, resp3, run, cache: HashMap::new(), evals: VecDeque::new() })
     }
 
     /// Compiles `body` unless it is cached; its SHA1 and whether SCRIPT LOAD (`load`) made
@@ -341,6 +353,9 @@ impl Vm {
         origin: Origin<'_>,
     ) -> CmdResult {
         self.watch_kill(limits.busy)?;
+        // Every run starts in RESP2, as in Redis.
+        let resp3 = &self.resp3;
+        resp3.store(false, std::sync::atomic::Ordering::Relaxed);
         let lua = &self.lua;
         let outcome = lua.scope(|scope| {
             let exec = scope.create_function_mut(|lua, (raise, args): (bool, MultiValue)| {
@@ -357,7 +372,7 @@ impl Vm {
                     }
                     return Ok(Value::Table(t));
                 }
-                to_lua(lua, reply)
+                to_lua(lua, reply, resp3.load(std::sync::atomic::Ordering::Relaxed))
             })?;
             self.internal.raw_set("exec", exec)?;
             let mut call_args = MultiValue::new();
@@ -365,7 +380,8 @@ impl Vm {
             call_args.extend(args);
             let (ok, value): (bool, Value) = self.run.call(call_args)?;
             self.internal.raw_set("exec", Value::Nil)?;
-            Ok(if ok { Ok(from_lua(&value)) } else { Err(script_error(&value, origin)) })
+            let resp3 = resp3.load(std::sync::atomic::Ordering::Relaxed);
+            Ok(if ok { Ok(from_lua(&value, resp3)) } else { Err(script_error(&value, origin)) })
         });
         lua.remove_hook();
         if let Some((why, line)) = self.killed.lock().take() {
