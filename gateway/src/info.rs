@@ -11,7 +11,8 @@ use crate::connection::Session;
 use crate::endpoints::Endpoint;
 use crate::Shared;
 
-/// Every section, in Redis's order, and those INFO shows without arguments.
+/// Every section, in Redis's order (INFO without arguments shows all but the per-command
+/// ones, see [`in_default`]).
 const ALL: &[&str] = &[
     "server",
     "clients",
@@ -27,19 +28,9 @@ const ALL: &[&str] = &[
     "cluster",
     "keyspace",
 ];
-const DEFAULT: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "errorstats",
-    "cluster",
-    "keyspace",
-];
+fn in_default(name: &str) -> bool {
+    !matches!(name, "commandstats" | "latencystats")
+}
 
 pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, session: &Session) -> Vec<(String, String)> {
     let uptime = shared.started.elapsed().as_secs();
@@ -157,7 +148,7 @@ pub fn compose(requested: &[String], mut sections: Vec<(String, String)>, node: 
             return true;
         }
         if requested.is_empty() || requested.iter().any(|r| r == "default") {
-            return DEFAULT.contains(&name) || requested.iter().any(|r| r == name);
+            return in_default(name) || requested.iter().any(|r| r == name);
         }
         requested.iter().any(|r| r == name)
     };

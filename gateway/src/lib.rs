@@ -67,9 +67,29 @@ pub struct Shared {
     /// TLS for groups with transit encryption (from --tls-cert-file / --tls-key-file).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Command statistics, slowlog and latency events, per group.
-    pub stats: stats::Stats,
+    pub stats: PerGroup<stats::GroupStats>,
     /// CLIENT PAUSE, per group.
-    pub pauses: pause::Pauses,
+    pub pauses: PerGroup<pause::Pause>,
+}
+
+/// One `T` per replication group, made on first use.
+pub struct PerGroup<T> {
+    groups: parking_lot::RwLock<std::collections::HashMap<String, Arc<T>>>,
+}
+
+impl<T> Default for PerGroup<T> {
+    fn default() -> Self {
+        PerGroup { groups: Default::default() }
+    }
+}
+
+impl<T: Default> PerGroup<T> {
+    pub fn group(&self, group: &str) -> Arc<T> {
+        if let Some(g) = self.groups.read().get(group) {
+            return g.clone();
+        }
+        self.groups.write().entry(group.to_string()).or_default().clone()
+    }
 }
 
 /// Runs a gateway until `cancel` fires: endpoints open as the coordinators' topology names

@@ -1,27 +1,9 @@
 //! CLIENT PAUSE / UNPAUSE: this gateway holds a group's client commands (all of them, or
 //! writes only) until the pause ends or its timeout passes.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use ferrocache_common::command::CommandSpec;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use tokio::time::Instant;
-
-/// Every group's pause on this gateway.
-#[derive(Default)]
-pub struct Pauses {
-    groups: RwLock<HashMap<String, Arc<Pause>>>,
-}
-
-impl Pauses {
-    pub fn group(&self, group: &str) -> Arc<Pause> {
-        if let Some(p) = self.groups.read().get(group) {
-            return p.clone();
-        }
-        self.groups.write().entry(group.to_string()).or_default().clone()
-    }
-}
 
 #[derive(Default)]
 pub struct Pause {
@@ -67,6 +49,7 @@ impl Pause {
 mod tests {
     use super::*;
     use ferrocache_common::command::lookup;
+    use std::sync::Arc;
 
     #[tokio::test]
     async fn writes_wait_reads_pass_unpause_releases() {

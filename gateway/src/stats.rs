@@ -6,7 +6,7 @@
 //! happens on a datanode, so the gateway's figure also holds the hop to it. Blocking
 //! commands (BLPOP, WAIT, ...) are counted but not timed: their wait is not latency.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ferrocache_common::acl::categories;
 use ferrocache_common::Reply;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
 /// Histogram buckets: 8 per power of two of nanoseconds (about 12% wide).
 const SUB_BITS: u32 = 3;
@@ -27,21 +27,6 @@ const SLOWLOG_MAX_ARGS: usize = 32;
 const SLOWLOG_MAX_ARG_BYTES: usize = 128;
 /// Samples the latency monitor keeps per event (Redis's 160).
 const LATENCY_SAMPLES: usize = 160;
-
-/// Every group's statistics on this gateway.
-#[derive(Default)]
-pub struct Stats {
-    groups: RwLock<HashMap<String, Arc<GroupStats>>>,
-}
-
-impl Stats {
-    pub fn group(&self, group: &str) -> Arc<GroupStats> {
-        if let Some(g) = self.groups.read().get(group) {
-            return g.clone();
-        }
-        self.groups.write().entry(group.to_string()).or_insert_with(|| Arc::new(GroupStats::new())).clone()
-    }
-}
 
 #[derive(Default)]
 struct CommandStats {
@@ -168,8 +153,8 @@ fn now_secs() -> i64 {
     ferrocache_common::time::now_ms() / 1000
 }
 
-impl GroupStats {
-    fn new() -> GroupStats {
+impl Default for GroupStats {
+    fn default() -> GroupStats {
         GroupStats {
             commands: (0..categories::entries().len()).map(|_| CommandStats::default()).collect(),
             errors: Mutex::default(),
@@ -185,7 +170,9 @@ impl GroupStats {
             },
         }
     }
+}
 
+impl GroupStats {
     /// Whether the parameters must be read again: the routing table (which carries the
     /// group's parameters) changed since.
     pub fn params_stale(&self, version: u64) -> bool {

@@ -238,36 +238,30 @@ fn decode(lua: &Lua, cur: &mut Cursor<'_>, depth: usize) -> mlua::Result<Value> 
         0xd3 => Value::Number(cur.be(8)? as i64 as f64),
         0xca => Value::Number(f32::from_bits(cur.be(4)? as u32) as f64),
         0xcb => Value::Number(f64::from_bits(cur.be(8)?)),
-        0xd9 | 0xc4 => {
-            let n = cur.be(1)? as usize;
+        // str8/16/32 (and bin, read as strings), array16/32, map16/32: a big-endian length.
+        0xd9 | 0xc4 | 0xda | 0xc5 | 0xdb | 0xc6 => {
+            let n = cur.be(width(tag))? as usize;
             string(cur, n)?
         }
-        0xda | 0xc5 => {
-            let n = cur.be(2)? as usize;
-            string(cur, n)?
-        }
-        0xdb | 0xc6 => {
-            let n = cur.be(4)? as usize;
-            string(cur, n)?
-        }
-        0xdc => {
-            let n = cur.be(2)? as usize;
+        0xdc | 0xdd => {
+            let n = cur.be(width(tag))? as usize;
             array(lua, cur, n, depth)?
         }
-        0xdd => {
-            let n = cur.be(4)? as usize;
-            array(lua, cur, n, depth)?
-        }
-        0xde => {
-            let n = cur.be(2)? as usize;
-            map(lua, cur, n, depth)?
-        }
-        0xdf => {
-            let n = cur.be(4)? as usize;
+        0xde | 0xdf => {
+            let n = cur.be(width(tag))? as usize;
             map(lua, cur, n, depth)?
         }
         _ => return Err(mlua::Error::runtime("Bad data format in input.")),
     })
+}
+
+/// Bytes of the length after a str/bin/array/map tag.
+fn width(tag: u8) -> usize {
+    match tag {
+        0xd9 | 0xc4 => 1,
+        0xda | 0xc5 | 0xdc | 0xde => 2,
+        _ => 4,
+    }
 }
 
 /// `n` comes from the input: nothing is reserved for it, so a lying count fails on the
