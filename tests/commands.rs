@@ -189,7 +189,8 @@ async fn slowlog_latency_and_command_stats(c: &mut MultiplexedConnection) {
     assert_eq!(latest[0][0], Value::BulkString(b"command".to_vec()));
     assert!(matches!(latest[0][2], Value::Int(ms) if ms >= 20), "{latest:?}");
     let doctor: String = q(c, &["LATENCY", "DOCTOR"]).await.unwrap();
-    assert!(doctor.contains("1. command: 1 latency spikes"), "{doctor}");
+    // (CONFIG SET itself may be a spike too on a loaded machine.)
+    assert!(doctor.contains("1. command: ") && doctor.contains(" latency spikes (average "), "{doctor}");
     assert_eq!(q::<i64>(c, &["LATENCY", "RESET"]).await.unwrap(), 1);
     let _: Value = q(c, &["CONFIG", "SET", "latency-monitor-threshold", "0"]).await.unwrap();
 
