@@ -69,7 +69,17 @@ async fn planned_switches_lose_nothing_even_without_sync() {
         primary_cluster_id: first.clone(),
         ..Default::default()
     };
-    modify(&cluster, req).await.expect("PrimaryClusterId");
+    // The old primary must be back in sync first (online is not enough): a client retries.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match modify(&cluster, req.clone()).await {
+            Ok(_) => break,
+            Err(s) if s.code() == tonic::Code::FailedPrecondition && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(s) => panic!("PrimaryClusterId: {s:?}"),
+        }
+    }
     wait_primary(&cluster, "planned", &first).await;
     writers.progress(200, Duration::from_secs(10)).await;
 

@@ -62,13 +62,10 @@ impl Heartbeat {
             match client.heartbeat(request).await {
                 Ok(resp) => {
                     let resp = resp.into_inner();
-                    // The lease counts from when the request left, never from the reply.
-                    let until = sent_at + Duration::from_millis(resp.lease_ms);
-                    for node in self.host.nodes() {
-                        node.renew_lease(until);
-                    }
                     if self.host.nodes().iter().any(|n| n.busy.running()) {
-                        // Reconciling takes node locks: the next beat after the script does it.
+                        // Reconciling takes node locks: the beat after the script does it, and
+                        // the lease waits for it too (a lease must never outlive a demotion
+                        // this reply carries). Writes after a long script are retried until then.
                         continue;
                     }
                     if let Err(e) = self.host.reconcile(&resp.nodes) {
@@ -78,6 +75,12 @@ impl Heartbeat {
                         self.host.snapshots.take(&task.snapshot_name, self.host.node(&task.node_id));
                     }
                     self.host.snapshots.keep_only(&resp.keep_snapshots);
+                    // The lease counts from when the request left, never from the reply; it is
+                    // taken after the assignments, so a node demoted by this reply gets none.
+                    let until = sent_at + Duration::from_millis(resp.lease_ms);
+                    for node in self.host.nodes() {
+                        node.renew_lease(until);
+                    }
                 }
                 Err(status) => {
                     let hint = status.metadata().get(LEADER_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);

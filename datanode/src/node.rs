@@ -189,8 +189,6 @@ pub struct Node {
     pub broker: crate::pubsub::Broker,
     /// The script running under the lock, if any (BUSY, SCRIPT KILL).
     pub busy: Arc<crate::script::busy::Busy>,
-    /// A lease granted while a script held the lock, taken with the lock next.
-    pending_lease: Mutex<Option<std::time::Instant>>,
     /// Commands blocked on this node (BLPOP, XREAD BLOCK, ...): INFO's blocked_clients.
     pub blocked_clients: std::sync::atomic::AtomicUsize,
 }
@@ -534,7 +532,6 @@ impl Node {
             block_seq: Default::default(),
             broker: crate::pubsub::Broker::default(),
             busy,
-            pending_lease: Mutex::new(None),
             blocked_clients: Default::default(),
         })
     }
@@ -628,11 +625,6 @@ impl Node {
     ) -> Result<Applied, StoreError> {
         let now = now_ms();
         let mut out = WriteSet::default();
-        if let Some(until) = self.pending_lease.lock().take() {
-            if st.role == Role::Primary && st.lease_until.is_none_or(|u| u < until) {
-                st.lease_until = Some(until);
-            }
-        }
         let primary = st.role == Role::Primary;
         // A primary whose lease lapsed may already have been replaced, and a paused one is
         // handing over: neither writes nor deletes expired keys (reads then treat them as
@@ -1205,12 +1197,8 @@ impl Node {
 
     /// Extends a primary's lease (the heartbeat that granted it was sent at `sent_at`).
     pub fn renew_lease(&self, until: std::time::Instant) {
-        let Some(mut st) = self.lock_unless_busy() else {
-            // The next batch takes it (a script must not make a live primary's lease lapse).
-            let mut pending = self.pending_lease.lock();
-            *pending = Some(pending.map_or(until, |p| p.max(until)));
-            return;
-        };
+        // A script took the lock since the heartbeat looked: the next beat renews.
+        let Some(mut st) = self.lock_unless_busy() else { return };
         if st.role == Role::Primary && st.lease_until.is_none_or(|u| u < until) {
             st.lease_until = Some(until);
         }
