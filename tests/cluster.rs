@@ -32,7 +32,9 @@ async fn cluster_group(cluster: &Cluster, id: &str, shards: i32) -> (api::Replic
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_clients_and_plain_clients_share_a_three_shard_group() {
-    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 6, gateway: true, ..Default::default() });
+    let cluster =
+        Cluster::start(Options { coordinators: 1, datanodes: 6, gateway: true, metrics: true, ..Default::default() });
+    cluster.wait_datanodes_live(6).await;
     let (group, primary_port, _reader_port) = cluster_group(&cluster, "c1", 3).await;
 
     // The admin API: cluster mode, a configuration endpoint, slots spread evenly, members of

@@ -4,27 +4,9 @@
 mod support;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use support::{q, redis_conn, Cluster, Options};
+use support::{q, redis_conn, scrape, Cluster, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Scrapes `GET /metrics` on `port`: every sample as (name with labels) -> value.
-async fn scrape(port: u16) -> HashMap<String, f64> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("metrics port");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
-    let mut body = String::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut body)).await.unwrap().unwrap();
-    let (head, text) = body.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let mut out = HashMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample line: {line}"));
-        let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in: {line}"));
-        out.insert(name.to_string(), value);
-    }
-    out
-}
 
 /// A sample's metric name without its labels.
 fn family(sample: &str) -> String {

@@ -446,6 +446,20 @@ impl Cluster {
         (port, port + 1)
     }
 
+    /// Waits until the (single) coordinator hears from `n` datanodes: placement spreads a new
+    /// group over the datanodes live at its creation (needs `metrics` in the options).
+    pub async fn wait_datanodes_live(&self, n: usize) {
+        let port = self.metrics_port("coordinator-1");
+        eventually(Duration::from_secs(30), &format!("{n} datanodes live"), || async move {
+            // The port opens a moment after the process starts.
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+                return false;
+            }
+            scrape(port).await.get("ferrocache_datanodes_live").copied() == Some(n as f64)
+        })
+        .await;
+    }
+
     pub async fn describe(&self, id: &str) -> api::ReplicationGroup {
         let mut admin = self.admin(0).await;
         let r = admin
@@ -494,6 +508,24 @@ impl Drop for Cluster {
             p.wait(Duration::from_secs(5));
         }
     }
+}
+
+/// Scrapes `GET /metrics` on `port`: every sample as (name with labels) -> value.
+pub async fn scrape(port: u16) -> std::collections::HashMap<String, f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("metrics port");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut body = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut body)).await.unwrap().unwrap();
+    let (head, text) = body.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut out = std::collections::HashMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample line: {line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in: {line}"));
+        out.insert(name.to_string(), value);
+    }
+    out
 }
 
 pub async fn wait_for_port(port: u16) {
