@@ -148,6 +148,19 @@ async fn scripts_are_atomic_replicate_and_survive_a_failover() {
     assert_eq!(q(&mut after, &["FCALL", "peek", "1", "fcounter"]).await.unwrap(), Value::BulkString(b"7".to_vec()));
 }
 
+/// The first BUSY answer to a read once the script started on another connection (until it
+/// has, reads are answered as usual).
+async fn first_busy(c: &mut Conn) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match q(c, &["GET", "busy:probe"]).await {
+            Err(e) => return e.to_string(),
+            Ok(_) if std::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
+            Ok(_) => panic!("the script never made the node busy"),
+        }
+    }
+}
+
 /// Waits for `EVAL`/`FCALL` on `c` to fail (it runs on its own task meanwhile).
 fn run_script(mut c: Conn, args: &'static [&'static str]) -> tokio::task::JoinHandle<String> {
     tokio::spawn(async move {
@@ -176,8 +189,7 @@ async fn busy_scripts_answer_busy_and_script_kill_ends_them() {
 
     // A script that never ends: others wait, then get BUSY; SCRIPT KILL ends it.
     let spin = run_script(redis_conn(port).await, &["EVAL", "while true do end", "0"]);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let e = q(&mut c, &["GET", "k"]).await.unwrap_err().to_string();
+    let e = first_busy(&mut c).await;
     assert!(e.contains(busy_eval), "{e}");
     let e = q(&mut c, &["FUNCTION", "KILL"]).await.unwrap_err().to_string();
     assert!(e.contains(busy_eval), "{e}");
@@ -195,7 +207,7 @@ async fn busy_scripts_answer_busy_and_script_kill_ends_them() {
         local t = tonumber(redis.call('TIME')[1]) \
         while tonumber(redis.call('TIME')[1]) < t + 3 do end return 'done'";
     let long = run_script(redis_conn(port).await, &["EVAL", WRITE_THEN_SPIN, "1", "w"]);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    first_busy(&mut c).await;
     let e = q(&mut c, &["SCRIPT", "KILL"]).await.unwrap_err().to_string();
     assert!(e.contains("Sorry the script already executed write commands"), "{e}");
     assert!(long.await.unwrap().contains("done"));
@@ -213,7 +225,7 @@ async fn busy_scripts_answer_busy_and_script_kill_ends_them() {
     let library = "#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
     assert_eq!(q(&mut c, &["FUNCTION", "LOAD", library]).await.unwrap(), Value::BulkString(b"spin".to_vec()));
     let spin = run_script(redis_conn(port).await, &["FCALL", "spin", "0"]);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(first_busy(&mut c).await.contains(busy_function));
     let stats = format!("{:?}", q(&mut c, &["FUNCTION", "STATS"]).await.unwrap());
     assert!(stats.contains("running_script") && stats.contains("duration_ms") && stats.contains("spin"), "{stats}");
     let e = q(&mut c, &["SCRIPT", "KILL"]).await.unwrap_err().to_string();
