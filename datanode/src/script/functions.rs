@@ -309,12 +309,7 @@ impl Functions {
         if read_only && !func.has("no-writes") {
             return Err(Reply::error("ERR Can not execute a script with write flag using *_ro command."));
         }
-        let limits = Limits {
-            busy: limits.busy,
-            read_only: limits.read_only || func.has("no-writes"),
-            oom: limits.oom && !func.has("allow-oom"),
-            slots: limits.slots,
-        };
+        let limits = limits.flagged(func.has("no-writes"), func.has("allow-oom"));
         let vm = self.vm()?;
         let mut args = MultiValue::new();
         args.push_back(Value::Table(list(&vm.lua, keys).map_err(error_reply)?));

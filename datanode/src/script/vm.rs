@@ -279,12 +279,7 @@ impl Scripts {
         let Some(Cached { chunk: f, flags, .. }) = vm.cache.get(&sha) else {
             return Err(Reply::error("NOSCRIPT No matching script. Please use EVAL."));
         };
-        let limits = Limits {
-            busy: limits.busy,
-            read_only: limits.read_only || flags.no_writes,
-            oom: limits.oom && !flags.allow_oom,
-            slots: limits.slots,
-        };
+        let limits = limits.flagged(flags.no_writes, flags.allow_oom);
         let f = f.clone();
         let globals = vm.lua.globals();
         let bound = list(&vm.lua, keys)
@@ -462,6 +457,14 @@ pub struct Limits<'a> {
     pub oom: bool,
     /// Only keys of these slots (None: all).
     pub slots: Option<&'a ferrocache_common::slot::SlotSet>,
+}
+
+impl<'a> Limits<'a> {
+    /// As narrowed by a script's or function's flags: `no-writes` makes it read-only,
+    /// `allow-oom` lets its writes run over maxmemory.
+    pub(super) fn flagged(self, no_writes: bool, allow_oom: bool) -> Limits<'a> {
+        Limits { read_only: self.read_only || no_writes, oom: self.oom && !allow_oom, ..self }
+    }
 }
 
 /// A command's arguments from Lua: strings and numbers only, as Redis requires.
