@@ -101,7 +101,7 @@ impl Node {
 
     /// The source side: the live keys of `first..=last`, once those slots are frozen here.
     fn export_entries(&self, first: u16, last: u16, now: i64) -> Result<Option<Vec<pb::ImportEntry>>, Status> {
-        let st = self.state.lock();
+        let st = self.lock_state();
         Self::writable_primary(&st)?;
         if (first..=last).any(|s| !st.slots.contains(s)) {
             return Err(Status::failed_precondition(format!("slots {first}-{last} are not owned by {}", self.id)));
@@ -125,7 +125,7 @@ impl Node {
     /// The target side, first chunk: forgets whatever an earlier copy left in the slots.
     fn import_begin(&self, first: u16, last: u16) -> Result<u64, Status> {
         let mut out = WriteSet::default();
-        let mut st = self.state.lock();
+        let mut st = self.lock_state();
         Self::writable_primary(&st)?;
         st.importing.set_range(first, last, true);
         for slot in first..=last {
@@ -142,7 +142,7 @@ impl Node {
     /// The target side: writes a chunk of copied keys (replicated as RESTORE effects).
     fn import_entries(&self, entries: Vec<pb::ImportEntry>, now: i64) -> Result<u64, Status> {
         let mut out = WriteSet::default();
-        let mut st = self.state.lock();
+        let mut st = self.lock_state();
         Self::writable_primary(&st)?;
         for e in entries {
             if e.expires_at_ms != 0 && e.expires_at_ms <= now {

@@ -536,6 +536,23 @@ impl Node {
         })
     }
 
+    /// The node's lock for work off the batch path (topology changes, INFO, snapshots...).
+    /// Waiting for it may mean waiting for a long script: on a runtime worker that wait is
+    /// handed to a thread of its own (`block_in_place`), so the worker's other tasks (the
+    /// heartbeat, the data streams) go on meanwhile.
+    pub fn lock_state(&self) -> parking_lot::MutexGuard<'_, NodeState> {
+        if let Some(st) = self.state.try_lock() {
+            return st;
+        }
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread {
+            tokio::task::block_in_place(|| self.state.lock())
+        } else {
+            self.state.lock()
+        }
+    }
+
     /// The node's lock, unless a script holds it: then None at once, so an async caller never
     /// waits behind a script that may run for seconds (it asks `busy` instead).
     pub fn lock_unless_busy(&self) -> Option<parking_lot::MutexGuard<'_, NodeState>> {
@@ -555,15 +572,15 @@ impl Node {
     }
 
     pub fn with_state<T>(&self, f: impl FnOnce(&mut NodeState) -> T) -> T {
-        f(&mut self.state.lock())
+        f(&mut self.lock_state())
     }
 
     pub fn role(&self) -> Role {
-        self.state.lock().role.clone()
+        self.lock_state().role.clone()
     }
 
     pub fn is_primary(&self) -> bool {
-        self.state.lock().role == Role::Primary
+        self.lock_state().role == Role::Primary
     }
 
     pub fn offset(&self) -> u64 {
@@ -585,7 +602,7 @@ impl Node {
 
     /// Applies client requests. `readonly` ones came through the reader endpoint.
     pub fn execute_batch(&self, requests: &[(Request, bool)]) -> Result<Applied, StoreError> {
-        let st = self.state.lock();
+        let st = self.lock_state();
         self.execute_locked(st, requests, None)
     }
 
@@ -841,7 +858,7 @@ impl Node {
         let threshold = ferrocache_common::parameters::value(set, "busy-reply-threshold").parse().unwrap_or(0);
         self.busy.set_threshold(threshold);
         let memory = crate::memory::MemoryPolicy::from_parameters(set);
-        let mut st = self.state.lock();
+        let mut st = self.lock_state();
         if st.parameters != *set {
             st.parameters = set.clone();
         }
@@ -853,7 +870,7 @@ impl Node {
 
     /// Takes the node group's slots, and those frozen by a resharding, from the coordinators.
     pub fn set_slots(&self, slots: ferrocache_common::slot::SlotSet, frozen: ferrocache_common::slot::SlotSet) {
-        let mut st = self.state.lock();
+        let mut st = self.lock_state();
         if st.slots != slots {
             tracing::info!(node = %self.id, slots = slots.len(), "slots changed");
             // Slots that left: their keys go. Slots that arrived: no longer importing.
@@ -870,7 +887,7 @@ impl Node {
 
     /// Takes a group's durability settings and planned-switch pause from the coordinators.
     pub fn set_settings(&self, durability: Durability, pause_writes: bool) {
-        let mut st = self.state.lock();
+        let mut st = self.lock_state();
         if st.durability != durability {
             tracing::info!(node = %self.id, ?durability, "durability changed");
             st.durability = durability;
@@ -916,7 +933,7 @@ impl Node {
     /// Replica: applies effects received from the primary. `offset` is the primary's offset
     /// after the last of them.
     pub fn apply_effects(&self, effects: Vec<Effect>, offset: u64) -> Result<(), StoreError> {
-        let st = self.state.lock();
+        let st = self.lock_state();
         self.apply_effects_locked(st, effects, offset)
     }
 
@@ -1091,7 +1108,7 @@ impl Node {
         for (key, entry) in entries {
             ks.insert(&key, entry);
         }
-        let mut st = self.state.lock();
+        let mut st = self.lock_state();
         let old = std::mem::replace(&mut st.ks, ks);
         st.compacting = None;
         st.position = position.clone();
@@ -1126,7 +1143,7 @@ impl Node {
     /// Primary: a consistent copy of the keyspace and the position it corresponds to, with
     /// the scripts loaded then.
     pub fn snapshot(&self) -> (Position, Vec<(Bytes, Entry)>, Vec<Bytes>) {
-        let st = self.state.lock();
+        let st = self.lock_state();
         let now = now_ms();
         let entries = st
             .ks
@@ -1160,7 +1177,7 @@ impl Node {
     /// without a replica.
     pub fn best_replica_lag_ms(&self) -> Option<u64> {
         let best = self.acks.lock().values().map(|a| a.offset).max()?;
-        Some(self.state.lock().write_clock.lag_ms(best, now_ms()))
+        Some(self.lock_state().write_clock.lag_ms(best, now_ms()))
     }
 
     pub fn subscribe_acks(&self) -> watch::Receiver<u64> {
@@ -1171,7 +1188,7 @@ impl Node {
     /// backlog (which holds the old primary's effects at the same offsets) and starts a new
     /// replication history, remembering the old one so the other replicas can resume.
     pub fn set_role(&self, role: Role, config_epoch: u64) {
-        let mut st = self.state.lock();
+        let mut st = self.lock_state();
         if st.role != Role::Primary && role == Role::Primary {
             // A promoted replica may hold keys its old primary had not purged yet.
             st.purge_pending = true;

@@ -198,11 +198,13 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
         ids.push(c.id);
         requests.push((request, c.readonly));
     }
-    let batch = Batch { node, epoch, ids, requests, others, stale };
-    if batch.requests.iter().any(|(r, _)| r.runs_script()) {
-        // A script may hold the node for long: it runs on its own task (and thread), and the
-        // stream goes on with its next batch once this one holds the lock, so that one runs
-        // after it or is answered BUSY; its replies go out when it is done.
+    let mut batch = Batch { node, epoch, ids, requests, others, stale };
+    // A script may hold the node for long: the batch is cut after each script. The part
+    // ending in a script runs on its own task (and thread); the stream goes on once it holds
+    // the lock, and what follows runs after it or is answered BUSY, as other clients'
+    // commands are in Redis (in the same critical section they would wait without end).
+    while let Some(at) = batch.requests.iter().position(|(r, _)| r.runs_script()) {
+        let rest = batch.split_off(at + 1);
         let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
         let (host, tx, blocked) = (host.clone(), tx.clone(), blocked.clone());
         tokio::spawn(async move {
@@ -210,7 +212,7 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
             send_replies(&tx, replies).await;
         });
         let _ = locked_rx.await;
-        return Vec::new();
+        batch = rest;
     }
     finish_batch(host, batch, tx, blocked, None).await
 }
@@ -223,6 +225,20 @@ struct Batch {
     requests: Vec<(node::Request, bool)>,
     others: Vec<(u64, Option<pb::command::Request>)>,
     stale: Vec<(u64, u64)>,
+}
+
+impl Batch {
+    /// The keyspace requests from `at` on, as a batch of their own.
+    fn split_off(&mut self, at: usize) -> Batch {
+        Batch {
+            node: self.node.clone(),
+            epoch: self.epoch,
+            ids: self.ids.split_off(at),
+            requests: self.requests.split_off(at),
+            others: Vec::new(),
+            stale: Vec::new(),
+        }
+    }
 }
 
 /// Runs a batch's keyspace requests in one critical section and answers the rest. `locked`
