@@ -100,6 +100,9 @@ async fn client_controls(c: &mut MultiplexedConnection, port: u16) {
     assert_eq!(next(&mut lines).await, "+OK");
     assert_eq!(err(c, &["CLIENT", "PAUSE", "10", "SOME"]).await, "ERR CLIENT PAUSE mode must be WRITE or ALL");
     assert_eq!(err(c, &["CLIENT", "PAUSE", "-1"]).await, "ERR timeout is negative");
+    // A timeout the clock cannot hold pauses (it must not break the connection).
+    assert_eq!(q::<String>(c, &["CLIENT", "PAUSE", "9223372036854775807", "WRITE"]).await.unwrap(), "OK");
+    assert_eq!(q::<String>(c, &["CLIENT", "UNPAUSE"]).await.unwrap(), "OK");
 
     assert_eq!(q::<String>(c, &["CLIENT", "NO-TOUCH", "ON"]).await.unwrap(), "OK");
     let info: String = q(c, &["CLIENT", "INFO"]).await.unwrap();

@@ -265,7 +265,10 @@ fn client(session: &mut Session, args: &[Bytes]) -> Reply {
                 Some("write") => true,
                 Some(_) => return Reply::error("ERR CLIENT PAUSE mode must be WRITE or ALL"),
             };
-            let until = tokio::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
+            // A timeout past what the clock can hold pauses for a year (until UNPAUSE).
+            let now = tokio::time::Instant::now();
+            let year = std::time::Duration::from_secs(365 * 86_400);
+            let until = now.checked_add(std::time::Duration::from_millis(ms as u64)).unwrap_or(now + year);
             session.pause.pause(until, writes_only);
             Reply::ok()
         }
