@@ -110,14 +110,14 @@ impl Host {
                         compaction: CompactionPolicy::new(self.config.log_compaction_min_bytes),
                     };
                     let node = Arc::new(Node::open(spec, files)?);
-                    let fresh = node.with_state(|st| st.ks.is_empty() && st.position.offset == 0);
+                    let fresh = node.with_state(|st| st.dbs.is_empty() && st.position.offset == 0);
                     if let Some(restore) = a.restore.clone().filter(|_| fresh) {
                         node.set_settings(Durability::from_assignment(a), a.pause_writes);
                         node.set_parameters(&a.parameters.clone().into_iter().collect());
                         self.restore(node, restore);
                         continue;
                     }
-                    tracing::info!(node = %node.id, group = %node.group_id, ?role, keys = node.with_state(|st| st.ks.len()), "hosting node");
+                    tracing::info!(node = %node.id, group = %node.group_id, ?role, keys = node.with_state(|st| st.dbs.len()), "hosting node");
                     // Before it serves: no write is answered under the default settings.
                     node.set_settings(Durability::from_assignment(a), a.pause_writes);
                     self.nodes.write().insert(a.node_id.clone(), node.clone());
@@ -166,7 +166,8 @@ impl Host {
             match entries {
                 Ok(entries) => {
                     let now = ferrocache_common::time::now_ms();
-                    let entries: Vec<_> = entries.into_iter().filter(|(_, e)| !e.is_expired(now)).collect();
+                    let entries: Vec<crate::databases::DbEntry> =
+                        entries.into_iter().filter(|(_, _, e)| !e.is_expired(now)).collect();
                     let keys = entries.len();
                     let position = node.with_state(|st| st.position.clone());
                     let installing = node.clone();

@@ -14,7 +14,7 @@ pub fn node_info(node: &Node) -> String {
         // The datanode process's: where the node's commands run.
         s.push_str("# CPU\r\n");
         s.push_str(&ferrocache_common::cpu::info_fields("used_cpu_"));
-        let bytes = st.ks.approx_bytes();
+        let bytes = st.dbs.approx_bytes();
         s.push_str("# Memory\r\n");
         s.push_str(&format!("used_memory:{bytes}\r\nused_memory_human:{}\r\n", human(bytes)));
         let max = st.memory.maxmemory as usize;
@@ -88,8 +88,10 @@ pub fn node_info(node: &Node) -> String {
             s.push_str(&format!("ferrocache_best_replica_lag_ms:{lag}\r\n"));
         }
         s.push_str("# Keyspace\r\n");
-        if !st.ks.is_empty() {
-            s.push_str(&format!("db0:keys={},expires={},avg_ttl=0\r\n", st.ks.len(), st.ks.keys_with_expiry()));
+        let now = ferrocache_common::time::now_ms();
+        for (db, ks) in st.dbs.iter().filter(|(_, ks)| !ks.is_empty()) {
+            let (keys, expires, ttl) = (ks.len(), ks.keys_with_expiry(), ks.avg_ttl(now));
+            s.push_str(&format!("db{db}:keys={keys},expires={expires},avg_ttl={ttl}\r\n"));
         }
         s
     })

@@ -76,6 +76,8 @@ pub struct Keyspace {
     slots: Vec<SlotTable>,
     hasher: RandomState,
     expires: BTreeSet<(i64, Bytes)>,
+    /// Sum of the expiry times in `expires` (avg_ttl).
+    expiry_sum: i128,
     len: usize,
     used: usize,
     capture: Option<Box<Capture>>,
@@ -90,9 +92,13 @@ struct Capture {
     copied: Vec<u64>,
     /// The next slot the walk copies.
     next: usize,
-    /// Encoded records (snapshot file format) not yet taken by the compaction.
+    /// Encoded records (snapshot file format) not yet taken by the compaction, after the
+    /// record of the database they belong to.
     records: Vec<u8>,
+    /// Length of `records` holding no entry yet (the database record).
+    fresh: usize,
     keys: u64,
+    db: usize,
 }
 
 /// What [`Keyspace::capture_step`] hands the compaction.
@@ -112,19 +118,35 @@ impl Default for Keyspace {
 impl Keyspace {
     pub fn new() -> Keyspace {
         Keyspace {
-            slots: (0..SLOT_COUNT).map(|_| SlotTable::default()).collect(),
+            // Allocated by the first insert: the 15 databases besides db 0 usually stay empty.
+            slots: Vec::new(),
             hasher: RandomState::new(),
             expires: BTreeSet::new(),
+            expiry_sum: 0,
             len: 0,
             used: 0,
             capture: None,
         }
     }
 
-    /// Starts an image of the keyspace as it is now (replacing any capture under way).
-    pub fn start_capture(&mut self) {
+    /// The slot's table; None before the first insert.
+    fn table(&self, slot: usize) -> Option<&SlotTable> {
+        self.slots.get(slot)
+    }
+
+    fn table_mut(&mut self, slot: usize) -> Option<&mut SlotTable> {
+        self.slots.get_mut(slot)
+    }
+
+    /// Starts an image of the keyspace as it is now (replacing any capture under way), to be
+    /// restored as database `db`: every chunk it hands over starts with that database's
+    /// record, so the image stays right even if SWAPDB moves this keyspace meanwhile.
+    pub fn start_capture(&mut self, db: usize) {
         let words = (SLOT_COUNT as usize).div_ceil(64);
-        self.capture = Some(Box::new(Capture { copied: vec![0; words], next: 0, records: Vec::new(), keys: 0 }));
+        let mut records = Vec::new();
+        crate::snapshot::file::encode_db(&mut records, db);
+        let fresh = records.len();
+        self.capture = Some(Box::new(Capture { copied: vec![0; words], next: 0, records, fresh, keys: 0, db }));
     }
 
     pub fn abort_capture(&mut self) {
@@ -140,7 +162,7 @@ impl Keyspace {
     pub fn capture_step(&mut self, max_bytes: usize) -> Option<CaptureChunk> {
         loop {
             let c = self.capture.as_mut()?;
-            if c.next >= SLOT_COUNT as usize || c.records.len() >= max_bytes {
+            if c.next >= SLOT_COUNT as usize || c.records.len() - c.fresh >= max_bytes {
                 break;
             }
             let slot = c.next;
@@ -149,7 +171,10 @@ impl Keyspace {
         }
         let c = self.capture.as_mut()?;
         let done = c.next >= SLOT_COUNT as usize;
-        let chunk = CaptureChunk { records: std::mem::take(&mut c.records), keys: std::mem::take(&mut c.keys), done };
+        let mut next = Vec::new();
+        crate::snapshot::file::encode_db(&mut next, c.db);
+        let records = if c.records.len() > c.fresh { std::mem::replace(&mut c.records, next) } else { Vec::new() };
+        let chunk = CaptureChunk { records, keys: std::mem::take(&mut c.keys), done };
         if done {
             self.capture = None;
         }
@@ -165,7 +190,8 @@ impl Keyspace {
             return;
         }
         c.copied[word] |= bit;
-        for (key, entry) in self.slots[slot].iter() {
+        let Some(table) = self.slots.get(slot) else { return };
+        for (key, entry) in table.iter() {
             crate::snapshot::file::encode_entry(&mut c.records, key, entry);
             c.keys += 1;
         }
@@ -183,6 +209,15 @@ impl Keyspace {
         self.expires.len()
     }
 
+    /// INFO keyspace's avg_ttl: the mean time to live, in ms, of the keys with an expiry (0
+    /// without any). Exact, where Redis estimates it from its expiry sampling.
+    pub fn avg_ttl(&self, now: i64) -> i64 {
+        match self.expires.len() {
+            0 => 0,
+            n => (self.expiry_sum / n as i128 - now as i128).max(0) as i64,
+        }
+    }
+
     /// Approximate memory held by keys and values (INFO memory used_memory, maxmemory).
     pub fn approx_bytes(&self) -> usize {
         self.used
@@ -195,7 +230,7 @@ impl Keyspace {
     /// Counts a value changed in place (through [`Keyspace::get_value_mut`]) again.
     pub fn recount(&mut self, key: &[u8]) {
         let h = hash(&self.hasher, key);
-        if let Some(e) = self.slots[key_slot(key) as usize].get_mut(h, key) {
+        if let Some(e) = self.slots.get_mut(key_slot(key) as usize).and_then(|t| t.get_mut(h, key)) {
             let size = Keyspace::size_of(key, &e.value);
             self.used = self.used.saturating_sub(e.size as usize) + size as usize;
             e.size = size;
@@ -206,7 +241,7 @@ impl Keyspace {
     /// `lfu` is given (log factor, decay minutes).
     pub fn touch(&mut self, key: &[u8], now: u32, lfu: Option<(u32, u32)>) -> Option<&Entry> {
         let h = hash(&self.hasher, key);
-        let e = self.slots[key_slot(key) as usize].get_mut(h, key)?;
+        let e = self.table_mut(key_slot(key) as usize)?.get_mut(h, key)?;
         if let Some((log_factor, decay)) = lfu {
             let counter = lfu_decayed(e, now, decay);
             e.freq = lfu_incr(counter, log_factor);
@@ -216,7 +251,7 @@ impl Keyspace {
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&Entry> {
-        self.slots[key_slot(key) as usize].get(hash(&self.hasher, key), key)
+        self.table(key_slot(key) as usize)?.get(hash(&self.hasher, key), key)
     }
 
     /// Mutable access to the value; change expiry only through [`Keyspace::set_expiry`].
@@ -224,10 +259,10 @@ impl Keyspace {
         let slot = key_slot(key) as usize;
         let h = hash(&self.hasher, key);
         // Only a capture under way needs the slot copied first (and not for a missing key).
-        if self.capture.is_some() && self.slots[slot].contains(h, key) {
+        if self.capture.is_some() && self.table(slot).is_some_and(|t| t.contains(h, key)) {
             self.preserve(slot);
         }
-        self.slots[slot].get_mut(h, key).map(|e| &mut e.value)
+        self.table_mut(slot)?.get_mut(h, key).map(|e| &mut e.value)
     }
 
     /// Inserts or replaces; returns the old entry. The key is copied so that it never pins
@@ -240,6 +275,9 @@ impl Keyspace {
         entry.size = Keyspace::size_of(key, &entry.value);
         self.used += entry.size as usize;
         let h = hash(&self.hasher, key);
+        if self.slots.is_empty() {
+            self.slots = (0..SLOT_COUNT).map(|_| SlotTable::default()).collect();
+        }
         let old = self.slots[slot].insert(&self.hasher, h, key, entry);
         // Forget the old entry's expiry before indexing the new one: both may be equal.
         match &old {
@@ -248,6 +286,7 @@ impl Keyspace {
         }
         if new_at != 0 {
             self.expires.insert((new_at, Bytes::copy_from_slice(key)));
+            self.expiry_sum += new_at as i128;
         }
         old
     }
@@ -255,10 +294,10 @@ impl Keyspace {
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let slot = key_slot(key) as usize;
         let h = hash(&self.hasher, key);
-        if self.capture.is_some() && self.slots[slot].contains(h, key) {
+        if self.capture.is_some() && self.table(slot).is_some_and(|t| t.contains(h, key)) {
             self.preserve(slot);
         }
-        let old = self.slots[slot].remove(h, key)?;
+        let old = self.table_mut(slot)?.remove(h, key)?;
         self.len -= 1;
         self.forget(key, &old);
         Some(old)
@@ -267,6 +306,7 @@ impl Keyspace {
     fn forget(&mut self, key: &[u8], old: &Entry) {
         if old.expires_at != 0 {
             self.expires.remove(&(old.expires_at, Bytes::copy_from_slice(key)));
+            self.expiry_sum -= old.expires_at as i128;
         }
         self.used = self.used.saturating_sub(old.size as usize);
     }
@@ -275,7 +315,7 @@ impl Keyspace {
     pub fn set_expiry(&mut self, key: &[u8], at: i64) -> bool {
         let slot = key_slot(key) as usize;
         let h = hash(&self.hasher, key);
-        let Some(old_at) = self.slots[slot].get(h, key).map(|e| e.expires_at) else {
+        let Some(old_at) = self.table(slot).and_then(|t| t.get(h, key)).map(|e| e.expires_at) else {
             return false;
         };
         self.preserve(slot);
@@ -283,12 +323,14 @@ impl Keyspace {
             let stored = Bytes::copy_from_slice(key);
             if old_at != 0 {
                 self.expires.remove(&(old_at, stored.clone()));
+                self.expiry_sum -= old_at as i128;
             }
             if at != 0 {
                 self.expires.insert((at, stored));
+                self.expiry_sum += at as i128;
             }
         }
-        if let Some(e) = self.slots[slot].get_mut(h, key) {
+        if let Some(e) = self.table_mut(slot).and_then(|t| t.get_mut(h, key)) {
             e.expires_at = at;
         }
         true
@@ -302,6 +344,7 @@ impl Keyspace {
             *s = SlotTable::default();
         }
         self.expires.clear();
+        self.expiry_sum = 0;
         self.len = 0;
         self.used = 0;
     }
@@ -326,11 +369,11 @@ impl Keyspace {
     }
 
     pub fn slot_entries(&self, slot: u16) -> impl Iterator<Item = (&[u8], &Entry)> {
-        self.slots[slot as usize].iter()
+        self.table(slot as usize).into_iter().flat_map(|t| t.iter())
     }
 
     pub fn slot_len(&self, slot: u16) -> usize {
-        self.slots[slot as usize].len()
+        self.table(slot as usize).map_or(0, |t| t.len())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
@@ -343,8 +386,8 @@ impl Keyspace {
             return None;
         }
         let start = (seed % SLOT_COUNT as u64) as usize;
-        (0..SLOT_COUNT as usize)
-            .map(|i| &self.slots[(start + i) % SLOT_COUNT as usize])
+        (0..self.slots.len())
+            .map(|i| &self.slots[(start + i) % self.slots.len()])
             .find(|s| !s.is_empty())
             .and_then(|s| {
                 let n = (seed >> 14) as usize % s.len();
@@ -417,7 +460,7 @@ mod tests {
             ks.insert(format!("k{i}").as_bytes(), Entry::new(s(&i.to_string())));
         }
         let before: BTreeMap<Bytes, Entry> = ks.iter().map(|(k, e)| (Bytes::copy_from_slice(k), e.clone())).collect();
-        ks.start_capture();
+        ks.start_capture(0);
         let first = ks.capture_step(64).unwrap();
         assert!(!first.done);
         // Writes during the capture, to slots copied and not yet copied.
@@ -442,7 +485,7 @@ mod tests {
         }
         assert!(!ks.capturing());
         // Clearing drops a capture under way.
-        ks.start_capture();
+        ks.start_capture(0);
         ks.clear();
         assert!(ks.capture_step(64).is_none());
     }
@@ -466,7 +509,7 @@ mod tests {
         w.finish().unwrap();
         let data = std::fs::read(dir.path().join("i.fcsnap")).unwrap();
         let mut out = BTreeMap::new();
-        crate::snapshot::file::parse_each(&data, |k, e| {
+        crate::snapshot::file::parse_each(&data, |_, k, e| {
             out.insert(k, e);
         })
         .unwrap();

@@ -10,6 +10,7 @@
 
 pub mod cmd;
 pub mod config;
+pub mod databases;
 pub mod durability;
 pub mod geohash;
 pub mod heartbeat;

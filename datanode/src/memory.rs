@@ -6,10 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use ferrocache_common::parameters::{self, notify};
 
-use crate::keyspace::{idle_ms, lfu_decayed, Keyspace};
+use crate::cmd::DbKey;
+use crate::databases::Databases;
+use crate::keyspace::{idle_ms, lfu_decayed};
 
 pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
@@ -98,8 +99,9 @@ impl MemoryPolicy {
         self.policy.is_lfu().then_some((self.lfu_log_factor, self.lfu_decay_time))
     }
 
-    pub fn over_limit(&self, ks: &Keyspace) -> bool {
-        self.maxmemory > 0 && ks.approx_bytes() as u64 > self.maxmemory
+    /// Over maxmemory, counting every database (as Redis does).
+    pub fn over_limit(&self, dbs: &Databases) -> bool {
+        self.maxmemory > 0 && dbs.approx_bytes() as u64 > self.maxmemory
     }
 }
 
@@ -110,21 +112,53 @@ const POOL_SIZE: usize = 16;
 /// The eviction candidates carried from one eviction to the next.
 #[derive(Debug, Default)]
 pub struct EvictionPool {
-    keys: Vec<Bytes>,
+    keys: Vec<DbKey>,
 }
 
 impl EvictionPool {
-    /// The key to evict next, or None when the policy allows none (noeviction, or a
-    /// volatile policy with no key carrying an expiry).
-    pub fn next_victim(&mut self, ks: &Keyspace, p: &MemoryPolicy, now: u32) -> Option<Bytes> {
+    /// The key to evict next, from any database, or None when the policy allows none
+    /// (noeviction, or a volatile policy with no key carrying an expiry).
+    pub fn next_victim(&mut self, dbs: &Databases, p: &MemoryPolicy, now: u32) -> Option<DbKey> {
         let volatile = matches!(p.policy, Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom);
-        let samples: Vec<Bytes> = match p.policy {
+        let with_ttl = volatile || p.policy == Policy::VolatileTtl;
+        // The databases a victim can come from (as Redis, every database is sampled).
+        let candidates: Vec<usize> = dbs
+            .iter()
+            .filter(|(_, ks)| if with_ttl { ks.keys_with_expiry() > 0 } else { !ks.is_empty() })
+            .map(|(db, _)| db)
+            .collect();
+        let any_db = || candidates.get(rand::random::<u64>() as usize % candidates.len().max(1)).copied();
+        let samples: Vec<DbKey> = match p.policy {
             Policy::NoEviction => return None,
-            Policy::VolatileTtl => return ks.soonest_expiring(1).pop(),
-            Policy::AllKeysRandom => return ks.random_key(rand::random()),
-            Policy::VolatileRandom => return ks.random_expiring_key(rand::random()),
-            _ if volatile => (0..p.samples).filter_map(|_| ks.random_expiring_key(rand::random())).collect(),
-            _ => (0..p.samples).filter_map(|_| ks.random_key(rand::random())).collect(),
+            Policy::VolatileTtl => {
+                let soonest = candidates.iter().filter_map(|&db| {
+                    let key = dbs.db(db).soonest_expiring(1).pop()?;
+                    Some((dbs.db(db).get(&key)?.expires_at, db, key))
+                });
+                return soonest.min_by_key(|(at, db, _)| (*at, *db)).map(|(_, db, key)| (db, key));
+            }
+            Policy::AllKeysRandom => {
+                let db = any_db()?;
+                return dbs.db(db).random_key(rand::random()).map(|k| (db, k));
+            }
+            Policy::VolatileRandom => {
+                let db = any_db()?;
+                return dbs.db(db).random_expiring_key(rand::random()).map(|k| (db, k));
+            }
+            _ => candidates
+                .iter()
+                .flat_map(|&db| {
+                    let ks = dbs.db(db);
+                    (0..p.samples).filter_map(move |_| {
+                        let key = if volatile {
+                            ks.random_expiring_key(rand::random())
+                        } else {
+                            ks.random_key(rand::random())
+                        };
+                        key.map(|k| (db, k))
+                    })
+                })
+                .collect(),
         };
         for k in samples {
             if !self.keys.contains(&k) {
@@ -133,11 +167,11 @@ impl EvictionPool {
         }
         // Lower is evicted first: LFU by decayed counter, then idleness; LRU by idleness.
         // Keys that went away (or lost their expiry, for volatile policies) leave the pool.
-        let mut scored: Vec<((u32, std::cmp::Reverse<u32>), Bytes)> = self
+        let mut scored: Vec<((u32, std::cmp::Reverse<u32>), DbKey)> = self
             .keys
             .drain(..)
             .filter_map(|k| {
-                let e = ks.get(&k).filter(|e| !volatile || e.expires_at != 0)?;
+                let e = dbs.db(k.0).get(&k.1).filter(|e| !volatile || e.expires_at != 0)?;
                 let idle = std::cmp::Reverse(idle_ms(e, now));
                 let counter = if p.policy.is_lfu() { lfu_decayed(e, now, p.lfu_decay_time) as u32 } else { 0 };
                 Some(((counter, idle), k))
@@ -154,13 +188,14 @@ impl EvictionPool {
 
 /// One eviction pick without a pool.
 #[cfg(test)]
-fn pick_victim(ks: &Keyspace, p: &MemoryPolicy, now: u32) -> Option<Bytes> {
-    EvictionPool::default().next_victim(ks, p, now)
+fn pick_victim(dbs: &Databases, p: &MemoryPolicy, now: u32) -> Option<bytes::Bytes> {
+    EvictionPool::default().next_victim(dbs, p, now).map(|(_, k)| k)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use crate::keyspace::Entry;
     use crate::value::Value;
 
@@ -173,7 +208,9 @@ mod tests {
 
     #[test]
     fn picks_per_policy() {
-        let mut ks = Keyspace::new();
+        let mut dbs = Databases::default();
+        // Database 3 holds the keys: victims come from whichever database holds them.
+        let ks = dbs.db_mut(3);
         for i in 0..20u32 {
             let mut e = Entry::new(Value::Str(crate::strval::Str::from(Bytes::from_static(b"v"))));
             e.access = 1000 + i;
@@ -182,16 +219,17 @@ mod tests {
             }
             ks.insert(format!("k{i}").as_bytes(), e);
         }
-        assert_eq!(pick_victim(&ks, &policy("noeviction"), 2000), None);
-        assert_eq!(pick_victim(&ks, &policy("volatile-ttl"), 2000), Some(Bytes::from_static(b"k10")));
+        let ks = &dbs;
+        assert_eq!(pick_victim(ks, &policy("noeviction"), 2000), None);
+        assert_eq!(pick_victim(ks, &policy("volatile-ttl"), 2000), Some(Bytes::from_static(b"k10")));
         // 64 samples over 20 keys: the oldest sampled wins, so one of the older half (random
         // keys are drawn per slot, which is only near uniform over keys in big keyspaces).
-        let v = pick_victim(&ks, &policy("allkeys-lru"), 2000).expect("a key");
-        assert!(ks.get(&v).is_some_and(|e| e.access < 1010), "{v:?}");
-        let v = pick_victim(&ks, &policy("volatile-lru"), 2000).expect("a volatile key");
-        assert!(ks.get(&v).is_some_and(|e| e.expires_at != 0));
-        let mut no_ttl = Keyspace::new();
-        no_ttl.insert(b"x", Entry::new(Value::Str(crate::strval::Str::from(Bytes::new()))));
+        let v = pick_victim(ks, &policy("allkeys-lru"), 2000).expect("a key");
+        assert!(ks.db(3).get(&v).is_some_and(|e| e.access < 1010), "{v:?}");
+        let v = pick_victim(ks, &policy("volatile-lru"), 2000).expect("a volatile key");
+        assert!(ks.db(3).get(&v).is_some_and(|e| e.expires_at != 0));
+        let mut no_ttl = Databases::default();
+        no_ttl.db_mut(0).insert(b"x", Entry::new(Value::Str(crate::strval::Str::from(Bytes::new()))));
         assert_eq!(pick_victim(&no_ttl, &policy("volatile-random"), 0), None);
     }
 }

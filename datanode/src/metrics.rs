@@ -15,8 +15,8 @@ pub fn render(host: &Host) -> String {
         // A node whose lock a script holds is left out of this scrape rather than waited for.
         let Some((items, bytes, primary, offset, stats, in_sync)) = n.try_with_state(|st| {
             (
-                st.ks.len(),
-                st.ks.approx_bytes(),
+                st.dbs.len(),
+                st.dbs.approx_bytes(),
                 matches!(st.role, Role::Primary),
                 st.position.offset,
                 st.stats,

@@ -64,14 +64,14 @@ pub fn check(st: &NodeState, spec: &CommandSpec, args: &[Bytes], is_write: bool)
 pub fn purge_unowned(st: &mut NodeState, out: &mut WriteSet) {
     let mut purged = 0;
     for slot in 0..SLOT_COUNT {
-        if st.slots.contains(slot) || st.importing.contains(slot) || st.ks.slot_len(slot) == 0 {
+        if st.slots.contains(slot) || st.importing.contains(slot) || st.dbs.db(0).slot_len(slot) == 0 {
             continue;
         }
-        let keys: Vec<Bytes> = st.ks.slot_entries(slot).map(|(k, _)| Bytes::copy_from_slice(k)).collect();
+        let keys: Vec<Bytes> = st.dbs.db(0).slot_entries(slot).map(|(k, _)| Bytes::copy_from_slice(k)).collect();
         for key in keys {
-            st.ks.remove(&key);
+            st.dbs.db_mut(0).remove(&key);
             out.effects.push(vec![Bytes::from_static(b"DEL"), key.clone()]);
-            out.dirty.push(key);
+            out.dirty.push((0, key));
             purged += 1;
         }
         if purged >= PURGE_BATCH {
@@ -111,7 +111,7 @@ impl Node {
         }
         let mut out = Vec::new();
         for slot in first..=last {
-            for (k, e) in st.ks.slot_entries(slot).filter(|(_, e)| !e.is_expired(now)) {
+            for (k, e) in st.dbs.db(0).slot_entries(slot).filter(|(_, e)| !e.is_expired(now)) {
                 out.push(pb::ImportEntry {
                     key: Bytes::copy_from_slice(k),
                     value: e.value.encode().into(),
@@ -129,11 +129,11 @@ impl Node {
         Self::writable_primary(&st)?;
         st.importing.set_range(first, last, true);
         for slot in first..=last {
-            let keys: Vec<Bytes> = st.ks.slot_entries(slot).map(|(k, _)| Bytes::copy_from_slice(k)).collect();
+            let keys: Vec<Bytes> = st.dbs.db(0).slot_entries(slot).map(|(k, _)| Bytes::copy_from_slice(k)).collect();
             for key in keys {
-                st.ks.remove(&key);
+                st.dbs.db_mut(0).remove(&key);
                 out.effects.push(vec![Bytes::from_static(b"DEL"), key.clone()]);
-                out.dirty.push(key);
+                out.dirty.push((0, key));
             }
         }
         self.commit(&mut st, out).map_err(|e| Status::internal(e.to_string()))
@@ -150,7 +150,7 @@ impl Node {
             }
             let value = Value::decode(&e.value).map_err(|err| Status::invalid_argument(err.to_string()))?;
             let payload = crate::rdb::dump(&value);
-            st.ks.insert(&e.key, Entry::with_expiry(value, e.expires_at_ms));
+            st.dbs.db_mut(0).insert(&e.key, Entry::with_expiry(value, e.expires_at_ms));
             out.effects.push(vec![
                 Bytes::from_static(b"RESTORE"),
                 e.key.clone(),
@@ -159,7 +159,7 @@ impl Node {
                 Bytes::from_static(b"ABSTTL"),
                 Bytes::from_static(b"REPLACE"),
             ]);
-            out.dirty.push(e.key);
+            out.dirty.push((0, e.key));
         }
         self.commit(&mut st, out).map_err(|e| Status::internal(e.to_string()))
     }

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cmd::{self, Command, Ctx, WriteSet};
 use crate::durability::{self, Durability, Mode, WriteClock};
-use crate::keyspace::{Entry, Keyspace};
+use crate::databases::{Databases, DbEntry};
 use crate::notify;
 use crate::replication::backlog::{Backlog, Effect};
 use crate::storage::compaction::{self, Capturable};
@@ -59,7 +59,8 @@ pub enum Role {
 }
 
 pub struct NodeState {
-    pub ks: Keyspace,
+    /// The databases (SELECT 0–15); cluster mode uses database 0 only.
+    pub dbs: Databases,
     /// Lua scripts (EVAL, SCRIPT LOAD) and their VM.
     pub scripts: crate::script::Scripts,
     /// Keys changed since the storage writer last took them.
@@ -137,6 +138,7 @@ impl NodeState {
     /// over maxmemory when the command (or its transaction) started.
     fn client_ctx<'a>(
         &'a mut self,
+        db: usize,
         out: &'a mut WriteSet,
         now: i64,
         writable: bool,
@@ -145,9 +147,12 @@ impl NodeState {
     ) -> Ctx<'a> {
         let lfu = self.memory.lfu();
         let checks = self.slot_checks();
-        let NodeState { ks, scripts, slots, .. } = self;
+        let NodeState { dbs, scripts, slots, .. } = self;
+        let (ks, others) = dbs.split(db);
         Ctx {
             ks,
+            db,
+            others,
             now,
             primary: writable,
             out,
@@ -182,8 +187,8 @@ pub struct Node {
     /// Cancels this node's background work (its follower loop) when it is removed or its
     /// role changes.
     pub cancel: Mutex<CancellationToken>,
-    /// Blocked commands' wake-ups, by key, longest-waiting first.
-    watchers: Mutex<HashMap<Bytes, Vec<Watcher>>>,
+    /// Blocked commands' wake-ups, by database and key, longest-waiting first.
+    watchers: Mutex<HashMap<cmd::DbKey, Vec<Watcher>>>,
     block_seq: std::sync::atomic::AtomicU64,
     /// Pub/sub subscribers of the gateways listening here (used while primary).
     pub broker: crate::pubsub::Broker,
@@ -232,12 +237,17 @@ fn pending_source(state: &Arc<Mutex<NodeState>>) -> crate::storage::writer::Sour
 }
 
 /// Applies effects as a replica does (from its primary, or from its own log at start).
-fn apply(node_id: &str, ks: &mut Keyspace, scripts: &mut crate::script::Scripts, effects: &[Effect]) -> WriteSet {
+fn apply(node_id: &str, dbs: &mut Databases, scripts: &mut crate::script::Scripts, effects: &[Effect]) -> WriteSet {
     let now = now_ms();
     let mut out = WriteSet::default();
-    for args in effects {
+    for effect in effects {
+        // An effect of a database this node does not have (a newer version's) changes nothing.
+        let Some((db, args)) = cmd::effect_db(effect) else { continue };
+        let (ks, others) = dbs.split(db);
         let mut ctx = Ctx {
-            ks: &mut *ks,
+            ks,
+            db,
+            others,
             now,
             primary: false,
             out: &mut out,
@@ -269,7 +279,14 @@ impl Capturable for NodeCapture {
         if !scripts.is_empty() {
             st.pending.items.push(LogItem::Record(crate::storage::log::scripts_record(&scripts)));
         }
-        st.ks.start_capture();
+        for (db, ks) in st.dbs.iter_mut() {
+            // An empty database has nothing to image (and needs no copy before writes).
+            if ks.is_empty() {
+                ks.abort_capture();
+            } else {
+                ks.start_capture(db);
+            }
+        }
         st.compacting = Some(segment);
         st.position.clone()
     }
@@ -280,11 +297,24 @@ impl Capturable for NodeCapture {
         if st.compacting != Some(segment) {
             return None;
         }
-        let chunk = st.ks.capture_step(max_bytes);
-        if chunk.as_ref().is_none_or(|c| c.done) {
+        // Databases one after another; each chunk names its database (SWAPDB may move a
+        // keyspace while it is being imaged, its records keep the number it had).
+        let mut chunk = crate::keyspace::CaptureChunk { records: Vec::new(), keys: 0, done: true };
+        for (_, ks) in st.dbs.iter_mut().filter(|(_, ks)| ks.capturing()) {
+            let Some(step) = ks.capture_step(max_bytes) else { continue };
+            chunk.records = step.records;
+            chunk.keys = step.keys;
+            // Done when this was the last database's last chunk.
+            chunk.done = false;
+            break;
+        }
+        if !st.dbs.iter().any(|(_, ks)| ks.capturing()) {
+            chunk.done = true;
+        }
+        if chunk.done {
             st.compacting = None;
         }
-        chunk
+        Some(chunk)
     }
 }
 
@@ -293,18 +323,18 @@ impl Capturable for NodeCapture {
 fn make_room(st: &mut NodeState, now: i64, out: &mut WriteSet) -> Result<(), Reply> {
     let clock = now as u32;
     for _ in 0..crate::memory::MAX_EVICTIONS_PER_COMMAND {
-        if !st.memory.over_limit(&st.ks) {
+        if !st.memory.over_limit(&st.dbs) {
             return Ok(());
         }
-        let NodeState { ks, memory, evict_pool, .. } = st;
-        let Some(key) = evict_pool.next_victim(ks, memory, clock) else { break };
-        st.ks.remove(&key);
+        let NodeState { dbs, memory, evict_pool, .. } = st;
+        let Some((db, key)) = evict_pool.next_victim(dbs, memory, clock) else { break };
+        st.dbs.db_mut(db).remove(&key);
         st.stats.evicted_keys += 1;
-        out.dirty.push(key.clone());
-        out.effects.push(vec![Bytes::from_static(b"DEL"), key.clone()]);
-        out.evicted.push(key);
+        out.dirty.push((db, key.clone()));
+        out.effects.push(cmd::in_db(db, vec![Bytes::from_static(b"DEL"), key.clone()]));
+        out.evicted.push((db, key));
     }
-    if st.memory.over_limit(&st.ks) {
+    if st.memory.over_limit(&st.dbs) {
         Err(Reply::error(crate::memory::OOM))
     } else {
         Ok(())
@@ -312,12 +342,12 @@ fn make_room(st: &mut NodeState, now: i64, out: &mut WriteSet) -> Result<(), Rep
 }
 
 /// Redis's keyspace_hits / keyspace_misses: every key a read command looks up.
-fn count_lookups(st: &mut NodeState, command: Command, args: &[Bytes], now: i64) {
+fn count_lookups(st: &mut NodeState, db: usize, command: Command, args: &[Bytes], now: i64) {
     if command.is_write() {
         return;
     }
     for i in command.spec.key_indexes(args.len()) {
-        if st.ks.get(&args[i]).is_some_and(|e| !e.is_expired(now)) {
+        if st.dbs.db(db).get(&args[i]).is_some_and(|e| !e.is_expired(now)) {
             st.stats.keyspace_hits += 1;
         } else {
             st.stats.keyspace_misses += 1;
@@ -328,7 +358,7 @@ fn count_lookups(st: &mut NodeState, command: Command, args: &[Bytes], now: i64)
 /// The keyspace events of one command that just ran, after those of the commands its
 /// script ran (they happened first).
 fn command_events(
-    ks: &Keyspace,
+    dbs: &Databases,
     command: Command,
     args: &[Bytes],
     out: &mut WriteSet,
@@ -336,7 +366,8 @@ fn command_events(
     expired_from: usize,
 ) -> Vec<notify::Event> {
     let mut events = std::mem::take(&mut out.events);
-    events.extend(notify::events_since(ks, command.rule(), args, out, dirty_from, expired_from));
+    let gone = |db: usize, k: &[u8]| dbs.db(db).get(k).is_none();
+    events.extend(notify::events_since(gone, command.rule(), args, out, dirty_from, expired_from));
     events.append(&mut out.late_events);
     events
 }
@@ -344,28 +375,49 @@ fn command_events(
 /// A command looked up, with its arguments.
 type Resolved<'a> = (Command, &'a [Bytes]);
 
-/// A transaction's (key, WATCH token) pairs.
-type Watches = [(Bytes, Bytes)];
+/// What a transaction's commands may do: write (a primary with a live lease), and fire
+/// keyspace events.
+#[derive(Clone, Copy)]
+struct Flags {
+    writable: bool,
+    notify: bool,
+}
+
+/// A transaction's (database, key, WATCH token) triples.
+type Watches = [(usize, Bytes, Bytes)];
 
 /// What a gateway asks of a node in a batch.
 #[derive(Debug, Clone)]
 pub enum Request {
-    /// A data command, name first.
-    Data(Vec<Bytes>),
-    /// WATCH: a token per key.
-    Watch(Vec<Bytes>),
+    /// A data command, name first, in database `db`.
+    Data { db: usize, args: Vec<Bytes> },
+    /// WATCH: a token per key of database `db`.
+    Watch { db: usize, keys: Vec<Bytes> },
     /// MULTI ... EXEC.
     Transaction(Transaction),
 }
 
 impl Request {
+    /// A data command of database 0 (cluster mode, tests).
+    pub fn data(args: Vec<Bytes>) -> Request {
+        Request::Data { db: 0, args }
+    }
+
     /// Whether it may run Lua (and so hold the node for long).
     pub fn runs_script(&self) -> bool {
         let lua = |args: &[Bytes]| Command::resolve(args).is_ok_and(|c| c.runs_script());
         match self {
-            Request::Data(args) => lua(args),
-            Request::Watch(_) => false,
+            Request::Data { args, .. } => lua(args),
+            Request::Watch { .. } => false,
             Request::Transaction(t) => t.commands.iter().any(|c| lua(c)),
+        }
+    }
+
+    /// The database it starts in.
+    pub fn db(&self) -> usize {
+        match self {
+            Request::Data { db, .. } | Request::Watch { db, .. } => *db,
+            Request::Transaction(t) => t.db,
         }
     }
 }
@@ -422,17 +474,17 @@ impl Node {
     pub fn open(spec: NodeSpec, files: Arc<NodeFiles>) -> Result<Node, StoreError> {
         let started = std::time::Instant::now();
         // Base keys all come before log records; both fill the one keyspace.
-        let ks = std::cell::RefCell::new(Keyspace::new());
+        let dbs = std::cell::RefCell::new(Databases::default());
         let mut scripts = crate::script::Scripts::default();
         let mut replayed = 0u64;
         let recovered = files.recover(
-            |key, entry| {
-                ks.borrow_mut().insert(&key, entry);
+            |db, key, entry| {
+                dbs.borrow_mut().db_mut(db).insert(&key, entry);
             },
             |record| match record {
                 Record::Effects { effects, .. } => {
                     replayed += effects.len() as u64;
-                    apply(&spec.id, &mut ks.borrow_mut(), &mut scripts, &effects);
+                    apply(&spec.id, &mut dbs.borrow_mut(), &mut scripts, &effects);
                 }
                 Record::Scripts(bodies) => {
                     for body in &bodies {
@@ -444,9 +496,9 @@ impl Node {
                 Record::Position(_) => {}
             },
         )?;
-        let ks = ks.into_inner();
+        let dbs = dbs.into_inner();
         if recovered.base_bytes + recovered.log_bytes > 0 {
-            tracing::info!(node = %spec.id, keys = ks.len(), base_bytes = recovered.base_bytes, log_bytes = recovered.log_bytes, effects = replayed, ms = started.elapsed().as_millis() as u64, "node data loaded");
+            tracing::info!(node = %spec.id, keys = dbs.len(), base_bytes = recovered.base_bytes, log_bytes = recovered.log_bytes, effects = replayed, ms = started.elapsed().as_millis() as u64, "node data loaded");
         }
         let mut position = recovered.position.clone();
         if position.replid.is_empty() {
@@ -465,7 +517,7 @@ impl Node {
             AppendFsync::No => Duration::from_secs(30),
         };
         let state = Arc::new(Mutex::new(NodeState {
-            ks,
+            dbs,
             role: spec.role,
             config_epoch: spec.config_epoch,
             position,
@@ -616,7 +668,7 @@ impl Node {
         keys: &[Bytes],
     ) -> Option<Result<Applied, StoreError>> {
         let st = self.lock_unless_busy()?;
-        self.unwatch(keys, seq);
+        self.unwatch(request.0.db(), keys, seq);
         Some(self.execute_locked(st, std::slice::from_ref(request), Some(seq)))
     }
 
@@ -655,17 +707,28 @@ impl Node {
         let mut ran_writes = Vec::new();
         let mut blocked = Vec::new();
         for (i, (request, readonly)) in requests.iter().enumerate() {
+            let db = request.db();
+            // The gateway checks the number; the node never trusts it.
+            let watched_dbs_ok = match request {
+                Request::Transaction(t) => t.watches.iter().all(|(d, _, _)| Databases::valid(*d)),
+                _ => true,
+            };
+            if !Databases::valid(db) || !watched_dbs_ok {
+                replies.push(Reply::error(errors::DB_INDEX));
+                continue;
+            }
             // Each command is looked up once; everything below reads its answer.
             let single;
             let listed: Vec<Resolved<'_>>;
             let (commands, watches): (&[Resolved<'_>], Option<&Watches>) = match request {
-                Request::Watch(keys) => {
+                Request::Watch { keys, .. } => {
                     let history = format!("{}:{}", st.position.replid, st.config_epoch);
-                    let tokens = keys.iter().map(|k| Reply::Bulk(st.watch.token(&history, &st.ks, k, now))).collect();
+                    let ks = st.dbs.db(db);
+                    let tokens = keys.iter().map(|k| Reply::Bulk(st.watch.token(&history, ks, db, k, now))).collect();
                     replies.push(Reply::Array(tokens));
                     continue;
                 }
-                Request::Data(args) => match Command::resolve(args) {
+                Request::Data { args, .. } => match Command::resolve(args) {
                     Ok(c) => {
                         single = [(c, &args[..])];
                         (&single, None)
@@ -712,7 +775,7 @@ impl Node {
                     replies.push(r.clone());
                     continue;
                 }
-                if commands.iter().any(|(c, _)| c.may_grow()) && st.memory.over_limit(&st.ks) {
+                if commands.iter().any(|(c, _)| c.may_grow()) && st.memory.over_limit(&st.dbs) {
                     if let Err(oom) = make_room(&mut st, now, &mut out) {
                         replies.push(oom);
                         continue;
@@ -720,12 +783,13 @@ impl Node {
                 }
                 ran_writes.push(i);
             }
-            for &(c, args) in commands {
-                count_lookups(&mut st, c, args, now);
+            if watches.is_none() {
+                count_lookups(&mut st, db, commands[0].0, commands[0].1, now);
             }
             if let Some(watches) = watches {
                 let reply = crate::panic_guard::run(&self.id, "exec", is_write, || {
-                    self.exec(&mut st, watches, commands, now, writable, notify_flags != 0, &mut out, &mut events)
+                    let flags = Flags { writable, notify: notify_flags != 0 };
+                    self.exec(&mut st, db, watches, commands, now, flags, &mut out, &mut events)
                 });
                 replies.push(reply.unwrap_or_else(|e| e));
                 continue;
@@ -733,23 +797,24 @@ impl Node {
             let (command, args) = commands[0];
             let (dirty_from, expired_from) = (out.dirty.len(), out.expired_keys.len());
             let first_effect = out.effects.len();
-            let oom = st.memory.over_limit(&st.ks);
-            let mut ctx = st.client_ctx(&mut out, now, writable, self.max_string, oom);
+            let oom = st.memory.over_limit(&st.dbs);
+            let mut ctx = st.client_ctx(db, &mut out, now, writable, self.max_string, oom);
             let reply = crate::panic_guard::run(&self.id, command.name(), is_write, || command.run(&mut ctx, args));
             replies.push(reply.unwrap_or_else(|e| e));
             if let Some(block) = ctx.block.take() {
                 // Registered under the lock, so no write can slip between the check and the wait.
                 let seq = again.unwrap_or_else(|| self.next_block_seq());
-                let wake = self.watch_keys(&block.keys, seq, block.consumes);
+                let wake = self.watch_keys(db, &block.keys, seq, block.consumes);
                 blocked.push(Blocked { index: i, block, wake, seq });
             }
+            cmd::place_effects(&mut out.effects[first_effect..], db);
             // A script's effects reach replicas whole, like a transaction's.
             if command.is_atomic() && out.effects.len() - first_effect >= 2 {
                 out.effects.insert(first_effect, cmd::frame(true));
                 out.effects.push(cmd::frame(false));
             }
             if notify_flags != 0 {
-                events.extend(command_events(&st.ks, command, args, &mut out, dirty_from, expired_from));
+                events.extend(command_events(&st.dbs, command, args, &mut out, dirty_from, expired_from));
             }
         }
         if notify_flags != 0 {
@@ -765,34 +830,47 @@ impl Node {
 
     /// Runs a transaction in the caller's critical section: nil when a watched key changed,
     /// else every command's reply. Its effects are framed so replicas apply them whole; its
-    /// commands fire their keyspace events as they would outside it (as in Redis).
+    /// commands fire their keyspace events as they would outside it (as in Redis). It starts
+    /// in database `db`; a SELECT in it moves the commands after it to another.
     #[allow(clippy::too_many_arguments)]
     fn exec(
         &self,
         st: &mut NodeState,
+        mut db: usize,
         watches: &Watches,
         commands: &[Resolved<'_>],
         now: i64,
-        writable: bool,
-        notify: bool,
+        flags: Flags,
         out: &mut WriteSet,
         events: &mut Vec<notify::Event>,
     ) -> Reply {
         let history = format!("{}:{}", st.position.replid, st.config_epoch);
-        if watches.iter().any(|(k, token)| st.watch.token(&history, &st.ks, k, now) != *token) {
+        if watches.iter().any(|(d, k, token)| st.watch.token(&history, st.dbs.db(*d), *d, k, now) != *token) {
             return Reply::NullArray;
         }
         let first_effect = out.effects.len();
         // Scripts in a transaction see the memory state of its start, as in Redis.
-        let oom = st.memory.over_limit(&st.ks);
+        let oom = st.memory.over_limit(&st.dbs);
         let mut replies = Vec::with_capacity(commands.len());
         for &(command, args) in commands {
-            let (dirty_from, expired_from) = (out.dirty.len(), out.expired_keys.len());
-            let mut ctx = st.client_ctx(out, now, writable, self.max_string, oom);
+            if command.selects() {
+                replies.push(match cmd::database_arg(&args[1]) {
+                    Ok(n) => {
+                        db = n;
+                        Reply::ok()
+                    }
+                    Err(e) => e,
+                });
+                continue;
+            }
+            count_lookups(st, db, command, args, now);
+            let (dirty_from, expired_from, effects_from) = (out.dirty.len(), out.expired_keys.len(), out.effects.len());
+            let mut ctx = st.client_ctx(db, out, now, flags.writable, self.max_string, oom);
             // Inside a transaction a blocking pop does not block: it answers nil at once.
             replies.push(command.run(&mut ctx, args));
-            if notify {
-                events.extend(command_events(&st.ks, command, args, out, dirty_from, expired_from));
+            cmd::place_effects(&mut out.effects[effects_from..], db);
+            if flags.notify {
+                events.extend(command_events(&st.dbs, command, args, out, dirty_from, expired_from));
             }
         }
         if out.effects.len() - first_effect >= 2 {
@@ -842,10 +920,9 @@ impl Node {
     /// evictions recorded in `out`.
     fn publish_events(&self, flags: u32, mut events: Vec<notify::Event>, out: &WriteSet) {
         use ferrocache_common::parameters::notify as class;
-        let expired =
-            out.expired_keys.iter().map(|k| notify::Event { class: class::EXPIRED, name: "expired", key: k.clone() });
-        let evicted =
-            out.evicted.iter().map(|k| notify::Event { class: class::EVICTED, name: "evicted", key: k.clone() });
+        let event = |class, name, (db, key): &(usize, Bytes)| notify::Event { class, name, db: *db, key: key.clone() };
+        let expired = out.expired_keys.iter().map(|k| event(class::EXPIRED, "expired", k));
+        let evicted = out.evicted.iter().map(|k| event(class::EVICTED, "evicted", k));
         events.extend(expired.chain(evicted));
         for (channel, message) in notify::messages(flags, &events) {
             self.broker.publish(&channel, &message, false);
@@ -907,17 +984,33 @@ impl Node {
         if st.role != Role::Primary || !st.lease_live() || st.writes_paused {
             return Ok(0);
         }
-        let mut ctx = Ctx {
-            ks: &mut st.ks,
-            now: now_ms(),
-            primary: true,
-            out: &mut out,
-            max_string: self.max_string,
-            block: None,
-            lfu: None,
-            script: None,
-        };
-        let n = ctx.expire_cycle(limit);
+        // Every database in turn, until `limit` keys have gone.
+        let mut n = 0;
+        let now = now_ms();
+        for db in 0..crate::databases::DATABASES {
+            if n >= limit {
+                break;
+            }
+            if st.dbs.db(db).keys_with_expiry() == 0 {
+                continue;
+            }
+            let from = out.effects.len();
+            let (ks, others) = st.dbs.split(db);
+            let mut ctx = Ctx {
+                ks,
+                db,
+                others,
+                now,
+                primary: true,
+                out: &mut out,
+                max_string: self.max_string,
+                block: None,
+                lfu: None,
+                script: None,
+            };
+            n += ctx.expire_cycle(limit - n);
+            cmd::place_effects(&mut out.effects[from..], db);
+        }
         if st.purge_pending {
             crate::migration::purge_unowned(&mut st, &mut out);
         }
@@ -950,8 +1043,8 @@ impl Node {
         effects: Vec<Effect>,
         offset: u64,
     ) -> Result<(), StoreError> {
-        let NodeState { ks, scripts, .. } = &mut *st;
-        let mut out = apply(&self.id, ks, scripts, &effects);
+        let NodeState { dbs, scripts, .. } = &mut *st;
+        let mut out = apply(&self.id, dbs, scripts, &effects);
         // A replica logs the primary's effects verbatim, so its offsets are the primary's.
         out.effects = effects;
         st.position.offset = offset.saturating_sub(out.effects.len() as u64);
@@ -964,9 +1057,9 @@ impl Node {
     pub(crate) fn commit(&self, st: &mut NodeState, out: WriteSet) -> Result<u64, StoreError> {
         st.stats.expired_keys += out.expired;
         let mut counted = HashSet::with_capacity(out.dirty.len());
-        for key in &out.dirty {
-            if counted.insert(key) {
-                st.ks.recount(key);
+        for dirty in &out.dirty {
+            if counted.insert(dirty) {
+                st.dbs.db_mut(dirty.0).recount(&dirty.1);
             }
         }
         if st.role == Role::Primary && !out.effects.is_empty() {
@@ -985,9 +1078,11 @@ impl Node {
         self.wake_watchers(out.dirty.iter());
         if out.flushed {
             st.watch.flush();
+            // A swapped database may now hold what they wait for.
+            self.wake_all_watchers();
         }
-        for k in &out.dirty {
-            st.watch.touch(k);
+        for (db, k) in &out.dirty {
+            st.watch.touch(*db, k);
         }
         st.pending.fsync |= self.fsync == AppendFsync::Always;
         st.store_seq += 1;
@@ -1000,11 +1095,11 @@ impl Node {
     /// node's role changes). Waiters on a key queue by `seq` (their first blocking: one
     /// that blocks again keeps its place), as Redis serves the longest-waiting client first.
     /// Dropping the returned handle unregisters it.
-    fn watch_keys(&self, keys: &[Bytes], seq: u64, consumes: bool) -> Arc<tokio::sync::Notify> {
+    fn watch_keys(&self, db: usize, keys: &[Bytes], seq: u64, consumes: bool) -> Arc<tokio::sync::Notify> {
         let wake = Arc::new(tokio::sync::Notify::new());
         let mut watchers = self.watchers.lock();
         for k in keys {
-            let list = watchers.entry(k.clone()).or_default();
+            let list = watchers.entry((db, k.clone())).or_default();
             let at = list.partition_point(|w| w.seq <= seq);
             list.insert(at, Watcher { seq, consumes, wake: Arc::downgrade(&wake) });
         }
@@ -1015,7 +1110,7 @@ impl Node {
     /// takes what it waits for (when it is served, its own write wakes the next), and every
     /// one that only reads. A woken waiter leaves the queue; if it finds nothing it comes back
     /// at its place.
-    pub(crate) fn wake_watchers<'k>(&self, keys: impl Iterator<Item = &'k Bytes>) {
+    pub(crate) fn wake_watchers<'k>(&self, keys: impl Iterator<Item = &'k cmd::DbKey>) {
         let mut watchers = self.watchers.lock();
         if watchers.is_empty() {
             return;
@@ -1038,14 +1133,15 @@ impl Node {
         }
     }
 
-    /// Takes waiter `seq` out of `keys`' queues.
-    fn unwatch(&self, keys: &[Bytes], seq: u64) {
+    /// Takes waiter `seq` out of the queues of `keys` (of database `db`).
+    fn unwatch(&self, db: usize, keys: &[Bytes], seq: u64) {
         let mut watchers = self.watchers.lock();
         for k in keys {
-            if let Some(list) = watchers.get_mut(k) {
+            let k = (db, k.clone());
+            if let Some(list) = watchers.get_mut(&k) {
                 list.retain(|w| w.seq != seq);
                 if list.is_empty() {
-                    watchers.remove(k);
+                    watchers.remove(&k);
                 }
             }
         }
@@ -1093,23 +1189,20 @@ impl Node {
     /// as a snapshot restore does).
     pub fn install_full_sync(
         &self,
-        entries: Vec<(Bytes, Entry)>,
+        entries: Vec<DbEntry>,
         position: Position,
         scripts: Option<Vec<Bytes>>,
     ) -> Result<(), StoreError> {
         let segment = self.files.allocate();
         let mut w = crate::snapshot::file::Writer::create(self.files.base_path(segment))?;
         w.position(&position)?;
-        for (key, entry) in &entries {
-            w.entry(key, entry)?;
+        for (db, key, entry) in &entries {
+            w.entry(*db, key, entry)?;
         }
         let (_, bytes) = w.finish()?;
-        let mut ks = Keyspace::new();
-        for (key, entry) in entries {
-            ks.insert(&key, entry);
-        }
+        let dbs = Databases::from_entries(entries);
         let mut st = self.lock_state();
-        let old = std::mem::replace(&mut st.ks, ks);
+        let old = std::mem::replace(&mut st.dbs, dbs);
         st.compacting = None;
         st.position = position.clone();
         st.backlog.clear();
@@ -1142,16 +1235,9 @@ impl Node {
 
     /// Primary: a consistent copy of the keyspace and the position it corresponds to, with
     /// the scripts loaded then.
-    pub fn snapshot(&self) -> (Position, Vec<(Bytes, Entry)>, Vec<Bytes>) {
+    pub fn snapshot(&self) -> (Position, Vec<DbEntry>, Vec<Bytes>) {
         let st = self.lock_state();
-        let now = now_ms();
-        let entries = st
-            .ks
-            .iter()
-            .filter(|(_, e)| !e.is_expired(now))
-            .map(|(k, e)| (Bytes::copy_from_slice(k), e.clone()))
-            .collect();
-        (st.position.clone(), entries, st.scripts.bodies())
+        (st.position.clone(), st.dbs.live_entries(now_ms()), st.scripts.bodies())
     }
 
     pub fn record_ack(&self, replica: &str, offset: u64) {

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::keyspace::Entry;
 use crate::value::Value;
 
 fn spec(min_bytes: u64) -> NodeSpec {
@@ -30,18 +31,21 @@ fn open(root: &std::path::Path, min_bytes: u64) -> Node {
 }
 
 fn run(node: &Node, commands: &[&[&str]]) {
-    let batch: Vec<(Request, bool)> = commands
-        .iter()
-        .map(|c| (Request::Data(c.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()), false))
-        .collect();
+    run_in(node, 0, commands)
+}
+
+fn run_in(node: &Node, db: usize, commands: &[&[&str]]) {
+    let args = |c: &&[&str]| c.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+    let batch: Vec<(Request, bool)> = commands.iter().map(|c| (Request::Data { db, args: args(c) }, false)).collect();
     let applied = node.execute_batch(&batch).unwrap();
     for r in &applied.replies {
         assert!(!matches!(r, Reply::Error(_)), "{r:?}");
     }
 }
 
-fn contents(node: &Node) -> BTreeMap<Bytes, Entry> {
-    node.with_state(|st| st.ks.iter().map(|(k, e)| (Bytes::copy_from_slice(k), e.clone())).collect())
+/// Every key, named by its database and itself.
+fn contents(node: &Node) -> BTreeMap<(usize, Bytes), Entry> {
+    node.with_state(|st| st.dbs.live_entries(0).into_iter().map(|(db, k, e)| ((db, k), e)).collect())
 }
 
 fn settle(node: &Node) {
@@ -74,7 +78,17 @@ fn restarts_where_it_stopped_with_compactions_between() {
                 ],
             );
         }
+        // Other databases' keys go through compactions too, also while SWAPDB moves them
+        // and MOVE carries keys between them.
+        if i % 5 == 0 {
+            let db = 1 + (i / 5) % 15;
+            run_in(&node, db, &[&["SET", &k, &v], &["HSET", "h", &k, &v], &["PEXPIREAT", &k, "4102444800000"]]);
+        }
+        if i % 97 == 0 {
+            run_in(&node, 2, &[&["SWAPDB", "3", "2"], &["MOVE", "h", "9"]]);
+        }
     }
+    run_in(&node, 15, &[&["FLUSHDB"]]);
     settle(&node);
     let before = contents(&node);
     let position = node.with_state(|st| st.position.clone());
@@ -91,7 +105,7 @@ fn restarts_where_it_stopped_with_compactions_between() {
     assert_eq!(after.len(), before.len());
     // A consumer's seen/active times are the clock of whoever applied the delivery (as
     // after Redis's AOF replay); everything else must be the same.
-    let clockless = |mut m: BTreeMap<Bytes, Entry>| {
+    let clockless = |mut m: BTreeMap<(usize, Bytes), Entry>| {
         for e in m.values_mut() {
             if let Value::Stream(s) = &mut e.value {
                 for c in s.groups.values_mut().flat_map(|g| g.consumers.values_mut()) {
@@ -102,7 +116,9 @@ fn restarts_where_it_stopped_with_compactions_between() {
         m
     };
     assert!(clockless(after.clone()) == clockless(before), "the reopened keyspace differs");
-    let Some(Value::List(l)) = after.get(&Bytes::from_static(b"list")).map(|e| e.value.clone()) else { panic!() };
+    let Some(Value::List(l)) = after.get(&(0, Bytes::from_static(b"list"))).map(|e| e.value.clone()) else { panic!() };
+    assert!((1..15).all(|db| after.keys().any(|(d, _)| *d == db)), "keys in every database but the flushed one");
+    assert!(!after.keys().any(|(d, _)| *d == 15));
     assert_eq!(l.len(), 3000);
     // The script was loaded before every compaction: the segments after each image say so.
     let sha = crate::script::sha1hex(b"return 'kept'");
@@ -115,7 +131,7 @@ fn restarts_where_it_stopped_with_compactions_between() {
     drop(node);
     let node = open(root.path(), 1 << 30);
     assert_eq!(node.with_state(|st| st.position.offset), position.offset + 1);
-    let counter = node.with_state(|st| st.ks.get(b"counter").map(|e| e.value.clone()));
+    let counter = node.with_state(|st| st.dbs.db(0).get(b"counter").map(|e| e.value.clone()));
     assert_eq!(counter, Some(Value::Str(crate::strval::Str::from(Bytes::from_static(b"3001")))));
 }
 
@@ -124,8 +140,8 @@ fn a_full_sync_replaces_the_files_too() {
     let root = tempfile::tempdir().unwrap();
     let node = open(root.path(), 1 << 30);
     run(&node, &[&["SET", "old", "1"]]);
-    let entries =
-        vec![(Bytes::from_static(b"new"), Entry::new(Value::Str(crate::strval::Str::from(Bytes::from_static(b"2")))))];
+    let value = |v: &'static [u8]| Entry::new(Value::Str(crate::strval::Str::from(Bytes::from_static(v))));
+    let entries = vec![(0, Bytes::from_static(b"new"), value(b"2")), (12, Bytes::from_static(b"new"), value(b"12"))];
     let position = Position { replid: "primary".into(), offset: 40 };
     run(&node, &[&["SCRIPT", "LOAD", "return 'mine'"]]);
     let theirs = Bytes::from_static(b"return 'theirs'");
@@ -133,8 +149,8 @@ fn a_full_sync_replaces_the_files_too() {
     settle(&node);
     drop(node);
     let node = open(root.path(), 1 << 30);
-    let keys: Vec<Bytes> = contents(&node).into_keys().collect();
-    assert_eq!(keys, vec![Bytes::from_static(b"new")]);
+    let keys: Vec<(usize, Bytes)> = contents(&node).into_keys().collect();
+    assert_eq!(keys, vec![(0, Bytes::from_static(b"new")), (12, Bytes::from_static(b"new"))]);
     // The primary's scripts replace the node's own, across a restart too.
     let known = |body: &[u8]| node.with_state(|st| st.scripts.exists(crate::script::sha1hex(body).as_bytes()));
     assert!(known(&theirs) && !known(b"return 'mine'"));

@@ -1,16 +1,19 @@
 //! Keyspace notifications (`notify-keyspace-events`): after a command changes keys, the
-//! primary publishes Redis's events through its pub/sub broker, on `__keyspace@0__:<key>`
-//! (message: the event) and `__keyevent@0__:<event>` (message: the key), for the classes the
-//! group enabled.
+//! primary publishes Redis's events through its pub/sub broker, on `__keyspace@<db>__:<key>`
+//! (message: the event) and `__keyevent@<db>__:<event>` (message: the key), for the classes
+//! the group enabled.
 
 use bytes::Bytes;
 use ferrocache_common::parameters::notify;
 
-/// One event: its class (a `notify` flag), its name and the key.
+use crate::cmd::DbKey;
+
+/// One event: its class (a `notify` flag), its name and the key (with its database).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub class: u32,
     pub name: &'static str,
+    pub db: usize,
     pub key: Bytes,
 }
 
@@ -91,20 +94,26 @@ impl Rule {
 /// The events of one command (fired under `rule`) that changed `changed` keys; `gone`
 /// tells whether a key no longer exists afterwards (an emptied collection also fires `del`,
 /// as in Redis).
-pub fn command_events(rule: Rule, args: &[Bytes], changed: &[Bytes], gone: impl Fn(&[u8]) -> bool) -> Vec<Event> {
+pub fn command_events(
+    rule: Rule,
+    args: &[Bytes],
+    changed: &[DbKey],
+    gone: impl Fn(usize, &[u8]) -> bool,
+) -> Vec<Event> {
     let mut out = Vec::new();
-    let mut seen: Vec<&Bytes> = Vec::new();
-    for key in changed {
-        if seen.contains(&key) {
+    let mut seen: Vec<&DbKey> = Vec::new();
+    for changed in changed {
+        if seen.contains(&changed) {
             continue;
         }
         let second = !seen.is_empty();
-        seen.push(key);
+        seen.push(changed);
+        let (db, key) = changed;
         let Some((class, event)) = rule.event(args, second) else { continue };
-        out.push(Event { class, name: event, key: key.clone() });
-        let deleting = matches!(event, "del" | "rename_from");
-        if !deleting && gone(key) && class != notify::GENERIC {
-            out.push(Event { class: notify::GENERIC, name: "del", key: key.clone() });
+        out.push(Event { class, name: event, db: *db, key: key.clone() });
+        let deleting = matches!(event, "del" | "rename_from" | "move_from");
+        if !deleting && gone(*db, key) && class != notify::GENERIC {
+            out.push(Event { class: notify::GENERIC, name: "del", db: *db, key: key.clone() });
         }
     }
     out
@@ -113,7 +122,7 @@ pub fn command_events(rule: Rule, args: &[Bytes], changed: &[Bytes], gone: impl 
 /// The events of a command that just ran: for the keys it made dirty since `dirty_from`,
 /// less those that merely expired (they fire `expired` on their own).
 pub fn events_since(
-    ks: &crate::keyspace::Keyspace,
+    gone: impl Fn(usize, &[u8]) -> bool,
     rule: Rule,
     args: &[Bytes],
     out: &crate::cmd::WriteSet,
@@ -124,8 +133,8 @@ pub fn events_since(
         return Vec::new();
     }
     let expired = &out.expired_keys[expired_from..];
-    let changed: Vec<Bytes> = out.dirty[dirty_from..].iter().filter(|k| !expired.contains(k)).cloned().collect();
-    command_events(rule, args, &changed, |k| ks.get(k).is_none())
+    let changed: Vec<DbKey> = out.dirty[dirty_from..].iter().filter(|k| !expired.contains(k)).cloned().collect();
+    command_events(rule, args, &changed, gone)
 }
 
 /// The (channel, message) pairs to publish for `events` under the `flags` in force.
@@ -133,12 +142,12 @@ pub fn messages(flags: u32, events: &[Event]) -> Vec<(Bytes, Bytes)> {
     let mut out = Vec::new();
     for e in events.iter().filter(|e| flags & e.class != 0) {
         if flags & notify::KEYSPACE != 0 {
-            let mut channel = b"__keyspace@0__:".to_vec();
+            let mut channel = format!("__keyspace@{}__:", e.db).into_bytes();
             channel.extend_from_slice(&e.key);
             out.push((Bytes::from(channel), Bytes::from_static(e.name.as_bytes())));
         }
         if flags & notify::KEYEVENT != 0 {
-            out.push((Bytes::from(format!("__keyevent@0__:{}", e.name)), e.key.clone()));
+            out.push((Bytes::from(format!("__keyevent@{}__:{}", e.db, e.name)), e.key.clone()));
         }
     }
     out
@@ -156,7 +165,8 @@ mod tests {
     fn events_follow_redis_names() {
         let rule = |args: &[Bytes]| crate::cmd::Command::resolve(args).map(|c| c.rule()).unwrap_or(Rule::Quiet);
         let events_of = |args: &[Bytes], changed: &[Bytes], gone: &dyn Fn(&[u8]) -> bool| {
-            command_events(rule(args), args, changed, gone)
+            let changed: Vec<DbKey> = changed.iter().map(|k| (0, k.clone())).collect();
+            command_events(rule(args), args, &changed, |_, k| gone(k))
         };
         let events = events_of(&[b("LPOP"), b("l")], &[b("l")], &|_| true);
         assert_eq!(events.iter().map(|e| e.name).collect::<Vec<_>>(), ["lpop", "del"]);
@@ -174,8 +184,19 @@ mod tests {
         assert_eq!(msgs, vec![(b("__keyspace@0__:k"), b("set")), (b("__keyevent@0__:set"), b("k"))]);
         assert!(messages(
             notify::parse("Kl").unwrap_or(0),
-            &[Event { class: notify::STRING, name: "set", key: b("k") }]
+            &[Event { class: notify::STRING, name: "set", db: 0, key: b("k") }]
         )
         .is_empty());
+        // MOVE fires move_from in the source database and move_to in the target.
+        let moved = command_events(
+            rule(&[b("MOVE"), b("k"), b("3")]),
+            &[b("MOVE"), b("k"), b("3")],
+            &[(0, b("k")), (3, b("k"))],
+            |db, _| db == 0,
+        );
+        let msgs = messages(flags, &moved);
+        assert_eq!(msgs[0], (b("__keyspace@0__:k"), b("move_from")));
+        assert_eq!(msgs[3], (b("__keyevent@3__:move_to"), b("k")));
+        assert_eq!(msgs.len(), 4);
     }
 }

@@ -184,10 +184,12 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
             continue;
         }
         let request = match c.request {
-            Some(R::Data(d)) => node::Request::Data(d.args),
-            Some(R::Watch(w)) => node::Request::Watch(w.keys),
+            // Database numbers go through as sent: the node refuses one it does not have.
+            Some(R::Data(d)) => node::Request::Data { db: d.db as usize, args: d.args },
+            Some(R::Watch(w)) => node::Request::Watch { db: w.db as usize, keys: w.keys },
             Some(R::Transaction(t)) => node::Request::Transaction(Transaction {
-                watches: t.watches.into_iter().map(|w| (w.key, w.token)).collect(),
+                db: t.db as usize,
+                watches: t.watches.into_iter().map(|w| (w.db as usize, w.key, w.token)).collect(),
                 commands: t.commands.into_iter().map(|d| d.args).collect(),
             }),
             other => {
@@ -275,7 +277,7 @@ async fn finish_batch(
             Ok(None) if node.busy.gate().await == Gate::Busy => {
                 fn args(r: &node::Request) -> Option<&[bytes::Bytes]> {
                     match r {
-                        node::Request::Data(args) => Some(args),
+                        node::Request::Data { args, .. } => Some(args),
                         _ => None,
                     }
                 }
@@ -303,7 +305,7 @@ async fn finish_batch(
             }
             let mut request = requests[i].clone();
             if let Some(args) = block.args.take() {
-                request.0 = node::Request::Data(args);
+                request.0 = node::Request::Data { db: request.0.db(), args };
             }
             let token = tokio_util::sync::CancellationToken::new();
             blocked.lock().insert(id, token.clone());
@@ -551,7 +553,9 @@ impl Waiter {
     /// the next in line instead of being lost.
     async fn pass_on(&self) {
         if tokio::time::timeout(Duration::ZERO, self.wake.notified()).await.is_ok() {
-            self.node.wake_watchers(self.block.keys.iter());
+            let db = self.request.0.db();
+            let keys: Vec<crate::cmd::DbKey> = self.block.keys.iter().map(|k| (db, k.clone())).collect();
+            self.node.wake_watchers(keys.iter());
         }
     }
 
@@ -589,7 +593,7 @@ impl Waiter {
                     // Still nothing (someone else took it): wait again on the fresh wake-up.
                     Some(node::Blocked { mut block, wake, .. }) => {
                         if let Some(args) = block.args.take() {
-                            self.request.0 = node::Request::Data(args);
+                            self.request.0 = node::Request::Data { db: self.request.0.db(), args };
                         }
                         self.block.keys = block.keys;
                         self.wake = wake;

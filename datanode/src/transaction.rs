@@ -29,16 +29,17 @@ impl Default for WatchVersions {
     }
 }
 
-fn bucket(key: &[u8]) -> usize {
+fn bucket(db: usize, key: &[u8]) -> usize {
     // A fixed-key hasher: the same key maps to the same bucket for the node's lifetime.
     let mut h = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
+    h.write_usize(db);
     h.write(key);
     (h.finish() as usize) & (BUCKETS - 1)
 }
 
 impl WatchVersions {
-    pub fn touch(&mut self, key: &[u8]) {
-        let b = &mut self.buckets[bucket(key)];
+    pub fn touch(&mut self, db: usize, key: &[u8]) {
+        let b = &mut self.buckets[bucket(db, key)];
         *b = b.wrapping_add(1);
     }
 
@@ -46,21 +47,23 @@ impl WatchVersions {
         self.flushes += 1;
     }
 
-    /// The token WATCH hands out for `key` and EXEC compares.
-    pub fn token(&self, history: &str, ks: &Keyspace, key: &[u8], now: i64) -> Bytes {
+    /// The token WATCH hands out for `key` of database `db` (held in `ks`) and EXEC compares.
+    pub fn token(&self, history: &str, ks: &Keyspace, db: usize, key: &[u8], now: i64) -> Bytes {
         let live = match ks.get(key) {
             Some(e) if !e.is_expired(now) => e.expires_at.to_string(),
             _ => "-".to_string(),
         };
-        Bytes::from(format!("{history}:{}:{}:{live}", self.flushes, self.buckets[bucket(key)]))
+        Bytes::from(format!("{history}:{}:{}:{live}", self.flushes, self.buckets[bucket(db, key)]))
     }
 }
 
 /// A transaction as the gateway sent it.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Transaction {
-    /// (key, token) pairs from the client's WATCHes.
-    pub watches: Vec<(Bytes, Bytes)>,
+    /// The database its commands start in (a SELECT among them changes it for the rest).
+    pub db: usize,
+    /// (database, key, token) triples from the client's WATCHes.
+    pub watches: Vec<(usize, Bytes, Bytes)>,
     /// The queued commands, each name first.
     pub commands: Vec<Vec<Bytes>>,
 }
@@ -73,14 +76,18 @@ mod tests {
     fn tokens_change_with_writes_to_the_bucket_and_flushes() {
         let mut v = WatchVersions::default();
         let ks = Keyspace::new();
-        let t0 = v.token("h", &ks, b"k", 0);
-        v.touch(b"other-key-somewhere");
-        let t1 = v.token("h", &ks, b"k", 0);
-        v.touch(b"k");
-        let t2 = v.token("h", &ks, b"k", 0);
+        let t0 = v.token("h", &ks, 0, b"k", 0);
+        v.touch(0, b"other-key-somewhere");
+        let t1 = v.token("h", &ks, 0, b"k", 0);
+        v.touch(0, b"k");
+        let t2 = v.token("h", &ks, 0, b"k", 0);
         assert_ne!(t1, t2);
+        // The same name in another database is another key.
+        let in_db_1 = v.token("h", &ks, 1, b"k", 0);
+        v.touch(1, b"k");
+        assert_ne!(in_db_1, v.token("h", &ks, 1, b"k", 0));
         v.flush();
-        assert_ne!(t2, v.token("h", &ks, b"k", 0));
-        assert_ne!(t0, v.token("other-history", &ks, b"k", 0));
+        assert_ne!(t2, v.token("h", &ks, 0, b"k", 0));
+        assert_ne!(t0, v.token("other-history", &ks, 0, b"k", 0));
     }
 }

@@ -197,7 +197,7 @@ fn command_categories(c: &CommandSpec) -> Vec<&'static str> {
     if matches!(c.name, "sort" | "sort_ro") {
         cats.extend(["set", "sortedset", "list"]);
     }
-    if matches!(c.name, "dbsize" | "flushall" | "flushdb" | "restore-asking") {
+    if matches!(c.name, "dbsize" | "flushall" | "flushdb" | "restore-asking" | "swapdb") {
         cats.push("keyspace");
     }
     if matches!(c.name, "command" | "asking" | "readonly" | "readwrite" | "wait" | "waitaof") {

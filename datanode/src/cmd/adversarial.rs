@@ -30,7 +30,7 @@ use crate::value::Value;
 const KEYS: &[&str] = &["s", "n", "f", "h", "l", "st", "is", "z", "hll", "badhll", "bm", "gone", "{s}x", "dst"];
 
 struct Side {
-    ks: Keyspace,
+    dbs: crate::databases::Databases,
     primary: bool,
     scripts: crate::script::Scripts,
 }
@@ -38,8 +38,16 @@ struct Side {
 impl Side {
     fn run(&mut self, args: &[Bytes], now: i64) -> (Reply, WriteSet, Option<Block>) {
         let mut out = WriteSet::default();
+        // The primary runs clients' commands in database 0; the replica applies effects in
+        // the database each names.
+        let Some((db, args)) = effect_db(args) else {
+            return (Reply::error("ERR no such database"), out, None);
+        };
+        let (ks, others) = self.dbs.split(db);
         let mut ctx = Ctx {
-            ks: &mut self.ks,
+            ks,
+            db,
+            others,
             now,
             primary: self.primary,
             out: &mut out,
@@ -50,6 +58,7 @@ impl Side {
         };
         let reply = execute(&mut ctx, args);
         let block = ctx.block.take();
+        place_effects(&mut out.effects, db);
         (reply, out, block)
     }
 }
@@ -64,8 +73,8 @@ fn cmd(words: &[&str]) -> Vec<Bytes> {
 
 /// A primary and its replica holding one key of every type (and a few odd ones).
 fn seeded(now: i64) -> (Side, Side) {
-    let mut primary = Side { ks: Keyspace::new(), primary: true, scripts: Default::default() };
-    let mut replica = Side { ks: Keyspace::new(), primary: false, scripts: Default::default() };
+    let mut primary = Side { dbs: Default::default(), primary: true, scripts: Default::default() };
+    let mut replica = Side { dbs: Default::default(), primary: false, scripts: Default::default() };
     let mut dense_bad = b"HYLL\x00\0\0\0\0\0\0\0\0\0\0\0".to_vec();
     dense_bad.extend(std::iter::repeat_n(0xFFu8, 12288));
     let setup: Vec<Vec<Bytes>> = vec![
@@ -104,7 +113,7 @@ fn payloads(primary: &Side) -> Vec<Bytes> {
         Bytes::from(p)
     };
     for key in ["s", "h", "l", "st", "z"] {
-        if let Some(e) = primary.ks.get(key.as_bytes()) {
+        if let Some(e) = primary.dbs.db(0).get(key.as_bytes()) {
             let dump = crate::rdb::dump(&e.value);
             out.push(Bytes::from(dump.clone()));
             out.push(Bytes::copy_from_slice(&dump[..dump.len() / 2]));
@@ -142,15 +151,16 @@ fn args_for(rng: &mut StdRng, name: &str, arity: i32, payloads: &[Bytes]) -> Vec
 /// What must hold between a primary and the replica that applied its effects, for the
 /// keys a command may have touched (walking all 16384 slots every run would be slow).
 fn divergence(primary: &Side, replica: &Side, now: i64, touched: &[Bytes]) -> Option<String> {
-    if primary.ks.len() != replica.ks.len() {
-        return Some(format!("{} keys on the primary, {} on the replica", primary.ks.len(), replica.ks.len()));
+    if primary.dbs.len() != replica.dbs.len() {
+        return Some(format!("{} keys on the primary, {} on the replica", primary.dbs.len(), replica.dbs.len()));
     }
     let mut keys: Vec<Bytes> = KEYS.iter().map(|k| b(k)).chain(touched.iter().cloned()).collect();
     keys.sort();
     keys.dedup();
     let live = |s: &Side| {
         keys.iter()
-            .filter_map(|k| s.ks.get(k).filter(|e| !e.is_expired(now)).map(|e| (k.clone(), e.clone())))
+            .flat_map(|k| s.dbs.iter().map(move |(db, ks)| (db, k, ks)))
+            .filter_map(|(db, k, ks)| ks.get(k).filter(|e| !e.is_expired(now)).map(|e| ((db, k.clone()), e.clone())))
             .collect::<Vec<_>>()
     };
     let (p, r) = (live(primary), live(replica));
@@ -221,12 +231,12 @@ fn hostile_arguments_never_panic_hang_or_diverge() {
                     failures.push(format!("replica panics on effect {} of {}", show(effect), show(&args)));
                 }
             }
-            let touched: Vec<Bytes> = args[1..].iter().chain(out.dirty.iter()).cloned().collect();
+            let touched: Vec<Bytes> = args[1..].iter().chain(out.dirty.iter().map(|(_, k)| k)).cloned().collect();
             if let Some(what) = divergence(&primary, &replica, now, &touched) {
                 failures.push(format!("diverged after {}: {what}", show(&args)));
                 (primary, replica) = seeded(now);
             }
-            if primary.ks.is_empty() {
+            if primary.dbs.db(0).is_empty() {
                 (primary, replica) = seeded(now);
             }
         }

@@ -27,6 +27,9 @@ enum Action {
     /// `MULTI` / `EXEC` in the replication log: they frame a transaction's effects (true =
     /// opens), so a replica applies it whole. Never run as commands here.
     Frame(bool),
+    /// SELECT: inside a transaction it switches the database of the commands after it; in
+    /// the replication log `SELECT <db> <effect...>` is an effect of that database.
+    Select,
     /// Answered by the gateway (PING, CLIENT, ...); a datanode refuses it.
     Elsewhere,
 }
@@ -241,8 +244,11 @@ fn action(name: &str) -> (Action, Rule) {
 
         "cluster" => run(keys::cluster, Quiet),
         "dbsize" => run(|c, _| Ok(Reply::Integer(c.ks.len() as i64)), Quiet),
-        "flushall" => run(server::flush, Quiet),
-        "flushdb" => run(server::flush, Quiet),
+        "flushall" => run(|c, a| server::flush(c, a, true), Quiet),
+        "flushdb" => run(|c, a| server::flush(c, a, false), Quiet),
+        "swapdb" => run(server::swapdb, Quiet),
+        "move" => run(keys::move_key, FromTo(GENERIC, "move_from", "move_to")),
+        "select" => (Action::Select, Quiet),
         "eval" => run(|c, a| script::eval(c, a, false, false), Quiet),
         "evalsha" => run(|c, a| script::eval(c, a, true, false), Quiet),
         "eval_ro" => run(|c, a| script::eval(c, a, false, true), Quiet),
@@ -353,11 +359,16 @@ impl Command {
         self.entry.rule
     }
 
+    /// SELECT (inside a transaction: the database of the commands after it).
+    pub fn selects(&self) -> bool {
+        matches!(self.entry.action, Action::Select)
+    }
+
     /// Runs it on `ctx`; `args` are the ones it was resolved from.
     pub fn run(&self, ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         match self.entry.action {
             Action::Run(f) => f(ctx, args).unwrap_or_else(|e| e),
-            Action::Frame(_) | Action::Elsewhere => {
+            Action::Frame(_) | Action::Select | Action::Elsewhere => {
                 Reply::error(format!("ERR '{}' is not served by datanodes", self.spec.name))
             }
         }
@@ -398,6 +409,41 @@ pub fn frame_marker(effect: &[Bytes]) -> Option<bool> {
     match Command::resolve(effect).ok()?.entry.action {
         Action::Frame(opens) => Some(opens),
         _ => None,
+    }
+}
+
+/// An effect of database `db` as the replication log carries it: self-contained (`SELECT
+/// <db>` and the effect), so a replica resuming anywhere in the stream, or a log replayed
+/// from any record, applies it where it belongs. Database 0's effects go as they are.
+pub fn in_db(db: usize, effect: Vec<Bytes>) -> Vec<Bytes> {
+    if db == 0 {
+        return effect;
+    }
+    let mut out = Vec::with_capacity(effect.len() + 2);
+    out.push(Bytes::from_static(b"SELECT"));
+    out.push(Bytes::from(db.to_string()));
+    out.extend(effect);
+    out
+}
+
+/// The database an effect belongs to and the effect itself ([`in_db`]'s inverse); None for
+/// a database number this node does not have.
+pub fn effect_db(effect: &[Bytes]) -> Option<(usize, &[Bytes])> {
+    let selects = effect.len() >= 3
+        && effect.first().and_then(|n| command::index(n)).is_some_and(|i| matches!(table()[i].action, Action::Select));
+    if !selects {
+        return Some((0, effect));
+    }
+    let db = super::args::parse_i64(&effect[1]).and_then(|n| usize::try_from(n).ok())?;
+    crate::databases::Databases::valid(db).then_some((db, &effect[2..]))
+}
+
+/// Wraps the effects from `from` on as effects of database `db` ([`in_db`]).
+pub fn place_effects(effects: &mut [Vec<Bytes>], db: usize) {
+    if db != 0 {
+        for e in effects {
+            *e = in_db(db, std::mem::take(e));
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use ferrocache_common::reply::errors;
 use ferrocache_common::slot::SLOT_COUNT;
 use ferrocache_common::Reply;
 
-use super::args::{eq_ignore_case, int_arg, int_bytes, parse_i64, syntax_error};
+use super::args::{database_arg, eq_ignore_case, int_arg, int_bytes, parse_i64, syntax_error};
 use super::{CmdResult, Ctx};
 use crate::keyspace::Entry;
 use crate::value::Value;
@@ -245,31 +245,73 @@ pub(super) fn rename(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
 pub(super) fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (src, dst) = (&args[1], &args[2]);
     let mut replace = false;
+    let mut db = ctx.db;
     let mut i = 3;
     while i < args.len() {
         if eq_ignore_case(&args[i], "REPLACE") {
             replace = true;
         } else if eq_ignore_case(&args[i], "DB") && i + 1 < args.len() {
-            if int_arg(&args[i + 1])? != 0 {
-                return Err(Reply::error(errors::DB_INDEX));
-            }
+            db = database_arg(&args[i + 1])?;
             i += 1;
         } else {
             return Err(syntax_error());
         }
         i += 1;
     }
-    if src == dst {
+    if src == dst && db == ctx.db {
         return Err(Reply::error("ERR source and destination objects are the same"));
     }
     let Some(entry) = ctx.lookup(src).cloned() else {
         return Ok(Reply::Integer(0));
     };
-    if ctx.exists(dst) && !replace {
+    if db == ctx.db {
+        if ctx.exists(dst) && !replace {
+            return Ok(Reply::Integer(0));
+        }
+        ctx.ks.insert(dst, entry);
+        ctx.propagate(args.to_vec(), &[dst]);
+        return Ok(Reply::Integer(1));
+    }
+    let now = ctx.now;
+    let Some(target) = ctx.others.get(db) else {
+        return Err(Reply::error(errors::DB_INDEX));
+    };
+    if target.get(dst).is_some_and(|e| !e.is_expired(now)) && !replace {
         return Ok(Reply::Integer(0));
     }
-    ctx.ks.insert(dst, entry);
-    ctx.propagate(args.to_vec(), &[dst]);
+    target.insert(dst, entry);
+    ctx.out.dirty.push((db, dst.clone()));
+    ctx.out.effects.push(args.to_vec());
+    Ok(Reply::Integer(1))
+}
+
+/// MOVE key db: the key (with its expiry) goes to another database unless one of that name
+/// lives there already. A replica applies the primary's MOVE as it happened: it moves
+/// whatever it holds under the key.
+pub(super) fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let key = &args[1];
+    let db = database_arg(&args[2])?;
+    if db == ctx.db {
+        return Err(Reply::error("ERR source and destination objects are the same"));
+    }
+    let primary = ctx.primary;
+    if primary && !ctx.exists(key) {
+        return Ok(Reply::Integer(0));
+    }
+    let now = ctx.now;
+    let Some(target) = ctx.others.get(db) else {
+        return Err(Reply::error(errors::DB_INDEX));
+    };
+    if primary && target.get(key).is_some_and(|e| !e.is_expired(now)) {
+        return Ok(Reply::Integer(0));
+    }
+    let Some(entry) = ctx.ks.remove(key) else {
+        return Ok(Reply::Integer(0));
+    };
+    target.insert(key, entry);
+    ctx.out.dirty.push((ctx.db, key.clone()));
+    ctx.out.dirty.push((db, key.clone()));
+    ctx.out.effects.push(args.to_vec());
     Ok(Reply::Integer(1))
 }
 

@@ -29,24 +29,28 @@ use ferrocache_common::Reply;
 use crate::keyspace::{Entry, Keyspace};
 use crate::value::Value;
 
-pub use args::{check_subcommand, parse_f64, parse_i64};
-pub use dispatch::{execute, frame, frame_marker, while_busy, Command, WhileBusy};
+pub use args::{check_subcommand, database_arg, parse_f64, parse_i64};
+pub use dispatch::{effect_db, execute, frame, frame_marker, in_db, place_effects, while_busy, Command, WhileBusy};
+
+/// A key in one of the node's databases.
+pub type DbKey = (usize, Bytes);
 
 /// What a batch of commands changed.
 #[derive(Default, Debug)]
 pub struct WriteSet {
     /// Effects for the replication log, in order.
     pub effects: Vec<Vec<Bytes>>,
-    /// Keys whose stored state must be rewritten (or deleted).
-    pub dirty: Vec<Bytes>,
-    /// The whole keyspace was emptied (FLUSHALL) before the dirty keys were written.
+    /// Keys changed (WATCH, blocked clients, notifications, memory accounting).
+    pub dirty: Vec<DbKey>,
+    /// Whole databases were emptied or swapped (FLUSHALL, FLUSHDB, SWAPDB): every WATCH
+    /// token is void and blocked clients look again.
     pub flushed: bool,
     /// Keys deleted because they had expired (INFO stats expired_keys).
     pub expired: u64,
     /// Keys evicted for maxmemory (keyspace notifications).
-    pub evicted: Vec<Bytes>,
+    pub evicted: Vec<DbKey>,
     /// Keys deleted because they had expired (keyspace notifications).
-    pub expired_keys: Vec<Bytes>,
+    pub expired_keys: Vec<DbKey>,
     /// Keyspace events of the commands a script ran (they fire as if sent one by one), and
     /// those a command fires itself besides its rule's (a consumer XREADGROUP created).
     pub events: Vec<crate::notify::Event>,
@@ -86,7 +90,11 @@ impl Block {
 }
 
 pub struct Ctx<'a> {
+    /// The database the command runs in (its connection's SELECT).
     pub ks: &'a mut Keyspace,
+    pub db: usize,
+    /// The node's other databases (MOVE, SWAPDB, COPY ... DB, FLUSHALL).
+    pub others: crate::databases::Others<'a>,
     pub now: i64,
     /// Primaries delete expired keys (and propagate the deletion); replicas only hide them.
     pub primary: bool,
@@ -105,7 +113,7 @@ impl<'a> Ctx<'a> {
     /// Records a change: `args` is its deterministic form; `keys` the keys it touched.
     fn propagate(&mut self, args: Vec<Bytes>, keys: &[&[u8]]) {
         for k in keys {
-            self.out.dirty.push(Bytes::copy_from_slice(k));
+            self.out.dirty.push((self.db, Bytes::copy_from_slice(k)));
         }
         self.out.effects.push(args);
     }
@@ -192,7 +200,7 @@ impl<'a> Ctx<'a> {
         if expired && self.primary {
             self.ks.remove(key);
             self.out.expired += 1;
-            self.out.expired_keys.push(Bytes::copy_from_slice(key));
+            self.out.expired_keys.push((self.db, Bytes::copy_from_slice(key)));
             self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)], &[key]);
         }
     }

@@ -86,7 +86,8 @@ impl Ctx<'_> {
     /// Records a stream change (`effects` in order) under `key`.
     fn stream_written(&mut self, key: &[u8], effects: Vec<Vec<Bytes>>) {
         use ferrocache_common::parameters::notify::STREAM;
-        let event = |name| crate::notify::Event { class: STREAM, name, key: Bytes::copy_from_slice(key) };
+        let db = self.db;
+        let event = |name| crate::notify::Event { class: STREAM, name, db, key: Bytes::copy_from_slice(key) };
         for (i, effect) in effects.into_iter().enumerate() {
             // What a command does on the side fires its own event, as in Redis: a consumer
             // created by XREADGROUP/XCLAIM/XAUTOCLAIM, XADD's trim.

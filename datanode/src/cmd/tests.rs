@@ -4,7 +4,9 @@
 use super::*;
 
 struct Harness {
-    ks: Keyspace,
+    dbs: crate::databases::Databases,
+    /// The database commands run in (SELECT).
+    db: usize,
     now: i64,
     primary: bool,
     log: Vec<Vec<Bytes>>,
@@ -13,14 +15,17 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
-        Harness { ks: Keyspace::new(), now: 1_000_000, primary: true, log: Vec::new(), scripts: Default::default() }
+        Harness { dbs: Default::default(), db: 0, now: 1_000_000, primary: true, log: Vec::new(), scripts: Default::default() }
     }
 
     fn run(&mut self, cmd: &str) -> Reply {
         let args: Vec<Bytes> = cmd.split(' ').map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
         let mut out = WriteSet::default();
+        let (ks, others) = self.dbs.split(self.db);
         let mut ctx = Ctx {
-            ks: &mut self.ks,
+            ks,
+            db: self.db,
+            others,
             now: self.now,
             primary: self.primary,
             out: &mut out,
@@ -30,6 +35,7 @@ impl Harness {
             script: Some(crate::script::Env { scripts: &mut self.scripts, oom: false, slots: None }),
         };
         let reply = execute(&mut ctx, &args);
+        place_effects(&mut out.effects, self.db);
         self.log.extend(out.effects);
         reply
     }
@@ -83,11 +89,11 @@ fn expiry_hides_and_deletes_on_primary_only() {
     h.now += 10;
     h.primary = false;
     assert_eq!(h.run("GET k"), Reply::NullBulk);
-    assert_eq!(h.ks.len(), 1, "a replica waits for its primary's DEL");
+    assert_eq!(h.dbs.len(), 1, "a replica waits for its primary's DEL");
     h.primary = true;
     h.log.clear();
     assert_eq!(h.run("GET k"), Reply::NullBulk);
-    assert_eq!(h.ks.len(), 0);
+    assert_eq!(h.dbs.len(), 0);
     assert_eq!(h.log, vec![vec![Bytes::from_static(b"DEL"), Bytes::from_static(b"k")]]);
 }
 
@@ -232,4 +238,67 @@ fn lcs_follows_redis() {
     assert_eq!(h.run("LCS key1 key2 MINMATCHLEN"), err("ERR syntax error"));
     h.run("RPUSH l a");
     assert_eq!(h.run("LCS key1 l"), err("ERR The specified keys must contain string values"));
+}
+
+#[test]
+fn databases_move_swap_copy_and_flush_as_redis_and_replay_from_their_effects() {
+    let mut h = Harness::new();
+    assert_eq!(h.run("SET k v0"), Reply::ok());
+    h.db = 3;
+    assert_eq!(h.run("GET k"), Reply::NullBulk, "databases are separate");
+    assert_eq!(h.run("SET k v3"), Reply::ok());
+    assert_eq!(h.run("SET only3 x"), Reply::ok());
+    assert_eq!(h.run("MOVE k 0"), Reply::Integer(0), "the target has the key");
+    assert_eq!(h.run("MOVE nothing 0"), Reply::Integer(0));
+    assert_eq!(h.run("MOVE only3 3"), err("ERR source and destination objects are the same"));
+    assert_eq!(h.run("MOVE only3 16"), err("ERR DB index is out of range"));
+    assert_eq!(h.run("MOVE only3 -1"), err("ERR DB index is out of range"));
+    assert_eq!(h.run("MOVE only3 x"), err("ERR value is not an integer or out of range"));
+    assert_eq!(h.run("PEXPIRE only3 100000"), Reply::Integer(1));
+    assert_eq!(h.run("MOVE only3 5"), Reply::Integer(1));
+    assert_eq!(h.run("EXISTS only3"), Reply::Integer(0));
+    assert_eq!(h.run("COPY k k DB 3"), err("ERR source and destination objects are the same"));
+    assert_eq!(h.run("COPY k k DB 7"), Reply::Integer(1));
+    assert_eq!(h.run("COPY k k DB 7"), Reply::Integer(0));
+    assert_eq!(h.run("COPY k k DB 99"), err("ERR DB index is out of range"));
+    assert_eq!(h.run("SWAPDB 3 x"), err("ERR invalid second DB index"));
+    assert_eq!(h.run("SWAPDB -1 0"), err("ERR DB index is out of range"));
+    assert_eq!(h.run("SWAPDB 0 3"), Reply::ok());
+    assert_eq!(h.run("GET k"), bulk("v0"), "database 3 now holds what 0 held");
+    assert_eq!(h.run("SWAPDB 5 7"), Reply::ok());
+    h.db = 7;
+    assert!(matches!(h.run("PTTL only3"), Reply::Integer(ms) if ms > 0), "MOVE keeps the expiry");
+    h.db = 5;
+    assert_eq!(h.run("GET k"), bulk("v3"));
+    assert_eq!(h.run("DBSIZE"), Reply::Integer(1));
+    assert_eq!(h.run("FLUSHDB"), Reply::ok());
+    assert_eq!(h.run("DBSIZE"), Reply::Integer(0));
+    assert_eq!(h.dbs.len(), 3, "FLUSHDB empties one database");
+    // A replica applying the log ends up with the same databases.
+    let mut replica = Harness::new();
+    replica.primary = false;
+    for effect in h.log.clone() {
+        let (db, args) = effect_db(&effect).expect("a known database");
+        replica.db = db;
+        let mut out = WriteSet::default();
+        let (ks, others) = replica.dbs.split(db);
+        let mut ctx = Ctx {
+            ks,
+            db,
+            others,
+            now: replica.now,
+            primary: false,
+            out: &mut out,
+            max_string: 1 << 20,
+            block: None,
+            lfu: None,
+            script: None,
+        };
+        execute(&mut ctx, args);
+    }
+    assert_eq!(replica.dbs.live_entries(0), h.dbs.live_entries(0));
+    h.db = 0;
+    assert_eq!(h.run("FLUSHALL"), Reply::ok());
+    assert_eq!(h.dbs.len(), 0);
+    assert_eq!(effect_db(&in_db(16, vec![Bytes::from_static(b"DEL")])), None, "no database 16");
 }

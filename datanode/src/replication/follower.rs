@@ -84,7 +84,7 @@ impl Follower {
         };
         let _ = req_tx.send(pb::SyncRequest { kind: Some(Req::Start(start)) }).await;
         let mut stream = client.sync(ReceiverStream::new(req_rx)).await?.into_inner();
-        let mut full: Option<Vec<(Bytes, Entry)>> = None;
+        let mut full: Option<Vec<crate::databases::DbEntry>> = None;
         let mut scripts = Vec::new();
         loop {
             let msg = tokio::time::timeout(LINK_TIMEOUT, stream.message())
@@ -120,7 +120,11 @@ impl Follower {
                     let buf = full.as_mut().ok_or_else(|| FollowError::Protocol("chunk outside a full sync".into()))?;
                     for e in chunk.entries {
                         let value = Value::decode(&e.value).map_err(|e| FollowError::Protocol(e.to_string()))?;
-                        buf.push((Bytes::copy_from_slice(&e.key), Entry::with_expiry(value, e.expires_at_ms)));
+                        let db = e.db as usize;
+                        if !crate::databases::Databases::valid(db) {
+                            return Err(FollowError::Protocol(format!("a key of database {db}, which this node lacks")));
+                        }
+                        buf.push((db, Bytes::copy_from_slice(&e.key), Entry::with_expiry(value, e.expires_at_ms)));
                     }
                     None
                 }

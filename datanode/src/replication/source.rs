@@ -176,10 +176,10 @@ async fn stream_to_replica(node: &Arc<Node>, start: &pb::SyncStart, tx: &Out) ->
         }
         let mut chunk = Vec::with_capacity(CHUNK_ENTRIES);
         let mut bytes = 0usize;
-        for (k, e) in &entries {
+        for (db, k, e) in &entries {
             let value: bytes::Bytes = e.value.encode().into();
             bytes += k.len() + value.len();
-            chunk.push(pb::Entry { key: k.clone(), value, expires_at_ms: e.expires_at });
+            chunk.push(pb::Entry { key: k.clone(), value, expires_at_ms: e.expires_at, db: *db as u32 });
             if chunk.len() >= CHUNK_ENTRIES || bytes >= MESSAGE_BYTES {
                 send(tx, Msg::FullSyncChunk(pb::Entries { entries: std::mem::take(&mut chunk) })).await?;
                 bytes = 0;

@@ -5,10 +5,9 @@ use ferrocache_common::Reply;
 
 use super::{Env, Scripts};
 use crate::cmd::{execute, Ctx, WriteSet};
-use crate::keyspace::Keyspace;
 
 struct Node {
-    ks: Keyspace,
+    ks: crate::databases::Databases,
     scripts: Scripts,
     primary: bool,
     effects: Vec<Vec<Bytes>>,
@@ -16,7 +15,7 @@ struct Node {
 
 impl Node {
     fn new(primary: bool) -> Node {
-        Node { ks: Keyspace::new(), scripts: Scripts::default(), primary, effects: Vec::new() }
+        Node { ks: Default::default(), scripts: Scripts::default(), primary, effects: Vec::new() }
     }
 
     fn run(&mut self, args: &[&str]) -> Reply {
@@ -27,7 +26,9 @@ impl Node {
     fn exec(&mut self, args: &[Bytes]) -> Reply {
         let mut out = WriteSet::default();
         let mut ctx = Ctx {
-            ks: &mut self.ks,
+            ks: self.ks.db_mut(0),
+            db: 0,
+            others: crate::databases::Others::none(),
             now: 1_000_000,
             primary: self.primary,
             out: &mut out,

@@ -519,7 +519,12 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
     let reply = command.run(ctx, args);
     // A blocking command inside a script does not block: it answers at once, as in Redis.
     ctx.block = None;
-    let events = crate::notify::events_since(ctx.ks, command.rule(), args, ctx.out, dirty_from, expired_from);
+    let (current, ks, others) = (ctx.db, &*ctx.ks, &ctx.others);
+    let gone = |db: usize, k: &[u8]| {
+        let holder = if db == current { Some(ks) } else { others.peek(db) };
+        holder.is_none_or(|ks| ks.get(k).is_none())
+    };
+    let events = crate::notify::events_since(gone, command.rule(), args, ctx.out, dirty_from, expired_from);
     ctx.out.events.extend(events);
     let late = std::mem::take(&mut ctx.out.late_events);
     ctx.out.events.extend(late);

@@ -9,6 +9,8 @@
 //!          node's replication stream (storage images carry it, user snapshots need not)
 //! per key: 0x01, u32 key length, key, u32 value length, value (the value encoding:
 //!          type tag + payload), i64 absolute expiry in Unix ms (0 = none)
+//! between keys: 0x03, u8 database   the keys after it belong to that database (SELECT
+//!          0–15); keys before any such record belong to database 0
 //! 0xFF, u64 key count, u32 CRC-32 (IEEE) of every byte before the CRC
 //! ```
 //! Integers are big-endian. Files are written to a temporary name, fsynced and renamed, so
@@ -19,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use crate::databases::DbEntry;
 use crate::keyspace::Entry;
 use crate::storage::Position;
 use crate::value::Value;
@@ -27,6 +30,7 @@ const MAGIC: &[u8; 8] = b"FCSNAP1\n";
 const VERSION: u32 = 1;
 const TAG_ENTRY: u8 = 0x01;
 const TAG_POSITION: u8 = 0x02;
+const TAG_DB: u8 = 0x03;
 const TAG_END: u8 = 0xFF;
 const BUFFER: usize = 256 * 1024;
 
@@ -61,6 +65,12 @@ pub fn list(dir: &Path) -> Vec<String> {
 }
 
 /// Appends one key's record (the bytes [`Writer::raw`] takes).
+/// The record saying that the keys after it belong to database `db`.
+pub fn encode_db(out: &mut Vec<u8>, db: usize) {
+    out.push(TAG_DB);
+    out.push(db.min(u8::MAX as usize) as u8);
+}
+
 pub fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
     out.push(TAG_ENTRY);
     out.extend_from_slice(&(key.len() as u32).to_be_bytes());
@@ -83,6 +93,8 @@ pub struct Writer {
     hasher: crc32fast::Hasher,
     keys: u64,
     bytes: u64,
+    /// The database the entries written now belong to.
+    db: usize,
 }
 
 impl Writer {
@@ -95,7 +107,7 @@ impl Writer {
         let mut buf = Vec::with_capacity(BUFFER + 64 * 1024);
         buf.extend_from_slice(MAGIC);
         buf.extend_from_slice(&VERSION.to_be_bytes());
-        Ok(Writer { file: Some(file), tmp, target, buf, hasher: crc32fast::Hasher::new(), keys: 0, bytes: 0 })
+        Ok(Writer { file: Some(file), tmp, target, buf, hasher: crc32fast::Hasher::new(), keys: 0, bytes: 0, db: 0 })
     }
 
     /// Records where the image stands; call before the first entry.
@@ -108,14 +120,22 @@ impl Writer {
         self.spill(false)
     }
 
-    pub fn entry(&mut self, key: &[u8], entry: &Entry) -> Result<(), SnapshotError> {
+    /// Writes one key of database `db`.
+    pub fn entry(&mut self, db: usize, key: &[u8], entry: &Entry) -> Result<(), SnapshotError> {
+        if db != self.db {
+            encode_db(&mut self.buf, db);
+            self.db = db;
+        }
         encode_entry(&mut self.buf, key, entry);
         self.keys += 1;
         self.spill(false)
     }
 
     /// Appends `keys` records already encoded by [`encode_entry`].
+    /// Appends encoded records; they may change the database ([`encode_db`]): later
+    /// [`Writer::entry`] calls must not rely on the database before them.
     pub fn raw(&mut self, records: &[u8], keys: u64) -> Result<(), SnapshotError> {
+        self.db = usize::MAX;
         self.buf.extend_from_slice(records);
         self.keys += keys;
         self.spill(false)
@@ -170,24 +190,28 @@ pub fn sync_dir(dir: &Path) {
 }
 
 /// Writes `entries` as snapshot `name` in `dir`; returns (keys, bytes).
-pub fn write(dir: &Path, name: &str, entries: &[(Bytes, Entry)]) -> Result<(u64, u64), SnapshotError> {
+pub fn write(dir: &Path, name: &str, entries: &[DbEntry]) -> Result<(u64, u64), SnapshotError> {
     let mut w = Writer::create(path(dir, name)?)?;
-    for (key, entry) in entries {
-        w.entry(key, entry)?;
+    for (db, key, entry) in entries {
+        w.entry(*db, key, entry)?;
     }
     w.finish()
 }
 
 /// Parses a whole snapshot file.
-pub fn parse(data: &[u8]) -> Result<Vec<(Bytes, Entry)>, SnapshotError> {
+pub fn parse(data: &[u8]) -> Result<Vec<DbEntry>, SnapshotError> {
     let mut entries = Vec::new();
-    parse_each(data, |key, entry| entries.push((key, entry)))?;
+    parse_each(data, |db, key, entry| entries.push((db, key, entry)))?;
     Ok(entries)
 }
 
-/// Parses a snapshot file, handing each key to `each` as it is read; returns the position
-/// the file records, if any. The checksum is checked before the first key is handed out.
-pub fn parse_each(data: &[u8], mut each: impl FnMut(Bytes, Entry)) -> Result<Option<Position>, SnapshotError> {
+/// Parses a snapshot file, handing each key (with its database) to `each` as it is read;
+/// returns the position the file records, if any. The checksum is checked before the first
+/// key is handed out.
+pub fn parse_each(
+    data: &[u8],
+    mut each: impl FnMut(usize, Bytes, Entry),
+) -> Result<Option<Position>, SnapshotError> {
     if data.len() < 12 + 13 || &data[..8] != MAGIC || data[8..12] != VERSION.to_be_bytes() {
         return Err(SnapshotError::NotASnapshot);
     }
@@ -208,8 +232,15 @@ pub fn parse_each(data: &[u8], mut each: impl FnMut(Bytes, Entry)) -> Result<Opt
     let u64_at = |b: &[u8]| u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
     let mut count = 0u64;
     let mut position = None;
+    let mut db = 0usize;
     loop {
         match take(1)?[0] {
+            TAG_DB => {
+                db = take(1)?[0] as usize;
+                if db >= crate::databases::DATABASES {
+                    return Err(SnapshotError::Corrupt("database out of range"));
+                }
+            }
             TAG_ENTRY => {
                 let klen = u32_at(take(4)?);
                 let key = Bytes::copy_from_slice(take(klen)?);
@@ -217,7 +248,7 @@ pub fn parse_each(data: &[u8], mut each: impl FnMut(Bytes, Entry)) -> Result<Opt
                 let value = Value::decode(take(vlen)?).map_err(|_| SnapshotError::Corrupt("bad value"))?;
                 let at = u64_at(take(8)?) as i64;
                 count += 1;
-                each(key, Entry::with_expiry(value, at));
+                each(db, key, Entry::with_expiry(value, at));
             }
             TAG_POSITION if count == 0 && position.is_none() => {
                 let b = take(2)?;
@@ -241,11 +272,14 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn entries() -> Vec<(Bytes, Entry)> {
+    fn entries() -> Vec<DbEntry> {
         let hash: HashMap<Bytes, Bytes> = [(Bytes::from("f"), Bytes::from("v"))].into();
+        let s = |v: &'static str| Value::Str(crate::strval::Str::from(Bytes::from(v)));
         vec![
-            (Bytes::from("s"), Entry::with_expiry(Value::Str(crate::strval::Str::from(Bytes::from("hello"))), 0)),
-            (Bytes::from("h"), Entry::with_expiry(Value::Hash(Box::new(hash)), 1_900_000_000_000)),
+            (0, Bytes::from("s"), Entry::with_expiry(s("hello"), 0)),
+            (0, Bytes::from("h"), Entry::with_expiry(Value::Hash(Box::new(hash)), 1_900_000_000_000)),
+            (7, Bytes::from("s"), Entry::with_expiry(s("in db 7"), 0)),
+            (0, Bytes::from("back"), Entry::with_expiry(s("in db 0"), 0)),
         ]
     }
 
@@ -253,7 +287,7 @@ mod tests {
     fn round_trips_and_detects_damage() {
         let dir = tempfile::tempdir().unwrap();
         let (keys, bytes) = write(dir.path(), "nightly-1", &entries()).unwrap();
-        assert_eq!(keys, 2);
+        assert_eq!(keys, 4);
         let data = std::fs::read(path(dir.path(), "nightly-1").unwrap()).unwrap();
         assert_eq!(data.len() as u64, bytes);
         assert_eq!(parse(&data).unwrap(), entries());
@@ -273,14 +307,15 @@ mod tests {
         let p = Position { replid: "abc".into(), offset: 42 };
         w.position(&p).unwrap();
         let mut raw = Vec::new();
-        for (k, e) in entries() {
+        for (db, k, e) in entries() {
+            encode_db(&mut raw, db);
             encode_entry(&mut raw, &k, &e);
         }
-        w.raw(&raw, 2).unwrap();
+        w.raw(&raw, 4).unwrap();
         w.finish().unwrap();
         let data = std::fs::read(&target).unwrap();
         let mut got = Vec::new();
-        assert_eq!(parse_each(&data, |k, e| got.push((k, e))).unwrap(), Some(p));
+        assert_eq!(parse_each(&data, |db, k, e| got.push((db, k, e))).unwrap(), Some(p));
         assert_eq!(got, entries());
         // Abandoned writers leave nothing behind.
         let w = Writer::create(dir.path().join("base-4.fcsnap")).unwrap();

@@ -104,12 +104,13 @@ impl NodeFiles {
         Ok((bases, segments))
     }
 
-    /// Loads the newest base and replays the segments after it: `entry` gets each stored key,
+    /// Loads the newest base and replays the segments after it: `entry` gets each stored key
+    /// (with its database),
     /// `record` each logged record, in order. A torn record at the end of the last segment (a
     /// crash mid-write) is cut off; damage anywhere else is an error.
     pub fn recover(
         &self,
-        mut entry: impl FnMut(Bytes, Entry),
+        mut entry: impl FnMut(usize, Bytes, Entry),
         mut record: impl FnMut(Record),
     ) -> Result<Recovered, StoreError> {
         let (bases, segments) = self.list()?;
@@ -199,7 +200,7 @@ mod tests {
 
     fn recover(files: &NodeFiles) -> (Recovered, Vec<Bytes>, Vec<Record>) {
         let (mut keys, mut records) = (Vec::new(), Vec::new());
-        let r = files.recover(|k, _| keys.push(k), |rec| records.push(rec)).unwrap();
+        let r = files.recover(|_, k, _| keys.push(k), |rec| records.push(rec)).unwrap();
         (r, keys, records)
     }
 
@@ -219,7 +220,7 @@ mod tests {
         let two = files.allocate();
         let mut w = image::Writer::create(files.base_path(two)).unwrap();
         w.position(&Position { replid: "a".into(), offset: 1 }).unwrap();
-        w.entry(b"k", &Entry::new(Value::Str(crate::strval::Str::from(Bytes::from_static(b"1"))))).unwrap();
+        w.entry(0, b"k", &Entry::new(Value::Str(crate::strval::Str::from(Bytes::from_static(b"1"))))).unwrap();
         w.finish().unwrap();
         let mut out = Vec::new();
         log::encode_effects(&mut out, 1, &[effect(&["SET", "j", "2"]), effect(&["DEL", "k"])]);
@@ -251,7 +252,7 @@ mod tests {
         out.push(7);
         std::fs::write(files.segment_path(files.allocate()), &out).unwrap();
         std::fs::write(files.segment_path(files.allocate()), b"").unwrap();
-        assert!(matches!(files.recover(|_, _| {}, |_| {}), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(files.recover(|_, _, _| {}, |_| {}), Err(StoreError::Corrupt { .. })));
     }
 
     #[test]

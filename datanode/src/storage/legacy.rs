@@ -31,7 +31,7 @@ pub fn import(db: &sled::Db, node_id: &str, files: &NodeFiles) -> Result<(), Sto
         }
         let at = i64::from_be_bytes(v[..8].try_into().map_err(|_| corrupt("record too short"))?);
         let value = Value::decode(&v[8..]).map_err(|e| corrupt(e.0))?;
-        w.entry(&k[1..], &Entry::with_expiry(value, at))?;
+        w.entry(0, &k[1..], &Entry::with_expiry(value, at))?;
         keys += 1;
     }
     w.finish()?;
@@ -70,7 +70,7 @@ mod tests {
         import(&db, "n1", &files).unwrap();
         assert!(!db.tree_names().iter().any(|n| n.as_ref() == b"node:n1"));
         let mut keys = Vec::new();
-        let r = files.recover(|k, _| keys.push(k), |_| {}).unwrap();
+        let r = files.recover(|_, k, _| keys.push(k), |_| {}).unwrap();
         assert_eq!(keys, vec![Bytes::from_static(b"key")]);
         assert_eq!(r.position, Position { replid: "replid".into(), offset: 9 });
         // A second import finds nothing to do.

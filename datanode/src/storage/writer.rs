@@ -412,7 +412,7 @@ mod tests {
         writer.sync().unwrap();
         assert!(files.segment_path(rotated).exists());
         let mut records = Vec::new();
-        let found = files.recover(|_, _| {}, |r| records.push(r)).unwrap();
+        let found = files.recover(|_, _, _| {}, |r| records.push(r)).unwrap();
         assert_eq!(records.len(), 3);
         assert_eq!(records[0], Record::Position(p));
         assert_eq!(found.position, Position { replid: "r".into(), offset: 2 });
