@@ -116,6 +116,13 @@ async fn cluster_clients_and_plain_clients_share_a_three_shard_group() {
     // split and merged, keyspace-wide commands over every node group.
     let mut plain = redis_conn(primary_port).await;
     assert_eq!(int(&mut plain, &["DBSIZE"]).await, 100_000);
+    // Database 0 only, as Redis Cluster.
+    assert!(err(&mut plain, &["SELECT", "1"]).await.contains("SELECT is not allowed in cluster mode"));
+    let _: () = q(&mut plain, &["SELECT", "0"]).await.unwrap();
+    assert!(err(&mut plain, &["MOVE", "a", "1"]).await.contains("MOVE is not allowed in cluster mode"));
+    assert!(err(&mut plain, &["SWAPDB", "0", "1"]).await.contains("SWAPDB is not allowed in cluster mode"));
+    let copy = err(&mut plain, &["COPY", "a", "b", "DB", "1"]).await;
+    assert!(copy.contains("Copying to another database is not allowed in cluster mode"), "{copy}");
     let _: () = q(&mut plain, &["MSET", "a", "1", "b", "2", "c", "3", "foo", "4"]).await.unwrap();
     let got: Vec<Option<String>> = q(&mut plain, &["MGET", "foo", "a", "missing", "b", "c"]).await.unwrap();
     assert_eq!(got, [Some("4"), Some("1"), None, Some("2"), Some("3")].map(|v| v.map(String::from)));

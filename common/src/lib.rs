@@ -19,3 +19,7 @@ pub mod telemetry;
 pub mod time;
 
 pub use reply::Reply;
+
+/// How many numbered databases (SELECT 0–15) a cluster-mode-disabled group has: Redis's
+/// default `databases`, and ElastiCache's. Cluster mode has database 0 only.
+pub const DATABASES: usize = 16;

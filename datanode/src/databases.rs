@@ -11,8 +11,7 @@ use bytes::Bytes;
 
 use crate::keyspace::{Entry, Keyspace};
 
-/// How many databases a node has (Redis's `databases`, ElastiCache's 16).
-pub const DATABASES: usize = 16;
+pub use ferrocache_common::DATABASES;
 
 /// One key of a snapshot or full sync, with its database.
 pub type DbEntry = (usize, Bytes, Entry);

@@ -39,9 +39,24 @@ pub enum Rule {
     GetEx,
     /// XGROUP: `xgroup-<subcommand>` (create, setid, destroy, createconsumer, delconsumer).
     XGroup,
+    /// SET, SETEX, PSETEX: `set`, then `expire` when it gave the key a time to live
+    /// (`expires`: always, SETEX and PSETEX; else when SET has EX/PX/EXAT/PXAT).
+    Set { expires: bool },
 }
 
 impl Rule {
+    /// SETEX and PSETEX always, SET with EX/PX/EXAT/PXAT: the write also set an expiry.
+    fn sets_expiry(self, args: &[Bytes]) -> bool {
+        match self {
+            Rule::Set { expires: true } => true,
+            Rule::Set { expires: false } => {
+                let word = |a: &Bytes| [&b"EX"[..], b"PX", b"EXAT", b"PXAT"].iter().any(|w| a.eq_ignore_ascii_case(w));
+                args.iter().skip(3).any(word)
+            }
+            _ => false,
+        }
+    }
+
     /// The event for a changed key; `second`: not the first key the command changed.
     fn event(self, args: &[Bytes], second: bool) -> Option<(u32, &'static str)> {
         use notify::*;
@@ -56,6 +71,7 @@ impl Rule {
         Some(match self {
             Rule::Quiet => return None,
             Rule::Each(class, name) => (class, name),
+            Rule::Set { .. } => (STRING, "set"),
             Rule::FromTo(class, first, _) if !second => (class, first),
             Rule::FromTo(class, _, other) => (class, other),
             Rule::ListMove => {
@@ -111,6 +127,9 @@ pub fn command_events(
         let (db, key) = changed;
         let Some((class, event)) = rule.event(args, second) else { continue };
         out.push(Event { class, name: event, db: *db, key: key.clone() });
+        if rule.sets_expiry(args) {
+            out.push(Event { class: notify::GENERIC, name: "expire", db: *db, key: key.clone() });
+        }
         let deleting = matches!(event, "del" | "rename_from" | "move_from");
         if !deleting && gone(*db, key) && class != notify::GENERIC {
             out.push(Event { class: notify::GENERIC, name: "del", db: *db, key: key.clone() });

@@ -48,6 +48,8 @@ pub struct ClientState {
     pub omem: usize,
     pub no_evict: bool,
     pub no_touch: bool,
+    /// The selected database.
+    pub db: usize,
 }
 
 /// Requests other connections make of this one.
@@ -89,13 +91,14 @@ impl ClientInfo {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} name={} age={} idle={} flags={flags} db=0 sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free={} oll={} omem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free={} oll={} omem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
             self.name,
             self.created.elapsed().as_secs(),
             self.last_active.elapsed().as_secs(),
+            st.db,
             st.sub,
             st.psub,
             st.ssub,

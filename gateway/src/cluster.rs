@@ -19,6 +19,21 @@ use ferrocache_common::Reply;
 use crate::router::{EndpointKind, Group, Member, Shard};
 
 pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+
+/// Redis Cluster's refusals of commands that reach beyond database 0.
+pub fn refused_in_cluster_mode(spec: &CommandSpec, args: &[Bytes]) -> Option<Reply> {
+    let other_db = |arg: &[u8]| arg != b"0";
+    match spec.name {
+        "move" => Some(Reply::error("ERR MOVE is not allowed in cluster mode")),
+        "swapdb" => Some(Reply::error("ERR SWAPDB is not allowed in cluster mode")),
+        "copy" => {
+            let db = args.iter().skip(3).position(|a| a.eq_ignore_ascii_case(b"DB")).and_then(|i| args.get(i + 4));
+            db.filter(|d| other_db(d))
+                .map(|_| Reply::error("ERR Copying to another database is not allowed in cluster mode"))
+        }
+        _ => None,
+    }
+}
 pub const DISABLED: &str = "ERR This instance has cluster support disabled";
 
 /// Where cluster clients are told each node group lives: node group i at the host of

@@ -37,11 +37,6 @@ pub fn handle(session: &mut Session, spec: &CommandSpec, args: &[Bytes]) -> Loca
         },
         "echo" => Reply::Bulk(args[1].clone()),
         "quit" => return Local::Close(Reply::ok()),
-        "select" => match ferrocache_common::int::parse_i64(&args[1]) {
-            Some(0) => Reply::ok(),
-            Some(_) => Reply::error(errors::DB_INDEX),
-            None => Reply::error(errors::NOT_INTEGER),
-        },
         "reset" => {
             session.reset();
             Reply::Simple("RESET".into())

@@ -59,16 +59,17 @@ impl Monitor {
     }
 
     /// Sends a command to the watchers.
-    pub fn feed(&self, addr: SocketAddr, args: &[Bytes]) {
-        let _ = self.tx.send(Bytes::from(line(addr, args)));
+    /// Sends a command to the watchers; `db`: the database it ran in.
+    pub fn feed(&self, db: usize, addr: SocketAddr, args: &[Bytes]) {
+        let _ = self.tx.send(Bytes::from(line(db, addr, args)));
     }
 }
 
 /// Redis's monitor line, without the leading `+` and trailing CRLF (the status reply adds
 /// them).
-fn line(addr: SocketAddr, args: &[Bytes]) -> String {
+fn line(db: usize, addr: SocketAddr, args: &[Bytes]) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let mut s = format!("{}.{:06} [0 {addr}]", now.as_secs(), now.subsec_micros());
+    let mut s = format!("{}.{:06} [{db} {addr}]", now.as_secs(), now.subsec_micros());
     for (i, a) in args.iter().enumerate() {
         s.push(' ');
         if crate::stats::redacted(args, i) {
@@ -107,9 +108,9 @@ mod tests {
     fn lines_quote_as_redis_does() {
         let addr: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let args = [Bytes::from("set"), Bytes::from("k\"1"), Bytes::from(&b"a\n\x01"[..])];
-        let l = line(addr, &args);
+        let l = line(0, addr, &args);
         assert!(l.ends_with(" [0 127.0.0.1:5000] \"set\" \"k\\\"1\" \"a\\n\\x01\""), "{l}");
         let auth = [Bytes::from("AUTH"), Bytes::from("secret")];
-        assert!(line(addr, &auth).ends_with("\"AUTH\" \"(redacted)\""));
+        assert!(line(3, addr, &auth).ends_with("\"AUTH\" \"(redacted)\""));
     }
 }

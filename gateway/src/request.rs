@@ -11,15 +11,22 @@ use ferrocache_proto::internal::v1 as pb;
 
 pub type Request = pb::command::Request;
 
-/// A data command (name first) as the client sent it.
+/// A data command (name first) as the client sent it, for database 0 (cluster mode has
+/// no other).
 pub fn data(args: Vec<Bytes>) -> Request {
-    Request::Data(pb::DataRequest { args })
+    data_in(0, args)
+}
+
+/// A data command for database `db` (the connection's SELECT).
+pub fn data_in(db: usize, args: Vec<Bytes>) -> Request {
+    Request::Data(pb::DataRequest { args, db: db as u32 })
 }
 
 /// The request for a command the gateway routes to a node (its name and arity already
 /// checked against `spec`), or the answer when the gateway gives it itself: PUBSUB HELP,
 /// and Redis's errors for a malformed WAIT or PUBSUB.
-pub fn classify(spec: &CommandSpec, args: Vec<Bytes>) -> Result<Request, Reply> {
+/// `db`: the connection's database.
+pub fn classify(spec: &CommandSpec, args: Vec<Bytes>, db: usize) -> Result<Request, Reply> {
     match spec.name {
         "wait" => wait(&args),
         "waitaof" => waitaof(&args),
@@ -30,7 +37,7 @@ pub fn classify(spec: &CommandSpec, args: Vec<Bytes>) -> Result<Request, Reply> 
         })),
         "publish" | "spublish" => Err(Reply::error(errors::wrong_arity(spec.name))),
         "pubsub" => pubsub(&args),
-        _ => Ok(data(args)),
+        _ => Ok(data_in(db, args)),
     }
 }
 
@@ -128,7 +135,7 @@ mod tests {
 
     fn classify_words(words: &[&str]) -> Result<Request, Reply> {
         let args: Vec<Bytes> = words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
-        classify(lookup(&args[0]).unwrap(), args)
+        classify(lookup(&args[0]).unwrap(), args, 0)
     }
 
     #[test]

@@ -26,8 +26,8 @@ pub struct Multi {
 #[derive(Default)]
 pub struct TxState {
     pub multi: Option<Multi>,
-    /// WATCHed keys and the node's tokens for them.
-    pub watches: Vec<(Bytes, Bytes)>,
+    /// WATCHed keys (with the database they were watched in) and the node's tokens.
+    pub watches: Vec<(usize, Bytes, Bytes)>,
 }
 
 impl TxState {

@@ -69,7 +69,7 @@ pub(super) async fn cluster_data(
     use crate::fanout::{self, Plan, To};
     let proto = session.proto;
     // The typed request, made once the routing below is done with the arguments.
-    let typed = |args: Vec<Bytes>| crate::request::classify(spec, args).map_err(|answer| Slot::Ready(answer, proto));
+    let typed = |args: Vec<Bytes>| crate::request::classify(spec, args, 0).map_err(|answer| Slot::Ready(answer, proto));
     let (group, kind, is_write) = (endpoint.group_id.clone(), endpoint.kind, spec.may_write());
     // WAIT and blocking commands are bounded by their own timeouts.
     let bounded = !(spec.is_wait() || spec.flags.contains(&"blocking"));

@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use ferrocache_common::command::{self, Route};
 use ferrocache_common::reply::errors;
 use ferrocache_common::slot::key_slot;
-use ferrocache_common::Reply;
+use ferrocache_common::{Reply, DATABASES};
 use ferrocache_proto::internal::v1 as pb;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -108,6 +108,8 @@ pub struct Session {
     /// CLIENT NO-EVICT / NO-TOUCH.
     pub no_evict: bool,
     pub no_touch: bool,
+    /// SELECT: the database this connection's commands run in (cluster mode: 0).
+    pub db: usize,
 }
 
 /// CLIENT REPLY's modes.
@@ -204,6 +206,7 @@ impl Session {
             subs.unsubscribe_all();
         }
         self.set_proto(2);
+        self.db = 0;
         self.update(|c| c.name.clear());
     }
 }
@@ -271,6 +274,7 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         pause: shared.pauses.group(&endpoint.group_id),
         no_evict: false,
         no_touch: false,
+        db: 0,
     };
     session.logout();
     if let Err(e) = run(rd, wr, &mut session, &endpoint, &shared, cancel).await {
@@ -456,6 +460,7 @@ fn publish_state(
         omem: out.len(),
         no_evict: session.no_evict,
         no_touch: session.no_touch,
+        db: session.db,
     };
     session.info.lock().state = state;
 }
@@ -598,7 +603,7 @@ fn feed_monitors(session: &Session, args: &[Bytes]) {
     let hidden = command::lookup(&args[0]).is_some_and(|s| s.flags.contains(&"admin"));
     if !hidden {
         let addr = session.info.lock().addr;
-        monitor.feed(addr, args);
+        monitor.feed(session.db, addr, args);
     }
 }
 
@@ -840,7 +845,13 @@ fn queue(
         session.tx.flag();
         return Reply::error(errors::READONLY);
     }
+    // Cluster mode refuses other databases when EXEC runs, as Redis Cluster does.
+    let refused = if endpoint.cluster_enabled { crate::cluster::refused_in_cluster_mode(spec, &args) } else { None };
     let item = match spec.route {
+        _ if refused.is_some() => Queued::Local(refused.unwrap_or(Reply::NullBulk)),
+        // The node runs it in its place: the commands after it use the database it selects.
+        Route::Gateway if spec.name == "select" && !endpoint.cluster_enabled => Queued::Remote(args),
+        Route::Gateway if spec.name == "select" => Queued::Local(select(session, endpoint, &args)),
         Route::Gateway => match local::handle(session, spec, &args) {
             Local::Reply(r) | Local::Close(r) => Queued::Local(r),
             Local::Info(sections) => {
@@ -894,7 +905,7 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
                 .into_iter()
                 .map(|i| key_slot(&c[i]))
         })
-        .chain(watches.iter().map(|(k, _)| key_slot(k)))
+        .chain(watches.iter().map(|(_, k, _)| key_slot(k)))
         .collect();
     slots.sort_unstable();
     slots.dedup();
@@ -922,13 +933,63 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
         }
     }
     let kind = if endpoint.kind == EndpointKind::Node { EndpointKind::Primary } else { endpoint.kind };
+    // SELECTs in it: (index among the node's commands, database) — the connection's database
+    // after EXEC is the last that succeeded.
+    let selects: Vec<(usize, Option<usize>)> = commands
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| command::lookup(&c[0]).is_some_and(|s| s.name == "select"))
+        .map(|(i, c)| (i, c.get(1).and_then(|n| ferrocache_common::int::parse_i64(n)).and_then(|n| usize::try_from(n).ok())))
+        .collect();
     let request = Request::Transaction(pb::TransactionRequest {
-        watches: watches.into_iter().map(|(key, token)| pb::WatchedKey { key, token }).collect(),
-        commands: commands.into_iter().map(|args| pb::DataRequest { args }).collect(),
+        db: session.db as u32,
+        watches: watches.into_iter().map(|(db, key, token)| pb::WatchedKey { key, token, db: db as u32 }).collect(),
+        commands: commands.into_iter().map(|args| pb::DataRequest { args, db: 0 }).collect(),
     });
-    let mapper: Mapper = Box::new(move |node| transaction::merge(locals, node));
     let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, request, is_write, true).await;
-    Slot::Waiting(Box::new(Waiting { rx, mapper: Some(mapper), proto, deadline: Some(deadline(shared)), retry }))
+    let mut waiting = Waiting { rx, mapper: None, proto, deadline: Some(deadline(shared)), retry };
+    if selects.is_empty() {
+        waiting.mapper = Some(Box::new(move |node| transaction::merge(locals, node)));
+        return Slot::Waiting(Box::new(waiting));
+    }
+    // The commands after this EXEC run in the database it leaves selected: it is waited for
+    // here, before the connection reads on.
+    let node = loop {
+        let reply = match tokio::time::timeout_at(deadline(shared), &mut waiting.rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Reply::error("ERR connection to the node lost; the transaction may or may not have run"),
+            Err(_) => Reply::error("ERR the node did not answer in time; the transaction may or may not have run"),
+        };
+        if let Some(r) = settle(&mut waiting, reply, shared, &endpoint.group_id).await {
+            break r;
+        }
+    };
+    if let Reply::Array(replies) = &node {
+        for (i, db) in &selects {
+            if let (Some(Reply::Simple(_)), Some(db)) = (replies.get(*i), db) {
+                session.db = *db;
+            }
+        }
+    }
+    Slot::Ready(transaction::merge(locals, node), proto)
+}
+
+/// SELECT: the connection's database for the commands after it (0–15; cluster mode has
+/// database 0 only, as Redis Cluster).
+fn select(session: &mut Session, endpoint: &Endpoint, args: &[Bytes]) -> Reply {
+    let Some(n) = ferrocache_common::int::parse_i64(&args[1]).filter(|n| i32::try_from(*n).is_ok()) else {
+        return Reply::error(errors::NOT_INTEGER);
+    };
+    if endpoint.cluster_enabled && n != 0 {
+        return Reply::error("ERR SELECT is not allowed in cluster mode");
+    }
+    match usize::try_from(n).ok().filter(|&n| n < DATABASES) {
+        Some(db) => {
+            session.db = db;
+            Reply::ok()
+        }
+        None => Reply::error(errors::DB_INDEX),
+    }
 }
 
 /// WATCH: asks the node for the keys' tokens (waiting for them, so a later EXEC carries
@@ -942,13 +1003,13 @@ async fn watch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>,
         Ok(t) => t,
         Err(e) => return e.into(),
     };
-    let request = Request::Watch(pb::WatchRequest { keys: args[1..].to_vec() });
+    let request = Request::Watch(pb::WatchRequest { keys: args[1..].to_vec(), db: session.db as u32 });
     let rx = shared.router.send(target, Some(slot), request).await;
     match tokio::time::timeout_at(deadline(shared), rx).await {
         Ok(Ok(Reply::Array(tokens))) if tokens.len() == args.len() - 1 => {
             for (key, token) in args[1..].iter().zip(tokens) {
                 if let Reply::Bulk(t) = token {
-                    session.tx.watches.push((key.clone(), t));
+                    session.tx.watches.push((session.db, key.clone(), t));
                 }
             }
             Reply::ok()
@@ -1058,7 +1119,13 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
         }
         "quit" | "reset" => {}
         _ if session.tx.in_multi() => return ready(queue(session, endpoint, shared, spec, args)),
+        "select" => return ready(select(session, endpoint, &args)),
         _ => {}
+    }
+    if endpoint.cluster_enabled {
+        if let Some(refused) = crate::cluster::refused_in_cluster_mode(spec, &args) {
+            return ready(refused);
+        }
     }
     match spec.route {
         Route::Gateway => match local::handle(session, spec, &args) {
@@ -1140,7 +1207,7 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             // A PUBLISH whose fate is unknown is not sent again: a message is delivered at
             // most once. Nor is a script that may have written.
             let once = spec.may_write();
-            let request = match crate::request::classify(spec, args) {
+            let request = match crate::request::classify(spec, args, session.db) {
                 Ok(r) => r,
                 Err(answer) => return ready(answer),
             };
