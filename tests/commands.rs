@@ -460,7 +460,7 @@ async fn connection_and_server(c: &mut MultiplexedConnection, port: u16) {
     assert_eq!(q::<String>(c, &["PING", "hi"]).await.unwrap(), "hi");
     assert_eq!(q::<String>(c, &["ECHO", "x"]).await.unwrap(), "x");
     assert_eq!(q::<String>(c, &["SELECT", "0"]).await.unwrap(), "OK");
-    assert_eq!(err(c, &["SELECT", "1"]).await, "ERR DB index is out of range");
+    assert_eq!(err(c, &["SELECT", "16"]).await, "ERR DB index is out of range");
     assert_eq!(q::<String>(c, &["CLIENT", "SETNAME", "tester"]).await.unwrap(), "OK");
     assert_eq!(q::<String>(c, &["CLIENT", "GETNAME"]).await.unwrap(), "tester");
     assert_eq!(

@@ -131,7 +131,7 @@ pub static PARAMETERS: &[Parameter] = &[
     p("busy-reply-threshold", "5000", Kind::Int(0, i64::MAX)),
     p("client-output-buffer-limit", DEFAULT_OUTPUT_LIMITS, Kind::OutputLimits),
     p("cluster-enabled", "no", Kind::Immutable),
-    p("databases", "1", Kind::Immutable),
+    p("databases", "16", Kind::Immutable),
     p("hash-max-listpack-entries", "128", Kind::Int(0, i64::MAX)),
     p("hash-max-listpack-value", "64", Kind::Int(0, i64::MAX)),
     p("hash-max-ziplist-entries", "128", Kind::Int(0, i64::MAX)),
