@@ -219,4 +219,57 @@ async fn keyspace_notifications_follow_redis() {
     let usage: i64 = q(&mut c, &["MEMORY", "USAGE", "sized"]).await.unwrap();
     assert!((1000..1300).contains(&usage), "{usage}");
     assert_eq!(q::<Option<i64>>(&mut c, &["MEMORY", "USAGE", "missing"]).await.unwrap(), None);
+    client_tracking(port, &mut c).await;
+}
+
+/// CLIENT TRACKING: RESP3 pushes in the default mode (once per read), BCAST by prefix, a
+/// RESP2 redirect to a `__redis__:invalidate` subscriber, and a flush invalidating all.
+async fn client_tracking(port: u16, c: &mut support::Conn) {
+    let connect = || tokio::net::TcpStream::connect(("127.0.0.1", port));
+    let mut reader = connect().await.unwrap();
+    let mut got = Vec::new();
+    reader.write_all(b"HELLO 3\r\nCLIENT TRACKING ON\r\nGET tk\r\n").await.unwrap();
+    read_until(&mut reader, &mut got, b"+OK\r\n_\r\n").await;
+    let _: () = q(c, &["SET", "tk", "1"]).await.unwrap();
+    read_until(&mut reader, &mut got, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\ntk\r\n").await;
+    // Told once: until it reads the key again, a change is not announced to it.
+    got.clear();
+    let _: () = q(c, &["SET", "tk", "2"]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    reader.write_all(b"PING\r\n").await.unwrap();
+    read_until(&mut reader, &mut got, b"+PONG\r\n").await;
+    assert_eq!(got, b"+PONG\r\n", "{}", String::from_utf8_lossy(&got));
+
+    let mut bcast = connect().await.unwrap();
+    let mut bgot = Vec::new();
+    bcast.write_all(b"HELLO 3\r\nCLIENT TRACKING ON BCAST PREFIX user:\r\nPING\r\n").await.unwrap();
+    read_until(&mut bcast, &mut bgot, b"+OK\r\n+PONG\r\n").await;
+    let _: () = q(c, &["SET", "other", "1"]).await.unwrap();
+    let _: () = q(c, &["SET", "user:1", "1"]).await.unwrap();
+    bgot.clear();
+    read_until(&mut bcast, &mut bgot, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\nuser:1\r\n").await;
+    assert!(!String::from_utf8_lossy(&bgot).contains("other"), "BCAST under user: only");
+
+    // RESP2: invalidations go to the redirect target as __redis__:invalidate messages.
+    let mut listener = connect().await.unwrap();
+    let mut lgot = Vec::new();
+    listener.write_all(b"CLIENT ID\r\n").await.unwrap();
+    read_until(&mut listener, &mut lgot, b"\r\n").await;
+    let listener_id = String::from_utf8_lossy(&lgot[1..lgot.len() - 2]).to_string();
+    listener.write_all(b"SUBSCRIBE __redis__:invalidate\r\n").await.unwrap();
+    read_until(&mut listener, &mut lgot, b":1\r\n").await;
+    let redirect = format!("CLIENT TRACKING ON REDIRECT {listener_id}\r\nGET rk\r\nCLIENT GETREDIR\r\n");
+    let mut tracked = connect().await.unwrap();
+    let mut tgot = Vec::new();
+    tracked.write_all(redirect.as_bytes()).await.unwrap();
+    read_until(&mut tracked, &mut tgot, format!("+OK\r\n$-1\r\n:{listener_id}\r\n").as_bytes()).await;
+    let _: () = q(c, &["SET", "rk", "1"]).await.unwrap();
+    let message = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$2\r\nrk\r\n";
+    read_until(&mut listener, &mut lgot, message).await;
+
+    // A flush invalidates everything: a null instead of keys.
+    let _: () = q(c, &["FLUSHALL"]).await.unwrap();
+    read_until(&mut reader, &mut got, b">2\r\n$10\r\ninvalidate\r\n_\r\n").await;
+    let info: redis::Value = q(c, &["CLIENT", "TRACKINGINFO"]).await.unwrap();
+    assert!(format!("{info:?}").contains("off"), "{info:?}");
 }

@@ -23,3 +23,7 @@ pub use reply::Reply;
 /// How many numbered databases (SELECT 0–15) a cluster-mode-disabled group has: Redis's
 /// default `databases`, and ElastiCache's. Cluster mode has database 0 only.
 pub const DATABASES: usize = 16;
+
+/// The internal pub/sub channel a primary publishes the keys it changes on while a gateway
+/// has CLIENT TRACKING clients (`k` + key; `f`: everything, after a flush).
+pub const TRACKING_FEED: &[u8] = b"__ferrocache__:tracking";

@@ -1062,6 +1062,9 @@ impl Node {
                 st.dbs.db_mut(dirty.0).recount(&dirty.1);
             }
         }
+        if st.role == Role::Primary && (!out.dirty.is_empty() || out.flushed) {
+            self.feed_tracking(&out);
+        }
         if st.role == Role::Primary && !out.effects.is_empty() {
             st.write_clock.record(st.position.offset + out.effects.len() as u64, now_ms());
         }
@@ -1089,6 +1092,27 @@ impl Node {
         self.writer.kick()?;
         self.offset_tx.send_replace(st.position.offset);
         Ok(st.store_seq)
+    }
+
+    /// CLIENT TRACKING: the keys a commit changed (names, whatever their database) go to the
+    /// gateways that track keys for their clients; a flush invalidates everything.
+    fn feed_tracking(&self, out: &WriteSet) {
+        let feed = Bytes::from_static(ferrocache_common::TRACKING_FEED);
+        if !self.broker.wants(&feed) {
+            return;
+        }
+        let mut sent = HashSet::with_capacity(out.dirty.len());
+        for (_, key) in &out.dirty {
+            if sent.insert(key) {
+                let mut message = Vec::with_capacity(key.len() + 1);
+                message.push(b'k');
+                message.extend_from_slice(key);
+                self.broker.publish(&feed, &Bytes::from(message), false);
+            }
+        }
+        if out.flushed {
+            self.broker.publish(&feed, &Bytes::from_static(b"f"), false);
+        }
     }
 
     /// A wake-up for a blocked command: notified when one of `keys` is written (or the

@@ -71,6 +71,11 @@ impl Broker {
         }
     }
 
+    /// Whether some gateway subscribes to `channel` by name (internal feeds).
+    pub fn wants(&self, channel: &[u8]) -> bool {
+        self.listeners.lock().values().any(|l| l.counts[CHANNEL].contains_key(channel))
+    }
+
     /// PUBLISH (or SPUBLISH when `shard`): forwards to every gateway with a matching
     /// subscriber; returns how many clients receive it.
     pub fn publish(&self, channel: &Bytes, payload: &Bytes, shard: bool) -> i64 {

@@ -50,6 +50,8 @@ pub struct ClientState {
     pub no_touch: bool,
     /// The selected database.
     pub db: usize,
+    /// CLIENT TRACKING is on (Some), in BCAST mode (true).
+    pub tracking: Option<bool>,
 }
 
 /// Requests other connections make of this one.
@@ -86,6 +88,12 @@ impl ClientInfo {
         }
         if st.no_touch {
             flags.push('T');
+        }
+        if let Some(bcast) = st.tracking {
+            flags.push('t');
+            if bcast {
+                flags.push('B');
+            }
         }
         if flags.is_empty() {
             flags.push('N');

@@ -29,6 +29,7 @@ pub mod retry;
 pub mod router;
 pub mod stats;
 pub mod tls;
+pub mod tracking;
 pub mod transaction;
 pub mod watch;
 

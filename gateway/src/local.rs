@@ -290,7 +290,8 @@ fn client(session: &mut Session, args: &[Bytes]) -> Reply {
             info.control.unblocked.notify_one();
             Reply::Integer(1)
         }
-        // Client-side caching is not offered: these say so truthfully.
+        // Outside MULTI these are the connection's (connection/mod.rs, tracking.rs); queued in
+        // a transaction they answer as a client that does not track.
         "getredir" if args.len() == 2 => Reply::Integer(-1),
         "trackinginfo" if args.len() == 2 => Reply::Map(vec![
             text("flags"),
@@ -303,7 +304,7 @@ fn client(session: &mut Session, args: &[Bytes]) -> Reply {
         "caching" if args.len() == 3 => Reply::error(
             "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
         ),
-        "tracking" if args.len() >= 3 => Reply::error("ERR CLIENT TRACKING (client-side caching) is not served by Ferrocache yet"),
+        "tracking" if args.len() >= 3 => Reply::error("ERR CLIENT TRACKING is not served inside MULTI"),
         "help" if args.len() == 2 => Reply::Array(CLIENT_HELP.iter().map(|l| Reply::Simple((*l).into())).collect()),
         "id" | "getname" | "setname" | "setinfo" | "info" | "reply" | "no-evict" | "no-touch" | "kill" | "pause"
         | "unpause" | "unblock" | "getredir" | "trackinginfo" | "caching" | "tracking" | "help" => arity_err(),
@@ -493,6 +494,44 @@ fn categories(name: &str) -> &'static [&'static str] {
     entry_index(name).map_or(&[], |i| entries()[i].categories.as_slice())
 }
 
+/// A command's categories in Redis's order (ACL CAT's), as COMMAND INFO lists them.
+fn ordered_categories(name: &str) -> Vec<&'static str> {
+    use ferrocache_common::acl::categories::CATEGORIES;
+    let mut cats = categories(name).to_vec();
+    cats.sort_by_key(|c| CATEGORIES.iter().position(|k| k == c));
+    cats
+}
+
+/// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]: every command
+/// and container subcommand (`config|get`), as Redis lists them.
+fn command_list(args: &[Bytes]) -> Reply {
+    use ferrocache_common::acl::categories::{entries, in_category};
+    let keep: Box<dyn Fn(&ferrocache_common::acl::categories::Entry) -> bool> = match args {
+        [_, _] => Box::new(|_| true),
+        [_, _, by, kind, value] if lower(by) == "filterby" => match lower(kind).as_str() {
+            // No modules are loaded.
+            "module" => Box::new(|_| false),
+            "aclcat" => {
+                let category = lower(value);
+                Box::new(move |e| in_category(e, &category))
+            }
+            "pattern" => {
+                // Redis matches without case; names are lowercase.
+                let pattern = value.to_ascii_lowercase();
+                Box::new(move |e| ferrocache_common::glob::glob_match(&pattern, e.name.as_bytes()))
+            }
+            _ => return Reply::error(errors::SYNTAX),
+        },
+        _ => return Reply::error(errors::SYNTAX),
+    };
+    let all = entries();
+    let mut out = Vec::new();
+    for (i, c) in all.iter().enumerate().filter(|(_, e)| e.parent.is_none()) {
+        out.extend(std::iter::once(c).chain(all.iter().filter(|e| e.parent == Some(i))).filter(|e| keep(e)).map(|e| text(&e.name)));
+    }
+    Reply::Array(out)
+}
+
 fn command_info(c: &CommandSpec) -> Reply {
     Reply::Array(vec![
         text(c.name),
@@ -501,7 +540,7 @@ fn command_info(c: &CommandSpec) -> Reply {
         Reply::Integer(c.first_key as i64),
         Reply::Integer(c.last_key as i64),
         Reply::Integer(c.step as i64),
-        Reply::Set(categories(c.name).iter().map(|cat| Reply::Simple(format!("@{cat}"))).collect()),
+        Reply::Set(ordered_categories(c.name).into_iter().map(|cat| Reply::Simple(format!("@{cat}"))).collect()),
         Reply::Array(vec![]),
         Reply::Array(vec![]),
         Reply::Array(vec![]),
@@ -520,7 +559,7 @@ fn command(args: &[Bytes]) -> Reply {
     let sub = lower(&args[1]);
     match sub.as_str() {
         "count" if args.len() == 2 => Reply::Integer(COMMANDS.len() as i64),
-        "list" if args.len() == 2 => Reply::Array(COMMANDS.iter().map(|c| text(c.name)).collect()),
+        "list" if args.len() == 2 || args.len() == 5 => command_list(args),
         "info" => {
             if args.len() == 2 {
                 return Reply::Array(COMMANDS.iter().map(command_info).collect());

@@ -91,6 +91,8 @@ struct State {
     dirty: HashSet<(Kind, Bytes)>,
     next_seq: u64,
     waiters: Vec<(u64, oneshot::Sender<()>)>,
+    /// CLIENT TRACKING: who tracks what (its clients also subscribe to the node's FEED).
+    tracking: crate::tracking::Table,
 }
 
 /// This gateway's pub/sub state for one replication group.
@@ -129,8 +131,51 @@ impl GroupHub {
         rx
     }
 
+    /// Turns client tracking on (Some) or off for `client`; its invalidations go out through
+    /// `mailbox` (or its redirect target's).
+    /// Returns a wait for the primary's acknowledgement (from then on it sends this gateway
+    /// the keys it changes).
+    fn set_tracking(
+        &self,
+        client: u64,
+        tracker: Option<crate::tracking::Tracker>,
+        mailbox: &Arc<Mailbox>,
+    ) -> oneshot::Receiver<()> {
+        let feed = Bytes::from_static(crate::tracking::FEED);
+        let on = tracker.is_some();
+        self.state.lock().tracking.set(client, tracker);
+        self.change(Kind::Channel, &feed, client, on.then_some(mailbox))
+    }
+
+    /// A tracking client's read of `keys` (default mode).
+    fn tracked_read(&self, client: u64, keys: &[Bytes]) {
+        let mut st = self.state.lock();
+        let notices = st.tracking.record(client, keys);
+        send_notices(&st, notices);
+    }
+
+    /// The feed restarted (a new stream, perhaps a new primary): changes in between are
+    /// unknown, so every tracking client drops its whole cache.
+    fn tracking_restart(&self) {
+        let mut st = self.state.lock();
+        if !st.tracking.is_empty() {
+            let notices = st.tracking.invalidate_all();
+            send_notices(&st, notices);
+        }
+    }
+
     /// Hands a message from the primary to the local subscribers it matches.
     fn deliver(&self, msg: pb::PubSubMessage) {
+        if !msg.shard && msg.channel == crate::tracking::FEED {
+            let mut st = self.state.lock();
+            let notices = match msg.payload.split_first() {
+                Some((b'k', _)) => st.tracking.invalidate(&msg.payload.slice(1..)),
+                Some((b'f', _)) => st.tracking.invalidate_all(),
+                _ => Vec::new(),
+            };
+            send_notices(&st, notices);
+            return;
+        }
         let st = self.state.lock();
         let size = msg.channel.len() + msg.payload.len() + 48;
         let push = |kind: &'static [u8], parts: Vec<Bytes>| {
@@ -189,6 +234,35 @@ impl GroupHub {
     }
 }
 
+/// Sends tracking invalidations: to the client's redirect target (as a `__redis__:invalidate`
+/// message when it subscribes to that channel, else as a push if it is a RESP3 tracking
+/// client itself), or to the client itself when it speaks RESP3 (RESP2 without a redirect
+/// has nowhere to receive them, as in Redis).
+fn send_notices(st: &State, notices: Vec<crate::tracking::Notice>) {
+    use crate::tracking::{message, push, FEED, REDIS_CHANNEL};
+    let channel = &st.subscribers[Kind::Channel as usize];
+    let trackers = channel.get(FEED);
+    for (id, keys) in notices {
+        let Some(t) = st.tracking.get(id) else { continue };
+        let size = keys.as_ref().map_or(0, |k| k.iter().map(|k| k.len() + 16).sum()) + 64;
+        let (target, resp3) = match t.settings.redirect {
+            0 => (id, t.resp3),
+            r => {
+                if let Some(m) = channel.get(REDIS_CHANNEL).and_then(|c| c.get(&r)) {
+                    m.offer(message(keys), size);
+                    continue;
+                }
+                (r, st.tracking.get(r).is_some_and(|t| t.resp3))
+            }
+        };
+        if resp3 {
+            if let Some(m) = trackers.and_then(|c| c.get(&target)) {
+                m.offer(push(keys), size);
+            }
+        }
+    }
+}
+
 /// Every group's hub on this gateway.
 pub struct Hub {
     router: Arc<Router>,
@@ -222,6 +296,8 @@ pub struct ClientSubs {
     mailbox: Arc<Mailbox>,
     rx: mpsc::Receiver<(Reply, usize)>,
     names: [BTreeSet<Bytes>; 3],
+    /// CLIENT TRACKING is on.
+    tracking: bool,
 }
 
 impl ClientSubs {
@@ -236,7 +312,7 @@ impl ClientSubs {
             started: std::time::Instant::now(),
             overflow: CancellationToken::new(),
         });
-        ClientSubs { id: client, hub: hub.group(group), mailbox, rx, names: Default::default() }
+        ClientSubs { id: client, hub: hub.group(group), mailbox, rx, names: Default::default(), tracking: false }
     }
 
     /// Channels plus patterns: the count SUBSCRIBE / PSUBSCRIBE replies carry.
@@ -282,6 +358,18 @@ impl ClientSubs {
         }
     }
 
+    /// CLIENT TRACKING ON (`Some`) or OFF; the receiver resolves once the primary sends
+    /// this gateway its changed keys.
+    pub fn track(&mut self, tracker: Option<crate::tracking::Tracker>) -> oneshot::Receiver<()> {
+        self.tracking = tracker.is_some();
+        self.hub.set_tracking(self.id, tracker, &self.mailbox)
+    }
+
+    /// A read by this tracking client (default mode, or OPTIN/OPTOUT as CACHING says).
+    pub fn tracked_read(&self, keys: &[Bytes]) {
+        self.hub.tracked_read(self.id, keys);
+    }
+
     /// The next message for this client.
     pub async fn next(&mut self) -> Option<Reply> {
         let (reply, size) = self.rx.recv().await?;
@@ -297,12 +385,17 @@ impl ClientSubs {
 impl Drop for ClientSubs {
     fn drop(&mut self) {
         self.unsubscribe_all();
+        if self.tracking {
+            drop(self.track(None));
+        }
     }
 }
 
 /// Keeps a `Listen` stream open to the group's current primary for as long as the gateway
 /// runs: re-sends every count on each new stream, follows failovers.
 async fn listen(hub: Arc<GroupHub>, router: Arc<Router>, cancel: CancellationToken) {
+    // A stream after the first: changes may have gone unseen in between.
+    let mut again = false;
     while !cancel.is_cancelled() {
         let target = match router.target(&hub.group, EndpointKind::Primary, None) {
             Ok(t) => t,
@@ -312,7 +405,11 @@ async fn listen(hub: Arc<GroupHub>, router: Arc<Router>, cancel: CancellationTok
             }
         };
         let reason = match crate::link::connect(&target.address).await {
-            Ok(client) => stream(&hub, client, &target.node_id, &router, target.version, &cancel).await,
+            Ok(client) => {
+                let ended = stream(&hub, client, &target.node_id, &router, target.version, again, &cancel).await;
+                again = true;
+                ended
+            }
             Err(e) => e,
         };
         tracing::debug!(group = %hub.group, node = %target.node_id, "pub/sub stream ended: {reason}");
@@ -329,11 +426,15 @@ async fn stream(
     node_id: &str,
     router: &Router,
     mut version: u64,
+    again: bool,
     cancel: &CancellationToken,
 ) -> String {
     let (tx, rx) = mpsc::channel::<pb::ListenRequest>(64);
     let (subscriptions, seq) = hub.pending(true);
     let first = pb::ListenRequest { node_id: node_id.to_string(), subscriptions, seq };
+    // Once the node acknowledges the first counts, it sends the keys it changes: whatever
+    // changed before is unknown, so tracking clients then drop their caches.
+    let mut fed = !again;
     if tx.send(first).await.is_err() {
         return "closed".into();
     }
@@ -346,7 +447,13 @@ async fn stream(
             _ = cancel.cancelled() => return "gateway stopping".into(),
             m = inbound.message() => match m {
                 Ok(Some(pb::ListenEvent { event: Some(pb::listen_event::Event::Message(msg)) })) => hub.deliver(msg),
-                Ok(Some(pb::ListenEvent { event: Some(pb::listen_event::Event::Ack(seq)) })) => hub.acked(seq),
+                Ok(Some(pb::ListenEvent { event: Some(pb::listen_event::Event::Ack(seq)) })) => {
+                    if !fed {
+                        fed = true;
+                        hub.tracking_restart();
+                    }
+                    hub.acked(seq);
+                }
                 Ok(Some(_)) => {}
                 Ok(None) => return "the node ended the stream".into(),
                 Err(e) => return e.to_string(),

@@ -110,6 +110,10 @@ pub struct Session {
     pub no_touch: bool,
     /// SELECT: the database this connection's commands run in (cluster mode: 0).
     pub db: usize,
+    /// CLIENT TRACKING ON's settings, while on.
+    tracking: Option<crate::tracking::Settings>,
+    /// CLIENT CACHING's word for the next command.
+    caching: crate::tracking::Caching,
 }
 
 /// CLIENT REPLY's modes.
@@ -164,6 +168,10 @@ impl Session {
     pub fn set_proto(&mut self, p: u8) {
         self.proto = p;
         self.update(|c| c.proto = p);
+        // Invalidations take the form of the protocol spoken now.
+        if let (Some(s), Some(subs)) = (&self.tracking, self.subs.as_mut()) {
+            drop(subs.track(Some(crate::tracking::Tracker { settings: s.clone(), resp3: p == 3 })));
+        }
     }
 
     pub fn info(&self) -> ClientInfo {
@@ -205,6 +213,7 @@ impl Session {
         if let Some(subs) = self.subs.as_mut() {
             subs.unsubscribe_all();
         }
+        self.stop_tracking();
         self.set_proto(2);
         self.db = 0;
         self.update(|c| c.name.clear());
@@ -275,6 +284,8 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         no_evict: false,
         no_touch: false,
         db: 0,
+        tracking: None,
+        caching: Default::default(),
     };
     session.logout();
     if let Err(e) = run(rd, wr, &mut session, &endpoint, &shared, cancel).await {
@@ -461,6 +472,7 @@ fn publish_state(
         no_evict: session.no_evict,
         no_touch: session.no_touch,
         db: session.db,
+        tracking: session.tracking.as_ref().map(|s| s.bcast),
     };
     session.info.lock().state = state;
 }
@@ -616,19 +628,110 @@ async fn next_push(subs: &mut Option<ClientSubs>) -> Option<Reply> {
     }
 }
 
+impl Session {
+    fn stop_tracking(&mut self) {
+        if self.tracking.take().is_some() {
+            if let Some(subs) = self.subs.as_mut() {
+                drop(subs.track(None));
+            }
+        }
+        self.caching = Default::default();
+    }
+
+    /// A read about to be sent: a tracking client is told when its keys change. `caching`:
+    /// CLIENT CACHING's word in force for it.
+    fn track_read(&self, spec: &command::CommandSpec, args: &[Bytes], caching: crate::tracking::Caching) {
+        let Some(s) = &self.tracking else { return };
+        if spec.is_write() || !s.tracks_reads(caching) {
+            return;
+        }
+        let keys: Vec<Bytes> = command::key_positions(spec, args).into_iter().map(|i| args[i].clone()).collect();
+        if let (false, Some(subs)) = (keys.is_empty(), self.subs.as_ref()) {
+            subs.tracked_read(&keys);
+        }
+    }
+
+    /// The connection's pub/sub mailbox, made on first use.
+    fn mailbox(&mut self, endpoint: &Endpoint, shared: &Shared) -> &mut ClientSubs {
+        let id = self.id;
+        self.subs.get_or_insert_with(|| {
+            let table = shared.router.table();
+            let value = table
+                .groups
+                .get(&endpoint.group_id)
+                .map(|g| ferrocache_common::parameters::value(&g.parameters, "client-output-buffer-limit"));
+            let limit = ferrocache_common::parameters::output_limit(value.unwrap_or(""), "pubsub");
+            ClientSubs::new(&shared.pubsub, &endpoint.group_id, id, limit)
+        })
+    }
+}
+
+/// CLIENT TRACKING / CACHING / GETREDIR / TRACKINGINFO (client-side caching, tracking.rs).
+fn client_tracking(session: &mut Session, endpoint: &Endpoint, shared: &Shared, args: &[Bytes]) -> Slot {
+    use crate::tracking::{self, Caching};
+    let proto = session.proto;
+    let sub = args[1].to_ascii_lowercase();
+    let reply = match (sub.as_slice(), args.len()) {
+        (b"getredir", 2) => Reply::Integer(session.tracking.as_ref().map_or(-1, |s| s.redirect as i64)),
+        (b"trackinginfo", 2) => tracking::info(session.tracking.as_ref(), session.caching, false),
+        (b"caching", 3) => {
+            let yes = args[2].eq_ignore_ascii_case(b"yes");
+            let (optin, optout) = session.tracking.as_ref().map_or((false, false), |s| (s.optin, s.optout));
+            if !optin && !optout {
+                Reply::error("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled")
+            } else if yes && !optin {
+                Reply::error("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.")
+            } else if !yes && !args[2].eq_ignore_ascii_case(b"no") {
+                Reply::error(errors::SYNTAX)
+            } else if !yes && !optout {
+                Reply::error("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.")
+            } else {
+                session.caching = if yes { Caching::Yes } else { Caching::No };
+                return Slot::Ready(Reply::ok(), proto);
+            }
+        }
+        (b"tracking", _) if args[2].eq_ignore_ascii_case(b"off") && args.len() == 3 => {
+            session.stop_tracking();
+            Reply::ok()
+        }
+        (b"tracking", _) if args[2].eq_ignore_ascii_case(b"on") => {
+            if endpoint.cluster_enabled {
+                return Slot::Ready(
+                    Reply::error("ERR CLIENT TRACKING is not served on cluster-mode groups yet (only with cluster mode disabled)"),
+                    proto,
+                );
+            }
+            let exists = |id: u64| id == session.id || shared.clients.get(id).is_some();
+            match tracking::parse_on(&args[3..], session.tracking.as_ref(), exists) {
+                Err(e) => e,
+                Ok(mut settings) => {
+                    if settings.redirect == session.id {
+                        settings.redirect = 0;
+                    }
+                    let tracker = tracking::Tracker { settings: settings.clone(), resp3: proto == 3 };
+                    let ack = session.mailbox(endpoint, shared).track(Some(tracker));
+                    session.tracking = Some(settings);
+                    // Answered once the primary sends this gateway the keys it changes.
+                    let (tx, rx) = oneshot::channel();
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(pubsub::ACK_TIMEOUT, ack).await;
+                        let _ = tx.send(Reply::ok());
+                    });
+                    return Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: None, retry: None }));
+                }
+            }
+        }
+        (b"tracking", _) => Reply::error(errors::SYNTAX),
+        _ => Reply::error(format!("ERR wrong number of arguments for 'client|{}' command", String::from_utf8_lossy(&sub))),
+    };
+    Slot::Ready(reply, proto)
+}
+
 /// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE: one confirmation per name, sent once the group's
 /// primary knows of the new subscriptions (or after [`pubsub::ACK_TIMEOUT`]).
 fn subscribe(session: &mut Session, endpoint: &Endpoint, shared: &Shared, kind: pubsub::Kind, args: &[Bytes]) -> Slot {
-    let (id, proto) = (session.id, session.proto);
-    let subs = session.subs.get_or_insert_with(|| {
-        let table = shared.router.table();
-        let value = table
-            .groups
-            .get(&endpoint.group_id)
-            .map(|g| ferrocache_common::parameters::value(&g.parameters, "client-output-buffer-limit"));
-        let limit = ferrocache_common::parameters::output_limit(value.unwrap_or(""), "pubsub");
-        ClientSubs::new(&shared.pubsub, &endpoint.group_id, id, limit)
-    });
+    let proto = session.proto;
+    let subs = session.mailbox(endpoint, shared);
     let word: &'static [u8] = match kind {
         pubsub::Kind::Channel => b"subscribe",
         pubsub::Kind::Pattern => b"psubscribe",
@@ -895,6 +998,12 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
         return Slot::Ready(transaction::merge(locals, Reply::Array(vec![])), proto);
     }
     let is_write = commands.iter().any(|c| command::lookup(&c[0]).is_some_and(|s| s.may_write()));
+    let caching = std::mem::take(&mut session.caching);
+    for c in &commands {
+        if let Some(spec) = command::lookup(&c[0]) {
+            session.track_read(spec, c, caching);
+        }
+    }
     // One transaction runs on one node group, in one slot (as in Redis Cluster).
     let mut slots: Vec<u16> = commands
         .iter()
@@ -1041,6 +1150,12 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
     }
     // CLIENT PAUSE holds commands here, before they run.
     session.pause.clone().wait(spec).await;
+    // CLIENT CACHING applies to the next command (a whole transaction's, in MULTI).
+    let caching = if spec.name == "client" || session.tx.in_multi() || spec.name == "exec" {
+        session.caching
+    } else {
+        std::mem::take(&mut session.caching)
+    };
     if let auth::Login::Gone = session.refresh_acl(&endpoint.group_id) {
         return (Slot::Ready(Reply::error("ERR the user this connection is logged in as was deleted"), proto), true);
     }
@@ -1094,6 +1209,15 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
     }
     if spec.name == "failover" && !session.tx.in_multi() {
         return (failover(session, endpoint, shared, &args), false);
+    }
+    let tracking_sub = |a: &Bytes| {
+        [&b"tracking"[..], b"caching", b"getredir", b"trackinginfo"].iter().any(|w| a.eq_ignore_ascii_case(w))
+    };
+    if spec.name == "client" && !session.tx.in_multi() && args.get(1).is_some_and(tracking_sub) {
+        if args[1].eq_ignore_ascii_case(b"tracking") && args.len() < 3 {
+            return ready(Reply::error("ERR wrong number of arguments for 'client|tracking' command"));
+        }
+        return (client_tracking(session, endpoint, shared, &args), false);
     }
     match spec.name {
         "multi" if session.tx.in_multi() => return ready(Reply::error("ERR MULTI calls can not be nested")),
@@ -1207,6 +1331,7 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             // A PUBLISH whose fate is unknown is not sent again: a message is delivered at
             // most once. Nor is a script that may have written.
             let once = spec.may_write();
+            session.track_read(spec, &args, caching);
             let request = match crate::request::classify(spec, args, session.db) {
                 Ok(r) => r,
                 Err(answer) => return ready(answer),

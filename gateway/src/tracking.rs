@@ -1,0 +1,322 @@
+//! Client-side caching (CLIENT TRACKING) on the gateway, as Redis 7.2 offers it: in the
+//! default mode the gateway remembers which keys each tracking client read and tells it
+//! once one of them changes; in BCAST mode it tells it of every change under its prefixes.
+//! RESP3 clients get `invalidate` pushes; a REDIRECT sends them to another connection
+//! (RESP2: as messages of `__redis__:invalidate`, which it must subscribe to).
+//!
+//! ```text
+//!  GET k (tracking client) ─▶ Table::record(k)
+//!  SET k ─▶ primary ─ broker: FEED "k"+key ─Listen─▶ GroupHub ─▶ Table::invalidate ─▶ pushes
+//! ```
+//! The primary publishes every key it changes (writes, expiry, eviction) on the internal
+//! FEED channel while some gateway listens to it; a flush (FLUSHALL, FLUSHDB, SWAPDB)
+//! invalidates everything. Keys are names, whatever their database (as in Redis).
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+use ferrocache_common::reply::errors;
+use ferrocache_common::Reply;
+
+pub use ferrocache_common::TRACKING_FEED as FEED;
+/// The channel RESP2 redirect targets subscribe to.
+pub const REDIS_CHANNEL: &[u8] = b"__redis__:invalidate";
+/// Redis's `tracking-table-max-keys` default: past it, keys are forgotten (and invalidated)
+/// so the table never grows without bound.
+const MAX_KEYS: usize = 1_000_000;
+
+/// A connection's CLIENT TRACKING ON settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+    pub noloop: bool,
+    /// The client the invalidations go to (0: this one).
+    pub redirect: u64,
+    pub prefixes: Vec<Bytes>,
+}
+
+/// CLIENT CACHING's word for the next command (OPTIN / OPTOUT modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Caching {
+    #[default]
+    Unset,
+    Yes,
+    No,
+}
+
+impl Settings {
+    /// Whether a read now makes the client track its keys.
+    pub fn tracks_reads(&self, caching: Caching) -> bool {
+        if self.bcast {
+            return false;
+        }
+        if self.optin {
+            return caching == Caching::Yes;
+        }
+        if self.optout {
+            return caching != Caching::No;
+        }
+        true
+    }
+}
+
+/// CLIENT TRACKING ON's options (`args` after ON), checked as Redis checks them against the
+/// settings in force (`current`); `exists` tells whether a client id is connected.
+pub fn parse_on(args: &[Bytes], current: Option<&Settings>, exists: impl Fn(u64) -> bool) -> Result<Settings, Reply> {
+    let mut s = Settings::default();
+    let mut i = 0;
+    while i < args.len() {
+        let word = args[i].to_ascii_lowercase();
+        let value = args.get(i + 1);
+        match (word.as_slice(), value) {
+            (b"redirect", Some(id)) => {
+                let id = ferrocache_common::int::parse_i64(id).ok_or_else(|| Reply::error(errors::NOT_INTEGER))?;
+                // Redis: an id of another connection; its own id means "no redirect".
+                let id = u64::try_from(id).unwrap_or(0);
+                if id != 0 && !exists(id) {
+                    return Err(Reply::error("ERR The client ID you want redirect to does not exist"));
+                }
+                s.redirect = id;
+                i += 1;
+            }
+            (b"prefix", Some(p)) => {
+                s.prefixes.push(p.clone());
+                i += 1;
+            }
+            (b"bcast", _) => s.bcast = true,
+            (b"optin", _) => s.optin = true,
+            (b"optout", _) => s.optout = true,
+            (b"noloop", _) => s.noloop = true,
+            _ => return Err(Reply::error(errors::SYNTAX)),
+        }
+        i += 1;
+    }
+    if let Some(cur) = current {
+        if cur.bcast != s.bcast {
+            return Err(Reply::error("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode."));
+        }
+        if cur.optin != s.optin || cur.optout != s.optout {
+            return Err(Reply::error("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode."));
+        }
+    }
+    if !s.bcast && !s.prefixes.is_empty() {
+        return Err(Reply::error("ERR PREFIX option requires BCAST mode to be enabled"));
+    }
+    if s.bcast && (s.optin || s.optout) {
+        return Err(Reply::error("ERR OPTIN and OPTOUT are not compatible with BCAST"));
+    }
+    if s.optin && s.optout {
+        return Err(Reply::error("ERR You can't use both OPTIN and OPTOUT"));
+    }
+    // Prefixes of one client must not overlap (those already in force included).
+    let mut all: Vec<Bytes> = current.map(|c| c.prefixes.clone()).unwrap_or_default();
+    for p in &s.prefixes {
+        if let Some(o) = all.iter().find(|o| *o != p && (o.starts_with(p) || p.starts_with(o))) {
+            return Err(Reply::error(format!(
+                "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                String::from_utf8_lossy(p),
+                String::from_utf8_lossy(o)
+            )));
+        }
+        if !all.contains(p) {
+            all.push(p.clone());
+        }
+    }
+    s.prefixes = all;
+    Ok(s)
+}
+
+/// CLIENT TRACKINGINFO.
+pub fn info(settings: Option<&Settings>, caching: Caching, redirect_broken: bool) -> Reply {
+    let text = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    let flag = |s: &str| Reply::Simple(s.to_string());
+    let (flags, redirect, prefixes) = match settings {
+        None => (vec![flag("off")], -1, Vec::new()),
+        Some(s) => {
+            let mut flags = vec![flag("on")];
+            for (on, name) in [(s.bcast, "bcast"), (s.optin, "optin"), (s.optout, "optout")] {
+                if on {
+                    flags.push(flag(name));
+                }
+            }
+            match caching {
+                Caching::Yes => flags.push(flag("caching-yes")),
+                Caching::No => flags.push(flag("caching-no")),
+                Caching::Unset => {}
+            }
+            if s.noloop {
+                flags.push(flag("noloop"));
+            }
+            if redirect_broken {
+                flags.push(flag("broken_redirect"));
+            }
+            (flags, s.redirect as i64, s.prefixes.iter().cloned().map(Reply::Bulk).collect())
+        }
+    };
+    Reply::Map(vec![
+        text("flags"),
+        Reply::Set(flags),
+        text("redirect"),
+        Reply::Integer(redirect),
+        text("prefixes"),
+        Reply::Array(prefixes),
+    ])
+}
+
+/// One tracking client as a group's table knows it.
+pub struct Tracker {
+    pub settings: Settings,
+    pub resp3: bool,
+}
+
+/// A group's tracking state on this gateway: who tracks, and which keys each default-mode
+/// client read since it was last told about them.
+#[derive(Default)]
+pub struct Table {
+    clients: HashMap<u64, Tracker>,
+    keys: HashMap<Bytes, HashSet<u64>>,
+}
+
+/// Where an invalidation goes and what it says: a client id, and the keys (None: all).
+pub type Notice = (u64, Option<Vec<Bytes>>);
+
+impl Table {
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    pub fn set(&mut self, client: u64, tracker: Option<Tracker>) {
+        match tracker {
+            Some(t) => {
+                self.clients.insert(client, t);
+            }
+            None => {
+                self.clients.remove(&client);
+            }
+        }
+    }
+
+    pub fn get(&self, client: u64) -> Option<&Tracker> {
+        self.clients.get(&client)
+    }
+
+    /// A default-mode client read `keys`; returns invalidations for keys the table had to
+    /// forget to stay within its bound.
+    pub fn record(&mut self, client: u64, keys: &[Bytes]) -> Vec<Notice> {
+        let mut evicted = Vec::new();
+        for k in keys {
+            if !self.keys.contains_key(k) && self.keys.len() >= MAX_KEYS {
+                // Any key will do (Redis picks at random): its trackers must drop it.
+                if let Some(victim) = self.keys.keys().next().cloned() {
+                    evicted.extend(self.invalidate(&victim));
+                }
+            }
+            self.keys.entry(k.clone()).or_default().insert(client);
+        }
+        evicted
+    }
+
+    /// `key` changed: who is told (default-mode readers, once; BCAST clients whose prefixes
+    /// cover it), in the order of client ids.
+    pub fn invalidate(&mut self, key: &Bytes) -> Vec<Notice> {
+        let mut told: Vec<u64> = self.keys.remove(key).into_iter().flatten().collect();
+        for (id, t) in &self.clients {
+            let s = &t.settings;
+            if s.bcast && (s.prefixes.is_empty() || s.prefixes.iter().any(|p| key.starts_with(p))) {
+                told.push(*id);
+            }
+        }
+        told.sort_unstable();
+        told.dedup();
+        told.retain(|id| self.clients.contains_key(id));
+        told.into_iter().map(|id| (id, Some(vec![key.clone()]))).collect()
+    }
+
+    /// Everything changed (FLUSHALL, a new primary): every tracking client is told to drop
+    /// its whole cache.
+    pub fn invalidate_all(&mut self) -> Vec<Notice> {
+        self.keys.clear();
+        let mut ids: Vec<u64> = self.clients.keys().copied().collect();
+        ids.sort_unstable();
+        ids.into_iter().map(|id| (id, None)).collect()
+    }
+}
+
+/// The push a RESP3 connection receives: `invalidate` and the keys (null: everything).
+pub fn push(keys: Option<Vec<Bytes>>) -> Reply {
+    Reply::Push(vec![Reply::Bulk(Bytes::from_static(b"invalidate")), payload(keys)])
+}
+
+/// The message a RESP2 redirect target subscribed to `__redis__:invalidate` receives.
+pub fn message(keys: Option<Vec<Bytes>>) -> Reply {
+    Reply::Push(vec![
+        Reply::Bulk(Bytes::from_static(b"message")),
+        Reply::Bulk(Bytes::from_static(REDIS_CHANNEL)),
+        payload(keys),
+    ])
+}
+
+fn payload(keys: Option<Vec<Bytes>>) -> Reply {
+    match keys {
+        Some(keys) => Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
+        None => Reply::NullBulk,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    fn on(args: &[&str], current: Option<&Settings>) -> Result<Settings, Reply> {
+        let args: Vec<Bytes> = args.iter().map(|a| b(a)).collect();
+        parse_on(&args, current, |id| id == 7)
+    }
+
+    #[test]
+    fn options_are_checked_as_redis_checks_them() {
+        let msg = |r: Result<Settings, Reply>| match r {
+            Err(Reply::Error(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        assert!(msg(on(&["PREFIX", "a"], None)).contains("requires BCAST"));
+        assert!(msg(on(&["BCAST", "OPTIN"], None)).contains("not compatible with BCAST"));
+        assert!(msg(on(&["OPTIN", "OPTOUT"], None)).contains("both OPTIN and OPTOUT"));
+        assert!(msg(on(&["REDIRECT", "8"], None)).contains("does not exist"));
+        assert!(msg(on(&["BCAST", "PREFIX", "ab", "PREFIX", "a"], None)).contains("overlaps"));
+        assert!(msg(on(&["NOPE"], None)).contains("syntax error"));
+        let bcast = on(&["BCAST", "PREFIX", "user:"], None).unwrap();
+        assert!(msg(on(&[], Some(&bcast))).contains("switch BCAST"));
+        let more = on(&["BCAST", "PREFIX", "order:"], Some(&bcast)).unwrap();
+        assert_eq!(more.prefixes, vec![b("user:"), b("order:")], "prefixes add up");
+        assert_eq!(on(&["REDIRECT", "7", "OPTIN"], None).unwrap().redirect, 7);
+    }
+
+    #[test]
+    fn readers_are_told_once_and_bcast_by_prefix() {
+        let mut t = Table::default();
+        let tracker = |s: Settings| Some(Tracker { settings: s, resp3: true });
+        t.set(1, tracker(Settings::default()));
+        t.set(2, tracker(Settings { bcast: true, prefixes: vec![b("user:")], ..Default::default() }));
+        t.set(3, tracker(Settings { bcast: true, ..Default::default() }));
+        t.record(1, &[b("user:1"), b("other")]);
+        let told: Vec<u64> = t.invalidate(&b("user:1")).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(told, vec![1, 2, 3]);
+        let told: Vec<u64> = t.invalidate(&b("user:1")).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(told, vec![2, 3], "a reader is told once until it reads again");
+        let told: Vec<u64> = t.invalidate(&b("other")).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(told, vec![1, 3]);
+        t.set(1, None);
+        t.record(1, &[b("gone")]);
+        assert!(t.invalidate(&b("gone")).iter().all(|(id, _)| *id != 1), "a client that left is not told");
+        assert_eq!(t.invalidate_all().len(), 2);
+        assert!(Settings { optin: true, ..Default::default() }.tracks_reads(Caching::Yes));
+        assert!(!Settings { optin: true, ..Default::default() }.tracks_reads(Caching::Unset));
+        assert!(!Settings { optout: true, ..Default::default() }.tracks_reads(Caching::No));
+    }
+}
