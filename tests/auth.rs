@@ -423,7 +423,10 @@ async fn a_process_without_the_cluster_secret_can_call_nothing() {
             node_id: g.node_groups[0].node_group_members[0].cache_cluster_id.clone(),
             commands: vec![pb::Command {
                 id: 1,
-                request: Some(pb::command::Request::Data(pb::DataRequest { args: vec!["GET".into(), "k".into()], db: 0 })),
+                request: Some(pb::command::Request::Data(pb::DataRequest {
+                    args: vec!["GET".into(), "k".into()],
+                    db: 0,
+                })),
                 readonly: true,
                 keyed: true,
                 ..Default::default()

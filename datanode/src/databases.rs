@@ -136,7 +136,9 @@ impl Databases {
     pub fn live_entries(&self, now: i64) -> Vec<DbEntry> {
         self.iter()
             .flat_map(|(db, ks)| {
-                ks.iter().filter(move |(_, e)| !e.is_expired(now)).map(move |(k, e)| (db, Bytes::copy_from_slice(k), e.clone()))
+                ks.iter()
+                    .filter(move |(_, e)| !e.is_expired(now))
+                    .map(move |(k, e)| (db, Bytes::copy_from_slice(k), e.clone()))
             })
             .collect()
     }

@@ -386,13 +386,12 @@ impl Keyspace {
             return None;
         }
         let start = (seed % SLOT_COUNT as u64) as usize;
-        (0..self.slots.len())
-            .map(|i| &self.slots[(start + i) % self.slots.len()])
-            .find(|s| !s.is_empty())
-            .and_then(|s| {
+        (0..self.slots.len()).map(|i| &self.slots[(start + i) % self.slots.len()]).find(|s| !s.is_empty()).and_then(
+            |s| {
                 let n = (seed >> 14) as usize % s.len();
                 s.iter().nth(n).map(|(k, _)| Bytes::copy_from_slice(k))
-            })
+            },
+        )
     }
 }
 

@@ -195,9 +195,9 @@ fn pick_victim(dbs: &Databases, p: &MemoryPolicy, now: u32) -> Option<bytes::Byt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
     use crate::keyspace::Entry;
     use crate::value::Value;
+    use bytes::Bytes;
 
     fn policy(name: &str) -> MemoryPolicy {
         let mut set = BTreeMap::new();

@@ -19,8 +19,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::cmd::{self, Command, Ctx, WriteSet};
-use crate::durability::{self, Durability, Mode, WriteClock};
 use crate::databases::{Databases, DbEntry};
+use crate::durability::{self, Durability, Mode, WriteClock};
 use crate::notify;
 use crate::replication::backlog::{Backlog, Effect};
 use crate::storage::compaction::{self, Capturable};

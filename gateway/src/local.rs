@@ -527,7 +527,12 @@ fn command_list(args: &[Bytes]) -> Reply {
     let all = entries();
     let mut out = Vec::new();
     for (i, c) in all.iter().enumerate().filter(|(_, e)| e.parent.is_none()) {
-        out.extend(std::iter::once(c).chain(all.iter().filter(|e| e.parent == Some(i))).filter(|e| keep(e)).map(|e| text(&e.name)));
+        out.extend(
+            std::iter::once(c)
+                .chain(all.iter().filter(|e| e.parent == Some(i)))
+                .filter(|e| keep(e))
+                .map(|e| text(&e.name)),
+        );
     }
     Reply::Array(out)
 }

@@ -72,13 +72,12 @@ pub fn parse_on(args: &[Bytes], current: Option<&Settings>, exists: impl Fn(u64)
         let value = args.get(i + 1);
         match (word.as_slice(), value) {
             (b"redirect", Some(id)) => {
-                let id = ferrocache_common::int::parse_i64(id).ok_or_else(|| Reply::error(errors::NOT_INTEGER))?;
-                // Redis: an id of another connection; its own id means "no redirect".
-                let id = u64::try_from(id).unwrap_or(0);
-                if id != 0 && !exists(id) {
-                    return Err(Reply::error("ERR The client ID you want redirect to does not exist"));
+                if s.redirect != 0 {
+                    return Err(Reply::error("ERR A client can only redirect to a single other client"));
                 }
-                s.redirect = id;
+                let id = ferrocache_common::int::parse_i64(id).ok_or_else(|| Reply::error(errors::NOT_INTEGER))?;
+                let id = u64::try_from(id).ok().filter(|&id| exists(id));
+                s.redirect = id.ok_or_else(|| Reply::error("ERR The client ID you want redirect to does not exist"))?;
                 i += 1;
             }
             (b"prefix", Some(p)) => {
@@ -93,37 +92,42 @@ pub fn parse_on(args: &[Bytes], current: Option<&Settings>, exists: impl Fn(u64)
         }
         i += 1;
     }
-    if let Some(cur) = current {
-        if cur.bcast != s.bcast {
-            return Err(Reply::error("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode."));
-        }
-        if cur.optin != s.optin || cur.optout != s.optout {
-            return Err(Reply::error("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode."));
-        }
-    }
+    // Redis's checks, in its order.
     if !s.bcast && !s.prefixes.is_empty() {
         return Err(Reply::error("ERR PREFIX option requires BCAST mode to be enabled"));
+    }
+    if current.is_some_and(|c| c.bcast != s.bcast) {
+        return Err(Reply::error("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode."));
     }
     if s.bcast && (s.optin || s.optout) {
         return Err(Reply::error("ERR OPTIN and OPTOUT are not compatible with BCAST"));
     }
     if s.optin && s.optout {
-        return Err(Reply::error("ERR You can't use both OPTIN and OPTOUT"));
+        return Err(Reply::error("ERR You can't specify both OPTIN mode and OPTOUT mode"));
     }
-    // Prefixes of one client must not overlap (those already in force included).
-    let mut all: Vec<Bytes> = current.map(|c| c.prefixes.clone()).unwrap_or_default();
-    for p in &s.prefixes {
-        if let Some(o) = all.iter().find(|o| *o != p && (o.starts_with(p) || p.starts_with(o))) {
+    if current.is_some_and(|c| (s.optin && c.optout) || (s.optout && c.optin)) {
+        return Err(Reply::error("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode."));
+    }
+    let existing: &[Bytes] = current.map_or(&[], |c| &c.prefixes);
+    let overlap = |a: &Bytes, b: &Bytes| a.starts_with(b) || b.starts_with(a);
+    for (i, p) in s.prefixes.iter().enumerate() {
+        if let Some(o) = existing.iter().find(|o| overlap(p, o)) {
             return Err(Reply::error(format!(
                 "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
                 String::from_utf8_lossy(p),
                 String::from_utf8_lossy(o)
             )));
         }
-        if !all.contains(p) {
-            all.push(p.clone());
+        if let Some(o) = s.prefixes[i + 1..].iter().find(|o| overlap(p, o)) {
+            return Err(Reply::error(format!(
+                "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                String::from_utf8_lossy(p),
+                String::from_utf8_lossy(o)
+            )));
         }
     }
+    let mut all = existing.to_vec();
+    all.append(&mut s.prefixes);
     s.prefixes = all;
     Ok(s)
 }
@@ -286,14 +290,19 @@ mod tests {
         };
         assert!(msg(on(&["PREFIX", "a"], None)).contains("requires BCAST"));
         assert!(msg(on(&["BCAST", "OPTIN"], None)).contains("not compatible with BCAST"));
-        assert!(msg(on(&["OPTIN", "OPTOUT"], None)).contains("both OPTIN and OPTOUT"));
+        assert!(msg(on(&["OPTIN", "OPTOUT"], None)).contains("both OPTIN mode and OPTOUT mode"));
         assert!(msg(on(&["REDIRECT", "8"], None)).contains("does not exist"));
-        assert!(msg(on(&["BCAST", "PREFIX", "ab", "PREFIX", "a"], None)).contains("overlaps"));
+        assert!(msg(on(&["BCAST", "PREFIX", "a", "PREFIX", "ab"], None))
+            .contains("'a' overlaps with another provided prefix 'ab'"));
         assert!(msg(on(&["NOPE"], None)).contains("syntax error"));
         let bcast = on(&["BCAST", "PREFIX", "user:"], None).unwrap();
         assert!(msg(on(&[], Some(&bcast))).contains("switch BCAST"));
         let more = on(&["BCAST", "PREFIX", "order:"], Some(&bcast)).unwrap();
         assert_eq!(more.prefixes, vec![b("user:"), b("order:")], "prefixes add up");
+        assert!(msg(on(&["BCAST", "PREFIX", "user:1"], Some(&more))).contains("with an existing prefix 'user:'"));
+        let optin = on(&["OPTIN"], None).unwrap();
+        assert!(msg(on(&["OPTOUT"], Some(&optin))).contains("switch OPTIN/OPTOUT"));
+        assert!(on(&[], Some(&optin)).is_ok(), "Redis lets plain ON follow OPTIN");
         assert_eq!(on(&["REDIRECT", "7", "OPTIN"], None).unwrap().redirect, 7);
     }
 

@@ -32,7 +32,10 @@ pub fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
 /// 32-bit integer, or not one of the node's databases.
 pub fn database_arg(arg: &[u8]) -> Result<usize, Reply> {
     let n = parse_i64(arg).filter(|n| i32::try_from(*n).is_ok()).ok_or_else(|| Reply::error(errors::NOT_INTEGER))?;
-    usize::try_from(n).ok().filter(|&n| crate::databases::Databases::valid(n)).ok_or_else(|| Reply::error(errors::DB_INDEX))
+    usize::try_from(n)
+        .ok()
+        .filter(|&n| crate::databases::Databases::valid(n))
+        .ok_or_else(|| Reply::error(errors::DB_INDEX))
 }
 
 pub fn eq_ignore_case(arg: &[u8], word: &str) -> bool {

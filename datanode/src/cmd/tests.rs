@@ -15,7 +15,14 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
-        Harness { dbs: Default::default(), db: 0, now: 1_000_000, primary: true, log: Vec::new(), scripts: Default::default() }
+        Harness {
+            dbs: Default::default(),
+            db: 0,
+            now: 1_000_000,
+            primary: true,
+            log: Vec::new(),
+            scripts: Default::default(),
+        }
     }
 
     fn run(&mut self, cmd: &str) -> Reply {

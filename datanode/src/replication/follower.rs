@@ -122,7 +122,9 @@ impl Follower {
                         let value = Value::decode(&e.value).map_err(|e| FollowError::Protocol(e.to_string()))?;
                         let db = e.db as usize;
                         if !crate::databases::Databases::valid(db) {
-                            return Err(FollowError::Protocol(format!("a key of database {db}, which this node lacks")));
+                            return Err(FollowError::Protocol(format!(
+                                "a key of database {db}, which this node lacks"
+                            )));
                         }
                         buf.push((db, Bytes::copy_from_slice(&e.key), Entry::with_expiry(value, e.expires_at_ms)));
                     }

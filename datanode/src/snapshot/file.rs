@@ -208,10 +208,7 @@ pub fn parse(data: &[u8]) -> Result<Vec<DbEntry>, SnapshotError> {
 /// Parses a snapshot file, handing each key (with its database) to `each` as it is read;
 /// returns the position the file records, if any. The checksum is checked before the first
 /// key is handed out.
-pub fn parse_each(
-    data: &[u8],
-    mut each: impl FnMut(usize, Bytes, Entry),
-) -> Result<Option<Position>, SnapshotError> {
+pub fn parse_each(data: &[u8], mut each: impl FnMut(usize, Bytes, Entry)) -> Result<Option<Position>, SnapshotError> {
     if data.len() < 12 + 13 || &data[..8] != MAGIC || data[8..12] != VERSION.to_be_bytes() {
         return Err(SnapshotError::NotASnapshot);
     }

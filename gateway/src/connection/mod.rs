@@ -704,10 +704,7 @@ fn client_tracking(session: &mut Session, endpoint: &Endpoint, shared: &Shared, 
             let exists = |id: u64| id == session.id || shared.clients.get(id).is_some();
             match tracking::parse_on(&args[3..], session.tracking.as_ref(), exists) {
                 Err(e) => e,
-                Ok(mut settings) => {
-                    if settings.redirect == session.id {
-                        settings.redirect = 0;
-                    }
+                Ok(settings) => {
                     let tracker = tracking::Tracker { settings: settings.clone(), resp3: proto == 3 };
                     let ack = session.mailbox(endpoint, shared).track(Some(tracker));
                     session.tracking = Some(settings);
@@ -722,7 +719,10 @@ fn client_tracking(session: &mut Session, endpoint: &Endpoint, shared: &Shared, 
             }
         }
         (b"tracking", _) => Reply::error(errors::SYNTAX),
-        _ => Reply::error(format!("ERR wrong number of arguments for 'client|{}' command", String::from_utf8_lossy(&sub))),
+        _ => Reply::error(format!(
+            "ERR wrong number of arguments for 'client|{}' command",
+            String::from_utf8_lossy(&sub)
+        )),
     };
     Slot::Ready(reply, proto)
 }
@@ -1048,7 +1048,9 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
         .iter()
         .enumerate()
         .filter(|(_, c)| command::lookup(&c[0]).is_some_and(|s| s.name == "select"))
-        .map(|(i, c)| (i, c.get(1).and_then(|n| ferrocache_common::int::parse_i64(n)).and_then(|n| usize::try_from(n).ok())))
+        .map(|(i, c)| {
+            (i, c.get(1).and_then(|n| ferrocache_common::int::parse_i64(n)).and_then(|n| usize::try_from(n).ok()))
+        })
         .collect();
     let request = Request::Transaction(pb::TransactionRequest {
         db: session.db as u32,
