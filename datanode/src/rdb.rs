@@ -6,7 +6,7 @@
 //! reads those and the compact types Redis 7.x writes for small values (listpack, intset,
 //! quicklist 2), LZF-compressed strings and integer-encoded strings.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 
@@ -293,7 +293,7 @@ impl<'a> Reader<'a> {
             }
             TYPE_HASH => {
                 let n = self.len()?;
-                let mut h = HashMap::with_capacity(cap(n));
+                let mut h = crate::value::Hash::with_capacity(cap(n));
                 for _ in 0..n {
                     let k = self.string()?;
                     h.insert(k, self.string()?);
@@ -514,7 +514,7 @@ mod tests {
             Value::Str(crate::strval::Str::from(Bytes::from(vec![7u8; 20_000]))),
             Value::List(VecDeque::from([Bytes::from_static(b"x"), Bytes::new()])),
             Value::Set(Box::new(HashSet::from([Bytes::from_static(b"m")]))),
-            Value::Hash(Box::new(HashMap::from([(Bytes::from_static(b"f"), Bytes::from_static(b"v"))]))),
+            Value::Hash(Box::new(crate::value::Hash::from([(Bytes::from_static(b"f"), Bytes::from_static(b"v"))]))),
             Value::ZSet(Box::new(z)),
         ] {
             assert_eq!(restore(&dump(&v), 1 << 20), Ok(v));

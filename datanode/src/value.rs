@@ -1,7 +1,7 @@
 //! Values a key can hold, and their byte encoding (used by storage and full syncs):
 //! one type tag byte, then the payload.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 
@@ -9,11 +9,29 @@ use crate::stream::Stream;
 use crate::strval::Str;
 use crate::zset::SortedSet;
 
+/// A hash's fields in insertion order (Redis's small hashes are listpacks, which list their
+/// fields in that order; a field's removal keeps the others' order while the hash is small).
+pub type Hash = indexmap::IndexMap<Bytes, Bytes>;
+
+/// Up to this many fields, removing one keeps the order of the rest (Redis's
+/// hash-max-listpack-entries default); beyond, Redis's order is its hash table's anyway and
+/// a removal costs O(1).
+pub const SMALL_HASH: usize = 128;
+
+/// Removes `field` from `h`, keeping the order of the others while the hash is small.
+pub fn hash_remove(h: &mut Hash, field: &[u8]) -> Option<Bytes> {
+    if h.len() <= SMALL_HASH {
+        h.shift_remove(field)
+    } else {
+        h.swap_remove(field)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(Str),
     /// Boxed, like Set and ZSet: keeps `Value` (and every string key's entry) small.
-    Hash(Box<HashMap<Bytes, Bytes>>),
+    Hash(Box<Hash>),
     List(VecDeque<Bytes>),
     Set(Box<HashSet<Bytes>>),
     /// Boxed: most keys are strings, and the enum is as large as its largest variant.
@@ -173,7 +191,7 @@ impl Value {
                 };
                 let len = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
                 let count = len(take(4)?);
-                let mut h = HashMap::with_capacity(count.min(1 << 16));
+                let mut h = Hash::with_capacity(count.min(1 << 16));
                 for _ in 0..count {
                     let klen = len(take(4)?);
                     let k = Bytes::copy_from_slice(take(klen)?);
@@ -206,7 +224,7 @@ impl Value {
         }
     }
 
-    pub fn as_hash(&self) -> Option<&HashMap<Bytes, Bytes>> {
+    pub fn as_hash(&self) -> Option<&Hash> {
         if let Value::Hash(h) = self {
             Some(h)
         } else {
@@ -214,7 +232,7 @@ impl Value {
         }
     }
 
-    pub fn as_hash_mut(&mut self) -> Option<&mut HashMap<Bytes, Bytes>> {
+    pub fn as_hash_mut(&mut self) -> Option<&mut Hash> {
         if let Value::Hash(h) = self {
             Some(h)
         } else {
@@ -320,7 +338,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let mut h = HashMap::new();
+        let mut h = Hash::new();
         h.insert(Bytes::from_static(b"f"), Bytes::from_static(b"v"));
         h.insert(Bytes::new(), Bytes::from_static(b"\0"));
         for v in [

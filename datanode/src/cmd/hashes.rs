@@ -1,8 +1,6 @@
 //! Hash commands: HSET and friends. A hash lives whole under its key; an emptied hash
 //! disappears, as in Redis.
 
-use std::collections::HashMap;
-
 use bytes::Bytes;
 use ferrocache_common::glob::glob_match;
 use ferrocache_common::reply::errors;
@@ -10,14 +8,14 @@ use ferrocache_common::Reply;
 
 use super::args::{eq_ignore_case, float_bytes, int_arg, int_bytes, parse_f64, parse_i64, syntax_error};
 use super::{CmdResult, Ctx};
-use crate::value::Value;
+use crate::value::{hash_remove, Hash, Value};
 
 impl Ctx<'_> {
-    fn read_hash(&mut self, key: &[u8]) -> Result<Option<&HashMap<Bytes, Bytes>>, Reply> {
+    fn read_hash(&mut self, key: &[u8]) -> Result<Option<&Hash>, Reply> {
         self.read_as(key, Value::as_hash)
     }
 
-    fn write_hash(&mut self, key: &[u8]) -> Result<&mut HashMap<Bytes, Bytes>, Reply> {
+    fn write_hash(&mut self, key: &[u8]) -> Result<&mut Hash, Reply> {
         self.write_as(key, || Value::Hash(Box::default()), Value::as_hash_mut)
     }
 
@@ -74,7 +72,7 @@ pub(super) fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Integer(0));
     }
     let h = ctx.write_hash(&args[1])?;
-    let removed = args[2..].iter().filter(|f| h.remove(*f).is_some()).count();
+    let removed = args[2..].iter().filter(|f| hash_remove(h, f).is_some()).count();
     if removed > 0 {
         ctx.hash_written(&args[1], args.to_vec());
     }
@@ -162,10 +160,18 @@ pub(super) fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Array(vec![]));
     }
     let picks: Vec<usize> = if count > 0 {
-        // Distinct fields; a hash iterates in an arbitrary order already, so the first `count`
-        // of a random rotation are a fair sample for a cache's purposes.
-        let start = rand::random_range(0..fields.len());
-        (0..fields.len().min(count as usize)).map(|i| (start + i) % fields.len()).collect()
+        // Distinct fields in the hash's order, as Redis picks from a listpack: all of them
+        // when asked for as many, else a uniform sample (a partial shuffle of the indexes).
+        let n = fields.len();
+        let mut all: Vec<usize> = (0..n).collect();
+        let take = n.min(count as usize);
+        for i in 0..take {
+            let j = rand::random_range(i..n);
+            all.swap(i, j);
+        }
+        all.truncate(take);
+        all.sort_unstable();
+        all
     } else {
         (0..count.unsigned_abs().min(1 << 20) as usize).map(|_| rand::random_range(0..fields.len())).collect()
     };

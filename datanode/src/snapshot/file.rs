@@ -267,10 +267,9 @@ pub fn parse_each(data: &[u8], mut each: impl FnMut(usize, Bytes, Entry)) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn entries() -> Vec<DbEntry> {
-        let hash: HashMap<Bytes, Bytes> = [(Bytes::from("f"), Bytes::from("v"))].into();
+        let hash: crate::value::Hash = [(Bytes::from("f"), Bytes::from("v"))].into();
         let s = |v: &'static str| Value::Str(crate::strval::Str::from(Bytes::from(v)));
         vec![
             (0, Bytes::from("s"), Entry::with_expiry(s("hello"), 0)),
