@@ -201,12 +201,19 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
         requests.push((request, c.readonly));
     }
     let mut batch = Batch { node, epoch, ids, requests, others, stale };
-    // A script may hold the node for long: the batch is cut after each script. The part
-    // ending in a script runs on its own task (and thread); the stream goes on once it holds
-    // the lock, and what follows runs after it or is answered BUSY, as other clients'
-    // commands are in Redis (in the same critical section they would wait without end).
+    // A script may hold the node for long: it runs as a batch of its own, on its own task
+    // (and thread). What came before it runs first and is answered at once (its replies
+    // must not wait for the script); the stream goes on once the script holds the lock, and
+    // what follows runs after it or is answered BUSY, as other clients' commands are in
+    // Redis (in the script's critical section they would wait without end).
     while let Some(at) = batch.requests.iter().position(|(r, _)| r.runs_script()) {
-        let rest = batch.split_off(at + 1);
+        if at > 0 {
+            let script_on = batch.split_off(at);
+            let before = std::mem::replace(&mut batch, script_on);
+            let replies = finish_batch(host, before, tx, blocked, None).await;
+            send_replies(tx, replies).await;
+        }
+        let rest = batch.split_off(1);
         let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
         let (host, tx, blocked) = (host.clone(), tx.clone(), blocked.clone());
         tokio::spawn(async move {

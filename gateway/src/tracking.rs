@@ -65,6 +65,13 @@ impl Settings {
 /// CLIENT TRACKING ON's options (`args` after ON), checked as Redis checks them against the
 /// settings in force (`current`); `exists` tells whether a client id is connected.
 pub fn parse_on(args: &[Bytes], current: Option<&Settings>, exists: impl Fn(u64) -> bool) -> Result<Settings, Reply> {
+    let s = parse_options(args, exists)?;
+    check_on(s, current)
+}
+
+/// CLIENT TRACKING's options, read as Redis reads them for ON and OFF alike (unknown words
+/// and a missing redirect target are errors either way).
+pub fn parse_options(args: &[Bytes], exists: impl Fn(u64) -> bool) -> Result<Settings, Reply> {
     let mut s = Settings::default();
     let mut i = 0;
     while i < args.len() {
@@ -92,6 +99,11 @@ pub fn parse_on(args: &[Bytes], current: Option<&Settings>, exists: impl Fn(u64)
         }
         i += 1;
     }
+    Ok(s)
+}
+
+/// The checks ON makes of its options against each other and the settings in force.
+fn check_on(mut s: Settings, current: Option<&Settings>) -> Result<Settings, Reply> {
     // Redis's checks, in its order.
     if !s.bcast && !s.prefixes.is_empty() {
         return Err(Reply::error("ERR PREFIX option requires BCAST mode to be enabled"));

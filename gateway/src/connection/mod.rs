@@ -690,9 +690,15 @@ fn client_tracking(session: &mut Session, endpoint: &Endpoint, shared: &Shared, 
                 return Slot::Ready(Reply::ok(), proto);
             }
         }
-        (b"tracking", _) if args[2].eq_ignore_ascii_case(b"off") && args.len() == 3 => {
-            session.stop_tracking();
-            Reply::ok()
+        (b"tracking", _) if args[2].eq_ignore_ascii_case(b"off") => {
+            let exists = |id: u64| id == session.id || shared.clients.get(id).is_some();
+            match tracking::parse_options(&args[3..], exists) {
+                Ok(_) => {
+                    session.stop_tracking();
+                    Reply::ok()
+                }
+                Err(e) => e,
+            }
         }
         (b"tracking", _) if args[2].eq_ignore_ascii_case(b"on") => {
             if endpoint.cluster_enabled {
