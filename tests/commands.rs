@@ -485,6 +485,14 @@ async fn connection_and_server(c: &mut MultiplexedConnection, port: u16) {
     // ACL categories, not the group; COMMAND DOCS names the version a command came in.
     let text = format!("{info:?}");
     assert!(text.contains("@read") && text.contains("@string") && text.contains("@fast"), "{text}");
+    // Categories in Redis's order; a container lists its subcommands with their own keys.
+    assert!(text.find("@read") < text.find("@string") && text.find("@string") < text.find("@fast"), "{text}");
+    let object = format!("{:?}", q::<Value>(c, &["COMMAND", "INFO", "object", "xinfo|stream"]).await.unwrap());
+    assert!(object.contains("object|encoding") && object.contains("xinfo|stream"), "{object}");
+    let listed: Vec<String> = q(c, &["COMMAND", "LIST", "FILTERBY", "PATTERN", "xgroup*"]).await.unwrap();
+    assert!(listed.contains(&"xgroup".to_string()) && listed.contains(&"xgroup|create".to_string()), "{listed:?}");
+    let listed: Vec<String> = q(c, &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "hyperloglog"]).await.unwrap();
+    assert_eq!(listed, ["pfadd", "pfcount", "pfdebug", "pfmerge", "pfselftest"]);
     let docs = format!("{:?}", q::<Value>(c, &["COMMAND", "DOCS", "getdel", "waitaof"]).await.unwrap());
     assert!(docs.contains("6.2.0") && docs.contains("7.2.0"), "{docs}");
     let keys: Vec<String> = q(c, &["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]).await.unwrap();

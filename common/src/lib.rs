@@ -15,6 +15,7 @@ pub mod net;
 pub mod parameters;
 pub mod reply;
 pub mod slot;
+pub mod subcommands;
 pub mod telemetry;
 pub mod time;
 

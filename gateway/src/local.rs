@@ -537,18 +537,56 @@ fn command_list(args: &[Bytes]) -> Reply {
     Reply::Array(out)
 }
 
+/// COMMAND INFO of a command or a subcommand (`config|get`); nil for an unknown name.
+fn info_of(name: &[u8]) -> Reply {
+    if let Some(c) = lookup(name) {
+        return command_info(c);
+    }
+    let name = lower(name);
+    let served = ferrocache_common::acl::categories::entry_index(&name).is_some();
+    match ferrocache_common::subcommands::lookup(&name).filter(|_| served) {
+        Some(s) => info_entry(s.name, s.arity, s.flags, (s.first_key, s.last_key, s.step), Vec::new()),
+        None => Reply::NullArray,
+    }
+}
+
 fn command_info(c: &CommandSpec) -> Reply {
+    use ferrocache_common::acl::categories::{entries, entry_index};
+    // A container lists the subcommands served, each as an entry of its own.
+    let index = entry_index(c.name);
+    let subcommands = entries()
+        .iter()
+        .filter(|e| e.parent.is_some() && e.parent == index)
+        .filter_map(|e| ferrocache_common::subcommands::lookup(&e.name))
+        .map(|s| info_entry(s.name, s.arity, s.flags, (s.first_key, s.last_key, s.step), Vec::new()))
+        .collect();
+    if ferrocache_common::acl::categories::is_container(c.name) {
+        // As Redis describes a container: its subcommands carry the flags and keys.
+        let flags: &[&str] = if c.name == "command" { &["loading", "stale"] } else { &[] };
+        let mut entry = info_entry(c.name, c.arity, flags, (0, 0, 0), subcommands);
+        if let Reply::Array(items) = &mut entry {
+            let cats = if c.name == "command" { vec!["@slow", "@connection"] } else { vec!["@slow"] };
+            items[6] = Reply::Set(cats.into_iter().map(|c| Reply::Simple(c.to_string())).collect());
+        }
+        return entry;
+    }
+    info_entry(c.name, c.arity, c.flags, (c.first_key, c.last_key, c.step), subcommands)
+}
+
+/// One COMMAND INFO entry: name, arity, flags, key positions, ACL categories, tips (none
+/// listed), key specifications (none listed) and subcommands.
+fn info_entry(name: &str, arity: i32, flags: &[&str], keys: (i32, i32, i32), subcommands: Vec<Reply>) -> Reply {
     Reply::Array(vec![
-        text(c.name),
-        Reply::Integer(c.arity as i64),
-        Reply::Set(c.flags.iter().map(|f| Reply::Simple(f.to_string())).collect()),
-        Reply::Integer(c.first_key as i64),
-        Reply::Integer(c.last_key as i64),
-        Reply::Integer(c.step as i64),
-        Reply::Set(ordered_categories(c.name).into_iter().map(|cat| Reply::Simple(format!("@{cat}"))).collect()),
+        text(name),
+        Reply::Integer(arity as i64),
+        Reply::Set(flags.iter().map(|f| Reply::Simple(f.to_string())).collect()),
+        Reply::Integer(keys.0 as i64),
+        Reply::Integer(keys.1 as i64),
+        Reply::Integer(keys.2 as i64),
+        Reply::Set(ordered_categories(name).into_iter().map(|cat| Reply::Simple(format!("@{cat}"))).collect()),
         Reply::Array(vec![]),
         Reply::Array(vec![]),
-        Reply::Array(vec![]),
+        Reply::Array(subcommands),
     ])
 }
 
@@ -569,7 +607,7 @@ fn command(args: &[Bytes]) -> Reply {
             if args.len() == 2 {
                 return Reply::Array(COMMANDS.iter().map(command_info).collect());
             }
-            Reply::Array(args[2..].iter().map(|n| lookup(n).map_or(Reply::NullArray, command_info)).collect())
+            Reply::Array(args[2..].iter().map(|n| info_of(n)).collect())
         }
         "docs" => {
             let specs: Vec<&CommandSpec> = if args.len() == 2 {

@@ -102,7 +102,13 @@ fn subcommands(container: &str) -> Vec<(&'static str, &'static [&'static str])> 
             .into_iter()
             .map(|s| (s, CONN))
             .collect(),
-        "object" => ["encoding", "freq", "help", "idletime", "refcount"].into_iter().map(|s| (s, KEY_READ)).collect(),
+        "object" => vec![
+            ("encoding", KEY_READ),
+            ("freq", KEY_READ),
+            ("help", &["keyspace", "slow"]),
+            ("idletime", KEY_READ),
+            ("refcount", KEY_READ),
+        ],
         "memory" => vec![
             ("doctor", SLOW),
             ("help", SLOW),
@@ -113,7 +119,7 @@ fn subcommands(container: &str) -> Vec<(&'static str, &'static [&'static str])> 
         ],
         "pubsub" => ["channels", "help", "numpat", "numsub", "shardchannels", "shardnumsub"]
             .into_iter()
-            .map(|s| (s, PUBSUB))
+            .map(|s| (s, if s == "help" { SLOW } else { PUBSUB }))
             .collect(),
         "script" => ["exists", "flush", "help", "kill", "load"].into_iter().map(|s| (s, SCRIPTING)).collect(),
         "function" => vec![

@@ -1,0 +1,174 @@
+//! Container commands' subcommands as COMMAND INFO lists them (`config|get`, ...): Redis
+//! 7.2's arity, flags and key positions, taken from redis-server's own COMMAND output. The
+//! ACL categories come from acl/categories.rs, which also says which subcommands are served.
+
+/// One subcommand, as the tenth element of its container's COMMAND INFO entry shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubcommandSpec {
+    /// `container|subcommand`, lowercase.
+    pub name: &'static str,
+    pub arity: i32,
+    pub flags: &'static [&'static str],
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+}
+
+macro_rules! sub {
+    ($name:literal, $arity:expr, [$($flag:literal),*], $fk:expr, $lk:expr, $st:expr) => {
+        SubcommandSpec { name: $name, arity: $arity, flags: &[$($flag),*], first_key: $fk, last_key: $lk, step: $st }
+    };
+}
+
+/// Every subcommand, sorted by name.
+#[rustfmt::skip]
+pub static SUBCOMMANDS: &[SubcommandSpec] = &[
+    sub!("acl|cat", -2, ["noscript", "loading", "stale"], 0, 0, 0),
+    sub!("acl|deluser", -3, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("acl|dryrun", -4, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("acl|genpass", -2, ["noscript", "loading", "stale"], 0, 0, 0),
+    sub!("acl|getuser", 3, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("acl|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("acl|list", 2, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("acl|load", 2, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("acl|log", -2, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("acl|save", 2, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("acl|setuser", -3, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("acl|users", 2, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("acl|whoami", 2, ["noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|caching", 3, ["noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|getname", 2, ["noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|getredir", 2, ["noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("client|id", 2, ["noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|info", 2, ["noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|kill", -3, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|list", -2, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|no-evict", 3, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|no-touch", 3, ["noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|pause", -3, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|reply", 3, ["noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|setinfo", -4, ["noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|setname", 3, ["noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|tracking", -3, ["noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|trackinginfo", 2, ["noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|unblock", -3, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("client|unpause", 2, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("cluster|addslots", -3, ["admin", "stale", "no_async_loading"], 0, 0, 0),
+    sub!("cluster|addslotsrange", -4, ["admin", "stale", "no_async_loading"], 0, 0, 0),
+    sub!("cluster|bumpepoch", 2, ["admin", "stale", "no_async_loading"], 0, 0, 0),
+    sub!("cluster|count-failure-reports", 3, ["admin", "stale"], 0, 0, 0),
+    sub!("cluster|countkeysinslot", 3, ["stale"], 0, 0, 0),
+    sub!("cluster|delslots", -3, ["admin", "stale", "no_async_loading"], 0, 0, 0),
+    sub!("cluster|delslotsrange", -4, ["admin", "stale", "no_async_loading"], 0, 0, 0),
+    sub!("cluster|failover", -2, ["admin", "stale", "no_async_loading"], 0, 0, 0),
+    sub!("cluster|flushslots", 2, ["admin", "stale", "no_async_loading"], 0, 0, 0),
+    sub!("cluster|forget", 3, ["admin", "stale", "no_async_loading"], 0, 0, 0),
+    sub!("cluster|getkeysinslot", 4, ["stale"], 0, 0, 0),
+    sub!("cluster|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("cluster|info", 2, ["stale"], 0, 0, 0),
+    sub!("cluster|keyslot", 3, ["stale"], 0, 0, 0),
+    sub!("cluster|links", 2, ["stale"], 0, 0, 0),
+    sub!("cluster|meet", -4, ["admin", "stale", "no_async_loading"], 0, 0, 0),
+    sub!("cluster|myid", 2, ["stale"], 0, 0, 0),
+    sub!("cluster|myshardid", 2, ["stale"], 0, 0, 0),
+    sub!("cluster|nodes", 2, ["stale"], 0, 0, 0),
+    sub!("cluster|replicas", 3, ["admin", "stale"], 0, 0, 0),
+    sub!("cluster|replicate", 3, ["admin", "stale", "no_async_loading"], 0, 0, 0),
+    sub!("cluster|reset", -2, ["admin", "noscript", "stale"], 0, 0, 0),
+    sub!("cluster|saveconfig", 2, ["admin", "stale", "no_async_loading"], 0, 0, 0),
+    sub!("cluster|set-config-epoch", 3, ["admin", "stale", "no_async_loading"], 0, 0, 0),
+    sub!("cluster|setslot", -4, ["admin", "stale", "no_async_loading"], 0, 0, 0),
+    sub!("cluster|shards", 2, ["stale"], 0, 0, 0),
+    sub!("cluster|slaves", 3, ["admin", "stale"], 0, 0, 0),
+    sub!("cluster|slots", 2, ["stale"], 0, 0, 0),
+    sub!("command|count", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("command|docs", -2, ["loading", "stale"], 0, 0, 0),
+    sub!("command|getkeys", -4, ["loading", "stale"], 0, 0, 0),
+    sub!("command|getkeysandflags", -4, ["loading", "stale"], 0, 0, 0),
+    sub!("command|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("command|info", -2, ["loading", "stale"], 0, 0, 0),
+    sub!("command|list", -2, ["loading", "stale"], 0, 0, 0),
+    sub!("config|get", -3, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("config|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("config|resetstat", 2, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("config|rewrite", 2, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("config|set", -4, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("function|delete", 3, ["write", "noscript"], 0, 0, 0),
+    sub!("function|dump", 2, ["noscript"], 0, 0, 0),
+    sub!("function|flush", -2, ["write", "noscript"], 0, 0, 0),
+    sub!("function|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("function|kill", 2, ["noscript", "allow_busy"], 0, 0, 0),
+    sub!("function|list", -2, ["noscript"], 0, 0, 0),
+    sub!("function|load", -3, ["write", "denyoom", "noscript"], 0, 0, 0),
+    sub!("function|restore", -3, ["write", "denyoom", "noscript"], 0, 0, 0),
+    sub!("function|stats", 2, ["noscript", "allow_busy"], 0, 0, 0),
+    sub!("latency|doctor", 2, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("latency|graph", 3, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("latency|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("latency|histogram", -2, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("latency|history", 3, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("latency|latest", 2, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("latency|reset", -2, ["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    sub!("memory|doctor", 2, [], 0, 0, 0),
+    sub!("memory|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("memory|malloc-stats", 2, [], 0, 0, 0),
+    sub!("memory|purge", 2, [], 0, 0, 0),
+    sub!("memory|stats", 2, [], 0, 0, 0),
+    sub!("memory|usage", -3, ["readonly"], 2, 2, 1),
+    sub!("module|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("module|list", 2, ["admin", "noscript"], 0, 0, 0),
+    sub!("module|load", -3, ["admin", "noscript", "no_async_loading"], 0, 0, 0),
+    sub!("module|loadex", -3, ["admin", "noscript", "no_async_loading"], 0, 0, 0),
+    sub!("module|unload", 3, ["admin", "noscript", "no_async_loading"], 0, 0, 0),
+    sub!("object|encoding", 3, ["readonly"], 2, 2, 1),
+    sub!("object|freq", 3, ["readonly"], 2, 2, 1),
+    sub!("object|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("object|idletime", 3, ["readonly"], 2, 2, 1),
+    sub!("object|refcount", 3, ["readonly"], 2, 2, 1),
+    sub!("pubsub|channels", -2, ["pubsub", "loading", "stale"], 0, 0, 0),
+    sub!("pubsub|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("pubsub|numpat", 2, ["pubsub", "loading", "stale"], 0, 0, 0),
+    sub!("pubsub|numsub", -2, ["pubsub", "loading", "stale"], 0, 0, 0),
+    sub!("pubsub|shardchannels", -2, ["pubsub", "loading", "stale"], 0, 0, 0),
+    sub!("pubsub|shardnumsub", -2, ["pubsub", "loading", "stale"], 0, 0, 0),
+    sub!("script|debug", 3, ["noscript"], 0, 0, 0),
+    sub!("script|exists", -3, ["noscript"], 0, 0, 0),
+    sub!("script|flush", -2, ["noscript"], 0, 0, 0),
+    sub!("script|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("script|kill", 2, ["noscript", "allow_busy"], 0, 0, 0),
+    sub!("script|load", 3, ["noscript", "stale"], 0, 0, 0),
+    sub!("slowlog|get", -2, ["admin", "loading", "stale"], 0, 0, 0),
+    sub!("slowlog|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("slowlog|len", 2, ["admin", "loading", "stale"], 0, 0, 0),
+    sub!("slowlog|reset", 2, ["admin", "loading", "stale"], 0, 0, 0),
+    sub!("xgroup|create", -5, ["write", "denyoom"], 2, 2, 1),
+    sub!("xgroup|createconsumer", 5, ["write", "denyoom"], 2, 2, 1),
+    sub!("xgroup|delconsumer", 5, ["write"], 2, 2, 1),
+    sub!("xgroup|destroy", 4, ["write"], 2, 2, 1),
+    sub!("xgroup|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("xgroup|setid", -5, ["write"], 2, 2, 1),
+    sub!("xinfo|consumers", 4, ["readonly"], 2, 2, 1),
+    sub!("xinfo|groups", 3, ["readonly"], 2, 2, 1),
+    sub!("xinfo|help", 2, ["loading", "stale"], 0, 0, 0),
+    sub!("xinfo|stream", -3, ["readonly"], 2, 2, 1),
+];
+
+/// The subcommand named `container|subcommand` (lowercase).
+pub fn lookup(name: &str) -> Option<&'static SubcommandSpec> {
+    SUBCOMMANDS.binary_search_by(|s| s.name.cmp(name)).ok().map(|i| &SUBCOMMANDS[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_and_covering_every_served_subcommand() {
+        assert!(SUBCOMMANDS.windows(2).all(|w| w[0].name < w[1].name), "SUBCOMMANDS must stay sorted");
+        for e in crate::acl::categories::entries().iter().filter(|e| e.parent.is_some()) {
+            assert!(lookup(&e.name).is_some(), "{} has no COMMAND INFO entry", e.name);
+        }
+        assert_eq!(lookup("object|encoding").map(|s| (s.arity, s.first_key)), Some((3, 2)));
+    }
+}
