@@ -26,61 +26,117 @@ impl Default for Databases {
     }
 }
 
-/// The databases besides the one a command runs in.
+/// The databases besides the one a command runs in. A script's SELECT trades the current
+/// keyspace with another one in place ([`Others::show`]); numbers given here are always the
+/// databases' own, wherever their keyspace sits meanwhile.
 pub struct Others<'a> {
+    /// The keyspaces before and after the command's own database (its number is
+    /// `before.len()`).
     before: &'a mut [Keyspace],
     after: &'a mut [Keyspace],
+    /// The database the current keyspace holds: the command's own, or the one a script
+    /// selected (whose keyspace then sits in the command's own place, and vice versa).
+    shown: usize,
 }
 
 impl Others<'_> {
     /// No other database (tests, and contexts that only ever touch one).
     pub fn none() -> Others<'static> {
-        Others { before: &mut [], after: &mut [] }
+        Others { before: &mut [], after: &mut [], shown: 0 }
+    }
+
+    /// The command's own database.
+    pub fn home(&self) -> usize {
+        self.before.len()
+    }
+
+    /// Where database `db`'s keyspace sits among these (None: it is the current one, or
+    /// there is no such database).
+    fn place(&self, db: usize) -> Option<usize> {
+        if db == self.shown || !Databases::valid(db) {
+            return None;
+        }
+        // The home database's keyspace sits where the shown one's belongs.
+        Some(if db == self.home() { self.shown } else { db })
+    }
+
+    fn slot(&mut self, place: usize) -> Option<&mut Keyspace> {
+        let home = self.home();
+        match place.cmp(&home) {
+            std::cmp::Ordering::Less => self.before.get_mut(place),
+            std::cmp::Ordering::Equal => None,
+            std::cmp::Ordering::Greater => self.after.get_mut(place - home - 1),
+        }
     }
 
     /// Database `db`, unless it is the current one (or does not exist).
     pub fn get(&mut self, db: usize) -> Option<&mut Keyspace> {
-        let current = self.before.len();
-        match db.cmp(&current) {
-            std::cmp::Ordering::Less => self.before.get_mut(db),
-            std::cmp::Ordering::Equal => None,
-            std::cmp::Ordering::Greater => self.after.get_mut(db - current - 1),
-        }
+        let place = self.place(db)?;
+        self.slot(place)
     }
 
     /// Database `db` to read, unless it is the current one.
     pub fn peek(&self, db: usize) -> Option<&Keyspace> {
-        let current = self.before.len();
-        match db.cmp(&current) {
-            std::cmp::Ordering::Less => self.before.get(db),
+        let place = self.place(db)?;
+        let home = self.home();
+        match place.cmp(&home) {
+            std::cmp::Ordering::Less => self.before.get(place),
             std::cmp::Ordering::Equal => None,
-            std::cmp::Ordering::Greater => self.after.get(db - current - 1),
+            std::cmp::Ordering::Greater => self.after.get(place - home - 1),
         }
     }
 
     /// Swaps two other databases (SWAPDB when neither is the current one).
     pub fn swap(&mut self, a: usize, b: usize) {
-        let current = self.before.len();
-        if a == b || a == current || b == current {
+        let (Some(a), Some(b)) = (self.place(a), self.place(b)) else { return };
+        let home = self.home();
+        if a == b || a == home || b == home {
             return;
         }
         let (lo, hi) = (a.min(b), a.max(b));
-        match (lo < current, hi < current) {
+        match (lo < home, hi < home) {
             (true, true) => self.before.swap(lo, hi),
-            (false, false) => self.after.swap(lo - current - 1, hi - current - 1),
+            (false, false) => self.after.swap(lo - home - 1, hi - home - 1),
             _ => {
-                if let (Some(x), Some(y)) = (self.before.get_mut(lo), self.after.get_mut(hi - current - 1)) {
+                if let (Some(x), Some(y)) = (self.before.get_mut(lo), self.after.get_mut(hi - home - 1)) {
                     std::mem::swap(x, y);
                 }
             }
         }
     }
 
+    /// Makes `current` (the keyspace shown now) show database `db` instead: a script's
+    /// SELECT. Back to the home database first, then to `db`; false for no such database.
+    pub fn show(&mut self, current: &mut Keyspace, db: usize) -> bool {
+        if db == self.shown {
+            return true;
+        }
+        let home = self.home();
+        if !Databases::valid(db) || (db != home && self.slot(db).is_none()) {
+            return false;
+        }
+        if self.shown != home {
+            let place = self.shown;
+            if let Some(ks) = self.slot(place) {
+                std::mem::swap(current, ks);
+            }
+            self.shown = home;
+        }
+        if db != home {
+            if let Some(ks) = self.slot(db) {
+                std::mem::swap(current, ks);
+            }
+            self.shown = db;
+        }
+        true
+    }
+
     /// Every other database with its number.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (usize, &mut Keyspace)> {
-        let skip = self.before.len() + 1;
-        let before = self.before.iter_mut().enumerate();
-        before.chain(self.after.iter_mut().enumerate().map(move |(i, ks)| (i + skip, ks)))
+        let (home, shown) = (self.home(), self.shown);
+        let number = move |place: usize| if place == shown && shown != home { home } else { place };
+        let before = self.before.iter_mut().enumerate().map(move |(i, ks)| (number(i), ks));
+        before.chain(self.after.iter_mut().enumerate().map(move |(i, ks)| (number(i + home + 1), ks)))
     }
 }
 
@@ -102,7 +158,8 @@ impl Databases {
     pub fn split(&mut self, db: usize) -> (&mut Keyspace, Others<'_>) {
         let (before, rest) = self.dbs.split_at_mut(db.min(DATABASES - 1));
         let (current, after) = rest.split_at_mut(1);
-        (&mut current[0], Others { before, after })
+        let shown = before.len();
+        (&mut current[0], Others { before, after, shown })
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (usize, &Keyspace)> {
@@ -191,6 +248,20 @@ mod tests {
         others.swap(7, 8);
         assert!(others.get(7).is_some_and(|ks| ks.get(b"k8").is_some()));
         others.swap(2, 3);
+        // A script's SELECT: the current keyspace shows another database, the others keep
+        // their numbers, and going back restores every place.
+        let (current, mut others) = dbs.split(5);
+        assert!(others.show(current, 9));
+        assert!(current.get(b"k9").is_some());
+        assert!(others.get(5).is_some_and(|ks| ks.get(b"k5").is_some()), "home is reachable by its number");
+        assert!(others.get(9).is_none(), "the shown database is the current one");
+        assert!(others.peek(3).is_some_and(|ks| ks.get(b"k3").is_some()));
+        let mut numbers: Vec<usize> = others.iter_mut().map(|(n, _)| n).collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, (0..DATABASES).filter(|&d| d != 9).collect::<Vec<_>>());
+        assert!(others.show(current, 2) && current.get(b"k2").is_some());
+        assert!(!others.show(current, DATABASES));
+        assert!(others.show(current, 5) && current.get(b"k5").is_some());
         dbs.swap(0, 15);
         dbs.swap(7, 8);
         assert!(dbs.db(0).get(b"k0").is_some() && dbs.db(15).get(b"k15").is_some());

@@ -807,6 +807,7 @@ impl Node {
                 let wake = self.watch_keys(db, &block.keys, seq, block.consumes);
                 blocked.push(Blocked { index: i, block, wake, seq });
             }
+            drop(ctx);
             cmd::place_effects(&mut out.effects[first_effect..], db);
             // A script's effects reach replicas whole, like a transaction's.
             if command.is_atomic() && out.effects.len() - first_effect >= 2 {
@@ -868,6 +869,7 @@ impl Node {
             let mut ctx = st.client_ctx(db, out, now, flags.writable, self.max_string, oom);
             // Inside a transaction a blocking pop does not block: it answers nil at once.
             replies.push(command.run(&mut ctx, args));
+            drop(ctx);
             cmd::place_effects(&mut out.effects[effects_from..], db);
             if flags.notify {
                 events.extend(command_events(&st.dbs, command, args, out, dirty_from, expired_from));
@@ -1009,6 +1011,7 @@ impl Node {
                 script: None,
             };
             n += ctx.expire_cycle(limit - n);
+            drop(ctx);
             cmd::place_effects(&mut out.effects[from..], db);
         }
         if st.purge_pending {

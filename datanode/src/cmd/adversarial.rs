@@ -58,6 +58,7 @@ impl Side {
         };
         let reply = execute(&mut ctx, args);
         let block = ctx.block.take();
+        drop(ctx);
         place_effects(&mut out.effects, db);
         (reply, out, block)
     }

@@ -438,13 +438,32 @@ pub fn effect_db(effect: &[Bytes]) -> Option<(usize, &[Bytes])> {
     crate::databases::Databases::valid(db).then_some((db, &effect[2..]))
 }
 
-/// Wraps the effects from `from` on as effects of database `db` ([`in_db`]).
+/// Marks `effects` as effects of database `db` ([`in_db`]), but for those a script already
+/// marked with the database it had selected.
 pub fn place_effects(effects: &mut [Vec<Bytes>], db: usize) {
     if db != 0 {
-        for e in effects {
+        for e in effects.iter_mut().filter(|e| !placed(e)) {
             *e = in_db(db, std::mem::take(e));
         }
     }
+}
+
+/// Marks `effects` as effects of database `db`, database 0 included: those of a script's
+/// commands after its SELECT (they belong to another database than its caller's).
+pub fn place_selected(effects: &mut [Vec<Bytes>], db: usize) {
+    for e in effects.iter_mut().filter(|e| !placed(e)) {
+        let mut marked = Vec::with_capacity(e.len() + 2);
+        marked.push(Bytes::from_static(b"SELECT"));
+        marked.push(Bytes::from(db.to_string()));
+        marked.append(e);
+        *e = marked;
+    }
+}
+
+/// Whether an effect already names its database.
+fn placed(effect: &[Bytes]) -> bool {
+    effect.len() >= 3
+        && effect.first().and_then(|n| command::index(n)).is_some_and(|i| matches!(table()[i].action, Action::Select))
 }
 
 /// The effect that opens (`true`) or closes a transaction's frame in the replication log.

@@ -30,7 +30,9 @@ use crate::keyspace::{Entry, Keyspace};
 use crate::value::Value;
 
 pub use args::{check_subcommand, database_arg, parse_f64, parse_i64};
-pub use dispatch::{effect_db, execute, frame, frame_marker, in_db, place_effects, while_busy, Command, WhileBusy};
+pub use dispatch::{
+    effect_db, execute, frame, frame_marker, in_db, place_effects, place_selected, while_busy, Command, WhileBusy,
+};
 
 /// A key in one of the node's databases.
 pub type DbKey = (usize, Bytes);
@@ -109,7 +111,29 @@ pub struct Ctx<'a> {
     pub script: Option<crate::script::Env<'a>>,
 }
 
+/// A script that selected another database leaves every keyspace where it belongs, even
+/// when it ends in an error or a panic.
+impl Drop for Ctx<'_> {
+    fn drop(&mut self) {
+        let home = self.others.home();
+        if self.db != home && self.others.show(self.ks, home) {
+            self.db = home;
+        }
+    }
+}
+
 impl<'a> Ctx<'a> {
+    /// A script's SELECT: the commands after it run in database `db` (the caller's own
+    /// database comes back when the script ends). False for no such database.
+    pub fn select(&mut self, db: usize) -> bool {
+        if self.others.show(self.ks, db) {
+            self.db = db;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Records a change: `args` is its deterministic form; `keys` the keys it touched.
     fn propagate(&mut self, args: Vec<Bytes>, keys: &[&[u8]]) {
         for k in keys {

@@ -42,6 +42,7 @@ impl Harness {
             script: Some(crate::script::Env { scripts: &mut self.scripts, oom: false, slots: None }),
         };
         let reply = execute(&mut ctx, &args);
+        drop(ctx);
         place_effects(&mut out.effects, self.db);
         self.log.extend(out.effects);
         reply

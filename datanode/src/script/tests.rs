@@ -25,10 +25,11 @@ impl Node {
 
     fn exec(&mut self, args: &[Bytes]) -> Reply {
         let mut out = WriteSet::default();
+        let (ks, others) = self.ks.split(0);
         let mut ctx = Ctx {
-            ks: self.ks.db_mut(0),
+            ks,
             db: 0,
-            others: crate::databases::Others::none(),
+            others,
             now: 1_000_000,
             primary: self.primary,
             out: &mut out,
@@ -38,6 +39,7 @@ impl Node {
             script: Some(Env { scripts: &mut self.scripts, oom: false, slots: None }),
         };
         let reply = execute(&mut ctx, args);
+        drop(ctx);
         self.effects.extend(out.effects);
         reply
     }
@@ -202,4 +204,26 @@ fn shebang_flags_are_honoured() {
     assert_eq!(e, "ERR Unexpected engine in script shebang: python");
     let e = error_text(&n.run(&["EVAL", "#!lua flags=bogus\nreturn 1", "0"]));
     assert_eq!(e, "ERR Unexpected flag in script shebang: bogus");
+}
+
+#[test]
+fn select_in_a_script_moves_its_later_commands_and_not_its_caller() {
+    let mut n = Node::new(true);
+    let script = "redis.call('SET', 'k', 'home') redis.call('SELECT', 3) redis.call('SET', 'k', 'three') \
+                  local size = redis.call('DBSIZE') redis.call('SELECT', 0) return {size, redis.call('GET', 'k')}";
+    let reply = n.run(&["EVAL", script, "0"]);
+    assert_eq!(reply, Reply::Array(vec![Reply::Integer(1), bulk("home")]));
+    assert_eq!(n.run(&["GET", "k"]), bulk("home"), "the caller is still in its database");
+    let in_three = n.ks.db(3).get(b"k").map(|e| e.value.clone());
+    assert_eq!(in_three, Some(crate::value::Value::Str(crate::strval::Str::from(Bytes::from_static(b"three")))));
+    // The effect of the write in database 3 names its database; the others are the caller's.
+    let selected: Vec<&Vec<Bytes>> = n.effects.iter().filter(|e| e.first().is_some_and(|a| a == "SELECT")).collect();
+    assert_eq!(selected.len(), 1, "{:?}", n.effects);
+    assert_eq!(selected[0][..3], [Bytes::from_static(b"SELECT"), Bytes::from_static(b"3"), Bytes::from_static(b"SET")]);
+    assert!(error_text(&n.run(&["EVAL", "return redis.call('SELECT', 16)", "0"])).contains("DB index is out of range"));
+    // A script that fails after its SELECT leaves every database where it was.
+    let failing = "redis.call('SELECT', 5) redis.call('SET', 'x', '1') error('boom')";
+    assert!(error_text(&n.run(&["EVAL", failing, "0"])).contains("boom"));
+    assert_eq!(n.run(&["GET", "x"]), Reply::NullBulk);
+    assert!(n.ks.db(5).get(b"x").is_some() && n.ks.db(0).get(b"k").is_some());
 }

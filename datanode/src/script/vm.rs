@@ -511,12 +511,27 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
             return Reply::error("ERR Script attempted to access a non local key in a cluster node");
         }
     }
+    if command.selects() {
+        // The script's commands after it run in that database; its caller's stays as it was.
+        if limits.slots.is_some() {
+            return Reply::error("ERR SELECT is not allowed in cluster mode");
+        }
+        return match crate::cmd::database_arg(&args[1]) {
+            Ok(db) if ctx.select(db) => Reply::ok(),
+            Ok(_) => Reply::error(ferrocache_common::reply::errors::DB_INDEX),
+            Err(e) => e,
+        };
+    }
     if command.is_write() {
         // From its first write on, killing the script would leave half its effects.
         limits.busy.note_write();
     }
     let (dirty_from, expired_from) = (ctx.out.dirty.len(), ctx.out.expired_keys.len());
+    let effects_from = ctx.out.effects.len();
     let reply = command.run(ctx, args);
+    if ctx.db != ctx.others.home() {
+        crate::cmd::place_selected(&mut ctx.out.effects[effects_from..], ctx.db);
+    }
     // A blocking command inside a script does not block: it answers at once, as in Redis.
     ctx.block = None;
     let (current, ks, others) = (ctx.db, &*ctx.ks, &ctx.others);
