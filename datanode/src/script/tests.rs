@@ -99,6 +99,15 @@ fn errors_follow_redis() {
     let e = error_text(&n.run(&["EVAL", "local n = 1\nlocal r = redis.call('INCR', 's')\nreturn r", "0"]));
     assert!(e.starts_with("ERR value is not an integer or out of range script: "), "{e}");
     assert!(e.ends_with(", on @user_script:2."), "{e}");
+    // `return redis.call(...)` keeps its line too (redis.call is a C function, as in Redis).
+    let e = error_text(&n.run(&["EVAL", "local n = 1\n\nreturn redis.call('INCR', 's')", "0"]));
+    assert!(e.ends_with(", on @user_script:3."), "{e}");
+    // pcall catches a failed redis.call as its error text, as Redis raises it.
+    let r = n.run(&["EVAL", "local ok, e = pcall(redis.call, 'INCR', 's') return {tostring(ok), type(e), e}", "0"]);
+    assert_eq!(
+        r,
+        Reply::Array(vec![bulk("false"), bulk("string"), bulk("ERR value is not an integer or out of range")])
+    );
     let r = n.run(&["EVAL", "local r = redis.pcall('INCR', 's') return r['err']", "0"]);
     assert_eq!(r, bulk("ERR value is not an integer or out of range"));
     let e = error_text(&n.run(&["EVAL", "return undefined_thing", "0"]));

@@ -28,11 +28,7 @@ const KILLED_BY_USER: &str = "Script killed by user with SCRIPT KILL...";
 const PRELUDE: &str = r#"
 local internal = ...
 redis = {}
-redis.call = function(...)
-  local r = internal.exec(true, ...)
-  if type(r) == 'table' and r.err then error(r) end
-  return r
-end
+-- redis.call is set from Rust (a C function, see Vm::new).
 redis.pcall = function(...) return internal.exec(false, ...) end
 redis.error_reply = function(msg)
   if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
@@ -167,14 +163,34 @@ impl Vm {
         internal.set(
             "error_text",
             lua.create_function(|_, e: Value| {
-                Ok(match &e {
-                    Value::Error(e) => lua_message(e),
-                    other => other.to_string().unwrap_or_default(),
+                // A failed redis.call is caught as its error's text, as Redis raises it.
+                Ok(match (&e, call_error_of(&e)) {
+                    (_, Some(c)) => c.err.clone(),
+                    (Value::Error(e), None) => lua_message(e),
+                    (other, None) => other.to_string().unwrap_or_default(),
                 })
             })?,
         )?;
         super::libs::install(&lua)?;
         let run: Function = lua.load(PRELUDE).set_name("@prelude").call(internal.clone())?;
+        // redis.call is a C function, as in Redis: `return redis.call(...)` then keeps the
+        // script's frame (Lua 5.1 replaces a frame only for a tail call into Lua), so a
+        // failed call still names the script line it came from.
+        let exec_of = internal.clone();
+        let call = lua.create_function(move |_, args: MultiValue| {
+            let exec: Function = exec_of.raw_get("exec")?;
+            let mut with = args;
+            with.push_front(Value::Boolean(true));
+            let reply: Value = exec.call(with)?;
+            if let Value::Table(t) = &reply {
+                if let Ok(err) = t.raw_get::<String>("err") {
+                    let line = t.raw_get::<Option<i64>>("line").ok().flatten();
+                    return Err(mlua::Error::external(CallError { err, line }));
+                }
+            }
+            Ok(reply)
+        })?;
+        lua.globals().raw_get::<Table>("redis")?.raw_set("call", call)?;
         Ok(Vm { lua, internal, killed, resp3, run, cache: HashMap::new(), evals: VecDeque::new() })
     }
 
@@ -546,6 +562,36 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
     reply
 }
 
+/// A `redis.call` that failed: the command's error and the script line that called it.
+#[derive(Debug)]
+struct CallError {
+    err: String,
+    line: Option<i64>,
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.err)
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// The failed redis.call an error value carries, if it is one.
+fn call_error_of(value: &Value) -> Option<&CallError> {
+    fn inner(e: &mlua::Error) -> Option<&CallError> {
+        match e {
+            mlua::Error::CallbackError { cause, .. } => inner(cause),
+            mlua::Error::ExternalError(e) => e.downcast_ref::<CallError>(),
+            _ => None,
+        }
+    }
+    match value {
+        Value::Error(e) => inner(e),
+        _ => None,
+    }
+}
+
 /// The error of a script or function that failed: Redis's wording, with where it failed.
 fn script_error(value: &Value, origin: Origin<'_>) -> Reply {
     let (name, chunk) = match origin {
@@ -566,6 +612,9 @@ fn script_error(value: &Value, origin: Origin<'_>) -> Reply {
             .map(str::to_string);
         Reply::error(format!("ERR {msg}{}", at(line)))
     };
+    if let Some(c) = call_error_of(value) {
+        return Reply::error(format!("{}{}", c.err, at(c.line.map(|l| l.to_string()))));
+    }
     match value {
         Value::Table(t) => {
             let err: String = t.get("err").unwrap_or_else(|_| "ERR unknown error".to_string());
