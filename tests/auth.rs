@@ -426,6 +426,7 @@ async fn a_process_without_the_cluster_secret_can_call_nothing() {
                 request: Some(pb::command::Request::Data(pb::DataRequest {
                     args: vec!["GET".into(), "k".into()],
                     db: 0,
+                    no_touch: false,
                 })),
                 readonly: true,
                 keyed: true,

@@ -160,6 +160,7 @@ async fn cluster_clients_and_plain_clients_share_a_three_shard_group() {
             request: Some(pb::command::Request::Data(pb::DataRequest {
                 args: vec!["SET".into(), "foo".into(), "stolen".into()],
                 db: 0,
+                no_touch: false,
             })),
             readonly: false,
             keyed: true,

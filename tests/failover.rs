@@ -113,6 +113,7 @@ async fn a_paused_primary_is_fenced() {
             request: Some(pb::command::Request::Data(pb::DataRequest {
                 args: vec!["SET".into(), "split-brain".into(), "x".into()],
                 db: 0,
+                no_touch: false,
             })),
             readonly: false,
             keyed: false,

@@ -130,6 +130,13 @@ async fn config_and_eviction_follow_redis() {
     ok(&mut c, &["SET", "idle", "1"]).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert!(q::<i64>(&mut c, &["OBJECT", "IDLETIME", "idle"]).await.unwrap() >= 1);
+    // CLIENT NO-TOUCH: the client's reads leave the key idle; its TOUCH still touches.
+    let mut quiet = redis_conn(port).await;
+    ok(&mut quiet, &["CLIENT", "NO-TOUCH", "ON"]).await;
+    let _: Option<String> = q(&mut quiet, &["GET", "idle"]).await.unwrap();
+    assert!(q::<i64>(&mut c, &["OBJECT", "IDLETIME", "idle"]).await.unwrap() >= 1, "a NO-TOUCH read touched");
+    let _: i64 = q(&mut quiet, &["TOUCH", "idle"]).await.unwrap();
+    assert_eq!(q::<i64>(&mut c, &["OBJECT", "IDLETIME", "idle"]).await.unwrap(), 0);
     ok(&mut c, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]).await;
     for _ in 0..50 {
         let _: Option<String> = q(&mut c, &["GET", "idle"]).await.unwrap();

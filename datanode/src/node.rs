@@ -159,6 +159,7 @@ impl NodeState {
             max_string,
             block: None,
             lfu,
+            no_touch: false,
             script: Some(crate::script::Env { scripts, oom, slots: checks.then_some(&*slots) }),
         }
     }
@@ -254,6 +255,7 @@ fn apply(node_id: &str, dbs: &mut Databases, scripts: &mut crate::script::Script
             max_string: usize::MAX,
             block: None,
             lfu: None,
+            no_touch: false,
             script: Some(crate::script::Env { scripts: &mut *scripts, oom: false, slots: None }),
         };
         // A replica that fails to apply an effect would diverge: it stops instead.
@@ -381,6 +383,8 @@ type Resolved<'a> = (Command, &'a [Bytes]);
 struct Flags {
     writable: bool,
     notify: bool,
+    /// CLIENT NO-TOUCH of the client that sent it.
+    no_touch: bool,
 }
 
 /// A transaction's (database, key, WATCH token) triples.
@@ -389,8 +393,8 @@ type Watches = [(usize, Bytes, Bytes)];
 /// What a gateway asks of a node in a batch.
 #[derive(Debug, Clone)]
 pub enum Request {
-    /// A data command, name first, in database `db`.
-    Data { db: usize, args: Vec<Bytes> },
+    /// A data command, name first, in database `db`; `no_touch`: CLIENT NO-TOUCH is on.
+    Data { db: usize, args: Vec<Bytes>, no_touch: bool },
     /// WATCH: a token per key of database `db`.
     Watch { db: usize, keys: Vec<Bytes> },
     /// MULTI ... EXEC.
@@ -400,7 +404,16 @@ pub enum Request {
 impl Request {
     /// A data command of database 0 (cluster mode, tests).
     pub fn data(args: Vec<Bytes>) -> Request {
-        Request::Data { db: 0, args }
+        Request::Data { db: 0, args, no_touch: false }
+    }
+
+    /// CLIENT NO-TOUCH: its reads leave the keys' LRU/LFU data alone.
+    pub fn no_touch(&self) -> bool {
+        match self {
+            Request::Data { no_touch, .. } => *no_touch,
+            Request::Transaction(t) => t.no_touch,
+            Request::Watch { .. } => false,
+        }
     }
 
     /// Whether it may run Lua (and so hold the node for long).
@@ -788,7 +801,7 @@ impl Node {
             }
             if let Some(watches) = watches {
                 let reply = crate::panic_guard::run(&self.id, "exec", is_write, || {
-                    let flags = Flags { writable, notify: notify_flags != 0 };
+                    let flags = Flags { writable, notify: notify_flags != 0, no_touch: request.no_touch() };
                     self.exec(&mut st, db, watches, commands, now, flags, &mut out, &mut events)
                 });
                 replies.push(reply.unwrap_or_else(|e| e));
@@ -799,6 +812,7 @@ impl Node {
             let first_effect = out.effects.len();
             let oom = st.memory.over_limit(&st.dbs);
             let mut ctx = st.client_ctx(db, &mut out, now, writable, self.max_string, oom);
+            ctx.no_touch = request.no_touch();
             let reply = crate::panic_guard::run(&self.id, command.name(), is_write, || command.run(&mut ctx, args));
             replies.push(reply.unwrap_or_else(|e| e));
             if let Some(block) = ctx.block.take() {
@@ -867,6 +881,7 @@ impl Node {
             count_lookups(st, db, command, args, now);
             let (dirty_from, expired_from, effects_from) = (out.dirty.len(), out.expired_keys.len(), out.effects.len());
             let mut ctx = st.client_ctx(db, out, now, flags.writable, self.max_string, oom);
+            ctx.no_touch = flags.no_touch;
             // Inside a transaction a blocking pop does not block: it answers nil at once.
             replies.push(command.run(&mut ctx, args));
             drop(ctx);
@@ -1008,6 +1023,7 @@ impl Node {
                 max_string: self.max_string,
                 block: None,
                 lfu: None,
+                no_touch: false,
                 script: None,
             };
             n += ctx.expire_cycle(limit - n);

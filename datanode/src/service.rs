@@ -185,12 +185,13 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
         }
         let request = match c.request {
             // Database numbers go through as sent: the node refuses one it does not have.
-            Some(R::Data(d)) => node::Request::Data { db: d.db as usize, args: d.args },
+            Some(R::Data(d)) => node::Request::Data { db: d.db as usize, args: d.args, no_touch: d.no_touch },
             Some(R::Watch(w)) => node::Request::Watch { db: w.db as usize, keys: w.keys },
             Some(R::Transaction(t)) => node::Request::Transaction(Transaction {
                 db: t.db as usize,
                 watches: t.watches.into_iter().map(|w| (w.db as usize, w.key, w.token)).collect(),
                 commands: t.commands.into_iter().map(|d| d.args).collect(),
+                no_touch: t.no_touch,
             }),
             other => {
                 others.push((c.id, other));
@@ -312,7 +313,7 @@ async fn finish_batch(
             }
             let mut request = requests[i].clone();
             if let Some(args) = block.args.take() {
-                request.0 = node::Request::Data { db: request.0.db(), args };
+                request.0 = node::Request::Data { db: request.0.db(), args, no_touch: request.0.no_touch() };
             }
             let token = tokio_util::sync::CancellationToken::new();
             blocked.lock().insert(id, token.clone());
@@ -600,7 +601,8 @@ impl Waiter {
                     // Still nothing (someone else took it): wait again on the fresh wake-up.
                     Some(node::Blocked { mut block, wake, .. }) => {
                         if let Some(args) = block.args.take() {
-                            self.request.0 = node::Request::Data { db: self.request.0.db(), args };
+                            let no_touch = self.request.0.no_touch();
+                            self.request.0 = node::Request::Data { db: self.request.0.db(), args, no_touch };
                         }
                         self.block.keys = block.keys;
                         self.wake = wake;

@@ -66,6 +66,8 @@ pub struct Transaction {
     pub watches: Vec<(usize, Bytes, Bytes)>,
     /// The queued commands, each name first.
     pub commands: Vec<Vec<Bytes>>,
+    /// CLIENT NO-TOUCH of the client that sent it.
+    pub no_touch: bool,
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@ impl Side {
             max_string: 1 << 20,
             block: None,
             lfu: Some((10, 1)),
+            no_touch: false,
             script: Some(crate::script::Env { scripts: &mut self.scripts, oom: false, slots: None }),
         };
         let reply = execute(&mut ctx, args);

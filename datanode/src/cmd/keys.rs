@@ -30,9 +30,12 @@ pub(super) fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// EXISTS (which, as in Redis, does not count as an access) and TOUCH (which does).
 pub(super) fn exists(ctx: &mut Ctx<'_>, args: &[Bytes], touch: bool) -> CmdResult {
-    Ok(Reply::Integer(
-        args[1..].iter().filter(|k| if touch { ctx.exists(k) } else { ctx.peek(k).is_some() }).count() as i64
-    ))
+    // TOUCH touches even for a CLIENT NO-TOUCH client, as in Redis.
+    let no_touch = ctx.no_touch;
+    ctx.no_touch = no_touch && !touch;
+    let n = args[1..].iter().filter(|k| if touch { ctx.exists(k) } else { ctx.peek(k).is_some() }).count();
+    ctx.no_touch = no_touch;
+    Ok(Reply::Integer(n as i64))
 }
 
 pub(super) fn type_of(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {

@@ -107,6 +107,8 @@ pub struct Ctx<'a> {
     pub block: Option<Block>,
     /// LFU bookkeeping on access (log factor, decay minutes) while an LFU policy is in force.
     pub lfu: Option<(u32, u32)>,
+    /// CLIENT NO-TOUCH: lookups leave the keys' LRU/LFU data as it was (TOUCH excepted).
+    pub no_touch: bool,
     /// What EVAL and SCRIPT need (None where scripts cannot run, and inside a script).
     pub script: Option<crate::script::Env<'a>>,
 }
@@ -145,6 +147,9 @@ impl<'a> Ctx<'a> {
     /// The entry under `key` if it exists and has not expired. A primary deletes an expired
     /// key on the spot and propagates a DEL, as Redis does.
     fn lookup(&mut self, key: &[u8]) -> Option<&Entry> {
+        if self.no_touch {
+            return self.peek(key);
+        }
         self.expire_if_needed(key);
         let now = self.now;
         self.ks.touch(key, now as u32, self.lfu).filter(|e| !e.is_expired(now))

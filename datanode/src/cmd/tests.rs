@@ -39,6 +39,7 @@ impl Harness {
             max_string: 1 << 20,
             block: None,
             lfu: None,
+            no_touch: false,
             script: Some(crate::script::Env { scripts: &mut self.scripts, oom: false, slots: None }),
         };
         let reply = execute(&mut ctx, &args);
@@ -300,6 +301,7 @@ fn databases_move_swap_copy_and_flush_as_redis_and_replay_from_their_effects() {
             max_string: 1 << 20,
             block: None,
             lfu: None,
+            no_touch: false,
             script: None,
         };
         execute(&mut ctx, args);

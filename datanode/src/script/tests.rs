@@ -36,6 +36,7 @@ impl Node {
             max_string: 1 << 20,
             block: None,
             lfu: None,
+            no_touch: false,
             script: Some(Env { scripts: &mut self.scripts, oom: false, slots: None }),
         };
         let reply = execute(&mut ctx, args);

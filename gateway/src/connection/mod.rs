@@ -1061,7 +1061,8 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
     let request = Request::Transaction(pb::TransactionRequest {
         db: session.db as u32,
         watches: watches.into_iter().map(|(db, key, token)| pb::WatchedKey { key, token, db: db as u32 }).collect(),
-        commands: commands.into_iter().map(|args| pb::DataRequest { args, db: 0 }).collect(),
+        commands: commands.into_iter().map(|args| pb::DataRequest { args, db: 0, no_touch: false }).collect(),
+        no_touch: session.no_touch,
     });
     let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, request, is_write, true).await;
     let mut waiting = Waiting { rx, mapper: None, proto, deadline: Some(deadline(shared)), retry };
@@ -1340,10 +1341,13 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             // most once. Nor is a script that may have written.
             let once = spec.may_write();
             session.track_read(spec, &args, caching);
-            let request = match crate::request::classify(spec, args, session.db) {
+            let mut request = match crate::request::classify(spec, args, session.db) {
                 Ok(r) => r,
                 Err(answer) => return ready(answer),
             };
+            if let Request::Data(d) = &mut request {
+                d.no_touch = session.no_touch;
+            }
             let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, request, once, !wait).await;
             (Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry })), false)
         }
