@@ -707,6 +707,14 @@ fn client_tracking(session: &mut Session, endpoint: &Endpoint, shared: &Shared, 
                     proto,
                 );
             }
+            // Invalidations come from the primary: a replica's read could land after one and
+            // cache a value the replica had not updated yet.
+            if endpoint.kind == EndpointKind::Reader {
+                return Slot::Ready(
+                    Reply::error("ERR CLIENT TRACKING is served on the primary endpoint (a replica's reads could outrun the invalidations)"),
+                    proto,
+                );
+            }
             let exists = |id: u64| id == session.id || shared.clients.get(id).is_some();
             match tracking::parse_on(&args[3..], session.tracking.as_ref(), exists) {
                 Err(e) => e,
