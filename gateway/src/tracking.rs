@@ -24,6 +24,9 @@ pub const REDIS_CHANNEL: &[u8] = b"__redis__:invalidate";
 /// Redis's `tracking-table-max-keys` default: past it, keys are forgotten (and invalidated)
 /// so the table never grows without bound.
 const MAX_KEYS: usize = 1_000_000;
+/// BCAST prefixes one client may register: every changed key is compared with them, so
+/// their number is bounded (Redis has no bound; its prefixes sit in a radix tree).
+const MAX_PREFIXES: usize = 4096;
 
 /// A connection's CLIENT TRACKING ON settings.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -121,7 +124,20 @@ fn check_on(mut s: Settings, current: Option<&Settings>) -> Result<Settings, Rep
         return Err(Reply::error("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode."));
     }
     let existing: &[Bytes] = current.map_or(&[], |c| &c.prefixes);
+    if existing.len() + s.prefixes.len() > MAX_PREFIXES {
+        return Err(Reply::error(format!("ERR at most {MAX_PREFIXES} tracking prefixes per client")));
+    }
     let overlap = |a: &Bytes, b: &Bytes| a.starts_with(b) || b.starts_with(a);
+    // Sorted, a prefix sits right before a string it starts: an overlap anywhere shows up
+    // between neighbours, so the common case (none) costs n log n, not n².
+    let mut sorted: Vec<&Bytes> = existing.iter().chain(&s.prefixes).collect();
+    sorted.sort_unstable();
+    if !sorted.windows(2).any(|w| overlap(w[0], w[1])) {
+        let mut all = existing.to_vec();
+        all.append(&mut s.prefixes);
+        s.prefixes = all;
+        return Ok(s);
+    }
     for (i, p) in s.prefixes.iter().enumerate() {
         if let Some(o) = existing.iter().find(|o| overlap(p, o)) {
             return Err(Reply::error(format!(
@@ -315,6 +331,13 @@ mod tests {
         let optin = on(&["OPTIN"], None).unwrap();
         assert!(msg(on(&["OPTOUT"], Some(&optin))).contains("switch OPTIN/OPTOUT"));
         assert!(on(&[], Some(&optin)).is_ok(), "Redis lets plain ON follow OPTIN");
+        let many: Vec<String> = (0..MAX_PREFIXES + 1).map(|i| format!("p{i}:")).collect();
+        let mut args = vec!["BCAST"];
+        for p in &many {
+            args.extend(["PREFIX", p.as_str()]);
+        }
+        assert!(msg(on(&args, None)).contains("at most"));
+        assert_eq!(on(&args[..args.len() - 2], None).unwrap().prefixes.len(), MAX_PREFIXES);
         assert_eq!(on(&["REDIRECT", "7", "OPTIN"], None).unwrap().redirect, 7);
     }
 
