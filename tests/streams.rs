@@ -99,7 +99,10 @@ async fn stream_commands_answer_as_redis() {
             ("XREADGROUP GROUP grp alice STREAMS g 0", "[[g,[[2-0,nil]]]]"),
             ("XCLAIM g grp dave 0 3-0 JUSTID", "[3-0]"),
             ("XCLAIM g grp dave 0 3-0 FOO", "(error) ERR Unrecognized XCLAIM option 'FOO'"),
-            ("XAUTOCLAIM g grp erin 0 0 COUNT 5", "[0-0,[[3-0,[c,3]]],[2-0]]"),
+            // A claim that takes nothing creates no consumer (Redis 7.2 creates it lazily).
+            ("XCLAIM g grp nobody 0 9-9", "[]"),
+            ("XAUTOCLAIM g grp nobody 3600000 0", "[0-0,[],[2-0]]"),
+            ("XAUTOCLAIM g grp erin 0 0 COUNT 5", "[0-0,[[3-0,[c,3]]],[]]"),
             ("XPENDING g grp - + 10 erin", "[[3-0,erin,"),
             ("XINFO GROUPS g", "[[name,grp,consumers,4,pending,1,last-delivered-id,3-0,entries-read,3,lag,0]]"),
             ("XGROUP DELCONSUMER g grp erin", "1"),

@@ -892,6 +892,21 @@ fn claim_effect(
 
 /// XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME ms] [RETRYCOUNT n]
 /// [FORCE] [JUSTID] [LASTID id]
+/// The claiming consumer seen now (created, with its effect, if it was not there).
+fn meet_consumer(
+    g: &mut crate::stream::Group,
+    effects: &mut Vec<Vec<Bytes>>,
+    names: (&Bytes, &Bytes, &Bytes),
+    now: i64,
+) {
+    let (key, group, consumer) = names;
+    let (c, created) = g.consumer(consumer, now);
+    c.seen_time = now;
+    if created {
+        effects.push(createconsumer_effect(key, group, consumer));
+    }
+}
+
 pub(super) fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (key, group, consumer) = (&args[1], &args[2], &args[3]);
     if !ctx.read_stream(key)?.is_some_and(|s| s.groups.contains_key(group)) {
@@ -952,11 +967,9 @@ pub(super) fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         g.last_id = last_id;
         propagate_last = true;
     }
-    let (c, created) = g.consumer(consumer, now);
-    c.seen_time = now;
-    if created {
-        effects.push(createconsumer_effect(key, group, consumer));
-    }
+    // The consumer is looked up (and made) at its first claim only, as Redis 7.2 does: a
+    // claim that takes nothing creates no consumer.
+    let mut met = false;
     let mut replies = Vec::new();
     for id in ids {
         let pending = g.pel.get(&id).cloned();
@@ -992,6 +1005,9 @@ pub(super) fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             _ if justid => previous_count,
             _ => previous_count + 1,
         };
+        if !std::mem::replace(&mut met, true) {
+            meet_consumer(&mut g, &mut effects, (key, group, consumer), now);
+        }
         g.assign(id, consumer, delivery_time, count);
         if let Some(c) = g.consumers.get_mut(consumer) {
             c.active_time = now;
@@ -1042,11 +1058,9 @@ pub(super) fn xautoclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let Some(s) = ctx.stream_mut(key)? else { return Err(nogroup(key, group)) };
     let Some(mut g) = s.groups.remove(group.as_ref()) else { return Err(nogroup(key, group)) };
     let mut effects = Vec::new();
-    let (c, created) = g.consumer(consumer, now);
-    c.seen_time = now;
-    if created {
-        effects.push(createconsumer_effect(key, group, consumer));
-    }
+    // The consumer is looked up (and made) at its first claim only, as Redis 7.2 does: a
+    // claim that takes nothing creates no consumer.
+    let mut met = false;
     let mut attempts = count.saturating_mul(10);
     let mut left = count;
     let (mut claimed, mut deleted) = (Vec::new(), Vec::new());
@@ -1071,6 +1085,9 @@ pub(super) fn xautoclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             left -= 1;
         } else if min_idle == 0 || now - nack.delivery_time >= min_idle {
             let count = if justid { nack.delivery_count } else { nack.delivery_count + 1 };
+            if !std::mem::replace(&mut met, true) {
+                meet_consumer(&mut g, &mut effects, (key, group, consumer), now);
+            }
             g.assign(id, consumer, now, count);
             if let Some(c) = g.consumers.get_mut(consumer) {
                 c.active_time = now;
