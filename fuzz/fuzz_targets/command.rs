@@ -1,22 +1,42 @@
-//! Any command with any arguments (the input split at NUL bytes) on a keyspace holding a
-//! key of every type, as primary; its effects applied on a replica keyspace. Never a panic,
-//! and the replica ends up with the same value under every touched key.
+//! Any command with any arguments (the input split at NUL bytes) on databases holding a key
+//! of every type, as primary (in database 0); its effects applied on a replica's databases,
+//! each in the database it names. Never a panic, and the replica ends up with the same value
+//! under every touched key.
 #![no_main]
 
 use bytes::Bytes;
-use ferrocache_datanode::cmd::{execute, Ctx, WriteSet};
-use ferrocache_datanode::keyspace::Keyspace;
+use ferrocache_datanode::cmd::{effect_db, execute, Ctx, WriteSet};
+use ferrocache_datanode::databases::{Databases, DATABASES};
 use libfuzzer_sys::fuzz_target;
 
-fn run(ks: &mut Keyspace, primary: bool, args: &[Bytes]) -> WriteSet {
+/// Runs `args` as a primary does (in database 0), or applies an effect as a replica does.
+fn run(dbs: &mut Databases, primary: bool, args: &[Bytes]) -> WriteSet {
     let mut out = WriteSet::default();
-    let mut ctx = Ctx { ks, now: 1_700_000_000_000, primary, out: &mut out, max_string: 1 << 16, block: None, lfu: None, script: None };
+    let (db, args) = if primary { (0, args) } else { effect_db(args).unwrap_or((0, &[][..])) };
+    if args.is_empty() {
+        return out;
+    }
+    let (ks, others) = dbs.split(db);
+    let mut ctx = Ctx {
+        ks,
+        db,
+        others,
+        now: 1_700_000_000_000,
+        primary,
+        out: &mut out,
+        max_string: 1 << 16,
+        block: None,
+        lfu: None,
+        no_touch: false,
+        script: None,
+    };
     execute(&mut ctx, args);
+    drop(ctx);
     out
 }
 
 fuzz_target!(|data: &[u8]| {
-    let (mut primary, mut replica) = (Keyspace::new(), Keyspace::new());
+    let (mut primary, mut replica) = (Databases::default(), Databases::default());
     let setup: &[&[&str]] = &[
         &["SET", "s", "hello"],
         &["HSET", "h", "a", "1"],
@@ -36,7 +56,9 @@ fuzz_target!(|data: &[u8]| {
     for effect in &out.effects {
         run(&mut replica, false, effect);
     }
-    for key in out.dirty.iter().chain(args.iter()) {
-        assert_eq!(primary.get(key), replica.get(key), "diverged under {key:?}");
+    for key in out.dirty.iter().map(|(_, k)| k).chain(args.iter()) {
+        for db in 0..DATABASES {
+            assert_eq!(primary.db(db).get(key), replica.db(db).get(key), "diverged under {key:?} in database {db}");
+        }
     }
 });
