@@ -506,6 +506,37 @@ async fn connection_and_server(c: &mut MultiplexedConnection, port: u16) {
     let keys: Vec<String> =
         q(c, &["COMMAND", "GETKEYS", "SORT", "l", "LIMIT", "0", "1", "STORE", "dst"]).await.unwrap();
     assert_eq!(keys, vec!["l", "dst"]);
+    // Key specifications, tips and documented arguments, as redis-server gives them (the
+    // bytes are redis-server 7.0's for the same input).
+    let got = raw_exchange(port, b"COMMAND INFO get\r\n", b"limit\r\n:0\r\n*0\r\n").await;
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*3\r\n+@read\r\n\
+         +@string\r\n+@fast\r\n*0\r\n*1\r\n*6\r\n$5\r\nflags\r\n*2\r\n+RO\r\n+access\r\n$12\r\nbegin_search\r\n\
+         *4\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n*2\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n*4\r\n\
+         $4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n*6\r\n$7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\n\
+         limit\r\n:0\r\n*0\r\n"
+    );
+    let tips = format!("{:?}", q::<Value>(c, &["COMMAND", "INFO", "keys"]).await.unwrap());
+    assert!(tips.contains("request_policy:all_shards") && tips.contains("nondeterministic_output"), "{tips}");
+    let docs = format!("{:?}", q::<Value>(c, &["COMMAND", "DOCS", "set", "config|get"]).await.unwrap());
+    for part in ["complexity", "history", "arguments", "KEEPTTL", "unix-time-milliseconds", "config|get", "parameter"] {
+        assert!(docs.contains(part), "COMMAND DOCS lacks {part}: {docs}");
+    }
+    let got = raw_exchange(
+        port,
+        b"COMMAND GETKEYSANDFLAGS LMOVE a b LEFT RIGHT\r\nCOMMAND GETKEYSANDFLAGS SET k v GET\r\n\
+          COMMAND GETKEYSANDFLAGS OBJECT ENCODING k\r\nCOMMAND GETKEYSANDFLAGS EVAL s 5 a\r\n\
+          COMMAND GETKEYSANDFLAGS SPUBLISH c m\r\nCOMMAND GETKEYS GET\r\n",
+        b"'command|getkeys' command\r\n",
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "*2\r\n*2\r\n$1\r\na\r\n*3\r\n+RW\r\n+access\r\n+delete\r\n*2\r\n$1\r\nb\r\n*2\r\n+RW\r\n+insert\r\n\
+         *1\r\n*2\r\n$1\r\nk\r\n*3\r\n+RW\r\n+access\r\n+update\r\n*1\r\n*2\r\n$1\r\nk\r\n*1\r\n+RO\r\n*0\r\n\
+         -ERR The command has no key arguments\r\n-ERR wrong number of arguments for 'command|getkeys' command\r\n"
+    );
     // CLIENT REPLY OFF / SKIP: those commands and the silenced ones answer nothing (the
     // bytes are redis-server's for the same input).
     let got = raw_exchange(

@@ -3,6 +3,7 @@
 
 pub mod acl;
 pub mod command;
+pub mod command_docs;
 pub mod cpu;
 pub mod credentials;
 pub mod double;

@@ -573,9 +573,10 @@ fn command_info(c: &CommandSpec) -> Reply {
     info_entry(c.name, c.arity, c.flags, (c.first_key, c.last_key, c.step), subcommands)
 }
 
-/// One COMMAND INFO entry: name, arity, flags, key positions, ACL categories, tips (none
-/// listed), key specifications (none listed) and subcommands.
+/// One COMMAND INFO entry: name, arity, flags, key positions, ACL categories, tips, key
+/// specifications (both as redis-server gives them) and subcommands.
 fn info_entry(name: &str, arity: i32, flags: &[&str], keys: (i32, i32, i32), subcommands: Vec<Reply>) -> Reply {
+    let described = ferrocache_common::command_docs::describe(name);
     Reply::Array(vec![
         text(name),
         Reply::Integer(arity as i64),
@@ -584,15 +585,92 @@ fn info_entry(name: &str, arity: i32, flags: &[&str], keys: (i32, i32, i32), sub
         Reply::Integer(keys.1 as i64),
         Reply::Integer(keys.2 as i64),
         Reply::Set(ordered_categories(name).into_iter().map(|cat| Reply::Simple(format!("@{cat}"))).collect()),
-        Reply::Array(vec![]),
-        Reply::Array(vec![]),
-        Reply::Array(subcommands),
+        described.map_or(Reply::Set(vec![]), |d| d.tips.clone()),
+        described.map_or(Reply::Set(vec![]), |d| d.key_specs.clone()),
+        Reply::Set(subcommands),
     ])
 }
 
-fn command_docs(c: &CommandSpec) -> Reply {
-    let since = ferrocache_common::command::since(c);
-    Reply::Map(vec![text("summary"), text(c.summary), text("since"), text(since), text("group"), text(c.group)])
+/// COMMAND DOCS of a command or subcommand: Redis's documentation (complexity, history,
+/// arguments ...), with the summary, version and group of the command table, and a
+/// container's served subcommands.
+fn docs_of(name: &str) -> Option<Reply> {
+    use ferrocache_common::acl::categories::{entries, entry_index};
+    let index = entry_index(name)?;
+    let described = ferrocache_common::command_docs::describe(name);
+    let mut map = Vec::new();
+    if let Some(c) = lookup(name.as_bytes()) {
+        let since = ferrocache_common::command::since(c);
+        map.extend([text("summary"), text(c.summary), text("since"), text(since), text("group"), text(c.group)]);
+    }
+    if let Some(d) = described {
+        for kv in d.docs.chunks(2) {
+            let own = map.chunks(2).any(|m| m[0] == kv[0]);
+            if !own {
+                map.extend(kv.iter().cloned());
+            }
+        }
+    }
+    let subcommands: Vec<Reply> = entries()
+        .iter()
+        .filter(|e| e.parent == Some(index))
+        .filter_map(|e| Some([text(&e.name), docs_of(&e.name)?]))
+        .flatten()
+        .collect();
+    if !subcommands.is_empty() {
+        map.extend([text("subcommands"), Reply::Map(subcommands)]);
+    }
+    Some(Reply::Map(map))
+}
+
+/// COMMAND GETKEYS / GETKEYSANDFLAGS `<command> [args...]`, with Redis's errors.
+fn getkeys(args: &[Bytes], with_flags: bool) -> Reply {
+    use ferrocache_common::command_docs;
+    let Some(spec) = lookup(&args[2]) else {
+        return Reply::error("ERR Invalid command specified");
+    };
+    let cmd = &args[2..];
+    // A container's keys are its subcommand's (OBJECT ENCODING key).
+    let name = if ferrocache_common::acl::categories::is_container(spec.name) {
+        let Some(sub) = cmd.get(1) else {
+            return Reply::error("ERR Invalid number of arguments specified for command");
+        };
+        let name = format!("{}|{}", spec.name, lower(sub));
+        if command_docs::describe(&name).is_none() {
+            return Reply::error("ERR Invalid command specified");
+        }
+        name
+    } else {
+        spec.name.to_string()
+    };
+    let has_keys = match command_docs::describe(&name) {
+        Some(_) => command_docs::has_keys(&name),
+        None => spec.first_key != 0,
+    };
+    if !has_keys {
+        return Reply::error("ERR The command has no key arguments");
+    }
+    if !spec.arity_ok(cmd.len()) {
+        return Reply::error("ERR Invalid number of arguments specified for command");
+    }
+    // Movable keys too (EVAL's numkeys, XREAD's STREAMS, SORT's STORE, ...).
+    let positions = ferrocache_common::command::key_positions(spec, cmd);
+    let keys: Vec<Reply> = command_docs::keys_and_flags(&name, cmd, &positions)
+        .into_iter()
+        .filter(|(i, _)| *i < cmd.len())
+        .map(|(i, flags)| {
+            let key = Reply::Bulk(cmd[i].clone());
+            if !with_flags {
+                return key;
+            }
+            let flags = flags.into_iter().map(|f| Reply::Simple(f.to_string())).collect();
+            Reply::Array(vec![key, Reply::Set(flags)])
+        })
+        .collect();
+    if keys.is_empty() && !spec.flags.contains(&"no_mandatory_keys") {
+        return Reply::error("ERR Invalid arguments specified for command");
+    }
+    Reply::Array(keys)
 }
 
 fn command(args: &[Bytes]) -> Reply {
@@ -610,32 +688,15 @@ fn command(args: &[Bytes]) -> Reply {
             Reply::Array(args[2..].iter().map(|n| info_of(n)).collect())
         }
         "docs" => {
-            let specs: Vec<&CommandSpec> = if args.len() == 2 {
-                COMMANDS.iter().collect()
+            let names: Vec<String> = if args.len() == 2 {
+                COMMANDS.iter().map(|c| c.name.to_string()).collect()
             } else {
-                args[2..].iter().filter_map(|n| lookup(n)).collect()
+                args[2..].iter().map(|n| lower(n)).collect()
             };
-            Reply::Map(specs.into_iter().flat_map(|c| [text(c.name), command_docs(c)]).collect())
+            Reply::Map(names.into_iter().filter_map(|n| Some([text(&n), docs_of(&n)?])).flatten().collect())
         }
-        "getkeys" if args.len() >= 3 => {
-            let Some(spec) = lookup(&args[2]) else {
-                return Reply::error("ERR Invalid command specified");
-            };
-            let cmd = &args[2..];
-            if !spec.arity_ok(cmd.len()) {
-                return Reply::error("ERR Invalid number of arguments specified for command");
-            }
-            // Movable keys too (EVAL's numkeys, XREAD's STREAMS, SORT's STORE, ...).
-            let keys: Vec<Reply> = ferrocache_common::command::key_positions(spec, cmd)
-                .into_iter()
-                .map(|i| Reply::Bulk(cmd[i].clone()))
-                .collect();
-            if keys.is_empty() {
-                return Reply::error("ERR The command has no key arguments");
-            }
-            Reply::Array(keys)
-        }
-        "count" | "list" | "getkeys" => {
+        "getkeys" | "getkeysandflags" if args.len() >= 4 => getkeys(args, sub == "getkeysandflags"),
+        "count" | "list" | "getkeys" | "getkeysandflags" => {
             Reply::error(format!("ERR wrong number of arguments for 'command|{sub}' command"))
         }
         _ => Reply::error(format!("ERR unknown subcommand '{}'. Try COMMAND HELP.", String::from_utf8_lossy(&args[1]))),

@@ -220,7 +220,16 @@ fn command_categories(c: &CommandSpec) -> Vec<&'static str> {
     }
     if matches!(
         c.name,
-        "flushall" | "flushdb" | "keys" | "info" | "restore" | "restore-asking" | "migrate" | "sort" | "swapdb"
+        "flushall"
+            | "flushdb"
+            | "keys"
+            | "info"
+            | "restore"
+            | "restore-asking"
+            | "migrate"
+            | "sort"
+            | "sort_ro"
+            | "swapdb"
     ) {
         cats.push("dangerous");
     }
