@@ -105,6 +105,24 @@ async fn lists_and_sets_follow_redis() {
     assert_eq!((cursor.as_str(), found), ("0", vec!["apple".to_string(), "avocado".to_string()]));
     assert!(err(&mut c, &["SADD", "l", "x"]).await.starts_with("WRONGTYPE"));
 
+    // Members are listed in Redis 7.2's order: an intset ascending, a listpack in insertion
+    // order (the intset's integers first when a string turned one into it), and results
+    // built as Redis builds them; the order survives replication.
+    let _: i64 = q(&mut c, &["SADD", "order", "3", "1", "2", "-5"]).await.unwrap();
+    assert_eq!(q::<Vec<String>>(&mut c, &["SMEMBERS", "order"]).await.unwrap(), ["-5", "1", "2", "3"]);
+    let _: i64 = q(&mut c, &["SADD", "order", "b", "a", "0"]).await.unwrap();
+    assert_eq!(q::<Vec<String>>(&mut c, &["SMEMBERS", "order"]).await.unwrap(), ["-5", "1", "2", "3", "b", "a", "0"]);
+    assert_eq!(q::<String>(&mut c, &["OBJECT", "ENCODING", "order"]).await.unwrap(), "listpack");
+    let _: i64 = q(&mut c, &["SADD", "words", "pear", "fig", "kiwi"]).await.unwrap();
+    assert_eq!(q::<Vec<String>>(&mut c, &["SMEMBERS", "words"]).await.unwrap(), ["pear", "fig", "kiwi"]);
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["SUNION", "words", "order"]).await.unwrap(),
+        ["pear", "fig", "kiwi", "-5", "1", "2", "3", "b", "a", "0"]
+    );
+    assert_eq!(q::<Vec<String>>(&mut c, &["SDIFF", "order", "words", "scan"]).await.unwrap().len(), 7);
+    let (_, scanned): (String, Vec<String>) = q(&mut c, &["SSCAN", "words", "0"]).await.unwrap();
+    assert_eq!(scanned, ["pear", "fig", "kiwi"]);
+
     // RESP3: SMEMBERS is a set reply (~).
     let got = raw_exchange(port, b"HELLO 3\r\nSMEMBERS s3\r\n", b"~1\r\n$1\r\na\r\n").await;
     assert!(got.ends_with(b"~1\r\n$1\r\na\r\n"), "{}", String::from_utf8_lossy(&got));
@@ -136,6 +154,7 @@ async fn lists_and_sets_follow_redis() {
     let mut r = redis_conn(reader).await;
     assert_eq!(q::<Vec<String>>(&mut r, &["LRANGE", "l", "0", "-1"]).await.unwrap(), ["y", "x", "m", "a"]);
     assert_eq!(q::<Vec<String>>(&mut r, &["SMEMBERS", "s3"]).await.unwrap(), ["a"]);
+    assert_eq!(q::<Vec<String>>(&mut r, &["SMEMBERS", "order"]).await.unwrap(), ["-5", "1", "2", "3", "b", "a", "0"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -357,7 +357,8 @@ mod tests {
 
     #[test]
     fn key_specs_find_keys_as_redis_does() {
-        let cases: &[(&str, &[(usize, &[&str])])] = &[
+        type Keys = &'static [(usize, &'static [&'static str])];
+        let cases: &[(&str, Keys)] = &[
             ("set k v", &[(1, &["OW", "update"])]),
             ("set k v get", &[(1, &["RW", "access", "update"])]),
             ("mset a 1 b 2", &[(1, &["OW", "update"]), (3, &["OW", "update"])]),

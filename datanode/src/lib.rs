@@ -29,6 +29,7 @@ pub mod rdb;
 pub mod replication;
 pub mod script;
 pub mod service;
+pub mod set;
 pub mod slot_table;
 pub mod snapshot;
 pub mod storage;

@@ -6,10 +6,11 @@
 //! reads those and the compact types Redis 7.x writes for small values (listpack, intset,
 //! quicklist 2), LZF-compressed strings and integer-encoded strings.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use crate::set::Set;
 use crate::value::Value;
 use crate::zset::SortedSet;
 
@@ -96,7 +97,7 @@ pub fn dump(value: &Value) -> Vec<u8> {
         Value::Set(set) => {
             out.push(TYPE_SET);
             put_len(&mut out, set.len());
-            set.iter().for_each(|m| put_str(&mut out, m));
+            set.iter().for_each(|m| put_str(&mut out, &m));
         }
         Value::Hash(h) => {
             out.push(TYPE_HASH);
@@ -285,11 +286,11 @@ impl<'a> Reader<'a> {
             }
             TYPE_SET => {
                 let n = self.len()?;
-                let mut s = HashSet::with_capacity(cap(n));
+                let mut members = Vec::with_capacity(cap(n));
                 for _ in 0..n {
-                    s.insert(self.string()?);
+                    members.push(self.string()?);
                 }
-                Value::Set(Box::new(s))
+                Value::Set(Box::new(Set::from_ordered(members, n)))
             }
             TYPE_HASH => {
                 let n = self.len()?;
@@ -319,8 +320,12 @@ impl<'a> Reader<'a> {
                 }
                 Value::ZSet(Box::new(z))
             }
-            TYPE_SET_INTSET => Value::Set(Box::new(intset(&self.string()?)?.into_iter().collect())),
-            TYPE_SET_LISTPACK => Value::Set(Box::new(listpack(&self.string()?)?.into_iter().collect())),
+            TYPE_SET_INTSET => {
+                let members = intset(&self.string()?)?;
+                let n = members.len();
+                Value::Set(Box::new(Set::from_ordered(members, n)))
+            }
+            TYPE_SET_LISTPACK => Value::Set(Box::new(Set::from_listpack(listpack(&self.string()?)?))),
             TYPE_HASH_LISTPACK => {
                 let items = listpack(&self.string()?)?;
                 if items.len() % 2 != 0 {
@@ -513,7 +518,7 @@ mod tests {
         for v in [
             Value::Str(crate::strval::Str::from(Bytes::from(vec![7u8; 20_000]))),
             Value::List(VecDeque::from([Bytes::from_static(b"x"), Bytes::new()])),
-            Value::Set(Box::new(HashSet::from([Bytes::from_static(b"m")]))),
+            Value::Set(Box::new(Set::from_ordered([Bytes::from_static(b"m")], 1))),
             Value::Hash(Box::new(crate::value::Hash::from([(Bytes::from_static(b"f"), Bytes::from_static(b"v"))]))),
             Value::ZSet(Box::new(z)),
         ] {

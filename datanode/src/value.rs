@@ -1,10 +1,11 @@
 //! Values a key can hold, and their byte encoding (used by storage and full syncs):
 //! one type tag byte, then the payload.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use crate::set::Set;
 use crate::stream::Stream;
 use crate::strval::Str;
 use crate::zset::SortedSet;
@@ -33,7 +34,7 @@ pub enum Value {
     /// Boxed, like Set and ZSet: keeps `Value` (and every string key's entry) small.
     Hash(Box<Hash>),
     List(VecDeque<Bytes>),
-    Set(Box<HashSet<Bytes>>),
+    Set(Box<Set>),
     /// Boxed: most keys are strings, and the enum is as large as its largest variant.
     ZSet(Box<SortedSet>),
     Stream(Box<Stream>),
@@ -45,6 +46,10 @@ const TAG_LIST: u8 = 2;
 const TAG_SET: u8 = 3;
 const TAG_ZSET: u8 = 4;
 const TAG_STREAM: u8 = 5;
+/// A set in insertion order (Redis's listpack encoding), rebuilt exactly.
+const TAG_SET_LISTPACK: u8 = 6;
+/// A set that is a hash table however small it has become (Redis never converts back).
+const TAG_SET_HASHED: u8 = 7;
 
 /// Appends a count and length-prefixed byte strings.
 fn encode_items<'a>(out: &mut Vec<u8>, count: usize, items: impl Iterator<Item = &'a Bytes>) {
@@ -156,8 +161,15 @@ impl Value {
                 encode_items(out, l.len(), l.iter());
             }
             Value::Set(set) => {
-                out.push(TAG_SET);
-                encode_items(out, set.len(), set.iter());
+                // An intset is rebuilt from its ascending members by the plain tag, which
+                // older nodes also read.
+                out.push(match **set {
+                    Set::Ints(_) => TAG_SET,
+                    Set::Small(_) => TAG_SET_LISTPACK,
+                    Set::Hashed(_) => TAG_SET_HASHED,
+                });
+                let members: Vec<Bytes> = set.iter().collect();
+                encode_items(out, members.len(), members.iter());
             }
             Value::ZSet(z) => {
                 // Ascending order, so a decoder could rebuild the tree without comparisons.
@@ -202,7 +214,15 @@ impl Value {
                 Ok(Value::Hash(Box::new(h)))
             }
             Some((&TAG_LIST, rest)) => Ok(Value::List(decode_items(rest)?.into())),
-            Some((&TAG_SET, rest)) => Ok(Value::Set(Box::new(decode_items(rest)?.into_iter().collect()))),
+            Some((&TAG_SET, rest)) => {
+                let members = decode_items(rest)?;
+                let len = members.len();
+                Ok(Value::Set(Box::new(Set::from_ordered(members, len))))
+            }
+            Some((&TAG_SET_LISTPACK, rest)) => Ok(Value::Set(Box::new(Set::from_listpack(decode_items(rest)?)))),
+            Some((&TAG_SET_HASHED, rest)) => {
+                Ok(Value::Set(Box::new(Set::Hashed(decode_items(rest)?.into_iter().collect()))))
+            }
             Some((&TAG_ZSET, rest)) => decode_zset(rest),
             Some((&TAG_STREAM, rest)) => {
                 Stream::decode(rest).map(|st| Value::Stream(Box::new(st))).ok_or(DecodeError("corrupt stream"))
@@ -256,7 +276,7 @@ impl Value {
         }
     }
 
-    pub fn as_set(&self) -> Option<&HashSet<Bytes>> {
+    pub fn as_set(&self) -> Option<&Set> {
         if let Value::Set(s) = self {
             Some(s)
         } else {
@@ -264,7 +284,7 @@ impl Value {
         }
     }
 
-    pub fn as_set_mut(&mut self) -> Option<&mut HashSet<Bytes>> {
+    pub fn as_set_mut(&mut self) -> Option<&mut Set> {
         if let Value::Set(s) = self {
             Some(s)
         } else {
@@ -319,7 +339,7 @@ impl Value {
             Value::Str(b) => b.len(),
             Value::Hash(h) => sampled(h.len(), h.iter().map(|(k, v)| k.len() + v.len() + 48)),
             Value::List(l) => sampled(l.len(), l.iter().map(|v| v.len() + 24)),
-            Value::Set(set) => sampled(set.len(), set.iter().map(|v| v.len() + 32)),
+            Value::Set(set) => sampled(set.len(), set.member_sizes()),
             Value::ZSet(z) => sampled(z.len(), z.iter().map(|(m, _)| m.len() + 96)),
             Value::Stream(st) => st.approx_size(),
         }
@@ -348,7 +368,11 @@ mod tests {
             Value::Hash(Box::new(h)),
             Value::Hash(Box::default()),
             Value::List(VecDeque::from([Bytes::from_static(b"a"), Bytes::new()])),
-            Value::Set(Box::new(HashSet::from([Bytes::from_static(b"x"), Bytes::from_static(b"y")]))),
+            Value::Set(Box::new(Set::from_ordered([Bytes::from_static(b"x"), Bytes::from_static(b"y")], 2))),
+            Value::Set(Box::new(Set::from_ordered([Bytes::from_static(b"3"), Bytes::from_static(b"-1")], 2))),
+            // Integers after a string: only the listpack tag keeps this order.
+            Value::Set(Box::new(Set::Small(["2", "x", "1"].map(|m| Bytes::copy_from_slice(m.as_bytes())).to_vec()))),
+            Value::Set(Box::new(Set::Hashed([Bytes::from_static(b"1")].into()))),
             Value::ZSet(Box::new({
                 let mut z = SortedSet::new();
                 z.insert(Bytes::from_static(b"a"), f64::NEG_INFINITY);

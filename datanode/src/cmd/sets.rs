@@ -1,24 +1,30 @@
 //! Set commands. A set lives whole under its key; an emptied set disappears. Random picks
 //! (SPOP) replicate as the SREM of what was picked, so replicas stay identical.
 
-use std::collections::HashSet;
-
 use bytes::Bytes;
 use ferrocache_common::glob::glob_match;
+use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
 use super::args::{int_arg, intercard_args, parse_i64, syntax_error};
 use super::{CmdResult, Ctx};
 use crate::keyspace::Entry;
+use crate::set::Set;
 use crate::value::Value;
 
 impl Ctx<'_> {
-    fn read_set(&mut self, key: &[u8]) -> Result<Option<&HashSet<Bytes>>, Reply> {
+    fn read_set(&mut self, key: &[u8]) -> Result<Option<&Set>, Reply> {
         self.read_as(key, Value::as_set)
     }
 
-    fn write_set(&mut self, key: &[u8]) -> Result<&mut HashSet<Bytes>, Reply> {
-        self.write_as(key, || Value::Set(Box::default()), Value::as_set_mut)
+    /// The set under `key`; a missing one is created in the encoding Redis would pick for
+    /// `first` with `hint` members coming.
+    fn write_set(&mut self, key: &[u8], first: &[u8], hint: usize) -> Result<&mut Set, Reply> {
+        self.expire_if_needed(key);
+        if self.ks.get(key).is_none() {
+            self.ks.insert(key, Entry::new(Value::Set(Box::new(Set::for_members(first, hint)))));
+        }
+        self.ks.get_value_mut(key).and_then(Value::as_set_mut).ok_or_else(|| Reply::error(errors::WRONGTYPE))
     }
 
     fn set_written(&mut self, key: &[u8], effect: Vec<Bytes>) {
@@ -31,7 +37,7 @@ fn members(items: impl IntoIterator<Item = Bytes>) -> Vec<Reply> {
 }
 
 pub(super) fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let s = ctx.write_set(&args[1])?;
+    let s = ctx.write_set(&args[1], &args[2], args.len() - 2)?;
     let added = args[2..].iter().filter(|m| s.insert((*m).clone())).count();
     // At least one member is given, so a set created just now is never left empty.
     if added > 0 {
@@ -44,8 +50,8 @@ pub(super) fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if ctx.read_set(&args[1])?.is_none() {
         return Ok(Reply::Integer(0));
     }
-    let s = ctx.write_set(&args[1])?;
-    let removed = args[2..].iter().filter(|m| s.remove(*m)).count();
+    let s = ctx.write_set(&args[1], &args[2], 0)?;
+    let removed = args[2..].iter().filter(|m| s.remove(m)).count();
     if removed > 0 {
         ctx.set_written(&args[1], args.to_vec());
     }
@@ -66,7 +72,7 @@ pub(super) fn smismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub(super) fn smembers(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    Ok(Reply::Set(ctx.read_set(&args[1])?.map(|s| members(s.iter().cloned())).unwrap_or_default()))
+    Ok(Reply::Set(ctx.read_set(&args[1])?.map(|s| members(s.iter())).unwrap_or_default()))
 }
 
 pub(super) fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -77,8 +83,8 @@ pub(super) fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         None | Some(false) => Ok(Reply::Integer(0)),
         Some(true) if src == dst => Ok(Reply::Integer(1)),
         Some(true) => {
-            ctx.write_set(src)?.remove(member);
-            ctx.write_set(dst)?.insert(member.clone());
+            ctx.write_set(src, member, 0)?.remove(member);
+            ctx.write_set(dst, member, 1)?.insert(member.clone());
             if matches!(ctx.ks.get(src), Some(Entry { value: Value::Set(s), .. }) if s.is_empty()) {
                 ctx.ks.remove(src);
             }
@@ -88,12 +94,15 @@ pub(super) fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
 }
 
-/// `count` distinct random members (all when count >= len).
-fn sample(s: &HashSet<Bytes>, count: usize) -> Vec<Bytes> {
+/// `count` distinct random members (all, in the set's order, when count >= len).
+fn sample(s: &Set, count: usize) -> Vec<Bytes> {
     if count >= s.len() {
-        return s.iter().cloned().collect();
+        return s.iter().collect();
     }
-    let all: Vec<&Bytes> = s.iter().collect();
+    if count == 1 {
+        return s.nth(rand::random_range(0..s.len())).into_iter().collect();
+    }
+    let all: Vec<Bytes> = s.iter().collect();
     rand::seq::index::sample(&mut rand::rng(), all.len(), count).into_iter().map(|i| all[i].clone()).collect()
 }
 
@@ -116,7 +125,7 @@ pub(super) fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if picked.is_empty() {
         return Ok(if count.is_some() { Reply::Set(vec![]) } else { Reply::NullBulk });
     }
-    let set = ctx.write_set(&args[1])?;
+    let set = ctx.write_set(&args[1], &args[1], 0)?;
     for m in &picked {
         set.remove(m);
     }
@@ -149,7 +158,7 @@ pub(super) fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Some(c) if c >= 0 => Reply::Array(members(sample(s, c as usize))),
         Some(c) => {
             // Negative: that many picks, repeats allowed.
-            let all: Vec<&Bytes> = s.iter().collect();
+            let all: Vec<Bytes> = s.iter().collect();
             let n = (c.unsigned_abs() as usize).min(1 << 24);
             Reply::Array((0..n).map(|_| Reply::Bulk(all[rand::random_range(0..all.len())].clone())).collect())
         }
@@ -164,31 +173,44 @@ pub enum Op {
 }
 
 /// Reads the sets under `keys` (None for a missing key), checking every type.
-fn load_sets(ctx: &mut Ctx<'_>, keys: &[Bytes]) -> Result<Vec<Option<HashSet<Bytes>>>, Reply> {
+fn load_sets(ctx: &mut Ctx<'_>, keys: &[Bytes]) -> Result<Vec<Option<Set>>, Reply> {
     keys.iter().map(|k| Ok(ctx.read_set(k)?.cloned())).collect()
 }
 
-fn compute(op: Op, sets: Vec<Option<HashSet<Bytes>>>) -> HashSet<Bytes> {
-    let mut iter = sets.into_iter();
-    let first = iter.next().flatten().unwrap_or_default();
+/// The result as Redis builds it: a new set (an intset at first) that members are added to
+/// in the order Redis visits them, so its encoding and order are Redis's.
+fn compute(op: Op, sets: Vec<Option<Set>>) -> Set {
+    let mut out = Set::default();
     match op {
-        Op::Union => iter.flatten().fold(first, |mut acc, s| {
-            acc.extend(s);
-            acc
-        }),
-        Op::Diff => iter.flatten().fold(first, |mut acc, s| {
-            acc.retain(|m| !s.contains(m));
-            acc
-        }),
-        Op::Inter => {
-            let rest: Vec<Option<HashSet<Bytes>>> = iter.collect();
-            if rest.iter().any(Option::is_none) {
-                return HashSet::new();
+        Op::Union => {
+            for s in sets.iter().flatten() {
+                s.iter().for_each(|m| {
+                    out.insert(m);
+                });
             }
-            let rest: Vec<HashSet<Bytes>> = rest.into_iter().flatten().collect();
-            first.into_iter().filter(|m| rest.iter().all(|s| s.contains(m))).collect()
+        }
+        Op::Diff => {
+            let mut iter = sets.iter();
+            let Some(Some(first)) = iter.next() else { return out };
+            let rest: Vec<&Set> = iter.flatten().collect();
+            first.iter().filter(|m| !rest.iter().any(|s| s.contains(m))).for_each(|m| {
+                out.insert(m);
+            });
+        }
+        Op::Inter => {
+            if sets.iter().any(Option::is_none) {
+                return out;
+            }
+            // Redis walks the smallest set (the first of equal sizes) and probes the others.
+            let mut sets: Vec<&Set> = sets.iter().flatten().collect();
+            sets.sort_by_key(|s| s.len());
+            let Some((smallest, rest)) = sets.split_first() else { return out };
+            smallest.iter().filter(|m| rest.iter().all(|s| s.contains(m))).for_each(|m| {
+                out.insert(m);
+            });
         }
     }
+    out
 }
 
 /// SINTER, SUNION, SDIFF and their STORE forms.
@@ -197,7 +219,7 @@ pub(super) fn combine(ctx: &mut Ctx<'_>, args: &[Bytes], op: Op, store: bool) ->
     let sets = load_sets(ctx, keys)?;
     let result = compute(op, sets);
     if !store {
-        return Ok(Reply::Set(members(result)));
+        return Ok(Reply::Set(members(result.iter())));
     }
     let dest = &args[1];
     let n = result.len() as i64;
@@ -223,9 +245,7 @@ pub(super) fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (pattern, _) = super::args::collection_scan_args(args, false)?;
     let items = ctx
         .read_set(&args[1])?
-        .map(|s| {
-            s.iter().filter(|m| pattern.as_ref().is_none_or(|p| glob_match(p, m))).cloned().map(Reply::Bulk).collect()
-        })
+        .map(|s| s.iter().filter(|m| pattern.as_ref().is_none_or(|p| glob_match(p, m))).map(Reply::Bulk).collect())
         .unwrap_or_default();
     Ok(Reply::Array(vec![Reply::Bulk(Bytes::from_static(b"0")), Reply::Array(items)]))
 }

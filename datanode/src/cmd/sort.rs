@@ -124,7 +124,7 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult {
     let (elements, is_set) = match ctx.lookup(key).map(|e| &e.value) {
         None => (Vec::new(), false),
         Some(Value::List(l)) => (l.iter().cloned().collect::<Vec<_>>(), false),
-        Some(Value::Set(s)) => (s.iter().cloned().collect(), true),
+        Some(Value::Set(s)) => (s.iter().collect(), true),
         Some(Value::ZSet(z)) => (z.iter().map(|(m, _)| m.clone()).collect(), false),
         Some(_) => return Err(Reply::error(errors::WRONGTYPE)),
     };
