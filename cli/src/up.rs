@@ -94,7 +94,20 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 fn start_child(exe: &Path, name: &str, args: &[String], logs: &Path) -> std::io::Result<Child> {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(logs.join(format!("{name}.log")))?;
-    Command::new(exe).args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).kill_on_drop(true).spawn()
+    let mut command = Command::new(exe);
+    command.args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).kill_on_drop(true);
+    // The children share this machine: a runtime thread per core in each of eight busy
+    // processes mostly wakes threads on other cores (measured on 2 cores: a fifth more CPU
+    // per request, 20-30 % fewer requests/s). A TOKIO_WORKER_THREADS of the user's wins.
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        command.env("TOKIO_WORKER_THREADS", shared_machine_workers().to_string());
+    }
+    command.spawn()
+}
+
+/// Runtime threads per child: a quarter of the cores, at least one.
+fn shared_machine_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 4).max(1))
 }
 
 fn spawn(exe: &Path, name: &str, args: &[String], logs: &Path) -> std::io::Result<Proc> {

@@ -1116,10 +1116,10 @@ impl Node {
     /// CLIENT TRACKING: the keys a commit changed (names, whatever their database) go to the
     /// gateways that track keys for their clients; a flush invalidates everything.
     fn feed_tracking(&self, out: &WriteSet) {
-        let feed = Bytes::from_static(ferrocache_common::TRACKING_FEED);
-        if !self.broker.wants(&feed) {
+        if !self.broker.tracking_wanted() {
             return;
         }
+        let feed = Bytes::from_static(ferrocache_common::TRACKING_FEED);
         let mut sent = HashSet::with_capacity(out.dirty.len());
         for (_, key) in &out.dirty {
             if sent.insert(key) {

@@ -30,6 +30,9 @@ struct Listener {
 pub struct Broker {
     listeners: Mutex<HashMap<u64, Listener>>,
     next_id: std::sync::atomic::AtomicU64,
+    /// Some gateway listens on the CLIENT TRACKING feed: asked by every primary commit, so
+    /// kept apart from the lock.
+    tracking: std::sync::atomic::AtomicBool,
 }
 
 fn kind_index(kind: i32) -> usize {
@@ -54,7 +57,15 @@ impl Broker {
     }
 
     pub fn remove(&self, id: u64) {
-        self.listeners.lock().remove(&id);
+        let mut listeners = self.listeners.lock();
+        listeners.remove(&id);
+        self.note_tracking(&listeners);
+    }
+
+    fn note_tracking(&self, listeners: &HashMap<u64, Listener>) {
+        let feed = ferrocache_common::TRACKING_FEED;
+        let wanted = listeners.values().any(|l| l.counts[CHANNEL].contains_key(feed));
+        self.tracking.store(wanted, std::sync::atomic::Ordering::Release);
     }
 
     /// Applies a gateway's changed subscriber counts.
@@ -69,11 +80,12 @@ impl Broker {
                 map.insert(s.name.clone(), s.subscribers);
             }
         }
+        self.note_tracking(&listeners);
     }
 
-    /// Whether some gateway subscribes to `channel` by name (internal feeds).
-    pub fn wants(&self, channel: &[u8]) -> bool {
-        self.listeners.lock().values().any(|l| l.counts[CHANNEL].contains_key(channel))
+    /// Whether some gateway listens on the CLIENT TRACKING feed.
+    pub fn tracking_wanted(&self) -> bool {
+        self.tracking.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// PUBLISH (or SPUBLISH when `shard`): forwards to every gateway with a matching
@@ -108,9 +120,13 @@ impl Broker {
                 Err(_) => cut_off.push(id),
             }
         }
+        let cut = !cut_off.is_empty();
         for id in cut_off {
             tracing::warn!(listener = id, "a gateway's pub/sub stream fell behind; cutting it off");
             listeners.remove(&id);
+        }
+        if cut {
+            self.note_tracking(&listeners);
         }
         receivers
     }
