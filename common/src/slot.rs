@@ -92,7 +92,7 @@ impl SlotSet {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.bits.iter().all(|&w| w == 0)
     }
 }
 

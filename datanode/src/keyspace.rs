@@ -37,9 +37,10 @@ impl PartialEq for Entry {
 /// Redis's LFU_INIT_VAL: new keys start above 0 so they are not evicted at once.
 pub const LFU_INIT: u8 = 5;
 
-/// Bytes counted per key on top of its key and value: the map slot, the entry and the
-/// allocations' headers (calibrated against the process's RSS, see bench/RESULTS.md).
-pub const KEY_OVERHEAD: usize = 120;
+/// Bytes counted per key on top of its value: the map slot, the entry with a short key
+/// inside it, and the allocation's header (calibrated against the process's RSS, see
+/// bench/RESULTS.md). A longer key adds its own allocation.
+pub const KEY_OVERHEAD: usize = 110;
 
 /// The access clock: Unix time in ms, truncated to 32 bits. It wraps every ~49 days, so ages
 /// are taken with `wrapping_sub` (Redis's 24-bit LRU clock wraps likewise).
@@ -224,7 +225,8 @@ impl Keyspace {
     }
 
     fn size_of(key: &[u8], value: &Value) -> u32 {
-        (key.len() + value.approx_size() + KEY_OVERHEAD).min(u32::MAX as usize) as u32
+        let key_bytes = if key.len() > crate::slot_table::INLINE_KEY { key.len() + 16 } else { 0 };
+        (key_bytes + value.approx_size() + KEY_OVERHEAD).min(u32::MAX as usize) as u32
     }
 
     /// Counts a value changed in place (through [`Keyspace::get_value_mut`]) again.

@@ -106,6 +106,8 @@ pub struct NodeState {
     pub importing: ferrocache_common::slot::SlotSet,
     /// `slots` is every slot (cluster mode disabled): no per-command slot check needed.
     pub owns_all: bool,
+    /// `frozen` is not empty (kept apart: asked for every command).
+    pub any_frozen: bool,
     /// Keys of slots this node no longer owns are still here: a primary deletes them (and
     /// replicates the deletion) as soon as it may write.
     pub purge_pending: bool,
@@ -131,7 +133,7 @@ impl NodeState {
     }
 
     pub fn slot_checks(&self) -> bool {
-        !self.owns_all || !self.frozen.is_empty()
+        !self.owns_all || self.any_frozen
     }
 
     /// The context a client's command runs in on this node, with what scripts need. `oom`:
@@ -550,6 +552,7 @@ impl Node {
             frozen: ferrocache_common::slot::SlotSet::from_ranges([]),
             importing: ferrocache_common::slot::SlotSet::from_ranges([]),
             owns_all: true,
+            any_frozen: false,
             purge_pending: false,
             stats: Stats::default(),
             memory: crate::memory::MemoryPolicy::default(),
@@ -975,6 +978,7 @@ impl Node {
         }
         if st.frozen != frozen {
             tracing::info!(node = %self.id, frozen = frozen.len(), "slots frozen for a move");
+            st.any_frozen = !frozen.is_empty();
             st.frozen = frozen;
         }
     }
