@@ -24,14 +24,7 @@ if ! command -v nutcracker >/dev/null; then
   apt-get install -y -qq nutcracker >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq nutcracker >/dev/null; }
 fi
 
-# Redis: primary + 2 replicas.
-R=$(free_run 3)
-for i in 0 1 2; do
-  port=$((R + i)); dir="$WORK/redis-$i"; mkdir -p "$dir"
-  args=(--port "$port" --dir "$dir" --appendonly yes --appendfsync "$FSYNC" --save "" --daemonize no --logfile "$dir/log")
-  [ "$i" -gt 0 ] && args+=(--replicaof 127.0.0.1 "$R")
-  redis-server "${args[@]}" & PIDS+=($!)
-done
+start_redis_group "$FSYNC"
 
 # twemproxy in front of the Redis primary.
 T=$(free_run 1)
@@ -48,11 +41,7 @@ YML
 nutcracker -c "$WORK/nutcracker.yml" -s "$(free_run 1)" > "$WORK/nutcracker.log" 2>&1 & PIDS+=($!)
 
 # Ferrocache: `up` with a group of 1 primary + 2 replicas.
-F=$(free_run 2); A=$(free_run 3); D=$(free_run 3)
-"$BIN" up --data-dir "$WORK/ferrocache" --port "$F" --admin-port "$A" --datanode-port "$D" --append-fsync "$FSYNC" > "$WORK/up.log" 2>&1 & PIDS+=($!)
-for _ in $(seq 1 120); do grep -q "Press Ctrl-C" "$WORK/up.log" && break; sleep 0.5; done
-grep -q "Press Ctrl-C" "$WORK/up.log" || { cat "$WORK/up.log"; echo "ferrocache did not start" >&2; exit 1; }
-for _ in $(seq 1 50); do redis-cli -p "$R" ping >/dev/null 2>&1 && break; sleep 0.2; done
+start_ferrocache --append-fsync "$FSYNC"
 
 # A 1000-member sorted set for the zrange test, on both.
 for port in "$R" "$F"; do

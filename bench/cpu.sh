@@ -15,19 +15,8 @@ FSYNC=${FSYNC:-everysec}
 
 source bench/lib.sh
 
-R=$(free_run 3)
-for i in 0 1 2; do
-  port=$((R + i)); dir="$WORK/redis-$i"; mkdir -p "$dir"
-  args=(--port "$port" --dir "$dir" --appendonly yes --appendfsync "$FSYNC" --save "" --daemonize no --logfile "$dir/log")
-  [ "$i" -gt 0 ] && args+=(--replicaof 127.0.0.1 "$R")
-  redis-server "${args[@]}" & PIDS+=($!)
-done
-F=$(free_run 2); A=$(free_run 3); D=$(free_run 3)
-"$BIN" up --data-dir "$WORK/ferrocache" --port "$F" --admin-port "$A" --datanode-port "$D" --append-fsync "$FSYNC" > "$WORK/up.log" 2>&1 & PIDS+=($!)
-UP=$!
-for _ in $(seq 1 120); do grep -q "Press Ctrl-C" "$WORK/up.log" && break; sleep 0.5; done
-grep -q "Press Ctrl-C" "$WORK/up.log" || { cat "$WORK/up.log" "$WORK"/ferrocache/logs/gateway*.log; echo "ferrocache did not start" >&2; exit 1; }
-for _ in $(seq 1 50); do redis-cli -p "$R" ping >/dev/null 2>&1 && break; sleep 0.2; done
+start_redis_group "$FSYNC"
+start_ferrocache --append-fsync "$FSYNC"
 
 # "kind pid" for every process of a system: Redis's servers, or Ferrocache's children of `up`.
 redis_procs() { for p in "${PIDS[@]:0:3}"; do echo "redis-server $p"; done; }

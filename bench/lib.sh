@@ -34,3 +34,30 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# A Redis primary with 2 replicas (appendonly, appendfsync $1) on free ports; sets R (the
+# primary's port). Their pids are the first three of PIDS.
+start_redis_group() {
+  R=$(free_run 3)
+  for i in 0 1 2; do
+    local port=$((R + i)) dir="$WORK/redis-$i"; mkdir -p "$dir"
+    local args=(--port "$port" --dir "$dir" --appendonly yes --appendfsync "$1" --save "" --daemonize no --logfile "$dir/log")
+    [ "$i" -gt 0 ] && args+=(--replicaof 127.0.0.1 "$R")
+    redis-server "${args[@]}" & PIDS+=($!)
+  done
+  for _ in $(seq 1 50); do redis-cli -p "$R" ping >/dev/null 2>&1 && break; sleep 0.2; done
+}
+
+# `ferrocache up` on free ports with any extra flags; sets F (group `default`'s primary
+# endpoint) and UP (the pid of `up`). Admin ports are reserved for the coordinators and the
+# two gateways' health ports after them.
+start_ferrocache() {
+  F=$(free_run 2); A=$(free_run 5); D=$(free_run 3)
+  "$BIN" up --data-dir "$WORK/ferrocache" --port "$F" --admin-port "$A" --datanode-port "$D" "$@" > "$WORK/up.log" 2>&1 &
+  UP=$!; PIDS+=($UP)
+  for _ in $(seq 1 120); do grep -q "Press Ctrl-C" "$WORK/up.log" && break; sleep 0.5; done
+  if ! grep -q "Press Ctrl-C" "$WORK/up.log"; then
+    cat "$WORK/up.log"; tail -n 20 "$WORK"/ferrocache/logs/*.log
+    echo "ferrocache did not start" >&2; exit 1
+  fi
+}

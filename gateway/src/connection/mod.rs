@@ -312,6 +312,11 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let mut closing = false;
     let mut idle = IdleTimeout::default();
     let mut guard = output::OutputGuard::default();
+    // Made once, not per pass: each registers a waiter under a lock when created.
+    let shutdown = cancel.cancelled();
+    let killed = control.kill.cancelled();
+    let unblocked = control.unblocked.notified();
+    tokio::pin!(shutdown, killed, unblocked);
     loop {
         guard.refresh(shared, &endpoint.group_id, session.subs.as_ref().is_some_and(|s| s.is_subscribed()));
         // Write every reply that is ready, in order.
@@ -362,9 +367,10 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         // it may no longer read closes the connection) without waiting for a command.
         let acl_seen = session.acl_version;
         tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            _ = control.kill.cancelled() => return Ok(()),
-            _ = control.unblocked.notified() => {
+            _ = &mut shutdown => return Ok(()),
+            _ = &mut killed => return Ok(()),
+            _ = &mut unblocked => {
+                unblocked.set(control.unblocked.notified());
                 let error = control.unblock.lock().take();
                 if let Some(error) = error {
                     unblock_front(&mut queue, &tracks, error);
@@ -435,7 +441,6 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                         }
                     }
                 }
-                publish_state(session, &queue, &tracks, &inbuf, &out);
                 if !closing && inbuf.len() > shared.config.query_buffer_limit {
                     tracing::warn!(client = session.id, "query buffer over the limit; closing");
                     return Ok(());
