@@ -425,8 +425,7 @@ async fn a_process_without_the_cluster_secret_can_call_nothing() {
                 id: 1,
                 request: Some(pb::command::Request::Data(pb::DataRequest {
                     args: vec!["GET".into(), "k".into()],
-                    db: 0,
-                    no_touch: false,
+                    ..Default::default()
                 })),
                 readonly: true,
                 keyed: true,

@@ -159,8 +159,7 @@ async fn cluster_clients_and_plain_clients_share_a_three_shard_group() {
             config_epoch: 0,
             request: Some(pb::command::Request::Data(pb::DataRequest {
                 args: vec!["SET".into(), "foo".into(), "stolen".into()],
-                db: 0,
-                no_touch: false,
+                ..Default::default()
             })),
             readonly: false,
             keyed: true,

@@ -112,8 +112,7 @@ async fn a_paused_primary_is_fenced() {
             config_epoch: 1,
             request: Some(pb::command::Request::Data(pb::DataRequest {
                 args: vec!["SET".into(), "split-brain".into(), "x".into()],
-                db: 0,
-                no_touch: false,
+                ..Default::default()
             })),
             readonly: false,
             keyed: false,

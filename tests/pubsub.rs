@@ -250,6 +250,31 @@ async fn client_tracking(port: u16, c: &mut support::Conn) {
     read_until(&mut bcast, &mut bgot, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\nuser:1\r\n").await;
     assert!(!String::from_utf8_lossy(&bgot).contains("other"), "BCAST under user: only");
 
+    // NOLOOP: a client is not told of its own writes, only of the others'.
+    let mut own = connect().await.unwrap();
+    let mut ogot = Vec::new();
+    own.write_all(b"HELLO 3\r\nCLIENT TRACKING ON BCAST PREFIX loop: NOLOOP\r\nSET loop:1 a\r\nPING\r\n")
+        .await
+        .unwrap();
+    read_until(&mut own, &mut ogot, b"+OK\r\n+OK\r\n+PONG\r\n").await;
+    let _: () = q(c, &["SET", "loop:2", "b"]).await.unwrap();
+    read_until(&mut own, &mut ogot, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\nloop:2\r\n").await;
+    assert!(!String::from_utf8_lossy(&ogot).contains("loop:1"), "{}", String::from_utf8_lossy(&ogot));
+    // The BCAST client without NOLOOP of the same gateway hears of neither (other prefix),
+    // and one with the prefix but no NOLOOP hears of its own write.
+    let mut echo = connect().await.unwrap();
+    let mut egot = Vec::new();
+    echo.write_all(b"HELLO 3\r\nCLIENT TRACKING ON BCAST PREFIX echo:\r\nSET echo:1 a\r\n").await.unwrap();
+    // The push and the SET's reply may come in either order.
+    let push = b">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\necho:1\r\n";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !egot.windows(push.len()).any(|w| w == push) && Instant::now() < deadline {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(1), echo.read(&mut buf)).await.map_or(0, |r| r.unwrap_or(0));
+        egot.extend_from_slice(&buf[..n]);
+    }
+    assert!(egot.windows(push.len()).any(|w| w == push), "{}", String::from_utf8_lossy(&egot));
+
     // RESP2: invalidations go to the redirect target as __redis__:invalidate messages.
     let mut listener = connect().await.unwrap();
     let mut lgot = Vec::new();

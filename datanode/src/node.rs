@@ -392,11 +392,21 @@ struct Flags {
 /// A transaction's (database, key, WATCH token) triples.
 type Watches = [(usize, Bytes, Bytes)];
 
+/// Records which changed keys a NOLOOP client's request made: those from `start` on.
+fn note_writer(out: &mut WriteSet, writer: Option<(usize, u64)>) {
+    if let Some((start, token)) = writer {
+        if out.dirty.len() > start {
+            out.writers.push((start..out.dirty.len(), token));
+        }
+    }
+}
+
 /// What a gateway asks of a node in a batch.
 #[derive(Debug, Clone)]
 pub enum Request {
-    /// A data command, name first, in database `db`; `no_touch`: CLIENT NO-TOUCH is on.
-    Data { db: usize, args: Vec<Bytes>, no_touch: bool },
+    /// A data command, name first, in database `db`; `no_touch`: CLIENT NO-TOUCH is on;
+    /// `writer`: the client's CLIENT TRACKING NOLOOP token (0: none).
+    Data { db: usize, args: Vec<Bytes>, no_touch: bool, writer: u64 },
     /// WATCH: a token per key of database `db`.
     Watch { db: usize, keys: Vec<Bytes> },
     /// MULTI ... EXEC.
@@ -406,7 +416,23 @@ pub enum Request {
 impl Request {
     /// A data command of database 0 (cluster mode, tests).
     pub fn data(args: Vec<Bytes>) -> Request {
-        Request::Data { db: 0, args, no_touch: false }
+        Request::Data { db: 0, args, no_touch: false, writer: 0 }
+    }
+
+    /// The same data command with other arguments (a blocked command's retry form).
+    pub fn replace_args(&mut self, new: Vec<Bytes>) {
+        if let Request::Data { args, .. } = self {
+            *args = new;
+        }
+    }
+
+    /// The CLIENT TRACKING NOLOOP token of the client that sent it (0: none).
+    pub fn writer(&self) -> u64 {
+        match self {
+            Request::Data { writer, .. } => *writer,
+            Request::Transaction(t) => t.writer,
+            Request::Watch { .. } => 0,
+        }
     }
 
     /// CLIENT NO-TOUCH: its reads leave the keys' LRU/LFU data alone.
@@ -722,7 +748,13 @@ impl Node {
         let mut events = Vec::new();
         let mut ran_writes = Vec::new();
         let mut blocked = Vec::new();
+        // The NOLOOP client of the request before, and where its changed keys began.
+        let mut writer: Option<(usize, u64)> = None;
         for (i, (request, readonly)) in requests.iter().enumerate() {
+            note_writer(&mut out, writer.take());
+            if request.writer() != 0 {
+                writer = Some((out.dirty.len(), request.writer()));
+            }
             let db = request.db();
             // The gateway checks the number; the node never trusts it.
             let watched_dbs_ok = match request {
@@ -835,6 +867,7 @@ impl Node {
                 events.extend(command_events(&st.dbs, command, args, &mut out, dirty_from, expired_from));
             }
         }
+        note_writer(&mut out, writer);
         if notify_flags != 0 {
             self.publish_events(notify_flags, events, &out);
         }
@@ -1118,20 +1151,39 @@ impl Node {
     }
 
     /// CLIENT TRACKING: the keys a commit changed (names, whatever their database) go to the
-    /// gateways that track keys for their clients; a flush invalidates everything.
+    /// gateways that track keys for their clients (`k` + key; `K` + the writer's NOLOOP
+    /// token + key when one such client alone changed it); a flush invalidates everything.
     fn feed_tracking(&self, out: &WriteSet) {
         if !self.broker.tracking_wanted() {
             return;
         }
         let feed = Bytes::from_static(ferrocache_common::TRACKING_FEED);
-        let mut sent = HashSet::with_capacity(out.dirty.len());
-        for (_, key) in &out.dirty {
-            if sent.insert(key) {
-                let mut message = Vec::with_capacity(key.len() + 1);
-                message.push(b'k');
-                message.extend_from_slice(key);
-                self.broker.publish(&feed, &Bytes::from(message), false);
+        let mut keys: Vec<&Bytes> = Vec::with_capacity(out.dirty.len());
+        let mut writers: HashMap<&Bytes, Option<u64>> = HashMap::with_capacity(out.dirty.len());
+        for (i, (_, key)) in out.dirty.iter().enumerate() {
+            let by = out.writers.iter().find(|(range, _)| range.contains(&i)).map(|(_, w)| *w);
+            match writers.entry(key) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(by);
+                    keys.push(key);
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) if *o.get() != by => {
+                    o.insert(None);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
             }
+        }
+        for key in keys {
+            let mut message = Vec::with_capacity(key.len() + 9);
+            match writers.get(key).copied().flatten() {
+                Some(token) => {
+                    message.push(b'K');
+                    message.extend_from_slice(&token.to_be_bytes());
+                }
+                None => message.push(b'k'),
+            }
+            message.extend_from_slice(key);
+            self.broker.publish(&feed, &Bytes::from(message), false);
         }
         if out.flushed {
             self.broker.publish(&feed, &Bytes::from_static(b"f"), false);

@@ -185,13 +185,16 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
         }
         let request = match c.request {
             // Database numbers go through as sent: the node refuses one it does not have.
-            Some(R::Data(d)) => node::Request::Data { db: d.db as usize, args: d.args, no_touch: d.no_touch },
+            Some(R::Data(d)) => {
+                node::Request::Data { db: d.db as usize, args: d.args, no_touch: d.no_touch, writer: d.writer }
+            }
             Some(R::Watch(w)) => node::Request::Watch { db: w.db as usize, keys: w.keys },
             Some(R::Transaction(t)) => node::Request::Transaction(Transaction {
                 db: t.db as usize,
                 watches: t.watches.into_iter().map(|w| (w.db as usize, w.key, w.token)).collect(),
                 commands: t.commands.into_iter().map(|d| d.args).collect(),
                 no_touch: t.no_touch,
+                writer: t.writer,
             }),
             other => {
                 others.push((c.id, other));
@@ -313,7 +316,7 @@ async fn finish_batch(
             }
             let mut request = requests[i].clone();
             if let Some(args) = block.args.take() {
-                request.0 = node::Request::Data { db: request.0.db(), args, no_touch: request.0.no_touch() };
+                request.0.replace_args(args);
             }
             let token = tokio_util::sync::CancellationToken::new();
             blocked.lock().insert(id, token.clone());
@@ -601,8 +604,7 @@ impl Waiter {
                     // Still nothing (someone else took it): wait again on the fresh wake-up.
                     Some(node::Blocked { mut block, wake, .. }) => {
                         if let Some(args) = block.args.take() {
-                            let no_touch = self.request.0.no_touch();
-                            self.request.0 = node::Request::Data { db: self.request.0.db(), args, no_touch };
+                            self.request.0.replace_args(args);
                         }
                         self.block.keys = block.keys;
                         self.wake = wake;

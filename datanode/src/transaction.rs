@@ -68,6 +68,8 @@ pub struct Transaction {
     pub commands: Vec<Vec<Bytes>>,
     /// CLIENT NO-TOUCH of the client that sent it.
     pub no_touch: bool,
+    /// CLIENT TRACKING NOLOOP: the client's token (0: none).
+    pub writer: u64,
 }
 
 #[cfg(test)]

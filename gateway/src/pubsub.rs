@@ -100,6 +100,9 @@ pub struct GroupHub {
     group: String,
     state: Mutex<State>,
     wake: Notify,
+    /// Added to a client id, the CLIENT TRACKING NOLOOP token its writes carry: random, so
+    /// another gateway's token never names one of this gateway's clients.
+    nonce: u64,
 }
 
 impl GroupHub {
@@ -169,7 +172,13 @@ impl GroupHub {
         if !msg.shard && msg.channel == crate::tracking::FEED {
             let mut st = self.state.lock();
             let notices = match msg.payload.split_first() {
-                Some((b'k', _)) => st.tracking.invalidate(&msg.payload.slice(1..)),
+                Some((b'k', _)) => st.tracking.invalidate(&msg.payload.slice(1..), None),
+                Some((b'K', rest)) if rest.len() >= 8 => {
+                    let mut token = [0u8; 8];
+                    token.copy_from_slice(&rest[..8]);
+                    let writer = u64::from_be_bytes(token).wrapping_sub(self.nonce);
+                    st.tracking.invalidate(&msg.payload.slice(9..), Some(writer))
+                }
                 Some((b'f', _)) => st.tracking.invalidate_all(),
                 _ => Vec::new(),
             };
@@ -281,8 +290,12 @@ impl Hub {
         if let Some(g) = groups.get(group) {
             return g.clone();
         }
-        let hub =
-            Arc::new(GroupHub { group: group.to_string(), state: Mutex::new(State::default()), wake: Notify::new() });
+        let hub = Arc::new(GroupHub {
+            group: group.to_string(),
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            nonce: rand::random(),
+        });
         groups.insert(group.to_string(), hub.clone());
         tokio::spawn(listen(hub.clone(), self.router.clone(), self.cancel.clone()));
         hub
@@ -363,6 +376,11 @@ impl ClientSubs {
     pub fn track(&mut self, tracker: Option<crate::tracking::Tracker>) -> oneshot::Receiver<()> {
         self.tracking = tracker.is_some();
         self.hub.set_tracking(self.id, tracker, &self.mailbox)
+    }
+
+    /// The token this client's writes carry while it tracks with NOLOOP.
+    pub fn writer_token(&self) -> u64 {
+        self.hub.nonce.wrapping_add(self.id)
     }
 
     /// A read by this tracking client (default mode, or OPTIN/OPTOUT as CACHING says).

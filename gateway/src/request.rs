@@ -19,7 +19,7 @@ pub fn data(args: Vec<Bytes>) -> Request {
 
 /// A data command for database `db` (the connection's SELECT).
 pub fn data_in(db: usize, args: Vec<Bytes>) -> Request {
-    Request::Data(pb::DataRequest { args, db: db as u32, no_touch: false })
+    Request::Data(pb::DataRequest { args, db: db as u32, ..Default::default() })
 }
 
 /// The request for a command the gateway routes to a node (its name and arity already

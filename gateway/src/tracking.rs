@@ -242,7 +242,7 @@ impl Table {
             if !self.keys.contains_key(k) && self.keys.len() >= MAX_KEYS {
                 // Any key will do (Redis picks at random): its trackers must drop it.
                 if let Some(victim) = self.keys.keys().next().cloned() {
-                    evicted.extend(self.invalidate(&victim));
+                    evicted.extend(self.invalidate(&victim, None));
                 }
             }
             self.keys.entry(k.clone()).or_default().insert(client);
@@ -252,7 +252,9 @@ impl Table {
 
     /// `key` changed: who is told (default-mode readers, once; BCAST clients whose prefixes
     /// cover it), in the order of client ids.
-    pub fn invalidate(&mut self, key: &Bytes) -> Vec<Notice> {
+    /// `writer`: the client of this gateway that changed the key, when it alone did: a
+    /// NOLOOP client is not told of its own writes (its entry for the key still goes).
+    pub fn invalidate(&mut self, key: &Bytes, writer: Option<u64>) -> Vec<Notice> {
         let mut told: Vec<u64> = self.keys.remove(key).into_iter().flatten().collect();
         for (id, t) in &self.clients {
             let s = &t.settings;
@@ -262,7 +264,7 @@ impl Table {
         }
         told.sort_unstable();
         told.dedup();
-        told.retain(|id| self.clients.contains_key(id));
+        told.retain(|id| self.clients.get(id).is_some_and(|t| !(t.settings.noloop && writer == Some(*id))));
         told.into_iter().map(|id| (id, Some(vec![key.clone()]))).collect()
     }
 
@@ -349,16 +351,22 @@ mod tests {
         t.set(2, tracker(Settings { bcast: true, prefixes: vec![b("user:")], ..Default::default() }));
         t.set(3, tracker(Settings { bcast: true, ..Default::default() }));
         t.record(1, &[b("user:1"), b("other")]);
-        let told: Vec<u64> = t.invalidate(&b("user:1")).into_iter().map(|(id, _)| id).collect();
+        let told: Vec<u64> = t.invalidate(&b("user:1"), None).into_iter().map(|(id, _)| id).collect();
         assert_eq!(told, vec![1, 2, 3]);
-        let told: Vec<u64> = t.invalidate(&b("user:1")).into_iter().map(|(id, _)| id).collect();
+        let told: Vec<u64> = t.invalidate(&b("user:1"), None).into_iter().map(|(id, _)| id).collect();
         assert_eq!(told, vec![2, 3], "a reader is told once until it reads again");
-        let told: Vec<u64> = t.invalidate(&b("other")).into_iter().map(|(id, _)| id).collect();
+        let told: Vec<u64> = t.invalidate(&b("other"), None).into_iter().map(|(id, _)| id).collect();
         assert_eq!(told, vec![1, 3]);
         t.set(1, None);
         t.record(1, &[b("gone")]);
-        assert!(t.invalidate(&b("gone")).iter().all(|(id, _)| *id != 1), "a client that left is not told");
-        assert_eq!(t.invalidate_all().len(), 2);
+        assert!(t.invalidate(&b("gone"), None).iter().all(|(id, _)| *id != 1), "a client that left is not told");
+        // NOLOOP: a client's own write tells the others only.
+        t.set(4, tracker(Settings { bcast: true, noloop: true, ..Default::default() }));
+        let told: Vec<u64> = t.invalidate(&b("k"), Some(4)).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(told, vec![3]);
+        let told: Vec<u64> = t.invalidate(&b("k"), Some(3)).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(told, vec![3, 4], "without NOLOOP a client hears of its own writes");
+        assert_eq!(t.invalidate_all().len(), 3);
         assert!(Settings { optin: true, ..Default::default() }.tracks_reads(Caching::Yes));
         assert!(!Settings { optin: true, ..Default::default() }.tracks_reads(Caching::Unset));
         assert!(!Settings { optout: true, ..Default::default() }.tracks_reads(Caching::No));

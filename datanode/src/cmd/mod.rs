@@ -58,6 +58,9 @@ pub struct WriteSet {
     pub events: Vec<crate::notify::Event>,
     /// Events a command fires after its rule's (XADD's own trim: `xtrim` after `xadd`).
     pub late_events: Vec<crate::notify::Event>,
+    /// Which `dirty` entries a CLIENT TRACKING NOLOOP client wrote (its token): that client
+    /// is not told of them.
+    pub writers: Vec<(std::ops::Range<usize>, u64)>,
 }
 
 impl WriteSet {

@@ -634,6 +634,15 @@ async fn next_push(subs: &mut Option<ClientSubs>) -> Option<Reply> {
 }
 
 impl Session {
+    /// CLIENT TRACKING ... NOLOOP: the token its writes carry so it is not told of them
+    /// (0 otherwise).
+    fn writer_token(&self) -> u64 {
+        match (&self.tracking, &self.subs) {
+            (Some(s), Some(subs)) if s.noloop => subs.writer_token(),
+            _ => 0,
+        }
+    }
+
     fn stop_tracking(&mut self) {
         if self.tracking.take().is_some() {
             if let Some(subs) = self.subs.as_mut() {
@@ -1074,8 +1083,9 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
     let request = Request::Transaction(pb::TransactionRequest {
         db: session.db as u32,
         watches: watches.into_iter().map(|(db, key, token)| pb::WatchedKey { key, token, db: db as u32 }).collect(),
-        commands: commands.into_iter().map(|args| pb::DataRequest { args, db: 0, no_touch: false }).collect(),
+        commands: commands.into_iter().map(|args| pb::DataRequest { args, ..Default::default() }).collect(),
         no_touch: session.no_touch,
+        writer: session.writer_token(),
     });
     let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, request, is_write, true).await;
     let mut waiting = Waiting { rx, mapper: None, proto, deadline: Some(deadline(shared)), retry };
@@ -1360,6 +1370,7 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             };
             if let Request::Data(d) = &mut request {
                 d.no_touch = session.no_touch;
+                d.writer = session.writer_token();
             }
             let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, request, once, !wait).await;
             (Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry })), false)
