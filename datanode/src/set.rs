@@ -79,6 +79,20 @@ impl Set {
         }
     }
 
+    /// Before `hint` members are added to an existing set: one that could not hold that
+    /// many in its encoding becomes a hash table at once, as Redis's SADD does (even when
+    /// some are already members).
+    pub fn prepare_for(&mut self, hint: usize) {
+        let too_many = match self {
+            Set::Ints(_) => hint > MAX_INTSET_ENTRIES,
+            Set::Small(_) => hint > MAX_LISTPACK_ENTRIES,
+            Set::Hashed(_) => false,
+        };
+        if too_many {
+            self.make_hashed();
+        }
+    }
+
     /// A set of `members` added in this order, as Redis loads a set from a plain list
     /// (an intset while it can be, then a listpack, then a hash table).
     pub fn from_ordered(members: impl IntoIterator<Item = Bytes>, len: usize) -> Set {
@@ -281,6 +295,10 @@ mod tests {
             small.insert(Bytes::from(format!("m{n}")));
         }
         assert_eq!((small.encoding(), small.len()), ("hashtable", MAX_LISTPACK_ENTRIES + 1));
+        let mut grown = Set::for_members(b"a", 1);
+        grown.insert(b("a"));
+        grown.prepare_for(MAX_LISTPACK_ENTRIES + 1);
+        assert_eq!((grown.encoding(), grown.len()), ("hashtable", 1));
         // SADD of many members at once starts as a hash table (Redis's size hint).
         assert_eq!(Set::for_members(b"a", 200).encoding(), "hashtable");
         assert_eq!(Set::for_members(b"1", 200).encoding(), "intset");

@@ -38,6 +38,7 @@ fn members(items: impl IntoIterator<Item = Bytes>) -> Vec<Reply> {
 
 pub(super) fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let s = ctx.write_set(&args[1], &args[2], args.len() - 2)?;
+    s.prepare_for(args.len() - 2);
     let added = args[2..].iter().filter(|m| s.insert((*m).clone())).count();
     // At least one member is given, so a set created just now is never left empty.
     if added > 0 {
