@@ -149,7 +149,7 @@ impl Node {
                 continue;
             }
             let value = Value::decode(&e.value).map_err(|err| Status::invalid_argument(err.to_string()))?;
-            let payload = crate::rdb::dump(&value);
+            let payload = crate::rdb::dump_exact(&value);
             st.dbs.db_mut(0).insert(&e.key, Entry::with_expiry(value, e.expires_at_ms));
             out.effects.push(vec![
                 Bytes::from_static(b"RESTORE"),

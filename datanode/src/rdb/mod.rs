@@ -4,7 +4,9 @@
 //! Ferrocache writes the plain RDB types every Redis since 2.x loads (string, list, set,
 //! hash, zset with binary scores) with RDB version 10, which Redis 7.0 and later accept. It
 //! reads those and the compact types Redis 7.x writes for small values (listpack, intset,
-//! quicklist 2), LZF-compressed strings and integer-encoded strings.
+//! quicklist 2), LZF-compressed strings and integer-encoded strings. Streams: stream.rs.
+
+mod stream;
 
 use std::collections::VecDeque;
 
@@ -30,9 +32,9 @@ const TYPE_HASH_LISTPACK: u8 = 16;
 const TYPE_ZSET_LISTPACK: u8 = 17;
 const TYPE_LIST_QUICKLIST_2: u8 = 18;
 const TYPE_SET_LISTPACK: u8 = 20;
-/// Not a Redis type: a stream in Ferrocache's own encoding (value.rs). Redis writes streams
-/// as listpack nodes, which this module does not produce yet; Ferrocache nodes move streams
-/// with DUMP/RESTORE (resharding, RESTORE effects) in this form.
+/// Not a Redis type: a stream in Ferrocache's own encoding (value.rs), which keeps what
+/// Redis 7.0's form has no room for (consumers' active time). Resharding's RESTORE effects
+/// carry streams in this form; clients' DUMP gets Redis's (stream.rs).
 const TYPE_FERROCACHE_STREAM: u8 = 200;
 
 /// Why a payload was refused; the Display texts are Redis's.
@@ -76,14 +78,13 @@ fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// DUMP: the value's payload (a stream in Ferrocache's own form: see
-/// [`TYPE_FERROCACHE_STREAM`]).
+/// DUMP: the value's payload, as Redis 7.0 writes it.
 pub fn dump(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     match value {
-        Value::Stream(_) => {
-            out.push(TYPE_FERROCACHE_STREAM);
-            value.encode_into(&mut out);
+        Value::Stream(s) => {
+            out.push(stream::TYPE_STREAM_LISTPACKS_2);
+            stream::write(s, &mut out);
         }
         Value::Str(s) => {
             out.push(TYPE_STRING);
@@ -117,10 +118,28 @@ pub fn dump(value: &Value) -> Vec<u8> {
             }
         }
     }
+    seal(out)
+}
+
+/// The footer: RDB version and checksum.
+fn seal(mut out: Vec<u8>) -> Vec<u8> {
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// A payload that restores to exactly `value` on another Ferrocache node (resharding's
+/// RESTORE effects): streams in Ferrocache's own form, the rest as [`dump`].
+pub fn dump_exact(value: &Value) -> Vec<u8> {
+    match value {
+        Value::Stream(_) => {
+            let mut out = vec![TYPE_FERROCACHE_STREAM];
+            value.encode_into(&mut out);
+            seal(out)
+        }
+        _ => dump(value),
+    }
 }
 
 /// RDB's opcode for a function library (its code follows as a string).
@@ -276,6 +295,9 @@ impl<'a> Reader<'a> {
         let cap = |n: usize| n.min(1 << 16);
         Ok(match kind {
             TYPE_STRING => Value::Str(crate::strval::Str::copy_from(&self.string()?)),
+            stream::TYPE_STREAM_LISTPACKS | stream::TYPE_STREAM_LISTPACKS_2 | stream::TYPE_STREAM_LISTPACKS_3 => {
+                Value::Stream(Box::new(stream::read(self, kind)?))
+            }
             TYPE_LIST => {
                 let n = self.len()?;
                 let mut l = VecDeque::with_capacity(cap(n));
