@@ -123,11 +123,18 @@ async fn stream_commands_answer_as_redis() {
     // DUMP writes Redis's stream form (type 19, RDB 10) and RESTORE brings back the same
     // entries, counters, groups, pending entries and consumers.
     for i in 0..250 {
-        let _: String =
-            redis::cmd("XADD").arg("big").arg(format!("{}-1", i + 1)).arg("f").arg(i).query_async(&mut c).await.unwrap();
+        let _: String = redis::cmd("XADD")
+            .arg("big")
+            .arg(format!("{}-1", i + 1))
+            .arg("f")
+            .arg(i)
+            .query_async(&mut c)
+            .await
+            .unwrap();
     }
     let _: i64 = redis::cmd("XDEL").arg("big").arg("7-1").query_async(&mut c).await.unwrap();
-    let _: String = redis::cmd("XGROUP").arg("CREATE").arg("big").arg("grp").arg("0").query_async(&mut c).await.unwrap();
+    let _: String =
+        redis::cmd("XGROUP").arg("CREATE").arg("big").arg("grp").arg("0").query_async(&mut c).await.unwrap();
     let _: redis::Value = redis::cmd("XREADGROUP")
         .arg("GROUP")
         .arg("grp")
@@ -142,8 +149,7 @@ async fn stream_commands_answer_as_redis() {
         .unwrap();
     let payload: Vec<u8> = redis::cmd("DUMP").arg("big").query_async(&mut c).await.unwrap();
     assert_eq!(payload[0], 19, "Redis 7.0's stream type");
-    let _: String =
-        redis::cmd("RESTORE").arg("big2").arg(0).arg(payload.as_slice()).query_async(&mut c).await.unwrap();
+    let _: String = redis::cmd("RESTORE").arg("big2").arg(0).arg(payload.as_slice()).query_async(&mut c).await.unwrap();
     assert_eq!(run(&mut c, "XINFO STREAM big2 FULL").await, run(&mut c, "XINFO STREAM big FULL").await);
 }
 
