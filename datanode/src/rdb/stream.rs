@@ -236,8 +236,8 @@ pub(super) fn read(r: &mut Reader<'_>, kind: u8) -> Result<Stream, RdbError> {
                 }
                 pairs
             } else {
-                let n = usize::try_from(int(next()?)?).map_err(|_| RdbError::Format)?;
-                (0..n * 2).map(|_| next().cloned()).collect::<Result<_, _>>()?
+                let n = usize::try_from(int(next()?)?).ok().and_then(|n| n.checked_mul(2)).ok_or(RdbError::Format)?;
+                (0..n).map(|_| next().cloned()).collect::<Result<_, _>>()?
             };
             next()?; // the element count, for walking back
             if flags & FLAG_DELETED != 0 {
