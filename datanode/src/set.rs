@@ -33,37 +33,13 @@ impl Default for Set {
 }
 
 /// The integer a member stands for, when Redis would store it in an intset: the exact
-/// decimal text of an i64 (no sign on zero, no leading zeros or '+').
+/// decimal text of an i64 (Redis's string2ll).
 pub fn as_int(member: &[u8]) -> Option<i64> {
-    if member.is_empty() || member.len() > 20 {
-        return None;
-    }
-    let n: i64 = std::str::from_utf8(member).ok()?.parse().ok()?;
-    let mut buf = [0u8; 20];
-    (decimal(n, &mut buf) == member).then_some(n)
-}
-
-/// `n` in decimal, written at the end of `buf` (20 bytes hold any i64).
-fn decimal(n: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    &buf[at..]
+    ferrocache_common::int::parse_i64(member)
 }
 
 fn int_bytes(n: i64) -> Bytes {
-    Bytes::copy_from_slice(decimal(n, &mut [0u8; 20]))
+    Bytes::from(n.to_string())
 }
 
 impl Set {
