@@ -19,7 +19,7 @@ start_redis_group "$FSYNC"
 start_ferrocache --append-fsync "$FSYNC"
 
 # "kind pid" for every process of a system: Redis's servers, or Ferrocache's children of `up`.
-redis_procs() { for p in "${PIDS[@]:0:3}"; do echo "redis-server $p"; done; }
+redis_procs() { echo "primary ${PIDS[0]}"; for p in "${PIDS[@]:1:2}"; do echo "replica $p"; done; }
 ferro_procs() {
   for p in $(pgrep -P "$UP"); do
     echo "$(tr '\0' ' ' < "/proc/$p/cmdline" | awk '{print ($2 == "datanode" ? $4 : $2)}') $p"
@@ -45,7 +45,7 @@ measure() { # system port test pipeline
 
 echo "CPU microseconds per request (user + system), $N requests each, appendfsync $FSYNC"
 echo
-echo "| test | pipeline | redis (3 servers) | ferrocache, by process |"
+echo "| test | pipeline | redis (primary, 2 replicas summed) | ferrocache, by process (datanode-a the primary) |"
 echo "|---|---|---|---|"
 for test in $TESTS; do
   for pipe in 1 16; do

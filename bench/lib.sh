@@ -46,6 +46,13 @@ start_redis_group() {
     redis-server "${args[@]}" & PIDS+=($!)
   done
   for _ in $(seq 1 50); do redis-cli -p "$R" ping >/dev/null 2>&1 && break; sleep 0.2; done
+  # Replicas sync only after repl-diskless-sync-delay (5 s): until both are online the
+  # primary replicates to nobody and would be measured without its replication cost.
+  for _ in $(seq 1 100); do
+    [ "$(redis-cli -p "$R" info replication | grep -c 'state=online')" = 2 ] && return
+    sleep 0.2
+  done
+  echo "Redis's replicas did not come online" >&2; exit 1
 }
 
 # `ferrocache up` on free ports with any extra flags; sets F (group `default`'s primary
