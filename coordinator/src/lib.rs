@@ -157,9 +157,15 @@ pub async fn run(
     }
     .validate()
     .map_err(|e| StartError::Config(e.to_string()))?;
-    let raft = Raft::new(config.id, Arc::new(raft_config), raft::network::Network, log_store, state_machine.clone())
-        .await
-        .map_err(|e| StartError::Raft(e.to_string()))?;
+    let raft = Raft::new(
+        config.id,
+        Arc::new(raft_config),
+        raft::network::Network::default(),
+        log_store,
+        state_machine.clone(),
+    )
+    .await
+    .map_err(|e| StartError::Raft(e.to_string()))?;
     let id = config.id;
     let coordinator = Arc::new(Coordinator {
         id,

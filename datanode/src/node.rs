@@ -1145,7 +1145,16 @@ impl Node {
         }
         st.pending.fsync |= self.fsync == AppendFsync::Always;
         st.store_seq += 1;
-        self.writer.kick()?;
+        if st.pending.fsync {
+            // The thread fsyncs, once for every commit queued by then (group commit).
+            self.writer.kick()?;
+        } else {
+            let seq = st.store_seq;
+            self.writer.append_or_kick(|| {
+                let pending = std::mem::take(&mut st.pending);
+                crate::storage::writer::Pulled { seq, items: pending.items, fsync: false }
+            })?;
+        }
         self.offset_tx.send_replace(st.position.offset);
         Ok(st.store_seq)
     }

@@ -1,6 +1,10 @@
 //! Raft RPCs between coordinators over gRPC (`internal.v1.Raft`), openraft's messages as
-//! JSON. One lazily connected channel per peer.
+//! JSON. One lazily connected channel per peer address, kept for the coordinator's life:
+//! openraft asks for a new client for every leadership check (each linearizable read, such
+//! as a datanode's heartbeat), and a channel per client would open a TCP connection each
+//! time.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use ferrocache_proto::internal::v1 as pb;
@@ -18,15 +22,28 @@ use tonic::transport::Channel;
 
 use super::types::{NodeId, TypeConfig};
 
-pub struct Network;
+#[derive(Default)]
+pub struct Network {
+    /// By peer address; a tonic channel reconnects by itself after its peer comes back.
+    channels: HashMap<String, Channel>,
+}
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", node.addr))
-            .map(|e| e.connect_timeout(Duration::from_millis(500)).connect_lazy())
-            .ok();
+        let channel = match self.channels.get(&node.addr) {
+            Some(channel) => Some(channel.clone()),
+            None => {
+                let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", node.addr))
+                    .map(|e| e.connect_timeout(Duration::from_millis(500)).connect_lazy())
+                    .ok();
+                if let Some(c) = &channel {
+                    self.channels.insert(node.addr.clone(), c.clone());
+                }
+                channel
+            }
+        };
         Peer { target, channel }
     }
 }
