@@ -1145,8 +1145,10 @@ impl Node {
         }
         st.pending.fsync |= self.fsync == AppendFsync::Always;
         st.store_seq += 1;
-        if st.pending.fsync {
-            // The thread fsyncs, once for every commit queued by then (group commit).
+        let rotates = st.pending.items.iter().any(|i| matches!(i, LogItem::Rotate(_)));
+        if st.pending.fsync || rotates {
+            // The thread fsyncs, once for every commit queued by then (group commit); a
+            // rotation fsyncs the segment it ends, which must not stall this thread.
             self.writer.kick()?;
         } else {
             let seq = st.store_seq;
