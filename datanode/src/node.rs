@@ -1145,18 +1145,9 @@ impl Node {
         }
         st.pending.fsync |= self.fsync == AppendFsync::Always;
         st.store_seq += 1;
-        let rotates = st.pending.items.iter().any(|i| matches!(i, LogItem::Rotate(_)));
-        if st.pending.fsync || rotates {
-            // The thread fsyncs, once for every commit queued by then (group commit); a
-            // rotation fsyncs the segment it ends, which must not stall this thread.
-            self.writer.kick()?;
-        } else {
-            let seq = st.store_seq;
-            self.writer.append_or_kick(|| {
-                let pending = std::mem::take(&mut st.pending);
-                crate::storage::writer::Pulled { seq, items: pending.items, fsync: false }
-            })?;
-        }
+        // Under `always` the thread fsyncs, once for every commit queued by then (group commit).
+        let (seq, fsync) = (st.store_seq, st.pending.fsync);
+        self.writer.append_or_kick(seq, &mut st.pending.items, fsync)?;
         self.offset_tx.send_replace(st.position.offset);
         Ok(st.store_seq)
     }

@@ -149,16 +149,19 @@ impl StoreWriter {
         }
     }
 
-    /// Appends what `take` hands over on the caller's thread when the appender is idle;
-    /// otherwise (the thread is writing or fsyncing) kicks the thread, and `take` is not
-    /// called. The caller holds the node's lock, so `take` sees everything queued since
-    /// the last append, in commit order; never blocks on the appender.
-    pub fn append_or_kick(&self, take: impl FnOnce() -> Pulled) -> Result<(), StoreError> {
+    /// Commit `seq` queued `items`: appends them on the caller's thread when nothing in
+    /// them needs an fsync (`fsync`: `appendfsync always`; a rotation fsyncs the segment
+    /// it ends) and the appender is idle; otherwise leaves them queued and kicks the thread.
+    /// The caller holds the node's lock, so `items` is everything queued since the last
+    /// append, in commit order; never blocks on the appender.
+    pub fn append_or_kick(&self, seq: u64, items: &mut Vec<LogItem>, fsync: bool) -> Result<(), StoreError> {
+        if fsync || items.iter().any(|i| matches!(i, LogItem::Rotate(_))) {
+            return self.kick();
+        }
         let Some(mut appender) = self.appender.try_lock() else {
             return self.kick();
         };
-        let pulled = take();
-        if let Err(e) = appender.append(pulled) {
+        if let Err(e) = appender.append(Pulled { seq, items: std::mem::take(items), fsync: false }) {
             appender.report(&Err(e.to_string()));
         }
         if appender.fsync_due() {
@@ -173,6 +176,7 @@ impl StoreWriter {
         *self.durable.borrow()
     }
 
+    /// Waits until commit `seq` is on disk.
     pub async fn wait_durable(&self, seq: u64) -> Result<(), StoreError> {
         let mut durable = self.durable.clone();
         let mut failed = self.failed.clone();
@@ -289,8 +293,7 @@ impl Appender {
             want_fsync |= pulled.fsync;
             self.append(pulled)?;
         }
-        let due = self.setup.fsync_every.is_some_and(|every| self.last_fsync.elapsed() >= every);
-        if self.dirty && (want_fsync || due) {
+        if (self.dirty && want_fsync) || self.fsync_due() {
             self.fsync()?;
         }
         Ok(())
@@ -298,24 +301,22 @@ impl Appender {
 
     /// Writes `pulled`'s items (no fsync).
     fn append(&mut self, pulled: Pulled) -> Result<(), StoreError> {
-        {
-            for item in pulled.items {
-                match item {
-                    LogItem::Record(record) if record.len() >= WRITE_CHUNK => {
-                        self.flush_buf()?;
-                        self.write_direct(&record)?;
-                    }
-                    LogItem::Record(record) => self.buf.extend_from_slice(&record),
-                    LogItem::Position(p) => log::encode_position(&mut self.buf, &p),
-                    LogItem::Rotate(n) => self.rotate(n)?,
-                }
-                if self.buf.len() >= WRITE_CHUNK {
+        for item in pulled.items {
+            match item {
+                LogItem::Record(record) if record.len() >= WRITE_CHUNK => {
                     self.flush_buf()?;
+                    self.write_direct(&record)?;
                 }
+                LogItem::Record(record) => self.buf.extend_from_slice(&record),
+                LogItem::Position(p) => log::encode_position(&mut self.buf, &p),
+                LogItem::Rotate(n) => self.rotate(n)?,
             }
-            self.flush_buf()?;
-            self.written = pulled.seq;
+            if self.buf.len() >= WRITE_CHUNK {
+                self.flush_buf()?;
+            }
         }
+        self.flush_buf()?;
+        self.written = pulled.seq;
         Ok(())
     }
 
@@ -503,12 +504,8 @@ mod tests {
             let set = effect(&["SET", "k", &n.to_string()]);
             pending.push(LogItem::Record(log::effects_record(n - 1, &[set])));
             seq.store(n, Ordering::SeqCst);
-            writer
-                .append_or_kick(|| {
-                    inline += 1;
-                    Pulled { seq: n, items: std::mem::take(&mut *pending), fsync: false }
-                })
-                .unwrap();
+            writer.append_or_kick(n, &mut pending, false).unwrap();
+            inline += usize::from(pending.is_empty());
         }
         // Most went in inline (the thread holds the appender only while it writes or fsyncs);
         // whichever way each went, the log holds all of them in commit order.
@@ -527,5 +524,14 @@ mod tests {
             .unwrap();
         assert_eq!(values, (1..=20).map(|n| n.to_string()).collect::<Vec<_>>());
         tokio::time::timeout(Duration::from_secs(5), writer.wait_durable(20)).await.unwrap().unwrap();
+
+        // A rotation (it fsyncs the segment it ends) and an fsync wanted are left queued for
+        // the thread, never written on the committing thread.
+        let mut rotation = vec![LogItem::Rotate(files.allocate())];
+        writer.append_or_kick(21, &mut rotation, false).unwrap();
+        assert_eq!(rotation.len(), 1);
+        let mut always = vec![LogItem::Record(log::effects_record(20, &[effect(&["SET", "k", "21"])]))];
+        writer.append_or_kick(21, &mut always, true).unwrap();
+        assert_eq!(always.len(), 1);
     }
 }
