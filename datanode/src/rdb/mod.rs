@@ -83,8 +83,9 @@ pub fn dump(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     match value {
         Value::Stream(s) => {
-            out.push(stream::TYPE_STREAM_LISTPACKS_2);
-            stream::write(s, &mut out);
+            let kind = stream::dump_type(s);
+            out.push(kind);
+            stream::write(s, kind, &mut out);
         }
         Value::Str(s) => {
             out.push(TYPE_STRING);
@@ -123,7 +124,9 @@ pub fn dump(value: &Value) -> Vec<u8> {
 
 /// The footer: RDB version and checksum.
 fn seal(mut out: Vec<u8>) -> Vec<u8> {
-    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    // Redis 7.2's stream form needs the RDB version that introduced it.
+    let version = if out.first() == Some(&stream::TYPE_STREAM_LISTPACKS_3) { RDB_VERSION_MAX } else { RDB_VERSION };
+    out.extend_from_slice(&version.to_le_bytes());
     let crc = crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out

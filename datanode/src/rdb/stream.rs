@@ -1,6 +1,7 @@
 //! Streams in Redis's RDB form, for DUMP and RESTORE: entries packed into listpack nodes
 //! keyed by their master ID, then the stream's counters and its consumer groups. DUMP
-//! writes Redis 7.0's form (type 19, RDB 10: what 7.0 and 7.2 both restore); RESTORE reads
+//! writes Redis 7.0's form (type 19, RDB 10: what 7.0 and 7.2 both restore), or 7.2's (21,
+//! RDB 11) when a consumer's active time differs from its seen time; RESTORE reads
 //! 5.0's (15), 7.0's (19) and 7.2's (21, with consumers' active time).
 //!
 //! A node's listpack: the master entry (count, deleted, field names, 0), then per entry
@@ -103,7 +104,19 @@ fn id_bytes(id: StreamId) -> [u8; 16] {
 }
 
 /// DUMP's body for a stream (after the type byte).
-pub(super) fn write(s: &Stream, out: &mut Vec<u8>) {
+/// The type DUMP writes `s` as: Redis 7.0's (which 7.0 and 7.2 restore) unless a consumer's
+/// active time differs from its seen time, which only 7.2's form (21, RDB 11) can carry.
+pub(super) fn dump_type(s: &Stream) -> u8 {
+    let active = s.groups.values().flat_map(|g| g.consumers.values()).any(|c| c.active_time != c.seen_time);
+    if active {
+        TYPE_STREAM_LISTPACKS_3
+    } else {
+        TYPE_STREAM_LISTPACKS_2
+    }
+}
+
+/// Writes `s` in the form of `kind` (from [`dump_type`]).
+pub(super) fn write(s: &Stream, kind: u8, out: &mut Vec<u8>) {
     let entries = s.range(StreamId::new(0, 0), StreamId::new(u64::MAX, u64::MAX), 0, false);
     // Nodes of up to NODE_ENTRIES entries or NODE_BYTES bytes, as Redis fills them.
     let mut nodes: Vec<&[(StreamId, &crate::stream::Fields)]> = Vec::new();
@@ -174,6 +187,9 @@ pub(super) fn write(s: &Stream, out: &mut Vec<u8>) {
         for (cname, c) in &g.consumers {
             put_str(out, cname);
             out.extend_from_slice(&c.seen_time.to_le_bytes());
+            if kind >= TYPE_STREAM_LISTPACKS_3 {
+                out.extend_from_slice(&c.active_time.to_le_bytes());
+            }
             put_len(out, c.pel.len());
             for id in &c.pel {
                 out.extend_from_slice(&id_bytes(*id));
@@ -345,6 +361,18 @@ mod tests {
         // it comes back as the seen time, as Redis 7.2 loads a 7.0 payload).
         let again = restore(&dump(&Value::Stream(s.clone())), 1 << 20);
         assert_eq!(again, Ok(Value::Stream(s)));
+    }
+
+    #[test]
+    fn an_active_time_apart_from_the_seen_time_dumps_in_redis_7_2_form() {
+        let Ok(Value::Stream(mut s)) = restore(&hex(REDIS_DUMP), 1 << 20) else { panic!("restores") };
+        let dumped = dump(&Value::Stream(s.clone()));
+        assert_eq!(dumped[0], TYPE_STREAM_LISTPACKS_2);
+        let alice = s.groups.get_mut(&b("g")).and_then(|g| g.consumers.get_mut(&b("alice"))).expect("alice");
+        alice.active_time = -1;
+        let dumped = dump(&Value::Stream(s.clone()));
+        assert_eq!(dumped[0], TYPE_STREAM_LISTPACKS_3);
+        assert_eq!(restore(&dumped, 1 << 20), Ok(Value::Stream(s)));
     }
 
     #[test]
