@@ -11,6 +11,8 @@ pub struct CommandSpec {
     /// at least that many.
     pub arity: i32,
     pub flags: &'static [&'static str],
+    /// `flags` as bits ([`Flag`]): asked on every command, by the gateway and the node.
+    pub bits: u32,
     /// Position of the first key (0 = no keys), the last (-1 = the last argument) and the step.
     pub first_key: i32,
     pub last_key: i32,
@@ -33,15 +35,94 @@ pub enum Route {
     AllShards,
 }
 
+/// The flags commands are asked about on their way, one bit each in [`CommandSpec::bits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    Write,
+    Readonly,
+    Denyoom,
+    Admin,
+    Pubsub,
+    Noscript,
+    Blocking,
+    Loading,
+    Stale,
+    SkipMonitor,
+    SkipSlowlog,
+    Fast,
+    NoAuth,
+    MayReplicate,
+    NoMandatoryKeys,
+    AllowBusy,
+    Movablekeys,
+}
+
+/// Redis's names of [`Flag`]'s variants, in their order.
+const FLAG_NAMES: [&str; 17] = [
+    "write",
+    "readonly",
+    "denyoom",
+    "admin",
+    "pubsub",
+    "noscript",
+    "blocking",
+    "loading",
+    "stale",
+    "skip_monitor",
+    "skip_slowlog",
+    "fast",
+    "no_auth",
+    "may_replicate",
+    "no_mandatory_keys",
+    "allow_busy",
+    "movablekeys",
+];
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The bits of the flags named (names outside [`FLAG_NAMES`] have none).
+const fn flag_bits(flags: &[&str]) -> u32 {
+    let mut bits = 0;
+    let mut i = 0;
+    while i < flags.len() {
+        let mut j = 0;
+        while j < FLAG_NAMES.len() {
+            if same(flags[i], FLAG_NAMES[j]) {
+                bits |= 1 << j;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    bits
+}
+
 impl CommandSpec {
+    pub fn has(&self, flag: Flag) -> bool {
+        self.bits & (1 << flag as u32) != 0
+    }
+
     pub fn is_write(&self) -> bool {
-        self.flags.contains(&"write")
+        self.has(Flag::Write)
     }
 
     /// A write, or a command that may write or publish (EVAL, PUBLISH: Redis's
     /// `may_replicate`): one whose fate is unknown is never sent again.
     pub fn may_write(&self) -> bool {
-        self.is_write() || self.flags.contains(&"may_replicate")
+        self.is_write() || self.has(Flag::MayReplicate)
     }
 
     /// WAIT or WAITAOF: counts the acknowledgements of the primary's replicas (never re-sent,
@@ -149,6 +230,7 @@ macro_rules! spec {
             name: $name,
             arity: $arity,
             flags: &[$($flag),*],
+            bits: flag_bits(&[$($flag),*]),
             first_key: $fk,
             last_key: $lk,
             step: $st,
@@ -641,14 +723,31 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
 /// A command's position in [`COMMANDS`] (case-insensitive name): tables that keep one
 /// entry per command (a datanode's handlers) are indexed by it.
 pub fn index(name: &[u8]) -> Option<usize> {
-    if name.len() > 32 {
-        return None;
-    }
-    let mut buf = [0u8; 32];
-    let lower = &mut buf[..name.len()];
-    lower.copy_from_slice(name);
-    lower.make_ascii_lowercase();
-    COMMANDS.binary_search_by(|c| c.name.as_bytes().cmp(lower)).ok()
+    // Every command passes through here, on the gateway and again on a datanode: names are
+    // bucketed by length and first letter, so a lookup compares with one or two names
+    // instead of binary-searching all of them.
+    let bucket = name_buckets().get(name_bucket(name)?)?;
+    bucket.iter().map(|&i| i as usize).find(|&i| COMMANDS[i].name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+const LONGEST_NAME: usize = 32;
+
+fn name_bucket(name: &[u8]) -> Option<usize> {
+    let first = *name.first()?;
+    (name.len() <= LONGEST_NAME).then(|| name.len() * 32 + (first.to_ascii_lowercase() & 31) as usize)
+}
+
+fn name_buckets() -> &'static [Vec<u16>] {
+    static BUCKETS: std::sync::OnceLock<Vec<Vec<u16>>> = std::sync::OnceLock::new();
+    BUCKETS.get_or_init(|| {
+        let mut buckets = vec![Vec::new(); (LONGEST_NAME + 1) * 32];
+        for (i, c) in COMMANDS.iter().enumerate() {
+            if let Some(b) = name_bucket(c.name.as_bytes()) {
+                buckets[b].push(i as u16);
+            }
+        }
+        buckets
+    })
 }
 
 #[cfg(test)]
@@ -663,6 +762,28 @@ mod tests {
         }
         assert_eq!(since(lookup(b"waitaof").unwrap()), "7.2.0");
         assert_eq!(since(lookup(b"get").unwrap()), "1.0.0");
+    }
+
+    #[test]
+    fn every_name_is_found_in_any_case() {
+        for (i, spec) in COMMANDS.iter().enumerate() {
+            assert_eq!(index(spec.name.as_bytes()), Some(i), "{}", spec.name);
+            assert_eq!(index(spec.name.to_uppercase().as_bytes()), Some(i), "{}", spec.name);
+        }
+        for name in [&b""[..], b"ge", b"gett", b"g\xe5t", &[b'a'; 40], b"\x07et", b"GET\0"] {
+            assert_eq!(index(name), None, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn flag_bits_match_the_flag_names() {
+        for spec in COMMANDS {
+            for (j, name) in FLAG_NAMES.iter().enumerate() {
+                assert_eq!(spec.bits & (1 << j) != 0, spec.flags.contains(name), "{} {name}", spec.name);
+            }
+        }
+        assert!(lookup(b"set").unwrap().has(Flag::Write) && lookup(b"blpop").unwrap().has(Flag::Blocking));
+        assert!(!lookup(b"get").unwrap().has(Flag::Write) && lookup(b"get").unwrap().has(Flag::Readonly));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! This is storage only: expiry *policy* (when an expired key counts as gone, who deletes
 //! it) lives in `cmd`, because primaries and replicas treat expired keys differently.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::hash::RandomState;
 
@@ -82,6 +83,27 @@ pub struct Keyspace {
     len: usize,
     used: usize,
     capture: Option<Box<Capture>>,
+    /// The last key located: a command probes its key two or three times (the expiry
+    /// check, then its read or write), and each probe would hash it again (CRC16 for the
+    /// slot, SipHash for the table).
+    located: Cell<Located>,
+}
+
+/// Keys up to this long are remembered by [`Keyspace::locate`] (most keys are).
+const LOCATED_KEY: usize = 30;
+
+/// A key with its slot and table hash.
+#[derive(Clone, Copy)]
+struct Located {
+    /// u8::MAX (longer than any key remembered): nothing remembered.
+    len: u8,
+    key: [u8; LOCATED_KEY],
+    slot: u16,
+    h: u64,
+}
+
+impl Located {
+    const NONE: Located = Located { len: u8::MAX, key: [0; LOCATED_KEY], slot: 0, h: 0 };
 }
 
 /// An image of the keyspace taken while writes go on (storage compaction, see
@@ -127,7 +149,23 @@ impl Keyspace {
             len: 0,
             used: 0,
             capture: None,
+            located: Cell::new(Located::NONE),
         }
+    }
+
+    /// The key's slot and table hash, computed once for repeated probes of the same key.
+    fn locate(&self, key: &[u8]) -> (usize, u64) {
+        let last = self.located.get();
+        if key.len() == last.len as usize && key.len() <= LOCATED_KEY && key == &last.key[..key.len()] {
+            return (last.slot as usize, last.h);
+        }
+        let (slot, h) = (key_slot(key), hash(&self.hasher, key));
+        if key.len() <= LOCATED_KEY {
+            let mut memo = Located { len: key.len() as u8, slot, h, ..Located::NONE };
+            memo.key[..key.len()].copy_from_slice(key);
+            self.located.set(memo);
+        }
+        (slot as usize, h)
     }
 
     /// The slot's table; None before the first insert.
@@ -231,8 +269,8 @@ impl Keyspace {
 
     /// Counts a value changed in place (through [`Keyspace::get_value_mut`]) again.
     pub fn recount(&mut self, key: &[u8]) {
-        let h = hash(&self.hasher, key);
-        if let Some(e) = self.slots.get_mut(key_slot(key) as usize).and_then(|t| t.get_mut(h, key)) {
+        let (slot, h) = self.locate(key);
+        if let Some(e) = self.slots.get_mut(slot).and_then(|t| t.get_mut(h, key)) {
             let size = Keyspace::size_of(key, &e.value);
             self.used = self.used.saturating_sub(e.size as usize) + size as usize;
             e.size = size;
@@ -242,8 +280,8 @@ impl Keyspace {
     /// Looks a key up and records the access: the LRU clock always, the LFU counter when
     /// `lfu` is given (log factor, decay minutes).
     pub fn touch(&mut self, key: &[u8], now: u32, lfu: Option<(u32, u32)>) -> Option<&Entry> {
-        let h = hash(&self.hasher, key);
-        let e = self.table_mut(key_slot(key) as usize)?.get_mut(h, key)?;
+        let (slot, h) = self.locate(key);
+        let e = self.table_mut(slot)?.get_mut(h, key)?;
         if let Some((log_factor, decay)) = lfu {
             let counter = lfu_decayed(e, now, decay);
             e.freq = lfu_incr(counter, log_factor);
@@ -253,13 +291,13 @@ impl Keyspace {
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&Entry> {
-        self.table(key_slot(key) as usize)?.get(hash(&self.hasher, key), key)
+        let (slot, h) = self.locate(key);
+        self.table(slot)?.get(h, key)
     }
 
     /// Mutable access to the value; change expiry only through [`Keyspace::set_expiry`].
     pub fn get_value_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
-        let slot = key_slot(key) as usize;
-        let h = hash(&self.hasher, key);
+        let (slot, h) = self.locate(key);
         // Only a capture under way needs the slot copied first (and not for a missing key).
         if self.capture.is_some() && self.table(slot).is_some_and(|t| t.contains(h, key)) {
             self.preserve(slot);
@@ -270,13 +308,12 @@ impl Keyspace {
     /// Inserts or replaces; returns the old entry. The key is copied so that it never pins
     /// the request buffer it was sliced from.
     pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
-        let slot = key_slot(key) as usize;
+        let (slot, h) = self.locate(key);
         self.preserve(slot);
         let new_at = entry.expires_at;
         let mut entry = entry;
         entry.size = Keyspace::size_of(key, &entry.value);
         self.used += entry.size as usize;
-        let h = hash(&self.hasher, key);
         if self.slots.is_empty() {
             self.slots = (0..SLOT_COUNT).map(|_| SlotTable::default()).collect();
         }
@@ -294,8 +331,7 @@ impl Keyspace {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let slot = key_slot(key) as usize;
-        let h = hash(&self.hasher, key);
+        let (slot, h) = self.locate(key);
         if self.capture.is_some() && self.table(slot).is_some_and(|t| t.contains(h, key)) {
             self.preserve(slot);
         }
@@ -315,8 +351,7 @@ impl Keyspace {
 
     /// Sets (or with 0 clears) the expiry of an existing key; false when it does not exist.
     pub fn set_expiry(&mut self, key: &[u8], at: i64) -> bool {
-        let slot = key_slot(key) as usize;
-        let h = hash(&self.hasher, key);
+        let (slot, h) = self.locate(key);
         let Some(old_at) = self.table(slot).and_then(|t| t.get(h, key)).map(|e| e.expires_at) else {
             return false;
         };
@@ -434,6 +469,28 @@ mod tests {
     fn entries_stay_small() {
         // Every key pays for one entry: collections are boxed so strings stay compact.
         assert!(std::mem::size_of::<Entry>() <= 64, "{}", std::mem::size_of::<Entry>());
+    }
+
+    #[test]
+    fn keys_of_any_length_are_found_after_any_other() {
+        // The located-key memo must never answer for another key, nor trip on a key as long
+        // as its "nothing remembered" marker.
+        let mut ks = Keyspace::new();
+        let keys: Vec<Vec<u8>> = [0, 1, 29, 30, 31, 254, 255, 256, 300].iter().map(|&n| vec![b'k'; n]).collect();
+        for (i, k) in keys.iter().enumerate() {
+            assert!(ks.get(k).is_none());
+            ks.insert(k, Entry::new(s(&i.to_string())));
+        }
+        for _ in 0..2 {
+            for (i, k) in keys.iter().enumerate() {
+                assert_eq!(ks.get(k).map(|e| e.value.clone()), Some(s(&i.to_string())), "{}", k.len());
+                assert_eq!(ks.get(k).map(|e| e.value.clone()), Some(s(&i.to_string())), "{}", k.len());
+            }
+        }
+        let mut fresh = Keyspace::new();
+        assert!(fresh.get(&[b'x'; 255]).is_none() && fresh.remove(&[b'x'; 255]).is_none());
+        assert_eq!(keys.iter().filter(|k| ks.remove(k).is_some()).count(), keys.len());
+        assert!(ks.is_empty());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! RESET, CLIENT), COMMAND, TIME. INFO is prepared here and completed with the node's part.
 
 use bytes::Bytes;
-use ferrocache_common::command::{lookup, CommandSpec, COMMANDS};
+use ferrocache_common::command::{lookup, CommandSpec, Flag, COMMANDS};
 use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
@@ -667,7 +667,7 @@ fn getkeys(args: &[Bytes], with_flags: bool) -> Reply {
             Reply::Array(vec![key, Reply::Set(flags)])
         })
         .collect();
-    if keys.is_empty() && !spec.flags.contains(&"no_mandatory_keys") {
+    if keys.is_empty() && !spec.has(Flag::NoMandatoryKeys) {
         return Reply::error("ERR Invalid arguments specified for command");
     }
     Reply::Array(keys)

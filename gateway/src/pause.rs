@@ -29,17 +29,19 @@ impl Pause {
     }
 
     /// Waits while the pause holds `spec` (CLIENT itself is never held, so UNPAUSE gets
-    /// through; in WRITE mode only commands that may write wait).
-    pub async fn wait(&self, spec: &CommandSpec) {
+    /// through; in WRITE mode only commands that may write wait). True when it held it.
+    pub async fn wait(&self, spec: &CommandSpec) -> bool {
         if spec.name == "client" {
-            return;
+            return false;
         }
+        let mut held = false;
         loop {
             let resumed = self.resumed.notified();
-            let Some((until, writes_only)) = *self.until.lock() else { return };
+            let Some((until, writes_only)) = *self.until.lock() else { return held };
             if until <= Instant::now() || (writes_only && !spec.may_write()) {
-                return;
+                return held;
             }
+            held = true;
             let _ = tokio::time::timeout_at(until, resumed).await;
         }
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ferrocache_common::acl::categories;
+use ferrocache_common::command::Flag;
 use ferrocache_common::Reply;
 use parking_lot::Mutex;
 
@@ -230,7 +231,7 @@ impl GroupStats {
         let millis = micros / 1000;
         if threshold > 0 && millis >= threshold {
             let fast = entry < ferrocache_common::command::COMMANDS.len()
-                && ferrocache_common::command::COMMANDS[entry].flags.contains(&"fast");
+                && ferrocache_common::command::COMMANDS[entry].has(Flag::Fast);
             self.sample(if fast { "fast-command" } else { "command" }, millis);
         }
     }
@@ -357,7 +358,7 @@ fn percentile(counts: &[u64], q: f64) -> u64 {
 fn skips_slowlog(entry: usize) -> bool {
     let commands = ferrocache_common::command::COMMANDS;
     let top = categories::entries()[entry].parent.unwrap_or(entry);
-    commands.get(top).is_some_and(|c| c.flags.contains(&"skip_slowlog"))
+    commands.get(top).is_some_and(|c| c.has(Flag::SkipSlowlog))
 }
 
 /// A command's arguments as the slowlog keeps them: at most 32, each at most 128 bytes,

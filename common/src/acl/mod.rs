@@ -343,7 +343,7 @@ impl User {
         }
         if !self.all_keys {
             let read = !spec.is_write();
-            let write = spec.is_write() || !spec.flags.contains(&"readonly");
+            let write = spec.is_write() || !spec.has(command::Flag::Readonly);
             for i in command::key_positions(spec, args) {
                 let key = args[i].as_ref();
                 if !self.key_allowed(key, read, write) {

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use ferrocache_common::command::{self, CommandSpec, COMMANDS};
+use ferrocache_common::command::{self, CommandSpec, Flag, COMMANDS};
 use ferrocache_common::parameters::notify::{GENERIC, HASH, LIST, SET, STREAM, STRING, ZSET};
 use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
@@ -284,12 +284,12 @@ fn table() -> &'static [Entry] {
             .iter()
             .map(|spec| {
                 let (action, rule) = action(spec.name);
-                let may_replicate = spec.flags.contains(&"may_replicate");
+                let may_replicate = spec.has(Flag::MayReplicate);
                 Entry {
                     action,
                     rule,
                     write: spec.is_write() || may_replicate,
-                    denyoom: spec.flags.contains(&"denyoom"),
+                    denyoom: spec.has(Flag::Denyoom),
                     atomic: may_replicate,
                 }
             })

@@ -7,6 +7,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use bytes::Bytes;
+use ferrocache_common::command::Flag;
 use ferrocache_common::Reply;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 
@@ -505,7 +506,7 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
         Ok(c) => c,
         Err(e) => return e,
     };
-    if command.spec.flags.contains(&"noscript") {
+    if command.spec.has(Flag::Noscript) {
         return Reply::error("ERR This Redis command is not allowed from script");
     }
     if command.is_write() {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ferrocache_common::command::CommandSpec;
+use ferrocache_common::command::{CommandSpec, Flag};
 use ferrocache_common::Reply;
 
 use super::Session;
@@ -80,7 +80,7 @@ impl Session {
 
     /// NOAUTH before login; NOPERM (logged in ACL LOG) for what the user may not run.
     pub fn authorize(&mut self, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Reply> {
-        if spec.flags.contains(&"no_auth") {
+        if spec.has(Flag::NoAuth) {
             return Ok(());
         }
         let Some(user) = &self.user else {

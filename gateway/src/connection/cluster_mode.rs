@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ferrocache_common::command::{self, Route};
+use ferrocache_common::command::{self, Flag, Route};
 use ferrocache_common::Reply;
 use tokio::sync::oneshot;
 
@@ -72,7 +72,7 @@ pub(super) async fn cluster_data(
     let typed = |args: Vec<Bytes>| crate::request::classify(spec, args, 0).map_err(|answer| Slot::Ready(answer, proto));
     let (group, kind, is_write) = (endpoint.group_id.clone(), endpoint.kind, spec.may_write());
     // WAIT and blocking commands are bounded by their own timeouts.
-    let bounded = !(spec.is_wait() || spec.flags.contains(&"blocking"));
+    let bounded = !(spec.is_wait() || spec.has(Flag::Blocking));
     let to = if endpoint.kind == EndpointKind::Node {
         let decision = {
             let table = shared.router.table();
@@ -154,12 +154,13 @@ pub(super) async fn cluster_data(
     };
     // One slot: the ordinary path (the link's own reply, retried by the connection).
     let (kind, slot) = to;
-    let deadline = bounded.then(|| deadline(shared));
+    let deadline = bounded.then(|| deadline(shared, session.now));
     let request = match typed(args) {
         Ok(r) => r,
         Err(answer) => return answer,
     };
-    let (rx, retry) = route(shared, &group, kind, slot, request, is_write, !spec.is_wait()).await;
+    let (rx, retry) =
+        route(shared, &group, kind, slot, request, is_write, (!spec.is_wait()).then_some(session.now)).await;
     Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry }))
 }
 
@@ -174,7 +175,7 @@ fn spawned(
     tokio::spawn(async move {
         let _ = tx.send(work.await);
     });
-    let deadline = bounded.then(|| deadline(shared));
+    let deadline = bounded.then(|| deadline(shared, std::time::Instant::now()));
     Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry: None }))
 }
 

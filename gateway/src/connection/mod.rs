@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use ferrocache_common::command::{self, Route};
+use ferrocache_common::command::{self, Flag, Route};
 use ferrocache_common::reply::errors;
 use ferrocache_common::slot::key_slot;
 use ferrocache_common::{Reply, DATABASES};
@@ -114,6 +114,9 @@ pub struct Session {
     tracking: Option<crate::tracking::Settings>,
     /// CLIENT CACHING's word for the next command.
     caching: crate::tracking::Caching,
+    /// When the commands being dispatched were read: their statistics, deadlines and retry
+    /// windows count from it (one clock read per read, not several per command).
+    now: Instant,
 }
 
 /// CLIENT REPLY's modes.
@@ -286,6 +289,7 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         db: 0,
         tracking: None,
         caching: Default::default(),
+        now: Instant::now(),
     };
     session.logout();
     if let Err(e) = run(rd, wr, &mut session, &endpoint, &shared, cancel).await {
@@ -412,6 +416,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     return Ok(());
                 }
                 idle.active();
+                session.now = Instant::now();
                 loop {
                     match resp::parse_request(&mut inbuf, &limits) {
                         Ok(Some(args)) if args.is_empty() => continue,
@@ -513,9 +518,9 @@ impl Track {
         // Commands queued in MULTI run (and count) with EXEC, as in Redis.
         let queued = session.tx.in_multi() && !spec.is_some_and(|s| matches!(s.name, "exec" | "discard" | "multi"));
         let entry = index.filter(|_| !queued).map(|i| ferrocache_common::acl::categories::resolve(i, args));
-        let blocking = spec.is_some_and(|s| s.flags.contains(&"blocking")) && !session.tx.in_multi();
+        let blocking = spec.is_some_and(|s| s.has(Flag::Blocking)) && !session.tx.in_multi();
         let timed = !blocking && !spec.is_some_and(|s| s.is_wait());
-        Some(Track { entry, started: Instant::now(), timed, blocking, args: args.to_vec() })
+        Some(Track { entry, started: session.now, timed, blocking, args: args.to_vec() })
     }
 
     /// What the blocking command answers when its timeout passes.
@@ -617,7 +622,7 @@ fn feed_monitors(session: &Session, args: &[Bytes]) {
     if !monitor.active() {
         return;
     }
-    let hidden = command::lookup(&args[0]).is_some_and(|s| s.flags.contains(&"admin"));
+    let hidden = command::lookup(&args[0]).is_some_and(|s| s.has(Flag::Admin));
     if !hidden {
         let addr = session.info.lock().addr;
         monitor.feed(session.db, addr, args);
@@ -836,8 +841,14 @@ async fn config(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>
             session.stats.reset();
             let request = Request::ResetStat(pb::ResetStatRequest {});
             let (rx, retry) =
-                route(shared, &endpoint.group_id, EndpointKind::Primary, None, request, false, true).await;
-            Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: Some(deadline(shared)), retry }))
+                route(shared, &endpoint.group_id, EndpointKind::Primary, None, request, false, Some(session.now)).await;
+            Slot::Waiting(Box::new(Waiting {
+                rx,
+                mapper: None,
+                proto,
+                deadline: Some(deadline(shared, session.now)),
+                retry,
+            }))
         }
         ConfigCommand::Answer(r) => Slot::Ready(r, proto),
     }
@@ -899,8 +910,9 @@ async fn wait_front(queue: &mut VecDeque<Slot>) -> Reply {
     }
 }
 
-fn deadline(shared: &Shared) -> tokio::time::Instant {
-    tokio::time::Instant::now() + std::time::Duration::from_millis(shared.config.command_timeout_ms)
+/// When a command sent at `from` times out.
+fn deadline(shared: &Shared, from: Instant) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(from) + std::time::Duration::from_millis(shared.config.command_timeout_ms)
 }
 
 /// Redis's unknown-command error: the name, then up to 128 characters of arguments.
@@ -920,8 +932,8 @@ fn unknown_command(args: &[Bytes]) -> Reply {
 }
 
 /// Sends a command to the node that serves `slot`, with what it takes to re-send it during a
-/// failover (`retryable`); a routing error is answered at once (and retried only when a
-/// failover may cure it).
+/// failover (`retry_from`: when its retry window starts; None: never re-sent); a routing
+/// error is answered at once (and retried only when a failover may cure it).
 async fn route(
     shared: &Shared,
     group: &str,
@@ -929,10 +941,10 @@ async fn route(
     slot: Option<u16>,
     request: Request,
     is_write: bool,
-    retryable: bool,
+    retry_from: Option<Instant>,
 ) -> (oneshot::Receiver<Reply>, Option<Box<Retry>>) {
     let window = std::time::Duration::from_millis(shared.config.retry_window_ms);
-    let mut retry = retryable.then(|| {
+    let mut retry = retry_from.map(|from| {
         Box::new(Retry {
             request: request.clone(),
             slot,
@@ -940,7 +952,7 @@ async fn route(
             is_write,
             readonly: false,
             version: 0,
-            until: tokio::time::Instant::now() + window,
+            until: tokio::time::Instant::from_std(from) + window,
         })
     });
     let rx = match shared.router.target(group, kind, slot) {
@@ -1087,8 +1099,8 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
         no_touch: session.no_touch,
         writer: session.writer_token(),
     });
-    let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, request, is_write, true).await;
-    let mut waiting = Waiting { rx, mapper: None, proto, deadline: Some(deadline(shared)), retry };
+    let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, request, is_write, Some(session.now)).await;
+    let mut waiting = Waiting { rx, mapper: None, proto, deadline: Some(deadline(shared, session.now)), retry };
     if selects.is_empty() {
         waiting.mapper = Some(Box::new(move |node| transaction::merge(locals, node)));
         return Slot::Waiting(Box::new(waiting));
@@ -1096,7 +1108,7 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
     // The commands after this EXEC run in the database it leaves selected: it is waited for
     // here, before the connection reads on.
     let node = loop {
-        let reply = match tokio::time::timeout_at(deadline(shared), &mut waiting.rx).await {
+        let reply = match tokio::time::timeout_at(deadline(shared, Instant::now()), &mut waiting.rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Reply::error("ERR connection to the node lost; the transaction may or may not have run"),
             Err(_) => Reply::error("ERR the node did not answer in time; the transaction may or may not have run"),
@@ -1146,7 +1158,7 @@ async fn watch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>,
     };
     let request = Request::Watch(pb::WatchRequest { keys: args[1..].to_vec(), db: session.db as u32 });
     let rx = shared.router.send(target, Some(slot), request).await;
-    match tokio::time::timeout_at(deadline(shared), rx).await {
+    match tokio::time::timeout_at(deadline(shared, Instant::now()), rx).await {
         Ok(Ok(Reply::Array(tokens))) if tokens.len() == args.len() - 1 => {
             for (key, token) in args[1..].iter().zip(tokens) {
                 if let Reply::Bulk(t) = token {
@@ -1171,7 +1183,7 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
     };
     {
         let mut info = session.info.lock();
-        info.last_active = Instant::now();
+        info.last_active = session.now;
         if info.last_cmd != spec.name {
             info.last_cmd = spec.name.to_string();
         }
@@ -1180,8 +1192,10 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
         session.tx.flag();
         return ready(Reply::error(errors::wrong_arity(spec.name)));
     }
-    // CLIENT PAUSE holds commands here, before they run.
-    session.pause.clone().wait(spec).await;
+    // CLIENT PAUSE holds commands here, before they run (their clock starts when let go).
+    if session.pause.clone().wait(spec).await {
+        session.now = Instant::now();
+    }
     // CLIENT CACHING applies to the next command (a whole transaction's, in MULTI).
     let caching = if spec.name == "client" || session.tx.in_multi() || spec.name == "exec" {
         session.caching
@@ -1266,9 +1280,18 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
                 None => Reply::error("ERR DISCARD without MULTI"),
             })
         }
-        "exec" => return (exec(session, endpoint, shared).await, false),
+        "exec" => {
+            let slot = exec(session, endpoint, shared).await;
+            // An EXEC that SELECTs is waited for here: the commands after it start later.
+            session.now = Instant::now();
+            return (slot, false);
+        }
         "watch" if session.tx.in_multi() => return ready(Reply::error("ERR WATCH inside MULTI is not allowed")),
-        "watch" => return ready(watch(session, endpoint, shared, &args).await),
+        "watch" => {
+            let reply = watch(session, endpoint, shared, &args).await;
+            session.now = Instant::now();
+            return ready(reply);
+        }
         "unwatch" => {
             session.tx.watches.clear();
             return ready(Reply::ok());
@@ -1326,8 +1349,13 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
                                 Box::new(move |node| info::role(node, &host, ports.unwrap_or_default()))
                             }
                         };
-                        let w =
-                            Waiting { rx, mapper: Some(mapper), proto, deadline: Some(deadline(shared)), retry: None };
+                        let w = Waiting {
+                            rx,
+                            mapper: Some(mapper),
+                            proto,
+                            deadline: Some(deadline(shared, session.now)),
+                            retry: None,
+                        };
                         (Slot::Waiting(Box::new(w)), false)
                     }
                     Err(_) => match local {
@@ -1358,8 +1386,8 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
             // never re-sent: it counts acknowledgements of the node it reached.
             let wait = spec.is_wait();
             // Blocking commands (BLPOP, ...) wait as long as their own timeout says.
-            let blocking = spec.flags.contains(&"blocking");
-            let deadline = if wait || blocking { None } else { Some(deadline(shared)) };
+            let blocking = spec.has(Flag::Blocking);
+            let deadline = if wait || blocking { None } else { Some(deadline(shared, session.now)) };
             // A PUBLISH whose fate is unknown is not sent again: a message is delivered at
             // most once. Nor is a script that may have written.
             let once = spec.may_write();
@@ -1372,7 +1400,8 @@ async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Share
                 d.no_touch = session.no_touch;
                 d.writer = session.writer_token();
             }
-            let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, request, once, !wait).await;
+            let (rx, retry) =
+                route(shared, &endpoint.group_id, kind, slot, request, once, (!wait).then_some(session.now)).await;
             (Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry })), false)
         }
     }
