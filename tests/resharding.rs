@@ -278,8 +278,8 @@ async fn moves_survive_kill_of_source_and_target_primaries_and_the_coordinator_l
     // Durability "sync": a primary killed with kill -9 loses nothing it acknowledged only in
     // this mode (the default, like Redis, replicates asynchronously: the last writes a
     // primary acknowledged before it died may not have reached its replica).
-    let (proxy, _) = cluster
-        .create(api::CreateReplicationGroupRequest {
+    let (proxy, config) = cluster
+        .create_cluster(api::CreateReplicationGroupRequest {
             replication_group_id: "rk".into(),
             num_node_groups: Some(2),
             replicas_per_node_group: Some(1),
@@ -287,7 +287,6 @@ async fn moves_survive_kill_of_source_and_target_primaries_and_the_coordinator_l
             ..Default::default()
         })
         .await;
-    let config = cluster.describe("rk").await.configuration_endpoint.expect("configuration endpoint").port as u16;
     let n = 20_000;
     preload(proxy, n).await;
     let load = Load::start(proxy, config).await;

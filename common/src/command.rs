@@ -57,26 +57,54 @@ pub enum Flag {
     Movablekeys,
 }
 
-/// Redis's names of [`Flag`]'s variants, in their order.
-const FLAG_NAMES: [&str; 17] = [
-    "write",
-    "readonly",
-    "denyoom",
-    "admin",
-    "pubsub",
-    "noscript",
-    "blocking",
-    "loading",
-    "stale",
-    "skip_monitor",
-    "skip_slowlog",
-    "fast",
-    "no_auth",
-    "may_replicate",
-    "no_mandatory_keys",
-    "allow_busy",
-    "movablekeys",
-];
+impl Flag {
+    const ALL: [Flag; 17] = [
+        Flag::Write,
+        Flag::Readonly,
+        Flag::Denyoom,
+        Flag::Admin,
+        Flag::Pubsub,
+        Flag::Noscript,
+        Flag::Blocking,
+        Flag::Loading,
+        Flag::Stale,
+        Flag::SkipMonitor,
+        Flag::SkipSlowlog,
+        Flag::Fast,
+        Flag::NoAuth,
+        Flag::MayReplicate,
+        Flag::NoMandatoryKeys,
+        Flag::AllowBusy,
+        Flag::Movablekeys,
+    ];
+
+    /// Redis's name for it, as the command table spells it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Flag::Write => "write",
+            Flag::Readonly => "readonly",
+            Flag::Denyoom => "denyoom",
+            Flag::Admin => "admin",
+            Flag::Pubsub => "pubsub",
+            Flag::Noscript => "noscript",
+            Flag::Blocking => "blocking",
+            Flag::Loading => "loading",
+            Flag::Stale => "stale",
+            Flag::SkipMonitor => "skip_monitor",
+            Flag::SkipSlowlog => "skip_slowlog",
+            Flag::Fast => "fast",
+            Flag::NoAuth => "no_auth",
+            Flag::MayReplicate => "may_replicate",
+            Flag::NoMandatoryKeys => "no_mandatory_keys",
+            Flag::AllowBusy => "allow_busy",
+            Flag::Movablekeys => "movablekeys",
+        }
+    }
+
+    const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
 
 const fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -93,15 +121,15 @@ const fn same(a: &str, b: &str) -> bool {
     true
 }
 
-/// The bits of the flags named (names outside [`FLAG_NAMES`] have none).
+/// The bits of the flags named (names that are no [`Flag`] have none).
 const fn flag_bits(flags: &[&str]) -> u32 {
     let mut bits = 0;
     let mut i = 0;
     while i < flags.len() {
         let mut j = 0;
-        while j < FLAG_NAMES.len() {
-            if same(flags[i], FLAG_NAMES[j]) {
-                bits |= 1 << j;
+        while j < Flag::ALL.len() {
+            if same(flags[i], Flag::ALL[j].name()) {
+                bits |= Flag::ALL[j].bit();
             }
             j += 1;
         }
@@ -112,7 +140,7 @@ const fn flag_bits(flags: &[&str]) -> u32 {
 
 impl CommandSpec {
     pub fn has(&self, flag: Flag) -> bool {
-        self.bits & (1 << flag as u32) != 0
+        self.bits & flag.bit() != 0
     }
 
     pub fn is_write(&self) -> bool {
@@ -778,8 +806,8 @@ mod tests {
     #[test]
     fn flag_bits_match_the_flag_names() {
         for spec in COMMANDS {
-            for (j, name) in FLAG_NAMES.iter().enumerate() {
-                assert_eq!(spec.bits & (1 << j) != 0, spec.flags.contains(name), "{} {name}", spec.name);
+            for flag in Flag::ALL {
+                assert_eq!(spec.has(flag), spec.flags.contains(&flag.name()), "{} {flag:?}", spec.name);
             }
         }
         assert!(lookup(b"set").unwrap().has(Flag::Write) && lookup(b"blpop").unwrap().has(Flag::Blocking));

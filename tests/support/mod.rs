@@ -401,15 +401,20 @@ impl Cluster {
     /// Creates a cluster-mode group of `shards` node groups with `replicas` replicas each;
     /// returns (proxy primary endpoint port, configuration endpoint port).
     pub async fn create_cluster_group(&self, id: &str, shards: i32, replicas: i32) -> (u16, u16) {
-        let (proxy, _) = self
-            .create(api::CreateReplicationGroupRequest {
-                replication_group_id: id.into(),
-                num_node_groups: Some(shards),
-                replicas_per_node_group: Some(replicas),
-                ..Default::default()
-            })
-            .await;
-        let config = self.describe(id).await.configuration_endpoint.expect("configuration endpoint").port as u16;
+        self.create_cluster(api::CreateReplicationGroupRequest {
+            replication_group_id: id.into(),
+            num_node_groups: Some(shards),
+            replicas_per_node_group: Some(replicas),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Creates a cluster-mode group as `req` says; returns (proxy port, configuration port).
+    pub async fn create_cluster(&self, req: api::CreateReplicationGroupRequest) -> (u16, u16) {
+        let id = req.replication_group_id.clone();
+        let (proxy, _) = self.create(req).await;
+        let config = self.describe(&id).await.configuration_endpoint.expect("configuration endpoint").port as u16;
         (proxy, config)
     }
 
