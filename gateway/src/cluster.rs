@@ -95,9 +95,9 @@ pub fn command_slot(spec: &CommandSpec, args: &[Bytes]) -> Result<Option<u16>, R
 pub enum NodeRoute {
     /// To the node group owning `slot` (its primary, or for a READONLY replica connection
     /// that replica).
-    Slot { slot: u16, kind: EndpointKind, member: Option<String> },
+    Slot { slot: u16, kind: EndpointKind, member: Option<std::sync::Arc<str>> },
     /// A command without keys: to this port's own node group.
-    Shard { index: usize, kind: EndpointKind, member: Option<String> },
+    Shard { index: usize, kind: EndpointKind, member: Option<std::sync::Arc<str>> },
     /// Answered at once (MOVED, CROSSSLOT, CLUSTERDOWN).
     Reply(Reply),
 }

@@ -26,7 +26,7 @@ pub enum To {
     /// The node group owning this slot.
     Slot(u16),
     /// Node group number `index`, or a given replica of it (a READONLY node connection).
-    Shard { index: usize, member: Option<String> },
+    Shard { index: usize, member: Option<std::sync::Arc<str>> },
 }
 
 /// Sends one command and waits for its final reply, re-sending it while it is refused for

@@ -221,6 +221,10 @@ async fn session(
             p = rx.recv() => {
                 let Some(p) = p else { return "queue closed".into() };
                 carry = Some(p);
+                // Let every client connection that is ready now queue its commands first:
+                // woken by the first one, this task would otherwise run right after it
+                // (tokio runs the task just woken next) and send batches of one command.
+                tokio::task::yield_now().await;
                 let batch = collect(node_id, &mut carry, rx, inflight, next_id);
                 if batch_tx.send(batch).await.is_err() {
                     return "request stream closed".into();

@@ -485,7 +485,7 @@ async fn stream(
             }
             _ = router.changed_since(version, Duration::from_secs(3600)) => {
                 match router.target(&hub.group, EndpointKind::Primary, None) {
-                    Ok(t) if t.node_id == node_id => version = t.version,
+                    Ok(t) if *t.node_id == *node_id => version = t.version,
                     _ => return "the primary changed".into(),
                 }
             }

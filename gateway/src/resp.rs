@@ -53,13 +53,17 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     buf.get(from..)?.windows(2).position(|w| w == b"\r\n").map(|p| p + from)
 }
 
-/// Parses the decimal after a type byte on the line `buf[start..end]`.
+/// Parses the decimal after a type byte on the line `buf[start..end]`, as strictly as Redis's
+/// `string2ll`: no sign but a leading `-`, no leading zeros, no `-0`.
 fn parse_len(line: &[u8]) -> Option<i64> {
     if line.is_empty() || line.len() > 20 {
         return None;
     }
     let (neg, digits) = if line[0] == b'-' { (true, &line[1..]) } else { (false, line) };
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if digits[0] == b'0' && (digits.len() > 1 || neg) {
         return None;
     }
     let mut v: i64 = 0;
@@ -84,9 +88,9 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Byt
         let _ = buf.split_to(eol + 2);
         return Ok(Some(Vec::new()));
     }
-    // First pass: find where every argument lies, without copying or allocating per byte.
-    let mut spans = Vec::with_capacity((count as usize).min(1024));
-    let mut pos = eol + 2;
+    // First pass: check the whole request is here and well formed, without allocating.
+    let first = eol + 2;
+    let mut pos = first;
     for _ in 0..count {
         if pos >= buf.len() {
             return Ok(None);
@@ -119,11 +123,21 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Byt
         if &buf[end..end + 2] != b"\r\n" {
             return Err(perr("invalid bulk length"));
         }
-        spans.push((start, end));
         pos = end + 2;
     }
+    // Second pass over the request cut out: its length lines are known good now, so the
+    // arguments are sliced out with one allocation (the vector) and no bookkeeping.
     let frame = buf.split_to(pos).freeze();
-    Ok(Some(spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect()))
+    let mut args = Vec::with_capacity(count as usize);
+    let mut pos = first;
+    while pos < frame.len() {
+        let digits = frame[pos + 1..].iter().position(|&b| b == b'\r').unwrap_or(0);
+        let len = frame[pos + 1..pos + 1 + digits].iter().fold(0usize, |n, d| n * 10 + (d - b'0') as usize);
+        let start = pos + 1 + digits + 2;
+        args.push(frame.slice(start..start + len));
+        pos = start + len + 2;
+    }
+    Ok(Some(args))
 }
 
 fn expected_dollar(got: u8) -> String {

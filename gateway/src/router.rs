@@ -28,8 +28,9 @@ pub enum EndpointKind {
 
 #[derive(Debug, Clone)]
 pub struct Member {
-    pub node_id: String,
-    pub address: String,
+    /// Shared with every [`Target`] picked from it: routing a command copies no string.
+    pub node_id: Arc<str>,
+    pub address: Arc<str>,
     pub in_sync: bool,
     /// Cluster mode: the gateway port presenting this member as a cluster node.
     pub port: u16,
@@ -158,8 +159,8 @@ impl Table {
                     .into_iter()
                     .map(|s| {
                         let member = |m: &pb::MemberRoute| Member {
-                            node_id: m.node_id.clone(),
-                            address: m.datanode_address.clone(),
+                            node_id: m.node_id.as_str().into(),
+                            address: m.datanode_address.as_str().into(),
                             in_sync: m.in_sync,
                             port: m.port.min(u16::MAX as u32) as u16,
                         };
@@ -241,8 +242,8 @@ impl From<RouteError> for Reply {
 
 /// Where one command goes.
 pub struct Target {
-    pub node_id: String,
-    pub address: String,
+    pub node_id: Arc<str>,
+    pub address: Arc<str>,
     pub config_epoch: u64,
     pub readonly: bool,
     /// The routing table's version this choice came from.
@@ -276,7 +277,7 @@ impl Router {
             .values()
             .flat_map(|g| g.shards.iter())
             .flat_map(|s| s.primary.iter().chain(s.replicas.iter()))
-            .map(|m| (m.node_id.as_str(), m.address.as_str()))
+            .map(|m| (&*m.node_id, &*m.address))
             .collect();
         self.links.lock().retain(|id, link| {
             let keep = live.get(id.as_str()) == Some(&link.address.as_str());
@@ -347,7 +348,7 @@ impl Router {
             readonly,
             version: table.version,
         };
-        if let Some(m) = member.and_then(|id| shard.replicas.iter().find(|m| m.node_id == id)) {
+        if let Some(m) = member.and_then(|id| shard.replicas.iter().find(|m| &*m.node_id == id)) {
             if kind == EndpointKind::Reader {
                 return Ok(to(m, true));
             }
@@ -370,14 +371,14 @@ impl Router {
 
     fn link(&self, target: &Target) -> Arc<NodeLink> {
         let mut links = self.links.lock();
-        if let Some(l) = links.get(&target.node_id) {
-            if l.address == target.address {
+        if let Some(l) = links.get(&*target.node_id) {
+            if *l.address == *target.address {
                 return l.clone();
             }
             l.close();
         }
-        let link = NodeLink::spawn(target.node_id.clone(), target.address.clone(), self.cancel.child_token());
-        links.insert(target.node_id.clone(), link.clone());
+        let link = NodeLink::spawn(target.node_id.to_string(), target.address.to_string(), self.cancel.child_token());
+        links.insert(target.node_id.to_string(), link.clone());
         link
     }
 

@@ -60,8 +60,9 @@ struct Waiting {
     mapper: Option<Mapper>,
     proto: u8,
     deadline: Option<tokio::time::Instant>,
-    /// What it takes to send the command again if routes change under it.
-    retry: Option<Box<Retry>>,
+    /// What it takes to send the command again if routes change under it (inline: the
+    /// waiting slot is boxed already, a second allocation per command bought nothing).
+    retry: Option<Retry>,
 }
 
 struct Retry {
@@ -942,18 +943,16 @@ async fn route(
     request: Request,
     is_write: bool,
     retry_from: Option<Instant>,
-) -> (oneshot::Receiver<Reply>, Option<Box<Retry>>) {
+) -> (oneshot::Receiver<Reply>, Option<Retry>) {
     let window = std::time::Duration::from_millis(shared.config.retry_window_ms);
-    let mut retry = retry_from.map(|from| {
-        Box::new(Retry {
-            request: request.clone(),
-            slot,
-            kind,
-            is_write,
-            readonly: false,
-            version: 0,
-            until: tokio::time::Instant::from_std(from) + window,
-        })
+    let mut retry = retry_from.map(|from| Retry {
+        request: request.clone(),
+        slot,
+        kind,
+        is_write,
+        readonly: false,
+        version: 0,
+        until: tokio::time::Instant::from_std(from) + window,
     });
     let rx = match shared.router.target(group, kind, slot) {
         Ok(target) => {

@@ -65,6 +65,11 @@ fn malformed_requests_are_protocol_errors() {
     assert_eq!(err(b"*1\r\n:1\r\n"), "expected '$', got ':'");
     assert_eq!(err(b"*1\r\n$1\r\nab\r\n"), "invalid bulk length");
     assert_eq!(err(b"*99999999999\r\n"), "invalid multibulk length");
+    // Lengths are read as Redis's string2ll reads them: no leading zeros, no "-0".
+    assert_eq!(err(b"*1\r\n$01\r\na\r\n"), "invalid bulk length");
+    assert_eq!(err(b"*1\r\n$-0\r\n\r\n"), "invalid bulk length");
+    assert_eq!(err(b"*01\r\n$1\r\na\r\n"), "invalid multibulk length");
+    assert_eq!(err(b"*-0\r\n"), "invalid multibulk length");
     assert_eq!(err(&vec![b'a'; INLINE_MAX + 1]), "too big inline request");
 }
 
