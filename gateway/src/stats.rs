@@ -201,7 +201,7 @@ impl GroupStats {
         }
         let Some(entry) = done.entry else { return };
         let e = &categories::entries()[entry];
-        if e.parent.is_none() && categories::is_container(&e.name) {
+        if e.parent.is_none() && categories::is_container_at(entry) {
             // An unknown subcommand: Redis counts it against no command.
             return;
         }

@@ -277,15 +277,25 @@ pub fn entry_index(name: &str) -> Option<usize> {
 
 /// The subcommand entry a container command's call resolves to (`client setname x` →
 /// `client|setname`); the command's own entry otherwise.
+/// Runs for every command (statistics, ACL checks): no allocation, no name scan.
 pub fn resolve(command_index: usize, args: &[impl AsRef<[u8]>]) -> usize {
-    let name = COMMANDS[command_index].name;
-    if subcommands(name).is_empty() {
+    if !is_container_at(command_index) {
         return command_index;
     }
-    let Some(sub) = args.get(1).map(|a| String::from_utf8_lossy(a.as_ref()).to_ascii_lowercase()) else {
-        return command_index;
-    };
-    entry_index(&format!("{name}|{sub}")).unwrap_or(command_index)
+    let Some(sub) = args.get(1).map(|a| a.as_ref()) else { return command_index };
+    let prefix = COMMANDS[command_index].name.len() + 1;
+    let base = COMMANDS.len();
+    entries()[base..]
+        .iter()
+        .position(|e| e.parent == Some(command_index) && e.name.as_bytes()[prefix..].eq_ignore_ascii_case(sub))
+        .map_or(command_index, |i| base + i)
+}
+
+/// Whether the command at `command_index` in [`COMMANDS`] is a container command.
+pub fn is_container_at(command_index: usize) -> bool {
+    static CONTAINERS: OnceLock<Vec<bool>> = OnceLock::new();
+    let containers = CONTAINERS.get_or_init(|| COMMANDS.iter().map(|c| is_container(c.name)).collect());
+    containers.get(command_index).copied().unwrap_or(false)
 }
 
 /// Whether `entry` belongs to `category`.
@@ -304,6 +314,17 @@ mod tests {
 
     fn cats(name: &str) -> Vec<&'static str> {
         entries()[entry_index(name).unwrap()].categories.clone()
+    }
+
+    #[test]
+    fn a_call_resolves_to_its_subcommand() {
+        let client = crate::command::index(b"client").unwrap();
+        let get = crate::command::index(b"get").unwrap();
+        assert_eq!(resolve(client, &["CLIENT", "SetName", "x"]), entry_index("client|setname").unwrap());
+        assert_eq!(resolve(client, &["client", "nosuch"]), client);
+        assert_eq!(resolve(client, &["client"]), client);
+        assert_eq!(resolve(get, &["get", "k"]), get);
+        assert!(is_container_at(client) && !is_container_at(get));
     }
 
     #[test]

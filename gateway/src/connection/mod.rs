@@ -422,9 +422,10 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     match resp::parse_request(&mut inbuf, &limits) {
                         Ok(Some(args)) if args.is_empty() => continue,
                         Ok(Some(args)) => {
-                            let track = Track::start(session, &args);
+                            let spec = command::lookup(&args[0]);
+                            let track = Track::start(session, spec, &args);
                             feed_monitors(session, &args);
-                            let (mut slot, close) = dispatch(session, endpoint, shared, args).await;
+                            let (mut slot, close) = dispatch(session, endpoint, shared, spec, args).await;
                             tracks.push_back(track);
                             if session.silenced() {
                                 match &mut slot {
@@ -513,9 +514,8 @@ struct Track {
 }
 
 impl Track {
-    fn start(session: &Session, args: &[Bytes]) -> Option<Track> {
-        let index = command::index(&args[0]);
-        let spec = index.map(|i| &command::COMMANDS[i]);
+    fn start(session: &Session, spec: Option<&'static command::CommandSpec>, args: &[Bytes]) -> Option<Track> {
+        let index = spec.and_then(command::index_of);
         // Commands queued in MULTI run (and count) with EXEC, as in Redis.
         let queued = session.tx.in_multi() && !spec.is_some_and(|s| matches!(s.name, "exec" | "discard" | "multi"));
         let entry = index.filter(|_| !queued).map(|i| ferrocache_common::acl::categories::resolve(i, args));
@@ -1172,11 +1172,18 @@ async fn watch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>,
 }
 
 /// Turns one request into a reply slot; `true` = close after it.
-async fn dispatch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>, args: Vec<Bytes>) -> (Slot, bool) {
+/// Runs or routes one client command; `spec` is its entry in the command table (None: unknown).
+async fn dispatch(
+    session: &mut Session,
+    endpoint: &Endpoint,
+    shared: &Arc<Shared>,
+    spec: Option<&'static command::CommandSpec>,
+    args: Vec<Bytes>,
+) -> (Slot, bool) {
     shared.clients.total_commands.fetch_add(1, Ordering::Relaxed);
     let proto = session.proto;
     let ready = |r| (Slot::Ready(r, proto), false);
-    let Some(spec) = command::lookup(&args[0]) else {
+    let Some(spec) = spec else {
         session.tx.flag();
         return ready(unknown_command(&args));
     };
