@@ -6,22 +6,97 @@ use ferrocache_common::Reply;
 
 pub use ferrocache_common::int::parse_i64;
 
-/// Redis's `string2ld`-like float parsing: no spaces, no NaN; "inf"/"-inf" accepted.
+/// Redis's `string2d`/`string2ld`: the whole text is one C `strtod` number — decimal,
+/// hexadecimal (`0x10`, `0x1.8p3`) or `inf`/`infinity` — with no leading space, not NaN,
+/// and not out of range (`1e400` and `1e-400` are refused, an explicit `inf` is not).
 pub fn parse_f64(s: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(s).ok()?;
-    if text.is_empty() || text.starts_with(|c: char| c.is_whitespace()) || text.ends_with(|c: char| c.is_whitespace()) {
+    if s.first().is_none_or(|&c| c_isspace(c)) {
         return None;
     }
-    let v: f64 = match text.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => text.parse().ok()?,
-    };
-    if v.is_nan() {
-        None
-    } else {
-        Some(v)
+    let (v, out_of_range) = strtod_whole(std::str::from_utf8(s).ok()?)?;
+    if v.is_nan() || (out_of_range && (v.is_infinite() || v == 0.0)) {
+        return None;
     }
+    Some(v)
+}
+
+/// A score range's bound as Redis's `zslParseRange` reads it: `strtod` over the whole text
+/// with no other check, so leading spaces are skipped, an empty text is 0 and out-of-range
+/// values saturate; only NaN and trailing garbage are refused.
+pub fn parse_range_f64(s: &[u8]) -> Option<f64> {
+    strtod_lenient(s).map(|(v, _)| v)
+}
+
+/// A SORT weight as Redis reads it: `strtod` over the whole text, leading spaces skipped,
+/// "" is 0; NaN and out-of-range values (C's ERANGE) are refused.
+pub fn parse_sort_f64(s: &[u8]) -> Option<f64> {
+    strtod_lenient(s).filter(|(_, out_of_range)| !out_of_range).map(|(v, _)| v)
+}
+
+/// `strtod` that must consume the whole text, leading spaces allowed; an empty text is 0
+/// (nothing converted, nothing left over), a text of spaces alone is not. NaN is refused.
+fn strtod_lenient(s: &[u8]) -> Option<(f64, bool)> {
+    if s.is_empty() {
+        return Some((0.0, false));
+    }
+    let start = s.iter().position(|&c| !c_isspace(c))?;
+    let (v, out_of_range) = strtod_whole(std::str::from_utf8(&s[start..]).ok()?)?;
+    (!v.is_nan()).then_some((v, out_of_range))
+}
+
+/// C's `isspace` in the "C" locale.
+fn c_isspace(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
+/// `strtod` when it must consume all of `text` (no leading space): the value, and whether
+/// it over- or underflowed (C's ERANGE).
+fn strtod_whole(text: &str) -> Option<(f64, bool)> {
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if unsigned.starts_with(['+', '-']) {
+        return None;
+    }
+    let negative = text.starts_with('-');
+    let lower = unsigned.to_ascii_lowercase();
+    let magnitude = match lower.as_str() {
+        "inf" | "infinity" => return Some((if negative { f64::NEG_INFINITY } else { f64::INFINITY }, false)),
+        "nan" => return Some((f64::NAN, false)),
+        _ if lower.starts_with("0x") => hex_float(&lower[2..])?,
+        // Rust's grammar for the rest is C's: digits, one point, an optional exponent.
+        _ if unsigned.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) => {
+            let v: f64 = unsigned.parse().ok()?;
+            let digits = unsigned.split(['e', 'E']).next().unwrap_or("");
+            let nonzero = digits.bytes().any(|c| matches!(c, b'1'..=b'9'));
+            (v, v.is_infinite() || (v == 0.0 && nonzero))
+        }
+        _ => return None,
+    };
+    let (v, out_of_range) = magnitude;
+    Some((if negative { -v } else { v }, out_of_range))
+}
+
+/// The part of a C hexadecimal float after `0x`: hex digits with an optional point, then an
+/// optional binary exponent (`p3`, `p-2`).
+fn hex_float(text: &str) -> Option<(f64, bool)> {
+    let (mantissa, exponent) = match text.split_once('p') {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    let v = v * 2f64.powi(exponent.clamp(-2200, 2200));
+    Some((v, v.is_infinite() || (v == 0.0 && mantissa.bytes().any(|c| c != b'0' && c != b'.'))))
 }
 
 pub fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
@@ -184,6 +259,35 @@ pub fn float_bytes(v: f64) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_are_read_as_c_strtod_reads_them() {
+        assert_eq!(parse_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64(b"-0x1.8p1"), Some(-3.0));
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert_eq!(parse_f64(b"+inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"-Infinity"), Some(f64::NEG_INFINITY));
+        for bad in [&b""[..], b" 1", b"1 ", b"nan", b"1e400", b"1e-400", b"0x", b"0x1p", b"+-1", b"1e", b"abc", b"0x1g"]
+        {
+            assert_eq!(parse_f64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+        // A range bound skips leading spaces, reads "" as 0 and saturates.
+        assert_eq!(parse_range_f64(b""), Some(0.0));
+        assert_eq!(parse_range_f64(b"  1.5"), Some(1.5));
+        assert_eq!(parse_range_f64(b"1e400"), Some(f64::INFINITY));
+        assert_eq!(parse_range_f64(b"0x10"), Some(16.0));
+        for bad in [&b"   "[..], b"1 ", b"nan", b"x"] {
+            assert_eq!(parse_range_f64(bad), None);
+        }
+        // SORT's weights: the same, but out of range is an error.
+        assert_eq!(parse_sort_f64(b""), Some(0.0));
+        assert_eq!(parse_sort_f64(b"  3.5"), Some(3.5));
+        assert_eq!(parse_sort_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_sort_f64(b"0x10"), Some(16.0));
+        for bad in [&b"1e400"[..], b"nan", b"3 ", b"abc", b"  "] {
+            assert_eq!(parse_sort_f64(bad), None);
+        }
+    }
 
     #[test]
     fn integers_follow_string2ll() {

@@ -122,6 +122,10 @@ pub(super) fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub(super) fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let by = parse_f64(&args[3]).ok_or_else(|| Reply::error(errors::NOT_FLOAT))?;
+    // Checked before the key's type, as Redis does.
+    if by.is_infinite() {
+        return Err(Reply::error("ERR value is NaN or Infinity"));
+    }
     let current = match ctx.read_hash(&args[1])?.and_then(|h| h.get(&args[2])) {
         Some(v) => parse_f64(v).ok_or_else(|| Reply::error("ERR hash value is not a float"))?,
         None => 0.0,

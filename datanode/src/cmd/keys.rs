@@ -45,7 +45,6 @@ pub(super) fn type_of(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// EXPIRE / PEXPIRE (relative) and EXPIREAT / PEXPIREAT (absolute) with NX XX GT LT.
 pub(super) fn expire(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64, absolute: bool) -> CmdResult {
     let key = &args[1];
-    let n = int_arg(&args[2])?;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for a in &args[3..] {
         match a.to_ascii_uppercase().as_slice() {
@@ -62,6 +61,8 @@ pub(super) fn expire(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64, absolute: boo
     if gt && lt {
         return Err(Reply::error("ERR GT and LT options at the same time are not compatible"));
     }
+    // The options are checked before the time, as Redis does.
+    let n = int_arg(&args[2])?;
     let name = match (unit, absolute) {
         (1000, false) => "expire",
         (1000, true) => "expireat",

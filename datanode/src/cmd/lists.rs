@@ -184,14 +184,16 @@ fn index(i: i64, len: usize) -> Option<usize> {
 }
 
 pub(super) fn lindex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let i = int_arg(&args[2])?;
+    // Redis looks the key up before it reads the index: a missing key is nil whatever it is.
     let Some(l) = ctx.read_list(&args[1])? else { return Ok(Reply::NullBulk) };
+    let i = int_arg(&args[2])?;
     Ok(index(i, l.len()).and_then(|i| l.get(i)).map_or(Reply::NullBulk, |v| Reply::Bulk(v.clone())))
 }
 
 pub(super) fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let i = int_arg(&args[2])?;
+    // The key before the index, as Redis: no such key / WRONGTYPE win over a bad index.
     let Some(l) = ctx.read_list(&args[1])? else { return Err(Reply::error(errors::NO_SUCH_KEY)) };
+    let i = int_arg(&args[2])?;
     let Some(i) = index(i, l.len()) else { return Err(Reply::error("ERR index out of range")) };
     ctx.write_list(&args[1])?[i] = args[3].clone();
     ctx.list_written(&args[1], args.to_vec());
@@ -280,13 +282,14 @@ pub(super) fn lpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 return Err(Reply::error(OUT_OF_RANGE_POSITIVE));
             }
         } else if eq_ignore_case(&args[i], "COUNT") {
-            let c = int_arg(v)?;
+            // Redis answers this for a count that is not a number too.
+            let c = int_arg(v).unwrap_or(-1);
             if c < 0 {
                 return Err(Reply::error("ERR COUNT can't be negative"));
             }
             count = Some(c as usize);
         } else if eq_ignore_case(&args[i], "MAXLEN") {
-            let m = int_arg(v)?;
+            let m = int_arg(v).unwrap_or(-1);
             if m < 0 {
                 return Err(Reply::error("ERR MAXLEN can't be negative"));
             }

@@ -79,6 +79,11 @@ pub(super) fn smembers(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub(super) fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (src, dst, member) = (&args[1], &args[2], &args[3]);
     let present = ctx.read_set(src)?.map(|s| s.contains(member));
+    // A missing source moves nothing, whatever the destination holds (Redis checks the
+    // destination's type only when the source exists).
+    if present.is_none() {
+        return Ok(Reply::Integer(0));
+    }
     ctx.read_set(dst)?;
     match present {
         None | Some(false) => Ok(Reply::Integer(0)),

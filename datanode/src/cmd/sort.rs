@@ -26,25 +26,6 @@ fn long_arg(arg: &[u8]) -> Result<i64, Reply> {
     super::args::parse_i64(arg).ok_or_else(|| Reply::error(errors::NOT_INTEGER))
 }
 
-/// C's strtod as SORT uses it: leading spaces allowed, the whole rest must be the number,
-/// an empty string is 0; out of range (ERANGE) or NaN is not a number.
-fn strtod(s: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(s).ok()?.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    if text.is_empty() {
-        return Some(0.0);
-    }
-    let lower = text.to_ascii_lowercase();
-    let unsigned = lower.trim_start_matches(['+', '-']);
-    if unsigned.starts_with("nan") {
-        return None;
-    }
-    let v: f64 = text.parse().ok()?;
-    if v.is_infinite() && !unsigned.starts_with("inf") {
-        return None;
-    }
-    Some(v)
-}
-
 /// What a pattern (`weight_*`, `obj_*->field`, `#`) gives for `element`: the element itself
 /// for `#`, the string under the substituted key, or the hash field; None when missing, of
 /// another type, or the pattern has no `*`.
@@ -163,8 +144,8 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult {
             if alpha {
                 item.by = value;
             } else if let Some(v) = value {
-                item.score =
-                    strtod(&v).ok_or_else(|| Reply::error("ERR One or more scores can't be converted into double"))?;
+                item.score = super::args::parse_sort_f64(&v)
+                    .ok_or_else(|| Reply::error("ERR One or more scores can't be converted into double"))?;
             }
         }
         let compare = |a: &Item, b: &Item| -> Ordering {
@@ -208,20 +189,4 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult {
     let stored = list.len() as i64;
     ctx.store(dest, (!list.is_empty()).then_some(Value::List(list)), args.to_vec());
     Ok(Reply::Integer(stored))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::strtod;
-
-    #[test]
-    fn strtod_takes_what_c_takes() {
-        assert_eq!(strtod(b""), Some(0.0));
-        assert_eq!(strtod(b"  3.5"), Some(3.5));
-        assert_eq!(strtod(b"-inf"), Some(f64::NEG_INFINITY));
-        assert_eq!(strtod(b"1e400"), None, "ERANGE");
-        assert_eq!(strtod(b"nan"), None);
-        assert_eq!(strtod(b"3 "), None);
-        assert_eq!(strtod(b"abc"), None);
-    }
 }

@@ -154,12 +154,13 @@ pub(super) fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         i += 1;
     }
+    // As Redis: the key first (missing: nil; another type: WRONGTYPE), then the time.
+    let Some(value) = ctx.get_string(key)? else {
+        return Ok(Reply::NullBulk);
+    };
     let at = match expiry {
         Some((opt, n)) => Some(absolute_expiry(ctx, opt, n, "getex")?),
         None => None,
-    };
-    let Some(value) = ctx.get_string(key)? else {
-        return Ok(Reply::NullBulk);
     };
     match at {
         Some(at) if at <= ctx.now => {
@@ -264,11 +265,12 @@ pub(super) fn incr_by(ctx: &mut Ctx<'_>, args: &[Bytes], by: i64) -> CmdResult {
 
 pub(super) fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
-    let by = parse_f64(&args[2]).ok_or_else(|| Reply::error(errors::NOT_FLOAT))?;
+    // Redis's order: the key's type, its value, then the increment.
     let current = match ctx.get_string(key)? {
         Some(b) => parse_f64(&b).ok_or_else(|| Reply::error(errors::NOT_FLOAT))?,
         None => 0.0,
     };
+    let by = parse_f64(&args[2]).ok_or_else(|| Reply::error(errors::NOT_FLOAT))?;
     let next = current + by;
     if !next.is_finite() {
         return Err(Reply::error("ERR increment would produce NaN or Infinity"));

@@ -26,7 +26,12 @@ impl Harness {
     }
 
     fn run(&mut self, cmd: &str) -> Reply {
-        let args: Vec<Bytes> = cmd.split(' ').map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        self.run_args(&cmd.split(' ').collect::<Vec<_>>())
+    }
+
+    /// Runs a command given as separate arguments (which may be empty or hold spaces).
+    fn run_args(&mut self, args: &[&str]) -> Reply {
+        let args: Vec<Bytes> = args.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
         let mut out = WriteSet::default();
         let (ks, others) = self.dbs.split(self.db);
         let mut ctx = Ctx {
@@ -311,4 +316,43 @@ fn databases_move_swap_copy_and_flush_as_redis_and_replay_from_their_effects() {
     assert_eq!(h.run("FLUSHALL"), Reply::ok());
     assert_eq!(h.dbs.len(), 0);
     assert_eq!(effect_db(&in_db(16, vec![Bytes::from_static(b"DEL")])), None, "no database 16");
+}
+
+#[test]
+fn the_key_is_checked_before_the_arguments_where_redis_checks_it_first() {
+    let mut h = Harness::new();
+    let wrongtype = err(errors::WRONGTYPE);
+    h.run("SET str x");
+    h.run("HSET h f 1");
+    assert_eq!(h.run("LINDEX nokey abc"), Reply::NullBulk);
+    assert_eq!(h.run("LINDEX str abc"), wrongtype);
+    assert_eq!(h.run("LSET nokey abc v"), err("ERR no such key"));
+    assert_eq!(h.run("LSET str abc v"), wrongtype);
+    assert_eq!(h.run("SMOVE nokey str m"), Reply::Integer(0));
+    assert_eq!(h.run("GETEX nokey EX abc"), Reply::NullBulk);
+    assert_eq!(h.run("GETEX h EX abc"), wrongtype);
+    assert_eq!(
+        h.run("EXPIRE str abc NX XX"),
+        err("ERR NX and XX, GT or LT options at the same time are not compatible")
+    );
+    assert_eq!(h.run("INCRBYFLOAT h abc"), wrongtype);
+    assert_eq!(h.run("HINCRBYFLOAT str f +inf"), err("ERR value is NaN or Infinity"));
+    assert_eq!(h.run("ZUNIONSTORE out 2 str h AGGREGATE NOPE"), wrongtype);
+    assert_eq!(h.run("ZINTERCARD 1 str LIMIT -1"), wrongtype);
+    assert_eq!(h.run("LPOS nokey x COUNT abc"), err("ERR COUNT can't be negative"));
+    assert_eq!(h.run("LPOS nokey x MAXLEN abc"), err("ERR MAXLEN can't be negative"));
+}
+
+#[test]
+fn floats_are_read_as_redis_reads_them() {
+    let mut h = Harness::new();
+    assert_eq!(h.run("ZADD z 0x10 a"), Reply::Integer(1));
+    assert_eq!(h.run("ZSCORE z a"), Reply::Double(16.0));
+    assert_eq!(h.run("ZADD z 1e400 b"), err("ERR value is not a valid float"));
+    assert_eq!(h.run("INCRBYFLOAT f 0x10"), bulk("16"));
+    // A score range's bounds go through strtod alone: spaces first, "" and "(" are 0.
+    assert_eq!(h.run_args(&["ZCOUNT", "z", " 1", "+inf"]), Reply::Integer(1));
+    assert_eq!(h.run_args(&["ZCOUNT", "z", "", "0x10"]), Reply::Integer(1));
+    assert_eq!(h.run_args(&["ZCOUNT", "z", "(", "+inf"]), Reply::Integer(1));
+    assert_eq!(h.run_args(&["ZCOUNT", "z", "1 ", "+inf"]), err("ERR min or max is not a float"));
 }

@@ -69,7 +69,7 @@ impl ScoreBound {
             Some((b'(', rest)) => (true, rest),
             _ => (false, arg),
         };
-        let value = parse_f64(text).ok_or_else(|| Reply::error(NOT_FLOAT_RANGE))?;
+        let value = super::args::parse_range_f64(text).ok_or_else(|| Reply::error(NOT_FLOAT_RANGE))?;
         Ok(ScoreBound { value, exclusive })
     }
 }
@@ -641,9 +641,26 @@ struct CombineArgs<'a> {
     limit: usize,
 }
 
+/// Whether `key` may be an input of ZUNION and friends: missing, a sorted set or a set.
+fn input_type(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<(), Reply> {
+    match ctx.lookup(key) {
+        None | Some(Entry { value: Value::ZSet(_) | Value::Set(_), .. }) => Ok(()),
+        Some(_) => Err(Reply::error(errors::WRONGTYPE)),
+    }
+}
+
 /// Parses `numkeys key... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]` from
-/// `args[at]` on; `card` is ZINTERCARD (`[LIMIT n]` only).
-fn combine_args(args: &[Bytes], at: usize, op: SetOp, store: bool, card: bool) -> Result<CombineArgs<'_>, Reply> {
+/// `args[at]` on; `card` is ZINTERCARD (`[LIMIT n]` only). `keys_ok` checks the input keys
+/// once they are known and before the options, so a key of another type is WRONGTYPE even
+/// when an option is wrong too (Redis's order).
+fn combine_args<'a>(
+    args: &'a [Bytes],
+    at: usize,
+    op: SetOp,
+    store: bool,
+    card: bool,
+    keys_ok: &mut dyn FnMut(&[Bytes]) -> Result<(), Reply>,
+) -> Result<CombineArgs<'a>, Reply> {
     let name = match (op, store, card) {
         (_, _, true) => "zintercard",
         (SetOp::Union, false, _) => "zunion",
@@ -668,6 +685,7 @@ fn combine_args(args: &[Bytes], at: usize, op: SetOp, store: bool, card: bool) -
         with_scores: false,
         limit: 0,
     };
+    keys_ok(parsed.keys)?;
     let full = op != SetOp::Diff && !card;
     let mut j = at + 1 + numkeys;
     while j < args.len() {
@@ -703,7 +721,8 @@ fn combine_args(args: &[Bytes], at: usize, op: SetOp, store: bool, card: bool) -
 
 /// ZUNION / ZINTER / ZDIFF and their STORE forms.
 pub(super) fn combine(ctx: &mut Ctx<'_>, args: &[Bytes], op: SetOp, store: bool) -> CmdResult {
-    let parsed = combine_args(args, if store { 2 } else { 1 }, op, store, false)?;
+    let mut keys_ok = |keys: &[Bytes]| keys.iter().try_for_each(|k| input_type(ctx, k));
+    let parsed = combine_args(args, if store { 2 } else { 1 }, op, store, false, &mut keys_ok)?;
     let inputs = parsed.keys.iter().map(|k| load_input(ctx, k)).collect::<Result<Vec<_>, Reply>>()?;
     let result = compute(op, inputs, &parsed.weights, parsed.aggregate);
     if store {
@@ -763,7 +782,8 @@ fn compute(op: SetOp, inputs: Vec<Vec<(Bytes, f64)>>, weights: &[f64], aggregate
 }
 
 pub(super) fn zintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let parsed = combine_args(args, 1, SetOp::Inter, false, true)?;
+    let mut keys_ok = |keys: &[Bytes]| keys.iter().try_for_each(|k| input_type(ctx, k));
+    let parsed = combine_args(args, 1, SetOp::Inter, false, true, &mut keys_ok)?;
     let inputs = parsed.keys.iter().map(|k| load_input(ctx, k)).collect::<Result<Vec<_>, Reply>>()?;
     let n = compute(SetOp::Inter, inputs, &parsed.weights, Aggregate::Sum).len();
     Ok(Reply::Integer(if parsed.limit > 0 { n.min(parsed.limit) } else { n } as i64))
