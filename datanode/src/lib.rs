@@ -18,6 +18,7 @@ pub mod hll;
 pub mod host;
 pub mod info;
 pub mod keyspace;
+pub mod long_double;
 pub mod memory;
 pub mod metrics;
 pub mod migration;

@@ -6,7 +6,7 @@ use ferrocache_common::glob::glob_match;
 use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
-use super::args::{eq_ignore_case, float_bytes, int_arg, int_bytes, parse_f64, parse_i64, syntax_error};
+use super::args::{eq_ignore_case, int_arg, int_bytes, parse_f64, parse_i64, syntax_error};
 use super::{CmdResult, Ctx};
 use crate::value::{hash_remove, Hash, Value};
 
@@ -121,20 +121,18 @@ pub(super) fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub(super) fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let by = parse_f64(&args[3]).ok_or_else(|| Reply::error(errors::NOT_FLOAT))?;
-    // Checked before the key's type, as Redis does.
-    if by.is_infinite() {
+    // The increment is checked before the key's type, as Redis does (a long double: 1e4000
+    // is a number, an explicit inf is refused).
+    let by = &args[3];
+    if by.len() >= crate::long_double::MAX_CHARS || !(crate::long_double::is_decimal(by) || parse_f64(by).is_some()) {
+        return Err(Reply::error(errors::NOT_FLOAT));
+    }
+    if parse_f64(by).is_some_and(f64::is_infinite) {
         return Err(Reply::error("ERR value is NaN or Infinity"));
     }
-    let current = match ctx.read_hash(&args[1])?.and_then(|h| h.get(&args[2])) {
-        Some(v) => parse_f64(v).ok_or_else(|| Reply::error("ERR hash value is not a float"))?,
-        None => 0.0,
-    };
-    let next = current + by;
-    if !next.is_finite() {
-        return Err(Reply::error("ERR increment would produce NaN or Infinity"));
-    }
-    let text = float_bytes(next);
+    let current = ctx.read_hash(&args[1])?.and_then(|h| h.get(&args[2])).cloned();
+    let text =
+        super::strings::incremented(current.as_deref().unwrap_or(b"0"), &args[3], "ERR hash value is not a float")?;
     ctx.write_hash(&args[1])?.insert(Bytes::copy_from_slice(&args[2]), text.clone());
     // Replicated as HSET so float formatting can never differ on a replica.
     ctx.hash_written(&args[1], vec![Bytes::from_static(b"HSET"), args[1].clone(), args[2].clone(), text.clone()]);

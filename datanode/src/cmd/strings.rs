@@ -263,19 +263,40 @@ pub(super) fn incr_by(ctx: &mut Ctx<'_>, args: &[Bytes], by: i64) -> CmdResult {
     Ok(Reply::Integer(next))
 }
 
+/// `current + by` as INCRBYFLOAT and HINCRBYFLOAT answer it: in long double arithmetic,
+/// as Redis computes (f64 when a text is `inf` or hexadecimal); `bad_current` is the error
+/// for a current value that is not a float.
+pub(super) fn incremented(current: &[u8], by: &[u8], bad_current: &str) -> Result<Bytes, Reply> {
+    use crate::long_double::{add, is_decimal, Sum, MAX_CHARS};
+    let float = |text: &[u8]| text.len() < MAX_CHARS && (is_decimal(text) || parse_f64(text).is_some());
+    if !float(current) {
+        return Err(Reply::error(bad_current));
+    }
+    if !float(by) {
+        return Err(Reply::error(errors::NOT_FLOAT));
+    }
+    let overflow = || Reply::error("ERR increment would produce NaN or Infinity");
+    match add(current, by) {
+        Sum::Text(text) => Ok(Bytes::from(text)),
+        Sum::Overflow => Err(overflow()),
+        Sum::NotDecimal => {
+            // `inf` or hexadecimal (both in f64's range: a decimal outside it was Text).
+            let next = parse_f64(current).unwrap_or(f64::NAN) + parse_f64(by).unwrap_or(f64::NAN);
+            if next.is_finite() {
+                Ok(float_bytes(next))
+            } else {
+                Err(overflow())
+            }
+        }
+    }
+}
+
 pub(super) fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     // Redis's order: the key's type, its value, then the increment.
-    let current = match ctx.get_string(key)? {
-        Some(b) => parse_f64(&b).ok_or_else(|| Reply::error(errors::NOT_FLOAT))?,
-        None => 0.0,
-    };
-    let by = parse_f64(&args[2]).ok_or_else(|| Reply::error(errors::NOT_FLOAT))?;
-    let next = current + by;
-    if !next.is_finite() {
-        return Err(Reply::error("ERR increment would produce NaN or Infinity"));
-    }
-    let text = float_bytes(next);
+    let stored = ctx.get_string(key)?;
+    let current = stored.as_deref().unwrap_or(b"0");
+    let text = incremented(current, &args[2], errors::NOT_FLOAT)?;
     // Propagated as SET ... KEEPTTL so float rounding can never differ on a replica.
     write_keeping_ttl(ctx, key, text.clone(), None);
     Ok(Reply::Bulk(text))
