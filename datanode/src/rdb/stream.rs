@@ -297,6 +297,11 @@ pub(super) fn read(r: &mut Reader<'_>, kind: u8) -> Result<Stream, RdbError> {
             let delivery_count = r.len()? as u64;
             g.pel.insert(id, Nack { consumer: Bytes::new(), delivery_time, delivery_count });
         }
+        // Redis's checks of a consumer group (its "deep sanitization"): consumer names are
+        // unique, every consumer's pending entry is one of the group's and no other
+        // consumer's, and every one of the group's has a consumer. A payload that breaks one
+        // would restore to a group that dumps into a payload that does not restore.
+        let mut claimed = std::collections::BTreeSet::new();
         for _ in 0..r.len()? {
             let cname = r.string()?;
             let seen_time = read_ms(r)?;
@@ -304,18 +309,23 @@ pub(super) fn read(r: &mut Reader<'_>, kind: u8) -> Result<Stream, RdbError> {
             let mut c = Consumer { seen_time, active_time, pel: Default::default() };
             for _ in 0..r.len()? {
                 let id = read_id(r)?;
-                // Every consumer's pending entry is one of the group's.
                 let nack = g.pel.get_mut(&id).ok_or(RdbError::Format)?;
+                if !claimed.insert(id) {
+                    return Err(RdbError::Format);
+                }
                 nack.consumer = cname.clone();
                 c.pel.insert(id);
             }
-            g.consumers.insert(cname, c);
+            if g.consumers.insert(cname, c).is_some() {
+                return Err(RdbError::Format);
+            }
         }
-        // And every pending entry has its consumer.
-        if g.pel.values().any(|n| n.consumer.is_empty() && !g.consumers.contains_key(&n.consumer)) {
+        if claimed.len() != g.pel.len() {
             return Err(RdbError::Format);
         }
-        s.groups.insert(name, g);
+        if s.groups.insert(name, g).is_some() {
+            return Err(RdbError::Format);
+        }
     }
     Ok(s)
 }
@@ -338,6 +348,19 @@ mod tests {
     /// XADD s 3-0 a 6 b 7; XDEL s 1-2; XGROUP CREATE s g 0; XREADGROUP GROUP g alice COUNT 2
     /// STREAMS s >; XGROUP CREATECONSUMER s g bob (its listpack LZF-compressed).
     const REDIS_DUMP: &str = "13011000000000000000010000000000000001c34044404a124a0000001f0003010101020181610281620200200900002001401102050103600902030104200b40130adfff02010181630205010620270002400f02060107201c00ff0303000101010204010167020081ffffffffffffffff020000000000000001000000000000000134d60f3ba2010000010000000000000002000000000000000034d60f3ba2010000010205616c69636534d60f3ba201000002000000000000000100000000000000010000000000000002000000000000000003626f6250d60f3ba2010000000a00d394a8d0b9bf1eb7";
+
+    /// Found by fuzzing: two consumers of one name, the first owning a pending entry. Taken
+    /// as it was, the second replaced the first and the group dumped into a payload that did
+    /// not restore (a pending entry without its consumer). Redis refuses it; so do we.
+    #[test]
+    fn a_group_with_a_consumer_named_twice_is_refused() {
+        let mut payload = hex("1500000002022d020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202820202020202020202020225020200000a020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020100000000000000000000000000f1020202000202020200");
+        let n = payload.len();
+        payload[n - 10..n - 8].copy_from_slice(&10u16.to_le_bytes());
+        let crc = super::super::crc64(&payload[..n - 8]);
+        payload[n - 8..].copy_from_slice(&crc.to_le_bytes());
+        assert!(restore(&payload, 1 << 20).is_err());
+    }
 
     #[test]
     fn a_redis_stream_restores_whole() {
