@@ -748,14 +748,6 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     index(name).map(|i| &COMMANDS[i])
 }
 
-/// The position in [`COMMANDS`] of a spec taken from it, in O(1): its address says where
-/// (None for a spec from anywhere else).
-pub fn index_of(spec: &CommandSpec) -> Option<usize> {
-    let offset = (spec as *const CommandSpec as usize).checked_sub(COMMANDS.as_ptr() as usize)?;
-    let i = offset / std::mem::size_of::<CommandSpec>();
-    COMMANDS.get(i).filter(|c| std::ptr::eq(*c, spec)).map(|_| i)
-}
-
 /// A command's position in [`COMMANDS`] (case-insensitive name): tables that keep one
 /// entry per command (a datanode's handlers) are indexed by it.
 pub fn index(name: &[u8]) -> Option<usize> {
@@ -789,16 +781,6 @@ fn name_buckets() -> &'static [Vec<u16>] {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_spec_knows_its_index() {
-        for (i, spec) in COMMANDS.iter().enumerate() {
-            assert_eq!(index_of(spec), Some(i));
-            assert_eq!(index(spec.name.as_bytes()), Some(i));
-        }
-        let elsewhere = COMMANDS[0];
-        assert_eq!(index_of(&elsewhere), None);
-    }
 
     #[test]
     fn every_command_knows_its_version() {

@@ -124,7 +124,7 @@ pub(super) fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     // The increment is checked before the key's type, as Redis does (a long double: 1e4000
     // is a number, an explicit inf is refused).
     let by = &args[3];
-    if by.len() >= crate::long_double::MAX_CHARS || !(crate::long_double::is_decimal(by) || parse_f64(by).is_some()) {
+    if !super::strings::is_long_double(by) {
         return Err(Reply::error(errors::NOT_FLOAT));
     }
     if parse_f64(by).is_some_and(f64::is_infinite) {

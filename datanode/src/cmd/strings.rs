@@ -263,16 +263,22 @@ pub(super) fn incr_by(ctx: &mut Ctx<'_>, args: &[Bytes], by: i64) -> CmdResult {
     Ok(Reply::Integer(next))
 }
 
+/// Whether `text` is a float as Redis's `string2ld` reads it: a decimal within long double's
+/// range (wider than f64's: `1e4000` is one), or `inf` / hexadecimal, shorter than 5 KiB.
+pub(super) fn is_long_double(text: &[u8]) -> bool {
+    use crate::long_double::{is_decimal, MAX_CHARS};
+    text.len() < MAX_CHARS && (is_decimal(text) || parse_f64(text).is_some())
+}
+
 /// `current + by` as INCRBYFLOAT and HINCRBYFLOAT answer it: in long double arithmetic,
 /// as Redis computes (f64 when a text is `inf` or hexadecimal); `bad_current` is the error
 /// for a current value that is not a float.
 pub(super) fn incremented(current: &[u8], by: &[u8], bad_current: &str) -> Result<Bytes, Reply> {
-    use crate::long_double::{add, is_decimal, Sum, MAX_CHARS};
-    let float = |text: &[u8]| text.len() < MAX_CHARS && (is_decimal(text) || parse_f64(text).is_some());
-    if !float(current) {
+    use crate::long_double::{add, Sum};
+    if !is_long_double(current) {
         return Err(Reply::error(bad_current));
     }
-    if !float(by) {
+    if !is_long_double(by) {
         return Err(Reply::error(errors::NOT_FLOAT));
     }
     let overflow = || Reply::error("ERR increment would produce NaN or Infinity");

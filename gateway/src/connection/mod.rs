@@ -422,8 +422,9 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     match resp::parse_request(&mut inbuf, &limits) {
                         Ok(Some(args)) if args.is_empty() => continue,
                         Ok(Some(args)) => {
-                            let spec = command::lookup(&args[0]);
-                            let track = Track::start(session, spec, &args);
+                            let index = command::index(&args[0]);
+                            let spec = index.map(|i| &command::COMMANDS[i]);
+                            let track = Track::start(session, index, &args);
                             feed_monitors(session, &args);
                             let (mut slot, close) = dispatch(session, endpoint, shared, spec, args).await;
                             tracks.push_back(track);
@@ -514,8 +515,8 @@ struct Track {
 }
 
 impl Track {
-    fn start(session: &Session, spec: Option<&'static command::CommandSpec>, args: &[Bytes]) -> Option<Track> {
-        let index = spec.and_then(command::index_of);
+    fn start(session: &Session, index: Option<usize>, args: &[Bytes]) -> Option<Track> {
+        let spec = index.map(|i| &command::COMMANDS[i]);
         // Commands queued in MULTI run (and count) with EXEC, as in Redis.
         let queued = session.tx.in_multi() && !spec.is_some_and(|s| matches!(s.name, "exec" | "discard" | "multi"));
         let entry = index.filter(|_| !queued).map(|i| ferrocache_common::acl::categories::resolve(i, args));
