@@ -108,4 +108,12 @@ async fn bitmaps_and_hyperloglogs_follow_redis() {
         q::<Vec<u8>>(&mut c, &["GET", "bf"]).await.unwrap()
     );
     assert_eq!(int(&mut r, &["PFCOUNT", "many"]).await, many);
+    // Byte for byte: "h" stayed sparse (replicated as PFADDs), "many" turned dense (replicated
+    // as its value), both with the estimate cached by PFCOUNT.
+    for key in ["h", "many", "merged", "empty"] {
+        let primary: Vec<u8> = q(&mut c, &["GET", key]).await.unwrap();
+        assert_eq!(q::<Vec<u8>>(&mut r, &["GET", key]).await.unwrap(), primary, "{key}");
+    }
+    assert_eq!(q::<String>(&mut c, &["PFDEBUG", "ENCODING", "h"]).await.unwrap(), "sparse");
+    assert_eq!(q::<String>(&mut c, &["PFDEBUG", "ENCODING", "many"]).await.unwrap(), "dense");
 }

@@ -251,6 +251,16 @@ async fn server_odds_and_ends(c: &mut MultiplexedConnection) {
             ("MODULE foo", "(error) ERR unknown subcommand 'foo'. Try MODULE HELP."),
             ("PFSELFTEST", "OK"),
             ("PFADD hll a b c", "1"),
+            // Sparse while small, as in Redis (the same runs Redis prints).
+            ("PFDEBUG ENCODING hll", "sparse"),
+            ("PFDEBUG DECODE hll", "Z:8436 v:1,1 Z:4274 v:2,1 Z:3068 v:1,1 Z:603"),
+            // The estimate is cached in the header until the next change.
+            ("GETRANGE hll 15 15", "\u{fffd}"),
+            ("PFCOUNT hll", "3"),
+            ("GETRANGE hll 15 15", "\0"),
+            ("PFADD hll a b c", "0"),
+            ("GETRANGE hll 15 15", "\0"),
+            ("PFDEBUG TODENSE hll", "1"),
             ("PFDEBUG ENCODING hll", "dense"),
             ("PFDEBUG DECODE hll", "(error) ERR HLL encoding is not sparse"),
             ("PFDEBUG TODENSE hll", "0"),

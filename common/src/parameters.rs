@@ -136,6 +136,7 @@ pub static PARAMETERS: &[Parameter] = &[
     p("hash-max-listpack-value", "64", Kind::Int(0, i64::MAX)),
     p("hash-max-ziplist-entries", "128", Kind::Int(0, i64::MAX)),
     p("hash-max-ziplist-value", "64", Kind::Int(0, i64::MAX)),
+    p("hll-sparse-max-bytes", "3000", Kind::Memory),
     p("latency-monitor-threshold", "0", Kind::Int(0, i64::MAX)),
     p("lazyfree-lazy-eviction", "no", Kind::Enum(&["yes", "no"])),
     p("lfu-decay-time", "1", Kind::Int(0, i64::MAX)),

@@ -73,6 +73,8 @@ pub struct MemoryPolicy {
     pub lfu_decay_time: u32,
     /// notify-keyspace-events, as flags.
     pub notify: u32,
+    /// hll-sparse-max-bytes: the largest sparse HyperLogLog (header included).
+    pub hll_sparse_max_bytes: usize,
 }
 
 impl Default for MemoryPolicy {
@@ -91,6 +93,7 @@ impl MemoryPolicy {
             lfu_log_factor: int("lfu-log-factor") as u32,
             lfu_decay_time: int("lfu-decay-time") as u32,
             notify: notify::parse(parameters::value(set, "notify-keyspace-events")).unwrap_or(0),
+            hll_sparse_max_bytes: usize::try_from(int("hll-sparse-max-bytes")).unwrap_or(usize::MAX),
         }
     }
 

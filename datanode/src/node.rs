@@ -148,6 +148,7 @@ impl NodeState {
         oom: bool,
     ) -> Ctx<'a> {
         let lfu = self.memory.lfu();
+        let hll_sparse_max = self.memory.hll_sparse_max_bytes;
         let checks = self.slot_checks();
         let NodeState { dbs, scripts, slots, .. } = self;
         let (ks, others) = dbs.split(db);
@@ -162,6 +163,7 @@ impl NodeState {
             block: None,
             lfu,
             no_touch: false,
+            hll_sparse_max,
             script: Some(crate::script::Env { scripts, oom, slots: checks.then_some(&*slots) }),
         }
     }
@@ -258,6 +260,7 @@ fn apply(node_id: &str, dbs: &mut Databases, scripts: &mut crate::script::Script
             block: None,
             lfu: None,
             no_touch: false,
+            hll_sparse_max: usize::MAX,
             script: Some(crate::script::Env { scripts: &mut *scripts, oom: false, slots: None }),
         };
         // A replica that fails to apply an effect would diverge: it stops instead.
@@ -1061,6 +1064,7 @@ impl Node {
                 block: None,
                 lfu: None,
                 no_touch: false,
+                hll_sparse_max: usize::MAX,
                 script: None,
             };
             n += ctx.expire_cycle(limit - n);

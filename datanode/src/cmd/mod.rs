@@ -112,6 +112,9 @@ pub struct Ctx<'a> {
     pub lfu: Option<(u32, u32)>,
     /// CLIENT NO-TOUCH: lookups leave the keys' LRU/LFU data as it was (TOUCH excepted).
     pub no_touch: bool,
+    /// hll-sparse-max-bytes on a primary. Where writes are replayed (a replica, a restart)
+    /// there is none: a value that turned dense did so on its primary and replicated whole.
+    pub hll_sparse_max: usize,
     /// What EVAL and SCRIPT need (None where scripts cannot run, and inside a script).
     pub script: Option<crate::script::Env<'a>>,
 }
