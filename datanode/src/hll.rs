@@ -543,8 +543,11 @@ mod tests {
             assert!(add(&mut data, e, DEFAULT_SPARSE_MAX_BYTES).unwrap());
         }
         invalidate_cache(&mut data);
-        let redis = [&b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80"[..], &[0x60, 0xF3, 0x80, 0x50, 0xB1, 0x84, 0x4B, 0xFB, 0x80, 0x42, 0x5A]]
-            .concat();
+        let redis = [
+            &b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80"[..],
+            &[0x60, 0xF3, 0x80, 0x50, 0xB1, 0x84, 0x4B, 0xFB, 0x80, 0x42, 0x5A],
+        ]
+        .concat();
         assert_eq!(data, redis);
     }
 

@@ -241,6 +241,18 @@ fn pending_source(state: &Arc<Mutex<NodeState>>) -> crate::storage::writer::Sour
     })
 }
 
+/// Runs a wait that may be long: on a runtime worker it is handed to a thread of its own
+/// (`block_in_place`), so the worker's other tasks (heartbeats, the data streams) go on.
+pub(crate) fn off_worker<T>(wait: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(wait)
+    } else {
+        wait()
+    }
+}
+
 /// Applies effects as a replica does (from its primary, or from its own log at start).
 fn apply(node_id: &str, dbs: &mut Databases, scripts: &mut crate::script::Scripts, effects: &[Effect]) -> WriteSet {
     let now = now_ms();
@@ -457,6 +469,16 @@ impl Request {
         }
     }
 
+    /// It may hold the node for long ([`Command::may_run_long`]).
+    pub fn may_run_long(&self) -> bool {
+        let long = |args: &[Bytes]| Command::resolve(args).is_ok_and(|c| c.may_run_long());
+        match self {
+            Request::Data { args, .. } => long(args),
+            Request::Watch { .. } => false,
+            Request::Transaction(t) => t.commands.iter().any(|c| long(c)),
+        }
+    }
+
     /// The database it starts in.
     pub fn db(&self) -> usize {
         match self {
@@ -641,26 +663,31 @@ impl Node {
         if let Some(st) = self.state.try_lock() {
             return st;
         }
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if multi_thread {
-            tokio::task::block_in_place(|| self.state.lock())
-        } else {
-            self.state.lock()
-        }
+        off_worker(|| self.state.lock())
     }
 
     /// The node's lock, unless a script holds it: then None at once, so an async caller never
-    /// waits behind a script that may run for seconds (it asks `busy` instead).
+    /// waits behind a script that may run for seconds (it asks `busy` instead). A command
+    /// that holds the lock for long (FLUSHALL of a big keyspace, KEYS, SORT of a big list) is
+    /// waited for off the runtime worker: with both workers parked on the lock, nothing would
+    /// answer the data streams' HTTP/2 keep-alive pings, and gateways would drop their links
+    /// to this node (failing every command in flight on them) after ~3 s.
     pub fn lock_unless_busy(&self) -> Option<parking_lot::MutexGuard<'_, NodeState>> {
-        loop {
+        let wait = || loop {
             if let Some(st) = self.state.try_lock_for(std::time::Duration::from_millis(2)) {
                 return Some(st);
             }
             if self.busy.running() {
                 return None;
             }
+        };
+        if let Some(st) = self.state.try_lock_for(std::time::Duration::from_millis(2)) {
+            return Some(st);
         }
+        if self.busy.running() {
+            return None;
+        }
+        off_worker(wait)
     }
 
     /// [`Node::with_state`], or None while a script holds the lock.

@@ -279,6 +279,11 @@ async fn finish_batch(
                 locked = signal;
                 ran
             })
+        } else if requests.iter().any(|(r, _)| r.may_run_long()) {
+            // The worker hands its other tasks to another thread while this runs: with it
+            // parked in a long command nothing might poll the sockets, and gateways would
+            // drop their links to this datanode (their keep-alive pings unanswered).
+            Ok(node::off_worker(|| node.try_execute_batch(&requests, &mut None)))
         } else {
             Ok(node.try_execute_batch(&requests, &mut None))
         };

@@ -343,6 +343,35 @@ impl Command {
         matches!(self.spec.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" | "function")
     }
 
+    /// It may hold the node for long on a big keyspace or big collections (Redis's classic
+    /// slow commands: whole-keyspace walks, sorts, set algebra): its batch runs off the
+    /// runtime worker, which must keep answering the data streams' keep-alives meanwhile.
+    pub fn may_run_long(&self) -> bool {
+        matches!(
+            self.spec.name,
+            "keys"
+                | "flushall"
+                | "flushdb"
+                | "sort"
+                | "sort_ro"
+                | "pfselftest"
+                | "sunion"
+                | "sunionstore"
+                | "sinter"
+                | "sinterstore"
+                | "sintercard"
+                | "sdiff"
+                | "sdiffstore"
+                | "zunion"
+                | "zunionstore"
+                | "zinter"
+                | "zinterstore"
+                | "zintercard"
+                | "zdiff"
+                | "zdiffstore"
+        )
+    }
+
     /// Like [`Command::resolve`], with the errors Redis gives a script's `redis.call`.
     pub fn resolve_for_script(args: &[Bytes]) -> Result<Command, Reply> {
         let i = args.first().and_then(|name| command::index(name));

@@ -64,7 +64,12 @@ pub(super) fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             let cache = hll::cache_bytes(count);
             let mut data = data.to_vec();
             data[8..16].copy_from_slice(&cache);
-            let effect = [Bytes::from_static(b"SETRANGE"), key.clone(), Bytes::from_static(b"8"), Bytes::copy_from_slice(&cache)];
+            let effect = [
+                Bytes::from_static(b"SETRANGE"),
+                key.clone(),
+                Bytes::from_static(b"8"),
+                Bytes::copy_from_slice(&cache),
+            ];
             write_keeping_ttl(ctx, key, Bytes::from(data), Some(&effect));
         }
         return Ok(Reply::Integer(count as i64));
@@ -131,9 +136,9 @@ pub(super) fn pfdebug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 None => Reply::Integer(converted as i64),
             })
         }
-        b"decode" => hll::describe_sparse(&data)
-            .map(Reply::Simple)
-            .ok_or_else(|| Reply::error("ERR HLL encoding is not sparse")),
+        b"decode" => {
+            hll::describe_sparse(&data).map(Reply::Simple).ok_or_else(|| Reply::error("ERR HLL encoding is not sparse"))
+        }
         b"encoding" => Ok(Reply::Simple(if encoding == Encoding::Sparse { "sparse" } else { "dense" }.into())),
         _ => Err(Reply::error(format!("ERR Unknown PFDEBUG subcommand '{}'", String::from_utf8_lossy(&args[1])))),
     }
