@@ -7,22 +7,28 @@
 # datanode after a restart (and how long the restart took until every key was served), and
 # a replica added afterwards, after its full sync.
 #
-# Usage: bench/memory.sh [keys]   (default 1000000)
+# Usage: bench/memory.sh [keys] [string|hll]   (default 1000000 string keys; `hll`: each
+# key a HyperLogLog of three elements, `PFADD key a<i> b<i> c<i>`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
+KIND=${2:-string}
 
 source bench/lib.sh
 
 # The load, in RESP, for redis-cli --pipe.
-python3 - "$N" > "$WORK/load.resp" <<'PY'
+python3 - "$N" "$KIND" > "$WORK/load.resp" <<'PY'
 import sys
-n = int(sys.argv[1])
+n, kind = int(sys.argv[1]), sys.argv[2]
 out = sys.stdout.buffer
+def command(*args):
+    out.write(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
 for i in range(n):
     k = b"key:%012d" % i
-    v = b"val:%012d" % i
-    out.write(b"*3\r\n$3\r\nSET\r\n$16\r\n" + k + b"\r\n$16\r\n" + v + b"\r\n")
+    if kind == "hll":
+        command(b"PFADD", k, b"a%d" % i, b"b%d" % i, b"c%d" % i)
+    else:
+        command(b"SET", k, b"val:%012d" % i)
 PY
 
 rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }

@@ -45,6 +45,8 @@ struct Entry {
     denyoom: bool,
     /// Its effects replicate as one unit (a script's commands).
     atomic: bool,
+    /// See [`may_run_long`].
+    long: bool,
 }
 
 fn run(f: Run, rule: Rule) -> (Action, Rule) {
@@ -276,6 +278,35 @@ fn time() -> Reply {
     Reply::Array(vec![text(now.as_secs()), text(now.subsec_micros() as u64)])
 }
 
+/// Commands that may hold the node for long on a big keyspace or big collections (Redis's
+/// classic slow commands: whole-keyspace walks, sorts, set algebra): their batches run off
+/// the runtime worker, which must keep answering the data streams' keep-alives meanwhile.
+fn may_run_long(name: &str) -> bool {
+    matches!(
+        name,
+        "keys"
+            | "flushall"
+            | "flushdb"
+            | "sort"
+            | "sort_ro"
+            | "pfselftest"
+            | "sunion"
+            | "sunionstore"
+            | "sinter"
+            | "sinterstore"
+            | "sintercard"
+            | "sdiff"
+            | "sdiffstore"
+            | "zunion"
+            | "zunionstore"
+            | "zinter"
+            | "zinterstore"
+            | "zintercard"
+            | "zdiff"
+            | "zdiffstore"
+    )
+}
+
 /// One entry per command of [`COMMANDS`], in its order.
 fn table() -> &'static [Entry] {
     static TABLE: OnceLock<Vec<Entry>> = OnceLock::new();
@@ -291,6 +322,7 @@ fn table() -> &'static [Entry] {
                     write: spec.is_write() || may_replicate,
                     denyoom: spec.has(Flag::Denyoom),
                     atomic: may_replicate,
+                    long: may_run_long(spec.name),
                 }
             })
             .collect()
@@ -343,33 +375,9 @@ impl Command {
         matches!(self.spec.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" | "function")
     }
 
-    /// It may hold the node for long on a big keyspace or big collections (Redis's classic
-    /// slow commands: whole-keyspace walks, sorts, set algebra): its batch runs off the
-    /// runtime worker, which must keep answering the data streams' keep-alives meanwhile.
+    /// It may hold the node for long ([`may_run_long`]).
     pub fn may_run_long(&self) -> bool {
-        matches!(
-            self.spec.name,
-            "keys"
-                | "flushall"
-                | "flushdb"
-                | "sort"
-                | "sort_ro"
-                | "pfselftest"
-                | "sunion"
-                | "sunionstore"
-                | "sinter"
-                | "sinterstore"
-                | "sintercard"
-                | "sdiff"
-                | "sdiffstore"
-                | "zunion"
-                | "zunionstore"
-                | "zinter"
-                | "zinterstore"
-                | "zintercard"
-                | "zdiff"
-                | "zdiffstore"
-        )
+        self.entry.long
     }
 
     /// Like [`Command::resolve`], with the errors Redis gives a script's `redis.call`.
