@@ -10,7 +10,7 @@ FLUSHALLed first. Commands that depend on time or randomness are left out.
 Known differences, not bugs: Debian's redis-server is 7.0 while Ferrocache follows 7.2
 (BITCOUNT/BITPOS check their range before the key, ZRANK ... WITHSCORE exists, doubles are
 printed shortest-first as 7.2's fpconv does: 9223372036854776000 not 9.2233720368547758e+18);
-HyperLogLogs are written dense (raw bytes and lengths differ from Redis's sparse ones).
+HyperLogLogs are byte for byte Redis's (sparse while small).
 """
 import random, socket, sys, time
 

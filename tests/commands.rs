@@ -249,6 +249,8 @@ async fn server_odds_and_ends(c: &mut MultiplexedConnection) {
             ("MODULE LOAD /x.so", "(error) ERR MODULE command not allowed. If the enable-module-command option"),
             ("MODULE LIST x", "(error) ERR wrong number of arguments for 'module|list' command"),
             ("MODULE foo", "(error) ERR unknown subcommand 'foo'. Try MODULE HELP."),
+            ("DEBUG SLEEP 0", "(error) ERR DEBUG command not allowed. If the enable-debug-command option"),
+            ("DEBUG", "(error) ERR wrong number of arguments for 'debug' command"),
             ("PFSELFTEST", "OK"),
             ("PFADD hll a b c", "1"),
             // Sparse while small, as in Redis (the same runs Redis prints).

@@ -53,6 +53,11 @@ pub fn handle(session: &mut Session, spec: &CommandSpec, args: &[Bytes]) -> Loca
         "lastsave" => return Local::LastSave,
         "lolwut" => lolwut(args),
         "module" => module(args),
+        // Redis's answer while `enable-debug-command` is `no`, its default (ElastiCache
+        // offers no DEBUG either).
+        "debug" => Reply::error(
+            "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+        ),
         "failover" => Reply::error("ERR FAILOVER is not allowed inside a transaction"),
         "monitor" if session.in_multi() => Reply::error("ERR MONITOR isn't allowed for DENY BLOCKING client"),
         "monitor" => {
