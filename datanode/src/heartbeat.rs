@@ -17,6 +17,16 @@ use crate::node::Role;
 /// gRPC header naming the leader's address in a follower's UNAVAILABLE answer.
 pub const LEADER_HEADER: &str = "x-ferrocache-leader";
 
+/// How long the heartbeat waits for a node's lock before it reports the node as it last
+/// was: a command holding it for long (KEYS, FLUSHALL, SORT on big data) is a busy node,
+/// not a dead one, and must not cost a failover.
+const LOCK_WAIT: Duration = Duration::from_millis(5);
+
+/// How long a node may hold its lock (outside a script) and still be reported alive. Past
+/// it the lock is taken to be stuck: the heartbeat goes silent, so the coordinators fail
+/// over this datanode's primaries (Sentinel's default down-after, 30 s).
+const STUCK_AFTER: Duration = Duration::from_secs(30);
+
 pub struct Heartbeat {
     pub host: Arc<Host>,
     pub datanode_id: String,
@@ -30,8 +40,11 @@ impl Heartbeat {
         let mut channels: HashMap<String, Channel> = HashMap::new();
         let mut target = coordinators.first().cloned().unwrap_or_default();
         let mut next_index = 0usize;
-        // What each node last reported: repeated while a script holds its lock.
+        // What each node last reported: repeated while a script or a long command holds its
+        // lock.
         let mut last: HashMap<String, pb::NodeStatus> = HashMap::new();
+        // Since when a node's lock has been out of reach (outside a script).
+        let mut held_since: HashMap<String, std::time::Instant> = HashMap::new();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -56,16 +69,22 @@ impl Heartbeat {
                 },
             };
             let mut client = ClusterClient::new(ferrocache_common::credentials::channel(channel));
-            let mut request = tonic::Request::new(self.report(&mut last));
+            let (report, held) = self.report(&mut last, &mut held_since);
+            if held.is_some_and(|since| since.elapsed() > STUCK_AFTER) {
+                tracing::error!("a node's lock has been held for over {STUCK_AFTER:?}; heartbeats stop");
+                continue;
+            }
+            let mut request = tonic::Request::new(report);
             request.set_timeout(Duration::from_secs(2));
             let sent_at = std::time::Instant::now();
             match client.heartbeat(request).await {
                 Ok(resp) => {
                     let resp = resp.into_inner();
-                    if self.host.nodes().iter().any(|n| n.busy.running()) {
-                        // Reconciling takes node locks: the beat after the script does it, and
-                        // the lease waits for it too (a lease must never outlive a demotion
-                        // this reply carries). Writes after a long script are retried until then.
+                    if held.is_some() || self.host.nodes().iter().any(|n| n.busy.running()) {
+                        // Reconciling takes node locks: the beat after the script (or the long
+                        // command) does it, and the lease waits for it too (a lease must never
+                        // outlive a demotion this reply carries). Writes after it are retried
+                        // until then.
                         continue;
                     }
                     if let Err(e) = self.host.reconcile(&resp.nodes) {
@@ -97,19 +116,30 @@ impl Heartbeat {
         }
     }
 
-    /// Each node's status; a node whose lock a script holds repeats its `last` report (it
-    /// is alive, only busy: Redis's BUSY, not a failure).
-    fn report(&self, last: &mut HashMap<String, pb::NodeStatus>) -> pb::HeartbeatRequest {
+    /// Each node's status; a node whose lock a script or a long command holds repeats its
+    /// `last` report (it is alive, only busy: Redis's BUSY, not a failure). Also: since when
+    /// the longest-held lock outside a script has been out of reach, if any is.
+    fn report(
+        &self,
+        last: &mut HashMap<String, pb::NodeStatus>,
+        held_since: &mut HashMap<String, std::time::Instant>,
+    ) -> (pb::HeartbeatRequest, Option<std::time::Instant>) {
+        let mut held = None;
         let nodes = self
             .host
             .nodes()
             .iter()
             .filter_map(|n| {
-                let Some((role, in_sync, full_sync, paused, durability)) = n.try_with_state(|st| {
+                let Some((role, in_sync, full_sync, paused, durability)) = n.try_with_state_within(LOCK_WAIT, |st| {
                     (st.role.clone(), st.in_sync, st.full_syncing, st.writes_paused, st.durability)
                 }) else {
+                    if !n.busy.running() {
+                        let since = *held_since.entry(n.id.clone()).or_insert_with(std::time::Instant::now);
+                        held = Some(held.map_or(since, |h: std::time::Instant| h.min(since)));
+                    }
                     return last.get(&n.id).map(|s| pb::NodeStatus { replication_offset: n.offset(), ..s.clone() });
                 };
+                held_since.remove(&n.id);
                 let status = pb::NodeStatus {
                     node_id: n.id.clone(),
                     role: match role {
@@ -128,14 +158,15 @@ impl Heartbeat {
                 Some(status)
             })
             .collect();
-        pb::HeartbeatRequest {
+        let request = pb::HeartbeatRequest {
             datanode_id: self.datanode_id.clone(),
             address: self.advertise.clone(),
             zone: self.host.config.zone.clone(),
             nodes,
             snapshots: self.host.snapshots.reports(),
             incarnation: incarnation().to_string(),
-        }
+        };
+        (request, held)
     }
 }
 

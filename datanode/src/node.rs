@@ -690,6 +690,16 @@ impl Node {
         off_worker(wait)
     }
 
+    /// [`Node::with_state`], or None when the lock is not free within `wait` (a script or a
+    /// long command holds it). Never waits longer.
+    pub fn try_with_state_within<T>(
+        &self,
+        wait: std::time::Duration,
+        f: impl FnOnce(&mut NodeState) -> T,
+    ) -> Option<T> {
+        self.state.try_lock_for(wait).map(|mut st| f(&mut st))
+    }
+
     /// [`Node::with_state`], or None while a script holds the lock.
     pub fn try_with_state<T>(&self, f: impl FnOnce(&mut NodeState) -> T) -> Option<T> {
         self.lock_unless_busy().map(|mut st| f(&mut st))
