@@ -461,21 +461,21 @@ impl Request {
 
     /// Whether it may run Lua (and so hold the node for long).
     pub fn runs_script(&self) -> bool {
-        let lua = |args: &[Bytes]| Command::resolve(args).is_ok_and(|c| c.runs_script());
-        match self {
-            Request::Data { args, .. } => lua(args),
-            Request::Watch { .. } => false,
-            Request::Transaction(t) => t.commands.iter().any(|c| lua(c)),
-        }
+        self.any_command(Command::runs_script)
     }
 
     /// It may hold the node for long ([`Command::may_run_long`]).
     pub fn may_run_long(&self) -> bool {
-        let long = |args: &[Bytes]| Command::resolve(args).is_ok_and(|c| c.may_run_long());
+        self.any_command(Command::may_run_long)
+    }
+
+    /// Whether any command it carries passes `test`.
+    fn any_command(&self, test: fn(&Command) -> bool) -> bool {
+        let passes = |args: &[Bytes]| Command::resolve(args).is_ok_and(|c| test(&c));
         match self {
-            Request::Data { args, .. } => long(args),
+            Request::Data { args, .. } => passes(args),
             Request::Watch { .. } => false,
-            Request::Transaction(t) => t.commands.iter().any(|c| long(c)),
+            Request::Transaction(t) => t.commands.iter().any(|c| passes(c)),
         }
     }
 
