@@ -47,6 +47,9 @@ struct Entry {
     atomic: bool,
     /// See [`may_run_long`].
     long: bool,
+    /// Refused in a read-only script although it is no write: Redis's `may_replicate`
+    /// reads (PFCOUNT may store its estimate in the value's header).
+    may_replicate_read: bool,
 }
 
 fn run(f: Run, rule: Rule) -> (Action, Rule) {
@@ -323,6 +326,7 @@ fn table() -> &'static [Entry] {
                     denyoom: spec.has(Flag::Denyoom),
                     atomic: may_replicate,
                     long: may_run_long(spec.name),
+                    may_replicate_read: spec.name == "pfcount",
                 }
             })
             .collect()
@@ -373,6 +377,12 @@ impl Command {
     /// It runs Lua: a script, a function, or a library's load.
     pub fn runs_script(&self) -> bool {
         matches!(self.spec.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" | "function")
+    }
+
+    /// A read that may write all the same (PFCOUNT's cached estimate): read-only scripts
+    /// may not run it, as in Redis.
+    pub fn may_replicate_read(&self) -> bool {
+        self.entry.may_replicate_read
     }
 
     /// It may hold the node for long ([`may_run_long`]).

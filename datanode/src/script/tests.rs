@@ -131,6 +131,10 @@ fn errors_follow_redis() {
     assert!(e.starts_with("ERR Lua redis lib command arguments must be strings or integers"), "{e}");
     let e = error_text(&n.run(&["EVAL_RO", "return redis.call('SET', 'a', 'b')", "0"]));
     assert!(e.starts_with("ERR Write commands are not allowed from read-only scripts."), "{e}");
+    // PFCOUNT may store its estimate (Redis's `may_replicate`): refused there too.
+    let e = error_text(&n.run(&["EVAL_RO", "return redis.call('PFCOUNT', 'h')", "0"]));
+    assert!(e.starts_with("ERR Write commands are not allowed from read-only scripts."), "{e}");
+    assert_eq!(n.run(&["EVAL", "return redis.call('PFCOUNT', 'h')", "0"]), Reply::Integer(0));
     for escape in ["return os.time()", "return io.open('/etc/passwd')", "return loadfile('/etc/passwd')"] {
         assert!(n.run(&["EVAL", escape, "0"]).is_error(), "{escape}");
     }

@@ -509,6 +509,9 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
     if command.spec.has(Flag::Noscript) {
         return Reply::error("ERR This Redis command is not allowed from script");
     }
+    if limits.read_only && command.may_replicate_read() {
+        return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+    }
     if command.is_write() {
         if limits.read_only {
             return Reply::error("ERR Write commands are not allowed from read-only scripts.");
