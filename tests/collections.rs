@@ -132,9 +132,29 @@ async fn lists_and_sets_follow_redis() {
     let _: () = q(&mut c, &["SET", "short", "hello"]).await.unwrap();
     let _: () = q(&mut c, &["SET", "big", &"x".repeat(100)]).await.unwrap();
     let _: i64 = q(&mut c, &["SADD", "ints", "1", "2", "3"]).await.unwrap();
-    for (key, want) in
-        [("n", "int"), ("short", "embstr"), ("big", "raw"), ("l", "listpack"), ("ints", "intset"), ("s3", "listpack")]
-    {
+    // Changed in place (APPEND, SETRANGE, SETBIT, PFADD): `raw` however short, as in Redis
+    // ("APPEND modifies the encoding from int to raw").
+    let _: () = q(&mut c, &["SET", "appended", "1"]).await.unwrap();
+    let _: i64 = q(&mut c, &["APPEND", "appended", "2"]).await.unwrap();
+    let _: () = q(&mut c, &["SET", "ranged", "1234"]).await.unwrap();
+    let _: i64 = q(&mut c, &["SETRANGE", "ranged", "0", "2"]).await.unwrap();
+    let _: i64 = q(&mut c, &["SETBIT", "bits", "3", "1"]).await.unwrap();
+    let _: i64 = q(&mut c, &["PFADD", "hll", "a"]).await.unwrap();
+    let _: () = q(&mut c, &["SET", "counter", "7"]).await.unwrap();
+    let _: i64 = q(&mut c, &["INCR", "counter"]).await.unwrap();
+    for (key, want) in [
+        ("n", "int"),
+        ("short", "embstr"),
+        ("big", "raw"),
+        ("l", "listpack"),
+        ("ints", "intset"),
+        ("s3", "listpack"),
+        ("appended", "raw"),
+        ("ranged", "raw"),
+        ("bits", "raw"),
+        ("hll", "raw"),
+        ("counter", "int"),
+    ] {
         assert_eq!(q::<String>(&mut c, &["OBJECT", "ENCODING", key]).await.unwrap(), want, "{key}");
     }
     assert_eq!(q::<Option<String>>(&mut c, &["OBJECT", "ENCODING", "missing"]).await.unwrap(), None);

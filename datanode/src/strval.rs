@@ -13,10 +13,20 @@ pub const INLINE: usize = 30;
 /// small is cheaper than the reference count sharing would add to the stored value for good.
 const COPY_OUT: usize = 4096;
 
+/// Longest string Redis keeps `embstr` (its encoding when created whole).
+const EMBSTR_MAX: usize = 44;
+
 #[derive(Clone)]
 pub enum Str {
-    Inline { len: u8, data: [u8; INLINE] },
+    Inline {
+        len: u8,
+        data: [u8; INLINE],
+    },
     Heap(Bytes),
+    /// A short string changed in place (APPEND, SETRANGE, SETBIT, BITFIELD, BITOP, a
+    /// HyperLogLog): Redis reports such strings `raw` whatever their length, so it is
+    /// remembered here (on the heap; such strings are rare).
+    Raw(Bytes),
 }
 
 impl Str {
@@ -39,10 +49,30 @@ impl Str {
         }
     }
 
+    /// A string written in place (see [`Str::Raw`]).
+    pub fn raw(b: Bytes) -> Str {
+        if b.len() <= EMBSTR_MAX {
+            Str::Raw(Bytes::copy_from_slice(&b))
+        } else {
+            Str::Heap(b)
+        }
+    }
+
+    /// Redis's encoding of the string: `raw` when written in place or longer than 44
+    /// bytes, `int` for a decimal integer of at most 20 characters, else `embstr`.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Str::Raw(_) => "raw",
+            s if s.len() > EMBSTR_MAX => "raw",
+            s if s.len() <= 20 && ferrocache_common::int::parse_i64(s).is_some() => "int",
+            _ => "embstr",
+        }
+    }
+
     pub fn as_slice(&self) -> &[u8] {
         match self {
             Str::Inline { len, data } => &data[..*len as usize],
-            Str::Heap(b) => b,
+            Str::Heap(b) | Str::Raw(b) => b,
         }
     }
 
@@ -101,5 +131,15 @@ mod tests {
             assert_eq!(s.to_bytes(), Bytes::from(v.clone()));
             assert_eq!(Str::from_bytes(Bytes::from(v)), s);
         }
+    }
+
+    #[test]
+    fn encodings_are_redis_s() {
+        assert_eq!(Str::from("12").encoding(), "int");
+        assert_eq!(Str::from("012").encoding(), "embstr");
+        assert_eq!(Str::copy_from(&[b'x'; 44]).encoding(), "embstr");
+        assert_eq!(Str::copy_from(&[b'x'; 45]).encoding(), "raw");
+        assert_eq!(Str::raw(Bytes::from_static(b"12")).encoding(), "raw");
+        assert_eq!(Str::raw(Bytes::from_static(b"12")), Str::from("12"));
     }
 }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use ferrocache_common::Reply;
 
 use super::args::{eq_ignore_case, int_arg, parse_i64, syntax_error};
-use super::strings::write_keeping_ttl;
+use super::strings::write_in_place;
 use super::{CmdResult, Ctx};
 
 const BAD_OFFSET: &str = "ERR bit offset is not an integer or out of range";
@@ -60,7 +60,7 @@ pub(super) fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut data = grown(ctx, &args[1], bit + 1)?;
     let old = get_bit(&data, bit);
     set_bit(&mut data, bit, on);
-    write_keeping_ttl(ctx, &args[1], Bytes::from(data), Some(args));
+    write_in_place(ctx, &args[1], Bytes::from(data), Some(args));
     Ok(Reply::Integer(old as i64))
 }
 
@@ -197,7 +197,7 @@ pub(super) fn bitop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     } else {
         ctx.expire_if_needed(dest);
         ctx.ks.remove(dest);
-        write_keeping_ttl(ctx, dest, Bytes::from(out), Some(args));
+        write_in_place(ctx, dest, Bytes::from(out), Some(args));
     }
     Ok(Reply::Integer(len as i64))
 }
@@ -380,7 +380,7 @@ pub(super) fn bitfield(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Cm
         });
     }
     if highest.is_some() {
-        write_keeping_ttl(ctx, &args[1], Bytes::from(data), Some(args));
+        write_in_place(ctx, &args[1], Bytes::from(data), Some(args));
     }
     Ok(Reply::Array(replies))
 }

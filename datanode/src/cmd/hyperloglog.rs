@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use ferrocache_common::Reply;
 
-use super::strings::write_keeping_ttl;
+use super::strings::write_in_place;
 use super::{CmdResult, Ctx};
 use crate::hll::{self, Encoding, Hll, HllError};
 
@@ -31,7 +31,7 @@ fn read(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
 /// before this write.
 fn store(ctx: &mut Ctx<'_>, key: &Bytes, data: Vec<u8>, args: &[Bytes], was_sparse: bool) {
     let turned_dense = was_sparse && hll::encoding(&data) == Ok(Encoding::Dense);
-    write_keeping_ttl(ctx, key, Bytes::from(data), (!turned_dense).then_some(args));
+    write_in_place(ctx, key, Bytes::from(data), (!turned_dense).then_some(args));
 }
 
 pub(super) fn pfadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -70,7 +70,7 @@ pub(super) fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 Bytes::from_static(b"8"),
                 Bytes::copy_from_slice(&cache),
             ];
-            write_keeping_ttl(ctx, key, Bytes::from(data), Some(&effect));
+            write_in_place(ctx, key, Bytes::from(data), Some(&effect));
         }
         return Ok(Reply::Integer(count as i64));
     }
@@ -129,7 +129,7 @@ pub(super) fn pfdebug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             let converted = hll::make_dense(&mut dense).map_err(hll_error)?;
             let registers = (sub == b"getreg").then(|| Hll::decode(&dense)).transpose().map_err(hll_error)?;
             if converted {
-                write_keeping_ttl(ctx, &args[2], Bytes::from(dense), Some(args));
+                write_in_place(ctx, &args[2], Bytes::from(dense), Some(args));
             }
             Ok(match registers {
                 Some(h) => Reply::Array(h.registers().iter().map(|&r| Reply::Integer(r as i64)).collect()),

@@ -509,9 +509,7 @@ fn small(items: usize, longest: usize, max_items: usize) -> bool {
 
 fn encoding(v: &Value) -> &'static str {
     match v {
-        Value::Str(b) if b.len() <= 20 && super::args::parse_i64(b).is_some() => "int",
-        Value::Str(b) if b.len() <= 44 => "embstr",
-        Value::Str(_) => "raw",
+        Value::Str(s) => s.encoding(),
         Value::Hash(h) if small(h.len(), h.iter().map(|(k, v)| k.len().max(v.len())).max().unwrap_or(0), 128) => {
             "listpack"
         }

@@ -225,15 +225,25 @@ pub(super) fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     joined.extend_from_slice(&args[2]);
     let len = joined.len();
-    write_keeping_ttl(ctx, key, joined.freeze(), Some(args));
+    write_in_place(ctx, key, joined.freeze(), Some(args));
     Ok(Reply::Integer(len as i64))
 }
 
 /// Replaces a string's bytes without touching its expiry. The effect is the command itself
 /// when it is deterministic (`original`), else `SET key value KEEPTTL`.
 pub(super) fn write_keeping_ttl(ctx: &mut Ctx<'_>, key: &Bytes, value: Bytes, original: Option<&[Bytes]>) {
+    store_keeping_ttl(ctx, key, Str::from_bytes(value.clone()), value, original);
+}
+
+/// [`write_keeping_ttl`] for a value changed in place (APPEND, SETRANGE, bit and
+/// HyperLogLog writes): Redis reports it `raw` ([`Str::raw`]).
+pub(super) fn write_in_place(ctx: &mut Ctx<'_>, key: &Bytes, value: Bytes, original: Option<&[Bytes]>) {
+    store_keeping_ttl(ctx, key, Str::raw(value.clone()), value, original);
+}
+
+fn store_keeping_ttl(ctx: &mut Ctx<'_>, key: &Bytes, stored: Str, value: Bytes, original: Option<&[Bytes]>) {
     let expires_at = ctx.lookup(key).map_or(0, |e| e.expires_at);
-    ctx.ks.insert(key, Entry::with_expiry(Value::Str(Str::from_bytes(value.clone())), expires_at));
+    ctx.ks.insert(key, Entry::with_expiry(Value::Str(stored), expires_at));
     let effect = match original {
         Some(args) => args.to_vec(),
         None => vec![SET, key.clone(), value, KEEPTTL],
@@ -354,6 +364,6 @@ pub(super) fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     value[offset..offset + patch.len()].copy_from_slice(patch);
     let len = value.len();
-    write_keeping_ttl(ctx, key, value.freeze(), Some(args));
+    write_in_place(ctx, key, value.freeze(), Some(args));
     Ok(Reply::Integer(len as i64))
 }
