@@ -158,6 +158,10 @@ async fn lists_and_sets_follow_redis() {
         assert_eq!(q::<String>(&mut c, &["OBJECT", "ENCODING", key]).await.unwrap(), want, "{key}");
     }
     assert_eq!(q::<Option<String>>(&mut c, &["OBJECT", "ENCODING", "missing"]).await.unwrap(), None);
+    // Redis shares the integers 0..9999 ("INCR uses shared objects in the 0-9999 range").
+    for (key, want) in [("counter", i32::MAX as i64), ("n", 1), ("appended", 1), ("short", 1), ("l", 1)] {
+        assert_eq!(q::<i64>(&mut c, &["OBJECT", "REFCOUNT", key]).await.unwrap(), want, "{key}");
+    }
     assert!(err(&mut c, &["OBJECT", "FREQ", "n"]).await.contains("An LFU maxmemory policy is not selected"));
     assert!(err(&mut c, &["OBJECT", "NOPE", "n"]).await.contains("Try OBJECT HELP"));
 

@@ -354,12 +354,28 @@ pub(super) fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let Some(entry) = ctx.peek(&args[2]) else { return Ok(Reply::NullBulk) };
     Ok(match (sub.as_slice(), lfu) {
         (b"ENCODING", _) => Reply::Bulk(Bytes::from_static(encoding(&entry.value).as_bytes())),
-        (b"REFCOUNT", _) => Reply::Integer(1),
+        (b"REFCOUNT", _) => Reply::Integer(refcount(&entry.value, lfu.is_none())),
         (b"IDLETIME", None) => Reply::Integer((crate::keyspace::idle_ms(entry, clock) / 1000) as i64),
         (b"IDLETIME", Some(_)) => return Err(Reply::error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
         (_, Some((_, decay))) => Reply::Integer(crate::keyspace::lfu_decayed(entry, clock, decay) as i64),
         (_, None) => return Err(Reply::error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
     })
+}
+
+/// OBJECT REFCOUNT: Redis shares one object per integer 0..9999 between keys (its refcount
+/// is INT_MAX) unless an eviction policy needs per-key access data (taken here as an LFU
+/// policy in force); every other value has one reference.
+fn refcount(value: &Value, shared_integers: bool) -> i64 {
+    match value {
+        Value::Str(s)
+            if shared_integers
+                && s.encoding() == "int"
+                && super::args::parse_i64(s).is_some_and(|n| (0..10_000).contains(&n)) =>
+        {
+            i32::MAX as i64
+        }
+        _ => 1,
+    }
 }
 
 /// DUMP: the value in Redis's serialization.
