@@ -118,6 +118,12 @@ async fn hostile_clients_leave_the_cluster_serving_and_consistent() {
         ),
         (raw(&[b"RESTORE", b"e", b"0", b"\x00\x01a\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00"]), Some("checksum")),
         (raw(&[b"SRANDMEMBER", b"e", b"-9223372036854775808"]), Some("out of range")),
+        // Redis's count checks: ±LONG_MAX, and ±LONG_MAX/2 when each pick replies a pair.
+        (raw(&[b"HRANDFIELD", b"e", b"-9223372036854775808"]), Some("value must between")),
+        (raw(&[b"HRANDFIELD", b"e", b"-9223372036854770000", b"WITHVALUES"]), Some("out of range")),
+        (raw(&[b"ZRANDMEMBER", b"e", b"-9223372036854775808"]), Some("value must between")),
+        (raw(&[b"ZRANDMEMBER", b"e", b"9223372036854770000", b"WITHSCORES"]), Some("out of range")),
+        (raw(&[b"ZRANDMEMBER", b"e", b"-4611686018427387904"]), None),
     ];
     for (args, want) in &battery {
         let reply = send(&mut c, args).await;

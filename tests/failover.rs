@@ -169,3 +169,47 @@ async fn the_failover_command_switches_to_the_replica() {
     .await;
     let _: () = cmd("SET").arg("after").arg(1).query_async(&mut after).await.unwrap();
 }
+
+/// A primary busy for longer than the coordinators' failure timeout — one EXEC computing on
+/// a datanode whose runtime has a single worker, as `ferrocache up` runs it on two cores —
+/// is alive, not failed: no failover, the EXEC answers, writes go on at the same primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_primary_is_not_failed_over() {
+    let cluster = Cluster::start(Options {
+        coordinators: 1,
+        datanodes: 2,
+        coordinator_args: &["--datanode-timeout-ms", "600"],
+        datanode_workers: Some(1),
+        ..Default::default()
+    });
+    let (port, _) = cluster.create_group("busy", 1, "everysec").await;
+    cluster.wait_available("busy").await;
+    let before = cluster.describe("busy").await;
+    let (primary, _) = primary_of(&before);
+    let mut c = redis_conn(port).await;
+    let size = 32 << 20;
+    let _: i64 = cmd("SETRANGE").arg("big").arg(size - 1).arg("x").query_async(&mut c).await.unwrap();
+    // As many BITCOUNTs as take ~2 s on this build and machine: three failure timeouts, and
+    // under the gateway's 3 s keep-alive limit for the link.
+    let start = Instant::now();
+    let _: i64 = cmd("BITCOUNT").arg("big").query_async(&mut c).await.unwrap();
+    let one = start.elapsed().max(Duration::from_millis(1));
+    let n = (Duration::from_millis(2000).as_micros() / one.as_micros()).clamp(1, 2000) as usize;
+    let mut exec = redis::pipe();
+    exec.atomic();
+    for _ in 0..n {
+        exec.cmd("BITCOUNT").arg("big");
+    }
+    let start = Instant::now();
+    let counts: Vec<i64> = exec.query_async(&mut c).await.expect("the busy EXEC answers");
+    let busy = start.elapsed();
+    eprintln!("one BITCOUNT of {size} bytes took {one:?}; EXEC of {n} took {busy:?}");
+    assert_eq!(counts, vec![4; n], "x is 0b01111000");
+    assert!(busy > Duration::from_millis(1200), "the EXEC was too short to test anything: {busy:?}");
+    // Past the batch: the primary is where it was, its epoch unchanged, and it takes writes.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = cluster.describe("busy").await;
+    assert_eq!(primary_of(&after).0, primary, "a busy primary was failed over");
+    assert_eq!(after.node_groups[0].config_epoch, before.node_groups[0].config_epoch);
+    first_successful_write(port, "after-busy", Duration::from_secs(5)).await;
+}

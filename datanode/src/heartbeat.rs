@@ -34,7 +34,31 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
-    pub async fn run(self, cancel: CancellationToken) {
+    /// Starts the heartbeat on a thread of its own, with its own small runtime for the
+    /// coordinator connection. The datanode's runtime may have a single worker (`ferrocache
+    /// up` gives each process a share of the cores), and a batch that computes for seconds
+    /// on it (an EXEC of heavy commands, a huge DEL) would silence a heartbeat that shared
+    /// it: the coordinators would fail over a node that is only busy. The returned future
+    /// ends when the thread does (after `cancel`).
+    pub fn spawn(self, cancel: CancellationToken) -> std::io::Result<impl std::future::Future<Output = ()>> {
+        let main = tokio::runtime::Handle::current();
+        let (done, ended) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new().name("heartbeat".into()).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => self.run(&rt, &main, &cancel),
+                Err(e) => tracing::error!("heartbeat runtime: {e}"),
+            }
+            let _ = done.send(());
+        })?;
+        Ok(async move {
+            let _ = ended.await;
+        })
+    }
+
+    /// The heartbeat loop. Only the waits and the RPC run inside `rt`; what touches nodes
+    /// runs outside it with the datanode's runtime entered, so the tasks it starts (a
+    /// follower, a restore) are the datanode's, and its lock waits block only this thread.
+    fn run(self, rt: &tokio::runtime::Runtime, main: &tokio::runtime::Handle, cancel: &CancellationToken) {
         let coordinators = self.host.config.coordinators.clone();
         let interval = Duration::from_millis(self.host.config.heartbeat_interval_ms);
         let mut channels: HashMap<String, Channel> = HashMap::new();
@@ -45,18 +69,30 @@ impl Heartbeat {
         let mut last: HashMap<String, pb::NodeStatus> = HashMap::new();
         // Since when a node's lock has been out of reach (outside a script).
         let mut held_since: HashMap<String, std::time::Instant> = HashMap::new();
-        let mut ticker = tokio::time::interval(interval);
+        let mut ticker = {
+            let _rt = rt.enter();
+            tokio::time::interval(interval)
+        };
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = ticker.tick() => {}
-                _ = self.host.refresh.notified() => ticker.reset(),
+            let go = rt.block_on(async {
+                tokio::select! {
+                    _ = cancel.cancelled() => false,
+                    _ = ticker.tick() => true,
+                    _ = self.host.refresh.notified() => {
+                        ticker.reset();
+                        true
+                    }
+                }
+            });
+            if !go {
+                return;
             }
             let channel = match channels.get(&target) {
                 Some(c) => c.clone(),
                 None => match tonic::transport::Endpoint::from_shared(format!("http://{target}")) {
                     Ok(e) => {
+                        let _rt = rt.enter();
                         let c = e.connect_timeout(Duration::from_secs(1)).connect_lazy();
                         channels.insert(target.clone(), c.clone());
                         c
@@ -74,10 +110,15 @@ impl Heartbeat {
                 tracing::error!("a node's lock has been held for over {STUCK_AFTER:?}; heartbeats stop");
                 continue;
             }
+            let stalled = self.host.runtime_stalled_for();
+            if stalled > STUCK_AFTER {
+                tracing::error!("the datanode's runtime has not run for {stalled:?}; heartbeats stop");
+                continue;
+            }
             let mut request = tonic::Request::new(report);
             request.set_timeout(Duration::from_secs(2));
             let sent_at = std::time::Instant::now();
-            match client.heartbeat(request).await {
+            match rt.block_on(client.heartbeat(request)) {
                 Ok(resp) => {
                     let resp = resp.into_inner();
                     if held.is_some() || self.host.nodes().iter().any(|n| n.busy.running()) {
@@ -87,6 +128,7 @@ impl Heartbeat {
                         // until then.
                         continue;
                     }
+                    let _main = main.enter();
                     if let Err(e) = self.host.reconcile(&resp.nodes) {
                         tracing::error!("applying assignments failed: {e}");
                     }
@@ -98,7 +140,7 @@ impl Heartbeat {
                     // taken after the assignments, so a node demoted by this reply gets none.
                     let until = sent_at + Duration::from_millis(resp.lease_ms);
                     for node in self.host.nodes() {
-                        node.renew_lease(until);
+                        node.renew_lease(until, LOCK_WAIT);
                     }
                 }
                 Err(status) => {

@@ -31,6 +31,10 @@ pub struct Host {
     nodes: RwLock<HashMap<String, Arc<Node>>>,
     /// The coordinators' assignments were applied at least once since start.
     assigned: std::sync::atomic::AtomicBool,
+    /// When the runtime last ran its pulse task (ms after `started`): the heartbeat,
+    /// on a thread of its own, stops when the runtime is wedged.
+    runtime_ran_ms: std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
 }
 
 impl Host {
@@ -46,7 +50,21 @@ impl Host {
             restoring: parking_lot::Mutex::new(std::collections::HashSet::new()),
             nodes: RwLock::new(HashMap::new()),
             assigned: std::sync::atomic::AtomicBool::new(false),
+            runtime_ran_ms: std::sync::atomic::AtomicU64::new(0),
+            started: std::time::Instant::now(),
         }
+    }
+
+    /// Marks the datanode's runtime as running (its pulse task, every 100 ms).
+    pub fn runtime_ran(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.runtime_ran_ms.store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long the runtime has gone without running its pulse task.
+    pub fn runtime_stalled_for(&self) -> std::time::Duration {
+        let ran = self.runtime_ran_ms.load(std::sync::atomic::Ordering::Relaxed);
+        self.started.elapsed().saturating_sub(std::time::Duration::from_millis(ran))
     }
 
     /// Ready to serve (what gRPC health reports): it has loaded what the coordinators assign

@@ -1,11 +1,12 @@
 //! Ferrocache datanode: hosts nodes (members of node groups), keeps each keyspace in memory
-//! and in sled, executes commands arriving from gateways, and replicates.
+//! and durable in its log (segments of the replication stream's batches plus compacted
+//! bases), executes commands arriving from gateways, and replicates.
 //!
 //! ```text
 //!  gateway ──Data.Execute (batches)──▶ service ─▶ node (keyspace + backlog + store)
 //!                                                   │
 //!  replica datanodes ◀──Replication.Sync── source ◀─┘      follower ─▶ remote primary
-//!  coordinator ◀── heartbeat (status) / assignments ──▶ host.reconcile
+//!  coordinator ◀── heartbeat (own thread; status) / assignments ──▶ host.reconcile
 //! ```
 
 pub mod cmd;
@@ -98,8 +99,9 @@ pub async fn run(config: DatanodeConfig, listener: TcpListener, cancel: Cancella
     }
 
     let heartbeat = heartbeat::Heartbeat { host: host.clone(), datanode_id: id, advertise };
-    host.tracker.spawn(heartbeat.run(host.cancel.clone()));
+    host.tracker.spawn(heartbeat.spawn(host.cancel.clone())?);
     host.tracker.spawn(maintenance(host.clone()));
+    host.tracker.spawn(runtime_pulse(host.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     // NOT_SERVING until the first assignments are loaded, and while a node restores a
@@ -186,6 +188,18 @@ async fn maintenance(host: Arc<host::Host>) {
             if let Err(e) = node.active_expire(500) {
                 tracing::error!(node = %node.id, "active expiry failed: {e}");
             }
+        }
+    }
+}
+
+/// Shows the heartbeat's thread that this runtime still runs tasks (see
+/// [`host::Host::runtime_stalled_for`]); nothing else here, so no lock can hold it up.
+async fn runtime_pulse(host: Arc<host::Host>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = host.cancel.cancelled() => return,
+            _ = tick.tick() => host.runtime_ran(),
         }
     }
 }

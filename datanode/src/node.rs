@@ -1441,12 +1441,14 @@ impl Node {
     }
 
     /// Extends a primary's lease (the heartbeat that granted it was sent at `sent_at`).
-    pub fn renew_lease(&self, until: std::time::Instant) {
-        // A script took the lock since the heartbeat looked: the next beat renews.
-        let Some(mut st) = self.lock_unless_busy() else { return };
-        if st.role == Role::Primary && st.lease_until.is_none_or(|u| u < until) {
-            st.lease_until = Some(until);
-        }
+    pub fn renew_lease(&self, until: std::time::Instant, wait: std::time::Duration) {
+        // A script or a long command took the lock since the heartbeat looked: the next beat
+        // renews (the heartbeat never waits out a long hold).
+        self.try_with_state_within(wait, |st| {
+            if st.role == Role::Primary && st.lease_until.is_none_or(|u| u < until) {
+                st.lease_until = Some(until);
+            }
+        });
     }
 }
 

@@ -26,7 +26,7 @@ fn spec(min_bytes: u64) -> NodeSpec {
 fn open(root: &std::path::Path, min_bytes: u64) -> Node {
     let files = Arc::new(NodeFiles::open(root, "n1").unwrap());
     let node = Node::open(spec(min_bytes), files).unwrap();
-    node.renew_lease(std::time::Instant::now() + Duration::from_secs(3600));
+    node.renew_lease(std::time::Instant::now() + Duration::from_secs(3600), Duration::from_secs(1));
     node
 }
 

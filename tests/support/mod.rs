@@ -76,6 +76,8 @@ pub struct Proc {
     log: PathBuf,
     /// Runs as this uid (so partitions can single out its traffic).
     pub uid: Option<u32>,
+    /// Environment variables of its own.
+    env: Vec<(String, String)>,
 }
 
 impl Proc {
@@ -89,6 +91,7 @@ impl Proc {
         let child = command
             .args(&self.args)
             .env("RUST_LOG", "info,openraft=warn,sled=warn,h2=warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -127,6 +130,8 @@ pub struct Cluster {
     secret: Option<&'static str>,
     metrics: bool,
     metrics_ports: std::collections::HashMap<String, u16>,
+    /// Environment of the next added process.
+    next_env: Vec<(String, String)>,
 }
 
 pub struct Options {
@@ -145,6 +150,8 @@ pub struct Options {
     pub gateway_tls: bool,
     /// Give every process a `--metrics-listen` port ([`Cluster::metrics_port`]).
     pub metrics: bool,
+    /// Runtime worker threads of each datanode (TOKIO_WORKER_THREADS; default: one per core).
+    pub datanode_workers: Option<usize>,
 }
 
 impl Default for Options {
@@ -158,6 +165,7 @@ impl Default for Options {
             secret: None,
             gateway_tls: false,
             metrics: false,
+            datanode_workers: None,
         }
     }
 }
@@ -176,6 +184,7 @@ impl Cluster {
             secret: opts.secret,
             metrics: opts.metrics,
             metrics_ports: Default::default(),
+            next_env: Vec::new(),
         };
         for (i, addr) in coordinators.iter().enumerate() {
             let name = format!("coordinator-{}", i + 1);
@@ -202,6 +211,9 @@ impl Cluster {
             }
             let listen = format!("127.0.0.1:{}", free_port());
             let zone = zones[i % zones.len()];
+            if let Some(workers) = opts.datanode_workers {
+                cluster.next_env = vec![("TOKIO_WORKER_THREADS".into(), workers.to_string())];
+            }
             cluster.add(
                 &name,
                 &[
@@ -278,6 +290,7 @@ impl Cluster {
             child: None,
             log: self.dir.path().join(format!("{name}.log")),
             uid: self.next_uid.take(),
+            env: std::mem::take(&mut self.next_env),
         };
         p.start();
         self.procs.push(p);

@@ -99,6 +99,27 @@ fn hex_float(text: &str) -> Option<(f64, bool)> {
     Some((v, v.is_infinite() || (v == 0.0 && mantissa.bytes().any(|c| c != b'0' && c != b'.'))))
 }
 
+/// Most picks a negative count (repeats allowed) of SRANDMEMBER, HRANDFIELD or ZRANDMEMBER
+/// returns: Redis builds whatever reply is asked for (a count of -2^31 is gigabytes, and
+/// seconds of one node's time); a million picks is more than any sample needs.
+pub const MAX_RANDOM_PICKS: usize = 1 << 20;
+
+/// The count of SRANDMEMBER, HRANDFIELD and ZRANDMEMBER as Redis checks it: within
+/// ±LONG_MAX, and within ±LONG_MAX/2 when each pick replies two items (WITHVALUES,
+/// WITHSCORES), where Redis would otherwise overflow the reply's length.
+pub fn random_count_arg(arg: &[u8], pairs: bool) -> Result<i64, Reply> {
+    let count = int_arg(arg)?;
+    if count == i64::MIN {
+        return Err(Reply::error(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    if pairs && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err(Reply::error("ERR value is out of range"));
+    }
+    Ok(count)
+}
+
 pub fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
     parse_i64(arg).ok_or_else(|| Reply::error(errors::NOT_INTEGER))
 }

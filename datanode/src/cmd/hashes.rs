@@ -140,14 +140,14 @@ pub(super) fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub(super) fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let count = match args.get(2) {
-        Some(c) => Some(int_arg(c)?),
-        None => None,
-    };
     let with_values = match args.get(3) {
         Some(a) if eq_ignore_case(a, "WITHVALUES") && args.len() == 4 => true,
         Some(_) => return Err(syntax_error()),
         None => false,
+    };
+    let count = match args.get(2) {
+        Some(c) => Some(super::args::random_count_arg(c, with_values)?),
+        None => None,
     };
     let h = ctx.read_hash(&args[1])?;
     let fields: Vec<(&Bytes, &Bytes)> = h.map(|h| h.iter().collect()).unwrap_or_default();
@@ -175,7 +175,8 @@ pub(super) fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         all.sort_unstable();
         all
     } else {
-        (0..count.unsigned_abs().min(1 << 20) as usize).map(|_| rand::random_range(0..fields.len())).collect()
+        let n = count.unsigned_abs().min(super::args::MAX_RANDOM_PICKS as u64) as usize;
+        (0..n).map(|_| rand::random_range(0..fields.len())).collect()
     };
     let mut out = Vec::with_capacity(picks.len() * if with_values { 2 } else { 1 });
     for i in picks {

@@ -6,7 +6,7 @@ use ferrocache_common::glob::glob_match;
 use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
-use super::args::{int_arg, intercard_args, parse_i64, syntax_error};
+use super::args::{intercard_args, parse_i64, syntax_error};
 use super::{CmdResult, Ctx};
 use crate::keyspace::Entry;
 use crate::set::Set;
@@ -147,13 +147,7 @@ pub(super) fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub(super) fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let count = match args.len() {
         2 => None,
-        3 => {
-            let c = int_arg(&args[2])?;
-            if c == i64::MIN {
-                return Err(Reply::error("ERR value is out of range"));
-            }
-            Some(c)
-        }
+        3 => Some(super::args::random_count_arg(&args[2], false)?),
         _ => return Err(syntax_error()),
     };
     let Some(s) = ctx.read_set(&args[1])? else {
@@ -165,7 +159,7 @@ pub(super) fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Some(c) => {
             // Negative: that many picks, repeats allowed.
             let all: Vec<Bytes> = s.iter().collect();
-            let n = (c.unsigned_abs() as usize).min(1 << 24);
+            let n = (c.unsigned_abs() as usize).min(super::args::MAX_RANDOM_PICKS);
             Reply::Array((0..n).map(|_| Reply::Bulk(all[rand::random_range(0..all.len())].clone())).collect())
         }
     })

@@ -547,20 +547,14 @@ pub(super) fn bzmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub(super) fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let count = match args.get(2) {
-        Some(c) => {
-            let c = int_arg(c)?;
-            if c < -(i64::MAX / 2) {
-                return Err(Reply::error("ERR value is out of range"));
-            }
-            Some(c)
-        }
-        None => None,
-    };
     let with_scores = match args.get(3) {
         Some(a) if eq_ignore_case(a, "WITHSCORES") && args.len() == 4 => true,
         Some(_) => return Err(syntax_error()),
         None => false,
+    };
+    let count = match args.get(2) {
+        Some(c) => Some(super::args::random_count_arg(c, with_scores)?),
+        None => None,
     };
     let Some(z) = ctx.read_zset(&args[1])? else {
         return Ok(if count.is_some() { Reply::Array(vec![]) } else { Reply::NullBulk });
@@ -579,10 +573,16 @@ pub(super) fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ranks.sort_unstable();
         ranks
     } else {
-        (0..count.unsigned_abs().min(1 << 24) as usize).map(|_| rand::random_range(0..len)).collect()
+        let n = count.unsigned_abs().min(super::args::MAX_RANDOM_PICKS as u64) as usize;
+        (0..n).map(|_| rand::random_range(0..len)).collect()
     };
     let entries: Vec<(Bytes, f64)> = if count >= 0 && picks.len() == len {
         z.iter().map(|(m, s)| (m.clone(), s)).collect()
+    } else if picks.len() > len {
+        // More picks than members (repeats): one walk of the set, then each pick indexes it,
+        // instead of a walk from the top per pick.
+        let all: Vec<(Bytes, f64)> = z.iter().map(|(m, s)| (m.clone(), s)).collect();
+        picks.into_iter().filter_map(|i| all.get(i).cloned()).collect()
     } else {
         picks.into_iter().filter_map(at).collect()
     };
