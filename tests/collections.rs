@@ -39,6 +39,7 @@ async fn lists_and_sets_follow_redis() {
     assert_eq!(q::<Vec<i64>>(&mut c, &["LPOS", "p", "c", "COUNT", "0"]).await.unwrap(), [2, 6, 7]);
     assert_eq!(q::<Vec<i64>>(&mut c, &["LPOS", "p", "c", "RANK", "2", "COUNT", "2"]).await.unwrap(), [6, 7]);
     assert_eq!(q::<Option<i64>>(&mut c, &["LPOS", "p", "c", "MAXLEN", "2"]).await.unwrap(), None);
+    assert!(err(&mut c, &["LPOS", "p", "c", "RANK", "-9223372036854775808"]).await.contains("value is out of range"));
     assert!(err(&mut c, &["LPOS", "p", "c", "RANK", "0"]).await.contains("RANK can't be zero"));
     assert_eq!(q::<Vec<String>>(&mut c, &["LPOP", "p", "2"]).await.unwrap(), ["a", "b"]);
     assert_eq!(q::<Vec<String>>(&mut c, &["RPOP", "p", "0"]).await.unwrap(), Vec::<String>::new());
@@ -194,6 +195,10 @@ async fn blocking_pops_wait_for_pushes_from_other_clients() {
     assert!(start.elapsed() >= Duration::from_millis(290), "{:?}", start.elapsed());
     assert!(err(&mut c, &["BLPOP", "empty", "-1"]).await.contains("timeout is negative"));
     assert!(err(&mut c, &["BLPOP", "empty", "abc"]).await.contains("timeout is not a float or out of range"));
+    // Read as a long double, as Redis reads it: a number past an f64's range is still one.
+    assert!(err(&mut c, &["BLPOP", "empty", "0x7FFFFFFFFFFFFF"]).await.contains("timeout is out of range"));
+    assert!(err(&mut c, &["BLPOP", "empty", "1e400"]).await.contains("timeout is out of range"));
+    assert_eq!(q::<Value>(&mut c, &["BLPOP", "empty", "1e-400"]).await.unwrap(), Value::Nil);
 
     // Woken by a push on another connection; other clients are not held up meanwhile.
     let mut waits = Vec::new();

@@ -104,15 +104,17 @@ fn hex_float(text: &str) -> Option<(f64, bool)> {
 /// seconds of one node's time); a million picks is more than any sample needs.
 pub const MAX_RANDOM_PICKS: usize = 1 << 20;
 
+/// Redis's `getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX)` answer for LONG_MIN.
+pub const LONG_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+
 /// The count of SRANDMEMBER, HRANDFIELD and ZRANDMEMBER as Redis checks it: within
 /// ±LONG_MAX, and within ±LONG_MAX/2 when each pick replies two items (WITHVALUES,
 /// WITHSCORES), where Redis would otherwise overflow the reply's length.
 pub fn random_count_arg(arg: &[u8], pairs: bool) -> Result<i64, Reply> {
     let count = int_arg(arg)?;
     if count == i64::MIN {
-        return Err(Reply::error(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
+        return Err(Reply::error(LONG_RANGE));
     }
     if pairs && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
         return Err(Reply::error("ERR value is out of range"));
@@ -247,9 +249,19 @@ pub fn intercard_args(args: &[Bytes]) -> Result<(&[Bytes], usize), Reply> {
 
 /// A blocking command's timeout in seconds (0 = forever), Redis's checks.
 pub fn timeout_arg(arg: &[u8]) -> Result<f64, Reply> {
-    let t = parse_f64(arg)
-        .filter(|t| !t.is_nan())
-        .ok_or_else(|| Reply::error("ERR timeout is not a float or out of range"))?;
+    let not_float = || Reply::error("ERR timeout is not a float or out of range");
+    if arg.first().is_none_or(|&c| c_isspace(c)) {
+        return Err(not_float());
+    }
+    let text = std::str::from_utf8(arg).map_err(|_| not_float())?;
+    let (t, beyond_f64) = strtod_whole(text).ok_or_else(not_float)?;
+    if t.is_nan() {
+        return Err(not_float());
+    }
+    // Redis reads a timeout as a long double (`string2ld`), which holds what an f64 cannot:
+    // 1e400 is a number (out of range below), and 1e-400 a positive one that Redis rounds
+    // up to a 1 ms wait.
+    let t = if beyond_f64 && t == 0.0 && t.is_sign_positive() { f64::MIN_POSITIVE } else { t };
     // Redis counts the deadline in ms on a signed 64-bit clock.
     if t * 1000.0 >= i64::MAX as f64 {
         return Err(Reply::error("ERR timeout is out of range"));

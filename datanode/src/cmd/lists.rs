@@ -279,7 +279,7 @@ pub(super) fn lpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 return Err(Reply::error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"));
             }
             if rank == i64::MIN {
-                return Err(Reply::error(OUT_OF_RANGE_POSITIVE));
+                return Err(Reply::error(super::args::LONG_RANGE));
             }
         } else if eq_ignore_case(&args[i], "COUNT") {
             // Redis answers this for a count that is not a number too.
