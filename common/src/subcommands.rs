@@ -159,6 +159,43 @@ pub fn lookup(name: &str) -> Option<&'static SubcommandSpec> {
     SUBCOMMANDS.binary_search_by(|s| s.name.cmp(name)).ok().map(|i| &SUBCOMMANDS[i])
 }
 
+/// Whether `command` (lowercase) is a container: it has subcommands of its own.
+pub fn is_container(command: &str) -> bool {
+    let at = SUBCOMMANDS.partition_point(|s| s.name < command);
+    SUBCOMMANDS.get(at).is_some_and(|s| {
+        s.name.len() > command.len() && s.name.starts_with(command) && s.name.as_bytes()[command.len()] == b'|'
+    })
+}
+
+/// Redis's check of a container command's subcommand before the command runs (in
+/// `processCommand`): an unknown subcommand, or a known one with the wrong number of
+/// arguments, is refused with Redis's error. Ok for other commands.
+pub fn check(command: &str, args: &[impl AsRef<[u8]>]) -> Result<(), String> {
+    let Some(sub) = args.get(1).map(|a| a.as_ref()) else { return Ok(()) };
+    if !is_container(command) {
+        return Ok(());
+    }
+    let name = format!("{command}|{}", String::from_utf8_lossy(sub).to_ascii_lowercase());
+    match lookup(&name) {
+        None => {
+            let shown: String = String::from_utf8_lossy(sub).chars().take(128).collect();
+            Err(format!("ERR unknown subcommand '{shown}'. Try {} HELP.", command.to_ascii_uppercase()))
+        }
+        Some(s) if !arity_ok(s.arity, args.len()) => {
+            Err(format!("ERR wrong number of arguments for '{}' command", s.name))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+fn arity_ok(arity: i32, n: usize) -> bool {
+    if arity >= 0 {
+        n == arity as usize
+    } else {
+        n >= arity.unsigned_abs() as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +207,21 @@ mod tests {
             assert!(lookup(&e.name).is_some(), "{} has no COMMAND INFO entry", e.name);
         }
         assert_eq!(lookup("object|encoding").map(|s| (s.arity, s.first_key)), Some((3, 2)));
+    }
+
+    #[test]
+    fn containers_check_subcommands_as_redis_does() {
+        assert!(is_container("object") && is_container("xinfo") && is_container("acl"));
+        assert!(!is_container("get") && !is_container("obj") && !is_container("xinfox"));
+        assert_eq!(check("object", &["OBJECT", "ENCODING", "k"]), Ok(()));
+        assert_eq!(check("get", &["GET", "k"]), Ok(()));
+        assert_eq!(check("object", &["OBJECT", "foo"]), Err("ERR unknown subcommand 'foo'. Try OBJECT HELP.".into()));
+        assert_eq!(
+            check("object", &["OBJECT", "Encoding"]),
+            Err("ERR wrong number of arguments for 'object|encoding' command".into())
+        );
+        assert_eq!(check("script", &["SCRIPT", "EXISTS", "a", "b"]), Ok(()));
+        let long = "x".repeat(300);
+        assert_eq!(check("memory", &["MEMORY", long.as_str()]).unwrap_err().len(), 128 + 43);
     }
 }

@@ -461,11 +461,19 @@ pub(super) fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub(super) fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = args[1].to_ascii_uppercase();
     match (sub.as_slice(), args.len()) {
-        (b"USAGE", 3) => {}
-        (b"USAGE", 5) if args[3].eq_ignore_ascii_case(b"SAMPLES") => {
-            super::args::int_arg(&args[4])?;
+        (b"USAGE", n) if n >= 3 => {
+            // SAMPLES may repeat (the last wins); the size here is exact, so it is only checked.
+            let mut i = 3;
+            while i < n {
+                if !(args[i].eq_ignore_ascii_case(b"SAMPLES") && i + 1 < n) {
+                    return Err(Reply::error(errors::SYNTAX));
+                }
+                if super::args::int_arg(&args[i + 1])? < 0 {
+                    return Err(Reply::error(errors::SYNTAX));
+                }
+                i += 2;
+            }
         }
-        (b"USAGE", _) => return Err(Reply::error(errors::SYNTAX)),
         (b"DOCTOR", 2) => return Ok(Reply::Verbatim(Bytes::from_static(
             b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.",
         ))),

@@ -297,9 +297,9 @@ pub(crate) fn script(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         (b"EXISTS", n) if n >= 3 => {
             Ok(Reply::Array(args[2..].iter().map(|sha| Reply::Integer(env.scripts.exists(sha) as i64)).collect()))
         }
-        (b"FLUSH", 2 | 3) => {
-            let mode_ok =
-                args.get(2).is_none_or(|m| m.eq_ignore_ascii_case(b"ASYNC") || m.eq_ignore_ascii_case(b"SYNC"));
+        (b"FLUSH", n) if n >= 2 => {
+            let mode_ok = n <= 3
+                && args.get(2).is_none_or(|m| m.eq_ignore_ascii_case(b"ASYNC") || m.eq_ignore_ascii_case(b"SYNC"));
             if mode_ok {
                 env.scripts.flush();
                 if ctx.primary {

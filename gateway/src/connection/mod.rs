@@ -1199,6 +1199,13 @@ async fn dispatch(
         session.tx.flag();
         return ready(Reply::error(errors::wrong_arity(spec.name)));
     }
+    // Containers (OBJECT, XINFO, CONFIG, ...) all take a variable number of arguments.
+    if spec.arity < 0 && args.len() >= 2 {
+        if let Err(e) = ferrocache_common::subcommands::check(spec.name, &args) {
+            session.tx.flag();
+            return ready(Reply::error(e));
+        }
+    }
     // CLIENT PAUSE holds commands here, before they run (their clock starts when let go).
     if session.pause.clone().wait(spec).await {
         session.now = Instant::now();
