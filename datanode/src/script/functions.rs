@@ -290,6 +290,11 @@ impl Functions {
         self.libraries.values().map(|l| l.code.clone()).collect()
     }
 
+    /// Whether a function of this name is loaded.
+    pub fn exists(&self, name: &[u8]) -> bool {
+        self.find(name).is_some()
+    }
+
     fn find(&self, name: &[u8]) -> Option<&Func> {
         let name = String::from_utf8_lossy(name);
         self.libraries.values().find_map(|l| l.functions.get(name.as_ref()))

@@ -65,6 +65,10 @@ pub(crate) fn fcall(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> CmdRe
         return Err(Reply::error("ERR scripts cannot run in this context"));
     };
     let result = (|| {
+        // Redis looks the function up before it reads the number of keys.
+        if !env.scripts.functions.exists(&args[1]) {
+            return Err(Reply::error("ERR Function not found"));
+        }
         let numkeys = crate::cmd::parse_i64(&args[2]).ok_or_else(|| Reply::error("ERR Bad number of keys provided"))?;
         if numkeys > args.len() as i64 - 3 {
             return Err(Reply::error("ERR Number of keys can't be greater than number of args"));

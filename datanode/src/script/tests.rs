@@ -79,6 +79,9 @@ fn scripts_see_keys_and_argv_and_call_commands() {
     assert_eq!(n.run(&["EVAL", "return redis.call('GET', 'missing')", "0"]), Reply::NullBulk);
     assert_eq!(n.run(&["EVAL", "return redis.status_reply('PONG')", "0"]), Reply::Simple("PONG".into()));
     assert_eq!(n.run(&["EVAL", "return redis.error_reply('-MY error')", "0"]), Reply::error("MY error"));
+    assert_eq!(n.run(&["EVAL", "return redis.error_reply('oops')", "0"]), Reply::error("ERR oops"));
+    assert_eq!(n.run(&["EVAL", "return redis.error_reply('-x y\\r\\n').err", "0"]), Reply::Bulk("x y".into()));
+    assert_eq!(n.run(&["FCALL", "nothing", "-1"]), Reply::error("ERR Function not found"));
     assert_eq!(n.run(&["EVAL", "return redis.sha1hex('')", "0"]), bulk("da39a3ee5e6b4b0d3255bfef95601890afd80709"));
     // The bundled libraries are there, inside the sandbox.
     assert_eq!(n.run(&["EVAL", "return cjson.encode({ARGV[1], {k = 1}})", "0", "v"]), bulk(r#"["v",{"k":1}]"#));

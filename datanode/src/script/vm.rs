@@ -31,10 +31,17 @@ local internal = ...
 redis = {}
 -- redis.call is set from Rust (a C function, see Vm::new).
 redis.pcall = function(...) return internal.exec(false, ...) end
+-- As Redis's luaPushErrorBuff: "CODE msg" keeps its code, a message without one gets ERR,
+-- and the message loses surrounding CR/LF.
 redis.error_reply = function(msg)
   if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
   if string.sub(msg, 1, 1) == '-' then msg = string.sub(msg, 2) end
-  return {err = msg}
+  local code, text = 'ERR', msg
+  local space = string.find(msg, ' ', 1, true)
+  if space then code, text = string.sub(msg, 1, space - 1), string.sub(msg, space + 1) end
+  text = (string.gsub(text, '^[\r\n]+', ''))
+  text = (string.gsub(text, '[\r\n]+$', ''))
+  return {err = code .. ' ' .. text}
 end
 redis.status_reply = function(msg)
   if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
