@@ -121,9 +121,11 @@ pub fn decode(long_range: Range, lat_range: Range, hash: Hash) -> Area {
     }
 }
 
-/// The centre of a stored score's cell: (longitude, latitude).
+/// The centre of a stored score's cell: (longitude, latitude), clamped to the indexable
+/// area as Redis clamps it. A point on the area's top or right edge (longitude 180, latitude
+/// 85.05112878) is stored past 52 bits, so any non-negative score below 2^64 decodes.
 pub fn decode_score(score: f64) -> Option<(f64, f64)> {
-    if !(0.0..=((1u64 << 52) as f64)).contains(&score) {
+    if !(0.0..18_446_744_073_709_551_616.0).contains(&score) {
         return None;
     }
     let (long_range, lat_range) = wgs84();
@@ -344,5 +346,12 @@ mod tests {
         assert_eq!(format!("{:.4}", distance(plon, plat, clon, clat)), "166274.1516");
         assert!(encode_wgs84(181.0, 0.0, STEP_MAX).is_none());
         assert!(encode_wgs84(0.0, 86.0, STEP_MAX).is_none());
+        // The top-right corner is stored past 52 bits (Redis: 13510798882111488) and decodes
+        // to the corner, as GEOPOS / GEOHASH show it in Redis.
+        let corner = encode_wgs84(180.0, 85.05112878, STEP_MAX).unwrap().align52();
+        assert_eq!(corner, 13510798882111488);
+        assert_eq!(decode_score(corner as f64), Some((180.0, 85.05112878)));
+        assert_eq!(standard_geohash(corner as f64).unwrap(), "bp05b5048p0");
+        assert_eq!(decode_score(-1.0), None);
     }
 }
