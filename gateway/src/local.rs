@@ -300,7 +300,7 @@ fn client(session: &mut Session, args: &[Bytes]) -> Reply {
         "getredir" if args.len() == 2 => Reply::Integer(-1),
         "trackinginfo" if args.len() == 2 => Reply::Map(vec![
             text("flags"),
-            Reply::Set(vec![Reply::Simple("off".into())]),
+            Reply::Set(vec![text("off")]),
             text("redirect"),
             Reply::Integer(-1),
             text("prefixes"),

@@ -163,7 +163,8 @@ fn check_on(mut s: Settings, current: Option<&Settings>) -> Result<Settings, Rep
 /// CLIENT TRACKINGINFO.
 pub fn info(settings: Option<&Settings>, caching: Caching, redirect_broken: bool) -> Reply {
     let text = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
-    let flag = |s: &str| Reply::Simple(s.to_string());
+    // Bulk strings in a set, as Redis writes them (addReplyBulkCString).
+    let flag = text;
     let (flags, redirect, prefixes) = match settings {
         None => (vec![flag("off")], -1, Vec::new()),
         Some(s) => {

@@ -97,7 +97,8 @@ pub fn handle(me: &User, acl: &Acl, log: &Mutex<AclLog>, args: &[Bytes]) -> Repl
 fn getuser(u: &User) -> Reply {
     Reply::Map(vec![
         text("flags"),
-        Reply::Array(u.flags().into_iter().map(text).collect()),
+        // A set in RESP3, as Redis sends it.
+        Reply::Set(u.flags().into_iter().map(text).collect()),
         text("passwords"),
         Reply::Array(u.passwords.iter().map(|p| text(p)).collect()),
         text("commands"),
