@@ -43,10 +43,16 @@ impl Heartbeat {
     pub fn spawn(self, cancel: CancellationToken) -> std::io::Result<impl std::future::Future<Output = ()>> {
         let main = tokio::runtime::Handle::current();
         let (done, ended) = tokio::sync::oneshot::channel::<()>();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         std::thread::Builder::new().name("heartbeat".into()).spawn(move || {
-            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => self.run(&rt, &main, &cancel),
-                Err(e) => tracing::error!("heartbeat runtime: {e}"),
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(&rt, &main, &cancel)));
+            if ran.is_err() {
+                // A bug in applying assignments. A datanode that lives on without heartbeats
+                // never learns of its own demotion: stop, as a panicking write does
+                // (panic_guard), and let the supervisor restart it.
+                tracing::error!("the heartbeat panicked: stopping the datanode");
+                eprintln!("ferrocache datanode: the heartbeat panicked; stopping");
+                std::process::abort();
             }
             let _ = done.send(());
         })?;
