@@ -1,4 +1,5 @@
-//! This process's CPU time, for INFO's `# CPU` section (Redis's used_cpu_user/used_cpu_sys).
+//! This process's CPU time and resident memory, for INFO's `# CPU` section (Redis's
+//! used_cpu_user/used_cpu_sys) and `used_memory_rss`.
 
 /// Clock ticks per second in /proc (USER_HZ: 100 on every Linux architecture).
 const USER_HZ: f64 = 100.0;
@@ -26,9 +27,27 @@ pub fn info_fields(prefix: &str) -> String {
     }
 }
 
+/// Bytes of this process's memory resident in RAM (VmRSS). None where /proc is not there.
+pub fn resident_bytes() -> Option<u64> {
+    parse_rss(&std::fs::read_to_string("/proc/self/status").ok()?)
+}
+
+fn parse_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line["VmRSS:".len()..].trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kb.checked_mul(1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resident_memory_is_read_from_status() {
+        assert_eq!(parse_rss("Name:\tx\nVmRSS:\t   1234 kB\nVmSwap:\t0 kB\n"), Some(1234 * 1024));
+        assert_eq!(parse_rss("Name:\tx\n"), None);
+        assert!(resident_bytes().is_some_and(|b| b > 0));
+    }
 
     #[test]
     fn fields_are_counted_after_the_name() {

@@ -17,9 +17,13 @@ pub fn node_info(node: &Node) -> String {
         let bytes = st.dbs.approx_bytes();
         s.push_str("# Memory\r\n");
         s.push_str(&format!("used_memory:{bytes}\r\nused_memory_human:{}\r\n", human(bytes)));
+        // The datanode process's, as Redis's is its process's: every node it hosts shares it.
+        if let Some(rss) = ferrocache_common::cpu::resident_bytes() {
+            s.push_str(&format!("used_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\n", human(rss as usize)));
+        }
         let max = st.memory.maxmemory as usize;
         s.push_str(&format!(
-            "maxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n",
+            "maxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_allocator:libc\r\n",
             human(max),
             st.memory.policy.name()
         ));

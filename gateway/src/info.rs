@@ -37,8 +37,9 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, session: &Ses
     // A cluster node port is a Redis Cluster node to its clients (redis-cli --cluster looks
     // for cluster_enabled:1); the proxy endpoints are standalone servers to theirs.
     let node_port = endpoint.kind == crate::router::EndpointKind::Node;
+    let now_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
     let server = format!(
-        "redis_version:{}\r\nferrocache_version:{}\r\nredis_mode:{}\r\nos:{}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nexecutable:ferrocache\r\nreplication_group_id:{}\r\n",
+        "redis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nferrocache_version:{}\r\nredis_mode:{}\r\nos:{}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nlru_clock:{}\r\nexecutable:ferrocache\r\nconfig_file:\r\nio_threads_active:0\r\nreplication_group_id:{}\r\n",
         crate::REDIS_VERSION,
         env!("CARGO_PKG_VERSION"),
         if node_port { "cluster" } else { "standalone" },
@@ -46,8 +47,11 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, session: &Ses
         std::process::id(),
         shared.run_id,
         endpoint.port,
+        now_us,
         uptime,
         uptime / 86400,
+        // Redis's LRU clock: seconds, 24 bits.
+        (now_us / 1_000_000) & ((1 << 24) - 1),
         endpoint.group_id,
     );
     let clients =
