@@ -460,7 +460,9 @@ async fn keys_and_expiry(c: &mut MultiplexedConnection) {
     assert_eq!(q::<i64>(c, &["EXPIRE", "k3", "50", "LT"]).await.unwrap(), 1);
     let at: i64 = q(c, &["EXPIRETIME", "k3"]).await.unwrap();
     let pat: i64 = q(c, &["PEXPIRETIME", "k3"]).await.unwrap();
-    assert_eq!(at, pat / 1000);
+    assert_eq!(at, (pat + 500) / 1000, "rounded to the nearest second, as Redis does");
+    let _: () = q(c, &["SET", "k4", "v", "PXAT", "99999999999999"]).await.unwrap();
+    assert_eq!(q::<i64>(c, &["EXPIRETIME", "k4"]).await.unwrap(), 100_000_000_000);
     assert_eq!(q::<i64>(c, &["PERSIST", "k3"]).await.unwrap(), 1);
     assert_eq!(q::<i64>(c, &["TTL", "k3"]).await.unwrap(), -1);
     assert_eq!(q::<i64>(c, &["TTL", "nope"]).await.unwrap(), -2);

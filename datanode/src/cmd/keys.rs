@@ -125,6 +125,8 @@ pub(super) fn expiretime(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64) -> CmdRes
     Ok(Reply::Integer(match ctx.peek(&args[1]) {
         None => -2,
         Some(e) if e.expires_at == 0 => -1,
+        // Seconds are rounded to the nearest, as Redis rounds TTL and EXPIRETIME alike.
+        Some(e) if unit == 1000 => (e.expires_at + 500) / 1000,
         Some(e) => e.expires_at / unit,
     }))
 }
