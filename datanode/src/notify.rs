@@ -117,6 +117,9 @@ pub fn command_events(
     gone: impl Fn(usize, &[u8]) -> bool,
 ) -> Vec<Event> {
     let mut out = Vec::new();
+    if let Some(events) = list_move_events(rule, args, changed, &gone) {
+        return events;
+    }
     let mut seen: Vec<&DbKey> = Vec::new();
     for changed in changed {
         if seen.contains(&changed) {
@@ -126,9 +129,20 @@ pub fn command_events(
         seen.push(changed);
         let (db, key) = changed;
         let Some((class, event)) = rule.event(args, second) else { continue };
+        // An expiry in the past deletes the key (`del`, as Redis announces it), and a STORE
+        // whose result is empty deletes its destination: only `del` is announced then.
+        if gone(*db, key) && (event == "expire" || event.ends_with("store")) {
+            out.push(Event { class: notify::GENERIC, name: "del", db: *db, key: key.clone() });
+            continue;
+        }
         out.push(Event { class, name: event, db: *db, key: key.clone() });
         if rule.sets_expiry(args) {
             out.push(Event { class: notify::GENERIC, name: "expire", db: *db, key: key.clone() });
+            if gone(*db, key) {
+                // A SET whose expiry time had already passed: the key expired at once.
+                out.push(Event { class: notify::EXPIRED, name: "expired", db: *db, key: key.clone() });
+                continue;
+            }
         }
         let deleting = matches!(event, "del" | "rename_from" | "move_from");
         if !deleting && gone(*db, key) && class != notify::GENERIC {
@@ -136,6 +150,34 @@ pub fn command_events(
         }
     }
     out
+}
+
+/// LMOVE, BLMOVE, RPOPLPUSH and BRPOPLPUSH announce as Redis does: the push on the
+/// destination first, then the pop on the source (then `del` if the source emptied), both
+/// even when source and destination are one list. None for other rules.
+fn list_move_events(
+    rule: Rule,
+    args: &[Bytes],
+    changed: &[DbKey],
+    gone: &impl Fn(usize, &[u8]) -> bool,
+) -> Option<Vec<Event>> {
+    let list_move = matches!(rule, Rule::ListMove | Rule::FromTo(notify::LIST, "rpop", "lpush"));
+    if !list_move {
+        return None;
+    }
+    let (Some((db, _)), Some(source), Some(destination)) = (changed.first(), args.get(1), args.get(2)) else {
+        return Some(Vec::new());
+    };
+    let (_, pop) = rule.event(args, false)?;
+    let (_, push) = rule.event(args, true)?;
+    let mut out = vec![
+        Event { class: notify::LIST, name: push, db: *db, key: destination.clone() },
+        Event { class: notify::LIST, name: pop, db: *db, key: source.clone() },
+    ];
+    if gone(*db, source) {
+        out.push(Event { class: notify::GENERIC, name: "del", db: *db, key: source.clone() });
+    }
+    Some(out)
 }
 
 /// The events of a command that just ran: for the keys it made dirty since `dirty_from`,
@@ -189,10 +231,20 @@ mod tests {
         };
         let events = events_of(&[b("LPOP"), b("l")], &[b("l")], &|_| true);
         assert_eq!(events.iter().map(|e| e.name).collect::<Vec<_>>(), ["lpop", "del"]);
+        let names = |events: Vec<Event>| events.iter().map(|e| e.name).collect::<Vec<_>>();
+        let lmove = [b("LMOVE"), b("a"), b("b"), b("LEFT"), b("RIGHT")];
+        assert_eq!(names(events_of(&lmove, &[b("a"), b("b")], &|k| k == b"a")), ["rpush", "lpop", "del"]);
+        let same = [b("RPOPLPUSH"), b("a"), b("a")];
+        assert_eq!(names(events_of(&same, &[b("a")], &|_| false)), ["lpush", "rpop"]);
+        assert_eq!(names(events_of(&[b("EXPIRE"), b("k"), b("-1")], &[b("k")], &|_| true)), ["del"]);
+        assert_eq!(names(events_of(&[b("SDIFFSTORE"), b("d"), b("x")], &[b("d")], &|_| true)), ["del"]);
+        let past = [b("SET"), b("k"), b("v"), b("EXAT"), b("1")];
+        assert_eq!(names(events_of(&past, &[b("k")], &|_| true)), ["set", "expire", "expired"]);
         let events = events_of(&[b("RENAME"), b("a"), b("b")], &[b("a"), b("b")], &|k| k == b"a");
         assert_eq!(events.iter().map(|e| e.name).collect::<Vec<_>>(), ["rename_from", "rename_to"]);
         let events = events_of(&[b("LMOVE"), b("s"), b("d"), b("LEFT"), b("RIGHT")], &[b("s"), b("d")], &|_| false);
-        assert_eq!(events.iter().map(|e| e.name).collect::<Vec<_>>(), ["lpop", "rpush"]);
+        // Redis announces the push before the pop (checked against redis-server).
+        assert_eq!(events.iter().map(|e| e.name).collect::<Vec<_>>(), ["rpush", "lpop"]);
         // A key named like a direction word is not the direction.
         let events = events_of(&[b("LMPOP"), b("2"), b("left"), b("b"), b("RIGHT")], &[b("left")], &|_| false);
         assert_eq!(events[0].name, "rpop");

@@ -57,10 +57,15 @@ pub(super) fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         b"0" => false,
         _ => return Err(Reply::error("ERR bit is not an integer or out of range")),
     };
+    let before = ctx.get_string(&args[1])?.map(|d| d.len());
     let mut data = grown(ctx, &args[1], bit + 1)?;
     let old = get_bit(&data, bit);
-    set_bit(&mut data, bit, on);
-    write_in_place(ctx, &args[1], Bytes::from(data), Some(args));
+    // As Redis: a write (event, WATCH, replication) only when the string was created, grew
+    // or the bit changed.
+    if before != Some(data.len()) || (old != 0) != on {
+        set_bit(&mut data, bit, on);
+        write_in_place(ctx, &args[1], Bytes::from(data), Some(args));
+    }
     Ok(Reply::Integer(old as i64))
 }
 

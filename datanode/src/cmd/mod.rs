@@ -210,11 +210,17 @@ impl<'a> Ctx<'a> {
     /// Replaces whatever `dest` held with a command's result (None: `dest` is deleted) and
     /// records `effect`, the command itself (it gives the same result on a replica): the
     /// STORE of SORT, GEORADIUS/GEOSEARCHSTORE and the Z*STORE commands.
+    /// An empty result where `dest` did not exist changes nothing: as in Redis, no event,
+    /// no WATCH invalidation, nothing replicated.
     fn store(&mut self, dest: &Bytes, value: Option<Value>, effect: Vec<Bytes>) {
         self.expire_if_needed(dest);
-        self.ks.remove(dest);
-        if let Some(value) = value {
-            self.ks.insert(dest, Entry::new(value));
+        let existed = self.ks.remove(dest).is_some();
+        match value {
+            Some(value) => {
+                self.ks.insert(dest, Entry::new(value));
+            }
+            None if !existed => return,
+            None => {}
         }
         self.propagate(effect, &[dest]);
     }

@@ -224,12 +224,8 @@ pub(super) fn combine(ctx: &mut Ctx<'_>, args: &[Bytes], op: Op, store: bool) ->
     let dest = &args[1];
     let n = result.len() as i64;
     // The destination is replaced whatever it held.
-    ctx.expire_if_needed(dest);
-    ctx.ks.remove(dest);
-    if !result.is_empty() {
-        ctx.ks.insert(dest, Entry::new(Value::Set(Box::new(result))));
-    }
-    ctx.propagate(args.to_vec(), &[dest]);
+    let value = (!result.is_empty()).then(|| Value::Set(Box::new(result)));
+    ctx.store(dest, value, args.to_vec());
     Ok(Reply::Integer(n))
 }
 

@@ -96,10 +96,11 @@ pub(super) fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(answer(false, old));
     }
     if expires_at != 0 && expires_at <= ctx.now {
-        // An absolute time already past: the key ends up deleted, as in Redis.
-        if ctx.delete(key) {
-            ctx.propagate(vec![DEL, key.clone()], &[key]);
-        }
+        // An absolute time already past: the key is set and expires at once, so it ends up
+        // deleted; it counts as changed (WATCH) and announces set, expire, expired, as in
+        // Redis.
+        ctx.delete(key);
+        ctx.propagate(vec![DEL, key.clone()], &[key]);
         return Ok(answer(true, old));
     }
     store(ctx, key, value.clone(), expires_at, keep_ttl);
