@@ -22,6 +22,11 @@ pub const LEADER_HEADER: &str = "x-ferrocache-leader";
 /// not a dead one, and must not cost a failover.
 const LOCK_WAIT: Duration = Duration::from_millis(5);
 
+/// How long the lease renewal waits for a node's lock: longer than the report's wait, as a
+/// primary under heavy load takes its lock batch after batch and a lapsed lease refuses
+/// writes; shorter than any long command, which it must not wait out.
+const LEASE_LOCK_WAIT: Duration = Duration::from_millis(100);
+
 /// How long a node may hold its lock (outside a script) and still be reported alive. Past
 /// it the lock is taken to be stuck: the heartbeat goes silent, so the coordinators fail
 /// over this datanode's primaries (Sentinel's default down-after, 30 s).
@@ -146,7 +151,7 @@ impl Heartbeat {
                     // taken after the assignments, so a node demoted by this reply gets none.
                     let until = sent_at + Duration::from_millis(resp.lease_ms);
                     for node in self.host.nodes() {
-                        node.renew_lease(until, LOCK_WAIT);
+                        node.renew_lease(until, LEASE_LOCK_WAIT);
                     }
                 }
                 Err(status) => {
