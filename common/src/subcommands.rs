@@ -175,10 +175,11 @@ pub fn check(command: &str, args: &[impl AsRef<[u8]>]) -> Result<(), String> {
     if !is_container(command) {
         return Ok(());
     }
-    let name = format!("{command}|{}", String::from_utf8_lossy(sub).to_ascii_lowercase());
-    match lookup(&name) {
+    // A subcommand name is short: a long argument is unknown without copying it.
+    let known = (sub.len() <= 32).then(|| format!("{command}|{}", String::from_utf8_lossy(sub).to_ascii_lowercase()));
+    match known.as_deref().and_then(lookup) {
         None => {
-            let shown: String = String::from_utf8_lossy(sub).chars().take(128).collect();
+            let shown: String = String::from_utf8_lossy(&sub[..sub.len().min(512)]).chars().take(128).collect();
             Err(format!("ERR unknown subcommand '{shown}'. Try {} HELP.", command.to_ascii_uppercase()))
         }
         Some(s) if !arity_ok(s.arity, args.len()) => {

@@ -6,6 +6,9 @@ use crate::node::{AppendFsync, Node, Role};
 pub fn node_info(node: &Node) -> String {
     let acks = node.acked_offsets();
     let best_lag = node.best_replica_lag_ms();
+    // Read from /proc before the node's lock is taken.
+    let cpu = ferrocache_common::cpu::info_fields("used_cpu_");
+    let rss = ferrocache_common::cpu::resident_bytes();
     node.with_state(|st| {
         let mut s = String::new();
         s.push_str("# Clients\r\n");
@@ -13,12 +16,12 @@ pub fn node_info(node: &Node) -> String {
         s.push_str(&format!("blocked_clients:{blocked}\r\n"));
         // The datanode process's: where the node's commands run.
         s.push_str("# CPU\r\n");
-        s.push_str(&ferrocache_common::cpu::info_fields("used_cpu_"));
+        s.push_str(&cpu);
         let bytes = st.dbs.approx_bytes();
         s.push_str("# Memory\r\n");
         s.push_str(&format!("used_memory:{bytes}\r\nused_memory_human:{}\r\n", human(bytes)));
         // The datanode process's, as Redis's is its process's: every node it hosts shares it.
-        if let Some(rss) = ferrocache_common::cpu::resident_bytes() {
+        if let Some(rss) = rss {
             s.push_str(&format!("used_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\n", human(rss as usize)));
         }
         let max = st.memory.maxmemory as usize;

@@ -26,11 +26,13 @@ pub enum Rule {
     /// This event for every changed key.
     Each(u32, &'static str),
     /// The first changed key fires the first event, the others the second (RENAME's
-    /// rename_from / rename_to, SMOVE's srem / sadd, RPOPLPUSH's rpop / lpush).
+    /// rename_from / rename_to, SMOVE's srem / sadd).
     FromTo(u32, &'static str, &'static str),
     /// LMOVE / BLMOVE: lpop or rpop on the source and lpush or rpush on the destination, by
     /// the LEFT/RIGHT words at arguments 3 and 4.
     ListMove,
+    /// RPOPLPUSH / BRPOPLPUSH: rpop on the source, lpush on the destination.
+    PopPush,
     /// LMPOP / BLMPOP: lpop with LEFT, else rpop.
     ListMultiPop,
     /// ZMPOP / BZMPOP: zpopmax with MAX, else zpopmin.
@@ -85,6 +87,7 @@ impl Rule {
                 };
                 (LIST, name)
             }
+            Rule::PopPush => (LIST, if second { "lpush" } else { "rpop" }),
             Rule::ListMultiPop => (LIST, if direction(b"LEFT") { "lpop" } else { "rpop" }),
             Rule::ZsetMultiPop => (ZSET, if direction(b"MAX") { "zpopmax" } else { "zpopmin" }),
             Rule::GetEx => {
@@ -161,8 +164,7 @@ fn list_move_events(
     changed: &[DbKey],
     gone: &impl Fn(usize, &[u8]) -> bool,
 ) -> Option<Vec<Event>> {
-    let list_move = matches!(rule, Rule::ListMove | Rule::FromTo(notify::LIST, "rpop", "lpush"));
-    if !list_move {
+    if !matches!(rule, Rule::ListMove | Rule::PopPush) {
         return None;
     }
     let (Some((db, _)), Some(source), Some(destination)) = (changed.first(), args.get(1), args.get(2)) else {

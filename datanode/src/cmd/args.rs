@@ -10,14 +10,20 @@ pub use ferrocache_common::int::parse_i64;
 /// hexadecimal (`0x10`, `0x1.8p3`) or `inf`/`infinity` — with no leading space, not NaN,
 /// and not out of range (`1e400` and `1e-400` are refused, an explicit `inf` is not).
 pub fn parse_f64(s: &[u8]) -> Option<f64> {
-    if s.first().is_none_or(|&c| c_isspace(c)) {
-        return None;
-    }
-    let (v, out_of_range) = strtod_whole(std::str::from_utf8(s).ok()?)?;
-    if v.is_nan() || (out_of_range && (v.is_infinite() || v == 0.0)) {
+    let (v, out_of_range) = strtod_number(s)?;
+    if out_of_range && (v.is_infinite() || v == 0.0) {
         return None;
     }
     Some(v)
+}
+
+/// `string2d`'s text rules (one whole number, no leading space, not NaN): the value and
+/// whether it is beyond an f64's range (C's ERANGE), for the caller to judge.
+fn strtod_number(s: &[u8]) -> Option<(f64, bool)> {
+    if s.first().is_none_or(|&c| c_isspace(c)) {
+        return None;
+    }
+    strtod_whole(std::str::from_utf8(s).ok()?).filter(|(v, _)| !v.is_nan())
 }
 
 /// A score range's bound as Redis's `zslParseRange` reads it: `strtod` over the whole text
@@ -249,15 +255,8 @@ pub fn intercard_args(args: &[Bytes]) -> Result<(&[Bytes], usize), Reply> {
 
 /// A blocking command's timeout in seconds (0 = forever), Redis's checks.
 pub fn timeout_arg(arg: &[u8]) -> Result<f64, Reply> {
-    let not_float = || Reply::error("ERR timeout is not a float or out of range");
-    if arg.first().is_none_or(|&c| c_isspace(c)) {
-        return Err(not_float());
-    }
-    let text = std::str::from_utf8(arg).map_err(|_| not_float())?;
-    let (t, beyond_f64) = strtod_whole(text).ok_or_else(not_float)?;
-    if t.is_nan() {
-        return Err(not_float());
-    }
+    let (t, beyond_f64) =
+        strtod_number(arg).ok_or_else(|| Reply::error("ERR timeout is not a float or out of range"))?;
     // Redis reads a timeout as a long double (`string2ld`), which holds what an f64 cannot:
     // 1e400 is a number (out of range below), and 1e-400 a positive one that Redis rounds
     // up to a 1 ms wait.

@@ -42,12 +42,17 @@ fn offset_arg(ctx: &Ctx<'_>, arg: &[u8], width: Option<u64>) -> Result<u64, Repl
 
 /// The string under `key` as bytes to change, grown with zero bytes to hold `bits` bits.
 fn grown(ctx: &mut Ctx<'_>, key: &[u8], bits: u64) -> Result<Vec<u8>, Reply> {
-    let mut data = ctx.get_string(key)?.map(|b| b.to_vec()).unwrap_or_default();
+    Ok(grow(ctx.get_string(key)?, bits))
+}
+
+/// A copy of `data` (empty if None) zero-padded to hold `bits` bits.
+fn grow(data: Option<Bytes>, bits: u64) -> Vec<u8> {
+    let mut data = data.map(|b| b.to_vec()).unwrap_or_default();
     let need = bits.div_ceil(8) as usize;
     if data.len() < need {
         data.resize(need, 0);
     }
-    Ok(data)
+    data
 }
 
 pub(super) fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -57,15 +62,19 @@ pub(super) fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         b"0" => false,
         _ => return Err(Reply::error("ERR bit is not an integer or out of range")),
     };
-    let before = ctx.get_string(&args[1])?.map(|d| d.len());
-    let mut data = grown(ctx, &args[1], bit + 1)?;
-    let old = get_bit(&data, bit);
-    // As Redis: a write (event, WATCH, replication) only when the string was created, grew
-    // or the bit changed.
-    if before != Some(data.len()) || (old != 0) != on {
-        set_bit(&mut data, bit, on);
-        write_in_place(ctx, &args[1], Bytes::from(data), Some(args));
+    let current = ctx.get_string(&args[1])?;
+    // As Redis: a write (event, WATCH, replication) only when the string is created, grows
+    // or the bit changes; otherwise nothing is copied either.
+    if let Some(d) = current.as_ref().filter(|d| d.len() as u64 > bit / 8) {
+        let old = get_bit(d, bit);
+        if (old != 0) == on {
+            return Ok(Reply::Integer(old as i64));
+        }
     }
+    let mut data = grow(current, bit + 1);
+    let old = get_bit(&data, bit);
+    set_bit(&mut data, bit, on);
+    write_in_place(ctx, &args[1], Bytes::from(data), Some(args));
     Ok(Reply::Integer(old as i64))
 }
 

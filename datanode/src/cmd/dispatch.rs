@@ -117,7 +117,7 @@ fn action(name: &str) -> (Action, Rule) {
         "blmpop" => run(lists::blmpop, ListMultiPop),
         "blpop" => run(|c, a| lists::blpop(c, a, true), Each(LIST, "lpop")),
         "brpop" => run(|c, a| lists::blpop(c, a, false), Each(LIST, "rpop")),
-        "brpoplpush" => run(|c, a| lists::blmove(c, a, true), FromTo(LIST, "rpop", "lpush")),
+        "brpoplpush" => run(|c, a| lists::blmove(c, a, true), PopPush),
         "lindex" => run(lists::lindex, Quiet),
         "linsert" => run(lists::linsert, Each(LIST, "linsert")),
         "llen" => run(lists::llen, Quiet),
@@ -132,7 +132,7 @@ fn action(name: &str) -> (Action, Rule) {
         "lset" => run(lists::lset, Each(LIST, "lset")),
         "ltrim" => run(lists::ltrim, Each(LIST, "ltrim")),
         "rpop" => run(|c, a| lists::pop(c, a, false), Each(LIST, "rpop")),
-        "rpoplpush" => run(|c, a| lists::lmove(c, a, true), FromTo(LIST, "rpop", "lpush")),
+        "rpoplpush" => run(|c, a| lists::lmove(c, a, true), PopPush),
         "rpush" => run(|c, a| lists::push(c, a, false, false), Each(LIST, "rpush")),
         "rpushx" => run(|c, a| lists::push(c, a, false, true), Each(LIST, "rpush")),
 
