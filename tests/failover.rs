@@ -170,9 +170,11 @@ async fn the_failover_command_switches_to_the_replica() {
     let _: () = cmd("SET").arg("after").arg(1).query_async(&mut after).await.unwrap();
 }
 
-/// A primary busy for longer than the coordinators' failure timeout — one EXEC computing on
-/// a datanode whose runtime has a single worker, as `ferrocache up` runs it on two cores —
-/// is alive, not failed: no failover, the EXEC answers, writes go on at the same primary.
+/// A primary busy for longer than the coordinators' failure timeout and the gateway's link
+/// keep-alive limit — one EXEC computing for ~4 s on a datanode whose runtime has a single
+/// worker, as `ferrocache up` runs it on two cores — is alive, not failed: no failover, the
+/// link holds (the EXEC answers, and so does another client's GET sent meanwhile), writes go
+/// on at the same primary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_primary_is_not_failed_over() {
     let cluster = Cluster::start(Options {
@@ -189,12 +191,23 @@ async fn a_busy_primary_is_not_failed_over() {
     let mut c = redis_conn(port).await;
     let size = 32 << 20;
     let _: i64 = cmd("SETRANGE").arg("big").arg(size - 1).arg("x").query_async(&mut c).await.unwrap();
-    // As many BITCOUNTs as take ~2 s on this build and machine: three failure timeouts, and
-    // under the gateway's 3 s keep-alive limit for the link.
+    // As many BITCOUNTs as take ~4 s on this build and machine: six failure timeouts, and
+    // past the gateway's 3 s keep-alive limit for the link (1 s interval + 2 s timeout).
+    let mut probe = redis::pipe();
+    probe.atomic();
+    for _ in 0..8 {
+        probe.cmd("BITCOUNT").arg("big");
+    }
     let start = Instant::now();
-    let _: i64 = cmd("BITCOUNT").arg("big").query_async(&mut c).await.unwrap();
-    let one = start.elapsed().max(Duration::from_millis(1));
-    let n = (Duration::from_millis(2000).as_micros() / one.as_micros()).clamp(1, 2000) as usize;
+    let _: Vec<i64> = probe.query_async(&mut c).await.unwrap();
+    let one = (start.elapsed() / 8).max(Duration::from_micros(100));
+    let n = (Duration::from_millis(4500).as_micros() / one.as_micros()).clamp(1, 45000) as usize;
+    let mut other = redis_conn(port).await;
+    let meanwhile = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let got: redis::RedisResult<Option<String>> = cmd("GET").arg("other").query_async(&mut other).await;
+        got
+    });
     let mut exec = redis::pipe();
     exec.atomic();
     for _ in 0..n {
@@ -205,7 +218,9 @@ async fn a_busy_primary_is_not_failed_over() {
     let busy = start.elapsed();
     eprintln!("one BITCOUNT of {size} bytes took {one:?}; EXEC of {n} took {busy:?}");
     assert_eq!(counts, vec![4; n], "x is 0b01111000");
-    assert!(busy > Duration::from_millis(1200), "the EXEC was too short to test anything: {busy:?}");
+    assert!(busy > Duration::from_millis(3200), "the EXEC was too short to test anything: {busy:?}");
+    let got = meanwhile.await.unwrap();
+    assert_eq!(got.expect("a GET sent during the EXEC answers once it is done"), None);
     // Past the batch: the primary is where it was, its epoch unchanged, and it takes writes.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let after = cluster.describe("busy").await;

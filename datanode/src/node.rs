@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferrocache_common::reply::errors;
@@ -241,6 +241,10 @@ fn pending_source(state: &Arc<Mutex<NodeState>>) -> crate::storage::writer::Sour
     })
 }
 
+/// How long a batch (or a transaction) computes on the runtime worker before the rest of it
+/// goes off it ([`off_worker`]): a handoff costs a thread wake-up, so short batches stay.
+const LONG_BATCH: Duration = Duration::from_millis(20);
+
 /// Runs a wait that may be long: on a runtime worker it is handed to a thread of its own
 /// (`block_in_place`), so the worker's other tasks (heartbeats, the data streams) go on.
 pub(crate) fn off_worker<T>(wait: impl FnOnce() -> T) -> T {
@@ -402,6 +406,8 @@ struct Flags {
     notify: bool,
     /// CLIENT NO-TOUCH of the client that sent it.
     no_touch: bool,
+    /// When the rest goes off the runtime worker (see `LONG_BATCH`); None when off it.
+    deadline: Option<Instant>,
 }
 
 /// A transaction's (database, key, WATCH token) triples.
@@ -790,122 +796,139 @@ impl Node {
         let mut blocked = Vec::new();
         // The NOLOOP client of the request before, and where its changed keys began.
         let mut writer: Option<(usize, u64)> = None;
-        for (i, (request, readonly)) in requests.iter().enumerate() {
-            note_writer(&mut out, writer.take());
-            if request.writer() != 0 {
-                writer = Some((out.dirty.len(), request.writer()));
-            }
-            let db = request.db();
-            // The gateway checks the number; the node never trusts it.
-            let watched_dbs_ok = match request {
-                Request::Transaction(t) => t.watches.iter().all(|(d, _, _)| Databases::valid(*d)),
-                _ => true,
-            };
-            if !Databases::valid(db) || !watched_dbs_ok {
-                replies.push(Reply::error(errors::DB_INDEX));
-                continue;
-            }
-            // Each command is looked up once; everything below reads its answer.
-            let single;
-            let listed: Vec<Resolved<'_>>;
-            let (commands, watches): (&[Resolved<'_>], Option<&Watches>) = match request {
-                Request::Watch { keys, .. } => {
-                    let history = format!("{}:{}", st.position.replid, st.config_epoch);
-                    let ks = st.dbs.db(db);
-                    let tokens = keys.iter().map(|k| Reply::Bulk(st.watch.token(&history, ks, db, k, now))).collect();
-                    replies.push(Reply::Array(tokens));
+        // Runs the requests from `from` on; past `deadline` it stops and says where.
+        let mut run = |from: usize, deadline: Option<Instant>| -> usize {
+            for (i, (request, readonly)) in requests.iter().enumerate().skip(from) {
+                if i > from && deadline.is_some_and(|d| Instant::now() >= d) {
+                    return i;
+                }
+                note_writer(&mut out, writer.take());
+                if request.writer() != 0 {
+                    writer = Some((out.dirty.len(), request.writer()));
+                }
+                let db = request.db();
+                // The gateway checks the number; the node never trusts it.
+                let watched_dbs_ok = match request {
+                    Request::Transaction(t) => t.watches.iter().all(|(d, _, _)| Databases::valid(*d)),
+                    _ => true,
+                };
+                if !Databases::valid(db) || !watched_dbs_ok {
+                    replies.push(Reply::error(errors::DB_INDEX));
                     continue;
                 }
-                Request::Data { args, .. } => match Command::resolve(args) {
-                    Ok(c) => {
-                        single = [(c, &args[..])];
-                        (&single, None)
-                    }
-                    Err(e) => {
-                        replies.push(e);
+                // Each command is looked up once; everything below reads its answer.
+                let single;
+                let listed: Vec<Resolved<'_>>;
+                let (commands, watches): (&[Resolved<'_>], Option<&Watches>) = match request {
+                    Request::Watch { keys, .. } => {
+                        let history = format!("{}:{}", st.position.replid, st.config_epoch);
+                        let ks = st.dbs.db(db);
+                        let tokens =
+                            keys.iter().map(|k| Reply::Bulk(st.watch.token(&history, ks, db, k, now))).collect();
+                        replies.push(Reply::Array(tokens));
                         continue;
                     }
-                },
-                Request::Transaction(t) => {
-                    match t.commands.iter().map(|c| Command::resolve(c).map(|r| (r, &c[..]))).collect() {
-                        Ok(list) => listed = list,
+                    Request::Data { args, .. } => match Command::resolve(args) {
+                        Ok(c) => {
+                            single = [(c, &args[..])];
+                            (&single, None)
+                        }
                         Err(e) => {
-                            // The gateway checks every queued command: only a bad sender gets here.
-                            let why = match e {
-                                Reply::Error(m) => m,
-                                _ => String::new(),
-                            };
-                            replies.push(Reply::error(format!("EXECABORT Transaction discarded: {why}")));
+                            replies.push(e);
+                            continue;
+                        }
+                    },
+                    Request::Transaction(t) => {
+                        match t.commands.iter().map(|c| Command::resolve(c).map(|r| (r, &c[..]))).collect() {
+                            Ok(list) => listed = list,
+                            Err(e) => {
+                                // The gateway checks every queued command: only a bad sender gets here.
+                                let why = match e {
+                                    Reply::Error(m) => m,
+                                    _ => String::new(),
+                                };
+                                replies.push(Reply::error(format!("EXECABORT Transaction discarded: {why}")));
+                                continue;
+                            }
+                        }
+                        (&listed, Some(&t.watches))
+                    }
+                };
+                let is_write = commands.iter().any(|(c, _)| c.is_write());
+                if is_write && (*readonly || !primary) {
+                    replies.push(Reply::error(errors::READONLY));
+                    continue;
+                }
+                // Slot ownership is checked here, under the node lock, so no command runs on a
+                // slot after it left (or while it is being copied away).
+                if st.slot_checks() {
+                    if let Some(r) =
+                        commands.iter().find_map(|(c, args)| crate::migration::check(&st, c.spec, args, is_write))
+                    {
+                        replies.push(r);
+                        continue;
+                    }
+                }
+                if is_write {
+                    let refused = refusal.get_or_insert_with(|| self.write_refusal(&mut st, now));
+                    if let Some(r) = refused {
+                        replies.push(r.clone());
+                        continue;
+                    }
+                    if commands.iter().any(|(c, _)| c.may_grow()) && st.memory.over_limit(&st.dbs) {
+                        if let Err(oom) = make_room(&mut st, now, &mut out) {
+                            replies.push(oom);
                             continue;
                         }
                     }
-                    (&listed, Some(&t.watches))
+                    ran_writes.push(i);
                 }
-            };
-            let is_write = commands.iter().any(|(c, _)| c.is_write());
-            if is_write && (*readonly || !primary) {
-                replies.push(Reply::error(errors::READONLY));
-                continue;
-            }
-            // Slot ownership is checked here, under the node lock, so no command runs on a
-            // slot after it left (or while it is being copied away).
-            if st.slot_checks() {
-                if let Some(r) =
-                    commands.iter().find_map(|(c, args)| crate::migration::check(&st, c.spec, args, is_write))
-                {
-                    replies.push(r);
+                if watches.is_none() {
+                    count_lookups(&mut st, db, commands[0].0, commands[0].1, now);
+                }
+                if let Some(watches) = watches {
+                    let reply = crate::panic_guard::run(&self.id, "exec", is_write, || {
+                        let flags =
+                            Flags { writable, notify: notify_flags != 0, no_touch: request.no_touch(), deadline };
+                        self.exec(&mut st, db, watches, commands, now, flags, &mut out, &mut events)
+                    });
+                    replies.push(reply.unwrap_or_else(|e| e));
                     continue;
                 }
-            }
-            if is_write {
-                let refused = refusal.get_or_insert_with(|| self.write_refusal(&mut st, now));
-                if let Some(r) = refused {
-                    replies.push(r.clone());
-                    continue;
-                }
-                if commands.iter().any(|(c, _)| c.may_grow()) && st.memory.over_limit(&st.dbs) {
-                    if let Err(oom) = make_room(&mut st, now, &mut out) {
-                        replies.push(oom);
-                        continue;
-                    }
-                }
-                ran_writes.push(i);
-            }
-            if watches.is_none() {
-                count_lookups(&mut st, db, commands[0].0, commands[0].1, now);
-            }
-            if let Some(watches) = watches {
-                let reply = crate::panic_guard::run(&self.id, "exec", is_write, || {
-                    let flags = Flags { writable, notify: notify_flags != 0, no_touch: request.no_touch() };
-                    self.exec(&mut st, db, watches, commands, now, flags, &mut out, &mut events)
-                });
+                let (command, args) = commands[0];
+                let (dirty_from, expired_from) = (out.dirty.len(), out.expired_keys.len());
+                let first_effect = out.effects.len();
+                let oom = st.memory.over_limit(&st.dbs);
+                let mut ctx = st.client_ctx(db, &mut out, now, writable, self.max_string, oom);
+                ctx.no_touch = request.no_touch();
+                let reply = crate::panic_guard::run(&self.id, command.name(), is_write, || command.run(&mut ctx, args));
                 replies.push(reply.unwrap_or_else(|e| e));
-                continue;
+                if let Some(block) = ctx.block.take() {
+                    // Registered under the lock, so no write can slip between the check and the wait.
+                    let seq = again.unwrap_or_else(|| self.next_block_seq());
+                    let wake = self.watch_keys(db, &block.keys, seq, block.consumes);
+                    blocked.push(Blocked { index: i, block, wake, seq });
+                }
+                drop(ctx);
+                cmd::place_effects(&mut out.effects[first_effect..], db);
+                // A script's effects reach replicas whole, like a transaction's.
+                if command.is_atomic() && out.effects.len() - first_effect >= 2 {
+                    out.effects.insert(first_effect, cmd::frame(true));
+                    out.effects.push(cmd::frame(false));
+                }
+                if notify_flags != 0 {
+                    events.extend(command_events(&st.dbs, command, args, &mut out, dirty_from, expired_from));
+                }
             }
-            let (command, args) = commands[0];
-            let (dirty_from, expired_from) = (out.dirty.len(), out.expired_keys.len());
-            let first_effect = out.effects.len();
-            let oom = st.memory.over_limit(&st.dbs);
-            let mut ctx = st.client_ctx(db, &mut out, now, writable, self.max_string, oom);
-            ctx.no_touch = request.no_touch();
-            let reply = crate::panic_guard::run(&self.id, command.name(), is_write, || command.run(&mut ctx, args));
-            replies.push(reply.unwrap_or_else(|e| e));
-            if let Some(block) = ctx.block.take() {
-                // Registered under the lock, so no write can slip between the check and the wait.
-                let seq = again.unwrap_or_else(|| self.next_block_seq());
-                let wake = self.watch_keys(db, &block.keys, seq, block.consumes);
-                blocked.push(Blocked { index: i, block, wake, seq });
-            }
-            drop(ctx);
-            cmd::place_effects(&mut out.effects[first_effect..], db);
-            // A script's effects reach replicas whole, like a transaction's.
-            if command.is_atomic() && out.effects.len() - first_effect >= 2 {
-                out.effects.insert(first_effect, cmd::frame(true));
-                out.effects.push(cmd::frame(false));
-            }
-            if notify_flags != 0 {
-                events.extend(command_events(&st.dbs, command, args, &mut out, dirty_from, expired_from));
-            }
+            requests.len()
+        };
+        // A batch that computes for long goes on off the runtime worker, so the worker's
+        // other tasks go on: with none polling the sockets, the gateways' HTTP/2 keep-alive
+        // pings would go unanswered and they would drop their links (failing every command
+        // in flight) after ~3 s. Commands known to run long went off the worker already.
+        let stopped = run(0, Some(Instant::now() + LONG_BATCH));
+        if stopped < requests.len() {
+            off_worker(|| run(stopped, None));
         }
         note_writer(&mut out, writer);
         if notify_flags != 0 {
@@ -943,28 +966,39 @@ impl Node {
         // Scripts in a transaction see the memory state of its start, as in Redis.
         let oom = st.memory.over_limit(&st.dbs);
         let mut replies = Vec::with_capacity(commands.len());
-        for &(command, args) in commands {
-            if command.selects() {
-                replies.push(match cmd::database_arg(&args[1]) {
-                    Ok(n) => {
-                        db = n;
-                        Reply::ok()
-                    }
-                    Err(e) => e,
-                });
-                continue;
+        let mut run = |from: usize, deadline: Option<Instant>| -> usize {
+            for (i, &(command, args)) in commands.iter().enumerate().skip(from) {
+                if i > from && deadline.is_some_and(|d| Instant::now() >= d) {
+                    return i;
+                }
+                if command.selects() {
+                    replies.push(match cmd::database_arg(&args[1]) {
+                        Ok(n) => {
+                            db = n;
+                            Reply::ok()
+                        }
+                        Err(e) => e,
+                    });
+                    continue;
+                }
+                count_lookups(st, db, command, args, now);
+                let (dirty_from, expired_from, effects_from) =
+                    (out.dirty.len(), out.expired_keys.len(), out.effects.len());
+                let mut ctx = st.client_ctx(db, out, now, flags.writable, self.max_string, oom);
+                ctx.no_touch = flags.no_touch;
+                // Inside a transaction a blocking pop does not block: it answers nil at once.
+                replies.push(command.run(&mut ctx, args));
+                drop(ctx);
+                cmd::place_effects(&mut out.effects[effects_from..], db);
+                if flags.notify {
+                    events.extend(command_events(&st.dbs, command, args, out, dirty_from, expired_from));
+                }
             }
-            count_lookups(st, db, command, args, now);
-            let (dirty_from, expired_from, effects_from) = (out.dirty.len(), out.expired_keys.len(), out.effects.len());
-            let mut ctx = st.client_ctx(db, out, now, flags.writable, self.max_string, oom);
-            ctx.no_touch = flags.no_touch;
-            // Inside a transaction a blocking pop does not block: it answers nil at once.
-            replies.push(command.run(&mut ctx, args));
-            drop(ctx);
-            cmd::place_effects(&mut out.effects[effects_from..], db);
-            if flags.notify {
-                events.extend(command_events(&st.dbs, command, args, out, dirty_from, expired_from));
-            }
+            commands.len()
+        };
+        let stopped = run(0, flags.deadline);
+        if stopped < commands.len() {
+            off_worker(|| run(stopped, None));
         }
         if out.effects.len() - first_effect >= 2 {
             out.effects.insert(first_effect, cmd::frame(true));
