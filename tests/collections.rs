@@ -173,6 +173,16 @@ async fn lists_and_sets_follow_redis() {
     };
     assert!(field("keyspace_hits") > 10 && field("keyspace_misses") > 2, "{info}");
     assert!(field("total_commands_processed") > 0 && field("evicted_keys") == 0, "{info}");
+    // Redis's traffic counters and rates, and the primary's full sync of its replica.
+    assert!(field("total_net_input_bytes") > 1000 && field("total_net_output_bytes") > 100, "{info}");
+    assert!(field("instantaneous_ops_per_sec") >= 0 && field("sync_full") == 1, "{info}");
+    assert!(field("sync_partial_err") == 0 && field("pubsub_channels") == 0, "{info}");
+    let memory: String = cmd("INFO").arg("memory").query_async(&mut c).await.unwrap();
+    let field = |name: &str| -> i64 {
+        memory.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok()).unwrap_or(-1)
+    };
+    assert!(field("used_memory_peak") >= field("used_memory") && field("used_memory") > 0, "{memory}");
+    assert!(field("total_system_memory") > 0 && field("number_of_cached_scripts") == 0, "{memory}");
 
     // Both types reach the replica.
     let _: i64 = q(&mut c, &["WAIT", "1", "5000"]).await.unwrap();

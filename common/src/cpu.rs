@@ -29,12 +29,18 @@ pub fn info_fields(prefix: &str) -> String {
 
 /// Bytes of this process's memory resident in RAM (VmRSS). None where /proc is not there.
 pub fn resident_bytes() -> Option<u64> {
-    parse_rss(&std::fs::read_to_string("/proc/self/status").ok()?)
+    kb_field(&std::fs::read_to_string("/proc/self/status").ok()?, "VmRSS:")
 }
 
-fn parse_rss(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line["VmRSS:".len()..].trim().strip_suffix("kB")?.trim().parse().ok()?;
+/// The machine's memory (MemTotal; INFO's total_system_memory). None without /proc.
+pub fn system_memory_bytes() -> Option<u64> {
+    kb_field(&std::fs::read_to_string("/proc/meminfo").ok()?, "MemTotal:")
+}
+
+/// A `Name:   123 kB` line of a /proc file, in bytes.
+fn kb_field(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(name))?;
+    let kb: u64 = line[name.len()..].trim().strip_suffix("kB")?.trim().parse().ok()?;
     kb.checked_mul(1024)
 }
 
@@ -44,9 +50,10 @@ mod tests {
 
     #[test]
     fn resident_memory_is_read_from_status() {
-        assert_eq!(parse_rss("Name:\tx\nVmRSS:\t   1234 kB\nVmSwap:\t0 kB\n"), Some(1234 * 1024));
-        assert_eq!(parse_rss("Name:\tx\n"), None);
+        assert_eq!(kb_field("Name:\tx\nVmRSS:\t   1234 kB\nVmSwap:\t0 kB\n", "VmRSS:"), Some(1234 * 1024));
+        assert_eq!(kb_field("Name:\tx\n", "VmRSS:"), None);
         assert!(resident_bytes().is_some_and(|b| b > 0));
+        assert!(system_memory_bytes().is_some_and(|b| b > 0));
     }
 
     #[test]

@@ -9,6 +9,8 @@ pub fn node_info(node: &Node) -> String {
     // Read from /proc before the node's lock is taken.
     let cpu = ferrocache_common::cpu::info_fields("used_cpu_");
     let rss = ferrocache_common::cpu::resident_bytes();
+    let system = ferrocache_common::cpu::system_memory_bytes().unwrap_or(0);
+    let [channels, patterns, shard_channels] = node.broker.totals();
     node.with_state(|st| {
         let mut s = String::new();
         s.push_str("# Clients\r\n");
@@ -18,18 +20,37 @@ pub fn node_info(node: &Node) -> String {
         s.push_str("# CPU\r\n");
         s.push_str(&cpu);
         let bytes = st.dbs.approx_bytes();
+        st.stats.used_memory_peak = st.stats.used_memory_peak.max(bytes);
+        let peak = st.stats.used_memory_peak;
         s.push_str("# Memory\r\n");
         s.push_str(&format!("used_memory:{bytes}\r\nused_memory_human:{}\r\n", human(bytes)));
         // The datanode process's, as Redis's is its process's: every node it hosts shares it.
         if let Some(rss) = rss {
             s.push_str(&format!("used_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\n", human(rss as usize)));
         }
+        s.push_str(&format!(
+            "used_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\n",
+            human(peak),
+            if peak == 0 { 100.0 } else { bytes as f64 * 100.0 / peak as f64 }
+        ));
+        s.push_str(&format!("total_system_memory:{system}\r\ntotal_system_memory_human:{}\r\n", human(system as usize)));
+        let lua = st.scripts.lua_memory();
+        let (functions, libraries) = st.scripts.functions.counts();
+        s.push_str(&format!(
+            "used_memory_lua:{lua}\r\nused_memory_lua_human:{}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{functions}\r\nnumber_of_libraries:{libraries}\r\n",
+            human(lua),
+            st.scripts.cached(),
+        ));
         let max = st.memory.maxmemory as usize;
         s.push_str(&format!(
-            "maxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_allocator:libc\r\n",
+            "maxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n",
             human(max),
             st.memory.policy.name()
         ));
+        // No mem_fragmentation_ratio: Redis's divides RSS by what its allocator handed out;
+        // used_memory here is an estimate of the data alone, so the ratio would mislead
+        // (and trip fragmentation alerts) on any small keyspace.
+        s.push_str("mem_allocator:libc\r\n");
         s.push_str("# Persistence\r\n");
         let base = node.storage();
         s.push_str(&format!(
@@ -44,9 +65,16 @@ pub fn node_info(node: &Node) -> String {
         };
         s.push_str(&format!("ferrocache_appendfsync:{fsync}\r\n"));
         s.push_str("# Stats\r\n");
+        let stats = &st.stats;
         s.push_str(&format!(
-            "expired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
-            st.stats.expired_keys, st.stats.evicted_keys, st.stats.keyspace_hits, st.stats.keyspace_misses
+            "sync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\npubsubshard_channels:{shard_channels}\r\n",
+            stats.sync_full,
+            stats.sync_partial_ok,
+            stats.sync_partial_err,
+            stats.expired_keys,
+            stats.evicted_keys,
+            stats.keyspace_hits,
+            stats.keyspace_misses
         ));
         s.push_str("# Replication\r\n");
         match &st.role {

@@ -121,6 +121,12 @@ pub struct Stats {
     pub keyspace_misses: u64,
     pub expired_keys: u64,
     pub evicted_keys: u64,
+    /// Replicas served the whole keyspace, resumed from the backlog, and refused a resume.
+    pub sync_full: u64,
+    pub sync_partial_ok: u64,
+    pub sync_partial_err: u64,
+    /// The most `used_memory` seen after a write (INFO's used_memory_peak).
+    pub used_memory_peak: usize,
 }
 
 impl NodeState {
@@ -1187,6 +1193,7 @@ impl Node {
     /// sequence number (durable once the writer has stored a state at least that new).
     pub(crate) fn commit(&self, st: &mut NodeState, out: WriteSet) -> Result<u64, StoreError> {
         st.stats.expired_keys += out.expired;
+        st.stats.used_memory_peak = st.stats.used_memory_peak.max(st.dbs.approx_bytes());
         let mut counted = HashSet::with_capacity(out.dirty.len());
         for dirty in &out.dirty {
             if counted.insert(dirty) {

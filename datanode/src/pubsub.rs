@@ -131,6 +131,15 @@ impl Broker {
         receivers
     }
 
+    /// INFO's pubsub_channels, pubsub_patterns and pubsubshard_channels: the distinct names
+    /// some client of some gateway subscribes to.
+    pub fn totals(&self) -> [usize; 3] {
+        let listeners = self.listeners.lock();
+        let distinct =
+            |kind: usize| listeners.values().flat_map(|l| l.counts[kind].keys()).collect::<BTreeSet<_>>().len();
+        [distinct(CHANNEL), distinct(PATTERN), distinct(SHARD)]
+    }
+
     /// PUBSUB CHANNELS / NUMSUB / NUMPAT / SHARDCHANNELS / SHARDNUMSUB over every gateway's
     /// subscribers (the gateway parsed the subcommand and answers HELP and errors itself).
     pub fn query(&self, request: &pb::PubSubRequest) -> Reply {

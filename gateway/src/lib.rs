@@ -17,6 +17,7 @@ pub mod endpoints;
 pub mod failover_command;
 pub mod fanout;
 pub mod info;
+pub mod instantaneous;
 pub mod link;
 pub mod local;
 pub mod monitor;
@@ -122,6 +123,8 @@ pub async fn run(config: GatewayConfig, grpc: TcpListener, cancel: CancellationT
         let render: ferrocache_common::metrics::Render = Arc::new(move || metrics(&s));
         tokio::spawn(ferrocache_common::metrics::serve(listener, render, cancel.child_token()));
     }
+    let sampled = shared.clone();
+    tokio::spawn(async move { sampled.clients.sample_rates(sampled.cancel.child_token()).await });
     tokio::spawn(registration::run(
         shared.config.coordinators.clone(),
         shared.config.gateway_id(),

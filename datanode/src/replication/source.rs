@@ -160,7 +160,18 @@ async fn stream_to_replica(node: &Arc<Node>, start: &pb::SyncStart, tx: &Out) ->
         // Same history, or the previous primary's history up to where this node took over.
         let known = p.replid == start.replid
             || (!st.replid2.is_empty() && st.replid2 == start.replid && start.offset <= st.offset2);
-        (known && st.backlog.covers(start.offset, p.offset), p.clone())
+        let partial = known && st.backlog.covers(start.offset, p.offset);
+        // A replica with data asked to resume (Redis's PSYNC replid offset; a new one's
+        // is PSYNC ? -1, a full sync only).
+        match (partial, start.offset > 0) {
+            (true, _) => st.stats.sync_partial_ok += 1,
+            (false, true) => {
+                st.stats.sync_partial_err += 1;
+                st.stats.sync_full += 1;
+            }
+            (false, false) => st.stats.sync_full += 1,
+        }
+        (partial, p.clone())
     });
     let mut sent = if partial {
         tracing::info!(node = %node.id, replica = %start.replica_node_id, offset = start.offset, "partial resync");

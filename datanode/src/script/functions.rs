@@ -286,6 +286,11 @@ impl Functions {
         self.vm = None;
     }
 
+    /// (functions, libraries) loaded: INFO's number_of_functions and number_of_libraries.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.libraries.values().map(|l| l.functions.len()).sum(), self.libraries.len())
+    }
+
     pub fn codes(&self) -> Vec<Bytes> {
         self.libraries.values().map(|l| l.code.clone()).collect()
     }

@@ -261,6 +261,16 @@ impl Scripts {
         self.functions.flush();
     }
 
+    /// Scripts in the cache (INFO's number_of_cached_scripts).
+    pub fn cached(&self) -> usize {
+        self.vm.as_ref().map_or(0, |vm| vm.cache.len())
+    }
+
+    /// Bytes the scripts' Lua VM uses (INFO's used_memory_lua); none until a script runs.
+    pub fn lua_memory(&self) -> usize {
+        self.vm.as_ref().map_or(0, |vm| vm.lua.used_memory())
+    }
+
     pub fn exists(&self, sha: &[u8]) -> bool {
         let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
         self.vm.as_ref().is_some_and(|vm| vm.cache.contains_key(&sha))

@@ -353,11 +353,11 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             }
             // With output limits, replies pile up until written so the limits see them.
             if out.len() >= OUT_HIGH_WATER && !guard.limited() {
-                guard.flush(&mut wr, &mut out).await?;
+                guard.flush(&mut wr, &mut out, &shared.clients.net_output_bytes).await?;
             }
         }
         if !out.is_empty() {
-            guard.flush(&mut wr, &mut out).await?;
+            guard.flush(&mut wr, &mut out, &shared.clients.net_output_bytes).await?;
         }
         publish_state(session, &queue, &tracks, &inbuf, &out);
         if closing && queue.is_empty() {
@@ -413,9 +413,11 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 }
             }
             n = rd.read_buf(&mut inbuf), if can_read => {
-                if n? == 0 {
+                let n = n?;
+                if n == 0 {
                     return Ok(());
                 }
+                shared.clients.net_input_bytes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                 idle.active();
                 session.now = Instant::now();
                 loop {

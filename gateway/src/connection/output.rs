@@ -60,8 +60,14 @@ impl OutputGuard {
         Ok(())
     }
 
-    /// Writes `out` to the client, closing (Err) when the client leaves it above the limits.
-    pub(super) async fn flush<W: AsyncWrite + Unpin>(&mut self, wr: &mut W, out: &mut BytesMut) -> std::io::Result<()> {
+    /// Writes `out` to the client, closing (Err) when the client leaves it above the limits;
+    /// adds what it wrote to `written`.
+    pub(super) async fn flush<W: AsyncWrite + Unpin>(
+        &mut self,
+        wr: &mut W,
+        out: &mut BytesMut,
+        written: &std::sync::atomic::AtomicU64,
+    ) -> std::io::Result<()> {
         while !out.is_empty() {
             self.check(out.len())?;
             let soft_deadline = self.over_soft_since.map(|since| since + Duration::from_secs(self.limit.soft_seconds));
@@ -76,6 +82,7 @@ impl OutputGuard {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
             out.advance(n);
+            written.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         }
         self.check(0)
     }
