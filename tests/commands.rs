@@ -505,6 +505,66 @@ async fn connection_and_server(c: &mut MultiplexedConnection, port: u16) {
     assert!(list.contains(&format!("id={id} ")) && list.contains("name=tester"), "{list}");
     let info: String = q(c, &["CLIENT", "INFO"]).await.unwrap();
     assert!(info.starts_with(&format!("id={id} ")));
+    // Redis 7.2's fields in its order; clients (redis-py's client_info) read some as numbers.
+    let fields: Vec<(&str, &str)> = info.split_whitespace().filter_map(|f| f.split_once('=')).collect();
+    let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        names,
+        [
+            "id",
+            "addr",
+            "laddr",
+            "fd",
+            "name",
+            "age",
+            "idle",
+            "flags",
+            "db",
+            "sub",
+            "psub",
+            "ssub",
+            "multi",
+            "watch",
+            "qbuf",
+            "qbuf-free",
+            "argv-mem",
+            "multi-mem",
+            "rbs",
+            "rbp",
+            "obl",
+            "oll",
+            "omem",
+            "tot-mem",
+            "events",
+            "cmd",
+            "user",
+            "redir",
+            "resp",
+            "lib-name",
+            "lib-ver"
+        ]
+    );
+    let field = |name: &str| fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v).unwrap();
+    for int in [
+        "id",
+        "age",
+        "idle",
+        "db",
+        "sub",
+        "psub",
+        "multi",
+        "qbuf",
+        "qbuf-free",
+        "obl",
+        "argv-mem",
+        "oll",
+        "omem",
+        "tot-mem",
+    ] {
+        assert!(field(int).parse::<i64>().is_ok(), "{int} in {info}");
+    }
+    // The command in flight is this CLIENT INFO: its name with the subcommand, its arguments.
+    assert_eq!((field("cmd"), field("argv-mem")), ("client|info", "10"), "{info}");
     assert_eq!(err(c, &["CLIENT", "NOPE"]).await, "ERR unknown subcommand 'NOPE'. Try CLIENT HELP.");
     let count: i64 = q(c, &["COMMAND", "COUNT"]).await.unwrap();
     assert!(count > 50);

@@ -169,11 +169,12 @@ pub fn is_container(command: &str) -> bool {
 
 /// Redis's check of a container command's subcommand before the command runs (in
 /// `processCommand`): an unknown subcommand, or a known one with the wrong number of
-/// arguments, is refused with Redis's error. Ok for other commands.
-pub fn check(command: &str, args: &[impl AsRef<[u8]>]) -> Result<(), String> {
-    let Some(sub) = args.get(1).map(|a| a.as_ref()) else { return Ok(()) };
+/// arguments, is refused with Redis's error. Ok with the subcommand for a container, Ok(None)
+/// for other commands.
+pub fn check(command: &str, args: &[impl AsRef<[u8]>]) -> Result<Option<&'static SubcommandSpec>, String> {
+    let Some(sub) = args.get(1).map(|a| a.as_ref()) else { return Ok(None) };
     if !is_container(command) {
-        return Ok(());
+        return Ok(None);
     }
     // A subcommand name is short: a long argument is unknown without copying it.
     let known = (sub.len() <= 32).then(|| format!("{command}|{}", String::from_utf8_lossy(sub).to_ascii_lowercase()));
@@ -185,7 +186,7 @@ pub fn check(command: &str, args: &[impl AsRef<[u8]>]) -> Result<(), String> {
         Some(s) if !arity_ok(s.arity, args.len()) => {
             Err(format!("ERR wrong number of arguments for '{}' command", s.name))
         }
-        Some(_) => Ok(()),
+        Some(s) => Ok(Some(s)),
     }
 }
 
@@ -214,14 +215,17 @@ mod tests {
     fn containers_check_subcommands_as_redis_does() {
         assert!(is_container("object") && is_container("xinfo") && is_container("acl"));
         assert!(!is_container("get") && !is_container("obj") && !is_container("xinfox"));
-        assert_eq!(check("object", &["OBJECT", "ENCODING", "k"]), Ok(()));
-        assert_eq!(check("get", &["GET", "k"]), Ok(()));
+        assert_eq!(
+            check("object", &["OBJECT", "ENCODING", "k"]).map(|s| s.map(|s| s.name)),
+            Ok(Some("object|encoding"))
+        );
+        assert!(check("get", &["GET", "k"]).is_ok_and(|s| s.is_none()));
         assert_eq!(check("object", &["OBJECT", "foo"]), Err("ERR unknown subcommand 'foo'. Try OBJECT HELP.".into()));
         assert_eq!(
             check("object", &["OBJECT", "Encoding"]),
             Err("ERR wrong number of arguments for 'object|encoding' command".into())
         );
-        assert_eq!(check("script", &["SCRIPT", "EXISTS", "a", "b"]), Ok(()));
+        assert!(check("script", &["SCRIPT", "EXISTS", "a", "b"]).is_ok_and(|s| s.is_some()));
         let long = "x".repeat(300);
         assert_eq!(check("memory", &["MEMORY", long.as_str()]).unwrap_err().len(), 128 + 43);
     }

@@ -13,12 +13,17 @@ pub struct ClientInfo {
     pub id: u64,
     pub addr: SocketAddr,
     pub laddr: String,
+    /// The connection's socket descriptor.
+    pub fd: i32,
     pub name: String,
     pub lib_name: String,
     pub lib_ver: String,
     pub created: Instant,
     pub last_active: Instant,
-    pub last_cmd: String,
+    /// The last command run, `container|subcommand` for subcommands ("" before any).
+    pub last_cmd: &'static str,
+    /// Bytes of the arguments of the command in flight (0 between commands).
+    pub argv_mem: usize,
     pub proto: u8,
     /// The ACL user the connection is logged in as (empty before AUTH when one is needed).
     pub user: String,
@@ -34,8 +39,9 @@ pub struct ClientState {
     pub sub: usize,
     pub psub: usize,
     pub ssub: usize,
-    /// Commands queued in MULTI (None: not in MULTI).
+    /// Commands queued in MULTI (None: not in MULTI), and their arguments' bytes.
     pub multi: Option<usize>,
+    pub multi_mem: usize,
     pub watch: usize,
     /// A blocking command (BLPOP, XREAD BLOCK, WAIT, ...) is waiting.
     pub blocked: bool,
@@ -46,6 +52,8 @@ pub struct ClientState {
     /// Replies waiting for their turn, and bytes of output not yet written.
     pub oll: usize,
     pub omem: usize,
+    /// The output buffer's size.
+    pub rbs: usize,
     pub no_evict: bool,
     pub no_touch: bool,
     /// The selected database.
@@ -66,8 +74,10 @@ pub struct Control {
 }
 
 impl ClientInfo {
-    /// One line of CLIENT LIST, fields in Redis's order; those this gateway does not measure
-    /// (fd, argv-mem, multi-mem, rbs, rbp, tot-mem) are left out.
+    /// One line of CLIENT LIST, every field of Redis 7.2's in its order (clients such as
+    /// redis-py read argv-mem, obl and tot-mem as numbers). The output buffer is one growing
+    /// buffer, not Redis's fixed one plus a reply list: obl and omem both show what is
+    /// waiting in it, rbs and rbp its size.
     pub fn line(&self) -> String {
         let st = &self.state;
         let mut flags = String::new();
@@ -99,10 +109,11 @@ impl ClientInfo {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free={} oll={} omem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
+            self.fd,
             self.name,
             self.created.elapsed().as_secs(),
             self.last_active.elapsed().as_secs(),
@@ -114,10 +125,16 @@ impl ClientInfo {
             st.watch,
             st.qbuf,
             st.qbuf_free,
+            self.argv_mem,
+            st.multi_mem,
+            st.rbs,
+            st.rbs,
+            st.omem,
             st.oll,
             st.omem,
+            st.qbuf + st.qbuf_free + self.argv_mem + st.multi_mem + st.rbs,
             if st.omem > 0 { "rw" } else { "r" },
-            if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
+            if self.last_cmd.is_empty() { "NULL" } else { self.last_cmd },
             if self.user.is_empty() { "default" } else { &self.user },
             self.proto,
             self.lib_name,
@@ -165,7 +182,7 @@ impl Clients {
         }
     }
 
-    pub fn register(&self, addr: SocketAddr, laddr: String) -> Arc<Mutex<ClientInfo>> {
+    pub fn register(&self, addr: SocketAddr, laddr: String, fd: i32) -> Arc<Mutex<ClientInfo>> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         self.total_connections.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
@@ -173,12 +190,14 @@ impl Clients {
             id,
             addr,
             laddr,
+            fd,
             name: String::new(),
             lib_name: String::new(),
             lib_ver: String::new(),
             created: now,
             last_active: now,
-            last_cmd: String::new(),
+            last_cmd: "",
+            argv_mem: 0,
             proto: 2,
             user: String::new(),
             state: ClientState::default(),

@@ -18,6 +18,8 @@ pub enum Queued {
 #[derive(Default)]
 pub struct Multi {
     pub queued: Vec<Queued>,
+    /// Bytes of the queued commands' arguments (CLIENT LIST's multi-mem).
+    pub bytes: usize,
     /// An error while queueing: EXEC answers EXECABORT.
     pub dirty: bool,
 }

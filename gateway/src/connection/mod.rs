@@ -239,8 +239,9 @@ pub async fn serve(
     cancel: CancellationToken,
 ) {
     let laddr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
     let (rd, wr) = socket.into_split();
-    serve_split(rd, wr, peer, laddr, endpoint, shared, cancel).await
+    serve_split(rd, wr, (peer, laddr, fd), endpoint, shared, cancel).await
 }
 
 /// A client that connected with TLS.
@@ -252,20 +253,20 @@ pub async fn serve_tls(
     cancel: CancellationToken,
 ) {
     let laddr = socket.get_ref().0.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(socket.get_ref().0);
     let (rd, wr) = tokio::io::split(socket);
-    serve_split(rd, wr, peer, laddr, endpoint, shared, cancel).await
+    serve_split(rd, wr, (peer, laddr, fd), endpoint, shared, cancel).await
 }
 
 async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     rd: R,
     wr: W,
-    peer: SocketAddr,
-    laddr: String,
+    (peer, laddr, fd): (SocketAddr, String, i32),
     endpoint: Arc<Endpoint>,
     shared: Arc<Shared>,
     cancel: CancellationToken,
 ) {
-    let info = shared.clients.register(peer, laddr);
+    let info = shared.clients.register(peer, laddr, fd);
     let id = info.lock().id;
     let acl = shared.router.table().groups.get(&endpoint.group_id).map(|g| g.acl.clone()).unwrap_or_default();
     let mut session = Session {
@@ -477,6 +478,7 @@ fn publish_state(
         psub: count(pubsub::Kind::Pattern),
         ssub: count(pubsub::Kind::Shard),
         multi: session.tx.multi.as_ref().map(|m| m.queued.len()),
+        multi_mem: session.tx.multi.as_ref().map_or(0, |m| m.bytes),
         watch: session.tx.watches.len(),
         blocked,
         monitor: session.monitor.is_some(),
@@ -484,12 +486,18 @@ fn publish_state(
         qbuf_free: inbuf.capacity() - inbuf.len(),
         oll: queue.len(),
         omem: out.len(),
+        rbs: out.capacity(),
         no_evict: session.no_evict,
         no_touch: session.no_touch,
         db: session.db,
         tracking: session.tracking.as_ref().map(|s| s.bcast),
     };
-    session.info.lock().state = state;
+    let mut info = session.info.lock();
+    info.state = state;
+    // Redis frees a command's arguments once it is answered.
+    if queue.is_empty() {
+        info.argv_mem = 0;
+    }
 }
 
 /// CLIENT UNBLOCK: the blocked command at the front is answered now, as if it had timed out
@@ -1010,6 +1018,9 @@ fn queue(
         Route::Keyed | Route::AllShards => Queued::Remote(args),
     };
     if let Some(m) = &mut session.tx.multi {
+        if let Queued::Remote(args) = &item {
+            m.bytes += args.iter().map(Bytes::len).sum::<usize>();
+        }
         m.queued.push(item);
     }
     Reply::Simple("QUEUED".into())
@@ -1193,9 +1204,8 @@ async fn dispatch(
     {
         let mut info = session.info.lock();
         info.last_active = session.now;
-        if info.last_cmd != spec.name {
-            info.last_cmd = spec.name.to_string();
-        }
+        info.last_cmd = spec.name;
+        info.argv_mem = args.iter().map(Bytes::len).sum();
     }
     if !spec.arity_ok(args.len()) {
         session.tx.flag();
@@ -1203,9 +1213,14 @@ async fn dispatch(
     }
     // Containers (OBJECT, XINFO, CONFIG, ...) all take a variable number of arguments.
     if spec.arity < 0 && args.len() >= 2 {
-        if let Err(e) = ferrocache_common::subcommands::check(spec.name, &args) {
-            session.tx.flag();
-            return ready(Reply::error(e));
+        match ferrocache_common::subcommands::check(spec.name, &args) {
+            Err(e) => {
+                session.tx.flag();
+                return ready(Reply::error(e));
+            }
+            // CLIENT LIST's cmd= names the subcommand (client|info), as Redis's does.
+            Ok(Some(sub)) => session.info.lock().last_cmd = sub.name,
+            Ok(None) => {}
         }
     }
     // CLIENT PAUSE holds commands here, before they run (their clock starts when let go).
