@@ -169,6 +169,10 @@ async fn keyspace_notifications_follow_redis() {
     let _: String = q(&mut c, &["XADD", "st", "MAXLEN", "1", "2-1", "f", "v"]).await.unwrap();
     let _: String = q(&mut c, &["XGROUP", "CREATE", "st", "g", "0"]).await.unwrap();
     let _: redis::Value = q(&mut c, &["XREADGROUP", "GROUP", "g", "c1", "STREAMS", "st", ">"]).await.unwrap();
+    // A BITFIELD that changes no bit announces nothing; a BITOP with an empty result only del.
+    let _: () = q(&mut c, &["SET", "bf", "a"]).await.unwrap();
+    let _: Vec<i64> = q(&mut c, &["BITFIELD", "bf", "SET", "u8", "0", "97"]).await.unwrap();
+    let _: i64 = q(&mut c, &["BITOP", "AND", "bf", "nokey"]).await.unwrap();
 
     let want = [
         ("__keyspace@0__:k", "set"),
@@ -203,6 +207,10 @@ async fn keyspace_notifications_follow_redis() {
         ("__keyevent@0__:xgroup-create", "st"),
         ("__keyspace@0__:st", "xgroup-createconsumer"),
         ("__keyevent@0__:xgroup-createconsumer", "st"),
+        ("__keyspace@0__:bf", "set"),
+        ("__keyevent@0__:set", "bf"),
+        ("__keyspace@0__:bf", "del"),
+        ("__keyevent@0__:del", "bf"),
     ];
     let mut got = Vec::new();
     let mut stream = sub.on_message();

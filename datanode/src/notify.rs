@@ -25,6 +25,9 @@ pub enum Rule {
     Quiet,
     /// This event for every changed key.
     Each(u32, &'static str),
+    /// This event for every changed key, but only `del` for a key the command deleted: an
+    /// expiry in the past, a STORE (SORT ... STORE, BITOP) whose result is empty.
+    OrDel(u32, &'static str),
     /// The first changed key fires the first event, the others the second (RENAME's
     /// rename_from / rename_to, SMOVE's srem / sadd).
     FromTo(u32, &'static str, &'static str),
@@ -72,7 +75,7 @@ impl Rule {
         };
         Some(match self {
             Rule::Quiet => return None,
-            Rule::Each(class, name) => (class, name),
+            Rule::Each(class, name) | Rule::OrDel(class, name) => (class, name),
             Rule::Set { .. } => (STRING, "set"),
             Rule::FromTo(class, first, _) if !second => (class, first),
             Rule::FromTo(class, _, other) => (class, other),
@@ -132,9 +135,7 @@ pub fn command_events(
         seen.push(changed);
         let (db, key) = changed;
         let Some((class, event)) = rule.event(args, second) else { continue };
-        // An expiry in the past deletes the key (`del`, as Redis announces it), and a STORE
-        // whose result is empty deletes its destination: only `del` is announced then.
-        if gone(*db, key) && (event == "expire" || event.ends_with("store")) {
+        if matches!(rule, Rule::OrDel(..)) && gone(*db, key) {
             out.push(Event { class: notify::GENERIC, name: "del", db: *db, key: key.clone() });
             continue;
         }
@@ -240,6 +241,8 @@ mod tests {
         assert_eq!(names(events_of(&same, &[b("a")], &|_| false)), ["lpush", "rpop"]);
         assert_eq!(names(events_of(&[b("EXPIRE"), b("k"), b("-1")], &[b("k")], &|_| true)), ["del"]);
         assert_eq!(names(events_of(&[b("SDIFFSTORE"), b("d"), b("x")], &[b("d")], &|_| true)), ["del"]);
+        assert_eq!(names(events_of(&[b("BITOP"), b("AND"), b("d"), b("x")], &[b("d")], &|_| true)), ["del"]);
+        assert_eq!(names(events_of(&[b("BITOP"), b("AND"), b("d"), b("x")], &[b("d")], &|_| false)), ["set"]);
         let past = [b("SET"), b("k"), b("v"), b("EXAT"), b("1")];
         assert_eq!(names(events_of(&past, &[b("k")], &|_| true)), ["set", "expire", "expired"]);
         let events = events_of(&[b("RENAME"), b("a"), b("b")], &[b("a"), b("b")], &|k| k == b"a");

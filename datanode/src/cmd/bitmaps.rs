@@ -40,11 +40,6 @@ fn offset_arg(ctx: &Ctx<'_>, arg: &[u8], width: Option<u64>) -> Result<u64, Repl
     Ok(n as u64)
 }
 
-/// The string under `key` as bytes to change, grown with zero bytes to hold `bits` bits.
-fn grown(ctx: &mut Ctx<'_>, key: &[u8], bits: u64) -> Result<Vec<u8>, Reply> {
-    Ok(grow(ctx.get_string(key)?, bits))
-}
-
 /// A copy of `data` (empty if None) zero-padded to hold `bits` bits.
 fn grow(data: Option<Bytes>, bits: u64) -> Vec<u8> {
     let mut data = data.map(|b| b.to_vec()).unwrap_or_default();
@@ -357,12 +352,18 @@ pub(super) fn bitfield(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Cm
     if read_only && highest.is_some() {
         return Err(Reply::error("ERR BITFIELD_RO only supports the GET subcommand"));
     }
+    let current = ctx.get_string(&args[1])?;
+    // As Redis: a write (event, WATCH, replication) only when the string is created or grows,
+    // or some SET/INCRBY changes a value.
+    let mut changed = highest.is_some_and(|bits| current.as_ref().is_none_or(|d| (d.len() as u64) < bits.div_ceil(8)));
     let mut data = match highest {
-        Some(bits) => grown(ctx, &args[1], bits)?,
-        None => match ctx.get_string(&args[1])? {
-            Some(d) => d.to_vec(),
-            None => Vec::new(),
-        },
+        Some(bits) => grow(current, bits),
+        None => current.map(|d| d.to_vec()).unwrap_or_default(),
+    };
+    let mut write = |data: &mut Vec<u8>, f: Field, o: u64, new: i64| {
+        let before = f.read(data, o);
+        f.write(data, o, new);
+        changed |= f.read(data, o) != before;
     };
     let mut replies = Vec::with_capacity(ops.len());
     for op in &ops {
@@ -374,7 +375,7 @@ pub(super) fn bitfield(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Cm
                 let v = if f.signed { v as i128 } else { v as u64 as i128 };
                 match settle(f, v, how) {
                     Some(new) => {
-                        f.write(&mut data, o, new);
+                        write(&mut data, f, o, new);
                         Reply::Integer(old)
                     }
                     None => Reply::NullBulk,
@@ -385,7 +386,7 @@ pub(super) fn bitfield(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Cm
                 let old = if f.signed { old as i128 } else { old as u64 as i128 };
                 match settle(f, old + by as i128, how) {
                     Some(new) => {
-                        f.write(&mut data, o, new);
+                        write(&mut data, f, o, new);
                         Reply::Integer(new)
                     }
                     None => Reply::NullBulk,
@@ -393,7 +394,7 @@ pub(super) fn bitfield(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Cm
             }
         });
     }
-    if highest.is_some() {
+    if changed {
         write_in_place(ctx, &args[1], Bytes::from(data), Some(args));
     }
     Ok(Reply::Array(replies))
