@@ -40,7 +40,9 @@ pub enum Rule {
     ListMultiPop,
     /// ZMPOP / BZMPOP: zpopmax with MAX, else zpopmin.
     ZsetMultiPop,
-    /// GETEX: persist with PERSIST, else expire.
+    /// ZADD: zincr with INCR, else zadd.
+    ZAdd,
+    /// GETEX: persist with PERSIST, else expire (only del when EXAT/PXAT had passed).
     GetEx,
     /// XGROUP: `xgroup-<subcommand>` (create, setid, destroy, createconsumer, delconsumer).
     XGroup,
@@ -93,6 +95,14 @@ impl Rule {
             Rule::PopPush => (LIST, if second { "lpush" } else { "rpop" }),
             Rule::ListMultiPop => (LIST, if direction(b"LEFT") { "lpop" } else { "rpop" }),
             Rule::ZsetMultiPop => (ZSET, if direction(b"MAX") { "zpopmax" } else { "zpopmin" }),
+            Rule::ZAdd => {
+                // The options come before the first score: INCR among them, not a member.
+                let options = args.iter().skip(2).take_while(|a| {
+                    [&b"NX"[..], b"XX", b"GT", b"LT", b"CH", b"INCR"].iter().any(|w| a.eq_ignore_ascii_case(w))
+                });
+                let incr = options.into_iter().any(|a| a.eq_ignore_ascii_case(b"INCR"));
+                (ZSET, if incr { "zincr" } else { "zadd" })
+            }
             Rule::GetEx => {
                 let persist = args.iter().skip(2).any(|a| a.eq_ignore_ascii_case(b"PERSIST"));
                 (GENERIC, if persist { "persist" } else { "expire" })
@@ -135,7 +145,7 @@ pub fn command_events(
         seen.push(changed);
         let (db, key) = changed;
         let Some((class, event)) = rule.event(args, second) else { continue };
-        if matches!(rule, Rule::OrDel(..)) && gone(*db, key) {
+        if matches!(rule, Rule::OrDel(..) | Rule::GetEx) && gone(*db, key) {
             out.push(Event { class: notify::GENERIC, name: "del", db: *db, key: key.clone() });
             continue;
         }
@@ -242,6 +252,12 @@ mod tests {
         assert_eq!(names(events_of(&[b("EXPIRE"), b("k"), b("-1")], &[b("k")], &|_| true)), ["del"]);
         assert_eq!(names(events_of(&[b("SDIFFSTORE"), b("d"), b("x")], &[b("d")], &|_| true)), ["del"]);
         assert_eq!(names(events_of(&[b("BITOP"), b("AND"), b("d"), b("x")], &[b("d")], &|_| true)), ["del"]);
+        assert_eq!(names(events_of(&[b("GETEX"), b("k"), b("PXAT"), b("1")], &[b("k")], &|_| true)), ["del"]);
+        assert_eq!(
+            names(events_of(&[b("ZADD"), b("z"), b("XX"), b("INCR"), b("1"), b("m")], &[b("z")], &|_| false)),
+            ["zincr"]
+        );
+        assert_eq!(names(events_of(&[b("ZADD"), b("z"), b("1"), b("INCR")], &[b("z")], &|_| false)), ["zadd"]);
         assert_eq!(names(events_of(&[b("BITOP"), b("AND"), b("d"), b("x")], &[b("d")], &|_| false)), ["set"]);
         let past = [b("SET"), b("k"), b("v"), b("EXAT"), b("1")];
         assert_eq!(names(events_of(&past, &[b("k")], &|_| true)), ["set", "expire", "expired"]);

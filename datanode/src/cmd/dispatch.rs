@@ -157,7 +157,7 @@ fn action(name: &str) -> (Action, Rule) {
         "bzmpop" => run(zsets::bzmpop, ZsetMultiPop),
         "bzpopmax" => run(|c, a| zsets::bzpop(c, a, true), Each(ZSET, "zpopmax")),
         "bzpopmin" => run(|c, a| zsets::bzpop(c, a, false), Each(ZSET, "zpopmin")),
-        "zadd" => run(zsets::zadd, Each(ZSET, "zadd")),
+        "zadd" => run(zsets::zadd, ZAdd),
         "zcard" => run(zsets::zcard, Quiet),
         "zcount" => run(|c, a| zsets::zcount(c, a, false), Quiet),
         "zdiff" => run(|c, a| zsets::combine(c, a, zsets::SetOp::Diff, false), Quiet),

@@ -739,6 +739,14 @@ pub(super) fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             Ok(Reply::Integer(created as i64))
         }
         (b"DELCONSUMER", 5) => {
+            // No such consumer: nothing is written (no event, no replication), as Redis 7.2.
+            let exists = ctx
+                .read_stream(key)?
+                .and_then(|s| s.groups.get(group.as_ref()))
+                .is_some_and(|g| g.consumers.contains_key(args[4].as_ref()));
+            if !exists {
+                return Ok(Reply::Integer(0));
+            }
             let Some(s) = ctx.stream_mut(key)? else { return Ok(Reply::Integer(0)) };
             let Some(g) = s.groups.get_mut(group.as_ref()) else { return Ok(Reply::Integer(0)) };
             let pending = g.delete_consumer(&args[4]);
