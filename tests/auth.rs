@@ -565,3 +565,32 @@ async fn tls_endpoints_serve_tls_clients_and_refuse_plain_text_when_required() {
     let r = cluster.admin(0).await.create_replication_group(bad).await;
     assert_eq!(r.unwrap_err().code(), tonic::Code::InvalidArgument);
 }
+
+/// Groups sharing a gateway do not see each other's clients: CLIENT LIST, INFO clients,
+/// CLIENT KILL and CLIENT UNBLOCK of one group reach its own connections only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_sees_and_kills_only_its_own_clients() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
+    let (port_a, _) = cluster.create_group("tenant-a", 0, "everysec").await;
+    let (port_b, _) = cluster.create_group("tenant-b", 0, "everysec").await;
+    let mut a = support::redis_conn(port_a).await;
+    let mut b = support::redis_conn(port_b).await;
+    let id_a: i64 = q(&mut a, &["CLIENT", "ID"]).await.unwrap();
+    let id_b: i64 = q(&mut b, &["CLIENT", "ID"]).await.unwrap();
+
+    let list: String = q(&mut a, &["CLIENT", "LIST"]).await.unwrap();
+    assert!(list.contains(&format!("id={id_a} ")) && !list.contains(&format!("id={id_b} ")), "{list}");
+    let list: String = q(&mut a, &["CLIENT", "LIST", "ID", &id_b.to_string()]).await.unwrap();
+    assert_eq!(list, "");
+    let info: String = q(&mut a, &["INFO", "clients"]).await.unwrap();
+    assert!(info.contains("connected_clients:1\r\n"), "{info}");
+
+    // Nothing of group b is reachable from group a.
+    assert_eq!(q::<i64>(&mut a, &["CLIENT", "KILL", "TYPE", "normal"]).await.unwrap(), 0);
+    assert_eq!(q::<i64>(&mut a, &["CLIENT", "KILL", "ID", &id_b.to_string()]).await.unwrap(), 0);
+    assert_eq!(q::<i64>(&mut a, &["CLIENT", "UNBLOCK", &id_b.to_string()]).await.unwrap(), 0);
+    assert!(err(&mut a, &["CLIENT", "TRACKING", "ON", "REDIRECT", &id_b.to_string()]).await.contains("does not exist"));
+    assert_eq!(q::<String>(&mut b, &["PING"]).await.unwrap(), "PONG");
+    // Its own clients it reaches as before.
+    assert_eq!(q::<i64>(&mut b, &["CLIENT", "KILL", "ID", &id_b.to_string(), "SKIPME", "no"]).await.unwrap(), 1);
+}

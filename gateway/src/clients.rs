@@ -8,11 +8,30 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
+/// Where a connection came in: what CLIENT LIST, KILL and UNBLOCK of other clients may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The replication group of the endpoint: clients of other groups sharing this gateway
+    /// are never seen (a group's users must not list or kill another group's clients).
+    pub group: Arc<str>,
+    /// On a cluster node port, the port: like a Redis Cluster node, it sees the clients
+    /// connected to it alone.
+    pub node_port: Option<u16>,
+}
+
+impl Scope {
+    /// Whether a client of this scope sees one of `other`.
+    pub fn sees(&self, other: &Scope) -> bool {
+        self.group == other.group && (self.node_port.is_none() || self.node_port == other.node_port)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub id: u64,
     pub addr: SocketAddr,
     pub laddr: String,
+    pub scope: Scope,
     /// The connection's socket descriptor.
     pub fd: i32,
     pub name: String,
@@ -182,7 +201,7 @@ impl Clients {
         }
     }
 
-    pub fn register(&self, addr: SocketAddr, laddr: String, fd: i32) -> Arc<Mutex<ClientInfo>> {
+    pub fn register(&self, addr: SocketAddr, laddr: String, fd: i32, scope: Scope) -> Arc<Mutex<ClientInfo>> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         self.total_connections.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
@@ -190,6 +209,7 @@ impl Clients {
             id,
             addr,
             laddr,
+            scope,
             fd,
             name: String::new(),
             lib_name: String::new(),
@@ -211,16 +231,23 @@ impl Clients {
         self.all.lock().remove(&id);
     }
 
-    pub fn count(&self) -> usize {
+    /// Every client of the gateway (its metrics).
+    pub fn total(&self) -> usize {
         self.all.lock().len()
     }
 
-    /// The registry entry of client `id`.
-    pub fn get(&self, id: u64) -> Option<Arc<Mutex<ClientInfo>>> {
-        self.all.lock().get(&id).cloned()
+    /// The clients a client of `scope` sees (INFO's connected_clients).
+    pub fn count(&self, scope: &Scope) -> usize {
+        self.all.lock().values().filter(|c| scope.sees(&c.lock().scope)).count()
     }
 
-    pub fn list(&self) -> Vec<ClientInfo> {
-        self.all.lock().values().map(|c| c.lock().clone()).collect()
+    /// The registry entry of client `id`, if a client of `scope` sees it.
+    pub fn get(&self, id: u64, scope: &Scope) -> Option<Arc<Mutex<ClientInfo>>> {
+        self.all.lock().get(&id).filter(|c| scope.sees(&c.lock().scope)).cloned()
+    }
+
+    /// The clients a client of `scope` sees, by id.
+    pub fn list(&self, scope: &Scope) -> Vec<ClientInfo> {
+        self.all.lock().values().map(|c| c.lock().clone()).filter(|c| scope.sees(&c.scope)).collect()
     }
 }

@@ -54,8 +54,11 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, session: &Ses
         (now_us / 1_000_000) & ((1 << 24) - 1),
         endpoint.group_id,
     );
-    let clients =
-        format!("connected_clients:{}\r\nmaxclients:{}\r\n", shared.clients.count(), shared.config.maxclients);
+    let clients = format!(
+        "connected_clients:{}\r\nmaxclients:{}\r\n",
+        shared.clients.count(&session.scope()),
+        shared.config.maxclients
+    );
     let c = &shared.clients;
     let [ops, input, output] = c.rates.per_second();
     let stats = format!(

@@ -171,7 +171,7 @@ fn metrics(shared: &Shared) -> String {
     use std::sync::atomic::Ordering;
     let mut p = ferrocache_common::metrics::Page::default();
     let c = &shared.clients;
-    p.gauge("ferrocache_curr_connections", "Client connections open (CurrConnections).", &[], c.count() as f64);
+    p.gauge("ferrocache_curr_connections", "Client connections open (CurrConnections).", &[], c.total() as f64);
     p.counter(
         "ferrocache_new_connections_total",
         "Client connections accepted (NewConnections).",

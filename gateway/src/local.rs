@@ -285,7 +285,7 @@ fn client(session: &mut Session, args: &[Bytes]) -> Reply {
                 Some("error") => true,
                 Some(_) => return Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
             };
-            let target = u64::try_from(id).ok().and_then(|id| session.clients().get(id));
+            let target = u64::try_from(id).ok().and_then(|id| session.clients().get(id, &session.scope()));
             let Some(target) = target else { return Reply::Integer(0) };
             let info = target.lock();
             if !info.state.blocked {
@@ -426,7 +426,7 @@ fn client_list(session: &Session, args: &[Bytes]) -> Reply {
         }
     }
     let mut out = String::new();
-    for c in session.clients().list() {
+    for c in session.clients().list(&session.scope()) {
         if wanted_type.is_some_and(|t| t != client_type(&c)) || ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
             continue;
         }
@@ -437,9 +437,10 @@ fn client_list(session: &Session, args: &[Bytes]) -> Reply {
 }
 
 /// CLIENT KILL addr (old form: OK or no such client) or CLIENT KILL <filter value> ...
-/// (the number killed); only this gateway's connections are seen.
+/// (the number killed); only the connections of this group on this gateway are seen (on a
+/// cluster node port, that port's).
 fn client_kill(session: &Session, args: &[Bytes]) -> Reply {
-    let clients = session.clients().list();
+    let clients = session.clients().list(&session.scope());
     if args.len() == 3 {
         let addr = String::from_utf8_lossy(&args[2]);
         return match clients.iter().find(|c| c.addr.to_string() == addr) {

@@ -186,6 +186,11 @@ impl Session {
         &self.shared.clients
     }
 
+    /// Which other clients this one sees (its group's; on a node port, that port's).
+    pub fn scope(&self) -> crate::clients::Scope {
+        self.info.lock().scope.clone()
+    }
+
     pub fn update(&self, f: impl FnOnce(&mut ClientInfo)) {
         f(&mut self.info.lock());
     }
@@ -266,7 +271,11 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     shared: Arc<Shared>,
     cancel: CancellationToken,
 ) {
-    let info = shared.clients.register(peer, laddr, fd);
+    let scope = crate::clients::Scope {
+        group: Arc::from(endpoint.group_id.as_str()),
+        node_port: (endpoint.kind == crate::router::EndpointKind::Node).then_some(endpoint.port),
+    };
+    let info = shared.clients.register(peer, laddr, fd, scope);
     let id = info.lock().id;
     let acl = shared.router.table().groups.get(&endpoint.group_id).map(|g| g.acl.clone()).unwrap_or_default();
     let mut session = Session {
@@ -722,7 +731,8 @@ fn client_tracking(session: &mut Session, endpoint: &Endpoint, shared: &Shared, 
             }
         }
         (b"tracking", _) if args[2].eq_ignore_ascii_case(b"off") => {
-            let exists = |id: u64| id == session.id || shared.clients.get(id).is_some();
+            let scope = session.scope();
+            let exists = |id: u64| id == session.id || shared.clients.get(id, &scope).is_some();
             match tracking::parse_options(&args[3..], exists) {
                 Ok(_) => {
                     session.stop_tracking();
@@ -746,7 +756,8 @@ fn client_tracking(session: &mut Session, endpoint: &Endpoint, shared: &Shared, 
                     proto,
                 );
             }
-            let exists = |id: u64| id == session.id || shared.clients.get(id).is_some();
+            let scope = session.scope();
+            let exists = |id: u64| id == session.id || shared.clients.get(id, &scope).is_some();
             match tracking::parse_on(&args[3..], session.tracking.as_ref(), exists) {
                 Err(e) => e,
                 Ok(settings) => {
