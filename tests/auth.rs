@@ -591,6 +591,10 @@ async fn a_group_sees_and_kills_only_its_own_clients() {
     assert_eq!(q::<i64>(&mut a, &["CLIENT", "UNBLOCK", &id_b.to_string()]).await.unwrap(), 0);
     assert!(err(&mut a, &["CLIENT", "TRACKING", "ON", "REDIRECT", &id_b.to_string()]).await.contains("does not exist"));
     assert_eq!(q::<String>(&mut b, &["PING"]).await.unwrap(), "PONG");
+    // Nor its ACL LOG: a failed login on b is b's.
+    assert!(err(&mut b, &["AUTH", "nobody", "wrong"]).await.contains("WRONGPASS"));
+    assert_eq!(q::<Vec<redis::Value>>(&mut a, &["ACL", "LOG"]).await.unwrap().len(), 0);
+    assert_eq!(q::<Vec<redis::Value>>(&mut b, &["ACL", "LOG"]).await.unwrap().len(), 1);
     // Its own clients it reaches as before.
     assert_eq!(q::<i64>(&mut b, &["CLIENT", "KILL", "ID", &id_b.to_string(), "SKIPME", "no"]).await.unwrap(), 1);
 }

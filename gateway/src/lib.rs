@@ -64,8 +64,9 @@ pub struct Shared {
     pub cancel: CancellationToken,
     pub started: Instant,
     pub run_id: String,
-    /// ACL LOG: denials and failed logins on this gateway.
-    pub acl_log: parking_lot::Mutex<acl::AclLog>,
+    /// ACL LOG: denials and failed logins on this gateway, per group (a group's users see
+    /// their group's entries only).
+    pub acl_log: PerGroup<parking_lot::Mutex<acl::AclLog>>,
     /// TLS for groups with transit encryption (from --tls-cert-file / --tls-key-file).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Command statistics, slowlog and latency events, per group.

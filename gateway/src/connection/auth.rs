@@ -93,7 +93,7 @@ impl Session {
             let (reason, object) = denied.reason();
             let context = if self.tx.in_multi() { "multi" } else { "toplevel" };
             let client = self.info().line();
-            self.shared.acl_log.lock().record(reason, context, object, user.name.clone(), client);
+            self.acl_log.lock().record(reason, context, object, user.name.clone(), client);
             Reply::error(format!("NOPERM {}", denied.message(&user.name)))
         })
     }
@@ -108,7 +108,7 @@ impl Session {
             }
             None => {
                 let client = self.info().line();
-                self.shared.acl_log.lock().record("auth", "toplevel", "AUTH".into(), name, client);
+                self.acl_log.lock().record("auth", "toplevel", "AUTH".into(), name, client);
                 Err(Reply::error(errors::WRONGPASS))
             }
         }

@@ -102,6 +102,8 @@ pub struct Session {
     reply_command: Option<ReplyMode>,
     /// The group's command statistics on this gateway.
     pub stats: Arc<crate::stats::GroupStats>,
+    /// The group's ACL LOG on this gateway.
+    pub acl_log: Arc<parking_lot::Mutex<crate::acl::AclLog>>,
     /// MONITOR: the feed this connection streams.
     monitor: Option<crate::monitor::Watcher>,
     /// The group's CLIENT PAUSE on this gateway.
@@ -293,6 +295,7 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         replies: ReplyMode::On,
         reply_command: None,
         stats: shared.stats.group(&endpoint.group_id),
+        acl_log: shared.acl_log.group(&endpoint.group_id),
         monitor: None,
         pause: shared.pauses.group(&endpoint.group_id),
         no_evict: false,
@@ -1255,7 +1258,7 @@ async fn dispatch(
         "auth" => return ready(session.auth(&args)),
         "acl" => {
             let r = match session.user() {
-                Some(me) => crate::acl::command::handle(me, &session.acl, &shared.acl_log, &args),
+                Some(me) => crate::acl::command::handle(me, &session.acl, &session.acl_log, &args),
                 None => Reply::error(crate::acl::errors::NOAUTH),
             };
             return ready(r);
