@@ -3,6 +3,7 @@
 //! A follower coordinator answers with the leader's address, which is tried next.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +27,11 @@ const LOCK_WAIT: Duration = Duration::from_millis(5);
 /// primary under heavy load takes its lock batch after batch and a lapsed lease refuses
 /// writes; shorter than any long command, which it must not wait out.
 const LEASE_LOCK_WAIT: Duration = Duration::from_millis(100);
+
+/// How long a beat waits for its reply's assignments to be applied (that takes every node's
+/// lock, which a long command may have taken since the report) before it goes on without
+/// renewing leases; the next beats wait for that application to finish.
+const RECONCILE_WAIT: Duration = Duration::from_millis(100);
 
 /// How long a node may hold its lock (outside a script) and still be reported alive. Past
 /// it the lock is taken to be stuck: the heartbeat goes silent, so the coordinators fail
@@ -80,6 +86,8 @@ impl Heartbeat {
         let mut last: HashMap<String, pb::NodeStatus> = HashMap::new();
         // Since when a node's lock has been out of reach (outside a script).
         let mut held_since: HashMap<String, std::time::Instant> = HashMap::new();
+        // An application of assignments is still waiting for a node's lock.
+        let reconciling = Arc::new(AtomicBool::new(false));
         let mut ticker = {
             let _rt = rt.enter();
             tokio::time::interval(interval)
@@ -132,17 +140,39 @@ impl Heartbeat {
             match rt.block_on(client.heartbeat(request)) {
                 Ok(resp) => {
                     let resp = resp.into_inner();
-                    if held.is_some() || self.host.nodes().iter().any(|n| n.busy.running()) {
+                    let busy = self.host.nodes().iter().any(|n| n.busy.running());
+                    if held.is_some() || busy || reconciling.load(Ordering::Acquire) {
                         // Reconciling takes node locks: the beat after the script (or the long
                         // command) does it, and the lease waits for it too (a lease must never
                         // outlive a demotion this reply carries). Writes after it are retried
                         // until then.
                         continue;
                     }
-                    let _main = main.enter();
-                    if let Err(e) = self.host.reconcile(&resp.nodes) {
-                        tracing::error!("applying assignments failed: {e}");
+                    // A long command may take a node's lock between the report and now: the
+                    // assignments are applied on a thread of the datanode's runtime, so this
+                    // thread goes on beating (the node is busy, not dead) if that waits.
+                    let (applied_tx, applied) = std::sync::mpsc::sync_channel(1);
+                    reconciling.store(true, Ordering::Release);
+                    let (host, flag, nodes) = (self.host.clone(), reconciling.clone(), resp.nodes.clone());
+                    main.spawn_blocking(move || {
+                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| host.reconcile(&nodes)));
+                        let Ok(result) = ran else {
+                            tracing::error!("applying assignments panicked: stopping the datanode");
+                            eprintln!("ferrocache datanode: applying assignments panicked; stopping");
+                            std::process::abort();
+                        };
+                        flag.store(false, Ordering::Release);
+                        let _ = applied_tx.send(result);
+                    });
+                    match applied.recv_timeout(RECONCILE_WAIT) {
+                        Ok(Err(e)) => tracing::error!("applying assignments failed: {e}"),
+                        Ok(Ok(())) => {}
+                        Err(_) => {
+                            tracing::info!("applying assignments waits for a busy node; leases wait for it");
+                            continue;
+                        }
                     }
+                    let _main = main.enter();
                     for task in &resp.take_snapshots {
                         self.host.snapshots.take(&task.snapshot_name, self.host.node(&task.node_id));
                     }
