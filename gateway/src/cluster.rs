@@ -192,6 +192,9 @@ pub fn command(group: Option<&Group>, port: u16, hosts: Hosts, args: &[Bytes]) -
             Some((_, _, m)) => bulk(node_name(&m.node_id)),
             None => Reply::error("ERR no node"),
         }),
+        // Nodes do not gossip (the coordinators hold the topology): there is no cluster bus,
+        // so no links to describe.
+        "links" => arity(2).unwrap_or_else(|| Reply::Array(vec![])),
         "myshardid" => arity(2).unwrap_or_else(|| match me.or_else(|| first_primary(group)) {
             Some((_, s, _)) => bulk(node_name(&format!("shard:{}:{}", group.id, s.id))),
             None => Reply::error("ERR no node"),
@@ -398,6 +401,9 @@ fn help() -> Reply {
         "    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
         "SHARDS",
         "    Return information about slot range mappings and the nodes associated with them.",
+        "LINKS",
+        "    Return information about all network links between this node and its peers.",
+        "    Output format is an array where each array element is a map containing attributes of a link",
         "SLOTS",
         "    Return information about slots range mappings. Each range is made of:",
         "    start, end, master and replicas IP addresses, ports and ids",
