@@ -591,6 +591,17 @@ async fn a_group_sees_and_kills_only_its_own_clients() {
     assert_eq!(q::<i64>(&mut a, &["CLIENT", "UNBLOCK", &id_b.to_string()]).await.unwrap(), 0);
     assert!(err(&mut a, &["CLIENT", "TRACKING", "ON", "REDIRECT", &id_b.to_string()]).await.contains("does not exist"));
     assert_eq!(q::<String>(&mut b, &["PING"]).await.unwrap(), "PONG");
+    // INFO's traffic counters are each group's, and so is CONFIG RESETSTAT.
+    for _ in 0..20 {
+        let _: String = q(&mut b, &["PING"]).await.unwrap();
+    }
+    let _: String = q(&mut a, &["CONFIG", "RESETSTAT"]).await.unwrap();
+    let processed = |info: &str| -> i64 {
+        info.lines().find_map(|l| l.strip_prefix("total_commands_processed:")?.trim().parse().ok()).unwrap()
+    };
+    let stats_a: String = q(&mut a, &["INFO", "stats"]).await.unwrap();
+    let stats_b: String = q(&mut b, &["INFO", "stats"]).await.unwrap();
+    assert!(processed(&stats_a) <= 2 && processed(&stats_b) >= 20, "{stats_a}\n{stats_b}");
     // Nor its ACL LOG: a failed login on b is b's.
     assert!(err(&mut b, &["AUTH", "nobody", "wrong"]).await.contains("WRONGPASS"));
     assert_eq!(q::<Vec<redis::Value>>(&mut a, &["ACL", "LOG"]).await.unwrap().len(), 0);

@@ -162,6 +162,8 @@ impl ClientInfo {
     }
 }
 
+/// Every client of the gateway; the counters are the gateway's (its metrics page: never
+/// reset). INFO's are each group's ([`crate::traffic::Traffic`]).
 #[derive(Default)]
 pub struct Clients {
     next_id: AtomicU64,
@@ -169,38 +171,9 @@ pub struct Clients {
     pub total_connections: AtomicU64,
     pub total_commands: AtomicU64,
     pub rejected_connections: AtomicU64,
-    /// Bytes read from and written to clients (INFO's total_net_input/output_bytes).
-    pub net_input_bytes: AtomicU64,
-    pub net_output_bytes: AtomicU64,
-    /// The instantaneous_* rates of the counters above.
-    pub rates: crate::instantaneous::Rates,
 }
 
 impl Clients {
-    /// CONFIG RESETSTAT: the counters INFO stats reports.
-    pub fn reset_stats(&self) {
-        self.total_connections.store(0, Ordering::Relaxed);
-        self.total_commands.store(0, Ordering::Relaxed);
-        self.rejected_connections.store(0, Ordering::Relaxed);
-        self.net_input_bytes.store(0, Ordering::Relaxed);
-        self.net_output_bytes.store(0, Ordering::Relaxed);
-    }
-
-    /// Samples the counters for the instantaneous_* rates; runs until `cancel`.
-    pub async fn sample_rates(&self, cancel: tokio_util::sync::CancellationToken) {
-        let mut tick = tokio::time::interval(crate::instantaneous::PERIOD);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            let totals = [&self.total_commands, &self.net_input_bytes, &self.net_output_bytes]
-                .map(|c| c.load(Ordering::Relaxed));
-            self.rates.sample(std::time::Instant::now(), totals);
-        }
-    }
-
     pub fn register(&self, addr: SocketAddr, laddr: String, fd: i32, scope: Scope) -> Arc<Mutex<ClientInfo>> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         self.total_connections.fetch_add(1, Ordering::Relaxed);

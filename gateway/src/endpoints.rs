@@ -114,9 +114,17 @@ async fn accept_loop(
                 (_, Accepted::Refused(why)) => tracing::debug!(%peer, "connection refused: {why}"),
                 (Some(_permit), Accepted::Plain(s)) => connection::serve(s, peer, endpoint, shared, cancel).await,
                 (Some(_permit), Accepted::Tls(s)) => connection::serve_tls(*s, peer, endpoint, shared, cancel).await,
-                (None, Accepted::Plain(s)) => connection::refuse(s, "ERR max number of clients reached").await,
-                (None, Accepted::Tls(s)) => connection::refuse(*s, "ERR max number of clients reached").await,
+                (None, Accepted::Plain(s)) => refuse(s, &endpoint, &shared).await,
+                (None, Accepted::Tls(s)) => refuse(*s, &endpoint, &shared).await,
             }
         });
     }
+}
+
+/// A connection past maxclients: counted (INFO's rejected_connections, the metrics) and told.
+async fn refuse<S: tokio::io::AsyncWrite + Unpin>(socket: S, endpoint: &Endpoint, shared: &Shared) {
+    use std::sync::atomic::Ordering;
+    shared.clients.rejected_connections.fetch_add(1, Ordering::Relaxed);
+    shared.stats.group(&endpoint.group_id).traffic.rejected.fetch_add(1, Ordering::Relaxed);
+    connection::refuse(socket, "ERR max number of clients reached").await;
 }

@@ -59,17 +59,17 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, session: &Ses
         shared.clients.count(&session.scope()),
         shared.config.maxclients
     );
-    let c = &shared.clients;
-    let [ops, input, output] = c.rates.per_second();
+    let t = &session.stats.traffic;
+    let [ops, input, output] = t.rates.per_second();
     let stats = format!(
         "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\ntotal_error_replies:{}\r\n",
-        c.total_connections.load(Ordering::Relaxed),
-        c.total_commands.load(Ordering::Relaxed),
-        c.net_input_bytes.load(Ordering::Relaxed),
-        c.net_output_bytes.load(Ordering::Relaxed),
+        t.connections.load(Ordering::Relaxed),
+        t.commands.load(Ordering::Relaxed),
+        t.net_input.load(Ordering::Relaxed),
+        t.net_output.load(Ordering::Relaxed),
         input as f64 / 1024.0,
         output as f64 / 1024.0,
-        c.rejected_connections.load(Ordering::Relaxed),
+        t.rejected.load(Ordering::Relaxed),
         session.stats.total_error_replies.load(Ordering::Relaxed),
     );
     let cluster = format!("cluster_enabled:{}\r\n", u8::from(node_port));

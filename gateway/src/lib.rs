@@ -17,7 +17,6 @@ pub mod endpoints;
 pub mod failover_command;
 pub mod fanout;
 pub mod info;
-pub mod instantaneous;
 pub mod link;
 pub mod local;
 pub mod monitor;
@@ -31,6 +30,7 @@ pub mod router;
 pub mod stats;
 pub mod tls;
 pub mod tracking;
+pub mod traffic;
 pub mod transaction;
 pub mod watch;
 
@@ -86,6 +86,29 @@ impl<T> Default for PerGroup<T> {
     }
 }
 
+impl<T> PerGroup<T> {
+    /// Every group's `T` so far.
+    pub fn all(&self) -> Vec<Arc<T>> {
+        self.groups.read().values().cloned().collect()
+    }
+}
+
+/// Samples every group's traffic for INFO's instantaneous_* rates, until the gateway stops.
+async fn sample_traffic(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(traffic::PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = Instant::now();
+        for group in shared.stats.all() {
+            group.traffic.sample(now);
+        }
+    }
+}
+
 impl<T: Default> PerGroup<T> {
     pub fn group(&self, group: &str) -> Arc<T> {
         if let Some(g) = self.groups.read().get(group) {
@@ -124,8 +147,7 @@ pub async fn run(config: GatewayConfig, grpc: TcpListener, cancel: CancellationT
         let render: ferrocache_common::metrics::Render = Arc::new(move || metrics(&s));
         tokio::spawn(ferrocache_common::metrics::serve(listener, render, cancel.child_token()));
     }
-    let sampled = shared.clone();
-    tokio::spawn(async move { sampled.clients.sample_rates(sampled.cancel.child_token()).await });
+    tokio::spawn(sample_traffic(shared.clone()));
     tokio::spawn(registration::run(
         shared.config.coordinators.clone(),
         shared.config.gateway_id(),

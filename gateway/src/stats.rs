@@ -73,6 +73,8 @@ pub struct GroupStats {
     params: Params,
     /// MONITOR's feed of this group's commands on this gateway.
     pub monitor: Arc<crate::monitor::Monitor>,
+    /// Connections, commands and bytes (INFO stats).
+    pub traffic: crate::traffic::Traffic,
 }
 
 /// How a command ended.
@@ -163,6 +165,7 @@ impl Default for GroupStats {
             slowlog: Mutex::new((VecDeque::new(), 0)),
             events: Mutex::default(),
             monitor: Arc::default(),
+            traffic: Default::default(),
             params: Params {
                 slower_than_us: AtomicI64::new(10_000),
                 slowlog_max_len: AtomicU64::new(128),
@@ -269,6 +272,7 @@ impl GroupStats {
 
     /// CONFIG RESETSTAT: counters, errors and histograms (not the slowlog, as in Redis).
     pub fn reset(&self) {
+        self.traffic.reset();
         for c in self.commands.iter() {
             for n in [&c.calls, &c.usec, &c.rejected, &c.failed] {
                 n.store(0, Ordering::Relaxed);

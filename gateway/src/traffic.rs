@@ -1,15 +1,49 @@
-//! INFO's instantaneous_* rates, as Redis computes them: every 100 ms a sample of how fast a
-//! counter grew since the last one; the rate shown is the mean of the last 16 samples.
+//! A group's client traffic on this gateway: INFO stats' counters (connections, commands,
+//! bytes) and their instantaneous_* rates, computed as Redis does: every 100 ms a sample of
+//! how fast a counter grew since the last one; the rate shown is the mean of the last 16.
+//! Kept per group, so one group's INFO and CONFIG RESETSTAT are its own.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+
+#[derive(Default)]
+pub struct Traffic {
+    pub connections: AtomicU64,
+    /// Connections refused at maxclients.
+    pub rejected: AtomicU64,
+    pub commands: AtomicU64,
+    /// Bytes read from and written to clients.
+    pub net_input: AtomicU64,
+    pub net_output: AtomicU64,
+    pub rates: Rates,
+}
+
+impl Traffic {
+    fn counters(&self) -> [&AtomicU64; 5] {
+        [&self.connections, &self.rejected, &self.commands, &self.net_input, &self.net_output]
+    }
+
+    /// CONFIG RESETSTAT.
+    pub fn reset(&self) {
+        for c in self.counters() {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes a sample for the rates (every [`PERIOD`]).
+    pub fn sample(&self, now: Instant) {
+        let totals = [&self.commands, &self.net_input, &self.net_output].map(|c| c.load(Ordering::Relaxed));
+        self.rates.sample(now, totals);
+    }
+}
 
 /// How often a sample is taken.
 pub const PERIOD: Duration = Duration::from_millis(100);
 const SAMPLES: usize = 16;
 
-/// The gateway's sampled counters: commands, bytes read from clients, bytes written.
+/// The sampled counters: commands, bytes read from clients, bytes written.
 #[derive(Default)]
 pub struct Rates {
     inner: Mutex<Inner>,

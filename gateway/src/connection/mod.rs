@@ -278,6 +278,7 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         node_port: (endpoint.kind == crate::router::EndpointKind::Node).then_some(endpoint.port),
     };
     let info = shared.clients.register(peer, laddr, fd, scope);
+    shared.stats.group(&endpoint.group_id).traffic.connections.fetch_add(1, Ordering::Relaxed);
     let id = info.lock().id;
     let acl = shared.router.table().groups.get(&endpoint.group_id).map(|g| g.acl.clone()).unwrap_or_default();
     let mut session = Session {
@@ -366,11 +367,11 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             }
             // With output limits, replies pile up until written so the limits see them.
             if out.len() >= OUT_HIGH_WATER && !guard.limited() {
-                guard.flush(&mut wr, &mut out, &shared.clients.net_output_bytes).await?;
+                guard.flush(&mut wr, &mut out, &session.stats.traffic.net_output).await?;
             }
         }
         if !out.is_empty() {
-            guard.flush(&mut wr, &mut out, &shared.clients.net_output_bytes).await?;
+            guard.flush(&mut wr, &mut out, &session.stats.traffic.net_output).await?;
         }
         publish_state(session, &queue, &tracks, &inbuf, &out);
         if closing && queue.is_empty() {
@@ -430,7 +431,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 if n == 0 {
                     return Ok(());
                 }
-                shared.clients.net_input_bytes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                session.stats.traffic.net_input.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                 idle.active();
                 session.now = Instant::now();
                 loop {
@@ -863,7 +864,6 @@ async fn config(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>
             Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: None, retry: None }))
         }
         ConfigCommand::ResetStat => {
-            shared.clients.reset_stats();
             session.stats.reset();
             let request = Request::ResetStat(pb::ResetStatRequest {});
             let (rx, retry) =
@@ -1209,6 +1209,7 @@ async fn dispatch(
     args: Vec<Bytes>,
 ) -> (Slot, bool) {
     shared.clients.total_commands.fetch_add(1, Ordering::Relaxed);
+    session.stats.traffic.commands.fetch_add(1, Ordering::Relaxed);
     let proto = session.proto;
     let ready = |r| (Slot::Ready(r, proto), false);
     let Some(spec) = spec else {
