@@ -106,6 +106,27 @@ async fn cluster_clients_and_plain_clients_share_a_three_shard_group() {
     }
     assert_eq!(per_shard.iter().sum::<i64>(), 100_000, "{per_shard:?}");
     assert!(per_shard.iter().all(|&n| n > 30_000), "keys spread over the node groups: {per_shard:?}");
+
+    // PUBSUB on a node port answers from the subscribers connected to that port, as a Redis
+    // Cluster node does (clients merging over the nodes count each subscriber once); the
+    // proxy endpoint answers for the whole group.
+    let node_ports: Vec<u16> = group
+        .node_groups
+        .iter()
+        .map(|ng| ng.node_group_members.iter().find(|m| m.current_role == "primary").unwrap())
+        .map(|m| m.read_endpoint.as_ref().unwrap().port as u16)
+        .collect();
+    let _on_a = subscriber(node_ports[0], "on-a").await;
+    let _on_b = subscriber(node_ports[1], "on-b").await;
+    let mut at_a = redis_conn(node_ports[0]).await;
+    assert_eq!(strs(&mut at_a, &["PUBSUB", "CHANNELS"]).await, ["on-a"]);
+    let numsub: Vec<redis::Value> = q(&mut at_a, &["PUBSUB", "NUMSUB", "on-a", "on-b"]).await.unwrap();
+    let counts: Vec<i64> =
+        numsub.iter().filter_map(|v| if let redis::Value::Int(n) = v { Some(*n) } else { None }).collect();
+    assert_eq!(counts, [1, 0], "{numsub:?}");
+    let mut all = strs(&mut redis_conn(primary_port).await, &["PUBSUB", "CHANNELS"]).await;
+    all.sort();
+    assert_eq!(all, ["on-a", "on-b"]);
     let mut c = redis_conn(config_port).await;
     let in_slot = int(&mut c, &["CLUSTER", "COUNTKEYSINSLOT", "0"]).await;
     assert!(in_slot > 0);
@@ -430,4 +451,12 @@ fn parse_slots(v: &[redis::Value]) -> Vec<(i64, i64, Vec<redis::Value>)> {
             _ => None,
         })
         .collect()
+}
+
+/// A RESP2 subscriber to `channel` on `port`, subscribed once this returns.
+async fn subscriber(port: u16, channel: &str) -> redis::aio::PubSub {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut sub = client.get_async_pubsub().await.unwrap();
+    sub.subscribe(channel).await.unwrap();
+    sub
 }

@@ -284,6 +284,46 @@ impl Hub {
         Hub { router, cancel, groups: Mutex::new(HashMap::new()) }
     }
 
+    /// PUBSUB CHANNELS / NUMSUB / NUMPAT on a cluster node port: as a Redis Cluster node
+    /// answers them, from the subscriptions of the clients connected to it (`clients`: those
+    /// on this port). None for the shard queries, which the node group answers.
+    pub fn node_port_query(&self, group: &str, clients: &HashSet<u64>, request: &pb::PubSubRequest) -> Option<Reply> {
+        use pb::PubSubQuery as Q;
+        let query = request.query();
+        if !matches!(query, Q::PubsubChannels | Q::PubsubNumsub | Q::PubsubNumpat) {
+            return None;
+        }
+        let hub = self.groups.lock().get(group).cloned();
+        let st = hub.as_ref().map(|h| h.state.lock());
+        let subscribers = |kind: Kind| st.as_ref().map(|st| &st.subscribers[kind as usize]);
+        let here = |ids: &HashMap<u64, Arc<Mailbox>>| ids.keys().filter(|id| clients.contains(id)).count();
+        let reply = match query {
+            Q::PubsubChannels => {
+                let mut names: Vec<&Bytes> = subscribers(Kind::Channel)
+                    .into_iter()
+                    .flatten()
+                    // The CLIENT TRACKING feed is this gateway's own subscription.
+                    .filter(|(name, ids)| name.as_ref() != crate::tracking::FEED && here(ids) > 0)
+                    .filter(|(name, _)| request.pattern.as_ref().is_none_or(|p| glob_match(p, name)))
+                    .map(|(name, _)| name)
+                    .collect();
+                names.sort();
+                Reply::Array(names.into_iter().map(|n| Reply::Bulk(n.clone())).collect())
+            }
+            Q::PubsubNumsub => {
+                let channels = subscribers(Kind::Channel);
+                let count = |c: &Bytes| channels.and_then(|m| m.get(c)).map_or(0, here);
+                let pairs =
+                    request.channels.iter().flat_map(|c| [Reply::Bulk(c.clone()), Reply::Integer(count(c) as i64)]);
+                Reply::Map(pairs.collect())
+            }
+            _ => Reply::Integer(
+                subscribers(Kind::Pattern).into_iter().flatten().filter(|(_, ids)| here(ids) > 0).count() as i64,
+            ),
+        };
+        Some(reply)
+    }
+
     /// The group's hub, starting its listener on first use.
     fn group(&self, group: &str) -> Arc<GroupHub> {
         let mut groups = self.groups.lock();

@@ -1442,6 +1442,13 @@ async fn dispatch(
                 Ok(r) => r,
                 Err(answer) => return ready(answer),
             };
+            if let (Request::Pubsub(query), EndpointKind::Node) = (&request, endpoint.kind) {
+                let scope = session.scope();
+                let here = shared.clients.list(&scope).iter().map(|c| c.id).collect();
+                if let Some(answer) = shared.pubsub.node_port_query(&endpoint.group_id, &here, query) {
+                    return ready(answer);
+                }
+            }
             if let Request::Data(d) = &mut request {
                 d.no_touch = session.no_touch;
                 d.writer = session.writer_token();
