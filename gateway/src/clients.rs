@@ -219,6 +219,11 @@ impl Clients {
         self.all.lock().get(&id).filter(|c| scope.sees(&c.lock().scope)).cloned()
     }
 
+    /// The ids of the clients a client of `scope` sees.
+    pub fn ids(&self, scope: &Scope) -> std::collections::HashSet<u64> {
+        self.all.lock().iter().filter(|(_, c)| scope.sees(&c.lock().scope)).map(|(id, _)| *id).collect()
+    }
+
     /// The clients a client of `scope` sees, by id.
     pub fn list(&self, scope: &Scope) -> Vec<ClientInfo> {
         self.all.lock().values().map(|c| c.lock().clone()).filter(|c| scope.sees(&c.scope)).collect()

@@ -1443,8 +1443,7 @@ async fn dispatch(
                 Err(answer) => return ready(answer),
             };
             if let (Request::Pubsub(query), EndpointKind::Node) = (&request, endpoint.kind) {
-                let scope = session.scope();
-                let here = shared.clients.list(&scope).iter().map(|c| c.id).collect();
+                let here = shared.clients.ids(&session.scope());
                 if let Some(answer) = shared.pubsub.node_port_query(&endpoint.group_id, &here, query) {
                     return ready(answer);
                 }
