@@ -163,13 +163,11 @@ async fn stream_to_replica(node: &Arc<Node>, start: &pb::SyncStart, tx: &Out) ->
         let partial = known && st.backlog.covers(start.offset, p.offset);
         // A replica with data asked to resume (Redis's PSYNC replid offset; a new one's
         // is PSYNC ? -1, a full sync only).
-        match (partial, start.offset > 0) {
-            (true, _) => st.stats.sync_partial_ok += 1,
-            (false, true) => {
-                st.stats.sync_partial_err += 1;
-                st.stats.sync_full += 1;
-            }
-            (false, false) => st.stats.sync_full += 1,
+        if partial {
+            st.stats.sync_partial_ok += 1;
+        } else {
+            st.stats.sync_full += 1;
+            st.stats.sync_partial_err += u64::from(start.offset > 0);
         }
         (partial, p.clone())
     });
