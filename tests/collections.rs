@@ -241,6 +241,36 @@ async fn blocking_pops_wait_for_pushes_from_other_clients() {
     assert_eq!(mover.await.unwrap().unwrap(), "m");
     assert_eq!(q::<Vec<String>>(&mut pusher, &["LRANGE", "dst", "0", "-1"]).await.unwrap(), ["m"]);
 
+    // A write that leaves the key holding another type does not serve a waiter: it waits on
+    // (Redis serves it only from a list), and takes the list that comes later.
+    let mut b = redis_conn(port).await;
+    let waiter = tokio::spawn(async move { q::<(String, String)>(&mut b, &["BLPOP", "retyped", "5"]).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let () = redis::pipe()
+        .atomic()
+        .cmd("RPUSH")
+        .arg("retyped")
+        .arg("x")
+        .ignore()
+        .cmd("DEL")
+        .arg("retyped")
+        .ignore()
+        .cmd("SET")
+        .arg("retyped")
+        .arg("string")
+        .ignore()
+        .query_async(&mut pusher)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiter.is_finished(), "a waiter answered from a string: {:?}", waiter.await);
+    let _: i64 = q(&mut pusher, &["DEL", "retyped"]).await.unwrap();
+    let _: i64 = q(&mut pusher, &["RPUSH", "retyped", "late"]).await.unwrap();
+    assert_eq!(waiter.await.unwrap().unwrap(), ("retyped".to_string(), "late".to_string()));
+    // A first run against a string is WRONGTYPE at once.
+    let _: () = q(&mut pusher, &["SET", "astring", "v"]).await.unwrap();
+    assert!(err(&mut c, &["BLPOP", "astring", "0"]).await.starts_with("WRONGTYPE"));
+
     // A client that goes away while blocked takes nothing.
     let mut gone = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     gone.write_all(b"BLPOP abandoned 0\r\n").await.unwrap();

@@ -96,6 +96,41 @@ async fn transactions_follow_redis() {
     assert!(q(&mut c, &["WATCH", "w"]).await.unwrap_err().to_string().contains("WATCH inside MULTI is not allowed"));
     q(&mut c, &["DISCARD"]).await.unwrap();
 
+    // What a flush touches: the watched keys that existed (in the flushed database only);
+    // a key missing before and after has not changed.
+    let watch_then = |c: &mut Conn, key: &'static str| {
+        let mut c = c.clone();
+        async move {
+            q(&mut c, &["WATCH", key]).await.unwrap();
+            q(&mut c, &["FLUSHALL"]).await.unwrap();
+            q(&mut c, &["MULTI"]).await.unwrap();
+            q(&mut c, &["PING"]).await.unwrap();
+            q(&mut c, &["EXEC"]).await.unwrap()
+        }
+    };
+    assert_eq!(watch_then(&mut c, "never-set").await, Value::Array(vec![Value::SimpleString("PONG".into())]));
+    q(&mut c, &["SET", "present", "1"]).await.unwrap();
+    assert_eq!(watch_then(&mut c, "present").await, Value::Nil);
+    q(&mut c, &["SET", "db0-key", "1"]).await.unwrap();
+    q(&mut c, &["WATCH", "db0-key"]).await.unwrap();
+    q(&mut other, &["SELECT", "1"]).await.unwrap();
+    q(&mut other, &["SET", "db1-key", "1"]).await.unwrap();
+    q(&mut other, &["FLUSHDB"]).await.unwrap();
+    q(&mut c, &["MULTI"]).await.unwrap();
+    q(&mut c, &["PING"]).await.unwrap();
+    assert_eq!(q(&mut c, &["EXEC"]).await.unwrap(), Value::Array(vec![Value::SimpleString("PONG".into())]));
+    q(&mut other, &["SELECT", "0"]).await.unwrap();
+
+    // SMOVE of a member the destination already holds changes only the source.
+    q(&mut c, &["SADD", "src", "a", "b"]).await.unwrap();
+    q(&mut c, &["SADD", "dst", "a"]).await.unwrap();
+    q(&mut c, &["WATCH", "dst"]).await.unwrap();
+    assert_eq!(q(&mut other, &["SMOVE", "src", "dst", "a"]).await.unwrap(), Value::Int(1));
+    q(&mut c, &["MULTI"]).await.unwrap();
+    q(&mut c, &["SADD", "dst", "c"]).await.unwrap();
+    assert_eq!(q(&mut c, &["EXEC"]).await.unwrap(), Value::Array(vec![Value::Int(1)]));
+    assert_eq!(q(&mut c, &["SCARD", "dst"]).await.unwrap(), Value::Int(2));
+
     // The client library's atomic pipelines are MULTI/EXEC.
     let (n, v): (i64, String) = redis::pipe()
         .atomic()

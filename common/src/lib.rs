@@ -19,6 +19,7 @@ pub mod slot;
 pub mod subcommands;
 pub mod telemetry;
 pub mod time;
+pub mod tracking_feed;
 
 pub use reply::Reply;
 

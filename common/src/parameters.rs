@@ -21,6 +21,10 @@ pub enum Kind {
     /// `client-output-buffer-limit`: `<class> <hard> <soft> <soft-seconds>` for some of the
     /// classes normal, replica (slave) and pubsub; stored whole.
     OutputLimits,
+    /// `save`: pairs of `<seconds> <changes>`, or empty. Kept and shown for clients and
+    /// tools that set it (test suites turn snapshots off with `save ""`); durability comes
+    /// from the group's log and AppendFsync, so it schedules nothing.
+    SavePoints,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -134,36 +138,41 @@ pub static PARAMETERS: &[Parameter] = &[
     p("databases", "16", Kind::Immutable),
     p("hash-max-listpack-entries", "128", Kind::Int(0, i64::MAX)),
     p("hash-max-listpack-value", "64", Kind::Int(0, i64::MAX)),
-    p("hash-max-ziplist-entries", "128", Kind::Int(0, i64::MAX)),
-    p("hash-max-ziplist-value", "64", Kind::Int(0, i64::MAX)),
     p("hll-sparse-max-bytes", "3000", Kind::Memory),
     p("latency-monitor-threshold", "0", Kind::Int(0, i64::MAX)),
     p("lazyfree-lazy-eviction", "no", Kind::Enum(&["yes", "no"])),
     p("lfu-decay-time", "1", Kind::Int(0, i64::MAX)),
     p("lfu-log-factor", "10", Kind::Int(0, i64::MAX)),
+    p("list-compress-depth", "0", Kind::Int(0, i32::MAX as i64)),
     p("list-max-listpack-size", "-2", Kind::Int(i64::MIN, i64::MAX)),
-    p("list-max-ziplist-size", "-2", Kind::Int(i64::MIN, i64::MAX)),
     p("maxmemory", "0", Kind::Memory),
     p("maxmemory-eviction-tenacity", "10", Kind::Int(0, 100)),
     p("maxmemory-policy", "noeviction", Kind::Enum(EVICTION_POLICIES)),
     p("maxmemory-samples", "5", Kind::Int(1, 64)),
     p("notify-keyspace-events", "", Kind::NotifyFlags),
     p("proto-max-bulk-len", "536870912", Kind::Memory),
-    p("save", "", Kind::Immutable),
+    p("save", "", Kind::SavePoints),
     p("set-max-intset-entries", "512", Kind::Int(0, i64::MAX)),
     p("set-max-listpack-entries", "128", Kind::Int(0, i64::MAX)),
     p("set-max-listpack-value", "64", Kind::Int(0, i64::MAX)),
     p("slowlog-log-slower-than", "10000", Kind::Int(-1, i64::MAX)),
     p("slowlog-max-len", "128", Kind::Int(0, i64::MAX)),
+    p("stream-node-max-bytes", "4096", Kind::Memory),
+    p("stream-node-max-entries", "100", Kind::Int(0, i64::MAX)),
     p("timeout", "0", Kind::Int(0, i32::MAX as i64)),
     p("zset-max-listpack-entries", "128", Kind::Int(0, i64::MAX)),
     p("zset-max-listpack-value", "64", Kind::Int(0, i64::MAX)),
-    p("zset-max-ziplist-entries", "128", Kind::Int(0, i64::MAX)),
-    p("zset-max-ziplist-value", "64", Kind::Int(0, i64::MAX)),
 ];
 
 /// Other names Redis accepts for a parameter (alias, parameter); CONFIG GET shows both.
-pub const ALIASES: &[(&str, &str)] = &[("lua-time-limit", "busy-reply-threshold")];
+pub const ALIASES: &[(&str, &str)] = &[
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("lua-time-limit", "busy-reply-threshold"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+];
 
 pub fn lookup(name: &str) -> Option<&'static Parameter> {
     let lower = name.to_ascii_lowercase();
@@ -316,6 +325,14 @@ pub fn normalize(name: &str, value: &str) -> Result<(&'static str, String), Para
                 .collect::<Vec<_>>()
                 .join(" ")
         }
+        Kind::SavePoints => {
+            let words: Vec<&str> = value.split_whitespace().collect();
+            let valid = words.len().is_multiple_of(2) && words.iter().all(|w| w.parse::<u32>().is_ok());
+            if !valid {
+                return Err(invalid(param.name, "Invalid save parameters"));
+            }
+            words.iter().map(|w| w.parse::<u32>().unwrap_or(0).to_string()).collect::<Vec<_>>().join(" ")
+        }
         Kind::NotifyFlags => notify::format(
             notify::parse(value)
                 .ok_or_else(|| invalid(param.name, "Invalid event class character. Use 'Ag$shzxeKEtmdn'."))?,
@@ -376,5 +393,10 @@ mod tests {
         );
         assert!(normalize("maxmemory-samples", "0").is_err());
         assert!(normalize("databases", "16").unwrap_err().to_string().contains("can't set immutable config"));
+        assert_eq!(normalize("save", "").unwrap().1, "");
+        assert_eq!(normalize("save", " 3600 1  300 100 ").unwrap().1, "3600 1 300 100");
+        for bad in ["3600", "a 1", "-1 5"] {
+            assert!(normalize("save", bad).unwrap_err().to_string().contains("Invalid save parameters"), "{bad}");
+        }
     }
 }

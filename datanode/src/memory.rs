@@ -75,6 +75,51 @@ pub struct MemoryPolicy {
     pub notify: u32,
     /// hll-sparse-max-bytes: the largest sparse HyperLogLog (header included).
     pub hll_sparse_max_bytes: usize,
+    pub encodings: Encodings,
+}
+
+/// The sizes up to which Redis keeps a collection compact (its `*-max-listpack-*`
+/// parameters): what OBJECT ENCODING names a value by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encodings {
+    pub hash_entries: usize,
+    pub hash_value: usize,
+    pub zset_entries: usize,
+    pub zset_value: usize,
+    /// list-max-listpack-size: > 0 entries, < 0 a size class (-1 4 KB ... -5 64 KB).
+    pub list_size: i64,
+}
+
+impl Encodings {
+    fn from_parameters(set: &BTreeMap<String, String>) -> Encodings {
+        let int = |name: &str| parameters::value(set, name).parse::<i64>().unwrap_or(0);
+        let size = |name: &str| usize::try_from(int(name)).unwrap_or(0);
+        Encodings {
+            hash_entries: size("hash-max-listpack-entries"),
+            hash_value: size("hash-max-listpack-value"),
+            zset_entries: size("zset-max-listpack-entries"),
+            zset_value: size("zset-max-listpack-value"),
+            list_size: int("list-max-listpack-size"),
+        }
+    }
+
+    /// Whether a list of these element sizes fits one listpack (else it is a quicklist).
+    pub fn list_fits(&self, sizes: impl ExactSizeIterator<Item = usize>) -> bool {
+        if self.list_size > 0 {
+            return sizes.len() <= self.list_size as usize;
+        }
+        // -1 .. -5: 4 KB .. 64 KB; anything lower counts as the largest class, as in Redis.
+        let class = (-self.list_size).clamp(1, 5) as u32;
+        let limit = 4096usize << (class - 1);
+        // A listpack entry: its bytes plus a few of header and back-length.
+        sizes.map(|n| n + 11).sum::<usize>() <= limit
+    }
+}
+
+impl Default for Encodings {
+    fn default() -> Self {
+        Encodings::from_parameters(&BTreeMap::new())
+    }
 }
 
 impl Default for MemoryPolicy {
@@ -94,6 +139,7 @@ impl MemoryPolicy {
             lfu_decay_time: int("lfu-decay-time") as u32,
             notify: notify::parse(parameters::value(set, "notify-keyspace-events")).unwrap_or(0),
             hll_sparse_max_bytes: usize::try_from(int("hll-sparse-max-bytes")).unwrap_or(usize::MAX),
+            encodings: Encodings::from_parameters(set),
         }
     }
 

@@ -169,6 +169,8 @@ impl NodeState {
             block: None,
             lfu,
             no_touch: false,
+            woken: false,
+            encodings: self.memory.encodings,
             hll_sparse_max,
             script: Some(crate::script::Env { scripts, oom, slots: checks.then_some(&*slots) }),
         }
@@ -282,6 +284,8 @@ fn apply(node_id: &str, dbs: &mut Databases, scripts: &mut crate::script::Script
             block: None,
             lfu: None,
             no_touch: false,
+            woken: false,
+            encodings: Default::default(),
             hll_sparse_max: usize::MAX,
             script: Some(crate::script::Env { scripts: &mut *scripts, oom: false, slots: None }),
         };
@@ -907,6 +911,7 @@ impl Node {
                 let oom = st.memory.over_limit(&st.dbs);
                 let mut ctx = st.client_ctx(db, &mut out, now, writable, self.max_string, oom);
                 ctx.no_touch = request.no_touch();
+                ctx.woken = again.is_some();
                 let reply = crate::panic_guard::run(&self.id, command.name(), is_write, || command.run(&mut ctx, args));
                 replies.push(reply.unwrap_or_else(|e| e));
                 if let Some(block) = ctx.block.take() {
@@ -1141,6 +1146,8 @@ impl Node {
                 block: None,
                 lfu: None,
                 no_touch: false,
+                woken: false,
+                encodings: Default::default(),
                 hll_sparse_max: usize::MAX,
                 script: None,
             };
@@ -1217,8 +1224,13 @@ impl Node {
             st.position.offset += count;
         }
         self.wake_watchers(out.dirty.iter());
+        for db in &out.emptied {
+            st.watch.flush(*db);
+        }
+        if out.swapped {
+            st.watch.swap();
+        }
         if out.flushed {
-            st.watch.flush();
             // A swapped database may now hold what they wait for.
             self.wake_all_watchers();
         }
@@ -1234,9 +1246,9 @@ impl Node {
         Ok(st.store_seq)
     }
 
-    /// CLIENT TRACKING: the keys a commit changed (names, whatever their database) go to the
-    /// gateways that track keys for their clients (`k` + key; `K` + the writer's NOLOOP
-    /// token + key when one such client alone changed it); a flush invalidates everything.
+    /// CLIENT TRACKING: the keys a commit changed (names, whatever their database), in one
+    /// message to the gateways that track keys for their clients, each with the writer's
+    /// NOLOOP token when one such client alone changed it; a flush invalidates everything.
     fn feed_tracking(&self, out: &WriteSet) {
         if !self.broker.tracking_wanted() {
             return;
@@ -1257,20 +1269,13 @@ impl Node {
                 std::collections::hash_map::Entry::Occupied(_) => {}
             }
         }
-        for key in keys {
-            let mut message = Vec::with_capacity(key.len() + 9);
-            match writers.get(key).copied().flatten() {
-                Some(token) => {
-                    message.push(b'K');
-                    message.extend_from_slice(&token.to_be_bytes());
-                }
-                None => message.push(b'k'),
-            }
-            message.extend_from_slice(key);
-            self.broker.publish(&feed, &Bytes::from(message), false);
+        if !keys.is_empty() {
+            let changes: Vec<(&[u8], Option<u64>)> =
+                keys.iter().map(|k| (&k[..], writers.get(*k).copied().flatten())).collect();
+            self.broker.publish(&feed, &ferrocache_common::tracking_feed::encode(&changes), false);
         }
         if out.flushed {
-            self.broker.publish(&feed, &Bytes::from_static(b"f"), false);
+            self.broker.publish(&feed, &Bytes::from_static(ferrocache_common::tracking_feed::FLUSHED), false);
         }
     }
 

@@ -160,11 +160,16 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
     // A script keeps the node: wait for it up to busy-reply-threshold, then answer BUSY.
     let epoch = loop {
         if node.busy.gate().await == Gate::Busy {
-            let args = |c: &pb::Command| match &c.request {
-                Some(pb::command::Request::Data(d)) => Some(d.args.clone()),
-                _ => None,
+            let busy = |c: &pb::Command| match &c.request {
+                Some(pb::command::Request::Data(d)) => while_busy(&node, Some(&d.args)),
+                // An EXEC refused as Redis refuses one: the transaction is discarded whole.
+                Some(pb::command::Request::Transaction(_)) => match node.busy.busy_error() {
+                    Reply::Error(e) => Reply::error(format!("EXECABORT Transaction discarded because of: {e}")),
+                    other => other,
+                },
+                _ => while_busy(&node, None),
             };
-            return batch.commands.iter().map(|c| reply(c.id, while_busy(&node, args(c).as_deref()))).collect();
+            return batch.commands.iter().map(|c| reply(c.id, busy(c))).collect();
         }
         if let Some(epoch) = node.try_with_state(|st| st.config_epoch) {
             break epoch;

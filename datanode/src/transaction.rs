@@ -5,10 +5,12 @@
 //! applies the frame in one piece.
 //!
 //! A WATCH token names the key's state cheaply: the node's history (replication id and
-//! config epoch), how many FLUSHes it has seen, a write counter of the key's bucket (65536
-//! buckets; every write to a key bumps its bucket, so a write to another key in the same
-//! bucket aborts the transaction too: a rare, safe false positive) and the key's live expiry
-//! (so a key that expires before EXEC aborts it, as in Redis).
+//! config epoch), how many SWAPDBs it has seen, for a live key how many times its database
+//! was emptied (FLUSHDB, FLUSHALL: as in Redis they touch only the watched keys that exist,
+//! and a missing key that a flush leaves missing has not changed), a write counter of the
+//! key's bucket (65536 buckets; every write to a key bumps its bucket, so a write to another
+//! key in the same bucket aborts the transaction too: a rare, safe false positive) and the
+//! key's live expiry (so a key that expires before EXEC aborts it, as in Redis).
 
 use std::hash::{BuildHasher, Hasher};
 
@@ -20,12 +22,14 @@ const BUCKETS: usize = 1 << 16;
 /// Write counters for WATCH.
 pub struct WatchVersions {
     buckets: Vec<u32>,
-    flushes: u64,
+    /// Per database, how many times it was emptied.
+    flushes: Vec<u64>,
+    swaps: u64,
 }
 
 impl Default for WatchVersions {
     fn default() -> Self {
-        WatchVersions { buckets: vec![0; BUCKETS], flushes: 0 }
+        WatchVersions { buckets: vec![0; BUCKETS], flushes: Vec::new(), swaps: 0 }
     }
 }
 
@@ -43,17 +47,30 @@ impl WatchVersions {
         *b = b.wrapping_add(1);
     }
 
-    pub fn flush(&mut self) {
-        self.flushes += 1;
+    /// Database `db` was emptied.
+    pub fn flush(&mut self, db: usize) {
+        if self.flushes.len() <= db {
+            self.flushes.resize(db + 1, 0);
+        }
+        self.flushes[db] += 1;
+    }
+
+    /// Two databases swapped: every token is void.
+    pub fn swap(&mut self) {
+        self.swaps += 1;
     }
 
     /// The token WATCH hands out for `key` of database `db` (held in `ks`) and EXEC compares.
     pub fn token(&self, history: &str, ks: &Keyspace, db: usize, key: &[u8], now: i64) -> Bytes {
-        let live = match ks.get(key) {
-            Some(e) if !e.is_expired(now) => e.expires_at.to_string(),
-            _ => "-".to_string(),
-        };
-        Bytes::from(format!("{history}:{}:{}:{live}", self.flushes, self.buckets[bucket(db, key)]))
+        let bucket = self.buckets[bucket(db, key)];
+        let swaps = self.swaps;
+        Bytes::from(match ks.get(key) {
+            Some(e) if !e.is_expired(now) => {
+                let flushes = self.flushes.get(db).copied().unwrap_or(0);
+                format!("{history}:{swaps}:{flushes}:{bucket}:{}", e.expires_at)
+            }
+            _ => format!("{history}:{swaps}:-:{bucket}:-"),
+        })
     }
 }
 
@@ -90,8 +107,21 @@ mod tests {
         let in_db_1 = v.token("h", &ks, 1, b"k", 0);
         v.touch(1, b"k");
         assert_ne!(in_db_1, v.token("h", &ks, 1, b"k", 0));
-        v.flush();
+        v.swap();
         assert_ne!(t2, v.token("h", &ks, 0, b"k", 0));
         assert_ne!(t0, v.token("other-history", &ks, 0, b"k", 0));
+    }
+
+    #[test]
+    fn a_flush_changes_the_tokens_of_live_keys_of_its_database_only() {
+        let mut v = WatchVersions::default();
+        let mut ks = Keyspace::new();
+        ks.insert(b"live", crate::keyspace::Entry::new(crate::value::Value::Str("v".into())));
+        let (live, missing, other_db) =
+            (v.token("h", &ks, 0, b"live", 0), v.token("h", &ks, 0, b"missing", 0), v.token("h", &ks, 1, b"live", 0));
+        v.flush(0);
+        assert_ne!(live, v.token("h", &ks, 0, b"live", 0));
+        assert_eq!(missing, v.token("h", &ks, 0, b"missing", 0));
+        assert_eq!(other_db, v.token("h", &ks, 1, b"live", 0));
     }
 }

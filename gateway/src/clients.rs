@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 
 /// Where a connection came in: what CLIENT LIST, KILL and UNBLOCK of other clients may see.
@@ -61,7 +62,6 @@ pub struct ClientState {
     /// Commands queued in MULTI (None: not in MULTI), and their arguments' bytes.
     pub multi: Option<usize>,
     pub multi_mem: usize,
-    pub watch: usize,
     /// A blocking command (BLPOP, XREAD BLOCK, WAIT, ...) is waiting.
     pub blocked: bool,
     pub monitor: bool,
@@ -96,8 +96,9 @@ impl ClientInfo {
     /// One line of CLIENT LIST, every field of Redis 7.2's in its order (clients such as
     /// redis-py read argv-mem, obl and tot-mem as numbers). The output buffer is one growing
     /// buffer, not Redis's fixed one plus a reply list: obl and omem both show what is
-    /// waiting in it, rbs and rbp its size.
-    pub fn line(&self) -> String {
+    /// waiting in it, rbs and rbp its size. `current`: the command being answered when the
+    /// line is the asking client's own, which Redis still counts in its query buffer.
+    pub fn line(&self, current: Option<&[Bytes]>) -> String {
         let st = &self.state;
         let mut flags = String::new();
         if st.monitor {
@@ -127,8 +128,9 @@ impl ClientInfo {
         if flags.is_empty() {
             flags.push('N');
         }
+        let qbuf = st.qbuf + current.map_or(0, wire_len);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -141,8 +143,7 @@ impl ClientInfo {
             st.psub,
             st.ssub,
             st.multi.map_or(-1, |n| n as i64),
-            st.watch,
-            st.qbuf,
+            qbuf,
             st.qbuf_free,
             self.argv_mem,
             st.multi_mem,
@@ -151,7 +152,7 @@ impl ClientInfo {
             st.omem,
             st.oll,
             st.omem,
-            st.qbuf + st.qbuf_free + self.argv_mem + st.multi_mem + st.rbs,
+            qbuf + st.qbuf_free + self.argv_mem + st.multi_mem + st.rbs,
             if st.omem > 0 { "rw" } else { "r" },
             if self.last_cmd.is_empty() { "NULL" } else { self.last_cmd },
             if self.user.is_empty() { "default" } else { &self.user },
@@ -160,6 +161,12 @@ impl ClientInfo {
             self.lib_ver,
         )
     }
+}
+
+/// A command's size as a RESP multibulk (`*<n>\r\n` then `$<len>\r\n<arg>\r\n` each).
+fn wire_len(args: &[Bytes]) -> usize {
+    let header = |n: usize| 1 + n.to_string().len() + 2;
+    header(args.len()) + args.iter().map(|a| header(a.len()) + a.len() + 2).sum::<usize>()
 }
 
 /// Every client of the gateway; the counters are the gateway's (its metrics page: never

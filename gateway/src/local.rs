@@ -226,7 +226,7 @@ fn client(session: &mut Session, args: &[Bytes]) -> Reply {
             }
             Reply::ok()
         }
-        "info" if args.len() == 2 => Reply::Verbatim(Bytes::from(format!("{}\n", session.info().line()))),
+        "info" if args.len() == 2 => Reply::Verbatim(Bytes::from(format!("{}\n", session.info().line(Some(args))))),
         "reply" if args.len() == 3 => {
             let mode = match lower(&args[2]).as_str() {
                 "on" => crate::connection::ReplyMode::On,
@@ -430,7 +430,7 @@ fn client_list(session: &Session, args: &[Bytes]) -> Reply {
         if wanted_type.is_some_and(|t| t != client_type(&c)) || ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
             continue;
         }
-        out.push_str(&c.line());
+        out.push_str(&c.line((c.id == session.id()).then_some(args)));
         out.push('\n');
     }
     Reply::Verbatim(Bytes::from(out))
@@ -466,7 +466,13 @@ fn client_kill(session: &Session, args: &[Bytes]) -> Reply {
                 Some(t) => kind = Some(t),
                 None => return Reply::error(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(value))),
             },
-            "user" => user = Some(String::from_utf8_lossy(value).into_owned()),
+            "user" => {
+                let name = String::from_utf8_lossy(value).into_owned();
+                if !session.user_exists(&name) {
+                    return Reply::error(format!("ERR No such user '{name}'"));
+                }
+                user = Some(name);
+            }
             "addr" => addr = Some(String::from_utf8_lossy(value).into_owned()),
             "laddr" => laddr = Some(String::from_utf8_lossy(value).into_owned()),
             "skipme" => match lower(value).as_str() {
@@ -686,7 +692,8 @@ fn command(args: &[Bytes]) -> Reply {
     let sub = lower(&args[1]);
     match sub.as_str() {
         "count" if args.len() == 2 => Reply::Integer(COMMANDS.len() as i64),
-        "list" if args.len() == 2 || args.len() == 5 => command_list(args),
+        // Any other shape than `LIST` or `LIST FILTERBY <kind> <value>` is a syntax error.
+        "list" => command_list(args),
         "info" => {
             if args.len() == 2 {
                 return Reply::Array(COMMANDS.iter().map(command_info).collect());
@@ -702,7 +709,7 @@ fn command(args: &[Bytes]) -> Reply {
             Reply::Map(names.into_iter().filter_map(|n| Some([text(&n), docs_of(&n)?])).flatten().collect())
         }
         "getkeys" | "getkeysandflags" if args.len() >= 4 => getkeys(args, sub == "getkeysandflags"),
-        "count" | "list" | "getkeys" | "getkeysandflags" => {
+        "count" | "getkeys" | "getkeysandflags" => {
             Reply::error(format!("ERR wrong number of arguments for 'command|{sub}' command"))
         }
         _ => Reply::error(format!("ERR unknown subcommand '{}'. Try COMMAND HELP.", String::from_utf8_lossy(&args[1]))),

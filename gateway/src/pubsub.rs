@@ -170,17 +170,18 @@ impl GroupHub {
     /// Hands a message from the primary to the local subscribers it matches.
     fn deliver(&self, msg: pb::PubSubMessage) {
         if !msg.shard && msg.channel == crate::tracking::FEED {
+            use ferrocache_common::tracking_feed::{decode, Feed};
             let mut st = self.state.lock();
-            let notices = match msg.payload.split_first() {
-                Some((b'k', _)) => st.tracking.invalidate(&msg.payload.slice(1..), None),
-                Some((b'K', rest)) if rest.len() >= 8 => {
-                    let mut token = [0u8; 8];
-                    token.copy_from_slice(&rest[..8]);
-                    let writer = u64::from_be_bytes(token).wrapping_sub(self.nonce);
-                    st.tracking.invalidate(&msg.payload.slice(9..), Some(writer))
+            let notices = match decode(&msg.payload) {
+                Some(Feed::Changed(mut changes)) => {
+                    // Tokens are this gateway's client ids offset by its nonce.
+                    for (_, token) in &mut changes {
+                        *token = token.map(|t| t.wrapping_sub(self.nonce));
+                    }
+                    st.tracking.invalidate_changes(&changes)
                 }
-                Some((b'f', _)) => st.tracking.invalidate_all(),
-                _ => Vec::new(),
+                Some(Feed::Flushed) => st.tracking.invalidate_all(),
+                None => Vec::new(),
             };
             send_notices(&st, notices);
             return;

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use ferrocache_common::reply::errors;
 use ferrocache_common::Reply;
 
+use ferrocache_common::tracking_feed;
 pub use ferrocache_common::TRACKING_FEED as FEED;
 /// The channel RESP2 redirect targets subscribe to.
 pub const REDIS_CHANNEL: &[u8] = b"__redis__:invalidate";
@@ -251,22 +252,41 @@ impl Table {
         evicted
     }
 
-    /// `key` changed: who is told (default-mode readers, once; BCAST clients whose prefixes
-    /// cover it), in the order of client ids.
-    /// `writer`: the client of this gateway that changed the key, when it alone did: a
-    /// NOLOOP client is not told of its own writes (its entry for the key still goes).
+    /// `key` changed (`writer`: the client of this gateway that alone changed it).
     pub fn invalidate(&mut self, key: &Bytes, writer: Option<u64>) -> Vec<Notice> {
-        let mut told: Vec<u64> = self.keys.remove(key).into_iter().flatten().collect();
-        for (id, t) in &self.clients {
+        self.invalidate_changes(&[(key.clone(), writer)])
+    }
+
+    /// Keys one commit changed, each with the client of this gateway that alone changed
+    /// it (a NOLOOP client is not told of its own writes; its entry for the key still
+    /// goes). As in Redis, a default-mode reader is told once per key, in the order of
+    /// client ids, and a BCAST client once per prefix, with every key under it.
+    pub fn invalidate_changes(&mut self, changes: &[tracking_feed::Change]) -> Vec<Notice> {
+        let mut notices = Vec::new();
+        for (key, writer) in changes {
+            let mut told: Vec<u64> = self.keys.remove(key).into_iter().flatten().collect();
+            told.sort_unstable();
+            told.retain(|id| self.clients.get(id).is_some_and(|t| !(t.settings.noloop && *writer == Some(*id))));
+            notices.extend(told.into_iter().map(|id| (id, Some(vec![key.clone()]))));
+        }
+        let mut bcast: Vec<(&u64, &Tracker)> = self.clients.iter().filter(|(_, t)| t.settings.bcast).collect();
+        bcast.sort_unstable_by_key(|(id, _)| **id);
+        for (id, t) in bcast {
             let s = &t.settings;
-            if s.bcast && (s.prefixes.is_empty() || s.prefixes.iter().any(|p| key.starts_with(p))) {
-                told.push(*id);
+            let everything = [Bytes::new()];
+            let prefixes = if s.prefixes.is_empty() { &everything[..] } else { &s.prefixes[..] };
+            for prefix in prefixes {
+                let keys: Vec<Bytes> = changes
+                    .iter()
+                    .filter(|(k, w)| k.starts_with(prefix) && !(s.noloop && *w == Some(*id)))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                if !keys.is_empty() {
+                    notices.push((*id, Some(keys)));
+                }
             }
         }
-        told.sort_unstable();
-        told.dedup();
-        told.retain(|id| self.clients.get(id).is_some_and(|t| !(t.settings.noloop && writer == Some(*id))));
-        told.into_iter().map(|id| (id, Some(vec![key.clone()]))).collect()
+        notices
     }
 
     /// Everything changed (FLUSHALL, a new primary): every tracking client is told to drop
@@ -371,5 +391,28 @@ mod tests {
         assert!(Settings { optin: true, ..Default::default() }.tracks_reads(Caching::Yes));
         assert!(!Settings { optin: true, ..Default::default() }.tracks_reads(Caching::Unset));
         assert!(!Settings { optout: true, ..Default::default() }.tracks_reads(Caching::No));
+    }
+
+    #[test]
+    fn a_commit_reaches_a_bcast_client_once_per_prefix() {
+        let mut t = Table::default();
+        let tracker = |s: Settings| Some(Tracker { settings: s, resp3: true });
+        t.set(1, tracker(Settings::default()));
+        t.set(2, tracker(Settings { bcast: true, prefixes: vec![b("a:"), b("b:")], ..Default::default() }));
+        t.set(3, tracker(Settings { bcast: true, noloop: true, ..Default::default() }));
+        t.record(1, &[b("a:1"), b("b:1")]);
+        let changes = [(b("a:1"), None), (b("a:2"), Some(3)), (b("b:1"), None), (b("c"), None)];
+        let notices = t.invalidate_changes(&changes);
+        let keys = |v: &[&str]| Some(v.iter().map(|k| b(k)).collect::<Vec<_>>());
+        assert_eq!(
+            notices,
+            vec![
+                (1, keys(&["a:1"])),
+                (1, keys(&["b:1"])),
+                (2, keys(&["a:1", "a:2"])),
+                (2, keys(&["b:1"])),
+                (3, keys(&["a:1", "b:1", "c"])),
+            ]
+        );
     }
 }

@@ -55,6 +55,8 @@ impl Side {
             block: None,
             lfu: Some((10, 1)),
             no_touch: false,
+            woken: false,
+            encodings: Default::default(),
             hll_sparse_max: crate::hll::DEFAULT_SPARSE_MAX_BYTES,
             script: Some(crate::script::Env { scripts: &mut self.scripts, oom: false, slots: None }),
         };

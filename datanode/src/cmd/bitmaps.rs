@@ -124,6 +124,10 @@ fn count_ones(data: &[u8], first: u64, last: u64) -> u64 {
 pub(super) fn bitcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let range = range_args(&args[2..], false)?;
     let Some(data) = ctx.get_string(&args[1])? else { return Ok(Reply::Integer(0)) };
+    // Both from the end and crossed: empty, before clamping could make them one byte.
+    if matches!(range, Some((start, Some(end), _)) if start < 0 && end < 0 && start > end) {
+        return Ok(Reply::Integer(0));
+    }
     let span = match range {
         None => bit_span(0, -1, false, data.len()),
         Some((start, end, bit_mode)) => bit_span(start, end.unwrap_or(-1), bit_mode, data.len()),

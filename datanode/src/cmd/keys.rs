@@ -352,10 +352,10 @@ pub(super) fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             String::from_utf8_lossy(&args[1])
         )));
     }
-    let (lfu, clock) = (ctx.lfu, ctx.now as u32);
+    let (lfu, clock, limits) = (ctx.lfu, ctx.now as u32, ctx.encodings);
     let Some(entry) = ctx.peek(&args[2]) else { return Ok(Reply::NullBulk) };
     Ok(match (sub.as_slice(), lfu) {
-        (b"ENCODING", _) => Reply::Bulk(Bytes::from_static(encoding(&entry.value).as_bytes())),
+        (b"ENCODING", _) => Reply::Bulk(Bytes::from_static(encoding(&entry.value, &limits).as_bytes())),
         (b"REFCOUNT", _) => Reply::Integer(refcount(&entry.value, lfu.is_none())),
         (b"IDLETIME", None) => Reply::Integer((crate::keyspace::idle_ms(entry, clock) / 1000) as i64),
         (b"IDLETIME", Some(_)) => return Err(Reply::error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
@@ -529,22 +529,34 @@ pub(super) fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(ctx.peek(&args[2]).map_or(Reply::NullBulk, |e| Reply::Integer(e.size() as i64)))
 }
 
-fn small(items: usize, longest: usize, max_items: usize) -> bool {
-    items <= max_items && longest <= 64
-}
-
-fn encoding(v: &Value) -> &'static str {
+/// The encoding Redis would keep `v` in under the group's `*-max-listpack-*` parameters.
+/// (Hashes and sorted sets are named by their size now: one that grew past the limits and
+/// shrank back is named listpack here, where Redis keeps the bigger encoding.)
+fn encoding(v: &Value, limits: &crate::memory::Encodings) -> &'static str {
+    let small = |items: usize, longest: Option<usize>, max_items: usize, max_len: usize| {
+        items <= max_items && longest.unwrap_or(0) <= max_len
+    };
     match v {
         Value::Str(s) => s.encoding(),
-        Value::Hash(h) if small(h.len(), h.iter().map(|(k, v)| k.len().max(v.len())).max().unwrap_or(0), 128) => {
-            "listpack"
+        Value::Hash(h) => {
+            let longest = h.iter().map(|(k, v)| k.len().max(v.len())).max();
+            if small(h.len(), longest, limits.hash_entries, limits.hash_value) {
+                "listpack"
+            } else {
+                "hashtable"
+            }
         }
-        Value::Hash(_) => "hashtable",
-        Value::List(l) if l.iter().map(|e| e.len() + 11).sum::<usize>() <= 8192 => "listpack",
+        Value::List(l) if limits.list_fits(l.iter().map(Bytes::len)) => "listpack",
         Value::List(_) => "quicklist",
         Value::Set(s) => s.encoding(),
-        Value::ZSet(z) if small(z.len(), z.iter().map(|(m, _)| m.len()).max().unwrap_or(0), 128) => "listpack",
-        Value::ZSet(_) => "skiplist",
+        Value::ZSet(z) => {
+            let longest = z.iter().map(|(m, _)| m.len()).max();
+            if small(z.len(), longest, limits.zset_entries, limits.zset_value) {
+                "listpack"
+            } else {
+                "skiplist"
+            }
+        }
         Value::Stream(_) => "stream",
     }
 }

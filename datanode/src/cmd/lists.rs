@@ -144,7 +144,10 @@ pub(super) fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], left: bool) -> CmdResult {
             }
             Some(c as usize)
         }
-        _ => return Err(syntax_error()),
+        _ => {
+            let name = if left { "lpop" } else { "rpop" };
+            return Err(Reply::error(format!("ERR wrong number of arguments for '{name}' command")));
+        }
     };
     let end = if left { End::Left } else { End::Right };
     if ctx.read_list(&args[1])?.is_none() {
@@ -360,13 +363,16 @@ pub(super) fn blpop(ctx: &mut Ctx<'_>, args: &[Bytes], left: bool) -> CmdResult 
     let timeout = timeout_arg(&args[args.len() - 1])?;
     let keys = &args[1..args.len() - 1];
     let end = if left { End::Left } else { End::Right };
-    for key in keys {
-        if ctx.read_list(key)?.is_some_and(|l| !l.is_empty()) {
-            let v = ctx.pop(key, end, 1)?.pop().unwrap_or_default();
-            return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(v)]));
+    let served = (|| {
+        for key in keys {
+            if ctx.read_list(key)?.is_some_and(|l| !l.is_empty()) {
+                let v = ctx.pop(key, end, 1)?.pop().unwrap_or_default();
+                return Ok(Some(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(v)])));
+            }
         }
-    }
-    ctx.block_on(keys.to_vec(), timeout)
+        Ok(None)
+    })();
+    ctx.serve_or_block(keys, timeout, |v| matches!(v, Value::List(_)), served)
 }
 
 /// BLMOVE and BRPOPLPUSH.
@@ -376,17 +382,13 @@ pub(super) fn blmove(ctx: &mut Ctx<'_>, args: &[Bytes], brpoplpush: bool) -> Cmd
     } else {
         (End::parse(&args[3])?, End::parse(&args[4])?, timeout_arg(&args[5])?)
     };
-    match ctx.move_element(&args[1], &args[2], from, to)? {
-        Some(v) => Ok(Reply::Bulk(v)),
-        None => ctx.block_on(vec![args[1].clone()], timeout),
-    }
+    let served = ctx.move_element(&args[1], &args[2], from, to).map(|v| v.map(Reply::Bulk));
+    ctx.serve_or_block(&args[1..2], timeout, |v| matches!(v, Value::List(_)), served)
 }
 
 pub(super) fn blmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let timeout = timeout_arg(&args[1])?;
     let (keys, end, count) = mpop_args(args, 2, End::parse)?;
-    match mpop_first(ctx, &keys, end, count)? {
-        Some(r) => Ok(r),
-        None => ctx.block_on(keys, timeout),
-    }
+    let served = mpop_first(ctx, &keys, end, count);
+    ctx.serve_or_block(&keys, timeout, |v| matches!(v, Value::List(_)), served)
 }

@@ -44,9 +44,13 @@ pub struct WriteSet {
     pub effects: Vec<Vec<Bytes>>,
     /// Keys changed (WATCH, blocked clients, notifications, memory accounting).
     pub dirty: Vec<DbKey>,
-    /// Whole databases were emptied or swapped (FLUSHALL, FLUSHDB, SWAPDB): every WATCH
-    /// token is void and blocked clients look again.
+    /// Whole databases were emptied or swapped (FLUSHALL, FLUSHDB, SWAPDB): clients that
+    /// track keys forget them all and blocked clients look again.
     pub flushed: bool,
+    /// The databases FLUSHDB / FLUSHALL emptied (the WATCHes of their live keys are void).
+    pub emptied: Vec<usize>,
+    /// SWAPDB ran: every WATCH token is void.
+    pub swapped: bool,
     /// Keys deleted because they had expired (INFO stats expired_keys).
     pub expired: u64,
     /// Keys evicted for maxmemory (keyspace notifications).
@@ -112,6 +116,10 @@ pub struct Ctx<'a> {
     pub lfu: Option<(u32, u32)>,
     /// CLIENT NO-TOUCH: lookups leave the keys' LRU/LFU data as it was (TOUCH excepted).
     pub no_touch: bool,
+    /// A blocked command running again after a write to a key it waits on.
+    pub woken: bool,
+    /// What OBJECT ENCODING names values by.
+    pub encodings: crate::memory::Encodings,
     /// hll-sparse-max-bytes on a primary. Where writes are replayed (a replica, a restart)
     /// there is none: a value that turned dense did so on its primary and replicated whole.
     pub hll_sparse_max: usize,
@@ -230,6 +238,34 @@ impl<'a> Ctx<'a> {
     fn block_on(&mut self, keys: Vec<Bytes>, timeout_secs: f64) -> CmdResult {
         self.block = Some(Block { keys, timeout_secs, args: None, consumes: true });
         Ok(Reply::NullArray)
+    }
+
+    /// A blocking command's answer: what it served, else it waits on `keys`. Woken by a
+    /// write that left its keys holding other types (a SET over the list it waited on), it
+    /// waits on rather than answer WRONGTYPE: Redis serves a waiter only from a key of its
+    /// own type. A first run, or a key of the right type among `keys`, answers the error as
+    /// Redis's run of it would.
+    fn serve_or_block(
+        &mut self,
+        keys: &[Bytes],
+        timeout_secs: f64,
+        its_type: fn(&Value) -> bool,
+        served: Result<Option<Reply>, Reply>,
+    ) -> CmdResult {
+        match served {
+            Ok(Some(reply)) => return Ok(reply),
+            Ok(None) => return self.block_on(keys.to_vec(), timeout_secs),
+            Err(Reply::Error(e)) if self.woken && e.starts_with("WRONGTYPE") => {
+                let now = self.now;
+                let typed =
+                    keys.iter().any(|k| self.ks.get(k).is_some_and(|e| !e.is_expired(now) && its_type(&e.value)));
+                if typed {
+                    return Err(Reply::Error(e));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        self.block_on(keys.to_vec(), timeout_secs)
     }
 
     fn exists(&mut self, key: &[u8]) -> bool {

@@ -16,9 +16,11 @@ pub(super) fn flush(ctx: &mut Ctx<'_>, args: &[Bytes], all: bool) -> CmdResult {
         _ => return Err(syntax_error()),
     }
     ctx.ks.clear();
+    ctx.out.emptied.push(ctx.db);
     if all {
-        for (_, ks) in ctx.others.iter_mut() {
+        for (db, ks) in ctx.others.iter_mut() {
             ks.clear();
+            ctx.out.emptied.push(db);
         }
     }
     ctx.out.flushed = true;
@@ -53,6 +55,7 @@ pub(super) fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     }
     ctx.out.flushed = true;
+    ctx.out.swapped = true;
     ctx.out.effects.push(args.to_vec());
     Ok(Reply::ok())
 }

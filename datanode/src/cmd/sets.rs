@@ -84,17 +84,22 @@ pub(super) fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if present.is_none() {
         return Ok(Reply::Integer(0));
     }
-    ctx.read_set(dst)?;
+    let in_dst = ctx.read_set(dst)?.is_some_and(|s| s.contains(member));
     match present {
         None | Some(false) => Ok(Reply::Integer(0)),
         Some(true) if src == dst => Ok(Reply::Integer(1)),
         Some(true) => {
             ctx.write_set(src, member, 0)?.remove(member);
-            ctx.write_set(dst, member, 1)?.insert(member.clone());
+            // A destination that already holds the member is left untouched: no event, and
+            // a WATCH on it still holds (Redis signals only the keys that changed).
+            if !in_dst {
+                ctx.write_set(dst, member, 1)?.insert(member.clone());
+            }
             if matches!(ctx.ks.get(src), Some(Entry { value: Value::Set(s), .. }) if s.is_empty()) {
                 ctx.ks.remove(src);
             }
-            ctx.propagate(args.to_vec(), &[src, dst]);
+            let changed: &[&[u8]] = if in_dst { &[src] } else { &[src, dst] };
+            ctx.propagate(args.to_vec(), changed);
             Ok(Reply::Integer(1))
         }
     }

@@ -240,7 +240,11 @@ pub(super) fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let id = match parsed.id {
         None => s.auto_id(now).ok_or_else(|| Reply::error(XADD_SMALLER))?,
         Some((id, true)) => id,
-        Some((id, false)) if id.ms == s.last_id.ms => s.last_id.incr().ok_or_else(|| Reply::error(XADD_SMALLER))?,
+        // `ms-*` on the top item's ms takes the next sequence of that ms, never the next ms.
+        Some((id, false)) if id.ms == s.last_id.ms => {
+            let seq = s.last_id.seq.checked_add(1).ok_or_else(|| Reply::error(XADD_SMALLER))?;
+            StreamId::new(id.ms, seq)
+        }
         Some((id, false)) => id,
     };
     if id <= s.last_id {
@@ -389,7 +393,21 @@ enum ReadFrom {
 }
 
 pub(super) fn xread(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    read(ctx, args, false)
+    let served = read(ctx, args, false);
+    let wrong_type = matches!(&served, Err(Reply::Error(e)) if e.starts_with("WRONGTYPE"));
+    if !ctx.woken || !wrong_type {
+        return served;
+    }
+    // Woken, and a key it waits on is no stream now: it waits on unless one still is. (The
+    // options before STREAMS take numbers, so the word cannot be an option's value.)
+    let Some(at) = args.iter().position(|a| eq_ignore_case(a, "STREAMS")) else { return served };
+    let keys = &args[at + 1..at + 1 + (args.len() - at - 1) / 2];
+    // The wait keeps the deadline it had: the timeout here is not read.
+    let r = ctx.serve_or_block(keys, 0.0, |v| matches!(v, Value::Stream(_)), served.map(Some));
+    if let Some(block) = ctx.block.as_mut() {
+        block.consumes = false;
+    }
+    r
 }
 
 pub(super) fn xreadgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {

@@ -45,6 +45,8 @@ impl Harness {
             block: None,
             lfu: None,
             no_touch: false,
+            woken: false,
+            encodings: Default::default(),
             hll_sparse_max: crate::hll::DEFAULT_SPARSE_MAX_BYTES,
             script: Some(crate::script::Env { scripts: &mut self.scripts, oom: false, slots: None }),
         };
@@ -309,6 +311,8 @@ fn databases_move_swap_copy_and_flush_as_redis_and_replay_from_their_effects() {
             block: None,
             lfu: None,
             no_touch: false,
+            woken: false,
+            encodings: Default::default(),
             hll_sparse_max: crate::hll::DEFAULT_SPARSE_MAX_BYTES,
             script: None,
         };

@@ -500,14 +500,17 @@ pub(super) fn zpop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
 pub(super) fn bzpop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
     let timeout = timeout_arg(&args[args.len() - 1])?;
     let keys = &args[1..args.len() - 1];
-    for key in keys {
-        if ctx.read_zset(key)?.is_some() {
-            if let Some((m, s)) = ctx.zpop(key, max, 1)?.pop() {
-                return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(m), Reply::Double(s)]));
+    let served = (|| {
+        for key in keys {
+            if ctx.read_zset(key)?.is_some() {
+                if let Some((m, s)) = ctx.zpop(key, max, 1)?.pop() {
+                    return Ok(Some(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(m), Reply::Double(s)])));
+                }
             }
         }
-    }
-    ctx.block_on(keys.to_vec(), timeout)
+        Ok(None)
+    })();
+    ctx.serve_or_block(keys, timeout, |v| matches!(v, Value::ZSet(_)), served)
 }
 
 fn min_or_max(arg: &[u8]) -> Result<bool, Reply> {
@@ -540,10 +543,8 @@ pub(super) fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub(super) fn bzmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let timeout = timeout_arg(&args[1])?;
     let (keys, max, count) = mpop_args(args, 2, min_or_max)?;
-    match mpop_first(ctx, &keys, max, count)? {
-        Some(r) => Ok(r),
-        None => ctx.block_on(keys, timeout),
-    }
+    let served = mpop_first(ctx, &keys, max, count);
+    ctx.serve_or_block(&keys, timeout, |v| matches!(v, Value::ZSet(_)), served)
 }
 
 pub(super) fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {

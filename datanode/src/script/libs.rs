@@ -2,6 +2,8 @@
 //! decode) and `bit` (LuaBitOp), written here against the same rules.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 
 use mlua::{LightUserData, Lua, LuaString, Table, Value};
 
@@ -12,12 +14,153 @@ use super::convert::lua_number_text;
 /// stack). Decoding stops at serde_json's 128.
 const MAX_DEPTH: usize = 128;
 
+/// lua-cjson's settings, changed by `cjson.encode_max_depth(n)` and the like. Like
+/// redis-server's, they belong to the scripting engine: a script that changes one changes
+/// it for the scripts after it.
+struct Settings {
+    encode_max_depth: AtomicUsize,
+    decode_max_depth: AtomicUsize,
+    /// 0: NaN and infinities are an error; 1: written as `nan` / `inf`; 2: as `null`.
+    encode_invalid_numbers: AtomicU8,
+    decode_invalid_numbers: AtomicBool,
+    encode_number_precision: AtomicU8,
+    encode_keep_buffer: AtomicBool,
+    /// encode_sparse_array's convert, ratio and safe.
+    sparse_convert: AtomicBool,
+    sparse_ratio: AtomicUsize,
+    sparse_safe: AtomicUsize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            encode_max_depth: AtomicUsize::new(1000),
+            decode_max_depth: AtomicUsize::new(1000),
+            encode_invalid_numbers: AtomicU8::new(0),
+            decode_invalid_numbers: AtomicBool::new(true),
+            encode_number_precision: AtomicU8::new(14),
+            encode_keep_buffer: AtomicBool::new(true),
+            sparse_convert: AtomicBool::new(false),
+            sparse_ratio: AtomicUsize::new(2),
+            sparse_safe: AtomicUsize::new(10),
+        }
+    }
+}
+
+/// A setting's argument as lua-cjson reads it: a boolean, or "on" / "off".
+fn switch(v: &Value) -> mlua::Result<Option<bool>> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::Boolean(b) => Ok(Some(*b)),
+        Value::String(s) if &*s.as_bytes() == b"on" => Ok(Some(true)),
+        Value::String(s) if &*s.as_bytes() == b"off" => Ok(Some(false)),
+        _ => Err(mlua::Error::runtime("bad argument #1 to '?' (invalid option)")),
+    }
+}
+
+/// An integer setting's argument within `min..=max` (None: just asked).
+fn bounded(v: Option<i64>, min: i64, max: i64) -> mlua::Result<Option<usize>> {
+    match v {
+        None => Ok(None),
+        Some(n) if (min..=max).contains(&n) => Ok(Some(n as usize)),
+        Some(_) => {
+            Err(mlua::Error::runtime(format!("bad argument #1 to '?' (expected integer between {min} and {max})")))
+        }
+    }
+}
+
 /// Adds `cjson` and `bit` to the globals (before the sandbox locks them).
 pub fn install(lua: &Lua) -> mlua::Result<()> {
     let cjson = lua.create_table()?;
+    let settings = Arc::new(Settings::default());
     cjson.set("null", null())?;
-    cjson.set("encode", lua.create_function(|_, v: Value| encode(&v).map_err(mlua::Error::runtime))?)?;
-    cjson.set("decode", lua.create_function(|lua, s: LuaString| decode(lua, &s.as_bytes()))?)?;
+    let s = settings.clone();
+    cjson.set("encode", lua.create_function(move |_, v: Value| encode_with(&v, &s).map_err(mlua::Error::runtime))?)?;
+    let s = settings.clone();
+    cjson.set("decode", lua.create_function(move |lua, t: LuaString| decode(lua, &t.as_bytes(), &s))?)?;
+    let s = settings.clone();
+    cjson.set(
+        "encode_max_depth",
+        lua.create_function(move |_, n: Option<i64>| {
+            if let Some(n) = bounded(n, 1, i32::MAX as i64)? {
+                s.encode_max_depth.store(n, Relaxed);
+            }
+            Ok(s.encode_max_depth.load(Relaxed))
+        })?,
+    )?;
+    let s = settings.clone();
+    cjson.set(
+        "decode_max_depth",
+        lua.create_function(move |_, n: Option<i64>| {
+            if let Some(n) = bounded(n, 1, i32::MAX as i64)? {
+                s.decode_max_depth.store(n, Relaxed);
+            }
+            Ok(s.decode_max_depth.load(Relaxed))
+        })?,
+    )?;
+    let s = settings.clone();
+    cjson.set(
+        "encode_number_precision",
+        lua.create_function(move |_, n: Option<i64>| {
+            if let Some(n) = bounded(n, 1, 14)? {
+                s.encode_number_precision.store(n as u8, Relaxed);
+            }
+            Ok(s.encode_number_precision.load(Relaxed))
+        })?,
+    )?;
+    let s = settings.clone();
+    cjson.set(
+        "encode_keep_buffer",
+        lua.create_function(move |_, v: Value| {
+            if let Some(on) = switch(&v)? {
+                s.encode_keep_buffer.store(on, Relaxed);
+            }
+            Ok(s.encode_keep_buffer.load(Relaxed))
+        })?,
+    )?;
+    let s = settings.clone();
+    cjson.set(
+        "decode_invalid_numbers",
+        lua.create_function(move |_, v: Value| {
+            if let Some(on) = switch(&v)? {
+                s.decode_invalid_numbers.store(on, Relaxed);
+            }
+            Ok(s.decode_invalid_numbers.load(Relaxed))
+        })?,
+    )?;
+    let s = settings.clone();
+    cjson.set(
+        "encode_invalid_numbers",
+        lua.create_function(move |lua, v: Value| {
+            let mode = match &v {
+                Value::String(t) if &*t.as_bytes() == b"null" => Some(2),
+                other => switch(other)?.map(u8::from),
+            };
+            if let Some(mode) = mode {
+                s.encode_invalid_numbers.store(mode, Relaxed);
+            }
+            Ok(match s.encode_invalid_numbers.load(Relaxed) {
+                2 => Value::String(lua.create_string("null")?),
+                mode => Value::Boolean(mode == 1),
+            })
+        })?,
+    )?;
+    let s = settings;
+    cjson.set(
+        "encode_sparse_array",
+        lua.create_function(move |_, (convert, ratio, safe): (Value, Option<i64>, Option<i64>)| {
+            if let Some(on) = switch(&convert)? {
+                s.sparse_convert.store(on, Relaxed);
+            }
+            if let Some(r) = bounded(ratio, 0, i32::MAX as i64)? {
+                s.sparse_ratio.store(r, Relaxed);
+            }
+            if let Some(n) = bounded(safe, 0, i32::MAX as i64)? {
+                s.sparse_safe.store(n, Relaxed);
+            }
+            Ok((s.sparse_convert.load(Relaxed), s.sparse_ratio.load(Relaxed), s.sparse_safe.load(Relaxed)))
+        })?,
+    )?;
     lua.globals().set("cjson", cjson)?;
     lua.globals().set("bit", bit(lua)?)?;
     super::msgpack::install(lua)?;
@@ -31,13 +174,13 @@ fn null() -> Value {
 }
 
 /// `cjson.encode`.
-pub fn encode(v: &Value) -> Result<String, String> {
+fn encode_with(v: &Value, settings: &Settings) -> Result<String, String> {
     let mut out = String::new();
-    encode_into(&mut out, v, 0)?;
+    encode_into(&mut out, v, 0, settings)?;
     Ok(out)
 }
 
-fn encode_into(out: &mut String, v: &Value, depth: usize) -> Result<(), String> {
+fn encode_into(out: &mut String, v: &Value, depth: usize, settings: &Settings) -> Result<(), String> {
     match v {
         Value::Nil => out.push_str("null"),
         Value::LightUserData(p) if p.0.is_null() => out.push_str("null"),
@@ -45,16 +188,18 @@ fn encode_into(out: &mut String, v: &Value, depth: usize) -> Result<(), String> 
         Value::Integer(i) => {
             let _ = write!(out, "{i}");
         }
-        Value::Number(n) if !n.is_finite() => {
-            return Err("Cannot serialise number: must not be NaN or Inf".into());
-        }
-        Value::Number(n) => out.push_str(&lua_number_text(*n)),
+        Value::Number(n) if !n.is_finite() => match settings.encode_invalid_numbers.load(Relaxed) {
+            1 => out.push_str(&lua_number_text(*n)),
+            2 => out.push_str("null"),
+            _ => return Err("Cannot serialise number: must not be NaN or Inf".into()),
+        },
+        Value::Number(n) => out.push_str(&number_text(*n, settings.encode_number_precision.load(Relaxed))),
         Value::String(s) => quote(out, &s.as_bytes()),
         Value::Table(t) => {
-            if depth >= MAX_DEPTH {
+            if depth >= MAX_DEPTH.min(settings.encode_max_depth.load(Relaxed)) {
                 return Err(format!("Cannot serialise, excessive nesting ({})", depth + 1));
             }
-            encode_table(out, t, depth + 1)?;
+            encode_table(out, t, depth + 1, settings)?;
         }
         other => return Err(format!("Cannot serialise {}: type not supported", other.type_name())),
     }
@@ -63,7 +208,7 @@ fn encode_into(out: &mut String, v: &Value, depth: usize) -> Result<(), String> 
 
 /// A table is an array when every key is a positive integer and it is not too sparse
 /// (lua-cjson: more than half holes past index 10 is an error); otherwise an object.
-fn encode_table(out: &mut String, t: &Table, depth: usize) -> Result<(), String> {
+fn encode_table(out: &mut String, t: &Table, depth: usize, settings: &Settings) -> Result<(), String> {
     let mut entries = Vec::new();
     for pair in t.pairs::<Value, Value>() {
         entries.push(pair.map_err(|e| e.to_string())?);
@@ -74,9 +219,15 @@ fn encode_table(out: &mut String, t: &Table, depth: usize) -> Result<(), String>
         _ => None,
     };
     let max = entries.iter().map(|(k, _)| index(k)).try_fold(0usize, |m, i| i.map(|i| m.max(i)));
+    let (ratio, safe) = (settings.sparse_ratio.load(Relaxed), settings.sparse_safe.load(Relaxed));
+    let sparse = |max: usize| ratio > 0 && max > safe && max > entries.len() * ratio;
+    let max = match max {
+        Some(max) if sparse(max) && settings.sparse_convert.load(Relaxed) => None,
+        max => max,
+    };
     match max {
         Some(max) if !entries.is_empty() => {
-            if max > 10 && max > entries.len() * 2 {
+            if sparse(max) {
                 return Err("Cannot serialise table: excessively sparse array".into());
             }
             out.push('[');
@@ -85,7 +236,7 @@ fn encode_table(out: &mut String, t: &Table, depth: usize) -> Result<(), String>
                     out.push(',');
                 }
                 let v: Value = t.raw_get(i).map_err(|e| e.to_string())?;
-                encode_into(out, &v, depth)?;
+                encode_into(out, &v, depth, settings)?;
             }
             out.push(']');
         }
@@ -102,7 +253,7 @@ fn encode_table(out: &mut String, t: &Table, depth: usize) -> Result<(), String>
                     _ => return Err("Cannot serialise table: table key must be a number or string".into()),
                 }
                 out.push(':');
-                encode_into(out, v, depth)?;
+                encode_into(out, v, depth, settings)?;
             }
             out.push('}');
         }
@@ -133,11 +284,35 @@ fn quote(out: &mut String, s: &[u8]) {
     out.push('"');
 }
 
+/// A number as `%.<precision>g` writes it (lua-cjson's encode_number_precision).
+fn number_text(n: f64, precision: u8) -> String {
+    if precision >= 14 {
+        return lua_number_text(n);
+    }
+    // Round to `precision` significant digits, then write it as Lua would.
+    let rounded: f64 = format!("{:.*e}", usize::from(precision.max(1) - 1), n).parse().unwrap_or(n);
+    lua_number_text(rounded)
+}
+
 /// `cjson.decode`.
-fn decode(lua: &Lua, text: &[u8]) -> mlua::Result<Value> {
+fn decode(lua: &Lua, text: &[u8], settings: &Settings) -> mlua::Result<Value> {
     let parsed: serde_json::Value = serde_json::from_slice(text)
         .map_err(|e| mlua::Error::runtime(format!("Expected value but found invalid token ({e})")))?;
+    let max = settings.decode_max_depth.load(Relaxed);
+    if nesting(&parsed) > max {
+        return Err(mlua::Error::runtime(format!("Found too many nested data structures ({})", max + 1)));
+    }
     to_lua(lua, &parsed)
+}
+
+/// How deep arrays and objects nest in `v` (a scalar: 0).
+fn nesting(v: &serde_json::Value) -> usize {
+    use serde_json::Value as J;
+    match v {
+        J::Array(items) => 1 + items.iter().map(nesting).max().unwrap_or(0),
+        J::Object(fields) => 1 + fields.values().map(nesting).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 fn to_lua(lua: &Lua, v: &serde_json::Value) -> mlua::Result<Value> {
@@ -230,6 +405,18 @@ mod tests {
         assert_eq!(s(eval(&lua, "return cjson.encode({1.5, cjson.null})")), "[1.5,null]");
         assert!(lua.load("return cjson.encode({[1] = 1, [100] = 2})").eval::<Value>().is_err(), "too sparse");
         assert!(lua.load("local t = {} t[1] = t return cjson.encode(t)").eval::<Value>().is_err(), "nesting");
+        // The settings a script changes hold for what it encodes and decodes next.
+        assert!(lua.load("cjson.encode_max_depth(1) return cjson.encode({{1}})").eval::<Value>().is_err(), "depth");
+        assert_eq!(s(eval(&lua, "return cjson.encode({{1}}, cjson.encode_max_depth(1000))")), "[[1]]");
+        assert!(lua.load(r#"cjson.decode_max_depth(1) return cjson.decode('{"a":[1]}')"#).eval::<Value>().is_err());
+        assert!(lua.load("return cjson.encode({0/0})").eval::<Value>().is_err(), "NaN");
+        assert_eq!(s(eval(&lua, "cjson.encode_invalid_numbers(true) return cjson.encode({1/0})")), "[inf]");
+        assert_eq!(s(eval(&lua, "cjson.encode_invalid_numbers('null') return cjson.encode({1/0})")), "[null]");
+        let sparse = s(eval(&lua, "cjson.encode_sparse_array(true) return cjson.encode({[1] = 1, [100] = 2})"));
+        assert!(sparse.starts_with('{') && sparse.contains(r#""100":2"#), "{sparse}");
+        assert_eq!(s(eval(&lua, "cjson.encode_number_precision(3) return cjson.encode({3.14159})")), "[3.14]");
+        assert!(lua.load("return cjson.encode_number_precision(15)").eval::<Value>().is_err());
+        eval(&lua, "cjson.decode_max_depth(1000) cjson.encode_invalid_numbers(false) cjson.encode_sparse_array(false) cjson.encode_number_precision(14)");
         let v = eval(&lua, r#"local t = cjson.decode('{"a":[1,2,{"b":null}],"c":"x"}') return t.a[2] + #t.a"#);
         assert_eq!(v.as_f64().or(v.as_i64().map(|i| i as f64)), Some(5.0));
         assert!(matches!(eval(&lua, r#"return cjson.decode('[null]')[1] == cjson.null"#), Value::Boolean(true)));

@@ -118,16 +118,20 @@ pub(crate) fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     };
     let mut effects: Vec<Vec<Bytes>> = Vec::new();
     let result = match (sub.as_slice(), args.len()) {
-        (b"LOAD", 3 | 4) => {
-            let replace = args.len() == 4;
-            if replace && !args[2].eq_ignore_ascii_case(b"REPLACE") {
-                Err(Reply::error(format!("ERR Unknown option given: {}", String::from_utf8_lossy(&args[2]))))
-            } else {
-                let code = &args[args.len() - 1];
-                functions.load(code, replace).map(|name| {
-                    effects.push(load_effect(code));
-                    Reply::Bulk(Bytes::from(name))
-                })
+        (b"LOAD", _) => {
+            // Options come before the code, the last argument, as Redis reads them.
+            let options = &args[2..args.len() - 1];
+            match options.iter().find(|o| !o.eq_ignore_ascii_case(b"REPLACE")) {
+                Some(unknown) => {
+                    Err(Reply::error(format!("ERR Unknown option given: {}", String::from_utf8_lossy(unknown))))
+                }
+                None => {
+                    let code = &args[args.len() - 1];
+                    functions.load(code, !options.is_empty()).map(|name| {
+                        effects.push(load_effect(code));
+                        Reply::Bulk(Bytes::from(name))
+                    })
+                }
             }
         }
         (b"DELETE", 3) => {

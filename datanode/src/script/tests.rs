@@ -37,6 +37,8 @@ impl Node {
             block: None,
             lfu: None,
             no_touch: false,
+            woken: false,
+            encodings: Default::default(),
             hll_sparse_max: crate::hll::DEFAULT_SPARSE_MAX_BYTES,
             script: Some(Env { scripts: &mut self.scripts, oom: false, slots: None }),
         };

@@ -92,7 +92,7 @@ impl Session {
         user.check(spec, args).map_err(|denied| {
             let (reason, object) = denied.reason();
             let context = if self.tx.in_multi() { "multi" } else { "toplevel" };
-            let client = self.info().line();
+            let client = self.info().line(None);
             self.acl_log.lock().record(reason, context, object, user.name.clone(), client);
             Reply::error(format!("NOPERM {}", denied.message(&user.name)))
         })
@@ -107,7 +107,7 @@ impl Session {
                 Ok(())
             }
             None => {
-                let client = self.info().line();
+                let client = self.info().line(None);
                 self.acl_log.lock().record("auth", "toplevel", "AUTH".into(), name, client);
                 Err(Reply::error(errors::WRONGPASS))
             }
@@ -140,6 +140,11 @@ impl Session {
     }
 
     /// The user the connection is logged in as, if any.
+    /// Whether the group has a user of this name.
+    pub fn user_exists(&self, name: &str) -> bool {
+        self.acl.user(name).is_some()
+    }
+
     pub fn user(&self) -> Option<&Arc<ferrocache_common::acl::User>> {
         self.user.as_ref()
     }

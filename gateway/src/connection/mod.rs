@@ -492,7 +492,6 @@ fn publish_state(
         ssub: count(pubsub::Kind::Shard),
         multi: session.tx.multi.as_ref().map(|m| m.queued.len()),
         multi_mem: session.tx.multi.as_ref().map_or(0, |m| m.bytes),
-        watch: session.tx.watches.len(),
         blocked,
         monitor: session.monitor.is_some(),
         qbuf: inbuf.len(),
