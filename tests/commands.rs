@@ -42,6 +42,66 @@ async fn commands_behave_like_redis() {
     slowlog_latency_and_command_stats(&mut c).await;
     monitor_streams_commands(&mut c, port).await;
     client_controls(&mut c, port).await;
+    redis_suite_details(&mut c).await;
+    // UNSUBSCRIBE of channels never subscribed to confirms each of them.
+    let want = b"*3\r\n$11\r\nunsubscribe\r\n$3\r\nfoo\r\n:0\r\n*3\r\n$11\r\nunsubscribe\r\n$3\r\nbar\r\n:0\r\n";
+    let got = raw_exchange(port, b"UNSUBSCRIBE foo bar\r\n", want).await;
+    assert!(got.ends_with(want), "{}", String::from_utf8_lossy(&got));
+}
+
+/// Details Redis's own test suite checks (tests/unit/*.tcl run against a gateway).
+async fn redis_suite_details(c: &mut MultiplexedConnection) {
+    use support::expect_all;
+    // Test suites turn snapshots off with CONFIG SET save "": kept and shown, schedules nothing.
+    let _: () = q(c, &["CONFIG", "SET", "save", ""]).await.unwrap();
+    let _: () = q(c, &["CONFIG", "SET", "save", "3600 1 300 100"]).await.unwrap();
+    assert_eq!(q::<Vec<String>>(c, &["CONFIG", "GET", "save"]).await.unwrap(), ["save", "3600 1 300 100"]);
+    assert!(err(c, &["CONFIG", "SET", "save", "3600"]).await.contains("Invalid save parameters"));
+    expect_all(
+        c,
+        &[
+            // The 6.x names of the listpack limits are aliases: one setting, both names.
+            ("CONFIG SET zset-max-ziplist-entries 0", "OK"),
+            ("ZADD suite:z 1 a", "1"),
+            ("OBJECT ENCODING suite:z", "skiplist"),
+            ("CONFIG SET zset-max-listpack-entries 128", "OK"),
+            ("OBJECT ENCODING suite:z", "listpack"),
+            ("CONFIG SET hash-max-listpack-value 8", "OK"),
+            ("HSET suite:h f 0", "1"),
+            ("HINCRBYFLOAT suite:h f 0.0000005", "0.0000005"),
+            ("OBJECT ENCODING suite:h", "hashtable"),
+            ("CONFIG SET hash-max-ziplist-value 64", "OK"),
+            ("CONFIG GET hash-max-listpack-value", "[hash-max-listpack-value,64]"),
+            ("CONFIG SET stream-node-max-entries 10", "OK"),
+            ("CONFIG SET list-compress-depth 2", "OK"),
+            ("XADD suite:s 1-18446744073709551615 a b", "1-18446744073709551615"),
+            ("XADD suite:s 1-* c d", "(error) ERR The ID specified in XADD is equal or smaller"),
+            ("SET suite:str foobar", "OK"),
+            ("BITCOUNT suite:str -6 -7", "0"),
+            ("LPOP suite:list 1 1", "(error) ERR wrong number of arguments for 'lpop' command"),
+            ("FUNCTION LOAD foo bar", "(error) ERR Unknown option given: foo"),
+            ("COMMAND LIST bad_arg", "(error) ERR syntax error"),
+            ("CLIENT KILL USER no_such_user", "(error) ERR No such user 'no_such_user'"),
+        ],
+    )
+    .await;
+    // The asking client's own line counts the command it is running in its query buffer,
+    // and CLIENT LIST has Redis 7.2's fields (no 7.4 watch=).
+    let me: String = q(c, &["CLIENT", "INFO"]).await.unwrap();
+    assert!(me.contains(" multi=-1 qbuf=26 ") && !me.contains("watch="), "{me}");
+    // The commands a transaction ran count in commandstats.
+    let _: () = q(c, &["CONFIG", "RESETSTAT"]).await.unwrap();
+    let () = redis::pipe().atomic().cmd("SET").arg("suite:t").arg("v").ignore().query_async(c).await.unwrap();
+    let stats: String = q(c, &["INFO", "commandstats"]).await.unwrap();
+    assert!(stats.contains("cmdstat_set:calls=1,"), "{stats}");
+    // rdb_changes_since_last_save counts the changes since the newest base.
+    let changes = |info: String| {
+        info.lines().find_map(|l| l.strip_prefix("rdb_changes_since_last_save:")?.trim().parse::<u64>().ok())
+    };
+    let before = changes(q(c, &["INFO", "persistence"]).await.unwrap()).expect("rdb_changes_since_last_save");
+    let _: () = q(c, &["SET", "suite:dirty", "1"]).await.unwrap();
+    let after = changes(q(c, &["INFO", "persistence"]).await.unwrap()).unwrap();
+    assert!(after > before, "{before} -> {after}");
 }
 
 /// CLIENT KILL / PAUSE / UNPAUSE / UNBLOCK / NO-TOUCH / LIST fields, over raw connections.
@@ -524,7 +584,6 @@ async fn connection_and_server(c: &mut MultiplexedConnection, port: u16) {
             "psub",
             "ssub",
             "multi",
-            "watch",
             "qbuf",
             "qbuf-free",
             "argv-mem",

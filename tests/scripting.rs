@@ -191,12 +191,19 @@ async fn busy_scripts_answer_busy_and_script_kill_ends_them() {
     let spin = run_script(redis_conn(port).await, &["EVAL", "while true do end", "0"]);
     let e = first_busy(&mut c).await;
     assert!(e.contains(busy_eval), "{e}");
+    // An EXEC refused meanwhile discards its transaction, as Redis's does.
+    let mut tx = redis_conn(port).await;
+    q(&mut tx, &["MULTI"]).await.unwrap();
+    q(&mut tx, &["INCR", "busy:n"]).await.unwrap();
+    let e = q(&mut tx, &["EXEC"]).await.unwrap_err().to_string();
+    assert!(e.contains("Transaction discarded because of: BUSY"), "{e}");
     let e = q(&mut c, &["FUNCTION", "KILL"]).await.unwrap_err().to_string();
     assert!(e.contains(busy_eval), "{e}");
     assert_eq!(q(&mut c, &["SCRIPT", "KILL"]).await.unwrap(), Value::Okay);
     let e = spin.await.unwrap();
     assert!(e.contains("Script killed by user with SCRIPT KILL... script: "), "{e}");
     assert_eq!(q(&mut c, &["GET", "k"]).await.unwrap(), Value::Nil);
+    assert_eq!(q(&mut c, &["GET", "busy:n"]).await.unwrap(), Value::Nil, "the refused transaction did not run");
     let e = q(&mut c, &["SCRIPT", "KILL"]).await.unwrap_err().to_string();
     assert!(e.contains("No scripts in execution right now."), "{e}");
 

@@ -96,6 +96,25 @@ async fn transactions_follow_redis() {
     assert!(q(&mut c, &["WATCH", "w"]).await.unwrap_err().to_string().contains("WATCH inside MULTI is not allowed"));
     q(&mut c, &["DISCARD"]).await.unwrap();
 
+    // The client library's atomic pipelines are MULTI/EXEC.
+    let (n, v): (i64, String) = redis::pipe()
+        .atomic()
+        .cmd("INCRBY")
+        .arg("counter")
+        .arg(5)
+        .cmd("GET")
+        .arg("w")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!((n, v.as_str()), (5, "again"));
+
+    // Writes inside MULTI on the reader endpoint are refused and doom the transaction.
+    let mut r = redis_conn(reader).await;
+    q(&mut r, &["MULTI"]).await.unwrap();
+    assert!(q(&mut r, &["SET", "k", "v"]).await.unwrap_err().to_string().contains("read only replica"));
+    assert!(q(&mut r, &["EXEC"]).await.unwrap_err().to_string().contains(ABORTED));
+
     // What a flush touches: the watched keys that existed (in the flushed database only);
     // a key missing before and after has not changed.
     let watch_then = |c: &mut Conn, key: &'static str| {
@@ -130,25 +149,6 @@ async fn transactions_follow_redis() {
     q(&mut c, &["SADD", "dst", "c"]).await.unwrap();
     assert_eq!(q(&mut c, &["EXEC"]).await.unwrap(), Value::Array(vec![Value::Int(1)]));
     assert_eq!(q(&mut c, &["SCARD", "dst"]).await.unwrap(), Value::Int(2));
-
-    // The client library's atomic pipelines are MULTI/EXEC.
-    let (n, v): (i64, String) = redis::pipe()
-        .atomic()
-        .cmd("INCRBY")
-        .arg("counter")
-        .arg(5)
-        .cmd("GET")
-        .arg("w")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    assert_eq!((n, v.as_str()), (5, "again"));
-
-    // Writes inside MULTI on the reader endpoint are refused and doom the transaction.
-    let mut r = redis_conn(reader).await;
-    q(&mut r, &["MULTI"]).await.unwrap();
-    assert!(q(&mut r, &["SET", "k", "v"]).await.unwrap_err().to_string().contains("read only replica"));
-    assert!(q(&mut r, &["EXEC"]).await.unwrap_err().to_string().contains(ABORTED));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,10 +53,16 @@ pub fn node_info(node: &Node) -> String {
         s.push_str("mem_allocator:libc\r\n");
         s.push_str("# Persistence\r\n");
         let base = node.storage();
+        // The log is Redis's AOF, a compaction its rewrite and the base it writes its RDB
+        // preamble: the fields monitoring reads (changes since the last save, rewrites)
+        // follow from them.
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        let compacting = base.running.load(relaxed) as u8;
+        let compactions = base.compactions.load(relaxed);
         s.push_str(&format!(
-            "loading:0\r\nrdb_last_save_time:{}\r\naof_enabled:1\r\naof_rewrite_in_progress:{}\r\n",
-            base.saved_at.load(std::sync::atomic::Ordering::Relaxed),
-            base.running.load(std::sync::atomic::Ordering::Relaxed) as u8
+            "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{compacting}\r\nrdb_last_save_time:{}\r\nrdb_saves:{compactions}\r\naof_enabled:1\r\naof_rewrite_in_progress:{compacting}\r\naof_rewrite_scheduled:0\r\naof_rewrites:{compactions}\r\n",
+            st.position.offset.saturating_sub(base.saved_offset.load(relaxed)),
+            base.saved_at.load(relaxed),
         ));
         let fsync = match node.fsync {
             AppendFsync::Always => "always",

@@ -591,7 +591,7 @@ impl Node {
         let base = Arc::new(BaseState::default());
         base.segment.store(recovered.base, std::sync::atomic::Ordering::Relaxed);
         // As Redis: LASTSAVE is the start until something is saved.
-        base.mark_saved();
+        base.mark_saved(offset);
         base.bytes.store(recovered.base_bytes, std::sync::atomic::Ordering::Relaxed);
         let fsync_every = match spec.fsync {
             AppendFsync::Always | AppendFsync::EverySec => Duration::from_secs(1),
@@ -1416,7 +1416,7 @@ impl Node {
         drop(old);
         if self.base.segment.fetch_max(segment, std::sync::atomic::Ordering::AcqRel) < segment {
             self.base.bytes.store(bytes, std::sync::atomic::Ordering::Release);
-            self.base.mark_saved();
+            self.base.mark_saved(position.offset);
         }
         self.files.remove_before(segment)
     }

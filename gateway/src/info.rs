@@ -54,10 +54,12 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, session: &Ses
         (now_us / 1_000_000) & ((1 << 24) - 1),
         endpoint.group_id,
     );
+    // Clients a CLIENT PAUSE holds count as blocked, as in Redis (added to the node's).
     let clients = format!(
-        "connected_clients:{}\r\nmaxclients:{}\r\n",
+        "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n",
         shared.clients.count(&session.scope()),
-        shared.config.maxclients
+        shared.config.maxclients,
+        session.pause.held()
     );
     let t = &session.stats.traffic;
     let [ops, input, output] = t.rates.per_second();
@@ -84,6 +86,23 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, session: &Ses
         ("errorstats".into(), session.stats.errorstats()),
         ("latencystats".into(), session.stats.latencystats()),
     ]
+}
+
+/// A section's fields with a count both the gateway and the node give (blocked_clients)
+/// given once, summed, where it first appears.
+fn sum_repeated(body: &str) -> String {
+    let mut fields: Vec<(&str, String)> = Vec::new();
+    for line in body.split("\r\n").filter(|l| !l.is_empty()) {
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        let earlier = fields.iter_mut().find(|(n, _)| *n == name);
+        match (earlier, value.parse::<u64>()) {
+            (Some((_, sum)), Ok(v)) if sum.parse::<u64>().is_ok() => {
+                *sum = (sum.parse::<u64>().unwrap_or(0) + v).to_string();
+            }
+            _ => fields.push((name, value.to_string())),
+        }
+    }
+    fields.iter().map(|(n, v)| format!("{n}:{v}\r\n")).collect()
 }
 
 /// Splits a node's INFO text ("# Name\r\nfields...") into (lowercase name, fields).
@@ -176,7 +195,9 @@ pub fn compose(requested: &[String], mut sections: Vec<(String, String)>, node: 
             if !out.is_empty() {
                 out.push_str("\r\n");
             }
-            out.push_str(&format!("# {}\r\n{}", title(name), bodies.concat()));
+            let body = bodies.concat();
+            let body = if *name == "clients" { sum_repeated(&body) } else { body };
+            out.push_str(&format!("# {}\r\n{}", title(name), body));
         }
     }
     Reply::Verbatim(Bytes::from(out))

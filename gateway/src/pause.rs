@@ -10,6 +10,17 @@ pub struct Pause {
     /// Until when, and whether only writes wait.
     until: Mutex<Option<(Instant, bool)>>,
     resumed: tokio::sync::Notify,
+    /// Clients whose command is held now: Redis counts them in INFO's blocked_clients.
+    held: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a held client while it waits.
+struct Held<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Pause {
@@ -34,16 +45,24 @@ impl Pause {
         if spec.name == "client" {
             return false;
         }
-        let mut held = false;
+        let mut held: Option<Held<'_>> = None;
         loop {
             let resumed = self.resumed.notified();
-            let Some((until, writes_only)) = *self.until.lock() else { return held };
+            let Some((until, writes_only)) = *self.until.lock() else { return held.is_some() };
             if until <= Instant::now() || (writes_only && !spec.may_write()) {
-                return held;
+                return held.is_some();
             }
-            held = true;
+            if held.is_none() {
+                self.held.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                held = Some(Held(&self.held));
+            }
             let _ = tokio::time::timeout_at(until, resumed).await;
         }
+    }
+
+    /// How many clients the pause holds now.
+    pub fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -65,7 +84,9 @@ mod tests {
         });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!waiting.is_finished());
+        assert_eq!(p.held(), 1);
         p.unpause();
         tokio::time::timeout(std::time::Duration::from_secs(1), waiting).await.expect("released").unwrap();
+        assert_eq!(p.held(), 0);
     }
 }

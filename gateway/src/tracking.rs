@@ -266,7 +266,11 @@ impl Table {
         for (key, writer) in changes {
             let mut told: Vec<u64> = self.keys.remove(key).into_iter().flatten().collect();
             told.sort_unstable();
-            told.retain(|id| self.clients.get(id).is_some_and(|t| !(t.settings.noloop && *writer == Some(*id))));
+            // A reader that switched to BCAST since hears of its keys the BCAST way only.
+            told.retain(|id| {
+                let own_write = |t: &Tracker| t.settings.noloop && *writer == Some(*id);
+                self.clients.get(id).is_some_and(|t| !t.settings.bcast && !own_write(t))
+            });
             notices.extend(told.into_iter().map(|id| (id, Some(vec![key.clone()]))));
         }
         let mut bcast: Vec<(&u64, &Tracker)> = self.clients.iter().filter(|(_, t)| t.settings.bcast).collect();
@@ -401,6 +405,7 @@ mod tests {
         t.set(2, tracker(Settings { bcast: true, prefixes: vec![b("a:"), b("b:")], ..Default::default() }));
         t.set(3, tracker(Settings { bcast: true, noloop: true, ..Default::default() }));
         t.record(1, &[b("a:1"), b("b:1")]);
+        t.record(2, &[b("a:1")]);
         let changes = [(b("a:1"), None), (b("a:2"), Some(3)), (b("b:1"), None), (b("c"), None)];
         let notices = t.invalidate_changes(&changes);
         let keys = |v: &[&str]| Some(v.iter().map(|k| b(k)).collect::<Vec<_>>());

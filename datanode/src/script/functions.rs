@@ -198,7 +198,7 @@ impl Functions {
                 lua.create_function(move |_, args: MultiValue| {
                     let (name, func) = registration(args)?;
                     let mut sink = sink.lock();
-                    if sink.iter().any(|(n, _)| *n == name) {
+                    if sink.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
                         return Err(mlua::Error::runtime("Function already exists in the library"));
                     }
                     sink.push((name, func));
@@ -263,7 +263,10 @@ impl Functions {
             return Err(Reply::error("ERR No functions registered"));
         }
         for fname in functions.keys() {
-            let clash = self.libraries.iter().any(|(lib, l)| *lib != name && l.functions.contains_key(fname));
+            let clash = self
+                .libraries
+                .iter()
+                .any(|(lib, l)| *lib != name && l.functions.keys().any(|f| f.eq_ignore_ascii_case(fname)));
             if clash {
                 return Err(Reply::error(format!("ERR Function {fname} already exists")));
             }
@@ -300,9 +303,14 @@ impl Functions {
         self.find(name).is_some()
     }
 
+    /// Function names are case-insensitive, as in Redis (an exact match is looked up first).
     fn find(&self, name: &[u8]) -> Option<&Func> {
         let name = String::from_utf8_lossy(name);
-        self.libraries.values().find_map(|l| l.functions.get(name.as_ref()))
+        self.libraries.values().find_map(|l| l.functions.get(name.as_ref())).or_else(|| {
+            self.libraries
+                .values()
+                .find_map(|l| l.functions.iter().find(|(f, _)| f.eq_ignore_ascii_case(&name)).map(|(_, func)| func))
+        })
     }
 
     /// FCALL / FCALL_RO: runs `name(keys, args)`.

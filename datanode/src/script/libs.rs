@@ -209,24 +209,27 @@ fn encode_into(out: &mut String, v: &Value, depth: usize, settings: &Settings) -
 /// A table is an array when every key is a positive integer and it is not too sparse
 /// (lua-cjson: more than half holes past index 10 is an error); otherwise an object.
 fn encode_table(out: &mut String, t: &Table, depth: usize, settings: &Settings) -> Result<(), String> {
-    let mut entries = Vec::new();
-    for pair in t.pairs::<Value, Value>() {
-        entries.push(pair.map_err(|e| e.to_string())?);
-    }
     let index = |k: &Value| match k {
         Value::Integer(i) if *i > 0 => Some(*i as usize),
         Value::Number(n) if *n > 0.0 && n.fract() == 0.0 && *n < 1e15 => Some(*n as usize),
         _ => None,
     };
-    let max = entries.iter().map(|(k, _)| index(k)).try_fold(0usize, |m, i| i.map(|i| m.max(i)));
+    // Two walks instead of collecting the pairs: every Lua value held on the Rust side
+    // takes a slot of Lua's stack, and a table of 100k string keys would run out of them.
+    let (mut count, mut max) = (0usize, Some(0usize));
+    for pair in t.clone().pairs::<Value, Value>() {
+        let (k, _) = pair.map_err(|e| e.to_string())?;
+        count += 1;
+        max = max.and_then(|m| index(&k).map(|i| m.max(i)));
+    }
     let (ratio, safe) = (settings.sparse_ratio.load(Relaxed), settings.sparse_safe.load(Relaxed));
-    let sparse = |max: usize| ratio > 0 && max > safe && max > entries.len() * ratio;
+    let sparse = |max: usize| ratio > 0 && max > safe && max > count * ratio;
     let max = match max {
         Some(max) if sparse(max) && settings.sparse_convert.load(Relaxed) => None,
         max => max,
     };
     match max {
-        Some(max) if !entries.is_empty() => {
+        Some(max) if count > 0 => {
             if sparse(max) {
                 return Err("Cannot serialise table: excessively sparse array".into());
             }
@@ -242,18 +245,19 @@ fn encode_table(out: &mut String, t: &Table, depth: usize, settings: &Settings) 
         }
         _ => {
             out.push('{');
-            for (n, (k, v)) in entries.iter().enumerate() {
+            for (n, pair) in t.clone().pairs::<Value, Value>().enumerate() {
+                let (k, v) = pair.map_err(|e| e.to_string())?;
                 if n > 0 {
                     out.push(',');
                 }
-                match k {
+                match &k {
                     Value::String(s) => quote(out, &s.as_bytes()),
                     Value::Integer(i) => quote(out, i.to_string().as_bytes()),
                     Value::Number(x) => quote(out, lua_number_text(*x).as_bytes()),
                     _ => return Err("Cannot serialise table: table key must be a number or string".into()),
                 }
                 out.push(':');
-                encode_into(out, v, depth, settings)?;
+                encode_into(out, &v, depth, settings)?;
             }
             out.push('}');
         }

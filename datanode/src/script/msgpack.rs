@@ -168,26 +168,35 @@ fn header(out: &mut Vec<u8>, n: usize, fix: u8, wide16: u8, wide32: u8) {
 /// An array when every key is a positive whole number and the largest equals the count
 /// (so an empty table is an empty array), as lua-cmsgpack decides; a map otherwise.
 fn encode_table(out: &mut Vec<u8>, t: &Table, level: usize) -> mlua::Result<()> {
-    let mut pairs = Vec::new();
-    for pair in t.clone().pairs::<Value, Value>() {
-        pairs.push(pair?);
-    }
     let index = |k: &Value| match k {
         Value::Integer(i) if *i >= 1 => Some(*i as u64),
         Value::Number(n) if *n >= 1.0 && n.fract() == 0.0 && *n < 9.0e18 => Some(*n as u64),
         _ => None,
     };
-    let max = pairs.iter().try_fold(0u64, |m, (k, _)| index(k).map(|i| m.max(i)));
-    if max == Some(pairs.len() as u64) {
-        header(out, pairs.len(), 0x90, 0xdc, 0xdd);
-        for i in 1..=pairs.len() {
+    // Two walks instead of collecting the pairs: every Lua value held on the Rust side
+    // takes a slot of Lua's stack, and a table of 100k string keys would run out of them.
+    let (mut count, mut max) = (0usize, Some(0u64));
+    for pair in t.clone().pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        count += 1;
+        max = max.and_then(|m| index(&k).map(|i| m.max(i)));
+    }
+    if max == Some(count as u64) {
+        header(out, count, 0x90, 0xdc, 0xdd);
+        for i in 1..=count {
             encode(out, &t.raw_get::<Value>(i)?, level + 1)?;
         }
     } else {
-        header(out, pairs.len(), 0x80, 0xde, 0xdf);
-        for (k, v) in &pairs {
-            encode(out, k, level + 1)?;
-            encode(out, v, level + 1)?;
+        header(out, count, 0x80, 0xde, 0xdf);
+        let mut written = 0;
+        for pair in t.clone().pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            encode(out, &k, level + 1)?;
+            encode(out, &v, level + 1)?;
+            written += 1;
+        }
+        if written != count {
+            return Err(mlua::Error::runtime("table changed while being packed"));
         }
     }
     Ok(())

@@ -47,7 +47,10 @@ redis.status_reply = function(msg)
   if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
   return {ok = msg}
 end
-redis.sha1hex = function(s) return internal.sha1hex(s) end
+redis.sha1hex = function(...)
+  if select('#', ...) ~= 1 then error('wrong number of arguments', 0) end
+  return internal.sha1hex((...))
+end
 redis.log = function(level, ...) return internal.log(level, ...) end
 redis.setresp = function(v)
   if v ~= 2 and v ~= 3 then error('RESP version must be 2 or 3.', 2) end

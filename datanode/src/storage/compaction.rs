@@ -56,7 +56,7 @@ pub fn compact(
     // A full sync may have installed a newer base meanwhile: never step back from it.
     if base.segment.fetch_max(segment, Ordering::AcqRel) < segment {
         base.bytes.store(bytes, Ordering::Release);
-        base.mark_saved();
+        base.mark_saved(position.offset);
     }
     files.remove_before(segment)?;
     base.compactions.fetch_add(1, Ordering::Relaxed);

@@ -79,12 +79,17 @@ pub struct BaseState {
     pub fsync_micros: AtomicU64,
     /// When the newest base was written (or the node opened), Unix seconds: LASTSAVE.
     pub saved_at: std::sync::atomic::AtomicI64,
+    /// The replication offset the newest base holds (or the node opened at): the changes
+    /// since are INFO's rdb_changes_since_last_save.
+    pub saved_offset: AtomicU64,
 }
 
 impl BaseState {
-    pub fn mark_saved(&self) {
+    /// A base holding everything up to `offset` was written (or the node opened there).
+    pub fn mark_saved(&self, offset: u64) {
         let now = ferrocache_common::time::now_ms() / 1000;
         self.saved_at.store(now, std::sync::atomic::Ordering::Relaxed);
+        self.saved_offset.store(offset, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

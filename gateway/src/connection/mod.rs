@@ -831,7 +831,13 @@ fn unsubscribe(session: &mut Session, kind: pubsub::Kind, args: &[Bytes]) -> Rep
     let confirm = |name: Reply, count: usize| {
         Reply::Push(vec![Reply::Bulk(Bytes::from_static(word)), name, Reply::Integer(count as i64)])
     };
-    let Some(subs) = session.subs.as_mut() else { return Reply::Sequence(vec![confirm(Reply::NullBulk, 0)]) };
+    let Some(subs) = session.subs.as_mut() else {
+        // Never subscribed: each named channel is confirmed all the same, as in Redis.
+        if args.len() > 1 {
+            return Reply::Sequence(args[1..].iter().map(|n| confirm(Reply::Bulk(n.clone()), 0)).collect());
+        }
+        return Reply::Sequence(vec![confirm(Reply::NullBulk, 0)]);
+    };
     let names = if args.len() > 1 { args[1..].to_vec() } else { subs.names(kind) };
     if names.is_empty() {
         return Reply::Sequence(vec![confirm(Reply::NullBulk, subs.count(kind))]);
@@ -1051,10 +1057,16 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
     }
     let mut locals = Vec::with_capacity(multi.queued.len());
     let mut commands = Vec::new();
-    for q in multi.queued {
+    // The queued commands count in INFO commandstats as they run, as in Redis: (position
+    // in EXEC's reply, command-table entry).
+    let mut counted = Vec::new();
+    for (at, q) in multi.queued.into_iter().enumerate() {
         match q {
             Queued::Local(r) => locals.push(Some(r)),
             Queued::Remote(args) => {
+                if let Some(i) = command::index(&args[0]) {
+                    counted.push((at, ferrocache_common::acl::categories::resolve(i, &args)));
+                }
                 locals.push(None);
                 commands.push(args);
             }
@@ -1063,6 +1075,26 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
     if commands.is_empty() && watches.is_empty() {
         return Slot::Ready(transaction::merge(locals, Reply::Array(vec![])), proto);
     }
+    let stats = session.stats.clone();
+    let addr = session.info.lock().addr;
+    let merge = move |node: Reply| {
+        let merged = transaction::merge(locals, node);
+        if let Reply::Array(replies) = &merged {
+            for (at, entry) in &counted {
+                if let Some(reply) = replies.get(*at) {
+                    let client = || (addr, String::new());
+                    stats.record(crate::stats::Done {
+                        entry: Some(*entry),
+                        elapsed: None,
+                        reply,
+                        args: &[],
+                        client: &client,
+                    });
+                }
+            }
+        }
+        merged
+    };
     let is_write = commands.iter().any(|c| command::lookup(&c[0]).is_some_and(|s| s.may_write()));
     let caching = std::mem::take(&mut session.caching);
     for c in &commands {
@@ -1128,7 +1160,7 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
     let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, request, is_write, Some(session.now)).await;
     let mut waiting = Waiting { rx, mapper: None, proto, deadline: Some(deadline(shared, session.now)), retry };
     if selects.is_empty() {
-        waiting.mapper = Some(Box::new(move |node| transaction::merge(locals, node)));
+        waiting.mapper = Some(Box::new(merge));
         return Slot::Waiting(Box::new(waiting));
     }
     // The commands after this EXEC run in the database it leaves selected: it is waited for
@@ -1150,7 +1182,7 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
             }
         }
     }
-    Slot::Ready(transaction::merge(locals, node), proto)
+    Slot::Ready(merge(node), proto)
 }
 
 /// SELECT: the connection's database for the commands after it (0–15; cluster mode has
