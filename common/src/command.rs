@@ -148,9 +148,10 @@ impl CommandSpec {
     }
 
     /// A write, or a command that may write or publish (EVAL, PUBLISH: Redis's
-    /// `may_replicate`): one whose fate is unknown is never sent again.
+    /// `may_replicate`, but not a read such as PFCOUNT that may only cache what it read):
+    /// one whose fate is unknown is never sent again.
     pub fn may_write(&self) -> bool {
-        self.is_write() || self.has(Flag::MayReplicate)
+        self.is_write() || (self.has(Flag::MayReplicate) && !self.has(Flag::Readonly))
     }
 
     /// WAIT or WAITAOF: counts the acknowledgements of the primary's replicas (never re-sent,
@@ -385,7 +386,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("pexpireat", -3, ["write", "fast"], 1, 1, 1, "generic", Keyed, "Sets the expiration time of a key to a Unix milliseconds timestamp."),
     spec!("pexpiretime", 2, ["readonly", "fast"], 1, 1, 1, "generic", Keyed, "Returns the expiration time of a key as a Unix milliseconds timestamp."),
     spec!("pfadd", -2, ["write", "denyoom", "fast"], 1, 1, 1, "hyperloglog", Keyed, "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist."),
-    spec!("pfcount", -2, ["readonly"], 1, -1, 1, "hyperloglog", Keyed, "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s)."),
+    spec!("pfcount", -2, ["readonly", "may_replicate"], 1, -1, 1, "hyperloglog", Keyed, "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s)."),
     spec!("pfdebug", 3, ["write", "denyoom", "admin"], 2, 2, 1, "hyperloglog", Keyed, "Internal commands for debugging HyperLogLog values."),
     spec!("pfmerge", -2, ["write", "denyoom"], 1, -1, 1, "hyperloglog", Keyed, "Merges one or more HyperLogLog values into a single key."),
     spec!("pfselftest", 1, ["admin"], 0, 0, 0, "hyperloglog", Keyed, "An internal command for testing HyperLogLog values."),

@@ -49,7 +49,9 @@ impl Pause {
         loop {
             let resumed = self.resumed.notified();
             let Some((until, writes_only)) = *self.until.lock() else { return held.is_some() };
-            if until <= Instant::now() || (writes_only && !spec.may_write()) {
+            // WRITE mode holds what Redis holds: writes and every `may_replicate` command.
+            let held_by_write_pause = spec.is_write() || spec.has(ferrocache_common::command::Flag::MayReplicate);
+            if until <= Instant::now() || (writes_only && !held_by_write_pause) {
                 return held.is_some();
             }
             if held.is_none() {
@@ -82,11 +84,17 @@ mod tests {
             let p = p.clone();
             async move { p.wait(set).await }
         });
+        // PFCOUNT may replicate (it caches its estimate): a WRITE pause holds it too.
+        let counting = tokio::spawn({
+            let p = p.clone();
+            async move { p.wait(lookup(b"pfcount").unwrap()).await }
+        });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert!(!waiting.is_finished());
-        assert_eq!(p.held(), 1);
+        assert!(!waiting.is_finished() && !counting.is_finished());
+        assert_eq!(p.held(), 2);
         p.unpause();
         tokio::time::timeout(std::time::Duration::from_secs(1), waiting).await.expect("released").unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(1), counting).await.expect("released").unwrap();
         assert_eq!(p.held(), 0);
     }
 }

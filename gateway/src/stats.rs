@@ -122,7 +122,7 @@ impl Outcome<'_> {
 pub struct Done<'a> {
     /// Its command-table entry (a container's subcommand has its own); None when unknown.
     pub entry: Option<usize>,
-    /// None: not timed (blocking commands).
+    /// None: not timed (the commands an EXEC ran, timed as the EXEC).
     pub elapsed: Option<Duration>,
     pub reply: &'a Reply,
     pub args: &'a [Bytes],

@@ -318,7 +318,9 @@ fn table() -> &'static [Entry] {
             .iter()
             .map(|spec| {
                 let (action, rule) = action(spec.name);
-                let may_replicate = spec.has(Flag::MayReplicate);
+                // A read that may replicate (PFCOUNT caching its estimate) stays a read.
+                let may_replicate_read = spec.has(Flag::MayReplicate) && spec.has(Flag::Readonly);
+                let may_replicate = spec.has(Flag::MayReplicate) && !may_replicate_read;
                 Entry {
                     action,
                     rule,
@@ -326,7 +328,7 @@ fn table() -> &'static [Entry] {
                     denyoom: spec.has(Flag::Denyoom),
                     atomic: may_replicate,
                     long: may_run_long(spec.name),
-                    may_replicate_read: spec.name == "pfcount",
+                    may_replicate_read,
                 }
             })
             .collect()

@@ -529,7 +529,7 @@ fn unblock_front(queue: &mut VecDeque<Slot>, tracks: &VecDeque<Option<Track>>, e
 struct Track {
     entry: Option<usize>,
     started: Instant,
-    /// Blocking commands wait by design: counted, not timed.
+    /// Blocking commands wait by design: logged and counted with no run time.
     timed: bool,
     /// A blocking command (BLPOP, XREAD BLOCK, ...), which CLIENT UNBLOCK may end.
     blocking: bool,
@@ -568,7 +568,9 @@ impl Track {
         };
         stats.record(crate::stats::Done {
             entry: self.entry,
-            elapsed: self.timed.then(|| self.started.elapsed()),
+            // A blocking command's wait is not its run time: it is logged and counted with
+            // none (Redis counts only the moments it ran, which the node does not report).
+            elapsed: Some(if self.timed { self.started.elapsed() } else { std::time::Duration::ZERO }),
             reply,
             args: &self.args,
             client: &client,
