@@ -28,6 +28,8 @@ fn run(dbs: &mut Databases, primary: bool, args: &[Bytes]) -> WriteSet {
         block: None,
         lfu: None,
         no_touch: false,
+        woken: false,
+        encodings: Default::default(),
         // A small limit, so sparse HyperLogLogs turn dense on the primary; a replica has none
         // (as in the datanode).
         hll_sparse_max: if primary { 200 } else { usize::MAX },

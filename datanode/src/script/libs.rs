@@ -23,7 +23,7 @@ struct Settings {
     /// 0: NaN and infinities are an error; 1: written as `nan` / `inf`; 2: as `null`.
     encode_invalid_numbers: AtomicU8,
     decode_invalid_numbers: AtomicBool,
-    encode_number_precision: AtomicU8,
+    encode_number_precision: AtomicUsize,
     encode_keep_buffer: AtomicBool,
     /// encode_sparse_array's convert, ratio and safe.
     sparse_convert: AtomicBool,
@@ -38,7 +38,7 @@ impl Default for Settings {
             decode_max_depth: AtomicUsize::new(1000),
             encode_invalid_numbers: AtomicU8::new(0),
             decode_invalid_numbers: AtomicBool::new(true),
-            encode_number_precision: AtomicU8::new(14),
+            encode_number_precision: AtomicUsize::new(14),
             encode_keep_buffer: AtomicBool::new(true),
             sparse_convert: AtomicBool::new(false),
             sparse_ratio: AtomicUsize::new(2),
@@ -69,6 +69,38 @@ fn bounded(v: Option<i64>, min: i64, max: i64) -> mlua::Result<Option<usize>> {
     }
 }
 
+/// `cjson.<name>([n])` for a number setting within `min..=max`: sets it, answers it.
+fn number_setting(
+    lua: &Lua,
+    settings: &Arc<Settings>,
+    field: fn(&Settings) -> &AtomicUsize,
+    min: i64,
+    max: i64,
+) -> mlua::Result<mlua::Function> {
+    let s = settings.clone();
+    lua.create_function(move |_, n: Option<i64>| {
+        if let Some(n) = bounded(n, min, max)? {
+            field(&s).store(n, Relaxed);
+        }
+        Ok(field(&s).load(Relaxed))
+    })
+}
+
+/// `cjson.<name>([on])` for an on/off setting: sets it, answers it.
+fn switch_setting(
+    lua: &Lua,
+    settings: &Arc<Settings>,
+    field: fn(&Settings) -> &AtomicBool,
+) -> mlua::Result<mlua::Function> {
+    let s = settings.clone();
+    lua.create_function(move |_, v: Value| {
+        if let Some(on) = switch(&v)? {
+            field(&s).store(on, Relaxed);
+        }
+        Ok(field(&s).load(Relaxed))
+    })
+}
+
 /// Adds `cjson` and `bit` to the globals (before the sandbox locks them).
 pub fn install(lua: &Lua) -> mlua::Result<()> {
     let cjson = lua.create_table()?;
@@ -78,56 +110,12 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     cjson.set("encode", lua.create_function(move |_, v: Value| encode_with(&v, &s).map_err(mlua::Error::runtime))?)?;
     let s = settings.clone();
     cjson.set("decode", lua.create_function(move |lua, t: LuaString| decode(lua, &t.as_bytes(), &s))?)?;
-    let s = settings.clone();
-    cjson.set(
-        "encode_max_depth",
-        lua.create_function(move |_, n: Option<i64>| {
-            if let Some(n) = bounded(n, 1, i32::MAX as i64)? {
-                s.encode_max_depth.store(n, Relaxed);
-            }
-            Ok(s.encode_max_depth.load(Relaxed))
-        })?,
-    )?;
-    let s = settings.clone();
-    cjson.set(
-        "decode_max_depth",
-        lua.create_function(move |_, n: Option<i64>| {
-            if let Some(n) = bounded(n, 1, i32::MAX as i64)? {
-                s.decode_max_depth.store(n, Relaxed);
-            }
-            Ok(s.decode_max_depth.load(Relaxed))
-        })?,
-    )?;
-    let s = settings.clone();
-    cjson.set(
-        "encode_number_precision",
-        lua.create_function(move |_, n: Option<i64>| {
-            if let Some(n) = bounded(n, 1, 14)? {
-                s.encode_number_precision.store(n as u8, Relaxed);
-            }
-            Ok(s.encode_number_precision.load(Relaxed))
-        })?,
-    )?;
-    let s = settings.clone();
-    cjson.set(
-        "encode_keep_buffer",
-        lua.create_function(move |_, v: Value| {
-            if let Some(on) = switch(&v)? {
-                s.encode_keep_buffer.store(on, Relaxed);
-            }
-            Ok(s.encode_keep_buffer.load(Relaxed))
-        })?,
-    )?;
-    let s = settings.clone();
-    cjson.set(
-        "decode_invalid_numbers",
-        lua.create_function(move |_, v: Value| {
-            if let Some(on) = switch(&v)? {
-                s.decode_invalid_numbers.store(on, Relaxed);
-            }
-            Ok(s.decode_invalid_numbers.load(Relaxed))
-        })?,
-    )?;
+    let limit = i32::MAX as i64;
+    cjson.set("encode_max_depth", number_setting(lua, &settings, |s| &s.encode_max_depth, 1, limit)?)?;
+    cjson.set("decode_max_depth", number_setting(lua, &settings, |s| &s.decode_max_depth, 1, limit)?)?;
+    cjson.set("encode_number_precision", number_setting(lua, &settings, |s| &s.encode_number_precision, 1, 14)?)?;
+    cjson.set("encode_keep_buffer", switch_setting(lua, &settings, |s| &s.encode_keep_buffer)?)?;
+    cjson.set("decode_invalid_numbers", switch_setting(lua, &settings, |s| &s.decode_invalid_numbers)?)?;
     let s = settings.clone();
     cjson.set(
         "encode_invalid_numbers",
@@ -289,12 +277,12 @@ fn quote(out: &mut String, s: &[u8]) {
 }
 
 /// A number as `%.<precision>g` writes it (lua-cjson's encode_number_precision).
-fn number_text(n: f64, precision: u8) -> String {
+fn number_text(n: f64, precision: usize) -> String {
     if precision >= 14 {
         return lua_number_text(n);
     }
     // Round to `precision` significant digits, then write it as Lua would.
-    let rounded: f64 = format!("{:.*e}", usize::from(precision.max(1) - 1), n).parse().unwrap_or(n);
+    let rounded: f64 = format!("{:.*e}", precision.max(1) - 1, n).parse().unwrap_or(n);
     lua_number_text(rounded)
 }
 
