@@ -40,8 +40,9 @@ impl Pause {
     }
 
     /// Waits while the pause holds `spec` (CLIENT itself is never held, so UNPAUSE gets
-    /// through; in WRITE mode only commands that may write wait). True when it held it.
-    pub async fn wait(&self, spec: &CommandSpec) -> bool {
+    /// through; in WRITE mode only commands that may write wait: `writes_queued`, an EXEC
+    /// whose transaction holds one). True when it held it.
+    pub async fn wait(&self, spec: &CommandSpec, writes_queued: bool) -> bool {
         if spec.name == "client" {
             return false;
         }
@@ -50,7 +51,7 @@ impl Pause {
             let resumed = self.resumed.notified();
             let Some((until, writes_only)) = *self.until.lock() else { return held.is_some() };
             // WRITE mode holds what Redis holds: writes and every `may_replicate` command.
-            let held_by_write_pause = spec.is_write() || spec.has(ferrocache_common::command::Flag::MayReplicate);
+            let held_by_write_pause = replicates(spec) || writes_queued;
             if until <= Instant::now() || (writes_only && !held_by_write_pause) {
                 return held.is_some();
             }
@@ -68,6 +69,11 @@ impl Pause {
     }
 }
 
+/// What a WRITE pause holds, as Redis: writes and every `may_replicate` command.
+pub fn replicates(spec: &CommandSpec) -> bool {
+    spec.is_write() || spec.has(ferrocache_common::command::Flag::MayReplicate)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,22 +85,32 @@ mod tests {
         let p = Arc::new(Pause::default());
         let (get, set) = (lookup(b"get").unwrap(), lookup(b"set").unwrap());
         p.pause(Instant::now() + std::time::Duration::from_secs(30), true);
-        tokio::time::timeout(std::time::Duration::from_millis(100), p.wait(get)).await.expect("reads pass");
+        tokio::time::timeout(std::time::Duration::from_millis(100), p.wait(get, false)).await.expect("reads pass");
+        let exec = lookup(b"exec").unwrap();
+        tokio::time::timeout(std::time::Duration::from_millis(100), p.wait(exec, false))
+            .await
+            .expect("a read EXEC passes");
         let waiting = tokio::spawn({
             let p = p.clone();
-            async move { p.wait(set).await }
+            async move { p.wait(set, false).await }
         });
         // PFCOUNT may replicate (it caches its estimate): a WRITE pause holds it too.
         let counting = tokio::spawn({
             let p = p.clone();
-            async move { p.wait(lookup(b"pfcount").unwrap()).await }
+            async move { p.wait(lookup(b"pfcount").unwrap(), false).await }
+        });
+        // An EXEC whose transaction writes is held too.
+        let exec_writes = tokio::spawn({
+            let p = p.clone();
+            async move { p.wait(lookup(b"exec").unwrap(), true).await }
         });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert!(!waiting.is_finished() && !counting.is_finished());
-        assert_eq!(p.held(), 2);
+        assert!(!waiting.is_finished() && !counting.is_finished() && !exec_writes.is_finished());
+        assert_eq!(p.held(), 3);
         p.unpause();
         tokio::time::timeout(std::time::Duration::from_secs(1), waiting).await.expect("released").unwrap();
         tokio::time::timeout(std::time::Duration::from_secs(1), counting).await.expect("released").unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(1), exec_writes).await.expect("released").unwrap();
         assert_eq!(p.held(), 0);
     }
 }

@@ -1272,7 +1272,13 @@ async fn dispatch(
         }
     }
     // CLIENT PAUSE holds commands here, before they run (their clock starts when let go).
-    if session.pause.clone().wait(spec).await {
+    let writes_queued = spec.name == "exec"
+        && session.tx.multi.as_ref().is_some_and(|m| {
+            m.queued.iter().any(|q| {
+                matches!(q, Queued::Remote(args) if command::lookup(&args[0]).is_some_and(crate::pause::replicates))
+            })
+        });
+    if session.pause.clone().wait(spec, writes_queued).await {
         session.now = Instant::now();
     }
     // CLIENT CACHING applies to the next command (a whole transaction's, in MULTI).
