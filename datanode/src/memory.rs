@@ -109,7 +109,8 @@ impl Encodings {
             return sizes.len() <= self.list_size as usize;
         }
         // -1 .. -5: 4 KB .. 64 KB; anything lower counts as the largest class, as in Redis.
-        let class = (-self.list_size).clamp(1, 5) as u32;
+        // (unsigned_abs: a client may set i64::MIN, whose negation overflows.)
+        let class = self.list_size.unsigned_abs().clamp(1, 5) as u32;
         let limit = 4096usize << (class - 1);
         // A listpack entry: its bytes plus a few of header and back-length.
         sizes.map(|n| n + 11).sum::<usize>() <= limit
@@ -247,6 +248,15 @@ mod tests {
     use crate::keyspace::Entry;
     use crate::value::Value;
     use bytes::Bytes;
+
+    #[test]
+    fn list_sizes_are_read_as_redis_reads_them() {
+        let limits = |size: i64| Encodings { list_size: size, ..Encodings::default() };
+        assert!(limits(2).list_fits([1, 1].into_iter()) && !limits(2).list_fits([1, 1, 1].into_iter()));
+        // -2: 8 KB; a class below -5 is the largest (64 KB), i64::MIN included.
+        assert!(limits(-2).list_fits([8000].into_iter()) && !limits(-2).list_fits([9000].into_iter()));
+        assert!(limits(i64::MIN).list_fits([60_000].into_iter()));
+    }
 
     fn policy(name: &str) -> MemoryPolicy {
         let mut set = BTreeMap::new();

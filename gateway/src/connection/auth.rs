@@ -139,12 +139,12 @@ impl Session {
         self.set_user(initial);
     }
 
-    /// The user the connection is logged in as, if any.
     /// Whether the group has a user of this name.
     pub fn user_exists(&self, name: &str) -> bool {
         self.acl.user(name).is_some()
     }
 
+    /// The user the connection is logged in as, if any.
     pub fn user(&self) -> Option<&Arc<ferrocache_common::acl::User>> {
         self.user.as_ref()
     }
