@@ -204,8 +204,28 @@ async fn monitor_streams_commands(c: &mut MultiplexedConnection, port: u16) {
     assert!(rest.starts_with("[0 127.0.0.1:") && rest.ends_with("] \"SET\" \"mon:k\" \"a \\\"b\\\"\\n\""), "{line}");
     let line = next(&mut lines).await;
     assert!(line.ends_with("\"AUTH\" \"(redacted)\" \"(redacted)\""), "{line}");
+    // The commands a script runs come from the primary, as Redis shows them: `[db lua]`.
+    let script = "redis.call('SELECT', 2); return redis.call('GET', KEYS[1])";
+    let _: Value = q(c, &["EVAL", script, "1", "mon:k"]).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        seen.push(next(&mut lines).await);
+    }
+    assert!(seen[0].contains("] \"EVAL\""), "{seen:?}");
+    assert!(seen[1].ends_with(" [0 lua] \"SELECT\" \"2\""), "{seen:?}");
+    assert!(seen[2].ends_with(" [2 lua] \"GET\" \"mon:k\""), "{seen:?}");
     wr.write_all(b"RESET\r\n").await.unwrap();
     assert_eq!(next(&mut lines).await, "+RESET");
+    // A client that merely subscribes to the internal feed learns nothing of scripts.
+    let mut sub = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap().get_async_pubsub().await.unwrap();
+    sub.subscribe(std::str::from_utf8(ferrocache_common::MONITOR_FEED).unwrap()).await.unwrap();
+    let _: Value = q(c, &["EVAL", "return redis.call('GET', KEYS[1])", "1", "mon:k"]).await.unwrap();
+    let mut messages = tokio_stream::StreamExt::fuse(sub.on_message());
+    assert!(tokio::time::timeout(Duration::from_millis(300), tokio_stream::StreamExt::next(&mut messages))
+        .await
+        .is_err());
+    let channels: Vec<String> = q(c, &["PUBSUB", "CHANNELS"]).await.unwrap();
+    assert!(channels.is_empty(), "{channels:?}");
 }
 
 /// SLOWLOG, LATENCY and INFO commandstats / errorstats / latencystats are measured (the

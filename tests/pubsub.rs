@@ -82,6 +82,13 @@ async fn messages_reach_subscribers_on_every_gateway() {
     assert_eq!(q::<Vec<String>>(&mut c, &["PUBSUB", "SHARDCHANNELS"]).await.unwrap(), ["{s}1"]);
     let message = b">3\r\n$8\r\nsmessage\r\n$4\r\n{s}1\r\n$7\r\nsharded\r\n";
     read_until(&mut raw, &mut got, message).await;
+    // NUMSUB / SHARDNUMSUB answer a flat array under RESP3 too, as Redis does.
+    raw.write_all(b"PUBSUB SHARDNUMSUB {s}1\r\nPUBSUB NUMSUB a\r\n").await.unwrap();
+    read_until(&mut raw, &mut got, b"*2\r\n$4\r\n{s}1\r\n:1\r\n*2\r\n$1\r\na\r\n:0\r\n").await;
+    // MEMORY STATS: a map whose ratios are doubles (clients read them as floats).
+    raw.write_all(b"MEMORY STATS\r\n").await.unwrap();
+    read_until(&mut raw, &mut got, b"$13\r\nfragmentation\r\n,1\r\n$19\r\nfragmentation.bytes\r\n:0\r\n").await;
+    assert!(String::from_utf8_lossy(&got).contains("$18\r\ndataset.percentage\r\n,"));
 }
 
 async fn read_until(raw: &mut tokio::net::TcpStream, got: &mut Vec<u8>, want: &[u8]) {

@@ -12,6 +12,7 @@ pub mod hostile;
 pub mod ids;
 pub mod int;
 pub mod metrics;
+pub mod monitor_line;
 pub mod net;
 pub mod parameters;
 pub mod reply;
@@ -30,3 +31,12 @@ pub const DATABASES: usize = 16;
 /// The internal pub/sub channel a primary publishes the keys it changes on while a gateway
 /// has CLIENT TRACKING clients (`k` + key; `f`: everything, after a flush).
 pub const TRACKING_FEED: &[u8] = b"__ferrocache__:tracking";
+
+/// The internal pub/sub channel a primary publishes MONITOR lines on for the commands its
+/// scripts run (the gateways show the rest), while a gateway has MONITOR clients.
+pub const MONITOR_FEED: &[u8] = b"__ferrocache__:monitor";
+
+/// A channel Ferrocache itself uses between its processes (PUBSUB CHANNELS leaves them out).
+pub fn is_internal_channel(name: &[u8]) -> bool {
+    name == TRACKING_FEED || name == MONITOR_FEED
+}

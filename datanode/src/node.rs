@@ -172,7 +172,7 @@ impl NodeState {
             woken: false,
             encodings: self.memory.encodings,
             hll_sparse_max,
-            script: Some(crate::script::Env { scripts, oom, slots: checks.then_some(&*slots) }),
+            script: Some(crate::script::Env { scripts, oom, slots: checks.then_some(&*slots), monitor: false }),
         }
     }
 
@@ -287,7 +287,7 @@ fn apply(node_id: &str, dbs: &mut Databases, scripts: &mut crate::script::Script
             woken: false,
             encodings: Default::default(),
             hll_sparse_max: usize::MAX,
-            script: Some(crate::script::Env { scripts: &mut *scripts, oom: false, slots: None }),
+            script: Some(crate::script::Env { scripts: &mut *scripts, oom: false, slots: None, monitor: false }),
         };
         // A replica that fails to apply an effect would diverge: it stops instead.
         // An effect this node cannot resolve (a frame marker, or one from a newer version)
@@ -801,6 +801,7 @@ impl Node {
         let mut replies = Vec::with_capacity(requests.len());
         // Keyspace notifications, published once the batch has run.
         let notify_flags = if writable { st.memory.notify } else { 0 };
+        let monitor = self.broker.monitor_wanted();
         let mut events = Vec::new();
         let mut ran_writes = Vec::new();
         let mut blocked = Vec::new();
@@ -910,6 +911,9 @@ impl Node {
                 let first_effect = out.effects.len();
                 let oom = st.memory.over_limit(&st.dbs);
                 let mut ctx = st.client_ctx(db, &mut out, now, writable, self.max_string, oom);
+                if let Some(env) = ctx.script.as_mut() {
+                    env.monitor = monitor;
+                }
                 ctx.no_touch = request.no_touch();
                 ctx.woken = again.is_some();
                 let reply = crate::panic_guard::run(&self.id, command.name(), is_write, || command.run(&mut ctx, args));
@@ -945,6 +949,12 @@ impl Node {
         if notify_flags != 0 {
             self.publish_events(notify_flags, events, &out);
         }
+        if !out.monitor.is_empty() {
+            let feed = Bytes::from_static(ferrocache_common::MONITOR_FEED);
+            for line in std::mem::take(&mut out.monitor) {
+                self.broker.publish(&feed, &line, false);
+            }
+        }
         let store_seq = if out.is_empty() { st.store_seq } else { self.commit(&mut st, out)? };
         let acks_needed = match st.durability.mode {
             Mode::Sync if !ran_writes.is_empty() => st.durability.min_replicas_to_ack,
@@ -976,6 +986,7 @@ impl Node {
         let first_effect = out.effects.len();
         // Scripts in a transaction see the memory state of its start, as in Redis.
         let oom = st.memory.over_limit(&st.dbs);
+        let monitor = self.broker.monitor_wanted();
         let mut replies = Vec::with_capacity(commands.len());
         let mut run = |from: usize, deadline: Option<Instant>| -> usize {
             for (i, &(command, args)) in commands.iter().enumerate().skip(from) {
@@ -996,6 +1007,9 @@ impl Node {
                 let (dirty_from, expired_from, effects_from) =
                     (out.dirty.len(), out.expired_keys.len(), out.effects.len());
                 let mut ctx = st.client_ctx(db, out, now, flags.writable, self.max_string, oom);
+                if let Some(env) = ctx.script.as_mut() {
+                    env.monitor = monitor;
+                }
                 ctx.no_touch = flags.no_touch;
                 // Inside a transaction a blocking pop does not block: it answers nil at once.
                 replies.push(command.run(&mut ctx, args));

@@ -33,6 +33,8 @@ pub struct Broker {
     /// Some gateway listens on the CLIENT TRACKING feed: asked by every primary commit, so
     /// kept apart from the lock.
     tracking: std::sync::atomic::AtomicBool,
+    /// Some gateway has MONITOR clients: asked when a script starts.
+    monitor: std::sync::atomic::AtomicBool,
 }
 
 fn kind_index(kind: i32) -> usize {
@@ -59,13 +61,15 @@ impl Broker {
     pub fn remove(&self, id: u64) {
         let mut listeners = self.listeners.lock();
         listeners.remove(&id);
-        self.note_tracking(&listeners);
+        self.note_feeds(&listeners);
     }
 
-    fn note_tracking(&self, listeners: &HashMap<u64, Listener>) {
-        let feed = ferrocache_common::TRACKING_FEED;
-        let wanted = listeners.values().any(|l| l.counts[CHANNEL].contains_key(feed));
-        self.tracking.store(wanted, std::sync::atomic::Ordering::Release);
+    /// Notes whether anyone listens on the internal feeds, so writers need not ask the lock.
+    fn note_feeds(&self, listeners: &HashMap<u64, Listener>) {
+        let wanted = |feed: &[u8]| listeners.values().any(|l| l.counts[CHANNEL].contains_key(feed));
+        let release = std::sync::atomic::Ordering::Release;
+        self.tracking.store(wanted(ferrocache_common::TRACKING_FEED), release);
+        self.monitor.store(wanted(ferrocache_common::MONITOR_FEED), release);
     }
 
     /// Applies a gateway's changed subscriber counts.
@@ -80,12 +84,17 @@ impl Broker {
                 map.insert(s.name.clone(), s.subscribers);
             }
         }
-        self.note_tracking(&listeners);
+        self.note_feeds(&listeners);
     }
 
     /// Whether some gateway listens on the CLIENT TRACKING feed.
     pub fn tracking_wanted(&self) -> bool {
         self.tracking.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether some gateway has MONITOR clients (scripts then report their commands).
+    pub fn monitor_wanted(&self) -> bool {
+        self.monitor.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// PUBLISH (or SPUBLISH when `shard`): forwards to every gateway with a matching
@@ -126,7 +135,7 @@ impl Broker {
             listeners.remove(&id);
         }
         if cut {
-            self.note_tracking(&listeners);
+            self.note_feeds(&listeners);
         }
         receivers
     }
@@ -148,6 +157,7 @@ impl Broker {
             let all: BTreeSet<&Bytes> = listeners
                 .values()
                 .flat_map(|l| l.counts[kind].keys())
+                .filter(|c| !ferrocache_common::is_internal_channel(c))
                 .filter(|c| request.pattern.as_ref().is_none_or(|p| glob_match(p, c)))
                 .collect();
             Reply::Array(all.into_iter().map(|c| Reply::Bulk(c.clone())).collect())
@@ -158,7 +168,8 @@ impl Broker {
                 let n: u32 = listeners.values().filter_map(|l| l.counts[kind].get(c)).sum();
                 out.extend([Reply::Bulk(c.clone()), Reply::Integer(n as i64)]);
             }
-            Reply::Map(out)
+            // A flat array under RESP3 too, as Redis answers (not a map).
+            Reply::Array(out)
         };
         match request.query() {
             pb::PubSubQuery::PubsubChannels => names(CHANNEL),
@@ -200,7 +211,7 @@ mod tests {
             broker.query(&pb::PubSubRequest { query: q as i32, pattern: None, channels })
         };
         let numsub = query(pb::PubSubQuery::PubsubNumsub, vec![ch.clone()]);
-        assert_eq!(numsub, Reply::Map(vec![Reply::Bulk(ch), Reply::Integer(2)]));
+        assert_eq!(numsub, Reply::Array(vec![Reply::Bulk(ch), Reply::Integer(2)]));
         broker.remove(a);
         assert_eq!(query(pb::PubSubQuery::PubsubNumpat, vec![]), Reply::Integer(0));
     }

@@ -59,11 +59,8 @@ pub fn handle(session: &mut Session, spec: &CommandSpec, args: &[Bytes]) -> Loca
             "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
         ),
         "failover" => Reply::error("ERR FAILOVER is not allowed inside a transaction"),
-        "monitor" if session.in_multi() => Reply::error("ERR MONITOR isn't allowed for DENY BLOCKING client"),
-        "monitor" => {
-            session.start_monitor();
-            Reply::ok()
-        }
+        // Outside MULTI the connection starts MONITOR itself (it needs the group's feed).
+        "monitor" => Reply::error("ERR MONITOR isn't allowed for DENY BLOCKING client"),
         "slowlog" => crate::stats::slowlog(&session.stats, args),
         "latency" => crate::stats::latency(&session.stats, args, session.proto()),
         other => Reply::error(format!("ERR '{other}' is not answered by the gateway")),

@@ -93,6 +93,9 @@ struct State {
     waiters: Vec<(u64, oneshot::Sender<()>)>,
     /// CLIENT TRACKING: who tracks what (its clients also subscribe to the node's FEED).
     tracking: crate::tracking::Table,
+    /// MONITOR clients (they also subscribe to the node's MONITOR_FEED; a client that merely
+    /// SUBSCRIBEs to that channel is not told what scripts run).
+    monitors: HashSet<u64>,
 }
 
 /// This gateway's pub/sub state for one replication group.
@@ -150,6 +153,19 @@ impl GroupHub {
         self.change(Kind::Channel, &feed, client, on.then_some(mailbox))
     }
 
+    /// Starts (`Some`) or stops MONITOR's feed of script commands for `client`; returns a
+    /// wait for the primary's acknowledgement.
+    fn set_monitor(&self, client: u64, mailbox: Option<&Arc<Mailbox>>) -> oneshot::Receiver<()> {
+        let feed = Bytes::from_static(ferrocache_common::MONITOR_FEED);
+        let mut st = self.state.lock();
+        match mailbox {
+            Some(_) => st.monitors.insert(client),
+            None => st.monitors.remove(&client),
+        };
+        drop(st);
+        self.change(Kind::Channel, &feed, client, mailbox)
+    }
+
     /// A tracking client's read of `keys` (default mode).
     fn tracked_read(&self, client: u64, keys: &[Bytes]) {
         let mut st = self.state.lock();
@@ -187,6 +203,14 @@ impl GroupHub {
             return;
         }
         let st = self.state.lock();
+        if !msg.shard && msg.channel == ferrocache_common::MONITOR_FEED {
+            let line = Reply::Simple(String::from_utf8_lossy(&msg.payload).into_owned());
+            let subscribed = st.subscribers[Kind::Channel as usize].get(&msg.channel);
+            for (_, m) in subscribed.into_iter().flatten().filter(|(id, _)| st.monitors.contains(id)) {
+                m.offer(line.clone(), msg.payload.len() + 16);
+            }
+            return;
+        }
         let size = msg.channel.len() + msg.payload.len() + 48;
         let push = |kind: &'static [u8], parts: Vec<Bytes>| {
             let mut items = vec![Reply::Bulk(Bytes::from_static(kind))];
@@ -304,7 +328,7 @@ impl Hub {
                     .into_iter()
                     .flatten()
                     // The CLIENT TRACKING feed is this gateway's own subscription.
-                    .filter(|(name, ids)| name.as_ref() != crate::tracking::FEED && here(ids) > 0)
+                    .filter(|(name, ids)| !ferrocache_common::is_internal_channel(name) && here(ids) > 0)
                     .filter(|(name, _)| request.pattern.as_ref().is_none_or(|p| glob_match(p, name)))
                     .map(|(name, _)| name)
                     .collect();
@@ -316,7 +340,7 @@ impl Hub {
                 let count = |c: &Bytes| channels.and_then(|m| m.get(c)).map_or(0, here);
                 let pairs =
                     request.channels.iter().flat_map(|c| [Reply::Bulk(c.clone()), Reply::Integer(count(c) as i64)]);
-                Reply::Map(pairs.collect())
+                Reply::Array(pairs.collect())
             }
             _ => Reply::Integer(
                 subscribers(Kind::Pattern).into_iter().flatten().filter(|(_, ids)| here(ids) > 0).count() as i64,
@@ -352,6 +376,8 @@ pub struct ClientSubs {
     names: [BTreeSet<Bytes>; 3],
     /// CLIENT TRACKING is on.
     tracking: bool,
+    /// MONITOR is on (the commands scripts run come through the mailbox).
+    monitoring: bool,
 }
 
 impl ClientSubs {
@@ -366,7 +392,15 @@ impl ClientSubs {
             started: std::time::Instant::now(),
             overflow: CancellationToken::new(),
         });
-        ClientSubs { id: client, hub: hub.group(group), mailbox, rx, names: Default::default(), tracking: false }
+        ClientSubs {
+            id: client,
+            hub: hub.group(group),
+            mailbox,
+            rx,
+            names: Default::default(),
+            tracking: false,
+            monitoring: false,
+        }
     }
 
     /// Channels plus patterns: the count SUBSCRIBE / PSUBSCRIBE replies carry.
@@ -419,6 +453,13 @@ impl ClientSubs {
         self.hub.set_tracking(self.id, tracker, &self.mailbox)
     }
 
+    /// MONITOR (`true`) or RESET; the receiver resolves once the primary sends this gateway
+    /// the commands its scripts run.
+    pub fn monitor(&mut self, on: bool) -> oneshot::Receiver<()> {
+        self.monitoring = on;
+        self.hub.set_monitor(self.id, on.then_some(&self.mailbox))
+    }
+
     /// The token this client's writes carry while it tracks with NOLOOP.
     pub fn writer_token(&self) -> u64 {
         self.hub.nonce.wrapping_add(self.id)
@@ -446,6 +487,9 @@ impl Drop for ClientSubs {
         self.unsubscribe_all();
         if self.tracking {
             drop(self.track(None));
+        }
+        if self.monitoring {
+            drop(self.monitor(false));
         }
     }
 }

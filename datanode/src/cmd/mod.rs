@@ -65,6 +65,8 @@ pub struct WriteSet {
     /// Which `dirty` entries a CLIENT TRACKING NOLOOP client wrote (its token): that client
     /// is not told of them.
     pub writers: Vec<(std::ops::Range<usize>, u64)>,
+    /// MONITOR lines of the commands scripts ran (only while some client monitors).
+    pub monitor: Vec<Bytes>,
 }
 
 impl WriteSet {

@@ -48,7 +48,7 @@ impl Harness {
             woken: false,
             encodings: Default::default(),
             hll_sparse_max: crate::hll::DEFAULT_SPARSE_MAX_BYTES,
-            script: Some(crate::script::Env { scripts: &mut self.scripts, oom: false, slots: None }),
+            script: Some(crate::script::Env { scripts: &mut self.scripts, oom: false, slots: None, monitor: false }),
         };
         let reply = execute(&mut ctx, &args);
         drop(ctx);

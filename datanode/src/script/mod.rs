@@ -36,6 +36,8 @@ pub struct Env<'a> {
     /// The slots this node group serves, when it does not serve them all: a script may
     /// touch keys of these only (Redis Cluster's rule for undeclared keys).
     pub slots: Option<&'a ferrocache_common::slot::SlotSet>,
+    /// Some client runs MONITOR: the script's commands are written down for it.
+    pub monitor: bool,
 }
 
 /// EVAL / EVALSHA (`by_sha`) and their _RO forms (`read_only`: writes fail inside).
@@ -53,7 +55,7 @@ pub(crate) fn eval(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: b
     };
     let busy = env.scripts.busy.clone();
     let _running = busy.start(busy::Kind::Eval);
-    let limits = vm::Limits { busy: &busy, read_only, oom: env.oom, slots: env.slots };
+    let limits = vm::Limits { busy: &busy, read_only, oom: env.oom, slots: env.slots, monitor: env.monitor };
     let result = env.scripts.run(ctx, &args[1], by_sha, limits, keys, argv);
     ctx.script = Some(env);
     result
@@ -80,7 +82,7 @@ pub(crate) fn fcall(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> CmdRe
         let busy = env.scripts.busy.clone();
         let stats = env.scripts.functions.stats();
         let _running = busy.start(busy::Kind::Function { name: args[1].clone(), command: args.to_vec(), stats });
-        let limits = vm::Limits { busy: &busy, read_only, oom: env.oom, slots: env.slots };
+        let limits = vm::Limits { busy: &busy, read_only, oom: env.oom, slots: env.slots, monitor: env.monitor };
         env.scripts.functions.call(ctx, &args[1], read_only, limits, keys, argv)
     })();
     ctx.script = Some(env);

@@ -40,7 +40,7 @@ impl Node {
             woken: false,
             encodings: Default::default(),
             hll_sparse_max: crate::hll::DEFAULT_SPARSE_MAX_BYTES,
-            script: Some(Env { scripts: &mut self.scripts, oom: false, slots: None }),
+            script: Some(Env { scripts: &mut self.scripts, oom: false, slots: None, monitor: false }),
         };
         let reply = execute(&mut ctx, args);
         drop(ctx);

@@ -494,6 +494,8 @@ pub struct Limits<'a> {
     pub oom: bool,
     /// Only keys of these slots (None: all).
     pub slots: Option<&'a ferrocache_common::slot::SlotSet>,
+    /// Write each command down for MONITOR (`WriteSet::monitor`).
+    pub monitor: bool,
 }
 
 impl<'a> Limits<'a> {
@@ -518,6 +520,9 @@ pub(super) fn command_args(args: MultiValue) -> Result<Vec<Bytes>, Reply> {
         })
         .collect()
 }
+
+/// Most MONITOR lines one batch's scripts write down.
+const MAX_MONITOR_LINES: usize = 100_000;
 
 /// One `redis.call` / `redis.pcall`: the command through the dispatch table, with what a
 /// script may not do refused first.
@@ -550,6 +555,12 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
         if foreign {
             return Reply::error("ERR Script attempted to access a non local key in a cluster node");
         }
+    }
+    // Lines wait in memory until the batch ends: a script looping for long shows its
+    // first MAX_MONITOR_LINES commands (a monitor that far behind would be cut off anyway).
+    if limits.monitor && !command.spec.has(Flag::Admin) && ctx.out.monitor.len() < MAX_MONITOR_LINES {
+        let line = ferrocache_common::monitor_line::line(ctx.db, "lua", args, |_| false);
+        ctx.out.monitor.push(Bytes::from(line));
     }
     if command.selects() {
         // The script's commands after it run in that database; its caller's stays as it was.

@@ -210,15 +210,30 @@ impl Session {
         self.tx.in_multi()
     }
 
-    /// MONITOR: from now on this connection also streams the group's commands.
-    pub fn start_monitor(&mut self) {
-        if self.monitor.is_none() {
-            self.monitor = Some(self.stats.monitor.watch());
+    /// MONITOR: from now on this connection also streams the group's commands: those of
+    /// this gateway's clients from here, those scripts run from the group's primary (the OK
+    /// waits until the primary sends them, so a script right after is seen).
+    fn start_monitor(&mut self, endpoint: &Endpoint, shared: &Shared) -> Slot {
+        let proto = self.proto;
+        if self.monitor.is_some() {
+            return Slot::Ready(Reply::ok(), proto);
         }
+        self.monitor = Some(self.stats.monitor.watch());
+        let ack = self.mailbox(endpoint, shared).monitor(true);
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(pubsub::ACK_TIMEOUT, ack).await;
+            let _ = tx.send(Reply::ok());
+        });
+        Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: None, retry: None }))
     }
 
     pub fn reset(&mut self) {
-        self.monitor = None;
+        if self.monitor.take().is_some() {
+            if let Some(subs) = self.subs.as_mut() {
+                drop(subs.monitor(false));
+            }
+        }
         self.logout();
         self.tx = TxState::default();
         if let Some(subs) = self.subs.as_mut() {
@@ -641,8 +656,8 @@ async fn next_monitor_line(monitor: &mut Option<crate::monitor::Watcher>) -> Opt
     }
 }
 
-/// MONITOR shows every command but admin ones (scripts are shown, as Redis shows them; the
-/// commands a script runs are not: they run on the datanode).
+/// MONITOR shows every command but admin ones (the commands a script runs come from the
+/// datanode that runs them, as `[<db> lua]` lines).
 fn feed_monitors(session: &Session, args: &[Bytes]) {
     let monitor = &session.stats.monitor;
     if !monitor.active() {
@@ -1384,6 +1399,7 @@ async fn dispatch(
         "quit" | "reset" => {}
         _ if session.tx.in_multi() => return ready(queue(session, endpoint, shared, spec, args)),
         "select" => return ready(select(session, endpoint, &args)),
+        "monitor" => return (session.start_monitor(endpoint, shared), false),
         _ => {}
     }
     if endpoint.cluster_enabled {
