@@ -10,7 +10,7 @@ use std::time::Duration;
 use ferrocache_proto::admin::v1 as api;
 use ferrocache_proto::internal::v1 as pb;
 use redis::AsyncCommands;
-use support::{err, int, q, redis_conn, strs, Cluster, Options};
+use support::{err, int, q, raw_exchange, redis_conn, strs, Cluster, Options};
 
 /// The error code (first word) a command answers with.
 async fn code(c: &mut support::Conn, args: &[&str]) -> String {
@@ -70,6 +70,17 @@ async fn cluster_clients_and_plain_clients_share_a_three_shard_group() {
     assert_eq!(moved.code(), Some("MOVED"), "{moved}");
     assert!(moved.to_string().contains("12182 127.0.0.1:"), "{moved}");
     assert_eq!(code(&mut node, &["MGET", "a", "b"]).await, "CROSSSLOT");
+    // WATCH and a command queued in MULTI are redirected before they are taken; EXEC then
+    // discards the transaction (cluster clients rely on the MOVED at WATCH to re-route).
+    assert_eq!(code(&mut node, &["WATCH", "foo"]).await, "MOVED");
+    assert_eq!(code(&mut node, &["WATCH", "a", "b"]).await, "CROSSSLOT");
+    let tx = raw_exchange(config_port, b"MULTI\r\nSET foo 1\r\nEXEC\r\n", b"previous errors.\r\n").await;
+    let tx = String::from_utf8_lossy(&tx);
+    assert!(
+        tx.starts_with("+OK\r\n-MOVED 12182 127.0.0.1:")
+            && tx.ends_with("-EXECABORT Transaction discarded because of previous errors.\r\n"),
+        "{tx}"
+    );
 
     // The `redis` crate's cluster client writes and reads 100k keys.
     let client = redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{config_port}/")]).unwrap();

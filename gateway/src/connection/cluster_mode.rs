@@ -58,6 +58,31 @@ pub(super) fn cluster_command(
 
 /// A data command on a cluster-mode group: on a node port as a Redis Cluster node answers
 /// (MOVED, CROSSSLOT); on the proxy endpoints routed, split or fanned out by the gateway.
+/// What a cluster node port answers at once for a command it does not serve (MOVED,
+/// CROSSSLOT, CLUSTERDOWN): WATCH and a command queued in MULTI are redirected before they
+/// are taken, as Redis Cluster redirects them.
+pub(super) fn node_port_redirect(
+    session: &Session,
+    endpoint: &Endpoint,
+    shared: &Shared,
+    spec: &command::CommandSpec,
+    args: &[Bytes],
+) -> Option<Reply> {
+    use crate::cluster::{node_route, NodeRoute};
+    if endpoint.kind != EndpointKind::Node {
+        return None;
+    }
+    let table = shared.router.table();
+    let Some(g) = table.groups.get(&endpoint.group_id) else {
+        return Some(Reply::error(format!("CLUSTERDOWN replication group '{}' does not exist", endpoint.group_id)));
+    };
+    let me = shared.config.announce_host();
+    match node_route(g, endpoint.port, hosts(&table, &me), spec, args, session.readonly) {
+        NodeRoute::Reply(r) => Some(r),
+        _ => None,
+    }
+}
+
 pub(super) async fn cluster_data(
     session: &mut Session,
     endpoint: &Endpoint,

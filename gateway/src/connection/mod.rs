@@ -1034,6 +1034,12 @@ fn queue(
         session.tx.flag();
         return Reply::error(errors::READONLY);
     }
+    if spec.route == Route::Keyed {
+        if let Some(redirect) = cluster_mode::node_port_redirect(session, endpoint, shared, spec, &args) {
+            session.tx.flag();
+            return redirect;
+        }
+    }
     // Cluster mode refuses other databases when EXEC runs, as Redis Cluster does.
     let refused = if endpoint.cluster_enabled { crate::cluster::refused_in_cluster_mode(spec, &args) } else { None };
     let item = match spec.route {
@@ -1223,6 +1229,11 @@ fn select(session: &mut Session, endpoint: &Endpoint, args: &[Bytes]) -> Reply {
 /// WATCH: asks the node for the keys' tokens (waiting for them, so a later EXEC carries
 /// them) and keeps them on the connection.
 async fn watch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>, args: &[Bytes]) -> Reply {
+    if let Some(spec) = command::lookup(&args[0]) {
+        if let Some(redirect) = cluster_mode::node_port_redirect(session, endpoint, shared, spec, args) {
+            return redirect;
+        }
+    }
     let slot = key_slot(&args[1]);
     if args[1..].iter().any(|k| key_slot(k) != slot) && endpoint.cluster_enabled {
         return Reply::error(crate::cluster::CROSSSLOT);
