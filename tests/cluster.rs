@@ -82,6 +82,8 @@ async fn cluster_clients_and_plain_clients_share_a_three_shard_group() {
         "{tx}"
     );
 
+    client_tracking_over_node_groups(primary_port, config_port).await;
+
     // The `redis` crate's cluster client writes and reads 100k keys.
     let client = redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{config_port}/")]).unwrap();
     let conn = client.get_async_connection().await.expect("cluster connection");
@@ -470,4 +472,42 @@ async fn subscriber(port: u16, channel: &str) -> redis::aio::PubSub {
     let mut sub = client.get_async_pubsub().await.unwrap();
     sub.subscribe(channel).await.unwrap();
     sub
+}
+
+/// CLIENT TRACKING and MONITOR hear every node group's primary: a tracked key of each node
+/// group is invalidated when another client writes it, and a script on another node group
+/// shows in MONITOR.
+async fn client_tracking_over_node_groups(primary_port: u16, config_port: u16) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn read_until(raw: &mut tokio::net::TcpStream, want: &[u8]) -> Vec<u8> {
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !got.windows(want.len()).any(|w| w == want) && tokio::time::Instant::now() < deadline {
+            let mut buf = [0u8; 4096];
+            let read = tokio::time::timeout(Duration::from_secs(1), raw.read(&mut buf)).await;
+            got.extend_from_slice(&buf[..read.map_or(0, |r| r.unwrap_or(0))]);
+        }
+        assert!(got.windows(want.len()).any(|w| w == want), "{}", String::from_utf8_lossy(&got));
+        got
+    }
+    let mut tracker = tokio::net::TcpStream::connect(("127.0.0.1", primary_port)).await.unwrap();
+    tracker.write_all(b"HELLO 3\r\nCLIENT TRACKING ON\r\n").await.unwrap();
+    read_until(&mut tracker, b"+OK\r\n").await;
+    let mut writer = redis_conn(primary_port).await;
+    // bar, book: the first node group; foo: the third.
+    for key in ["bar", "foo"] {
+        tracker.write_all(format!("GET {key}\r\n").as_bytes()).await.unwrap();
+        read_until(&mut tracker, b"_\r\n").await;
+        let _: () = q(&mut writer, &["SET", key, "v"]).await.unwrap();
+        let want = format!(">2\r\n$10\r\ninvalidate\r\n*1\r\n${}\r\n{key}\r\n", key.len());
+        read_until(&mut tracker, want.as_bytes()).await;
+    }
+    let mut monitor = tokio::net::TcpStream::connect(("127.0.0.1", config_port)).await.unwrap();
+    monitor.write_all(b"MONITOR\r\n").await.unwrap();
+    read_until(&mut monitor, b"+OK\r\n").await;
+    let _: redis::Value = q(&mut writer, &["EVAL", "return redis.call('GET', KEYS[1])", "1", "foo"]).await.unwrap();
+    read_until(&mut monitor, b" [0 lua] \"GET\" \"foo\"\r\n").await;
+    for key in ["bar", "foo"] {
+        let _: i64 = q(&mut writer, &["DEL", key]).await.unwrap();
+    }
 }

@@ -11,6 +11,9 @@
 //! messages pass the group's `client-output-buffer-limit pubsub` limits (hard, or soft for
 //! its seconds; 32 MB / 8 MB for 60 s by default) is disconnected, never buffered without
 //! bound.
+//!
+//! In cluster mode the stream goes to the first node group's primary; the internal feeds of
+//! the others (CLIENT TRACKING, MONITOR) come over streams of their own (feeds.rs).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -28,6 +31,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::router::{EndpointKind, Router};
+
+mod feeds;
 
 /// Messages a client may have queued (a second bound, for tiny messages).
 const CLIENT_QUEUE: usize = 1 << 20;
@@ -106,9 +111,29 @@ pub struct GroupHub {
     /// Added to a client id, the CLIENT TRACKING NOLOOP token its writes carry: random, so
     /// another gateway's token never names one of this gateway's clients.
     nonce: u64,
+    /// Cluster mode: the streams that bring the other node groups' internal feeds.
+    feeds: feeds::Feeds,
 }
 
 impl GroupHub {
+    /// A wait for the main stream's acknowledgement (`main`) and then for every feed
+    /// stream's: a client starting CLIENT TRACKING or MONITOR is answered once every node
+    /// group's primary sends this gateway its feed.
+    fn with_feeds(self: &Arc<Self>, main: oneshot::Receiver<()>) -> oneshot::Receiver<()> {
+        let seq = self.feeds.changed();
+        let (tx, rx) = oneshot::channel();
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(ACK_TIMEOUT, async {
+                let _ = main.await;
+                hub.feeds.synced(seq).await;
+            })
+            .await;
+            let _ = tx.send(());
+        });
+        rx
+    }
+
     /// Adds or removes one client's subscription; returns a wait for the primary's
     /// acknowledgement.
     fn change(&self, kind: Kind, name: &Bytes, client: u64, mailbox: Option<&Arc<Mailbox>>) -> oneshot::Receiver<()> {
@@ -142,7 +167,7 @@ impl GroupHub {
     /// Returns a wait for the primary's acknowledgement (from then on it sends this gateway
     /// the keys it changes).
     fn set_tracking(
-        &self,
+        self: &Arc<Self>,
         client: u64,
         tracker: Option<crate::tracking::Tracker>,
         mailbox: &Arc<Mailbox>,
@@ -150,12 +175,18 @@ impl GroupHub {
         let feed = Bytes::from_static(crate::tracking::FEED);
         let on = tracker.is_some();
         self.state.lock().tracking.set(client, tracker);
-        self.change(Kind::Channel, &feed, client, on.then_some(mailbox))
+        let main = self.change(Kind::Channel, &feed, client, on.then_some(mailbox));
+        if on {
+            self.with_feeds(main)
+        } else {
+            self.feeds.changed();
+            main
+        }
     }
 
     /// Starts (`Some`) or stops MONITOR's feed of script commands for `client`; returns a
     /// wait for the primary's acknowledgement.
-    fn set_monitor(&self, client: u64, mailbox: Option<&Arc<Mailbox>>) -> oneshot::Receiver<()> {
+    fn set_monitor(self: &Arc<Self>, client: u64, mailbox: Option<&Arc<Mailbox>>) -> oneshot::Receiver<()> {
         let feed = Bytes::from_static(ferrocache_common::MONITOR_FEED);
         let mut st = self.state.lock();
         match mailbox {
@@ -163,7 +194,13 @@ impl GroupHub {
             None => st.monitors.remove(&client),
         };
         drop(st);
-        self.change(Kind::Channel, &feed, client, mailbox)
+        let main = self.change(Kind::Channel, &feed, client, mailbox);
+        if mailbox.is_some() {
+            self.with_feeds(main)
+        } else {
+            self.feeds.changed();
+            main
+        }
     }
 
     /// A tracking client's read of `keys` (default mode).
@@ -360,9 +397,11 @@ impl Hub {
             state: Mutex::new(State::default()),
             wake: Notify::new(),
             nonce: rand::random(),
+            feeds: Default::default(),
         });
         groups.insert(group.to_string(), hub.clone());
         tokio::spawn(listen(hub.clone(), self.router.clone(), self.cancel.clone()));
+        tokio::spawn(feeds::supervise(hub.clone(), self.router.clone(), self.cancel.clone()));
         hub
     }
 }

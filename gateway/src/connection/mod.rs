@@ -762,12 +762,6 @@ fn client_tracking(session: &mut Session, endpoint: &Endpoint, shared: &Shared, 
             }
         }
         (b"tracking", _) if args[2].eq_ignore_ascii_case(b"on") => {
-            if endpoint.cluster_enabled {
-                return Slot::Ready(
-                    Reply::error("ERR CLIENT TRACKING is not served on cluster-mode groups yet (only with cluster mode disabled)"),
-                    proto,
-                );
-            }
             // Invalidations come from the primary: a replica's read could land after one and
             // cache a value the replica had not updated yet.
             if endpoint.kind == EndpointKind::Reader {
@@ -1483,6 +1477,7 @@ async fn dispatch(
             }
             let pubsub = matches!(spec.name, "publish" | "spublish" | "pubsub");
             if endpoint.cluster_enabled && !pubsub {
+                session.track_read(spec, &args, caching);
                 return (cluster_data(session, endpoint, shared, spec, args).await, false);
             }
             // Pub/sub's broker is the first node group's primary (where the gateways listen).
