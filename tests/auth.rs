@@ -567,14 +567,28 @@ async fn tls_endpoints_serve_tls_clients_and_refuse_plain_text_when_required() {
 }
 
 /// Groups sharing a gateway do not see each other's clients: CLIENT LIST, INFO clients,
-/// CLIENT KILL and CLIENT UNBLOCK of one group reach its own connections only.
+/// CLIENT KILL and CLIENT UNBLOCK of one group reach its own connections only, and one
+/// group's connections do not count against another's maxclients.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_sees_and_kills_only_its_own_clients() {
-    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
+    let cluster = Cluster::start(Options {
+        coordinators: 1,
+        datanodes: 1,
+        gateway: true,
+        gateway_args: &["--maxclients", "3"],
+        ..Default::default()
+    });
     let (port_a, _) = cluster.create_group("tenant-a", 0, "everysec").await;
     let (port_b, _) = cluster.create_group("tenant-b", 0, "everysec").await;
-    let mut a = support::redis_conn(port_a).await;
+    // Group b's clients fill its maxclients; a's first client still gets in.
+    let mut b_extra = Vec::new();
+    for _ in 0..2 {
+        b_extra.push(support::redis_conn(port_b).await);
+    }
     let mut b = support::redis_conn(port_b).await;
+    let refused = support::raw_exchange(port_b, b"PING\r\n", b"reached\r\n").await;
+    assert!(refused.ends_with(b"-ERR max number of clients reached\r\n"), "{}", String::from_utf8_lossy(&refused));
+    let mut a = support::redis_conn(port_a).await;
     let id_a: i64 = q(&mut a, &["CLIENT", "ID"]).await.unwrap();
     let id_b: i64 = q(&mut b, &["CLIENT", "ID"]).await.unwrap();
 

@@ -29,7 +29,9 @@ pub struct GatewayConfig {
     /// Most bytes buffered for one client's unparsed input (client-query-buffer-limit).
     #[arg(long, env = "FERROCACHE_QUERY_BUFFER_LIMIT", default_value_t = 1 << 30)]
     pub query_buffer_limit: usize,
-    /// Most client connections per gateway (Redis's maxclients).
+    /// Most client connections per replication group on this gateway (Redis's maxclients:
+    /// each group's endpoints count apart, so one group cannot take another's connections;
+    /// all together stay within the process's open-file limit).
     #[arg(long, env = "FERROCACHE_MAXCLIENTS", default_value_t = 10000)]
     pub maxclients: usize,
     /// How long a command may wait for its node before the client gets an error, in ms

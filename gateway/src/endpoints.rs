@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::connection;
@@ -29,13 +29,39 @@ pub struct Endpoint {
 pub struct Endpoints {
     shared: Arc<Shared>,
     open: Mutex<HashMap<u16, (String, bool, CancellationToken)>>,
-    limit: Arc<Semaphore>,
+    /// maxclients per group, as each Redis server has its own: one tenant of a shared
+    /// gateway cannot take the connections of another.
+    group_limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// What the process's open-file limit allows over all groups.
+    process_limit: Arc<Semaphore>,
+}
+
+/// Files kept for what is not a client: listeners, datanode and coordinator links, logs.
+const RESERVED_FILES: usize = 256;
+
+/// Client connections the process can hold: its open-file limit less [`RESERVED_FILES`]
+/// (at least `maxclients`, so one group is never capped below its setting by this guard).
+fn process_capacity(maxclients: usize) -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits").ok().and_then(|limits| {
+        let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+        line.split_whitespace().nth(3)?.parse::<usize>().ok()
+    });
+    soft.map_or(maxclients, |n| n.saturating_sub(RESERVED_FILES).max(maxclients)).min(Semaphore::MAX_PERMITS)
 }
 
 impl Endpoints {
     pub fn new(shared: Arc<Shared>) -> Endpoints {
-        let limit = Arc::new(Semaphore::new(shared.config.maxclients));
-        Endpoints { shared, open: Mutex::new(HashMap::new()), limit }
+        let process_limit = Arc::new(Semaphore::new(process_capacity(shared.config.maxclients)));
+        Endpoints { shared, open: Mutex::new(HashMap::new()), group_limits: Mutex::new(HashMap::new()), process_limit }
+    }
+
+    /// The group's connection limit, made on first use.
+    fn group_limit(&self, group: &str) -> Arc<Semaphore> {
+        let mut limits = self.group_limits.lock();
+        limits
+            .entry(group.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.shared.config.maxclients.min(Semaphore::MAX_PERMITS))))
+            .clone()
     }
 
     pub async fn reconcile(&self, table: &Table) {
@@ -53,6 +79,8 @@ impl Endpoints {
                 }
             }
         }
+        // A deleted group's limit goes with it (its open connections keep their permits).
+        self.group_limits.lock().retain(|group, _| table.groups.contains_key(group));
         let to_open: Vec<(u16, String, EndpointKind, bool)> = {
             let mut open = self.open.lock();
             open.retain(|port, (group, cluster, token)| {
@@ -77,7 +105,9 @@ impl Endpoints {
                     let token = self.shared.cancel.child_token();
                     self.open.lock().insert(port, (group.clone(), cluster_enabled, token.clone()));
                     let endpoint = Arc::new(Endpoint { group_id: group, kind, port, cluster_enabled });
-                    tokio::spawn(accept_loop(listener, endpoint, self.shared.clone(), self.limit.clone(), token));
+                    let limits =
+                        Limits { group: self.group_limit(&endpoint.group_id), process: self.process_limit.clone() };
+                    tokio::spawn(accept_loop(listener, endpoint, self.shared.clone(), limits, token));
                 }
                 Err(e) => tracing::error!(%addr, %group, "cannot open endpoint: {e}"),
             }
@@ -85,11 +115,26 @@ impl Endpoints {
     }
 }
 
+/// The connection limits an endpoint's clients count against.
+struct Limits {
+    group: Arc<Semaphore>,
+    process: Arc<Semaphore>,
+}
+
+impl Limits {
+    /// Both permits, or None past either limit.
+    fn admit(&self) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let group = self.group.clone().try_acquire_owned().ok()?;
+        let process = self.process.clone().try_acquire_owned().ok()?;
+        Some((group, process))
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     endpoint: Arc<Endpoint>,
     shared: Arc<Shared>,
-    limit: Arc<Semaphore>,
+    limits: Limits,
     cancel: CancellationToken,
 ) {
     loop {
@@ -105,7 +150,7 @@ async fn accept_loop(
             },
         };
         let _ = socket.set_nodelay(true);
-        let permit = limit.clone().try_acquire_owned().ok();
+        let permit = limits.admit();
         let (endpoint, shared, cancel) = (endpoint.clone(), shared.clone(), cancel.clone());
         tokio::spawn(async move {
             let mode = shared.router.table().groups.get(&endpoint.group_id).map(|g| g.transit_encryption);

@@ -152,6 +152,8 @@ pub struct Options {
     pub metrics: bool,
     /// Runtime worker threads of each datanode (TOKIO_WORKER_THREADS; default: one per core).
     pub datanode_workers: Option<usize>,
+    /// More flags for the gateway.
+    pub gateway_args: &'static [&'static str],
 }
 
 impl Default for Options {
@@ -166,6 +168,7 @@ impl Default for Options {
             gateway_tls: false,
             metrics: false,
             datanode_workers: None,
+            gateway_args: &[],
         }
     }
 }
@@ -247,6 +250,7 @@ impl Cluster {
                 assert!(made.success(), "generate-certificates failed");
                 args.extend(["--tls-cert-file", &cert, "--tls-key-file", &key]);
             }
+            args.extend(opts.gateway_args);
             cluster.add("gateway", &args);
         }
         cluster

@@ -1477,7 +1477,12 @@ async fn dispatch(
             }
             let pubsub = matches!(spec.name, "publish" | "spublish" | "pubsub");
             if endpoint.cluster_enabled && !pubsub {
-                session.track_read(spec, &args, caching);
+                // A read a node port redirects read nothing: nothing to invalidate later.
+                let redirected = session.tracking.is_some()
+                    && cluster_mode::node_port_redirect(session, endpoint, shared, spec, &args).is_some();
+                if !redirected {
+                    session.track_read(spec, &args, caching);
+                }
                 return (cluster_data(session, endpoint, shared, spec, args).await, false);
             }
             // Pub/sub's broker is the first node group's primary (where the gateways listen).
