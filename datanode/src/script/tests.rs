@@ -132,6 +132,14 @@ fn errors_follow_redis() {
     assert!(e.starts_with("ERR Unknown Redis command called from script"), "{e}");
     let e = error_text(&n.run(&["EVAL", "return redis.call('EVAL', 'return 1', '0')", "0"]));
     assert!(e.starts_with("ERR This Redis command is not allowed from script"), "{e}");
+    // A container's subcommand is looked up first, as Redis does: its own `noscript` flag,
+    // an unknown one, its arity.
+    let e = error_text(&n.run(&["EVAL", "return redis.call('CLUSTER', 'RESET', 'HARD')", "0"]));
+    assert!(e.starts_with("ERR This Redis command is not allowed from script"), "{e}");
+    let e = error_text(&n.run(&["EVAL", "return redis.call('OBJECT', 'NOPE', 'k')", "0"]));
+    assert!(e.starts_with("ERR Unknown Redis command called from script"), "{e}");
+    let e = error_text(&n.run(&["EVAL", "return redis.call('OBJECT', 'ENCODING')", "0"]));
+    assert!(e.starts_with("ERR Wrong number of args calling Redis command from script"), "{e}");
     let e = error_text(&n.run(&["EVAL", "return redis.call('GET', {})", "0"]));
     assert!(e.starts_with("ERR Lua redis lib command arguments must be strings or integers"), "{e}");
     let e = error_text(&n.run(&["EVAL_RO", "return redis.call('SET', 'a', 'b')", "0"]));

@@ -531,6 +531,9 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
         Ok(c) => c,
         Err(e) => return e,
     };
+    if let Err(refused) = script_subcommand(command.spec.name, args) {
+        return refused;
+    }
     if command.spec.has(Flag::Noscript) {
         return Reply::error("ERR This Redis command is not allowed from script");
     }
@@ -595,6 +598,29 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
     let late = std::mem::take(&mut ctx.out.late_events);
     ctx.out.events.extend(late);
     reply
+}
+
+/// A container command's subcommand as a script's call looks it up (Redis resolves the
+/// subcommand first): unknown or of the wrong arity, it is refused with the script errors;
+/// a `noscript` one (CLUSTER RESET, CONFIG RESETSTAT, ...) is not allowed.
+fn script_subcommand(container: &str, args: &[Bytes]) -> Result<(), Reply> {
+    use ferrocache_common::subcommands;
+    if args.len() < 2 || !subcommands::is_container(container) {
+        return Ok(());
+    }
+    let sub = &args[1];
+    let name = (sub.len() <= 32).then(|| format!("{container}|{}", String::from_utf8_lossy(sub).to_ascii_lowercase()));
+    let Some(spec) = name.as_deref().and_then(subcommands::lookup) else {
+        return Err(Reply::error("ERR Unknown Redis command called from script"));
+    };
+    let arity_ok = if spec.arity >= 0 { args.len() == spec.arity as usize } else { args.len() >= spec.arity.unsigned_abs() as usize };
+    if !arity_ok {
+        return Err(Reply::error("ERR Wrong number of args calling Redis command from script"));
+    }
+    if spec.flags.contains(&"noscript") {
+        return Err(Reply::error("ERR This Redis command is not allowed from script"));
+    }
+    Ok(())
 }
 
 /// A `redis.call` that failed: the command's error and the script line that called it.
