@@ -82,6 +82,11 @@ async fn redis_suite_details(c: &mut MultiplexedConnection) {
             ("FUNCTION LOAD foo bar", "(error) ERR Unknown option given: foo"),
             ("COMMAND LIST bad_arg", "(error) ERR syntax error"),
             ("CLIENT KILL USER no_such_user", "(error) ERR No such user 'no_such_user'"),
+            // Writing back what CONFIG GET showed succeeds (Redis's own suite does it with
+            // every parameter); what Ferrocache fixes cannot change.
+            ("CONFIG SET appendonly yes maxclients 10000", "OK"),
+            ("CONFIG SET appendonly no", "(error) ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument(s) must be one of the following: yes"),
+            ("CONFIG SET maxclients 5", "(error) ERR CONFIG SET failed (possibly related to argument 'maxclients') - set by the gateway's --maxclients"),
         ],
     )
     .await;
@@ -204,6 +209,12 @@ async fn monitor_streams_commands(c: &mut MultiplexedConnection, port: u16) {
     assert!(rest.starts_with("[0 127.0.0.1:") && rest.ends_with("] \"SET\" \"mon:k\" \"a \\\"b\\\"\\n\""), "{line}");
     let line = next(&mut lines).await;
     assert!(line.ends_with("\"AUTH\" \"(redacted)\" \"(redacted)\""), "{line}");
+    // What never runs is not shown: an unknown command, one of the wrong arity.
+    let _ = q::<Value>(c, &["NOSUCH", "x"]).await;
+    let _ = q::<Value>(c, &["GET"]).await;
+    let _: Value = q(c, &["GET", "mon:k"]).await.unwrap();
+    let line = next(&mut lines).await;
+    assert!(line.ends_with("\"GET\" \"mon:k\""), "{line}");
     // The commands a script runs come from the primary, as Redis shows them: `[db lua]`.
     let script = "redis.call('SELECT', 2); return redis.call('GET', KEYS[1])";
     let _: Value = q(c, &["EVAL", script, "1", "mon:k"]).await.unwrap();

@@ -191,6 +191,13 @@ async fn busy_scripts_answer_busy_and_script_kill_ends_them() {
     let spin = run_script(redis_conn(port).await, &["EVAL", "while true do end", "0"]);
     let e = first_busy(&mut c).await;
     assert!(e.contains(busy_eval), "{e}");
+    // So are the commands the gateway answers itself (the script came through it), as
+    // Redis answers every command but a few; AUTH, HELLO, MULTI ... are still served.
+    let e = q(&mut c, &["PING"]).await.unwrap_err().to_string();
+    assert!(e.contains(busy_eval), "{e}");
+    let e = q(&mut c, &["ECHO", "x"]).await.unwrap_err().to_string();
+    assert!(e.contains(busy_eval), "{e}");
+    assert!(q(&mut c, &["HELLO", "2"]).await.is_ok());
     // An EXEC refused meanwhile discards its transaction, as Redis's does.
     let mut tx = redis_conn(port).await;
     q(&mut tx, &["MULTI"]).await.unwrap();
@@ -202,6 +209,7 @@ async fn busy_scripts_answer_busy_and_script_kill_ends_them() {
     assert_eq!(q(&mut c, &["SCRIPT", "KILL"]).await.unwrap(), Value::Okay);
     let e = spin.await.unwrap();
     assert!(e.contains("Script killed by user with SCRIPT KILL... script: "), "{e}");
+    assert_eq!(q(&mut c, &["PING"]).await.unwrap(), Value::SimpleString("PONG".into()));
     assert_eq!(q(&mut c, &["GET", "k"]).await.unwrap(), Value::Nil);
     assert_eq!(q(&mut c, &["GET", "busy:n"]).await.unwrap(), Value::Nil, "the refused transaction did not run");
     let e = q(&mut c, &["SCRIPT", "KILL"]).await.unwrap_err().to_string();

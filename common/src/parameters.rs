@@ -131,7 +131,9 @@ pub fn normalize_against(
 /// Every parameter, sorted by name.
 pub static PARAMETERS: &[Parameter] = &[
     p("activedefrag", "no", Kind::Enum(&["yes", "no"])),
-    p("appendonly", "yes", Kind::Immutable),
+    // Always on (the log is how a node keeps its data): setting it to `yes` again, as tools
+    // that write back what CONFIG GET showed do, changes nothing.
+    p("appendonly", "yes", Kind::Enum(&["yes"])),
     p("busy-reply-threshold", "5000", Kind::Int(0, i64::MAX)),
     p("client-output-buffer-limit", DEFAULT_OUTPUT_LIMITS, Kind::OutputLimits),
     p("cluster-enabled", "no", Kind::Immutable),

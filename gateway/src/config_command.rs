@@ -41,14 +41,19 @@ fn group_parameters(shared: &Shared, group: &str) -> BTreeMap<String, String> {
     shared.router.table().groups.get(group).map(|g| g.parameters.clone()).unwrap_or_default()
 }
 
-/// CONFIG GET: every parameter matching one of the patterns, with the group's value.
-pub fn get(shared: &Shared, group: &str, port: u16, patterns: &[Bytes]) -> Reply {
-    let set = group_parameters(shared, group);
-    let gateway_owned = [
+/// What CONFIG GET shows of the gateway's own settings (its command line decides them).
+fn gateway_owned(shared: &Shared, port: u16) -> [(&'static str, String); 3] {
+    [
         ("maxclients", shared.config.maxclients.to_string()),
         ("port", port.to_string()),
         ("bind", shared.config.bind.clone()),
-    ];
+    ]
+}
+
+/// CONFIG GET: every parameter matching one of the patterns, with the group's value.
+pub fn get(shared: &Shared, group: &str, port: u16, patterns: &[Bytes]) -> Reply {
+    let set = group_parameters(shared, group);
+    let gateway_owned = gateway_owned(shared, port);
     let mut out = BTreeMap::new();
     let lowered: Vec<Vec<u8>> = patterns.iter().map(|p| p.to_ascii_lowercase()).collect();
     let matches = |name: &str| lowered.iter().any(|p| glob_match(p, name.as_bytes()));
@@ -83,11 +88,34 @@ fn check(current: &BTreeMap<String, String>, pairs: &[Bytes]) -> Result<Vec<(Str
     Ok(out)
 }
 
-/// CONFIG SET name value [name value ...].
-pub async fn set(shared: &Shared, group: &str, pairs: &[Bytes]) -> Reply {
+/// CONFIG SET name value [name value ...]. A gateway setting CONFIG GET shows (maxclients,
+/// port, bind) may be set to the value it has, as tools that write back what they read do;
+/// another value is refused (the gateway's command line decides it).
+pub async fn set(shared: &Shared, group: &str, port: u16, pairs: &[Bytes]) -> Reply {
     if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return Reply::error("ERR wrong number of arguments for 'config|set' command");
     }
+    let owned = gateway_owned(shared, port);
+    let mut rest = Vec::with_capacity(pairs.len());
+    for pair in pairs.chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        match owned.iter().find(|(n, _)| *n == name) {
+            Some((_, value)) if pair[1] == value.as_bytes() => {}
+            Some(_) => {
+                let why = match name.as_str() {
+                    "port" => "the group's port is chosen when it is created",
+                    "bind" => "set by the gateway's --bind",
+                    _ => "set by the gateway's --maxclients",
+                };
+                return Reply::error(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
+            }
+            None => rest.extend_from_slice(pair),
+        }
+    }
+    if rest.is_empty() {
+        return Reply::ok();
+    }
+    let pairs = &rest[..];
     let current = group_parameters(shared, group);
     let values = match check(&current, pairs) {
         Ok(v) => v,

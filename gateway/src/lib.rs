@@ -8,6 +8,7 @@
 //! ```
 
 pub mod acl;
+pub mod busy;
 pub mod clients;
 pub mod cluster;
 pub mod config;

@@ -73,6 +73,8 @@ pub struct GroupStats {
     params: Params,
     /// MONITOR's feed of this group's commands on this gateway.
     pub monitor: Arc<crate::monitor::Monitor>,
+    /// The scripts this gateway sent to the group that have not answered yet.
+    pub scripts: Arc<crate::busy::ScriptsInFlight>,
     /// Connections, commands and bytes (INFO stats).
     pub traffic: crate::traffic::Traffic,
 }
@@ -165,6 +167,7 @@ impl Default for GroupStats {
             slowlog: Mutex::new((VecDeque::new(), 0)),
             events: Mutex::default(),
             monitor: Arc::default(),
+            scripts: Arc::default(),
             traffic: Default::default(),
             params: Params {
                 slower_than_us: AtomicI64::new(10_000),

@@ -613,7 +613,11 @@ fn script_subcommand(container: &str, args: &[Bytes]) -> Result<(), Reply> {
     let Some(spec) = name.as_deref().and_then(subcommands::lookup) else {
         return Err(Reply::error("ERR Unknown Redis command called from script"));
     };
-    let arity_ok = if spec.arity >= 0 { args.len() == spec.arity as usize } else { args.len() >= spec.arity.unsigned_abs() as usize };
+    let arity_ok = if spec.arity >= 0 {
+        args.len() == spec.arity as usize
+    } else {
+        args.len() >= spec.arity.unsigned_abs() as usize
+    };
     if !arity_ok {
         return Err(Reply::error("ERR Wrong number of args calling Redis command from script"));
     }

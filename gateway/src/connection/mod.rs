@@ -23,6 +23,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use crate::busy;
 use crate::clients::{ClientInfo, Clients};
 use crate::endpoints::Endpoint;
 use crate::local::{self, Local};
@@ -457,7 +458,17 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                             let spec = index.map(|i| &command::COMMANDS[i]);
                             let track = Track::start(session, index, &args);
                             feed_monitors(session, &args);
+                            let running = spec.filter(|s| busy::is_script(s.name)).map(|_| session.stats.scripts.start());
                             let (mut slot, close) = dispatch(session, endpoint, shared, spec, args).await;
+                            if let (Some(running), Slot::Waiting(w)) = (running, &mut slot) {
+                                // Counted until the answer arrives (or the client goes).
+                                if w.mapper.is_none() {
+                                    w.mapper = Some(Box::new(move |reply| {
+                                        drop(running);
+                                        reply
+                                    }));
+                                }
+                            }
                             tracks.push_back(track);
                             if session.silenced() {
                                 match &mut slot {
@@ -663,8 +674,10 @@ fn feed_monitors(session: &Session, args: &[Bytes]) {
     if !monitor.active() {
         return;
     }
-    let hidden = command::lookup(&args[0]).is_some_and(|s| s.has(Flag::Admin));
-    if !hidden {
+    // As Redis, which shows what it runs: not an unknown command, nor one of the wrong
+    // arity (refused before it runs), nor an admin one.
+    let shown = command::lookup(&args[0]).is_some_and(|s| !s.has(Flag::Admin) && s.arity_ok(args.len()));
+    if shown {
         let addr = session.info.lock().addr;
         monitor.feed(session.db, addr, args);
     }
@@ -874,8 +887,9 @@ async fn config(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>
         ConfigCommand::Set(pairs) => {
             let (tx, rx) = oneshot::channel();
             let (shared, group, pairs) = (shared.clone(), endpoint.group_id.clone(), pairs.to_vec());
+            let port = endpoint.port;
             tokio::spawn(async move {
-                let _ = tx.send(cfg::set(&shared, &group, &pairs).await);
+                let _ = tx.send(cfg::set(&shared, &group, port, &pairs).await);
             });
             Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: None, retry: None }))
         }
@@ -1252,6 +1266,22 @@ async fn watch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>,
     }
 }
 
+/// While a script this gateway sent has been running for a while, a command the gateway
+/// answers itself asks the primary first, as Redis makes it wait for the script: the node
+/// holds a PING up to busy-reply-threshold and then answers BUSY (returned here), or runs it
+/// once the script is done (None: answer as usual).
+async fn busy_probe(session: &Session, endpoint: &Endpoint, shared: &Shared) -> Option<Reply> {
+    if !session.stats.scripts.long_running() {
+        return None;
+    }
+    let ping = crate::request::classify(command::lookup(b"PING")?, vec![Bytes::from_static(b"PING")], 0).ok()?;
+    let (rx, _) = route(shared, &endpoint.group_id, EndpointKind::Primary, None, ping, false, None).await;
+    match tokio::time::timeout_at(deadline(shared, session.now), rx).await {
+        Ok(Ok(Reply::Error(e))) if e.starts_with("BUSY") => Some(Reply::Error(e)),
+        _ => None,
+    }
+}
+
 /// Turns one request into a reply slot; `true` = close after it.
 /// Runs or routes one client command; `spec` is its entry in the command table (None: unknown).
 async fn dispatch(
@@ -1410,6 +1440,11 @@ async fn dispatch(
     if endpoint.cluster_enabled {
         if let Some(refused) = crate::cluster::refused_in_cluster_mode(spec, &args) {
             return ready(refused);
+        }
+    }
+    if spec.route == Route::Gateway && !spec.has(Flag::AllowBusy) && !endpoint.cluster_enabled {
+        if let Some(busy) = busy_probe(session, endpoint, shared).await {
+            return ready(busy);
         }
     }
     match spec.route {
