@@ -220,6 +220,32 @@ impl GroupHub {
         }
     }
 
+    /// One event of a `Listen` stream: a message is delivered, an acknowledgement's seq
+    /// returned. The first acknowledgement of a stream that follows an earlier one (`fed`
+    /// false) makes tracking clients drop their caches. Err: why the stream ended.
+    fn on_event(
+        &self,
+        event: Result<Option<pb::ListenEvent>, tonic::Status>,
+        fed: &mut bool,
+    ) -> Result<Option<u64>, String> {
+        match event {
+            Ok(Some(pb::ListenEvent { event: Some(pb::listen_event::Event::Message(msg)) })) => {
+                self.deliver(msg);
+                Ok(None)
+            }
+            Ok(Some(pb::ListenEvent { event: Some(pb::listen_event::Event::Ack(seq)) })) => {
+                if !*fed {
+                    *fed = true;
+                    self.tracking_restart();
+                }
+                Ok(Some(seq))
+            }
+            Ok(Some(_)) => Ok(None),
+            Ok(None) => Err("the node ended the stream".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// Hands a message from the primary to the local subscribers it matches.
     fn deliver(&self, msg: pb::PubSubMessage) {
         if !msg.shard && msg.channel == crate::tracking::FEED {
@@ -587,18 +613,10 @@ async fn stream(
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return "gateway stopping".into(),
-            m = inbound.message() => match m {
-                Ok(Some(pb::ListenEvent { event: Some(pb::listen_event::Event::Message(msg)) })) => hub.deliver(msg),
-                Ok(Some(pb::ListenEvent { event: Some(pb::listen_event::Event::Ack(seq)) })) => {
-                    if !fed {
-                        fed = true;
-                        hub.tracking_restart();
-                    }
-                    hub.acked(seq);
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => return "the node ended the stream".into(),
-                Err(e) => return e.to_string(),
+            m = inbound.message() => match hub.on_event(m, &mut fed) {
+                Ok(Some(seq)) => hub.acked(seq),
+                Ok(None) => {}
+                Err(why) => return why,
             },
             _ = hub.wake.notified() => {
                 let (subscriptions, seq) = hub.pending(false);

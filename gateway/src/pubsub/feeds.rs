@@ -175,18 +175,10 @@ async fn stream(
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return "node group removed".into(),
-            m = inbound.message() => match m {
-                Ok(Some(pb::ListenEvent { event: Some(pb::listen_event::Event::Message(msg)) })) => hub.deliver(msg),
-                Ok(Some(pb::ListenEvent { event: Some(pb::listen_event::Event::Ack(seq)) })) => {
-                    if !fed {
-                        fed = true;
-                        hub.tracking_restart();
-                    }
-                    hub.feeds.acknowledged(index, seq);
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => return "the node ended the stream".into(),
-                Err(e) => return e.to_string(),
+            m = inbound.message() => match hub.on_event(m, &mut fed) {
+                Ok(Some(seq)) => hub.feeds.acknowledged(index, seq),
+                Ok(None) => {}
+                Err(why) => return why,
             },
             changed = changes.changed() => {
                 if changed.is_err() {
