@@ -13,6 +13,10 @@ mod users;
 
 use clap::Parser;
 
+// mimalloc: see ferrocache-allocator for why and what it costs.
+#[global_allocator]
+static GLOBAL: ferrocache_allocator::MiMalloc = ferrocache_allocator::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     // Usage errors exit 252, as the AWS CLI's do (help and version exit 0).
     let cli = match cli::Cli::try_parse() {

@@ -581,6 +581,8 @@ impl Node {
         let dbs = dbs.into_inner();
         if recovered.base_bytes + recovered.log_bytes > 0 {
             tracing::info!(node = %spec.id, keys = dbs.len(), base_bytes = recovered.base_bytes, log_bytes = recovered.log_bytes, effects = replayed, ms = started.elapsed().as_millis() as u64, "node data loaded");
+            // The replay's buffers (the image and log records read) are freed now.
+            ferrocache_allocator::release_free_memory();
         }
         let mut position = recovered.position.clone();
         if position.replid.is_empty() {

@@ -136,9 +136,14 @@ impl Follower {
                     let node = self.node.clone();
                     let position = Position { replid: p.replid, offset: p.offset };
                     let scripts = std::mem::take(&mut scripts);
-                    tokio::task::spawn_blocking(move || node.install_full_sync(entries, position, Some(scripts)))
-                        .await
-                        .map_err(|e| FollowError::Protocol(e.to_string()))??;
+                    tokio::task::spawn_blocking(move || {
+                        let installed = node.install_full_sync(entries, position, Some(scripts));
+                        // The received image and the keyspace it replaced are freed now.
+                        ferrocache_allocator::release_free_memory();
+                        installed
+                    })
+                    .await
+                    .map_err(|e| FollowError::Protocol(e.to_string()))??;
                     tracing::info!(node = %self.node.id, keys = n, offset = p.offset, "full sync done");
                     self.node.with_state(|st| {
                         st.in_sync = true;
