@@ -24,3 +24,19 @@ pub fn release_free_memory() {
         libmimalloc_sys::mi_collect(true);
     }
 }
+
+/// The allocator's name and version as INFO's `mem_allocator` shows it (Redis: `jemalloc-5.3.0`).
+pub fn name() -> String {
+    let v = MiMalloc.version();
+    format!("mimalloc-{}.{}.{}", v / 10000, v / 100 % 100, v % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_the_version() {
+        let name = super::name();
+        assert!(name.starts_with("mimalloc-3."), "{name}");
+        super::release_free_memory();
+    }
+}

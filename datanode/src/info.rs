@@ -50,7 +50,7 @@ pub fn node_info(node: &Node) -> String {
         // No mem_fragmentation_ratio: Redis's divides RSS by what its allocator handed out;
         // used_memory here is an estimate of the data alone, so the ratio would mislead
         // (and trip fragmentation alerts) on any small keyspace.
-        s.push_str("mem_allocator:libc\r\n");
+        s.push_str(&format!("mem_allocator:{}\r\n", ferrocache_allocator::name()));
         s.push_str("# Persistence\r\n");
         let base = node.storage();
         // The log is Redis's AOF, a compaction its rewrite and the base it writes its RDB

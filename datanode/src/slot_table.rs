@@ -106,7 +106,8 @@ mod tests {
     #[test]
     fn a_map_with_one_pointer_per_bucket() {
         assert_eq!(std::mem::size_of::<Box<Item>>(), 8);
-        // Entry and a short key share one allocation that glibc rounds to 96 bytes.
+        // Entry and a short key share one allocation that the allocator rounds to 96 bytes
+        // (a size class of mimalloc's, and glibc's chunk size).
         assert!(std::mem::size_of::<Item>() <= 88, "{}", std::mem::size_of::<Item>());
         let hasher = RandomState::new();
         let mut t = SlotTable::default();

@@ -545,7 +545,11 @@ pub(super) fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         (b"DOCTOR", 2) => return Ok(Reply::Verbatim(Bytes::from_static(
             b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.",
         ))),
-        (b"PURGE", 2) => return Ok(Reply::ok()),
+        (b"PURGE", 2) => {
+            // As Redis asks jemalloc to: free pages go back to the OS now.
+            ferrocache_allocator::release_free_memory();
+            return Ok(Reply::ok());
+        }
         (b"MALLOC-STATS", 2) => {
             return Ok(Reply::Verbatim(Bytes::from_static(b"Stats not supported for the current allocator")))
         }
