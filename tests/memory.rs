@@ -122,6 +122,22 @@ async fn config_and_eviction_follow_redis() {
     let err = q::<Value>(&mut c, &["SET", "more", "x"]).await.unwrap_err();
     assert_eq!(err.code(), Some("OOM"), "{err}");
     assert!(err.to_string().contains("command not allowed when used memory > 'maxmemory'"), "{err}");
+    // In MULTI, as Redis: a command queued while out of memory is refused and dooms the
+    // transaction; an EXEC whose queue would grow memory is refused whole.
+    ok(&mut c, &["MULTI"]).await;
+    let err = q::<Value>(&mut c, &["GET", "p:1"]).await.unwrap_err();
+    assert_eq!(err.code(), Some("OOM"), "{err}");
+    let err = q::<Value>(&mut c, &["EXEC"]).await.unwrap_err();
+    assert!(err.to_string().contains("previous errors"), "{err}");
+    let mut other = redis_conn(port).await;
+    ok(&mut other, &["CONFIG", "SET", "maxmemory", "0"]).await;
+    ok(&mut c, &["MULTI"]).await;
+    assert_eq!(q::<String>(&mut c, &["SET", "more", "x"]).await.unwrap(), "QUEUED");
+    ok(&mut other, &["CONFIG", "SET", "maxmemory", "1mb"]).await;
+    let err = q::<Value>(&mut c, &["EXEC"]).await.unwrap_err();
+    assert_eq!(err.code(), Some("EXECABORT"), "{err}");
+    assert!(err.to_string().contains("OOM command not allowed"), "{err}");
+    assert_eq!(q::<Option<String>>(&mut c, &["GET", "more"]).await.unwrap(), None);
     assert_eq!(q::<i64>(&mut c, &["DEL", "p:0"]).await.unwrap(), 1, "DEL works when out of memory");
     let _: Option<String> = q(&mut c, &["GET", "p:1"]).await.unwrap();
 

@@ -890,7 +890,13 @@ impl Node {
                     }
                     if commands.iter().any(|(c, _)| c.may_grow()) && st.memory.over_limit(&st.dbs) {
                         if let Err(oom) = make_room(&mut st, now, &mut out) {
-                            replies.push(oom);
+                            // Redis refuses the EXEC itself: the transaction is discarded whole.
+                            replies.push(match (watches, oom) {
+                                (Some(_), Reply::Error(e)) => {
+                                    Reply::error(format!("EXECABORT Transaction discarded because of: {e}"))
+                                }
+                                (_, oom) => oom,
+                            });
                             continue;
                         }
                     }

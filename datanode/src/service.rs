@@ -417,6 +417,16 @@ fn answer(
     let Some(request) = request else { return Some(Reply::error("ERR empty request")) };
     Some(match request {
         R::Info(_) => Reply::Bulk(crate::info::node_info(node).into()),
+        R::Admission(_) => node.with_state(|st| {
+            // Only noeviction refuses outright; under another policy EXEC's writes evict
+            // (and EXEC is refused whole if that cannot make room).
+            let refused = st.memory.policy == crate::memory::Policy::NoEviction && st.memory.over_limit(&st.dbs);
+            if refused {
+                Reply::error(crate::memory::OOM)
+            } else {
+                Reply::ok()
+            }
+        }),
         R::ResetStat(_) => {
             node.with_state(|st| st.stats = Default::default());
             Reply::ok()

@@ -54,7 +54,7 @@ pub fn size(request: &Request) -> usize {
         Request::Publish(p) => p.channel.len() + p.message.len() + 16,
         Request::Pubsub(p) => args(&p.channels) + p.pattern.as_ref().map_or(0, |p| p.len()),
         Request::ParametersApplied(p) => p.parameters.iter().map(|(k, v)| k.len() + v.len() + 8).sum(),
-        Request::Wait(_) | Request::Info(_) | Request::ResetStat(_) => 16,
+        Request::Wait(_) | Request::Info(_) | Request::ResetStat(_) | Request::Admission(_) => 16,
     }
 }
 

@@ -1084,6 +1084,13 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
     };
     let watches = std::mem::take(&mut session.tx.watches);
     if multi.dirty {
+        // An EXEC that comes while a script keeps the node busy is refused first, as Redis
+        // refuses it before it looks at the queue.
+        if !endpoint.cluster_enabled {
+            if let Some(Reply::Error(busy)) = busy_probe(session, endpoint, shared).await {
+                return Slot::Ready(Reply::error(format!("EXECABORT Transaction discarded because of: {busy}")), proto);
+            }
+        }
         return Slot::Ready(Reply::error(transaction::EXECABORT), proto);
     }
     let mut locals = Vec::with_capacity(multi.queued.len());
@@ -1282,6 +1289,29 @@ async fn busy_probe(session: &Session, endpoint: &Endpoint, shared: &Shared) -> 
     }
 }
 
+/// Redis refuses a command queued in MULTI while it is out of memory (OOM) or busy with a
+/// script (BUSY), and the refusal dooms the transaction. The gateway queues by itself, so it
+/// asks the primary, only when either could apply: the group has a maxmemory, or a script
+/// sent through this gateway runs long. Cluster-mode groups are not asked (which node group
+/// runs the transaction is known at EXEC).
+async fn queue_admission(session: &Session, endpoint: &Endpoint, shared: &Shared) -> Option<Reply> {
+    if endpoint.cluster_enabled {
+        return None;
+    }
+    let limited = shared.router.table().groups.get(&endpoint.group_id).is_some_and(|g| {
+        ferrocache_common::parameters::value(&g.parameters, "maxmemory").parse::<u64>().is_ok_and(|m| m > 0)
+    });
+    if !limited && !session.stats.scripts.long_running() {
+        return None;
+    }
+    let probe = Request::Admission(pb::AdmissionRequest {});
+    let (rx, _) = route(shared, &endpoint.group_id, EndpointKind::Primary, None, probe, false, None).await;
+    match tokio::time::timeout_at(deadline(shared, session.now), rx).await {
+        Ok(Ok(Reply::Error(e))) if e.starts_with("OOM") || e.starts_with("BUSY") => Some(Reply::Error(e)),
+        _ => None,
+    }
+}
+
 /// Turns one request into a reply slot; `true` = close after it.
 /// Runs or routes one client command; `spec` is its entry in the command table (None: unknown).
 async fn dispatch(
@@ -1432,7 +1462,13 @@ async fn dispatch(
             return ready(Reply::ok());
         }
         "quit" | "reset" => {}
-        _ if session.tx.in_multi() => return ready(queue(session, endpoint, shared, spec, args)),
+        _ if session.tx.in_multi() => {
+            if let Some(refused) = queue_admission(session, endpoint, shared).await {
+                session.tx.flag();
+                return ready(refused);
+            }
+            return ready(queue(session, endpoint, shared, spec, args));
+        }
         "select" => return ready(select(session, endpoint, &args)),
         "monitor" => return (session.start_monitor(endpoint, shared), false),
         _ => {}
