@@ -198,10 +198,12 @@ async fn busy_scripts_answer_busy_and_script_kill_ends_them() {
     let e = q(&mut c, &["ECHO", "x"]).await.unwrap_err().to_string();
     assert!(e.contains(busy_eval), "{e}");
     assert!(q(&mut c, &["HELLO", "2"]).await.is_ok());
-    // An EXEC refused meanwhile discards its transaction, as Redis's does.
+    // A command queued meanwhile is refused and dooms its transaction; the EXEC is refused
+    // too and discards it, as Redis's is.
     let mut tx = redis_conn(port).await;
     q(&mut tx, &["MULTI"]).await.unwrap();
-    q(&mut tx, &["INCR", "busy:n"]).await.unwrap();
+    let e = q(&mut tx, &["INCR", "busy:n"]).await.unwrap_err().to_string();
+    assert!(e.contains(busy_eval), "{e}");
     let e = q(&mut tx, &["EXEC"]).await.unwrap_err().to_string();
     assert!(e.contains("Transaction discarded because of: BUSY"), "{e}");
     let e = q(&mut c, &["FUNCTION", "KILL"]).await.unwrap_err().to_string();

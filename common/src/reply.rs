@@ -66,6 +66,8 @@ pub mod errors {
     pub const MAX_STRING: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
     pub const INVALID_EXPIRE: &str = "ERR invalid expire time in '{}' command";
     pub const DB_INDEX: &str = "ERR DB index is out of range";
+    /// A write that may grow memory while the node is over maxmemory and can evict nothing.
+    pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
     pub fn wrong_arity(cmd: &str) -> String {
         format!("ERR wrong number of arguments for '{}' command", cmd.to_ascii_lowercase())

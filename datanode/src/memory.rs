@@ -12,7 +12,7 @@ use crate::cmd::DbKey;
 use crate::databases::Databases;
 use crate::keyspace::{idle_ms, lfu_decayed};
 
-pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+pub const OOM: &str = ferrocache_common::reply::errors::OOM;
 
 /// Most keys one command may evict before it gives up (and is refused with OOM).
 pub const MAX_EVICTIONS_PER_COMMAND: usize = 10_000;

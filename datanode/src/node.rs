@@ -209,6 +209,10 @@ pub struct Node {
     pub busy: Arc<crate::script::busy::Busy>,
     /// Commands blocked on this node (BLPOP, XREAD BLOCK, ...): INFO's blocked_clients.
     pub blocked_clients: std::sync::atomic::AtomicUsize,
+    /// Writes that grow memory are refused now (over maxmemory under noeviction), as of the
+    /// last batch or parameter change: sent with every reply batch, so gateways refuse the
+    /// commands clients queue in MULTI meanwhile without asking, as Redis does.
+    out_of_memory: std::sync::atomic::AtomicBool,
 }
 
 /// A command of the batch that blocked: its index, what it waits for, its wake-up and its
@@ -670,7 +674,18 @@ impl Node {
             broker: crate::pubsub::Broker::default(),
             busy,
             blocked_clients: Default::default(),
+            out_of_memory: Default::default(),
         })
+    }
+
+    /// See the field: refused writes as of the last batch or parameter change.
+    pub fn out_of_memory(&self) -> bool {
+        self.out_of_memory.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn note_memory(&self, st: &NodeState) {
+        let refused = st.memory.policy == crate::memory::Policy::NoEviction && st.memory.over_limit(&st.dbs);
+        self.out_of_memory.store(refused, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The node's lock for work off the batch path (topology changes, INFO, snapshots...).
@@ -964,6 +979,7 @@ impl Node {
             }
         }
         let store_seq = if out.is_empty() { st.store_seq } else { self.commit(&mut st, out)? };
+        self.note_memory(&st);
         let acks_needed = match st.durability.mode {
             Mode::Sync if !ran_writes.is_empty() => st.durability.min_replicas_to_ack,
             _ => 0,
@@ -1103,6 +1119,7 @@ impl Node {
             tracing::info!(node = %self.id, ?memory, "memory parameters changed");
             st.memory = memory;
         }
+        self.note_memory(&st);
     }
 
     /// Takes the node group's slots, and those frozen by a resharding, from the coordinators.

@@ -105,8 +105,9 @@ impl Data for DataService {
                 if batch.commands.is_empty() {
                     continue;
                 }
+                let node = host.node(&batch.node_id);
                 let replies = run_batch(&host, batch, &tx, &blocked).await;
-                if !send_replies(&tx, replies).await {
+                if !send_replies(&tx, node.is_some_and(|n| n.out_of_memory()), replies).await {
                     break;
                 }
             }
@@ -125,7 +126,7 @@ const REPLY_BATCH_BYTES: usize = 32 << 20;
 /// Sends `replies` in messages of at most [`REPLY_BATCH_BYTES`] (one reply alone may be
 /// larger); a reply too large for the link at all becomes an error for its client only.
 /// False when the stream is gone.
-async fn send_replies(tx: &Out, replies: Vec<pb::Reply>) -> bool {
+async fn send_replies(tx: &Out, out_of_memory: bool, replies: Vec<pb::Reply>) -> bool {
     use prost::Message;
     let mut batch = Vec::new();
     let mut bytes = 0usize;
@@ -136,7 +137,7 @@ async fn send_replies(tx: &Out, replies: Vec<pb::Reply>) -> bool {
             r = reply(r.id, Reply::error(msg));
         }
         if !batch.is_empty() && bytes + len > REPLY_BATCH_BYTES {
-            if tx.send(Ok(pb::ReplyBatch { replies: std::mem::take(&mut batch) })).await.is_err() {
+            if tx.send(Ok(pb::ReplyBatch { replies: std::mem::take(&mut batch), out_of_memory })).await.is_err() {
                 return false;
             }
             bytes = 0;
@@ -144,7 +145,7 @@ async fn send_replies(tx: &Out, replies: Vec<pb::Reply>) -> bool {
         bytes += len.min(REPLY_BATCH_BYTES);
         batch.push(r);
     }
-    batch.is_empty() || tx.send(Ok(pb::ReplyBatch { replies: batch })).await.is_ok()
+    batch.is_empty() || tx.send(Ok(pb::ReplyBatch { replies: batch, out_of_memory })).await.is_ok()
 }
 
 fn reply(id: u64, r: Reply) -> pb::Reply {
@@ -220,14 +221,15 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
             let script_on = batch.split_off(at);
             let before = std::mem::replace(&mut batch, script_on);
             let replies = finish_batch(host, before, tx, blocked, None).await;
-            send_replies(tx, replies).await;
+            send_replies(tx, batch.node.out_of_memory(), replies).await;
         }
         let rest = batch.split_off(1);
         let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
         let (host, tx, blocked) = (host.clone(), tx.clone(), blocked.clone());
         tokio::spawn(async move {
+            let node = batch.node.clone();
             let replies = finish_batch(&host, batch, &tx, &blocked, Some(locked_tx)).await;
-            send_replies(&tx, replies).await;
+            send_replies(&tx, node.out_of_memory(), replies).await;
         });
         let _ = locked_rx.await;
         batch = rest;
@@ -345,7 +347,7 @@ async fn finish_batch(
             let timeout = Duration::from_millis(host.config.sync_ack_timeout_ms);
             tokio::spawn(async move {
                 let replies = finish_sync(&node, applied, ids, timeout).await;
-                send_replies(&tx, replies).await;
+                send_replies(&tx, node.out_of_memory(), replies).await;
             });
             Vec::new()
         }
@@ -361,7 +363,7 @@ async fn finish_batch(
                     Ok(()) => ids.into_iter().zip(applied.replies).map(|(id, r)| reply(id, r)).collect(),
                     Err(msg) => ids.into_iter().map(|id| reply(id, Reply::error(msg.clone()))).collect(),
                 };
-                send_replies(&tx, replies).await;
+                send_replies(&tx, node.out_of_memory(), replies).await;
             });
             Vec::new()
         }
@@ -417,16 +419,10 @@ fn answer(
     let Some(request) = request else { return Some(Reply::error("ERR empty request")) };
     Some(match request {
         R::Info(_) => Reply::Bulk(crate::info::node_info(node).into()),
-        R::Admission(_) => node.with_state(|st| {
-            // Only noeviction refuses outright; under another policy EXEC's writes evict
-            // (and EXEC is refused whole if that cannot make room).
-            let refused = st.memory.policy == crate::memory::Policy::NoEviction && st.memory.over_limit(&st.dbs);
-            if refused {
-                Reply::error(crate::memory::OOM)
-            } else {
-                Reply::ok()
-            }
-        }),
+        // Only noeviction refuses outright; under another policy EXEC's writes evict (and
+        // EXEC is refused whole if that cannot make room).
+        R::Admission(_) if node.out_of_memory() => Reply::error(crate::memory::OOM),
+        R::Admission(_) => Reply::ok(),
         R::ResetStat(_) => {
             node.with_state(|st| st.stats = Default::default());
             Reply::ok()
@@ -438,7 +434,7 @@ fn answer(
             let (node, host, tx) = (node.clone(), host.clone(), tx.clone());
             tokio::spawn(async move {
                 let r = parameters_applied(&node, &host, &p.parameters).await;
-                send_replies(&tx, vec![reply(id, r)]).await;
+                send_replies(&tx, node.out_of_memory(), vec![reply(id, r)]).await;
             });
             return None;
         }
@@ -463,7 +459,7 @@ fn answer(
                 let replicas = wait_for_replicas(&node, target, needed, timeout);
                 let (local, replicas) = tokio::join!(local, replicas);
                 let r = Reply::Array(vec![local, Reply::Integer(replicas as i64)]);
-                send_replies(&tx, vec![reply(id, r)]).await;
+                send_replies(&tx, node.out_of_memory(), vec![reply(id, r)]).await;
             });
             return None;
         }
@@ -477,7 +473,7 @@ fn answer(
             let target = node.offset();
             tokio::spawn(async move {
                 let n = wait_for_replicas(&node, target, needed, timeout).await;
-                send_replies(&tx, vec![reply(id, Reply::Integer(n as i64))]).await;
+                send_replies(&tx, node.out_of_memory(), vec![reply(id, Reply::Integer(n as i64))]).await;
             });
             return None;
         }
@@ -646,7 +642,7 @@ impl Waiter {
             }
         };
         blocked.lock().remove(&self.id);
-        send_replies(&tx, vec![reply]).await;
+        send_replies(&tx, self.node.out_of_memory(), vec![reply]).await;
     }
 }
 

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,6 +55,8 @@ pub struct NodeLink {
     pub address: String,
     tx: mpsc::Sender<Pending>,
     cancel: CancellationToken,
+    /// The node refused writes that grow memory as of its last reply batch.
+    out_of_memory: Arc<AtomicBool>,
 }
 
 type Inflight = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>, BuildHasherDefault<IdHasher>>>>;
@@ -83,10 +86,22 @@ impl Hasher for IdHasher {
 impl NodeLink {
     pub fn spawn(node_id: String, address: String, cancel: CancellationToken) -> Arc<NodeLink> {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let link =
-            Arc::new(NodeLink { node_id: node_id.clone(), address: address.clone(), tx, cancel: cancel.clone() });
-        tokio::spawn(run(node_id, address, rx, cancel));
+        let out_of_memory = Arc::new(AtomicBool::new(false));
+        let link = Arc::new(NodeLink {
+            node_id: node_id.clone(),
+            address: address.clone(),
+            tx,
+            cancel: cancel.clone(),
+            out_of_memory: out_of_memory.clone(),
+        });
+        tokio::spawn(run(node_id, address, rx, cancel, out_of_memory));
         link
+    }
+
+    /// Whether the node refused writes that grow memory (over maxmemory under noeviction)
+    /// when it sent its last replies.
+    pub fn out_of_memory(&self) -> bool {
+        self.out_of_memory.load(Ordering::Relaxed)
     }
 
     /// Queues a command; waits only while the queue is full (backpressure).
@@ -115,7 +130,13 @@ impl NodeLink {
     }
 }
 
-async fn run(node_id: String, address: String, mut rx: mpsc::Receiver<Pending>, cancel: CancellationToken) {
+async fn run(
+    node_id: String,
+    address: String,
+    mut rx: mpsc::Receiver<Pending>,
+    cancel: CancellationToken,
+    out_of_memory: Arc<AtomicBool>,
+) {
     let mut next_id = 1u64;
     while !cancel.is_cancelled() {
         // Connect only when there is something to send.
@@ -136,7 +157,7 @@ async fn run(node_id: String, address: String, mut rx: mpsc::Receiver<Pending>, 
             }
         };
         let inflight: Inflight = Arc::new(Mutex::new(HashMap::default()));
-        let reason = session(&node_id, client, first, &mut rx, &inflight, &mut next_id, &cancel).await;
+        let reason = session(&node_id, client, first, &mut rx, &inflight, &mut next_id, &cancel, &out_of_memory).await;
         tracing::info!(node = %node_id, %address, "data stream ended: {reason}");
         let msg = format!("{CONNECTION_LOST}{node_id} lost; the command may or may not have run");
         for (_, tx) in inflight.lock().drain() {
@@ -179,6 +200,7 @@ async fn open_channel(
         .max_encoding_message_size(MAX_MESSAGE))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn session(
     node_id: &str,
     mut client: DataClient<ferrocache_common::credentials::Channel>,
@@ -187,6 +209,7 @@ async fn session(
     inflight: &Inflight,
     next_id: &mut u64,
     cancel: &CancellationToken,
+    out_of_memory: &Arc<AtomicBool>,
 ) -> String {
     let (batch_tx, batch_rx) = mpsc::channel::<pb::CommandBatch>(BATCHES_IN_FLIGHT);
     let mut carry = Some(first);
@@ -200,10 +223,13 @@ async fn session(
         Err(_) => return format!("open failed: no answer within {CONNECT_TIMEOUT:?}"),
     };
     let reader_inflight = inflight.clone();
+    let reader_memory = out_of_memory.clone();
     let reader = async move {
         loop {
             match replies.message().await {
                 Ok(Some(batch)) => {
+                    // Before the replies: a client answered now sees the node's state.
+                    reader_memory.store(batch.out_of_memory, Ordering::Relaxed);
                     let mut map = reader_inflight.lock();
                     for r in batch.replies {
                         if let Some(tx) = map.remove(&r.id) {

@@ -382,6 +382,11 @@ impl Router {
         link
     }
 
+    /// Whether the node refused writes that grow memory when it last replied here.
+    pub fn out_of_memory(&self, target: &Target) -> bool {
+        self.link(target).out_of_memory()
+    }
+
     /// Sends a command to its node; the reply arrives on the returned receiver. `slot` is
     /// the slot of every key it has (None: it has none).
     pub async fn send(&self, target: Target, slot: Option<u16>, request: Request) -> oneshot::Receiver<Reply> {

@@ -548,7 +548,7 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
             return Reply::error(ferrocache_common::reply::errors::READONLY);
         }
         if limits.oom && command.may_grow() {
-            return Reply::error("OOM command not allowed when used memory > 'maxmemory'.");
+            return Reply::error(crate::memory::OOM);
         }
     }
     if let Some(slots) = limits.slots {

@@ -1291,17 +1291,17 @@ async fn busy_probe(session: &Session, endpoint: &Endpoint, shared: &Shared) -> 
 
 /// Redis refuses a command queued in MULTI while it is out of memory (OOM) or busy with a
 /// script (BUSY), and the refusal dooms the transaction. The gateway queues by itself, so it
-/// asks the primary, only when either could apply: the group has a maxmemory, or a script
-/// sent through this gateway runs long. Cluster-mode groups are not asked (which node group
-/// runs the transaction is known at EXEC).
+/// asks the primary, but only when either could apply: the primary's last reply batch said
+/// it was out of memory (each says), or a script sent through this gateway runs long; in
+/// the common case queueing costs no round trip. Cluster-mode groups are not asked (which
+/// node group runs the transaction is known at EXEC, where the node refuses an EXEC that
+/// would grow memory).
 async fn queue_admission(session: &Session, endpoint: &Endpoint, shared: &Shared) -> Option<Reply> {
     if endpoint.cluster_enabled {
         return None;
     }
-    let limited = shared.router.table().groups.get(&endpoint.group_id).is_some_and(|g| {
-        ferrocache_common::parameters::value(&g.parameters, "maxmemory").parse::<u64>().is_ok_and(|m| m > 0)
-    });
-    if !limited && !session.stats.scripts.long_running() {
+    let target = shared.router.target(&endpoint.group_id, EndpointKind::Primary, None).ok()?;
+    if !shared.router.out_of_memory(&target) && !session.stats.scripts.long_running() {
         return None;
     }
     let probe = Request::Admission(pb::AdmissionRequest {});
