@@ -140,6 +140,18 @@ async fn transactions_follow_redis() {
     assert_eq!(q(&mut c, &["EXEC"]).await.unwrap(), Value::Array(vec![Value::SimpleString("PONG".into())]));
     q(&mut other, &["SELECT", "0"]).await.unwrap();
 
+    // CONFIG queued in MULTI is answered when queued: GET as of then, a bad SET its error
+    // inside EXEC's reply (as Redis), a SET of the value in force OK.
+    q(&mut c, &["MULTI"]).await.unwrap();
+    q(&mut c, &["CONFIG", "SET", "maxmemory", "bla"]).await.unwrap();
+    let e = q(&mut c, &["EXEC"]).await.unwrap_err().to_string();
+    assert!(e.contains("CONFIG SET failed (possibly related to argument 'maxmemory')"), "{e}");
+    q(&mut c, &["MULTI"]).await.unwrap();
+    q(&mut c, &["CONFIG", "GET", "maxmemory"]).await.unwrap();
+    q(&mut c, &["CONFIG", "SET", "maxmemory", "0"]).await.unwrap();
+    let got = format!("{:?}", q(&mut c, &["EXEC"]).await.unwrap());
+    assert!(got.contains("maxmemory") && got.ends_with("ok])"), "{got}");
+
     // SMOVE of a member the destination already holds changes only the source.
     q(&mut c, &["SADD", "src", "a", "b"]).await.unwrap();
     q(&mut c, &["SADD", "dst", "a"]).await.unwrap();

@@ -88,12 +88,11 @@ fn check(current: &BTreeMap<String, String>, pairs: &[Bytes]) -> Result<Vec<(Str
     Ok(out)
 }
 
-/// CONFIG SET name value [name value ...]. A gateway setting CONFIG GET shows (maxclients,
-/// port, bind) may be set to the value it has, as tools that write back what they read do;
-/// another value is refused (the gateway's command line decides it).
-pub async fn set(shared: &Shared, group: &str, port: u16, pairs: &[Bytes]) -> Reply {
+/// What CONFIG SET would send the coordinators (None: every value is already in force), or
+/// the error it answers.
+fn validate(shared: &Shared, group: &str, port: u16, pairs: &[Bytes]) -> Result<Option<Vec<(String, String)>>, Reply> {
     if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
-        return Reply::error("ERR wrong number of arguments for 'config|set' command");
+        return Err(Reply::error("ERR wrong number of arguments for 'config|set' command"));
     }
     let owned = gateway_owned(shared, port);
     let mut rest = Vec::with_capacity(pairs.len());
@@ -107,23 +106,50 @@ pub async fn set(shared: &Shared, group: &str, port: u16, pairs: &[Bytes]) -> Re
                     "bind" => "set by the gateway's --bind",
                     _ => "set by the gateway's --maxclients",
                 };
-                return Reply::error(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
+                return Err(Reply::error(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+                )));
             }
             None => rest.extend_from_slice(pair),
         }
     }
     if rest.is_empty() {
-        return Reply::ok();
+        return Ok(None);
     }
-    let pairs = &rest[..];
     let current = group_parameters(shared, group);
-    let values = match check(&current, pairs) {
-        Ok(v) => v,
+    let values = check(&current, &rest)?;
+    if values.iter().all(|(k, v)| parameters::value(&current, k) == v) {
+        return Ok(None);
+    }
+    Ok(Some(values))
+}
+
+/// CONFIG queued in MULTI, answered when it is queued: settings change through the
+/// coordinators, which a transaction cannot hold. GET answers as of then, a SET that would
+/// fail its error (Redis's answer inside EXEC), one that would change nothing OK; a SET that
+/// would change something and RESETSTAT are refused.
+pub fn queued(shared: &Shared, group: &str, port: u16, args: &[Bytes]) -> Reply {
+    match parse(args) {
+        ConfigCommand::Get(patterns) => get(shared, group, port, patterns),
+        ConfigCommand::Set(pairs) => match validate(shared, group, port, pairs) {
+            Ok(None) => Reply::ok(),
+            Ok(Some(_)) => Reply::error("ERR CONFIG SET is not served inside MULTI"),
+            Err(e) => e,
+        },
+        ConfigCommand::ResetStat => Reply::error("ERR CONFIG RESETSTAT is not served inside MULTI"),
+        ConfigCommand::Answer(r) => r,
+    }
+}
+
+/// CONFIG SET name value [name value ...]. A gateway setting CONFIG GET shows (maxclients,
+/// port, bind) may be set to the value it has, as tools that write back what they read do;
+/// another value is refused (the gateway's command line decides it).
+pub async fn set(shared: &Shared, group: &str, port: u16, pairs: &[Bytes]) -> Reply {
+    let values = match validate(shared, group, port, pairs) {
+        Ok(Some(values)) => values,
+        Ok(None) => return Reply::ok(),
         Err(e) => return e,
     };
-    if values.iter().all(|(k, v)| parameters::value(&current, k) == v) {
-        return Reply::ok();
-    }
     let request = admin::ModifyReplicationGroupRequest {
         replication_group_id: group.to_string(),
         parameter_name_values: values

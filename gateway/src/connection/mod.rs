@@ -1055,6 +1055,9 @@ fn queue(
         // The node runs it in its place: the commands after it use the database it selects.
         Route::Gateway if spec.name == "select" && !endpoint.cluster_enabled => Queued::Remote(args),
         Route::Gateway if spec.name == "select" => Queued::Local(select(session, endpoint, &args)),
+        Route::Gateway if spec.name == "config" => {
+            Queued::Local(crate::config_command::queued(shared, &endpoint.group_id, endpoint.port, &args))
+        }
         Route::Gateway => match local::handle(session, spec, &args) {
             Local::Reply(r) | Local::Close(r) => Queued::Local(r),
             Local::Info(sections) => {
