@@ -1278,16 +1278,23 @@ async fn watch(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>,
 
 /// While a script this gateway sent has been running for a while, a command the gateway
 /// answers itself asks the primary first, as Redis makes it wait for the script: the node
-/// holds a PING up to busy-reply-threshold and then answers BUSY (returned here), or runs it
-/// once the script is done (None: answer as usual).
+/// holds the question up to busy-reply-threshold and then answers BUSY (returned here), or
+/// answers once the script is done (None: answer as usual).
 async fn busy_probe(session: &Session, endpoint: &Endpoint, shared: &Shared) -> Option<Reply> {
     if !session.stats.scripts.long_running() {
         return None;
     }
-    let ping = crate::request::classify(command::lookup(b"PING")?, vec![Bytes::from_static(b"PING")], 0).ok()?;
-    let (rx, _) = route(shared, &endpoint.group_id, EndpointKind::Primary, None, ping, false, None).await;
+    admission(session, endpoint, shared, &["BUSY"]).await
+}
+
+/// Asks the primary whether it would take a command now (the node holds the question up to
+/// busy-reply-threshold while a script runs): its refusal when that begins with one of
+/// `codes`, else None (answered OK, or unreachable: the command goes on as usual).
+async fn admission(session: &Session, endpoint: &Endpoint, shared: &Shared, codes: &[&str]) -> Option<Reply> {
+    let probe = Request::Admission(pb::AdmissionRequest {});
+    let (rx, _) = route(shared, &endpoint.group_id, EndpointKind::Primary, None, probe, false, None).await;
     match tokio::time::timeout_at(deadline(shared, session.now), rx).await {
-        Ok(Ok(Reply::Error(e))) if e.starts_with("BUSY") => Some(Reply::Error(e)),
+        Ok(Ok(Reply::Error(e))) if codes.iter().any(|c| e.starts_with(c)) => Some(Reply::Error(e)),
         _ => None,
     }
 }
@@ -1307,12 +1314,7 @@ async fn queue_admission(session: &Session, endpoint: &Endpoint, shared: &Shared
     if !shared.router.out_of_memory(&target) && !session.stats.scripts.long_running() {
         return None;
     }
-    let probe = Request::Admission(pb::AdmissionRequest {});
-    let (rx, _) = route(shared, &endpoint.group_id, EndpointKind::Primary, None, probe, false, None).await;
-    match tokio::time::timeout_at(deadline(shared, session.now), rx).await {
-        Ok(Ok(Reply::Error(e))) if e.starts_with("OOM") || e.starts_with("BUSY") => Some(Reply::Error(e)),
-        _ => None,
-    }
+    admission(session, endpoint, shared, &["OOM", "BUSY"]).await
 }
 
 /// Turns one request into a reply slot; `true` = close after it.
