@@ -5,8 +5,11 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
   echo "installing redis-server and redis-tools (Debian)..." >&2
   apt-get update -qq >/dev/null && apt-get install -y -qq redis-server redis-tools >/dev/null
 fi
-cargo build --release -q -p ferrocache
-BIN=target/release/ferrocache
+# FERROCACHE_BIN: measure that binary instead (A/B runs of an older build).
+if [ -z "${FERROCACHE_BIN:-}" ]; then
+  cargo build --release -q -p ferrocache
+fi
+BIN=${FERROCACHE_BIN:-target/release/ferrocache}
 
 free_run() { # a base port with $1 free consecutive ports
   python3 - "$1" <<'PY'

@@ -185,7 +185,17 @@ pub(super) async fn cluster_data(
         Err(answer) => return answer,
     };
     let (rx, retry) =
-        route(shared, &group, kind, slot, request, is_write, (!spec.is_wait()).then_some(session.now)).await;
+        route(
+            shared,
+            &mut session.routes,
+            &group,
+            kind,
+            slot,
+            request,
+            is_write,
+            (!spec.is_wait()).then_some(session.now),
+        )
+        .await;
     Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry }))
 }
 

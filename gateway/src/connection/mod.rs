@@ -31,7 +31,7 @@ use crate::pubsub::{self, ClientSubs};
 use crate::request::Request;
 use crate::resp::{self, Limits};
 use crate::retry;
-use crate::router::EndpointKind;
+use crate::router::{EndpointKind, RouteCache};
 use crate::transaction::{self, Multi, Queued, TxState};
 use crate::{info, Shared};
 
@@ -121,6 +121,8 @@ pub struct Session {
     /// When the commands being dispatched were read: their statistics, deadlines and retry
     /// windows count from it (one clock read per read, not several per command).
     now: Instant,
+    /// Where the previous command went (reused while the routes stay the same).
+    routes: RouteCache,
 }
 
 /// CLIENT REPLY's modes.
@@ -321,6 +323,7 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         tracking: None,
         caching: Default::default(),
         now: Instant::now(),
+        routes: RouteCache::default(),
     };
     session.logout();
     if let Err(e) = run(rd, wr, &mut session, &endpoint, &shared, cancel).await {
@@ -897,7 +900,7 @@ async fn config(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>
             session.stats.reset();
             let request = Request::ResetStat(pb::ResetStatRequest {});
             let (rx, retry) =
-                route(shared, &endpoint.group_id, EndpointKind::Primary, None, request, false, Some(session.now)).await;
+                route(shared, &mut session.routes, &endpoint.group_id, EndpointKind::Primary, None, request, false, Some(session.now)).await;
             Slot::Waiting(Box::new(Waiting {
                 rx,
                 mapper: None,
@@ -990,8 +993,10 @@ fn unknown_command(args: &[Bytes]) -> Reply {
 /// Sends a command to the node that serves `slot`, with what it takes to re-send it during a
 /// failover (`retry_from`: when its retry window starts; None: never re-sent); a routing
 /// error is answered at once (and retried only when a failover may cure it).
+#[allow(clippy::too_many_arguments)]
 async fn route(
     shared: &Shared,
+    routes: &mut RouteCache,
     group: &str,
     kind: EndpointKind,
     slot: Option<u16>,
@@ -1009,13 +1014,13 @@ async fn route(
         version: 0,
         until: tokio::time::Instant::from_std(from) + window,
     });
-    let rx = match shared.router.target(group, kind, slot) {
-        Ok(target) => {
+    let rx = match shared.router.route(routes, group, kind, slot) {
+        Ok(routed) => {
             if let Some(r) = retry.as_mut() {
-                r.version = target.version;
-                r.readonly = target.readonly;
+                r.version = routed.version;
+                r.readonly = routed.readonly;
             }
-            shared.router.send(target, slot, request).await
+            routed.send(slot, request).await
         }
         Err(e) => {
             if !e.is_transient() {
@@ -1198,7 +1203,8 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
         no_touch: session.no_touch,
         writer: session.writer_token(),
     });
-    let (rx, retry) = route(shared, &endpoint.group_id, kind, slot, request, is_write, Some(session.now)).await;
+    let (rx, retry) =
+        route(shared, &mut session.routes, &endpoint.group_id, kind, slot, request, is_write, Some(session.now)).await;
     let mut waiting = Waiting { rx, mapper: None, proto, deadline: Some(deadline(shared, session.now)), retry };
     if selects.is_empty() {
         waiting.mapper = Some(Box::new(merge));
@@ -1292,7 +1298,8 @@ async fn busy_probe(session: &Session, endpoint: &Endpoint, shared: &Shared) -> 
 /// `codes`, else None (answered OK, or unreachable: the command goes on as usual).
 async fn admission(session: &Session, endpoint: &Endpoint, shared: &Shared, codes: &[&str]) -> Option<Reply> {
     let probe = Request::Admission(pb::AdmissionRequest {});
-    let (rx, _) = route(shared, &endpoint.group_id, EndpointKind::Primary, None, probe, false, None).await;
+    let mut routes = RouteCache::default();
+    let (rx, _) = route(shared, &mut routes, &endpoint.group_id, EndpointKind::Primary, None, probe, false, None).await;
     match tokio::time::timeout_at(deadline(shared, session.now), rx).await {
         Ok(Ok(Reply::Error(e))) if codes.iter().any(|c| e.starts_with(c)) => Some(Reply::Error(e)),
         _ => None,
@@ -1595,7 +1602,8 @@ async fn dispatch(
                 d.writer = session.writer_token();
             }
             let (rx, retry) =
-                route(shared, &endpoint.group_id, kind, slot, request, once, (!wait).then_some(session.now)).await;
+                route(shared, &mut session.routes, &endpoint.group_id, kind, slot, request, once, (!wait).then_some(session.now))
+                    .await;
             (Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry })), false)
         }
     }
