@@ -185,6 +185,12 @@ impl Databases {
         self.dbs.iter().map(Keyspace::approx_bytes).sum()
     }
 
+    /// INFO's used_memory, which maxmemory is compared with: the data and the indexes
+    /// holding it.
+    pub fn used_memory(&self) -> usize {
+        self.dbs.iter().map(|ks| ks.approx_bytes() + ks.index_bytes()).sum()
+    }
+
     pub fn keys_with_expiry(&self) -> usize {
         self.dbs.iter().map(Keyspace::keys_with_expiry).sum()
     }

@@ -19,7 +19,7 @@ pub fn node_info(node: &Node) -> String {
         // The datanode process's: where the node's commands run.
         s.push_str("# CPU\r\n");
         s.push_str(&cpu);
-        let bytes = st.dbs.approx_bytes();
+        let bytes = st.used_memory();
         st.stats.used_memory_peak = st.stats.used_memory_peak.max(bytes);
         let peak = st.stats.used_memory_peak;
         s.push_str("# Memory\r\n");
@@ -32,6 +32,12 @@ pub fn node_info(node: &Node) -> String {
             "used_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\n",
             human(peak),
             if peak == 0 { 100.0 } else { bytes as f64 * 100.0 / peak as f64 }
+        ));
+        let (backlog, dataset) = (st.backlog.bytes(), st.dbs.approx_bytes());
+        let overhead = bytes.saturating_sub(dataset);
+        s.push_str(&format!(
+            "used_memory_overhead:{overhead}\r\nused_memory_startup:0\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\n",
+            if bytes == 0 { 0.0 } else { dataset as f64 * 100.0 / bytes as f64 }
         ));
         s.push_str(&format!("total_system_memory:{system}\r\ntotal_system_memory_human:{}\r\n", human(system as usize)));
         let lua = st.scripts.lua_memory();
@@ -50,7 +56,10 @@ pub fn node_info(node: &Node) -> String {
         // No mem_fragmentation_ratio: Redis's divides RSS by what its allocator handed out;
         // used_memory here is an estimate of the data alone, so the ratio would mislead
         // (and trip fragmentation alerts) on any small keyspace.
+        s.push_str(&format!("mem_not_counted_for_evict:{backlog}\r\nmem_replication_backlog:{backlog}\r\n"));
         s.push_str(&format!("mem_allocator:{}\r\n", ferrocache_allocator::name()));
+        let (pending, freed) = crate::lazyfree::counts();
+        s.push_str(&format!("lazyfree_pending_objects:{pending}\r\nlazyfreed_objects:{freed}\r\n"));
         s.push_str("# Persistence\r\n");
         let base = node.storage();
         // The log is Redis's AOF, a compaction its rewrite and the base it writes its RDB

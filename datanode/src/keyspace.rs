@@ -262,6 +262,12 @@ impl Keyspace {
         self.used
     }
 
+    /// Bytes of the per-slot index itself (a table head per hash slot once the database
+    /// has held a key): counted in used_memory as Redis counts its dicts' own overhead.
+    pub fn index_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<SlotTable>()
+    }
+
     fn size_of(key: &[u8], value: &Value) -> u32 {
         let key_bytes = if key.len() > crate::slot_table::INLINE_KEY { key.len() + 16 } else { 0 };
         (key_bytes + value.approx_size() + KEY_OVERHEAD).min(u32::MAX as usize) as u32

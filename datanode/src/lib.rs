@@ -19,6 +19,7 @@ pub mod hll;
 pub mod host;
 pub mod info;
 pub mod keyspace;
+pub mod lazyfree;
 pub mod long_double;
 pub mod memory;
 pub mod metrics;

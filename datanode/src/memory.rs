@@ -151,7 +151,7 @@ impl MemoryPolicy {
 
     /// Over maxmemory, counting every database (as Redis does).
     pub fn over_limit(&self, dbs: &Databases) -> bool {
-        self.maxmemory > 0 && dbs.approx_bytes() as u64 > self.maxmemory
+        self.maxmemory > 0 && dbs.used_memory() as u64 > self.maxmemory
     }
 }
 

@@ -14,14 +14,7 @@ pub fn render(host: &Host) -> String {
     for n in nodes {
         // A node whose lock a script holds is left out of this scrape rather than waited for.
         let Some((items, bytes, primary, offset, stats, in_sync)) = n.try_with_state(|st| {
-            (
-                st.dbs.len(),
-                st.dbs.approx_bytes(),
-                matches!(st.role, Role::Primary),
-                st.position.offset,
-                st.stats,
-                st.in_sync,
-            )
+            (st.dbs.len(), st.used_memory(), matches!(st.role, Role::Primary), st.position.offset, st.stats, st.in_sync)
         }) else {
             continue;
         };
@@ -33,7 +26,7 @@ pub fn render(host: &Host) -> String {
         p.gauge("ferrocache_curr_items", "Keys held (CurrItems).", &labels, items as f64);
         p.gauge(
             "ferrocache_bytes_used_for_cache",
-            "Approximate bytes of keys and values (BytesUsedForCache).",
+            "Approximate bytes of keys, values and their indexes (BytesUsedForCache; INFO used_memory).",
             &labels,
             bytes as f64,
         );

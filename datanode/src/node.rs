@@ -130,7 +130,13 @@ pub struct Stats {
 }
 
 impl NodeState {
-    /// Whether commands must be checked against the owned and frozen slots.
+    /// INFO's used_memory: the keyspaces (data and indexes) and the replication backlog.
+    /// maxmemory is compared with it less the backlog (`mem_not_counted_for_evict`): a
+    /// backlog that fills up to its size must not evict keys to make room for itself.
+    pub fn used_memory(&self) -> usize {
+        self.dbs.used_memory() + self.backlog.bytes()
+    }
+
     /// Is the backlog kept? As in Redis: by replicas (they may be promoted, and the others
     /// then resume from them) and by primaries once a replica has streamed from them; a
     /// primary that never had one spends no memory on it.
@@ -1239,7 +1245,7 @@ impl Node {
     /// sequence number (durable once the writer has stored a state at least that new).
     pub(crate) fn commit(&self, st: &mut NodeState, out: WriteSet) -> Result<u64, StoreError> {
         st.stats.expired_keys += out.expired;
-        st.stats.used_memory_peak = st.stats.used_memory_peak.max(st.dbs.approx_bytes());
+        st.stats.used_memory_peak = st.stats.used_memory_peak.max(st.used_memory());
         let mut counted = HashSet::with_capacity(out.dirty.len());
         for dirty in &out.dirty {
             if counted.insert(dirty) {

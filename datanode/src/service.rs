@@ -425,6 +425,7 @@ fn answer(
         R::Admission(_) => Reply::ok(),
         R::ResetStat(_) => {
             node.with_state(|st| st.stats = Default::default());
+            crate::lazyfree::reset_stats();
             Reply::ok()
         }
         R::Publish(p) => Reply::Integer(node.broker.publish(&p.channel, &p.message, p.shard)),

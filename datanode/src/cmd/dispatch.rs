@@ -228,7 +228,7 @@ fn action(name: &str) -> (Action, Rule) {
         "restore" => run(keys::restore, OrDel(GENERIC, "restore")),
         "restore-asking" => run(keys::restore, OrDel(GENERIC, "restore")),
         "del" => run(keys::del, Each(GENERIC, "del")),
-        "unlink" => run(keys::del, Each(GENERIC, "del")),
+        "unlink" => run(keys::unlink, Each(GENERIC, "del")),
         "exists" => run(|c, a| keys::exists(c, a, false), Quiet),
         "touch" => run(|c, a| keys::exists(c, a, true), Quiet),
         "expire" => run(|c, a| keys::expire(c, a, 1000, false), OrDel(GENERIC, "expire")),

@@ -14,9 +14,19 @@ use crate::value::Value;
 const DEL: Bytes = Bytes::from_static(b"DEL");
 
 pub(super) fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    remove(ctx, args, false)
+}
+
+/// UNLINK: DEL, with big values freed in the background (Redis's lazyfree).
+pub(super) fn unlink(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    remove(ctx, args, true)
+}
+
+fn remove(ctx: &mut Ctx<'_>, args: &[Bytes], lazily: bool) -> CmdResult {
     let mut deleted = vec![DEL];
     for key in &args[1..] {
-        if ctx.delete(key) {
+        let gone = if lazily { ctx.unlink(key) } else { ctx.delete(key) };
+        if gone {
             deleted.push(key.clone());
         }
     }

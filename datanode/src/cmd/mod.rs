@@ -292,6 +292,15 @@ impl<'a> Ctx<'a> {
         live
     }
 
+    /// [`Ctx::delete`] for UNLINK: a big value is freed off the node's lock.
+    fn unlink(&mut self, key: &[u8]) -> bool {
+        let live = self.exists(key);
+        if let Some(old) = self.ks.remove(key) {
+            crate::lazyfree::free_value(old.value);
+        }
+        live
+    }
+
     /// Deletes every key whose expiry has passed (primary only); at most `limit` per call.
     pub fn expire_cycle(&mut self, limit: usize) -> usize {
         let keys = self.ks.expired_keys(self.now, limit);

@@ -7,19 +7,29 @@ use ferrocache_common::Reply;
 use super::args::{eq_ignore_case, parse_i64, syntax_error};
 use super::{CmdResult, Ctx};
 
-/// FLUSHALL (`all`) or FLUSHDB [ASYNC|SYNC]. Both modes free at once: the keyspace's memory
-/// is released after the node lock in either case.
+/// FLUSHALL (`all`) or FLUSHDB [ASYNC|SYNC]. ASYNC hands the emptied databases to the
+/// lazyfree thread (the node answers at once, its memory goes down a little later); SYNC,
+/// and no option (Redis's `lazyfree-lazy-user-flush no`), free them before the reply.
 pub(super) fn flush(ctx: &mut Ctx<'_>, args: &[Bytes], all: bool) -> CmdResult {
-    match &args[1..] {
-        [] => {}
-        [mode] if eq_ignore_case(mode, "ASYNC") || eq_ignore_case(mode, "SYNC") => {}
+    let lazy = match &args[1..] {
+        [] => false,
+        [mode] if eq_ignore_case(mode, "ASYNC") => true,
+        [mode] if eq_ignore_case(mode, "SYNC") => false,
         _ => return Err(syntax_error()),
-    }
-    ctx.ks.clear();
+    };
+    let empty = |ks: &mut crate::keyspace::Keyspace| {
+        if lazy && !ks.is_empty() {
+            let keys = ks.len() as u64;
+            crate::lazyfree::free_later(Box::new(std::mem::take(ks)), keys);
+        } else {
+            ks.clear();
+        }
+    };
+    empty(ctx.ks);
     ctx.out.emptied.push(ctx.db);
     if all {
         for (db, ks) in ctx.others.iter_mut() {
-            ks.clear();
+            empty(ks);
             ctx.out.emptied.push(db);
         }
     }

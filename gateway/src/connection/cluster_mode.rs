@@ -184,18 +184,17 @@ pub(super) async fn cluster_data(
         Ok(r) => r,
         Err(answer) => return answer,
     };
-    let (rx, retry) =
-        route(
-            shared,
-            &mut session.routes,
-            &group,
-            kind,
-            slot,
-            request,
-            is_write,
-            (!spec.is_wait()).then_some(session.now),
-        )
-        .await;
+    let (rx, retry) = route(
+        shared,
+        &mut session.routes,
+        &group,
+        kind,
+        slot,
+        request,
+        is_write,
+        (!spec.is_wait()).then_some(session.now),
+    )
+    .await;
     Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry }))
 }
 

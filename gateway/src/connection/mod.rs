@@ -899,8 +899,17 @@ async fn config(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>
         ConfigCommand::ResetStat => {
             session.stats.reset();
             let request = Request::ResetStat(pb::ResetStatRequest {});
-            let (rx, retry) =
-                route(shared, &mut session.routes, &endpoint.group_id, EndpointKind::Primary, None, request, false, Some(session.now)).await;
+            let (rx, retry) = route(
+                shared,
+                &mut session.routes,
+                &endpoint.group_id,
+                EndpointKind::Primary,
+                None,
+                request,
+                false,
+                Some(session.now),
+            )
+            .await;
             Slot::Waiting(Box::new(Waiting {
                 rx,
                 mapper: None,
@@ -1601,9 +1610,17 @@ async fn dispatch(
                 d.no_touch = session.no_touch;
                 d.writer = session.writer_token();
             }
-            let (rx, retry) =
-                route(shared, &mut session.routes, &endpoint.group_id, kind, slot, request, once, (!wait).then_some(session.now))
-                    .await;
+            let (rx, retry) = route(
+                shared,
+                &mut session.routes,
+                &endpoint.group_id,
+                kind,
+                slot,
+                request,
+                once,
+                (!wait).then_some(session.now),
+            )
+            .await;
             (Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry })), false)
         }
     }
