@@ -71,19 +71,20 @@ async fn config_and_eviction_follow_redis() {
     assert!(err.to_string().contains("duplicate parameter"), "{err}");
     ok(
         &mut c,
-        &["CONFIG", "SET", "maxmemory", "1mb", "maxmemory-policy", "allkeys-lru", "hash-max-listpack-entries", "64"],
+        &["CONFIG", "SET", "maxmemory", "2mb", "maxmemory-policy", "allkeys-lru", "hash-max-listpack-entries", "64"],
     )
     .await;
     let got: HashMap<String, String> = q(&mut c, &["CONFIG", "GET", "maxmemory", "hash-max-listpack-*"]).await.unwrap();
-    assert_eq!(got.get("maxmemory").map(String::as_str), Some("1048576"));
+    assert_eq!(got.get("maxmemory").map(String::as_str), Some("2097152"));
     assert_eq!(got.get("hash-max-listpack-entries").map(String::as_str), Some("64"));
     let described = cluster.describe("mem").await;
     assert!(described
         .cache_parameters
         .iter()
-        .any(|p| p.parameter_name == "maxmemory" && p.parameter_value == "1048576"));
+        .any(|p| p.parameter_name == "maxmemory" && p.parameter_value == "2097152"));
 
     // allkeys-lru under a write-heavy load: memory stays under the limit, hot keys survive.
+    // (2 MB: the 512 KB slot index of the database counts too, as Redis counts its dicts.)
     tokio::time::sleep(Duration::from_millis(500)).await;
     for i in 0..20 {
         let _: () = q(&mut c, &["SET", &format!("hot{i}"), &"h".repeat(1000)]).await.unwrap();
@@ -96,7 +97,7 @@ async fn config_and_eviction_follow_redis() {
     }
     // As in Redis, eviction runs before each write, so the last write may overshoot by its size.
     let used = counted_memory(&mut c).await;
-    assert!(used > 0 && used <= (1 << 20) + SLACK, "used_memory {used} over maxmemory");
+    assert!(used > 0 && used <= (2 << 20) + SLACK, "used_memory {used} over maxmemory");
     let evicted = info_field(&mut c, "evicted_keys").await;
     assert!(evicted > 3000, "evicted_keys {evicted}");
     let mut hot_left = 0;
@@ -104,7 +105,7 @@ async fn config_and_eviction_follow_redis() {
         hot_left += q::<i64>(&mut c, &["EXISTS", &format!("hot{i}")]).await.unwrap();
     }
     assert!(hot_left >= 15, "LRU kept only {hot_left} of 20 hot keys");
-    assert_eq!(info_field(&mut c, "maxmemory").await, 1 << 20);
+    assert_eq!(info_field(&mut c, "maxmemory").await, 2 << 20);
 
     // Evictions reach the replica as deletions.
     let _: i64 = q(&mut c, &["WAIT", "1", "5000"]).await.unwrap();
@@ -118,7 +119,7 @@ async fn config_and_eviction_follow_redis() {
     assert_eq!(fill(&mut c, "keep:", 300, 1000, None).await, 0);
     assert_eq!(fill(&mut c, "ttl:", 2000, 1000, Some(100_000)).await, 0);
     assert_eq!(q::<i64>(&mut c, &["EXISTS", "keep:0", "keep:299"]).await.unwrap(), 2, "persistent keys kept");
-    assert!(counted_memory(&mut c).await <= (1 << 20) + SLACK);
+    assert!(counted_memory(&mut c).await <= (2 << 20) + SLACK);
 
     // volatile-lru with no key carrying an expiry, and noeviction: Redis's OOM error.
     ok(&mut c, &["FLUSHALL"]).await;

@@ -310,6 +310,29 @@ async fn client_tracking(port: u16, c: &mut support::Conn) {
     let message = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$2\r\nrk\r\n";
     read_until(&mut listener, &mut lgot, message).await;
 
+    // RESP3 with a redirect whose target disconnects: the tracking client is told
+    // `tracking-redir-broken` (its invalidations have nowhere to go), as Redis tells it.
+    let mut gone = connect().await.unwrap();
+    let mut ggot = Vec::new();
+    gone.write_all(b"CLIENT ID\r\n").await.unwrap();
+    read_until(&mut gone, &mut ggot, b"\r\n").await;
+    let gone_id = String::from_utf8_lossy(&ggot[1..ggot.len() - 2]).to_string();
+    let mut orphan = connect().await.unwrap();
+    let mut rgot = Vec::new();
+    let setup = format!("HELLO 3\r\nCLIENT TRACKING ON REDIRECT {gone_id}\r\nGET bk\r\n");
+    orphan.write_all(setup.as_bytes()).await.unwrap();
+    read_until(&mut orphan, &mut rgot, b"+OK\r\n_\r\n").await;
+    gone.write_all(b"QUIT\r\n").await.unwrap();
+    read_until(&mut gone, &mut ggot, b"+OK\r\n").await;
+    drop(gone);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _: () = q(c, &["SET", "bk", "1"]).await.unwrap();
+    read_until(&mut orphan, &mut rgot, format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{gone_id}\r\n").as_bytes())
+        .await;
+    orphan.write_all(b"CLIENT TRACKINGINFO\r\n").await.unwrap();
+    read_until(&mut orphan, &mut rgot, b"*0\r\n").await;
+    assert!(String::from_utf8_lossy(&rgot).contains("broken_redirect"), "{}", String::from_utf8_lossy(&rgot));
+
     // A flush invalidates everything: a null instead of keys.
     let _: () = q(c, &["FLUSHALL"]).await.unwrap();
     read_until(&mut reader, &mut got, b">2\r\n$10\r\ninvalidate\r\n_\r\n").await;

@@ -41,6 +41,28 @@ async fn scripts_are_atomic_replicate_and_survive_a_failover() {
     let n: i64 = incr_by.key("s").arg(2).invoke_async(&mut c).await.unwrap();
     assert_eq!(n, 7);
 
+    // INFO commandstats counts the commands scripts run, as Redis does: a refused one as
+    // rejected, one answering an error as failed.
+    q(&mut c, &["CONFIG", "RESETSTAT"]).await.unwrap();
+    q(&mut c, &["SET", "mykey", "myval"]).await.unwrap();
+    let body = "redis.call('set', KEYS[1], 0) redis.call('expire', KEYS[1], 0) \
+                redis.call('geoadd', KEYS[1], 0, 0, 'bar') \
+                redis.pcall('incr', 'nosuchtype', 'extra') redis.pcall('lpush', KEYS[1], 'x') return 1";
+    assert_eq!(q(&mut c, &["EVAL", body, "1", "mykey"]).await.unwrap(), Value::Int(1));
+    let stats = match q(&mut c, &["INFO", "commandstats"]).await.unwrap() {
+        Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        Value::VerbatimString { text, .. } => text,
+        other => panic!("{other:?}"),
+    };
+    for want in ["cmdstat_eval:calls=1,", "cmdstat_set:calls=2,", "cmdstat_expire:calls=1,", "cmdstat_geoadd:calls=1,"]
+    {
+        assert!(stats.contains(want), "{want} in {stats}");
+    }
+    let lpush = stats.lines().find(|l| l.starts_with("cmdstat_lpush:")).unwrap_or_default();
+    assert!(lpush.ends_with("failed_calls=1"), "{stats}");
+    let incr = stats.lines().find(|l| l.starts_with("cmdstat_incr:")).unwrap_or_default();
+    assert!(incr.contains("calls=0,") && incr.contains("rejected_calls=1,"), "{stats}");
+
     // 1000 INCRs in one script: a concurrent reader sees the counter before or after, never
     // in between.
     let mut watcher = redis_conn(port).await;

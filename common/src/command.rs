@@ -147,6 +147,13 @@ impl CommandSpec {
         self.has(Flag::Write)
     }
 
+    /// Whether this call writes: a container's subcommand decides (FUNCTION LOAD writes,
+    /// FUNCTION LIST does not, and FUNCTION itself is flagged neither way).
+    pub fn call_writes(&self, args: &[impl AsRef<[u8]>]) -> bool {
+        self.is_write()
+            || (self.arity < 0 && crate::subcommands::flags_of(self.name, args).is_some_and(|f| f.contains(&"write")))
+    }
+
     /// A write, or a command that may write or publish (EVAL, PUBLISH: Redis's
     /// `may_replicate`, but not a read such as PFCOUNT that may only cache what it read):
     /// one whose fate is unknown is never sent again.

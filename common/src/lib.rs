@@ -17,6 +17,7 @@ pub mod net;
 pub mod parameters;
 pub mod reply;
 pub mod slot;
+pub mod split_args;
 pub mod subcommands;
 pub mod telemetry;
 pub mod time;

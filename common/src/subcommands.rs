@@ -190,6 +190,13 @@ pub fn check(command: &str, args: &[impl AsRef<[u8]>]) -> Result<Option<&'static
     }
 }
 
+/// The flags of the subcommand a container command's call names (FUNCTION LOAD is `write`
+/// and `denyoom` where FUNCTION itself is neither); None for other commands or an unknown
+/// subcommand. Whether a call writes is decided by these, not by the container's flags.
+pub fn flags_of(command: &str, args: &[impl AsRef<[u8]>]) -> Option<&'static [&'static str]> {
+    check(command, args).ok().flatten().map(|s| s.flags)
+}
+
 fn arity_ok(arity: i32, n: usize) -> bool {
     if arity >= 0 {
         n == arity as usize

@@ -143,6 +143,17 @@ pub fn node_info(node: &Node) -> String {
             let (keys, expires, ttl) = (ks.len(), ks.keys_with_expiry(), ks.avg_ttl(now));
             s.push_str(&format!("db{db}:keys={keys},expires={expires},avg_ttl={ttl}\r\n"));
         }
+        // The commands scripts ran: the gateway adds them to its own commandstats.
+        s.push_str("# Commandstats\r\n");
+        let entries = ferrocache_common::acl::categories::entries();
+        for (&entry, c) in &st.script_calls {
+            let Some(e) = entries.get(entry) else { continue };
+            let per_call = if c.calls > 0 { c.usec as f64 / c.calls as f64 } else { 0.0 };
+            s.push_str(&format!(
+                "cmdstat_{}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+                e.name, c.calls, c.usec, c.rejected, c.failed
+            ));
+        }
         s
     })
 }

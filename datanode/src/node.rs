@@ -112,6 +112,9 @@ pub struct NodeState {
     /// replicates the deletion) as soon as it may write.
     pub purge_pending: bool,
     pub stats: Stats,
+    /// INFO commandstats of the commands scripts ran here, by statistics entry (the
+    /// gateways count every other command themselves).
+    pub script_calls: std::collections::BTreeMap<usize, crate::cmd::CallStats>,
 }
 
 /// INFO stats counters of one node.
@@ -634,6 +637,7 @@ impl Node {
             any_frozen: false,
             purge_pending: false,
             stats: Stats::default(),
+            script_calls: Default::default(),
             memory: crate::memory::MemoryPolicy::default(),
             // Where this run's appends start: the replid may be new, and the position
             // record makes the log self-describing from here on.
@@ -977,6 +981,9 @@ impl Node {
         note_writer(&mut out, writer);
         if notify_flags != 0 {
             self.publish_events(notify_flags, events, &out);
+        }
+        for (entry, call) in out.script_calls.drain(..) {
+            st.script_calls.entry(entry).or_default().add(call);
         }
         if !out.monitor.is_empty() {
             let feed = Bytes::from_static(ferrocache_common::MONITOR_FEED);

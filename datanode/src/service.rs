@@ -424,7 +424,10 @@ fn answer(
         R::Admission(_) if node.out_of_memory() => Reply::error(crate::memory::OOM),
         R::Admission(_) => Reply::ok(),
         R::ResetStat(_) => {
-            node.with_state(|st| st.stats = Default::default());
+            node.with_state(|st| {
+                st.stats = Default::default();
+                st.script_calls.clear();
+            });
             crate::lazyfree::reset_stats();
             Reply::ok()
         }

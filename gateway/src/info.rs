@@ -105,6 +105,35 @@ fn sum_repeated(body: &str) -> String {
     fields.iter().map(|(n, v)| format!("{n}:{v}\r\n")).collect()
 }
 
+/// The gateway's commandstats with the node's (the commands its scripts ran) added in:
+/// one line per command, counts summed, in name order.
+fn merge_commandstats(body: &str) -> String {
+    let mut merged: std::collections::BTreeMap<&str, [u64; 4]> = std::collections::BTreeMap::new();
+    for line in body.split("\r\n").filter(|l| !l.is_empty()) {
+        let Some((name, fields)) = line.split_once(':') else { continue };
+        let sums = merged.entry(name).or_default();
+        for (key, value) in fields.split(',').filter_map(|f| f.split_once('=')) {
+            let slot = match key {
+                "calls" => 0,
+                "usec" => 1,
+                "rejected_calls" => 2,
+                "failed_calls" => 3,
+                _ => continue,
+            };
+            sums[slot] += value.parse::<u64>().unwrap_or(0);
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(name, [calls, usec, rejected, failed])| {
+            let per_call = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
+            format!(
+                "{name}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}\r\n"
+            )
+        })
+        .collect()
+}
+
 /// Splits a node's INFO text ("# Name\r\nfields...") into (lowercase name, fields).
 fn node_sections(text: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
@@ -196,7 +225,11 @@ pub fn compose(requested: &[String], mut sections: Vec<(String, String)>, node: 
                 out.push_str("\r\n");
             }
             let body = bodies.concat();
-            let body = if *name == "clients" { sum_repeated(&body) } else { body };
+            let body = match *name {
+                "clients" => sum_repeated(&body),
+                "commandstats" => merge_commandstats(&body),
+                _ => body,
+            };
             out.push_str(&format!("# {}\r\n{}", title(name), body));
         }
     }

@@ -336,7 +336,7 @@ impl GroupHub {
 /// client itself), or to the client itself when it speaks RESP3 (RESP2 without a redirect
 /// has nowhere to receive them, as in Redis).
 fn send_notices(st: &State, notices: Vec<crate::tracking::Notice>) {
-    use crate::tracking::{message, push, FEED, REDIS_CHANNEL};
+    use crate::tracking::{message, push, redirect_broken, FEED, REDIS_CHANNEL};
     let channel = &st.subscribers[Kind::Channel as usize];
     let trackers = channel.get(FEED);
     for (id, keys) in notices {
@@ -344,6 +344,13 @@ fn send_notices(st: &State, notices: Vec<crate::tracking::Notice>) {
         let size = keys.as_ref().map_or(0, |k| k.iter().map(|k| k.len() + 16).sum()) + 64;
         let (target, resp3) = match t.settings.redirect {
             0 => (id, t.resp3),
+            // As Redis: the invalidation is lost, and a RESP3 client is told why.
+            r if st.tracking.is_broken(id) => {
+                if let Some(m) = trackers.and_then(|c| c.get(&id)).filter(|_| t.resp3) {
+                    m.offer(redirect_broken(r), 64);
+                }
+                continue;
+            }
             r => {
                 if let Some(m) = channel.get(REDIS_CHANNEL).and_then(|c| c.get(&r)) {
                     m.offer(message(keys), size);
@@ -410,6 +417,15 @@ impl Hub {
             ),
         };
         Some(reply)
+    }
+
+    /// Client `id` disconnected: the tracking clients redirecting to it lose their redirect
+    /// (RESP3 ones are told so with their next invalidation, as in Redis).
+    pub fn client_gone(&self, id: u64) {
+        let groups: Vec<Arc<GroupHub>> = self.groups.lock().values().cloned().collect();
+        for g in groups {
+            g.state.lock().tracking.redirect_gone(id);
+        }
     }
 
     /// The group's hub, starting its listener on first use.
@@ -528,6 +544,11 @@ impl ClientSubs {
     /// The token this client's writes carry while it tracks with NOLOOP.
     pub fn writer_token(&self) -> u64 {
         self.hub.nonce.wrapping_add(self.id)
+    }
+
+    /// Whether this tracking client's redirect target disconnected.
+    pub fn redirect_broken(&self) -> bool {
+        self.hub.state.lock().tracking.is_broken(self.id)
     }
 
     /// A read by this tracking client (default mode, or OPTIN/OPTOUT as CACHING says).

@@ -211,6 +211,8 @@ pub struct Tracker {
 pub struct Table {
     clients: HashMap<u64, Tracker>,
     keys: HashMap<Bytes, HashSet<u64>>,
+    /// Clients whose redirect target disconnected (Redis's CLIENT_TRACKING_BROKEN_REDIR).
+    broken: HashSet<u64>,
 }
 
 /// Where an invalidation goes and what it says: a client id, and the keys (None: all).
@@ -222,6 +224,8 @@ impl Table {
     }
 
     pub fn set(&mut self, client: u64, tracker: Option<Tracker>) {
+        // Tracking turned on again (with a new redirect, or none) or off: not broken.
+        self.broken.remove(&client);
         match tracker {
             Some(t) => {
                 self.clients.insert(client, t);
@@ -234,6 +238,16 @@ impl Table {
 
     pub fn get(&self, client: u64) -> Option<&Tracker> {
         self.clients.get(&client)
+    }
+
+    /// Client `gone` disconnected: the clients redirecting to it lose their redirect.
+    pub fn redirect_gone(&mut self, gone: u64) {
+        self.broken.extend(self.clients.iter().filter(|(_, t)| t.settings.redirect == gone).map(|(id, _)| *id));
+    }
+
+    /// Whether `client`'s redirect target disconnected (CLIENT TRACKINGINFO's broken_redirect).
+    pub fn is_broken(&self, client: u64) -> bool {
+        self.broken.contains(&client)
     }
 
     /// A default-mode client read `keys`; returns invalidations for keys the table had to
@@ -301,6 +315,12 @@ impl Table {
         ids.sort_unstable();
         ids.into_iter().map(|id| (id, None)).collect()
     }
+}
+
+/// The push a RESP3 tracking client receives instead of an invalidation its redirect target,
+/// gone, can no longer take (Redis's `tracking-redir-broken`).
+pub fn redirect_broken(target: u64) -> Reply {
+    Reply::Push(vec![Reply::Bulk(Bytes::from_static(b"tracking-redir-broken")), Reply::Integer(target as i64)])
 }
 
 /// The push a RESP3 connection receives: `invalidate` and the keys (null: everything).

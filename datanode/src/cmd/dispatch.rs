@@ -50,6 +50,8 @@ struct Entry {
     /// Refused in a read-only script although it is no write: Redis's `may_replicate`
     /// reads (PFCOUNT may store its estimate in the value's header).
     may_replicate_read: bool,
+    /// A container (FUNCTION, XGROUP, ...): its subcommand's flags decide for the call.
+    container: bool,
 }
 
 fn run(f: Run, rule: Rule) -> (Action, Rule) {
@@ -329,6 +331,7 @@ fn table() -> &'static [Entry] {
                     atomic: may_replicate,
                     long: may_run_long(spec.name),
                     may_replicate_read,
+                    container: ferrocache_common::subcommands::is_container(spec.name),
                 }
             })
             .collect()
@@ -340,6 +343,12 @@ fn table() -> &'static [Entry] {
 pub struct Command {
     pub spec: &'static CommandSpec,
     entry: &'static Entry,
+    /// Its index in the command table.
+    index: usize,
+    /// A container's subcommand that writes (FUNCTION LOAD, FUNCTION DELETE, ...).
+    sub_write: bool,
+    /// A container's subcommand that is `denyoom` (FUNCTION LOAD, FUNCTION RESTORE).
+    sub_denyoom: bool,
 }
 
 impl Command {
@@ -356,7 +365,17 @@ impl Command {
         if !spec.arity_ok(args.len()) {
             return Err(Reply::error(errors::wrong_arity(spec.name)));
         }
-        Ok(Command { spec, entry: &table()[i] })
+        Ok(Command::at(i, args))
+    }
+
+    fn at(i: usize, args: &[Bytes]) -> Command {
+        let (spec, entry) = (&COMMANDS[i], &table()[i]);
+        let flags = if entry.container {
+            ferrocache_common::subcommands::flags_of(spec.name, args).unwrap_or_default()
+        } else {
+            &[]
+        };
+        Command { spec, entry, index: i, sub_write: flags.contains(&"write"), sub_denyoom: flags.contains(&"denyoom") }
     }
 
     pub fn name(&self) -> &'static str {
@@ -364,11 +383,11 @@ impl Command {
     }
 
     pub fn is_write(&self) -> bool {
-        self.entry.write
+        self.entry.write || self.sub_write
     }
 
     pub fn may_grow(&self) -> bool {
-        self.entry.denyoom
+        self.entry.denyoom || self.sub_denyoom
     }
 
     /// Its effects must reach replicas as one unit (EVAL: the script's commands).
@@ -401,7 +420,19 @@ impl Command {
         if !COMMANDS[i].arity_ok(args.len()) {
             return Err(Reply::error("ERR Wrong number of args calling Redis command from script"));
         }
-        Ok(Command { spec: &COMMANDS[i], entry: &table()[i] })
+        Ok(Command::at(i, args))
+    }
+
+    /// The statistics entry of this call (`config|get` for a container's subcommand).
+    pub fn stats_entry(&self, args: &[Bytes]) -> usize {
+        ferrocache_common::acl::categories::resolve(self.index, args)
+    }
+
+    /// The statistics entry of a call that named a known command but could not be resolved
+    /// (the wrong number of arguments).
+    pub fn known_entry(args: &[Bytes]) -> Option<usize> {
+        let i = command::index(args.first()?)?;
+        Some(ferrocache_common::acl::categories::resolve(i, args))
     }
 
     pub fn rule(&self) -> Rule {

@@ -67,6 +67,37 @@ pub struct WriteSet {
     pub writers: Vec<(std::ops::Range<usize>, u64)>,
     /// MONITOR lines of the commands scripts ran (only while some client monitors).
     pub monitor: Vec<Bytes>,
+    /// INFO commandstats of the commands scripts ran, by statistics entry (one item per
+    /// command: a script calling SET a million times adds to one).
+    pub script_calls: Vec<(usize, CallStats)>,
+}
+
+/// INFO commandstats counts of one command.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CallStats {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected: u64,
+    pub failed: u64,
+}
+
+impl CallStats {
+    pub fn add(&mut self, other: CallStats) {
+        self.calls += other.calls;
+        self.usec += other.usec;
+        self.rejected += other.rejected;
+        self.failed += other.failed;
+    }
+}
+
+impl WriteSet {
+    /// Counts one command a script called.
+    pub fn note_script_call(&mut self, entry: usize, call: CallStats) {
+        match self.script_calls.iter_mut().find(|(e, _)| *e == entry) {
+            Some((_, c)) => c.add(call),
+            None => self.script_calls.push((entry, call)),
+        }
+    }
 }
 
 impl WriteSet {

@@ -1,10 +1,10 @@
 //! Redis 7 functions: libraries of Lua functions loaded with FUNCTION LOAD (`#!lua
 //! name=lib` first line), registered with `redis.register_function`, called with FCALL.
 //!
-//! A library's code runs once, when it loads, in its own environment where `redis` holds
-//! only what loading may use (register_function, log, setresp and the constants); once it
-//! loaded, that environment's `redis` becomes the full API, so its functions can call
-//! commands. Libraries live in their own VM: SCRIPT FLUSH does not touch them.
+//! A library's code runs once, when it loads, in its own environment where only `redis`
+//! exists, holding what loading may use (register_function, log and the constants); once
+//! it loaded, that environment shows the VM's globals and `redis` becomes the full API, so
+//! its functions can call commands. Libraries live in their own VM: SCRIPT FLUSH does not touch them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,9 +68,13 @@ fn library_meta(code: &[u8]) -> Result<(String, Vec<u8>), Reply> {
     let Some(end) = code.iter().position(|&b| b == b'\n') else {
         return Err(Reply::error("ERR Invalid library metadata"));
     };
-    let line = String::from_utf8_lossy(&code[2..end]).into_owned();
-    let mut parts = line.split_whitespace();
-    let engine = parts.next().unwrap_or_default();
+    // Cut as Redis cuts it (sdssplitargs): `#! name=x` has the empty engine, `name="x"` is x.
+    let words = ferrocache_common::split_args::split_args(&code[..end]).unwrap_or_default();
+    let words: Vec<String> = words.iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+    let Some((first, parts)) = words.split_first() else {
+        return Err(Reply::error("ERR Invalid library metadata"));
+    };
+    let engine = first.get(2..).unwrap_or_default();
     let mut name = None;
     for part in parts {
         // Bytes, not a str slice: a multi-byte character must not split at byte 5.
@@ -189,13 +193,21 @@ impl Functions {
         let lua = &vm.lua;
         let registered: Arc<Mutex<Vec<(String, Func)>>> = Arc::default();
         let sink = registered.clone();
-        let setup = || -> mlua::Result<(Table, Function)> {
+        // A function that kept a reference to the load-time API may not register later.
+        let loading = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let still_loading = loading.clone();
+        let setup = || -> mlua::Result<(Table, Table, Function)> {
             let globals = lua.globals();
             let api: Table = globals.raw_get("redis")?;
             let at_load = lua.create_table()?;
             at_load.set(
                 "register_function",
                 lua.create_function(move |_, args: MultiValue| {
+                    if !still_loading.load(std::sync::atomic::Ordering::Relaxed) {
+                        return Err(mlua::Error::runtime(
+                            "redis.register_function can only be called on FUNCTION LOAD command",
+                        ));
+                    }
                     let (name, func) = registration(args)?;
                     let mut sink = sink.lock();
                     if sink.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
@@ -205,16 +217,9 @@ impl Functions {
                     Ok(())
                 })?,
             )?;
-            for key in [
-                "log",
-                "setresp",
-                "LOG_DEBUG",
-                "LOG_VERBOSE",
-                "LOG_NOTICE",
-                "LOG_WARNING",
-                "REDIS_VERSION",
-                "REDIS_VERSION_NUM",
-            ] {
+            for key in
+                ["log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING", "REDIS_VERSION", "REDIS_VERSION_NUM"]
+            {
                 at_load.raw_set(key, api.raw_get::<Value>(key)?)?;
             }
             // Raised from Lua, so the message names the library's line, as Redis's does.
@@ -230,21 +235,27 @@ impl Functions {
             let strict = lua.create_table()?;
             strict.raw_set("__index", missing)?;
             strict.raw_set("__newindex", readonly.clone())?;
-            at_load.set_metatable(Some(strict))?;
+            at_load.set_metatable(Some(strict.clone()))?;
+            // While it loads, the library sees `redis` (the load API) and nothing else, as in
+            // Redis: no math, string or getmetatable; once loaded, its functions see the
+            // VM's globals (the switch is this metatable's __index, as Redis's is its
+            // globals').
+            let load_globals = lua.create_table()?;
+            load_globals.raw_set("redis", at_load)?;
+            load_globals.set_metatable(Some(strict))?;
             let env = lua.create_table()?;
-            env.raw_set("redis", at_load)?;
             let meta = lua.create_table()?;
-            meta.raw_set("__index", globals)?;
+            meta.raw_set("__index", load_globals)?;
             meta.raw_set("__newindex", readonly)?;
-            env.set_metatable(Some(meta))?;
+            env.set_metatable(Some(meta.clone()))?;
             let chunk = lua
                 .load(lua_code.as_slice())
                 .set_name("@user_function")
                 .set_environment(env.clone())
                 .into_function()?;
-            Ok((env, chunk))
+            Ok((env, meta, chunk))
         };
-        let (env, chunk) = match setup() {
+        let (env, meta, chunk) = match setup() {
             Ok(v) => v,
             Err(e @ mlua::Error::SyntaxError { .. }) => {
                 return Err(Reply::error(format!("ERR Error compiling function: {}", lua_message(&e))))
@@ -254,6 +265,7 @@ impl Functions {
         vm.limit_load_time()?;
         let ran = chunk.call::<()>(());
         vm.lua.remove_hook();
+        loading.store(false, std::sync::atomic::Ordering::Relaxed);
         if let Err(e) = ran {
             // Redis puts "ERR " before whatever the library raised.
             return Err(Reply::error(format!("ERR Error registering functions: ERR {}", lua_message(&e))));
@@ -271,10 +283,12 @@ impl Functions {
                 return Err(Reply::error(format!("ERR Function {fname} already exists")));
             }
         }
-        // From now on the library's functions see the whole API.
+        // From now on the library's functions see the VM's globals and the whole API.
         if let Some(vm) = self.vm.as_ref() {
-            let api: Table = vm.lua.globals().raw_get("redis").map_err(error_reply)?;
+            let globals = vm.lua.globals();
+            let api: Table = globals.raw_get("redis").map_err(error_reply)?;
             env.raw_set("redis", api).map_err(error_reply)?;
+            meta.raw_set("__index", globals).map_err(error_reply)?;
         }
         self.libraries.insert(name.clone(), Library { code: code.clone(), functions });
         Ok(name)
@@ -420,5 +434,9 @@ mod tests {
         assert_eq!(err("#!lua name\u{e9}x\n".as_bytes()), "ERR Invalid metadata value given: name\u{e9}x");
         assert_eq!(err(b"#!js name=x\n"), "ERR Engine 'js' not found");
         assert!(err(b"#!lua name=a-b\n").starts_with("ERR Library names can only contain"));
+        // Cut as sdssplitargs cuts: an empty engine, a quoted name, unbalanced quotes.
+        assert_eq!(err(b"#! name=test\n"), "ERR Engine '' not found");
+        assert_eq!(library_meta(b"#!lua name=\"foo\"\n").unwrap().0, "foo");
+        assert_eq!(err(b"#!lua name=\"foo\n"), "ERR Invalid library metadata");
     }
 }

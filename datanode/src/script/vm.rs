@@ -525,30 +525,63 @@ pub(super) fn command_args(args: MultiValue) -> Result<Vec<Bytes>, Reply> {
 const MAX_MONITOR_LINES: usize = 100_000;
 
 /// One `redis.call` / `redis.pcall`: the command through the dispatch table, with what a
-/// script may not do refused first.
+/// script may not do refused first; counted in INFO commandstats as Redis counts the
+/// commands scripts run (a refused one as rejected, one answering an error as failed).
 fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
     let command = match Command::resolve_for_script(args) {
         Ok(c) => c,
-        Err(e) => return e,
+        Err(e) => {
+            // A known command with the wrong number of arguments counts as rejected.
+            if let Some(entry) = Command::known_entry(args) {
+                ctx.out.note_script_call(entry, crate::cmd::CallStats { rejected: 1, ..Default::default() });
+            }
+            return e;
+        }
     };
+    let started = std::time::Instant::now();
+    let (reply, ran) = checked_call(ctx, args, limits, &command);
+    let call = match (ran, reply.is_error()) {
+        (true, failed) => crate::cmd::CallStats {
+            calls: 1,
+            usec: started.elapsed().as_micros() as u64,
+            failed: failed.into(),
+            ..Default::default()
+        },
+        (false, true) => crate::cmd::CallStats { rejected: 1, ..Default::default() },
+        (false, false) => return reply,
+    };
+    ctx.out.note_script_call(command.stats_entry(args), call);
+    reply
+}
+
+/// [`call`] once the command is known; true with the reply when it ran (was not refused).
+fn checked_call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>, command: &Command) -> (Reply, bool) {
+    match refused(ctx, args, limits, command) {
+        Some(refusal) => (refusal, false),
+        None => (run_call(ctx, args, limits, command), true),
+    }
+}
+
+/// What a script may not run, refused before it runs.
+fn refused(ctx: &Ctx<'_>, args: &[Bytes], limits: &Limits<'_>, command: &Command) -> Option<Reply> {
     if let Err(refused) = script_subcommand(command.spec.name, args) {
-        return refused;
+        return Some(refused);
     }
     if command.spec.has(Flag::Noscript) {
-        return Reply::error("ERR This Redis command is not allowed from script");
+        return Some(Reply::error("ERR This Redis command is not allowed from script"));
     }
     if limits.read_only && command.may_replicate_read() {
-        return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+        return Some(Reply::error("ERR Write commands are not allowed from read-only scripts."));
     }
     if command.is_write() {
         if limits.read_only {
-            return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+            return Some(Reply::error("ERR Write commands are not allowed from read-only scripts."));
         }
         if !ctx.primary {
-            return Reply::error(ferrocache_common::reply::errors::READONLY);
+            return Some(Reply::error(ferrocache_common::reply::errors::READONLY));
         }
         if limits.oom && command.may_grow() {
-            return Reply::error(crate::memory::OOM);
+            return Some(Reply::error(crate::memory::OOM));
         }
     }
     if let Some(slots) = limits.slots {
@@ -556,9 +589,14 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>) -> Reply {
             .into_iter()
             .any(|i| !slots.contains(ferrocache_common::slot::key_slot(&args[i])));
         if foreign {
-            return Reply::error("ERR Script attempted to access a non local key in a cluster node");
+            return Some(Reply::error("ERR Script attempted to access a non local key in a cluster node"));
         }
     }
+    None
+}
+
+/// A call the script may make: run as the command runs outside scripts.
+fn run_call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>, command: &Command) -> Reply {
     // Lines wait in memory until the batch ends: a script looping for long shows its
     // first MAX_MONITOR_LINES commands (a monitor that far behind would be cut off anyway).
     if limits.monitor && !command.spec.has(Flag::Admin) && ctx.out.monitor.len() < MAX_MONITOR_LINES {

@@ -193,6 +193,7 @@ pub(super) async fn cluster_data(
         request,
         is_write,
         (!spec.is_wait()).then_some(session.now),
+        true,
     )
     .await;
     Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry }))

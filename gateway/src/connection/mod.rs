@@ -67,7 +67,7 @@ struct Waiting {
 }
 
 struct Retry {
-    request: Request,
+    request: Resend,
     slot: Option<u16>,
     kind: EndpointKind,
     is_write: bool,
@@ -75,6 +75,37 @@ struct Retry {
     /// The routing table's version the last attempt used.
     version: u64,
     until: tokio::time::Instant,
+}
+
+/// What a retry sends again.
+enum Resend {
+    /// A copy of the request.
+    Copy(Request),
+    /// The data command whose arguments its [`Track`] keeps (for the slowlog): rebuilt from
+    /// them, so a command's arguments are copied once, not twice.
+    Data { db: u32, no_touch: bool, writer: u64 },
+}
+
+impl Resend {
+    fn of(request: &Request, args_tracked: bool) -> Resend {
+        match request {
+            Request::Data(d) if args_tracked => Resend::Data { db: d.db, no_touch: d.no_touch, writer: d.writer },
+            r => Resend::Copy(r.clone()),
+        }
+    }
+
+    /// The request to send again; None when the arguments it needs are not at hand.
+    fn request(&self, tracked: Option<&[Bytes]>) -> Option<Request> {
+        match self {
+            Resend::Copy(r) => Some(r.clone()),
+            Resend::Data { db, no_touch, writer } => Some(Request::Data(pb::DataRequest {
+                args: tracked?.to_vec(),
+                db: *db,
+                no_touch: *no_touch,
+                writer: *writer,
+            })),
+        }
+    }
 }
 
 /// Longest pause between attempts when the routes do not change.
@@ -330,6 +361,7 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         tracing::debug!(client = id, "connection ended: {e}");
     }
     shared.clients.unregister(id);
+    shared.pubsub.client_gone(id);
 }
 
 async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
@@ -372,7 +404,8 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                             Reply::error("ERR internal error: the reply was lost")
                         }
                     };
-                    match settle(w, r, shared, &endpoint.group_id).await {
+                    let tracked = tracks.front().and_then(|t| t.as_ref()).map(|t| &t.args[..]);
+                    match settle(w, r, shared, &endpoint.group_id, tracked).await {
                         Some(r) => finish(queue.pop_front(), r),
                         None => continue,
                     }
@@ -437,7 +470,10 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             },
             r = wait_front(&mut queue) => {
                 let settled = match queue.front_mut() {
-                    Some(Slot::Waiting(w)) => settle(w, r, shared, &endpoint.group_id).await,
+                    Some(Slot::Waiting(w)) => {
+                        let tracked = tracks.front().and_then(|t| t.as_ref()).map(|t| &t.args[..]);
+                        settle(w, r, shared, &endpoint.group_id, tracked).await
+                    }
                     _ => None,
                 };
                 if let Some(r) = settled {
@@ -624,7 +660,14 @@ fn finish(slot: Option<Slot>, r: Reply) -> (Reply, u8) {
 
 /// Decides what a node's reply means for its waiting command: `Some` = the client's answer;
 /// `None` = the command was refused while routes changed and has been sent again.
-async fn settle(w: &mut Waiting, reply: Reply, shared: &Shared, group: &str) -> Option<Reply> {
+/// `tracked`: the command's arguments as its [`Track`] keeps them.
+async fn settle(
+    w: &mut Waiting,
+    reply: Reply,
+    shared: &Shared,
+    group: &str,
+    tracked: Option<&[Bytes]>,
+) -> Option<Reply> {
     let Some(retry) = w.retry.as_mut() else { return Some(reply) };
     if !retry::retryable(retry::classify(&reply, retry.readonly), retry.is_write) {
         return Some(reply);
@@ -633,12 +676,13 @@ async fn settle(w: &mut Waiting, reply: Reply, shared: &Shared, group: &str) -> 
     if now >= retry.until {
         return Some(reply);
     }
+    let Some(request) = retry.request.request(tracked) else { return Some(reply) };
     shared.router.changed_since(retry.version, RETRY_PAUSE.min(retry.until - now)).await;
     w.rx = match shared.router.target(group, retry.kind, retry.slot) {
         Ok(target) => {
             retry.version = target.version;
             retry.readonly = target.readonly;
-            shared.router.send(target, retry.slot, retry.request.clone()).await
+            shared.router.send(target, retry.slot, request).await
         }
         Err(e) => {
             retry.version = shared.router.table().version;
@@ -749,7 +793,10 @@ fn client_tracking(session: &mut Session, endpoint: &Endpoint, shared: &Shared, 
     let sub = args[1].to_ascii_lowercase();
     let reply = match (sub.as_slice(), args.len()) {
         (b"getredir", 2) => Reply::Integer(session.tracking.as_ref().map_or(-1, |s| s.redirect as i64)),
-        (b"trackinginfo", 2) => tracking::info(session.tracking.as_ref(), session.caching, false),
+        (b"trackinginfo", 2) => {
+            let broken = session.subs.as_ref().is_some_and(|s| s.redirect_broken());
+            tracking::info(session.tracking.as_ref(), session.caching, broken)
+        }
         (b"caching", 3) => {
             let yes = args[2].eq_ignore_ascii_case(b"yes");
             let (optin, optout) = session.tracking.as_ref().map_or((false, false), |s| (s.optin, s.optout));
@@ -908,6 +955,7 @@ async fn config(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>
                 request,
                 false,
                 Some(session.now),
+                false,
             )
             .await;
             Slot::Waiting(Box::new(Waiting {
@@ -1012,10 +1060,11 @@ async fn route(
     request: Request,
     is_write: bool,
     retry_from: Option<Instant>,
+    args_tracked: bool,
 ) -> (oneshot::Receiver<Reply>, Option<Retry>) {
     let window = std::time::Duration::from_millis(shared.config.retry_window_ms);
     let mut retry = retry_from.map(|from| Retry {
-        request: request.clone(),
+        request: Resend::of(&request, args_tracked),
         slot,
         kind,
         is_write,
@@ -1052,7 +1101,7 @@ fn queue(
     spec: &command::CommandSpec,
     args: Vec<Bytes>,
 ) -> Reply {
-    if endpoint.kind == EndpointKind::Reader && spec.is_write() {
+    if endpoint.kind == EndpointKind::Reader && spec.call_writes(&args) {
         session.tx.flag();
         return Reply::error(errors::READONLY);
     }
@@ -1213,7 +1262,8 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
         writer: session.writer_token(),
     });
     let (rx, retry) =
-        route(shared, &mut session.routes, &endpoint.group_id, kind, slot, request, is_write, Some(session.now)).await;
+        route(shared, &mut session.routes, &endpoint.group_id, kind, slot, request, is_write, Some(session.now), false)
+            .await;
     let mut waiting = Waiting { rx, mapper: None, proto, deadline: Some(deadline(shared, session.now)), retry };
     if selects.is_empty() {
         waiting.mapper = Some(Box::new(merge));
@@ -1227,7 +1277,7 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
             Ok(Err(_)) => Reply::error("ERR connection to the node lost; the transaction may or may not have run"),
             Err(_) => Reply::error("ERR the node did not answer in time; the transaction may or may not have run"),
         };
-        if let Some(r) = settle(&mut waiting, reply, shared, &endpoint.group_id).await {
+        if let Some(r) = settle(&mut waiting, reply, shared, &endpoint.group_id, None).await {
             break r;
         }
     };
@@ -1308,7 +1358,8 @@ async fn busy_probe(session: &Session, endpoint: &Endpoint, shared: &Shared) -> 
 async fn admission(session: &Session, endpoint: &Endpoint, shared: &Shared, codes: &[&str]) -> Option<Reply> {
     let probe = Request::Admission(pb::AdmissionRequest {});
     let mut routes = RouteCache::default();
-    let (rx, _) = route(shared, &mut routes, &endpoint.group_id, EndpointKind::Primary, None, probe, false, None).await;
+    let (rx, _) =
+        route(shared, &mut routes, &endpoint.group_id, EndpointKind::Primary, None, probe, false, None, false).await;
     match tokio::time::timeout_at(deadline(shared, session.now), rx).await {
         Ok(Ok(Reply::Error(e))) if codes.iter().any(|c| e.starts_with(c)) => Some(Reply::Error(e)),
         _ => None,
@@ -1564,7 +1615,7 @@ async fn dispatch(
             }
         },
         Route::Keyed | Route::AllShards => {
-            if endpoint.kind == EndpointKind::Reader && spec.is_write() {
+            if endpoint.kind == EndpointKind::Reader && spec.call_writes(&args) {
                 return ready(Reply::error(errors::READONLY));
             }
             let pubsub = matches!(spec.name, "publish" | "spublish" | "pubsub");
@@ -1619,6 +1670,7 @@ async fn dispatch(
                 request,
                 once,
                 (!wait).then_some(session.now),
+                true,
             )
             .await;
             (Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry })), false)
