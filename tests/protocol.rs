@@ -98,6 +98,32 @@ async fn wire_protocol() {
     let out = exchange(port, b"HELLO 4\r\n", 10).await;
     assert_eq!(text(&out), "-NOPROTO unsupported protocol version\r\n");
 
+    // A big value in and out leaves the connection's buffers at their usual size
+    // (CLIENT LIST: qbuf + qbuf-free and rbs), not at the value's.
+    let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let big = vec![b'x'; 4 << 20];
+    let mut set = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n", big.len()).into_bytes();
+    set.extend_from_slice(&big);
+    set.extend_from_slice(b"\r\nGET big\r\n");
+    c.write_all(&set).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 5 + big.len() + 12 {
+        let mut buf = vec![0u8; 1 << 16];
+        let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+    c.write_all(b"CLIENT INFO\r\n").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf)).await.unwrap().unwrap();
+    let info = text(&buf[..n]);
+    let field = |name: &str| -> usize {
+        let at = info.find(&format!(" {name}=")).unwrap_or_else(|| panic!("{name} in {info}"));
+        info[at + name.len() + 2..].split(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(field("qbuf") + field("qbuf-free") <= 64 << 10, "{info}");
+    assert!(field("rbs") <= 64 << 10, "{info}");
+
     // QUIT answers OK and closes.
     let (out, closed) = until_closed(port, b"QUIT\r\nPING\r\n").await;
     assert_eq!(text(&out), "+OK\r\n");

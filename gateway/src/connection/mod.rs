@@ -45,6 +45,11 @@ use idle::{sleep_until_some, IdleTimeout};
 
 /// Flush the output buffer once it holds this much, even mid-pipeline.
 const OUT_HIGH_WATER: usize = 256 * 1024;
+/// A connection's query and output buffers start at this size.
+const BUFFER: usize = 16 * 1024;
+/// An empty buffer grown past this (a big value in or out) goes back to [`BUFFER`]: one
+/// 500 MB SET must not leave its connection holding 500 MB for as long as it stays open.
+const BUFFER_KEEP: usize = 64 * 1024;
 
 type Mapper = Box<dyn FnOnce(Reply) -> Reply + Send>;
 
@@ -373,8 +378,8 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     let limits = Limits { max_bulk_len: shared.config.proto_max_bulk_len, max_args: shared.config.max_args };
-    let mut inbuf = BytesMut::with_capacity(16 * 1024);
-    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut inbuf = BytesMut::with_capacity(BUFFER);
+    let mut out = BytesMut::with_capacity(BUFFER);
     let mut queue: VecDeque<Slot> = VecDeque::new();
     // What each queued reply answers, for the statistics (same order as `queue`).
     let mut tracks: VecDeque<Option<Track>> = VecDeque::new();
@@ -425,6 +430,8 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         if !out.is_empty() {
             guard.flush(&mut wr, &mut out, &session.stats.traffic.net_output).await?;
         }
+        shrink(&mut out);
+        shrink(&mut inbuf);
         publish_state(session, &queue, &tracks, &inbuf, &out);
         if closing && queue.is_empty() {
             return Ok(());
@@ -536,6 +543,14 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 }
             }
         }
+    }
+}
+
+/// Gives an empty buffer that grew past [`BUFFER_KEEP`] back (the bytes parsed out of a
+/// query buffer live on in their commands until those are answered).
+fn shrink(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > BUFFER_KEEP {
+        *buf = BytesMut::with_capacity(BUFFER);
     }
 }
 
