@@ -133,6 +133,13 @@ async fn scripts_are_atomic_replicate_and_survive_a_failover() {
     assert_eq!(q(&mut r, &["FCALL_RO", "peek", "1", "fcounter"]).await.unwrap(), Value::BulkString(b"5".to_vec()));
     let e = q(&mut r, &["EVAL", "return redis.call('SET', 'x', 1)", "0"]).await.unwrap_err().to_string();
     assert!(e.contains("read only replica"), "{e}");
+    // FUNCTION LOAD writes (its subcommand says, not FUNCTION): a replica's library never
+    // diverges from its primary's.
+    let lib = "#!lua name=onreplica
+redis.register_function('r1', function() return 1 end)";
+    let e = q(&mut r, &["FUNCTION", "LOAD", lib]).await.unwrap_err().to_string();
+    assert!(e.contains("read only replica"), "{e}");
+    assert_eq!(q(&mut r, &["FUNCTION", "LIST", "LIBRARYNAME", "onreplica"]).await.unwrap(), Value::Array(vec![]));
     let e = q(&mut c, &["EVAL_RO", "return redis.call('SET', 'x', 1)", "0"]).await.unwrap_err().to_string();
     assert!(e.contains("Write commands are not allowed from read-only scripts"), "{e}");
 

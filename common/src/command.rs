@@ -150,8 +150,13 @@ impl CommandSpec {
     /// Whether this call writes: a container's subcommand decides (FUNCTION LOAD writes,
     /// FUNCTION LIST does not, and FUNCTION itself is flagged neither way).
     pub fn call_writes(&self, args: &[impl AsRef<[u8]>]) -> bool {
+        // Runs for every command: a table flag, not a name search, tells a container (a
+        // spec not from COMMANDS lands out of range: no container).
+        let index = (self as *const CommandSpec as usize).wrapping_sub(COMMANDS.as_ptr() as usize)
+            / std::mem::size_of::<CommandSpec>();
         self.is_write()
-            || (self.arity < 0 && crate::subcommands::flags_of(self.name, args).is_some_and(|f| f.contains(&"write")))
+            || (crate::acl::categories::is_container_at(index)
+                && crate::subcommands::flags_of(self.name, args).is_some_and(|f| f.contains(&"write")))
     }
 
     /// A write, or a command that may write or publish (EVAL, PUBLISH: Redis's
@@ -791,6 +796,18 @@ fn name_buckets() -> &'static [Vec<u16>] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_containers_subcommand_decides_whether_a_call_writes() {
+        let function = lookup(b"function").unwrap();
+        assert!(function.call_writes(&["function", "load", "code"]));
+        assert!(function.call_writes(&["FUNCTION", "FLUSH"]));
+        assert!(!function.call_writes(&["function", "list"]));
+        assert!(lookup(b"set").unwrap().call_writes(&["set", "k", "v"]));
+        assert!(!lookup(b"get").unwrap().call_writes(&["get", "k"]));
+        let copy = *function;
+        assert!(!copy.call_writes(&["function", "load", "code"]), "a spec not from the table is no container");
+    }
 
     #[test]
     fn every_command_knows_its_version() {

@@ -40,8 +40,9 @@ impl Pause {
     }
 
     /// Waits while the pause holds `spec` (CLIENT itself is never held, so UNPAUSE gets
-    /// through; in WRITE mode only commands that may write wait: `writes_queued`, an EXEC
-    /// whose transaction holds one). True when it held it.
+    /// through; in WRITE mode only commands that may write wait: `writes_queued`, a call that
+    /// writes although its spec does not say so, as FUNCTION LOAD or an EXEC whose
+    /// transaction holds a write). True when it held it.
     pub async fn wait(&self, spec: &CommandSpec, writes_queued: bool) -> bool {
         if spec.name == "client" {
             return false;

@@ -417,7 +417,28 @@ impl Functions {
 
 #[cfg(test)]
 mod tests {
-    use super::library_meta;
+    use super::{library_meta, Functions};
+    use bytes::Bytes;
+
+    /// While a library loads it sees only the load API, as in Redis; afterwards its
+    /// functions cannot register more.
+    #[test]
+    fn a_library_loads_with_only_the_load_api_in_sight() {
+        let mut f = Functions::default();
+        let load = |f: &mut Functions, code: &str| match f.load(&Bytes::copy_from_slice(code.as_bytes()), true) {
+            Ok(name) => name,
+            Err(ferrocache_common::Reply::Error(e)) => e,
+            Err(other) => panic!("{other:?}"),
+        };
+        let e = load(&mut f, "#!lua name=a\nreturn math.random()");
+        assert!(e.contains("nonexistent global variable 'math'"), "{e}");
+        let e = load(&mut f, "#!lua name=a\nredis.setresp(3)");
+        assert!(e.contains("nonexistent global variable 'setresp'"), "{e}");
+        let e = load(&mut f, "#!lua name=a\nlocal mt = getmetatable(_G)");
+        assert!(e.contains("nonexistent global variable 'getmetatable'"), "{e}");
+        let code = "#!lua name=ok\nredis.register_function('f', function() return math.floor(1.5) end)";
+        assert_eq!(load(&mut f, code), "ok");
+    }
 
     #[test]
     fn library_metadata_is_checked_as_redis_does() {

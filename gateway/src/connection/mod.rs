@@ -1439,13 +1439,17 @@ async fn dispatch(
         }
     }
     // CLIENT PAUSE holds commands here, before they run (their clock starts when let go).
-    let writes_queued = spec.name == "exec"
-        && session.tx.multi.as_ref().is_some_and(|m| {
-            m.queued.iter().any(|q| {
-                matches!(q, Queued::Remote(args) if command::lookup(&args[0]).is_some_and(crate::pause::replicates))
-            })
-        });
-    if session.pause.clone().wait(spec, writes_queued).await {
+    // A WRITE pause holds what writes, whatever its spec says: FUNCTION LOAD (its subcommand
+    // writes), an EXEC whose queue writes.
+    let writes = |spec: &command::CommandSpec, args: &[Bytes]| crate::pause::replicates(spec) || spec.call_writes(args);
+    let writes_beyond_spec = spec.call_writes(&args)
+        || (spec.name == "exec"
+            && session.tx.multi.as_ref().is_some_and(|m| {
+                m.queued.iter().any(
+                    |q| matches!(q, Queued::Remote(args) if command::lookup(&args[0]).is_some_and(|s| writes(s, args))),
+                )
+            }));
+    if session.pause.clone().wait(spec, writes_beyond_spec).await {
         session.now = Instant::now();
     }
     // CLIENT CACHING applies to the next command (a whole transaction's, in MULTI).
