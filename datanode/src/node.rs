@@ -181,6 +181,7 @@ impl NodeState {
             woken: false,
             encodings: self.memory.encodings,
             hll_sparse_max,
+            in_script: false,
             script: Some(crate::script::Env { scripts, oom, slots: checks.then_some(&*slots), monitor: false }),
         }
     }
@@ -300,6 +301,7 @@ fn apply(node_id: &str, dbs: &mut Databases, scripts: &mut crate::script::Script
             woken: false,
             encodings: Default::default(),
             hll_sparse_max: usize::MAX,
+            in_script: false,
             script: Some(crate::script::Env { scripts: &mut *scripts, oom: false, slots: None, monitor: false }),
         };
         // A replica that fails to apply an effect would diverge: it stops instead.
@@ -1201,6 +1203,7 @@ impl Node {
                 woken: false,
                 encodings: Default::default(),
                 hll_sparse_max: usize::MAX,
+                in_script: false,
                 script: None,
             };
             n += ctx.expire_cycle(limit - n);

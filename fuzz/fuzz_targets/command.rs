@@ -33,6 +33,7 @@ fn run(dbs: &mut Databases, primary: bool, args: &[Bytes]) -> WriteSet {
         // A small limit, so sparse HyperLogLogs turn dense on the primary; a replica has none
         // (as in the datanode).
         hll_sparse_max: if primary { 200 } else { usize::MAX },
+        in_script: false,
         script: None,
     };
     execute(&mut ctx, args);

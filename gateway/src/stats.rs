@@ -112,6 +112,9 @@ impl Outcome<'_> {
         ) || msg.starts_with("ERR wrong number of arguments")
             || msg.starts_with("ERR unknown command")
             || msg.starts_with("ERR Can't execute");
+        // A script that ran and ended in an error (one of its commands refused, say OOM)
+        // failed: its error names the script's line.
+        let rejected = rejected && !msg.contains(", on @user_script:") && !msg.contains(", on @user_function:");
         if rejected {
             Outcome::Rejected(code)
         } else {
@@ -722,5 +725,8 @@ mod tests {
         assert!(matches!(Outcome::of(&arity), Outcome::Rejected("ERR")));
         assert!(matches!(Outcome::of(&Reply::error("WRONGTYPE x")), Outcome::Failed("WRONGTYPE")));
         assert!(matches!(Outcome::of(&Reply::ok()), Outcome::Ok));
+        let in_script =
+            Reply::error("OOM command not allowed when used memory > 'maxmemory'. script: 1f, on @user_script:1.");
+        assert!(matches!(Outcome::of(&in_script), Outcome::Failed("OOM")), "the script ran");
     }
 }

@@ -58,6 +58,7 @@ impl Side {
             woken: false,
             encodings: Default::default(),
             hll_sparse_max: crate::hll::DEFAULT_SPARSE_MAX_BYTES,
+            in_script: false,
             script: Some(crate::script::Env { scripts: &mut self.scripts, oom: false, slots: None, monitor: false }),
         };
         let reply = execute(&mut ctx, args);

@@ -158,6 +158,9 @@ pub struct Ctx<'a> {
     pub hll_sparse_max: usize,
     /// What EVAL and SCRIPT need (None where scripts cannot run, and inside a script).
     pub script: Option<crate::script::Env<'a>>,
+    /// The command runs from a script (redis.call): where Redis answers a script otherwise
+    /// (SORT of a set in one order), commands ask this.
+    pub in_script: bool,
 }
 
 /// A script that selected another database leaves every keyspace where it belongs, even

@@ -109,8 +109,9 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult {
         Some(Value::ZSet(z)) => (z.iter().map(|(m, _)| m.clone()).collect(), false),
         Some(_) => return Err(Reply::error(errors::WRONGTYPE)),
     };
-    // A set has no order of its own: one that is stored is sorted, so replicas agree.
-    if dontsort && is_set && store.is_some() {
+    // A set has no order of its own: one that is stored, or handed to a script, is sorted,
+    // so replicas and scripts see one order (as Redis's sortCommandGeneric).
+    if dontsort && is_set && (store.is_some() || ctx.in_script) {
         dontsort = false;
         alpha = true;
         by = None;

@@ -48,6 +48,7 @@ impl Harness {
             woken: false,
             encodings: Default::default(),
             hll_sparse_max: crate::hll::DEFAULT_SPARSE_MAX_BYTES,
+            in_script: false,
             script: Some(crate::script::Env { scripts: &mut self.scripts, oom: false, slots: None, monitor: false }),
         };
         let reply = execute(&mut ctx, &args);
@@ -314,6 +315,7 @@ fn databases_move_swap_copy_and_flush_as_redis_and_replay_from_their_effects() {
             woken: false,
             encodings: Default::default(),
             hll_sparse_max: crate::hll::DEFAULT_SPARSE_MAX_BYTES,
+            in_script: false,
             script: None,
         };
         execute(&mut ctx, args);

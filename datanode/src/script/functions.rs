@@ -196,7 +196,7 @@ impl Functions {
         // A function that kept a reference to the load-time API may not register later.
         let loading = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let still_loading = loading.clone();
-        let setup = || -> mlua::Result<(Table, Table, Function)> {
+        let setup = || -> mlua::Result<(Table, Function)> {
             let globals = lua.globals();
             let api: Table = globals.raw_get("redis")?;
             let at_load = lua.create_table()?;
@@ -220,7 +220,7 @@ impl Functions {
             for key in
                 ["log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING", "REDIS_VERSION", "REDIS_VERSION_NUM"]
             {
-                at_load.raw_set(key, api.raw_get::<Value>(key)?)?;
+                at_load.raw_set(key, api.get::<Value>(key)?)?;
             }
             // Raised from Lua, so the message names the library's line, as Redis's does.
             let (missing, readonly): (Function, Function) = lua
@@ -247,15 +247,16 @@ impl Functions {
             let meta = lua.create_table()?;
             meta.raw_set("__index", load_globals)?;
             meta.raw_set("__newindex", readonly)?;
+            meta.raw_set("__metatable", false)?;
             env.set_metatable(Some(meta.clone()))?;
             let chunk = lua
                 .load(lua_code.as_slice())
                 .set_name("@user_function")
                 .set_environment(env.clone())
                 .into_function()?;
-            Ok((env, meta, chunk))
+            Ok((meta, chunk))
         };
-        let (env, meta, chunk) = match setup() {
+        let (meta, chunk) = match setup() {
             Ok(v) => v,
             Err(e @ mlua::Error::SyntaxError { .. }) => {
                 return Err(Reply::error(format!("ERR Error compiling function: {}", lua_message(&e))))
@@ -285,10 +286,7 @@ impl Functions {
         }
         // From now on the library's functions see the VM's globals and the whole API.
         if let Some(vm) = self.vm.as_ref() {
-            let globals = vm.lua.globals();
-            let api: Table = globals.raw_get("redis").map_err(error_reply)?;
-            env.raw_set("redis", api).map_err(error_reply)?;
-            meta.raw_set("__index", globals).map_err(error_reply)?;
+            meta.raw_set("__index", vm.env.clone()).map_err(error_reply)?;
         }
         self.libraries.insert(name.clone(), Library { code: code.clone(), functions });
         Ok(name)
@@ -342,6 +340,7 @@ impl Functions {
             return Err(Reply::error("ERR Can not execute a script with write flag using *_ro command."));
         }
         let limits = limits.flagged(func.has("no-writes"), func.has("allow-oom"));
+        limits.start_declared()?;
         let vm = self.vm()?;
         let mut args = MultiValue::new();
         args.push_back(Value::Table(list(&vm.lua, keys).map_err(error_reply)?));

@@ -10,12 +10,14 @@ struct Node {
     ks: crate::databases::Databases,
     scripts: Scripts,
     primary: bool,
+    /// Over maxmemory.
+    oom: bool,
     effects: Vec<Vec<Bytes>>,
 }
 
 impl Node {
     fn new(primary: bool) -> Node {
-        Node { ks: Default::default(), scripts: Scripts::default(), primary, effects: Vec::new() }
+        Node { ks: Default::default(), scripts: Scripts::default(), primary, oom: false, effects: Vec::new() }
     }
 
     fn run(&mut self, args: &[&str]) -> Reply {
@@ -40,7 +42,8 @@ impl Node {
             woken: false,
             encodings: Default::default(),
             hll_sparse_max: crate::hll::DEFAULT_SPARSE_MAX_BYTES,
-            script: Some(Env { scripts: &mut self.scripts, oom: false, slots: None, monitor: false }),
+            in_script: false,
+            script: Some(Env { scripts: &mut self.scripts, oom: self.oom, slots: None, monitor: false }),
         };
         let reply = execute(&mut ctx, args);
         drop(ctx);
@@ -232,6 +235,78 @@ fn shebang_flags_are_honoured() {
     assert_eq!(e, "ERR Unexpected engine in script shebang: python");
     let e = error_text(&n.run(&["EVAL", "#!lua flags=bogus\nreturn 1", "0"]));
     assert_eq!(e, "ERR Unexpected flag in script shebang: bogus");
+    // Over maxmemory a script that declared flags may not start unless it cannot write or
+    // allows OOM; one without a shebang runs and its writes fail one by one.
+    n.oom = true;
+    assert_eq!(error_text(&n.run(&["EVAL", "#!lua\nreturn 1", "0"])), crate::memory::OOM);
+    assert_eq!(n.run(&["EVAL", "#!lua flags=no-writes\nreturn 1", "0"]), Reply::Integer(1));
+    assert_eq!(n.run(&["EVAL", "#!lua flags=allow-oom\nreturn redis.call('SET', 'a', 'b')", "0"]), Reply::ok());
+    assert_eq!(n.run(&["EVAL", "return 1", "0"]), Reply::Integer(1));
+    assert!(error_text(&n.run(&["EVAL", "return redis.call('SET', 'a', 'b')", "0"])).starts_with("OOM "));
+}
+
+#[test]
+fn scripts_cannot_change_what_the_next_script_sees() {
+    let mut n = Node::new(true);
+    // Each of these tries to replace or reach past a read-only table (Redis 7's tests).
+    for attack in [
+        "setmetatable(_G, {})",
+        "local g = getmetatable(_G) g.__index = {}",
+        "redis = function() return 1 end",
+        "_G = {}",
+        "redis.call = function() return 1 end",
+        "cjson.encode = function() return 1 end",
+        "cmsgpack.pack = function() return 1 end",
+        "bit.lshift = function() return 1 end",
+        "string.upper = function() return 'x' end",
+        "rawset(_G, 'redis', 1)",
+        "getfenv(0).redis = 1",
+        "getfenv(redis.error_reply).redis = 1",
+        "setfenv(0, {})",
+        "loadstring('redis = 1')()",
+        "getmetatable('').__index = {}",
+    ] {
+        let e = error_text(&n.run(&["EVAL", attack, "0"]));
+        assert!(e.contains("Attempt to modify a readonly table"), "{attack}: {e}");
+        assert!(e.contains("user_script:1") || attack.starts_with("loadstring"), "the error names the line: {e}");
+    }
+    assert_eq!(n.run(&["EVAL", "return redis.call('PING')", "0"]), Reply::Simple("PONG".into()));
+    assert_eq!(n.run(&["EVAL", "return ('abc'):upper() .. string.lower('D')", "0"]), bulk("ABCd"));
+    assert_eq!(n.run(&["EVAL", "return loadstring('return 1 + 1')()", "0"]), Reply::Integer(2));
+    // Lua bytecode does not load (Redis's Lua refuses it); print is gone as in Redis 7.
+    let e = error_text(&n.run(&["EVAL", "return loadstring(string.dump(function() return 1 end))()", "0"]));
+    assert!(e.contains("attempt to call a nil value"), "{e}");
+    let e = error_text(&n.run(&["EVAL", "print('x')", "0"]));
+    assert!(e.contains("nonexistent global variable 'print'"), "{e}");
+    // A script's own tables stay its own.
+    assert_eq!(
+        n.run(&["EVAL", "local t = setmetatable({}, {__index = function() return 7 end}) return t.x", "0"]),
+        Reply::Integer(7)
+    );
+    // A library function is held to the same rules.
+    let lib = "#!lua name=trick\nredis.register_function('f', function() redis = 1 end)";
+    assert_eq!(n.run(&["FUNCTION", "LOAD", lib]), bulk("trick"));
+    let e = error_text(&n.run(&["FCALL", "f", "0"]));
+    assert!(e.contains("Attempt to modify a readonly table"), "{e}");
+    assert_eq!(n.run(&["EVAL", "return type(redis)", "0"]), bulk("table"));
+}
+
+#[test]
+fn a_call_may_take_as_many_arguments_as_unpack_gives() {
+    let mut n = Node::new(true);
+    // 8001 arguments fill Lua's C stack (LUAI_MAXCSTACK): the call reads them where they lie.
+    let script = "local a = {} for i = 1, 7999 do a[i] = 1 end return redis.call('LPUSH', KEYS[1], unpack(a))";
+    assert_eq!(n.run(&["EVAL", script, "1", "l"]), Reply::Integer(7999));
+    let script = "local a = {} for i = 1, 7900 do a[i] = 'k' .. i end return #redis.call('MGET', unpack(a))";
+    assert_eq!(n.run(&["EVAL", script, "0"]), Reply::Integer(7900));
+}
+
+#[test]
+fn sort_of_a_set_without_order_is_sorted_for_a_script() {
+    let mut n = Node::new(true);
+    n.run(&["SADD", "s", "b", "aa", "a", "c"]);
+    let r = n.run(&["EVAL", "return redis.call('SORT', KEYS[1], 'BY', 'nosort')", "1", "s"]);
+    assert_eq!(r, Reply::Array(["a", "aa", "b", "c"].iter().map(|s| bulk(s)).collect()));
 }
 
 #[test]

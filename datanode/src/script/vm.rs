@@ -29,8 +29,7 @@ const KILLED_BY_USER: &str = "Script killed by user with SCRIPT KILL...";
 const PRELUDE: &str = r#"
 local internal = ...
 redis = {}
--- redis.call is set from Rust (a C function, see Vm::new).
-redis.pcall = function(...) return internal.exec(false, ...) end
+-- redis.call and redis.pcall are set from Rust (C functions, see Vm::new and Vm::invoke).
 -- As Redis's luaPushErrorBuff: "CODE msg" keeps its code, a message without one gets ERR,
 -- and the message loses surrounding CR/LF.
 redis.error_reply = function(msg)
@@ -63,8 +62,8 @@ redis.debug = function() end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = '7.2.0', 0x070200
-loadfile, dofile = nil, nil
-print = function() end
+loadfile, dofile, print = nil, nil, nil
+internal.redis = redis
 -- A script being killed must not catch the error that stops it.
 local raw_pcall, raw_xpcall = pcall, xpcall
 local function rethrow_kill(...)
@@ -86,12 +85,86 @@ end
 local function run(f, ...)
   return raw_pcall(f, ...)
 end
-setmetatable(_G, {
+-- Scripts must not change what the next script sees (Redis 7 makes its globals and
+-- libraries read-only tables). Stock Lua 5.1 has no such tables, so scripts see views:
+-- empty tables that read through to the real ones and refuse writes; the functions that
+-- could reach past a view (setmetatable, rawset, getfenv, setfenv, loadstring, load) are
+-- wrapped to refuse or to hand out the view.
+local G = _G
+local raw_setmetatable, raw_rawset = setmetatable, rawset
+local raw_getfenv, raw_setfenv, raw_loadstring = getfenv, setfenv, loadstring
+local readonly = raw_setmetatable({}, {__mode = 'k'})
+local function deny() error('Attempt to modify a readonly table', 2) end
+-- The same refusal from a wrapper, naming the script's line.
+local function refuse() error('Attempt to modify a readonly table', 3) end
+-- What getmetatable shows of a view: nothing of the real table, and itself read-only.
+local sealed = {}
+raw_setmetatable(sealed, {__newindex = deny, __metatable = sealed})
+readonly[sealed] = true
+local function view(t)
+  local v = raw_setmetatable({}, {__index = t, __newindex = deny, __metatable = sealed})
+  readonly[v] = true
+  return v
+end
+for _, name in ipairs({'redis', 'string', 'table', 'math', 'cjson', 'cmsgpack', 'bit', 'struct', 'coroutine'}) do
+  if G[name] then G[name] = view(G[name]) end
+end
+-- A string's methods come from the string view too.
+local string_meta = getmetatable('')
+string_meta.__index = G.string
+string_meta.__metatable = sealed
+local env = view(G)
+G._G = env
+internal.env = env
+local function shared(t) return t == G end
+setmetatable = function(t, m)
+  if readonly[t] then refuse() end
+  return raw_setmetatable(t, m)
+end
+rawset = function(t, k, v)
+  if readonly[t] or shared(t) then refuse() end
+  return raw_rawset(t, k, v)
+end
+-- A level counts from the caller of the wrapper.
+local function level(f)
+  if f == nil then return 2 end
+  if type(f) == 'number' and f > 0 then return f + 1 end
+  return f
+end
+getfenv = function(f)
+  local e = raw_getfenv(level(f))
+  if shared(e) then return env end
+  return e
+end
+setfenv = function(f, t)
+  f = level(f)
+  if f == 0 or shared(raw_getfenv(f)) then refuse() end
+  return raw_setfenv(f, t)
+end
+-- Compiled code must come as source (Redis refuses Lua bytecode) and sees the view.
+loadstring = function(code, name)
+  if type(code) == 'string' and string.byte(code, 1) == 27 then
+    return nil, 'binary code is not allowed'
+  end
+  local chunk, err = raw_loadstring(code, name)
+  if chunk then raw_setfenv(chunk, env) end
+  return chunk, err
+end
+load = function(reader, name)
+  local parts = {}
+  while true do
+    local part = reader()
+    if part == nil or part == '' then break end
+    parts[#parts + 1] = part
+  end
+  return loadstring(table.concat(parts), name)
+end
+raw_setmetatable(G, {
   __index = function(_, name)
     error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
   end,
-  __newindex = function() error('Attempt to modify a readonly table', 2) end,
-  __metatable = false,
+  __newindex = deny,
+  __metatable = sealed,
 })
 return run
 "#;
@@ -99,6 +172,12 @@ return run
 pub(super) struct Vm {
     pub(super) lua: Lua,
     internal: Table,
+    /// The `redis` library table (scripts see a read-only view of it).
+    redis: Table,
+    /// The read-only view of the globals that scripts and library functions run in.
+    pub(super) env: Table,
+    /// redis.call and redis.pcall between runs: they forward to the running script's.
+    unbound: (Function, Function),
     /// Set once the running script is being stopped.
     killed: Arc<Mutex<Option<Stop>>>,
     /// The running script asked for RESP3 replies (`redis.setresp(3)`).
@@ -184,25 +263,21 @@ impl Vm {
         )?;
         super::libs::install(&lua)?;
         let run: Function = lua.load(PRELUDE).set_name("@prelude").call(internal.clone())?;
-        // redis.call is a C function, as in Redis: `return redis.call(...)` then keeps the
-        // script's frame (Lua 5.1 replaces a frame only for a tail call into Lua), so a
-        // failed call still names the script line it came from.
-        let exec_of = internal.clone();
-        let call = lua.create_function(move |_, args: MultiValue| {
-            let exec: Function = exec_of.raw_get("exec")?;
-            let mut with = args;
-            with.push_front(Value::Boolean(true));
-            let reply: Value = exec.call(with)?;
-            if let Value::Table(t) = &reply {
-                if let Ok(err) = t.raw_get::<String>("err") {
-                    let line = t.raw_get::<Option<i64>>("line").ok().flatten();
-                    return Err(mlua::Error::external(CallError { err, line }));
-                }
-            }
-            Ok(reply)
-        })?;
-        lua.globals().raw_get::<Table>("redis")?.raw_set("call", call)?;
-        Ok(Vm { lua, internal, killed, resp3, run, cache: HashMap::new(), evals: VecDeque::new() })
+        // Outside a run (and for a reference to them a script kept from an earlier run)
+        // redis.call and redis.pcall forward to the run's own (see Vm::invoke).
+        let redis: Table = internal.raw_get("redis")?;
+        let env: Table = internal.raw_get("env")?;
+        let forward = |name: &'static str| {
+            let bound = internal.clone();
+            lua.create_function(move |_, args: MultiValue| {
+                let run: Function = bound.raw_get(name).map_err(|_| mlua::Error::runtime("no script is running"))?;
+                run.call::<Value>(args)
+            })
+        };
+        let unbound = (forward("call")?, forward("pcall")?);
+        redis.raw_set("call", unbound.0.clone())?;
+        redis.raw_set("pcall", unbound.1.clone())?;
+        Ok(Vm { lua, internal, redis, env, unbound, killed, resp3, run, cache: HashMap::new(), evals: VecDeque::new() })
     }
 
     /// Compiles `body` unless it is cached; its SHA1 and whether SCRIPT LOAD (`load`) made
@@ -219,6 +294,7 @@ impl Vm {
             .lua
             .load(code)
             .set_name("@user_script")
+            .set_environment(self.env.clone())
             .into_function()
             .map_err(|e| Reply::error(format!("ERR Error compiling script (new function): {}", lua_message(&e))))?;
         self.cache.insert(sha.clone(), Cached { body: body.clone(), chunk, flags, loaded: load });
@@ -316,7 +392,11 @@ impl Scripts {
         let Some(Cached { chunk: f, flags, .. }) = vm.cache.get(&sha) else {
             return Err(Reply::error("NOSCRIPT No matching script. Please use EVAL."));
         };
+        let declared = flags.declared;
         let limits = limits.flagged(flags.no_writes, flags.allow_oom);
+        if declared {
+            limits.start_declared()?;
+        }
         let f = f.clone();
         let globals = vm.lua.globals();
         let bound = list(&vm.lua, keys)
@@ -389,29 +469,40 @@ impl Vm {
         let resp3 = &self.resp3;
         resp3.store(false, std::sync::atomic::Ordering::Relaxed);
         let lua = &self.lua;
+        // A run binds redis.call and redis.pcall to `ctx` as C functions, as Redis's are:
+        // `return redis.call(...)` keeps the script's frame (Lua 5.1 replaces a frame only
+        // for a tail call into Lua), so a failed call names the script line it came from;
+        // and the command's arguments are read off the Lua stack where they lie (a call
+        // with 8000 arguments fills the C stack: nothing more can be pushed beside them).
+        let ctx = std::cell::RefCell::new(ctx);
+        let run_command = |args: MultiValue| -> mlua::Result<Reply> {
+            let mut ctx = ctx.try_borrow_mut().map_err(|_| mlua::Error::runtime("redis.call is already running"))?;
+            Ok(match command_args(args) {
+                Ok(args) => call(&mut ctx, &args, limits),
+                Err(e) => e,
+            })
+        };
+        let run_command = &run_command;
         let outcome = lua.scope(|scope| {
-            let exec = scope.create_function_mut(|lua, (raise, args): (bool, MultiValue)| {
-                let reply = match command_args(args) {
-                    Ok(args) => call(ctx, &args, limits),
-                    Err(e) => e,
-                };
-                if let (true, Reply::Error(e)) = (raise, &reply) {
+            let raising = scope.create_function(move |lua, args: MultiValue| {
+                let reply = run_command(args)?;
+                if let Reply::Error(err) = &reply {
                     // redis.call raises it; where the script called from goes with it.
-                    let t = lua.create_table()?;
-                    t.set("err", e.as_str())?;
-                    if let Some(line) = caller_line(lua) {
-                        t.set("line", line)?;
-                    }
-                    return Ok(Value::Table(t));
+                    let line = caller_line(lua).and_then(|l| i64::try_from(l).ok());
+                    return Err(mlua::Error::external(CallError { err: err.to_string(), line }));
                 }
                 to_lua(lua, reply, resp3.load(std::sync::atomic::Ordering::Relaxed))
             })?;
-            self.internal.raw_set("exec", exec)?;
+            let catching = scope.create_function(move |lua, args: MultiValue| {
+                to_lua(lua, run_command(args)?, resp3.load(std::sync::atomic::Ordering::Relaxed))
+            })?;
+            self.bind(Value::Function(raising), Value::Function(catching))?;
             let mut call_args = MultiValue::new();
             call_args.push_back(Value::Function(f.clone()));
             call_args.extend(args);
-            let (ok, value): (bool, Value) = self.run.call(call_args)?;
-            self.internal.raw_set("exec", Value::Nil)?;
+            let ran = self.run.call::<(bool, Value)>(call_args);
+            self.bind(Value::Nil, Value::Nil)?;
+            let (ok, value) = ran?;
             let resp3 = resp3.load(std::sync::atomic::Ordering::Relaxed);
             Ok(if ok { Ok(from_lua(&value, resp3)) } else { Err(script_error(&value, origin)) })
         });
@@ -425,6 +516,23 @@ impl Vm {
             Ok(r) => r,
             Err(e) => Err(error_reply(lua_message(&e))),
         }
+    }
+}
+
+impl Vm {
+    /// Makes `call`/`pcall` the running script's redis.call and redis.pcall, or (nil) puts
+    /// back the forwarding ones once it ends.
+    fn bind(&self, call: Value, pcall: Value) -> mlua::Result<()> {
+        self.internal.raw_set("call", call.clone())?;
+        self.internal.raw_set("pcall", pcall.clone())?;
+        let (call, pcall) = match (call, pcall) {
+            (Value::Nil, _) | (_, Value::Nil) => {
+                (Value::Function(self.unbound.0.clone()), Value::Function(self.unbound.1.clone()))
+            }
+            bound => bound,
+        };
+        self.redis.raw_set("call", call)?;
+        self.redis.raw_set("pcall", pcall)
     }
 }
 
@@ -449,6 +557,8 @@ pub(super) struct Shebang {
     pub(super) no_writes: bool,
     /// `allow-oom`: its writes run even over maxmemory.
     pub(super) allow_oom: bool,
+    /// It has a shebang line at all (then its flags, not its commands, decide).
+    pub(super) declared: bool,
 }
 
 /// Splits a script into its shebang flags and the Lua code, with Redis's errors for an
@@ -465,7 +575,7 @@ fn shebang(body: &Bytes) -> Result<(Shebang, Vec<u8>), Reply> {
     if engine != "lua" {
         return Err(Reply::error(format!("ERR Unexpected engine in script shebang: {engine}")));
     }
-    let mut flags = Shebang::default();
+    let mut flags = Shebang { declared: true, ..Shebang::default() };
     for word in words {
         let Some(list) = word.strip_prefix("flags=") else {
             return Err(Reply::error(format!("ERR Unknown lua shebang option: {word}")));
@@ -503,6 +613,15 @@ impl<'a> Limits<'a> {
     /// `allow-oom` lets its writes run over maxmemory.
     pub(super) fn flagged(self, no_writes: bool, allow_oom: bool) -> Limits<'a> {
         Limits { read_only: self.read_only || no_writes, oom: self.oom && !allow_oom, ..self }
+    }
+
+    /// A script that declared its flags (every function does) and may write does not start
+    /// over maxmemory unless it allows OOM: Redis makes such a call `denyoom` as a whole.
+    pub(super) fn start_declared(&self) -> Result<(), Reply> {
+        if self.oom && !self.read_only {
+            return Err(Reply::error(crate::memory::OOM));
+        }
+        Ok(())
     }
 }
 
@@ -620,7 +739,9 @@ fn run_call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>, command: &Co
     }
     let (dirty_from, expired_from) = (ctx.out.dirty.len(), ctx.out.expired_keys.len());
     let effects_from = ctx.out.effects.len();
+    ctx.in_script = true;
     let reply = command.run(ctx, args);
+    ctx.in_script = false;
     if ctx.db != ctx.others.home() {
         crate::cmd::place_selected(&mut ctx.out.effects[effects_from..], ctx.db);
     }
