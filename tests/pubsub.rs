@@ -279,19 +279,45 @@ async fn client_tracking(port: u16, c: &mut support::Conn) {
     read_until(&mut own, &mut ogot, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\nloop:2\r\n").await;
     assert!(!String::from_utf8_lossy(&ogot).contains("loop:1"), "{}", String::from_utf8_lossy(&ogot));
     // The BCAST client without NOLOOP of the same gateway hears of neither (other prefix),
-    // and one with the prefix but no NOLOOP hears of its own write.
+    // and one with the prefix but no NOLOOP hears of its own write, after the write's reply
+    // (as Redis 7 sends it), both for BCAST and for a key it read.
     let mut echo = connect().await.unwrap();
     let mut egot = Vec::new();
-    echo.write_all(b"HELLO 3\r\nCLIENT TRACKING ON BCAST PREFIX echo:\r\nSET echo:1 a\r\n").await.unwrap();
-    // The push and the SET's reply may come in either order.
-    let push = b">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\necho:1\r\n";
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !egot.windows(push.len()).any(|w| w == push) && Instant::now() < deadline {
-        let mut buf = [0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(1), echo.read(&mut buf)).await.map_or(0, |r| r.unwrap_or(0));
-        egot.extend_from_slice(&buf[..n]);
+    echo.write_all(b"HELLO 3\r\nCLIENT TRACKING ON BCAST PREFIX echo:\r\n").await.unwrap();
+    read_until(&mut echo, &mut egot, b"+OK\r\n").await;
+    egot.clear();
+    echo.write_all(b"SET echo:1 a\r\n").await.unwrap();
+    read_until(&mut echo, &mut egot, b"+OK\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\necho:1\r\n").await;
+    assert!(egot.starts_with(b"+OK"), "{}", String::from_utf8_lossy(&egot));
+    let mut writer = connect().await.unwrap();
+    let mut wgot = Vec::new();
+    let _: () = q(c, &["SET", "mine", "1"]).await.unwrap();
+    writer.write_all(b"HELLO 3\r\nCLIENT TRACKING ON\r\nGET mine\r\n").await.unwrap();
+    read_until(&mut writer, &mut wgot, b"+OK\r\n$1\r\n1\r\n").await;
+    for n in 2..22 {
+        wgot.clear();
+        writer.write_all(b"INCR mine\r\n").await.unwrap();
+        let reply_then_push = format!(":{n}\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\nmine\r\n");
+        read_until(&mut writer, &mut wgot, reply_then_push.as_bytes()).await;
+        assert_eq!(wgot, reply_then_push.as_bytes(), "the INCR's reply comes before its invalidation");
+        wgot.clear();
+        writer.write_all(b"GET mine\r\n").await.unwrap();
+        read_until(&mut writer, &mut wgot, format!("{n}\r\n").as_bytes()).await;
     }
-    assert!(egot.windows(push.len()).any(|w| w == push), "{}", String::from_utf8_lossy(&egot));
+
+    // A script's declared keys are tracked once it ran a read-only command, as in Redis.
+    wgot.clear();
+    let eval = |body: &str, key: &str| format!("EVAL \"{body}\" 1 {key}\r\n");
+    writer.write_all(eval("redis.call('set', 'sk3', 'x')", "sk1").as_bytes()).await.unwrap();
+    read_until(&mut writer, &mut wgot, b"_\r\n").await;
+    writer.write_all(eval("return redis.call('get', 'sk3')", "sk2").as_bytes()).await.unwrap();
+    read_until(&mut writer, &mut wgot, b"$1\r\nx\r\n").await;
+    let _: () = q(c, &["MSET", "sk1", "1", "sk2", "1"]).await.unwrap();
+    wgot.clear();
+    read_until(&mut writer, &mut wgot, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nsk2\r\n").await;
+    writer.write_all(b"PING\r\n").await.unwrap();
+    read_until(&mut writer, &mut wgot, b"+PONG\r\n").await;
+    assert!(!String::from_utf8_lossy(&wgot).contains("sk1"), "a script that only wrote tracks nothing");
 
     // RESP2: invalidations go to the redirect target as __redis__:invalidate messages.
     let mut listener = connect().await.unwrap();
@@ -309,6 +335,22 @@ async fn client_tracking(port: u16, c: &mut support::Conn) {
     let _: () = q(c, &["SET", "rk", "1"]).await.unwrap();
     let message = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$2\r\nrk\r\n";
     read_until(&mut listener, &mut lgot, message).await;
+    // A RESP3 target gets `invalidate` pushes, subscribed to __redis__:invalidate or not.
+    let mut listener3 = connect().await.unwrap();
+    let mut l3got = Vec::new();
+    listener3.write_all(b"CLIENT ID\r\n").await.unwrap();
+    read_until(&mut listener3, &mut l3got, b"\r\n").await;
+    let id3 = String::from_utf8_lossy(&l3got[1..l3got.len() - 2]).to_string();
+    listener3.write_all(b"HELLO 3\r\n").await.unwrap();
+    read_until(&mut listener3, &mut l3got, b"modules\r\n*0\r\n").await;
+    listener3.write_all(b"SUBSCRIBE __redis__:invalidate\r\n").await.unwrap();
+    read_until(&mut listener3, &mut l3got, b":1\r\n").await;
+    let mut tracked3 = connect().await.unwrap();
+    let mut t3got = Vec::new();
+    tracked3.write_all(format!("CLIENT TRACKING ON REDIRECT {id3}\r\nGET rk3\r\n").as_bytes()).await.unwrap();
+    read_until(&mut tracked3, &mut t3got, b"+OK\r\n$-1\r\n").await;
+    let _: () = q(c, &["SET", "rk3", "1"]).await.unwrap();
+    read_until(&mut listener3, &mut l3got, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nrk3\r\n").await;
 
     // RESP3 with a redirect whose target disconnects: the tracking client is told
     // `tracking-redir-broken` (its invalidations have nowhere to go), as Redis tells it.

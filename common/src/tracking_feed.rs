@@ -5,6 +5,10 @@
 //! A changes message is `m` then, per key, `k` (or `K` and the 8-byte NOLOOP token of the
 //! one tracking client that alone wrote it), the key's length (4 bytes, big-endian) and the
 //! key. The older one-key forms, `k` + key and `K` + token + key, are still read.
+//!
+//! A script's read is `r`, the 8-byte token of the tracking client that ran it, then its
+//! declared keys (each a 4-byte length and the key): Redis tracks a script's keys only once
+//! the script ran a read-only command, which only the node that ran it knows.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -17,6 +21,8 @@ pub enum Feed {
     Changed(Vec<Change>),
     /// Everything changed (a flush).
     Flushed,
+    /// The tracking client with this token ran a script that read: it tracks these keys.
+    Read(u64, Vec<Bytes>),
 }
 
 pub const FLUSHED: &[u8] = b"f";
@@ -40,11 +46,37 @@ pub fn encode(changes: &[(&[u8], Option<u64>)]) -> Bytes {
     out.freeze()
 }
 
+/// The message for a script that read, run by the tracking client `token`.
+pub fn encode_read(token: u64, keys: &[Bytes]) -> Bytes {
+    let mut out = BytesMut::with_capacity(9 + keys.iter().map(|k| k.len() + 4).sum::<usize>());
+    out.put_u8(b'r');
+    out.put_u64(token);
+    for key in keys {
+        out.put_u32(key.len() as u32);
+        out.put_slice(key);
+    }
+    out.freeze()
+}
+
+/// Length-prefixed keys from `at` to the end of `payload`.
+fn keys_from(payload: &Bytes, mut at: usize) -> Option<Vec<Bytes>> {
+    let mut keys = Vec::new();
+    while at < payload.len() {
+        let len = u32::from_be_bytes(payload.get(at..at + 4)?.try_into().ok()?) as usize;
+        at += 4;
+        let end = at.checked_add(len).filter(|&e| e <= payload.len())?;
+        keys.push(payload.slice(at..end));
+        at = end;
+    }
+    Some(keys)
+}
+
 /// Reads a feed message; None for one it does not know or a malformed one.
 pub fn decode(payload: &Bytes) -> Option<Feed> {
     let token_at = |at: usize| payload.get(at..at + 8).map(|b| u64::from_be_bytes(b.try_into().unwrap_or([0; 8])));
     match payload.first()? {
         b'f' => Some(Feed::Flushed),
+        b'r' => Some(Feed::Read(token_at(1)?, keys_from(payload, 9)?)),
         b'k' => Some(Feed::Changed(vec![(payload.slice(1..), None)])),
         b'K' => Some(Feed::Changed(vec![(payload.get(9..).map(|_| payload.slice(9..))?, Some(token_at(1)?))])),
         b'm' => {
@@ -84,7 +116,13 @@ mod tests {
         assert_eq!(decode(&m), Some(Feed::Changed(expected)));
         assert_eq!(decode(&Bytes::from_static(b"kx")), Some(Feed::Changed(vec![(Bytes::from_static(b"x"), None)])));
         assert_eq!(decode(&Bytes::from_static(FLUSHED)), Some(Feed::Flushed));
-        for bad in [&b""[..], b"z", b"K123", b"mk\x00\x00\x00\x09abc", b"mq"] {
+        let r = encode_read(9, &[Bytes::from_static(b"k1"), Bytes::from_static(b"")]);
+        assert_eq!(decode(&r), Some(Feed::Read(9, vec![Bytes::from_static(b"k1"), Bytes::new()])));
+        for cut in 0..r.len() {
+            assert_ne!(decode(&r.slice(..cut)), decode(&r), "a cut read message is not the whole");
+        }
+        for bad in [&b""[..], b"z", b"K123", b"mk\x00\x00\x00\x09abc", b"mq", b"r1234", b"r12345678\x00\x00\x00\x05ab"]
+        {
             assert_eq!(decode(&Bytes::copy_from_slice(bad)), None, "{bad:?}");
         }
         for cut in 0..m.len() {

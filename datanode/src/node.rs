@@ -438,7 +438,7 @@ struct Flags {
 /// A transaction's (database, key, WATCH token) triples.
 type Watches = [(usize, Bytes, Bytes)];
 
-/// Records which changed keys a NOLOOP client's request made: those from `start` on.
+/// Records which changed keys a tracking client's request made: those from `start` on.
 fn note_writer(out: &mut WriteSet, writer: Option<(usize, u64)>) {
     if let Some((start, token)) = writer {
         if out.dirty.len() > start {
@@ -451,7 +451,7 @@ fn note_writer(out: &mut WriteSet, writer: Option<(usize, u64)>) {
 #[derive(Debug, Clone)]
 pub enum Request {
     /// A data command, name first, in database `db`; `no_touch`: CLIENT NO-TOUCH is on;
-    /// `writer`: the client's CLIENT TRACKING NOLOOP token (0: none).
+    /// `writer`: the client's CLIENT TRACKING token (0: none).
     Data { db: usize, args: Vec<Bytes>, no_touch: bool, writer: u64 },
     /// WATCH: a token per key of database `db`.
     Watch { db: usize, keys: Vec<Bytes> },
@@ -960,6 +960,10 @@ impl Node {
                     blocked.push(Blocked { index: i, block, wake, seq });
                 }
                 drop(ctx);
+                if std::mem::take(&mut out.script_read) && request.writer() != 0 {
+                    let keys = ferrocache_common::command::key_positions(command.spec, args);
+                    out.tracked_reads.push((request.writer(), keys.into_iter().map(|k| args[k].clone()).collect()));
+                }
                 cmd::place_effects(&mut out.effects[first_effect..], db);
                 // A script's effects reach replicas whole, like a transaction's.
                 if command.is_atomic() && out.effects.len() - first_effect >= 2 {
@@ -992,6 +996,10 @@ impl Node {
             for line in std::mem::take(&mut out.monitor) {
                 self.broker.publish(&feed, &line, false);
             }
+        }
+        if out.is_empty() && !out.tracked_reads.is_empty() && st.role == Role::Primary {
+            // Scripts that only read: nothing to commit, but their readers track keys now.
+            self.feed_tracking(&out);
         }
         let store_seq = if out.is_empty() { st.store_seq } else { self.commit(&mut st, out)? };
         self.note_memory(&st);
@@ -1262,7 +1270,7 @@ impl Node {
                 st.dbs.db_mut(dirty.0).recount(&dirty.1);
             }
         }
-        if st.role == Role::Primary && (!out.dirty.is_empty() || out.flushed) {
+        if st.role == Role::Primary && (!out.dirty.is_empty() || out.flushed || !out.tracked_reads.is_empty()) {
             self.feed_tracking(&out);
         }
         if st.role == Role::Primary && !out.effects.is_empty() {
@@ -1331,6 +1339,10 @@ impl Node {
         }
         if out.flushed {
             self.broker.publish(&feed, &Bytes::from_static(ferrocache_common::tracking_feed::FLUSHED), false);
+        }
+        // After the changes: a script that read and wrote a key still tracks it.
+        for (token, keys) in &out.tracked_reads {
+            self.broker.publish(&feed, &ferrocache_common::tracking_feed::encode_read(*token, keys), false);
         }
     }
 

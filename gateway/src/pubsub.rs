@@ -58,7 +58,7 @@ impl Kind {
 
 /// One client's mailbox.
 pub struct Mailbox {
-    tx: mpsc::Sender<(Reply, usize)>,
+    tx: mpsc::Sender<(Reply, usize, bool)>,
     queued_bytes: AtomicUsize,
     limit: OutputLimit,
     /// When the queue went over the soft limit (ms since the hub started; 0 = it is not).
@@ -66,10 +66,19 @@ pub struct Mailbox {
     started: std::time::Instant,
     /// Fired when the client overran its limits: its connection closes.
     pub overflow: CancellationToken,
+    /// The client speaks RESP3: invalidations redirected to it are `invalidate` pushes even
+    /// while it subscribes to `__redis__:invalidate` (as Redis sends them).
+    resp3: std::sync::atomic::AtomicBool,
 }
 
 impl Mailbox {
+    /// Queues `reply` for the client; `after_reply`: it follows the reply of the command the
+    /// client has running (an invalidation of its own write).
     fn offer(&self, reply: Reply, size: usize) {
+        self.offer_ordered(reply, size, false)
+    }
+
+    fn offer_ordered(&self, reply: Reply, size: usize, after_reply: bool) {
         let queued = (self.queued_bytes.fetch_add(size, Ordering::Relaxed) + size) as u64;
         let l = self.limit;
         let over_hard = l.hard > 0 && queued > l.hard;
@@ -84,7 +93,7 @@ impl Mailbox {
             self.over_soft_since_ms.store(0, Ordering::Relaxed);
             false
         };
-        if over_hard || over_soft || self.tx.try_send((reply, size)).is_err() {
+        if over_hard || over_soft || self.tx.try_send((reply, size, after_reply)).is_err() {
             self.overflow.cancel();
         }
     }
@@ -260,6 +269,15 @@ impl GroupHub {
                     st.tracking.invalidate_changes(&changes)
                 }
                 Some(Feed::Flushed) => st.tracking.invalidate_all(),
+                Some(Feed::Read(token, keys)) => {
+                    let client = token.wrapping_sub(self.nonce);
+                    let reader = st.tracking.get(client).is_some_and(|t| !t.settings.bcast);
+                    if reader {
+                        st.tracking.record(client, &keys)
+                    } else {
+                        Vec::new()
+                    }
+                }
                 None => Vec::new(),
             };
             send_notices(&st, notices);
@@ -339,7 +357,7 @@ fn send_notices(st: &State, notices: Vec<crate::tracking::Notice>) {
     use crate::tracking::{message, push, redirect_broken, FEED, REDIS_CHANNEL};
     let channel = &st.subscribers[Kind::Channel as usize];
     let trackers = channel.get(FEED);
-    for (id, keys) in notices {
+    for (id, keys, own) in notices {
         let Some(t) = st.tracking.get(id) else { continue };
         let size = keys.as_ref().map_or(0, |k| k.iter().map(|k| k.len() + 16).sum()) + 64;
         let (target, resp3) = match t.settings.redirect {
@@ -353,7 +371,8 @@ fn send_notices(st: &State, notices: Vec<crate::tracking::Notice>) {
             }
             r => {
                 if let Some(m) = channel.get(REDIS_CHANNEL).and_then(|c| c.get(&r)) {
-                    m.offer(message(keys), size);
+                    let notice = if m.resp3.load(Ordering::Relaxed) { push(keys) } else { message(keys) };
+                    m.offer(notice, size);
                     continue;
                 }
                 (r, st.tracking.get(r).is_some_and(|t| t.resp3))
@@ -361,7 +380,7 @@ fn send_notices(st: &State, notices: Vec<crate::tracking::Notice>) {
         };
         if resp3 {
             if let Some(m) = trackers.and_then(|c| c.get(&target)) {
-                m.offer(push(keys), size);
+                m.offer_ordered(push(keys), size, own && target == id);
             }
         }
     }
@@ -453,7 +472,7 @@ pub struct ClientSubs {
     id: u64,
     hub: Arc<GroupHub>,
     mailbox: Arc<Mailbox>,
-    rx: mpsc::Receiver<(Reply, usize)>,
+    rx: mpsc::Receiver<(Reply, usize, bool)>,
     names: [BTreeSet<Bytes>; 3],
     /// CLIENT TRACKING is on.
     tracking: bool,
@@ -472,6 +491,7 @@ impl ClientSubs {
             over_soft_since_ms: AtomicU64::new(0),
             started: std::time::Instant::now(),
             overflow: CancellationToken::new(),
+            resp3: std::sync::atomic::AtomicBool::new(false),
         });
         ClientSubs {
             id: client,
@@ -482,6 +502,11 @@ impl ClientSubs {
             tracking: false,
             monitoring: false,
         }
+    }
+
+    /// The client's protocol (HELLO): how invalidations redirected to it are framed.
+    pub fn set_resp3(&self, resp3: bool) {
+        self.mailbox.resp3.store(resp3, Ordering::Relaxed);
     }
 
     /// Channels plus patterns: the count SUBSCRIBE / PSUBSCRIBE replies carry.
@@ -541,7 +566,7 @@ impl ClientSubs {
         self.hub.set_monitor(self.id, on.then_some(&self.mailbox))
     }
 
-    /// The token this client's writes carry while it tracks with NOLOOP.
+    /// The token this client's writes carry while it tracks.
     pub fn writer_token(&self) -> u64 {
         self.hub.nonce.wrapping_add(self.id)
     }
@@ -556,11 +581,12 @@ impl ClientSubs {
         self.hub.tracked_read(self.id, keys);
     }
 
-    /// The next message for this client.
-    pub async fn next(&mut self) -> Option<Reply> {
-        let (reply, size) = self.rx.recv().await?;
+    /// The next message for this client, and whether it must follow the reply of the
+    /// command the client has running.
+    pub async fn next(&mut self) -> Option<(Reply, bool)> {
+        let (reply, size, after_reply) = self.rx.recv().await?;
         self.mailbox.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-        Some(reply)
+        Some((reply, after_reply))
     }
 
     pub fn overflowed(&self) -> CancellationToken {

@@ -215,8 +215,10 @@ pub struct Table {
     broken: HashSet<u64>,
 }
 
-/// Where an invalidation goes and what it says: a client id, and the keys (None: all).
-pub type Notice = (u64, Option<Vec<Bytes>>);
+/// Where an invalidation goes and what it says: a client id, the keys (None: all), and
+/// whether the client itself wrote one of them (Redis then sends it after the reply of the
+/// command that wrote, not before).
+pub type Notice = (u64, Option<Vec<Bytes>>, bool);
 
 impl Table {
     pub fn is_empty(&self) -> bool {
@@ -285,7 +287,7 @@ impl Table {
                 let own_write = |t: &Tracker| t.settings.noloop && *writer == Some(*id);
                 self.clients.get(id).is_some_and(|t| !t.settings.bcast && !own_write(t))
             });
-            notices.extend(told.into_iter().map(|id| (id, Some(vec![key.clone()]))));
+            notices.extend(told.into_iter().map(|id| (id, Some(vec![key.clone()]), *writer == Some(id))));
         }
         let mut bcast: Vec<(&u64, &Tracker)> = self.clients.iter().filter(|(_, t)| t.settings.bcast).collect();
         bcast.sort_unstable_by_key(|(id, _)| **id);
@@ -300,7 +302,8 @@ impl Table {
                     .map(|(k, _)| k.clone())
                     .collect();
                 if !keys.is_empty() {
-                    notices.push((*id, Some(keys)));
+                    let own = !s.noloop && changes.iter().any(|(k, w)| k.starts_with(prefix) && *w == Some(*id));
+                    notices.push((*id, Some(keys), own));
                 }
             }
         }
@@ -313,7 +316,7 @@ impl Table {
         self.keys.clear();
         let mut ids: Vec<u64> = self.clients.keys().copied().collect();
         ids.sort_unstable();
-        ids.into_iter().map(|id| (id, None)).collect()
+        ids.into_iter().map(|id| (id, None, false)).collect()
     }
 }
 
@@ -396,21 +399,26 @@ mod tests {
         t.set(2, tracker(Settings { bcast: true, prefixes: vec![b("user:")], ..Default::default() }));
         t.set(3, tracker(Settings { bcast: true, ..Default::default() }));
         t.record(1, &[b("user:1"), b("other")]);
-        let told: Vec<u64> = t.invalidate(&b("user:1"), None).into_iter().map(|(id, _)| id).collect();
+        let told: Vec<u64> = t.invalidate(&b("user:1"), None).into_iter().map(|(id, ..)| id).collect();
         assert_eq!(told, vec![1, 2, 3]);
-        let told: Vec<u64> = t.invalidate(&b("user:1"), None).into_iter().map(|(id, _)| id).collect();
+        let told: Vec<u64> = t.invalidate(&b("user:1"), None).into_iter().map(|(id, ..)| id).collect();
         assert_eq!(told, vec![2, 3], "a reader is told once until it reads again");
-        let told: Vec<u64> = t.invalidate(&b("other"), None).into_iter().map(|(id, _)| id).collect();
+        let told: Vec<u64> = t.invalidate(&b("other"), None).into_iter().map(|(id, ..)| id).collect();
         assert_eq!(told, vec![1, 3]);
         t.set(1, None);
         t.record(1, &[b("gone")]);
-        assert!(t.invalidate(&b("gone"), None).iter().all(|(id, _)| *id != 1), "a client that left is not told");
+        assert!(t.invalidate(&b("gone"), None).iter().all(|(id, ..)| *id != 1), "a client that left is not told");
         // NOLOOP: a client's own write tells the others only.
         t.set(4, tracker(Settings { bcast: true, noloop: true, ..Default::default() }));
-        let told: Vec<u64> = t.invalidate(&b("k"), Some(4)).into_iter().map(|(id, _)| id).collect();
+        let told: Vec<u64> = t.invalidate(&b("k"), Some(4)).into_iter().map(|(id, ..)| id).collect();
         assert_eq!(told, vec![3]);
-        let told: Vec<u64> = t.invalidate(&b("k"), Some(3)).into_iter().map(|(id, _)| id).collect();
-        assert_eq!(told, vec![3, 4], "without NOLOOP a client hears of its own writes");
+        let notices = t.invalidate(&b("k"), Some(3));
+        let told: Vec<(u64, bool)> = notices.into_iter().map(|(id, _, own)| (id, own)).collect();
+        assert_eq!(
+            told,
+            vec![(3, true), (4, false)],
+            "without NOLOOP a client hears of its own writes, after its reply"
+        );
         assert_eq!(t.invalidate_all().len(), 3);
         assert!(Settings { optin: true, ..Default::default() }.tracks_reads(Caching::Yes));
         assert!(!Settings { optin: true, ..Default::default() }.tracks_reads(Caching::Unset));
@@ -432,11 +440,11 @@ mod tests {
         assert_eq!(
             notices,
             vec![
-                (1, keys(&["a:1"])),
-                (1, keys(&["b:1"])),
-                (2, keys(&["a:1", "a:2"])),
-                (2, keys(&["b:1"])),
-                (3, keys(&["a:1", "b:1", "c"])),
+                (1, keys(&["a:1"]), false),
+                (1, keys(&["b:1"]), false),
+                (2, keys(&["a:1", "a:2"]), false),
+                (2, keys(&["b:1"]), false),
+                (3, keys(&["a:1", "b:1", "c"]), false),
             ]
         );
     }

@@ -62,9 +62,14 @@ pub struct WriteSet {
     pub events: Vec<crate::notify::Event>,
     /// Events a command fires after its rule's (XADD's own trim: `xtrim` after `xadd`).
     pub late_events: Vec<crate::notify::Event>,
-    /// Which `dirty` entries a CLIENT TRACKING NOLOOP client wrote (its token): that client
-    /// is not told of them.
+    /// Which `dirty` entries a CLIENT TRACKING client wrote (its token): a NOLOOP client is
+    /// not told of them, others after their reply.
     pub writers: Vec<(std::ops::Range<usize>, u64)>,
+    /// A script ran a read-only command (set by the script's calls, taken by the node).
+    pub script_read: bool,
+    /// Scripts of tracking clients that read: the client's token and the script's keys,
+    /// which that client now tracks (as Redis remembers them).
+    pub tracked_reads: Vec<(u64, Vec<Bytes>)>,
     /// MONITOR lines of the commands scripts ran (only while some client monitors).
     pub monitor: Vec<Bytes>,
     /// INFO commandstats of the commands scripts ran, by statistics entry (one item per

@@ -740,6 +740,7 @@ fn run_call(ctx: &mut Ctx<'_>, args: &[Bytes], limits: &Limits<'_>, command: &Co
     let (dirty_from, expired_from) = (ctx.out.dirty.len(), ctx.out.expired_keys.len());
     let effects_from = ctx.out.effects.len();
     ctx.in_script = true;
+    ctx.out.script_read |= command.spec.has(Flag::Readonly);
     let reply = command.run(ctx, args);
     ctx.in_script = false;
     if ctx.db != ctx.others.home() {

@@ -196,7 +196,7 @@ pub(super) async fn cluster_data(
         true,
     )
     .await;
-    Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry }))
+    Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, blocking: deadline.is_none(), deadline, retry }))
 }
 
 /// A reply computed on its own task (parts sent to several nodes, merged).
@@ -211,7 +211,7 @@ fn spawned(
         let _ = tx.send(work.await);
     });
     let deadline = bounded.then(|| deadline(shared, std::time::Instant::now()));
-    Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry: None }))
+    Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, blocking: false, retry: None }))
 }
 
 /// Sends one command to a given node group (or replica) on its own task.

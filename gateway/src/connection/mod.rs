@@ -66,6 +66,8 @@ struct Waiting {
     mapper: Option<Mapper>,
     proto: u8,
     deadline: Option<tokio::time::Instant>,
+    /// A blocking command or WAIT: it may wait as long as its own timeout says.
+    blocking: bool,
     /// What it takes to send the command again if routes change under it (inline: the
     /// waiting slot is boxed already, a second allocation per command bought nothing).
     retry: Option<Retry>,
@@ -213,6 +215,9 @@ impl Session {
     pub fn set_proto(&mut self, p: u8) {
         self.proto = p;
         self.update(|c| c.proto = p);
+        if let Some(subs) = self.subs.as_ref() {
+            subs.set_resp3(p == 3);
+        }
         // Invalidations take the form of the protocol spoken now.
         if let (Some(s), Some(subs)) = (&self.tracking, self.subs.as_mut()) {
             drop(subs.track(Some(crate::tracking::Tracker { settings: s.clone(), resp3: p == 3 })));
@@ -264,7 +269,7 @@ impl Session {
             let _ = tokio::time::timeout(pubsub::ACK_TIMEOUT, ack).await;
             let _ = tx.send(Reply::ok());
         });
-        Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: None, retry: None }))
+        Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: None, blocking: false, retry: None }))
     }
 
     pub fn reset(&mut self) {
@@ -387,6 +392,8 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let mut closing = false;
     let mut idle = IdleTimeout::default();
     let mut guard = output::OutputGuard::default();
+    // Invalidations of the client's own writes, waiting for the reply in flight.
+    let mut held: Vec<Reply> = Vec::new();
     // Made once, not per pass: each registers a waiter under a lock when created.
     let shutdown = cancel.cancelled();
     let killed = control.kill.cancelled();
@@ -421,6 +428,9 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             }
             if proto != SILENT {
                 resp::encode(&reply, proto, &mut out);
+            }
+            for message in held.drain(..) {
+                resp::encode(&message, session.proto, &mut out);
             }
             // With output limits, replies pile up until written so the limits see them.
             if out.len() >= OUT_HIGH_WATER && !guard.limited() {
@@ -469,7 +479,10 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 None => session.monitor = None,
             },
             push = next_push(&mut session.subs) => match push {
-                Some(message) => resp::encode(&message, session.proto, &mut out),
+                // An invalidation of the client's own write follows the reply of the command
+                // that wrote (as Redis sends it), unless that command may wait long.
+                Some((message, true)) if holds_pushes(&queue) => held.push(message),
+                Some((message, _)) => resp::encode(&message, session.proto, &mut out),
                 None => {
                     tracing::warn!(client = session.id, "pub/sub messages over the output buffer limit; closing");
                     return Ok(());
@@ -543,6 +556,17 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 }
             }
         }
+    }
+}
+
+/// Whether a push for the client must wait for the reply at the queue's front: one is in
+/// flight and not blocking (a client blocked in BLPOP or WAIT still hears of changes at
+/// once).
+fn holds_pushes(queue: &VecDeque<Slot>) -> bool {
+    match queue.front() {
+        Some(Slot::Waiting(w)) => !w.blocking,
+        Some(Slot::Ready(..)) => true,
+        None => false,
     }
 }
 
@@ -745,7 +769,7 @@ fn feed_monitors(session: &Session, args: &[Bytes]) {
     }
 }
 
-async fn next_push(subs: &mut Option<ClientSubs>) -> Option<Reply> {
+async fn next_push(subs: &mut Option<ClientSubs>) -> Option<(Reply, bool)> {
     let Some(subs) = subs else { return std::future::pending().await };
     let overflow = subs.overflowed();
     tokio::select! {
@@ -755,11 +779,11 @@ async fn next_push(subs: &mut Option<ClientSubs>) -> Option<Reply> {
 }
 
 impl Session {
-    /// CLIENT TRACKING ... NOLOOP: the token its writes carry so it is not told of them
-    /// (0 otherwise).
+    /// CLIENT TRACKING: the token its writes carry, so its own writes are known (a NOLOOP
+    /// client is not told of them, others are told after the reply; 0 when not tracking).
     fn writer_token(&self) -> u64 {
         match (&self.tracking, &self.subs) {
-            (Some(s), Some(subs)) if s.noloop => subs.writer_token(),
+            (Some(_), Some(subs)) => subs.writer_token(),
             _ => 0,
         }
     }
@@ -777,7 +801,8 @@ impl Session {
     /// CLIENT CACHING's word in force for it.
     fn track_read(&self, spec: &command::CommandSpec, args: &[Bytes], caching: crate::tracking::Caching) {
         let Some(s) = &self.tracking else { return };
-        if spec.is_write() || !s.tracks_reads(caching) {
+        // A script's keys are tracked once it ran a read, which its node tells (the feed).
+        if spec.is_write() || !s.tracks_reads(caching) || crate::busy::is_script(spec.name) {
             return;
         }
         let keys: Vec<Bytes> = command::key_positions(spec, args).into_iter().map(|i| args[i].clone()).collect();
@@ -788,7 +813,7 @@ impl Session {
 
     /// The connection's pub/sub mailbox, made on first use.
     fn mailbox(&mut self, endpoint: &Endpoint, shared: &Shared) -> &mut ClientSubs {
-        let id = self.id;
+        let (id, proto) = (self.id, self.proto);
         self.subs.get_or_insert_with(|| {
             let table = shared.router.table();
             let value = table
@@ -796,7 +821,9 @@ impl Session {
                 .get(&endpoint.group_id)
                 .map(|g| ferrocache_common::parameters::value(&g.parameters, "client-output-buffer-limit"));
             let limit = ferrocache_common::parameters::output_limit(value.unwrap_or(""), "pubsub");
-            ClientSubs::new(&shared.pubsub, &endpoint.group_id, id, limit)
+            let subs = ClientSubs::new(&shared.pubsub, &endpoint.group_id, id, limit);
+            subs.set_resp3(proto == 3);
+            subs
         })
     }
 }
@@ -862,7 +889,14 @@ fn client_tracking(session: &mut Session, endpoint: &Endpoint, shared: &Shared, 
                         let _ = tokio::time::timeout(pubsub::ACK_TIMEOUT, ack).await;
                         let _ = tx.send(Reply::ok());
                     });
-                    return Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: None, retry: None }));
+                    return Slot::Waiting(Box::new(Waiting {
+                        rx,
+                        mapper: None,
+                        proto,
+                        deadline: None,
+                        blocking: false,
+                        retry: None,
+                    }));
                 }
             }
         }
@@ -907,7 +941,7 @@ fn subscribe(session: &mut Session, endpoint: &Endpoint, shared: &Shared, kind: 
         }
         let _ = tx.send(reply);
     });
-    Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: None, retry: None }))
+    Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: None, blocking: false, retry: None }))
 }
 
 /// UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE: the names given, or every one of that kind.
@@ -956,7 +990,7 @@ async fn config(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>
             tokio::spawn(async move {
                 let _ = tx.send(cfg::set(&shared, &group, port, &pairs).await);
             });
-            Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: None, retry: None }))
+            Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: None, blocking: false, retry: None }))
         }
         ConfigCommand::ResetStat => {
             session.stats.reset();
@@ -978,6 +1012,7 @@ async fn config(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>
                 mapper: None,
                 proto,
                 deadline: Some(deadline(shared, session.now)),
+                blocking: false,
                 retry,
             }))
         }
@@ -1017,7 +1052,14 @@ fn failover(session: &Session, endpoint: &Endpoint, shared: &Arc<Shared>, args: 
         let r = crate::failover_command::failover(&shared, &group, kind, node_group, &args).await;
         let _ = tx.send(r);
     });
-    Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto: session.proto, deadline: None, retry: None }))
+    Slot::Waiting(Box::new(Waiting {
+        rx,
+        mapper: None,
+        proto: session.proto,
+        deadline: None,
+        blocking: false,
+        retry: None,
+    }))
 }
 
 /// Resolves when the front slot's reply arrives; pends forever when there is nothing to
@@ -1279,7 +1321,8 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
     let (rx, retry) =
         route(shared, &mut session.routes, &endpoint.group_id, kind, slot, request, is_write, Some(session.now), false)
             .await;
-    let mut waiting = Waiting { rx, mapper: None, proto, deadline: Some(deadline(shared, session.now)), retry };
+    let until = Some(deadline(shared, session.now));
+    let mut waiting = Waiting { rx, mapper: None, proto, deadline: until, blocking: false, retry };
     if selects.is_empty() {
         waiting.mapper = Some(Box::new(merge));
         return Slot::Waiting(Box::new(waiting));
@@ -1622,6 +1665,7 @@ async fn dispatch(
                             mapper: Some(mapper),
                             proto,
                             deadline: Some(deadline(shared, session.now)),
+                            blocking: false,
                             retry: None,
                         };
                         (Slot::Waiting(Box::new(w)), false)
@@ -1692,7 +1736,17 @@ async fn dispatch(
                 true,
             )
             .await;
-            (Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline, retry })), false)
+            (
+                Slot::Waiting(Box::new(Waiting {
+                    rx,
+                    mapper: None,
+                    proto,
+                    blocking: deadline.is_none(),
+                    deadline,
+                    retry,
+                })),
+                false,
+            )
         }
     }
 }
