@@ -537,17 +537,19 @@ impl ClientSubs {
         Some(self.hub.change(kind, name, self.id, Some(&self.mailbox)))
     }
 
-    pub fn unsubscribe(&mut self, kind: Kind, name: &Bytes) {
-        if self.names[kind as usize].remove(name) {
-            // UNSUBSCRIBE answers at once: nobody waits for this acknowledgement.
-            drop(self.hub.change(kind, name, self.id, None));
+    /// Unsubscribes; the receiver resolves once the primary knows (UNSUBSCRIBE answers
+    /// then, so a PUBLISH after it no longer counts this client).
+    pub fn unsubscribe(&mut self, kind: Kind, name: &Bytes) -> Option<oneshot::Receiver<()>> {
+        if !self.names[kind as usize].remove(name) {
+            return None;
         }
+        Some(self.hub.change(kind, name, self.id, None))
     }
 
     pub fn unsubscribe_all(&mut self) {
         for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
             for name in self.names(kind) {
-                self.unsubscribe(kind, &name);
+                drop(self.unsubscribe(kind, &name));
             }
         }
     }

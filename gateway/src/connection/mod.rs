@@ -929,7 +929,12 @@ fn subscribe(session: &mut Session, endpoint: &Endpoint, shared: &Shared, kind: 
             Reply::Integer(subs.count(kind) as i64),
         ]));
     }
-    let reply = Reply::Sequence(confirmations);
+    after_acks(acks, Reply::Sequence(confirmations), proto)
+}
+
+/// `reply` once the primary acknowledged every change in `acks` (or after
+/// [`pubsub::ACK_TIMEOUT`]).
+fn after_acks(acks: Vec<oneshot::Receiver<()>>, reply: Reply, proto: u8) -> Slot {
     if acks.is_empty() {
         return Slot::Ready(reply, proto);
     }
@@ -944,8 +949,15 @@ fn subscribe(session: &mut Session, endpoint: &Endpoint, shared: &Shared, kind: 
     Slot::Waiting(Box::new(Waiting { rx, mapper: None, proto, deadline: None, blocking: false, retry: None }))
 }
 
-/// UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE: the names given, or every one of that kind.
-fn unsubscribe(session: &mut Session, kind: pubsub::Kind, args: &[Bytes]) -> Reply {
+/// UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE: the names given, or every one of that kind;
+/// answered once the primary knows, as SUBSCRIBE is.
+fn unsubscribe(session: &mut Session, kind: pubsub::Kind, args: &[Bytes]) -> Slot {
+    let proto = session.proto;
+    let (reply, acks) = unsubscribe_names(session, kind, args);
+    after_acks(acks, reply, proto)
+}
+
+fn unsubscribe_names(session: &mut Session, kind: pubsub::Kind, args: &[Bytes]) -> (Reply, Vec<oneshot::Receiver<()>>) {
     let word: &'static [u8] = match kind {
         pubsub::Kind::Channel => b"unsubscribe",
         pubsub::Kind::Pattern => b"punsubscribe",
@@ -957,20 +969,22 @@ fn unsubscribe(session: &mut Session, kind: pubsub::Kind, args: &[Bytes]) -> Rep
     let Some(subs) = session.subs.as_mut() else {
         // Never subscribed: each named channel is confirmed all the same, as in Redis.
         if args.len() > 1 {
-            return Reply::Sequence(args[1..].iter().map(|n| confirm(Reply::Bulk(n.clone()), 0)).collect());
+            let each = args[1..].iter().map(|n| confirm(Reply::Bulk(n.clone()), 0)).collect();
+            return (Reply::Sequence(each), Vec::new());
         }
-        return Reply::Sequence(vec![confirm(Reply::NullBulk, 0)]);
+        return (Reply::Sequence(vec![confirm(Reply::NullBulk, 0)]), Vec::new());
     };
     let names = if args.len() > 1 { args[1..].to_vec() } else { subs.names(kind) };
     if names.is_empty() {
-        return Reply::Sequence(vec![confirm(Reply::NullBulk, subs.count(kind))]);
+        return (Reply::Sequence(vec![confirm(Reply::NullBulk, subs.count(kind))]), Vec::new());
     }
     let mut out = Vec::with_capacity(names.len());
+    let mut acks = Vec::new();
     for name in names {
-        subs.unsubscribe(kind, &name);
+        acks.extend(subs.unsubscribe(kind, &name));
         out.push(confirm(Reply::Bulk(name), subs.count(kind)));
     }
-    Reply::Sequence(out)
+    (Reply::Sequence(out), acks)
 }
 
 /// CONFIG: GET answers from the routes; SET goes through the coordinators (on its own task,
@@ -1539,7 +1553,7 @@ async fn dispatch(
         }
         return match spec.name {
             "subscribe" | "psubscribe" | "ssubscribe" => (subscribe(session, endpoint, shared, kind, &args), false),
-            _ => ready(unsubscribe(session, kind, &args)),
+            _ => (unsubscribe(session, kind, &args), false),
         };
     }
     if subscribed && proto == 2 && spec.name == "ping" {
