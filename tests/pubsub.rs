@@ -318,6 +318,13 @@ async fn client_tracking(port: u16, c: &mut support::Conn) {
     writer.write_all(b"PING\r\n").await.unwrap();
     read_until(&mut writer, &mut wgot, b"+PONG\r\n").await;
     assert!(!String::from_utf8_lossy(&wgot).contains("sk1"), "a script that only wrote tracks nothing");
+    // Inside MULTI too.
+    wgot.clear();
+    let queued = format!("MULTI\r\n{}EXEC\r\n", eval("return redis.call('get', 'sk3')", "sk4"));
+    writer.write_all(queued.as_bytes()).await.unwrap();
+    read_until(&mut writer, &mut wgot, b"*1\r\n$1\r\nx\r\n").await;
+    let _: () = q(c, &["SET", "sk4", "1"]).await.unwrap();
+    read_until(&mut writer, &mut wgot, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nsk4\r\n").await;
 
     // RESP2: invalidations go to the redirect target as __redis__:invalidate messages.
     let mut listener = connect().await.unwrap();

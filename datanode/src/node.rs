@@ -433,6 +433,8 @@ struct Flags {
     no_touch: bool,
     /// When the rest goes off the runtime worker (see `LONG_BATCH`); None when off it.
     deadline: Option<Instant>,
+    /// The CLIENT TRACKING token of the client that sent it (0: none).
+    writer: u64,
 }
 
 /// A transaction's (database, key, WATCH token) triples.
@@ -444,6 +446,15 @@ fn note_writer(out: &mut WriteSet, writer: Option<(usize, u64)>) {
         if out.dirty.len() > start {
             out.writers.push((start..out.dirty.len(), token));
         }
+    }
+}
+
+/// A script that ran a read-only command, sent by tracking client `writer`: that client
+/// tracks the script's keys now (CLIENT TRACKING, as Redis remembers them).
+fn note_script_read(out: &mut WriteSet, writer: u64, command: Command, args: &[Bytes]) {
+    if std::mem::take(&mut out.script_read) && writer != 0 {
+        let keys = ferrocache_common::command::key_positions(command.spec, args);
+        out.tracked_reads.push((writer, keys.into_iter().map(|k| args[k].clone()).collect()));
     }
 }
 
@@ -934,8 +945,13 @@ impl Node {
                 }
                 if let Some(watches) = watches {
                     let reply = crate::panic_guard::run(&self.id, "exec", is_write, || {
-                        let flags =
-                            Flags { writable, notify: notify_flags != 0, no_touch: request.no_touch(), deadline };
+                        let flags = Flags {
+                            writable,
+                            notify: notify_flags != 0,
+                            no_touch: request.no_touch(),
+                            deadline,
+                            writer: request.writer(),
+                        };
                         self.exec(&mut st, db, watches, commands, now, flags, &mut out, &mut events)
                     });
                     replies.push(reply.unwrap_or_else(|e| e));
@@ -960,10 +976,7 @@ impl Node {
                     blocked.push(Blocked { index: i, block, wake, seq });
                 }
                 drop(ctx);
-                if std::mem::take(&mut out.script_read) && request.writer() != 0 {
-                    let keys = ferrocache_common::command::key_positions(command.spec, args);
-                    out.tracked_reads.push((request.writer(), keys.into_iter().map(|k| args[k].clone()).collect()));
-                }
+                note_script_read(&mut out, request.writer(), command, args);
                 cmd::place_effects(&mut out.effects[first_effect..], db);
                 // A script's effects reach replicas whole, like a transaction's.
                 if command.is_atomic() && out.effects.len() - first_effect >= 2 {
@@ -1061,6 +1074,7 @@ impl Node {
                 // Inside a transaction a blocking pop does not block: it answers nil at once.
                 replies.push(command.run(&mut ctx, args));
                 drop(ctx);
+                note_script_read(out, flags.writer, command, args);
                 cmd::place_effects(&mut out.effects[effects_from..], db);
                 if flags.notify {
                     events.extend(command_events(&st.dbs, command, args, out, dirty_from, expired_from));
