@@ -77,6 +77,14 @@ async fn config_and_eviction_follow_redis() {
     let got: HashMap<String, String> = q(&mut c, &["CONFIG", "GET", "maxmemory", "hash-max-listpack-*"]).await.unwrap();
     assert_eq!(got.get("maxmemory").map(String::as_str), Some("2097152"));
     assert_eq!(got.get("hash-max-listpack-entries").map(String::as_str), Some("64"));
+    // repl-backlog-size sizes the primary's replication backlog (INFO replication).
+    assert_eq!(info_field(&mut c, "repl_backlog_size").await, 64 << 20, "the node's own until set");
+    ok(&mut c, &["CONFIG", "SET", "repl-backlog-size", "2mb"]).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "repl_backlog_size").await != 2 << 20 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(info_field(&mut c, "repl_backlog_size").await, 2 << 20);
     let described = cluster.describe("mem").await;
     assert!(described
         .cache_parameters

@@ -137,6 +137,7 @@ pub static PARAMETERS: &[Parameter] = &[
     p("busy-reply-threshold", "5000", Kind::Int(0, i64::MAX)),
     p("client-output-buffer-limit", DEFAULT_OUTPUT_LIMITS, Kind::OutputLimits),
     p("cluster-enabled", "no", Kind::Immutable),
+    p("daemonize", "no", Kind::Immutable),
     p("databases", "16", Kind::Immutable),
     p("hash-max-listpack-entries", "128", Kind::Int(0, i64::MAX)),
     p("hash-max-listpack-value", "64", Kind::Int(0, i64::MAX)),
@@ -153,6 +154,10 @@ pub static PARAMETERS: &[Parameter] = &[
     p("maxmemory-samples", "5", Kind::Int(1, 64)),
     p("notify-keyspace-events", "", Kind::NotifyFlags),
     p("proto-max-bulk-len", "536870912", Kind::Memory),
+    // Each datanode's own `--repl-backlog-bytes` (64 MB by default) until one is set here.
+    p("repl-backlog-size", "67108864", Kind::Memory),
+    // A client sees the primary endpoint as a primary: it replicates from nobody.
+    p("replicaof", "", Kind::Immutable),
     p("save", "", Kind::SavePoints),
     p("set-max-intset-entries", "512", Kind::Int(0, i64::MAX)),
     p("set-max-listpack-entries", "128", Kind::Int(0, i64::MAX)),
@@ -172,6 +177,7 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("hash-max-ziplist-value", "hash-max-listpack-value"),
     ("list-max-ziplist-size", "list-max-listpack-size"),
     ("lua-time-limit", "busy-reply-threshold"),
+    ("slaveof", "replicaof"),
     ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
     ("zset-max-ziplist-value", "zset-max-listpack-value"),
 ];

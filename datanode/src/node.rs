@@ -537,6 +537,9 @@ pub struct Ack {
     pub at: std::time::Instant,
 }
 
+/// The smallest replication backlog a group's repl-backlog-size sets (Redis's minimum).
+const MIN_BACKLOG_BYTES: usize = 16 * 1024;
+
 /// The error a primary without a live lease answers to writes.
 pub const LEASE_EXPIRED: &str =
     "TRYAGAIN this primary cannot reach the coordinators and has stopped accepting writes (lease expired)";
@@ -1148,7 +1151,15 @@ impl Node {
         let threshold = ferrocache_common::parameters::value(set, "busy-reply-threshold").parse().unwrap_or(0);
         self.busy.set_threshold(threshold);
         let memory = crate::memory::MemoryPolicy::from_parameters(set);
+        // Only once set for the group: until then the node's own --repl-backlog-bytes holds.
+        let backlog = set.get("repl-backlog-size").and_then(|v| v.parse::<usize>().ok());
         let mut st = self.lock_state();
+        if let Some(limit) = backlog.map(|b| b.max(MIN_BACKLOG_BYTES)) {
+            if st.backlog.limit() != limit {
+                tracing::info!(node = %self.id, limit, "replication backlog size changed");
+                st.backlog.set_limit(limit);
+            }
+        }
         if st.parameters != *set {
             st.parameters = set.clone();
         }

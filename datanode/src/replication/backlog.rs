@@ -43,6 +43,17 @@ impl Backlog {
         }
     }
 
+    /// repl-backlog-size changed: the oldest records go until the rest fits (the newest
+    /// always stays).
+    pub fn set_limit(&mut self, limit_bytes: usize) {
+        self.limit = limit_bytes;
+        while self.bytes > self.limit && self.items.len() > 1 {
+            if let Some((_, _, old)) = self.items.pop_front() {
+                self.bytes -= old.len() + RECORD_OVERHEAD;
+            }
+        }
+    }
+
     pub fn clear(&mut self) {
         self.items.clear();
         self.bytes = 0;
@@ -124,6 +135,13 @@ mod tests {
         assert!(b.after(10, 10).is_empty());
         let empty = Backlog::new(100);
         assert!(empty.covers(0, 0) && !empty.covers(0, 5));
+        // repl-backlog-size made smaller: the oldest go at once; larger: new ones stay.
+        b.set_limit(one);
+        assert!(b.covers(9, 10) && !b.covers(8, 10));
+        assert_eq!(b.limit(), one);
+        b.set_limit(2 * one);
+        push(&mut b, 11, &[eff(11)]);
+        assert!(b.covers(9, 11) && !b.covers(8, 11));
     }
 
     #[test]
