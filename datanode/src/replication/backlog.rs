@@ -36,6 +36,11 @@ impl Backlog {
         }
         self.bytes += record.len() + RECORD_OVERHEAD;
         self.items.push_back((first, count, record));
+        self.trim();
+    }
+
+    /// Drops the oldest records until the rest fits the limit (the newest always stays).
+    fn trim(&mut self) {
         while self.bytes > self.limit && self.items.len() > 1 {
             if let Some((_, _, old)) = self.items.pop_front() {
                 self.bytes -= old.len() + RECORD_OVERHEAD;
@@ -47,11 +52,7 @@ impl Backlog {
     /// always stays).
     pub fn set_limit(&mut self, limit_bytes: usize) {
         self.limit = limit_bytes;
-        while self.bytes > self.limit && self.items.len() > 1 {
-            if let Some((_, _, old)) = self.items.pop_front() {
-                self.bytes -= old.len() + RECORD_OVERHEAD;
-            }
-        }
+        self.trim();
     }
 
     pub fn clear(&mut self) {
