@@ -282,6 +282,37 @@ async fn busy_scripts_answer_busy_and_script_kill_ends_them() {
     assert_eq!(q(&mut c, &["EVAL", "return 1", "0"]).await.unwrap(), Value::Int(1));
 }
 
+/// INCRs KEYS[1] after spinning ARGV[1] microseconds (past the time a datanode's stream waits
+/// for a script before going on without it).
+const SPIN_THEN_INCR: &str = "local t = redis.call('TIME') local start = t[1] * 1000000 + t[2] \
+    repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start >= tonumber(ARGV[1]) \
+    return redis.call('INCR', KEYS[1])";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_scripts_from_many_clients_keep_each_clients_order() {
+    let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });
+    let (port, _) = cluster.create_group("order", 0, "everysec").await;
+    // Every client pipelines scripts and reads of what they wrote; the datanode runs what
+    // arrived together as one batch, and some scripts outlast the stream's wait for them.
+    let clients = (0..12).map(|client| async move {
+        let mut c = redis_conn(port).await;
+        let key = format!("order:{client}");
+        let mut pipe = redis::pipe();
+        for round in 0..40 {
+            let spin = if round % 10 == 3 { "3000" } else { "0" };
+            pipe.cmd("EVAL").arg(SPIN_THEN_INCR).arg(1).arg(&key).arg(spin);
+            pipe.cmd("GET").arg(&key);
+        }
+        let got: Vec<Value> = pipe.query_async(&mut c).await.unwrap();
+        for (round, pair) in got.chunks(2).enumerate() {
+            let n = round as i64 + 1;
+            assert_eq!(pair[0], Value::Int(n), "client {client}, round {round}");
+            assert_eq!(pair[1], Value::BulkString(n.to_string().into_bytes()), "client {client}, round {round}");
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(clients)).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripts_in_cluster_mode_route_by_their_keys() {
     let cluster = Cluster::start(Options { coordinators: 1, datanodes: 2, gateway: true, ..Default::default() });

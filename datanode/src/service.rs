@@ -89,14 +89,18 @@ impl Data for DataService {
         tokio::spawn(async move {
             // Blocked commands of this stream; all stop when it ends (nobody to answer).
             let blocked = Blocked::default();
+            // A message read ahead that could not join the batch before it.
+            let mut ahead = None;
             loop {
-                let batch = tokio::select! {
-                    _ = host.cancel.cancelled() => break,
-                    m = inbound.message() => match m {
-                        Ok(Some(batch)) => batch,
-                        _ => break,
+                let next = match ahead.take() {
+                    Some(next) => next,
+                    None => tokio::select! {
+                        _ = host.cancel.cancelled() => break,
+                        m = inbound.message() => m,
                     },
                 };
+                let Ok(Some(mut batch)) = next else { break };
+                ahead = join_arrived(&mut inbound, &mut batch);
                 for id in &batch.cancel {
                     if let Some(token) = blocked.lock().remove(id) {
                         token.cancel();
@@ -117,6 +121,34 @@ impl Data for DataService {
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
+}
+
+/// Most commands a batch takes in from the messages that arrived behind it.
+const MAX_JOINED: usize = 1024;
+
+/// Joins to `batch` the messages for the same node that have already arrived (what came in
+/// while the last batch ran): they run in one critical section and are answered in one
+/// message, as commands a gateway sends together are. Never waits. Returns the first
+/// message read that could not join (another node's, one that cancels blocked commands,
+/// the stream's end or error), to be handled next.
+fn join_arrived(
+    inbound: &mut Streaming<pb::CommandBatch>,
+    batch: &mut pb::CommandBatch,
+) -> Option<Result<Option<pb::CommandBatch>, Status>> {
+    use std::future::Future;
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    while batch.commands.len() < MAX_JOINED {
+        let next = std::pin::pin!(inbound.message());
+        match next.poll(&mut cx) {
+            std::task::Poll::Pending => return None,
+            // A cancel is for commands already blocked: those before it must run first.
+            std::task::Poll::Ready(Ok(Some(more))) if more.node_id == batch.node_id && more.cancel.is_empty() => {
+                batch.commands.extend(more.commands);
+            }
+            std::task::Poll::Ready(other) => return Some(other),
+        }
+    }
+    None
 }
 
 /// Replies per message: a pipeline's replies are split so that no message nears the link's
@@ -211,31 +243,49 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
         requests.push((request, c.readonly));
     }
     let mut batch = Batch { node, epoch, ids, requests, others, stale };
-    // A script may hold the node for long: it runs as a batch of its own, on its own task
-    // (and thread). What came before it runs first and is answered at once (its replies
-    // must not wait for the script); the stream goes on once the script holds the lock, and
-    // what follows runs after it or is answered BUSY, as other clients' commands are in
-    // Redis (in the script's critical section they would wait without end).
-    while let Some(at) = batch.requests.iter().position(|(r, _)| r.runs_script()) {
-        if at > 0 {
-            let script_on = batch.split_off(at);
-            let before = std::mem::replace(&mut batch, script_on);
-            let replies = finish_batch(host, before, tx, blocked, None).await;
-            send_replies(tx, batch.node.out_of_memory(), replies).await;
-        }
-        let rest = batch.split_off(1);
-        let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
-        let (host, tx, blocked) = (host.clone(), tx.clone(), blocked.clone());
-        tokio::spawn(async move {
-            let node = batch.node.clone();
-            let replies = finish_batch(&host, batch, &tx, &blocked, Some(locked_tx)).await;
-            send_replies(&tx, node.out_of_memory(), replies).await;
-        });
-        let _ = locked_rx.await;
-        batch = rest;
+    // A script may hold the node for long: from the first script on, the batch runs off the
+    // runtime's workers, in one critical section (scripts run one after another, each whole,
+    // as Redis runs the commands of one event-loop turn). What came before it runs first.
+    // The stream waits for a batch that ends soon (most do), so its replies go out with the
+    // others in one message; one that holds the node past SCRIPT_INLINE is left to finish
+    // on its own task, and the stream goes on: what follows runs after it or is answered
+    // BUSY, as other clients' commands are in Redis, and SCRIPT KILL reaches it.
+    let Some(at) = batch.requests.iter().position(|(r, _)| r.runs_script()) else {
+        return finish_batch(host, batch, tx, blocked, None).await;
+    };
+    let mut replies = Vec::new();
+    if at > 0 {
+        let scripts = batch.split_off(at);
+        replies = finish_batch(host, std::mem::replace(&mut batch, scripts), tx, blocked, None).await;
     }
-    finish_batch(host, batch, tx, blocked, None).await
+    let node = batch.node.clone();
+    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+    let (owned_host, owned_tx, owned_blocked) = (host.clone(), tx.clone(), blocked.clone());
+    let mut scripts =
+        Box::pin(async move { finish_batch(&owned_host, batch, &owned_tx, &owned_blocked, Some(locked_tx)).await });
+    let held_long = async {
+        if locked_rx.await.is_ok() {
+            tokio::time::sleep(SCRIPT_INLINE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        biased;
+        done = &mut scripts => replies.extend(done),
+        () = held_long => {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let done = scripts.await;
+                send_replies(&tx, node.out_of_memory(), done).await;
+            });
+        }
+    }
+    replies
 }
+
+/// How long a stream waits for a script that holds the node before it goes on without it.
+const SCRIPT_INLINE: Duration = Duration::from_millis(1);
 
 /// A batch sorted out: keyspace requests (with their ids), the others, the stale ones.
 struct Batch {
@@ -262,7 +312,7 @@ impl Batch {
 }
 
 /// Runs a batch's keyspace requests in one critical section and answers the rest. `locked`
-/// (a batch with scripts, on its own task) is told once the lock is held.
+/// (a script, run off the runtime's workers) is told once the lock is held.
 async fn finish_batch(
     host: &Arc<Host>,
     batch: Batch,
