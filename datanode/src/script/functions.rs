@@ -346,7 +346,7 @@ impl Functions {
         args.push_back(Value::Table(list(&vm.lua, keys).map_err(error_reply)?));
         args.push_back(Value::Table(list(&vm.lua, argv).map_err(error_reply)?));
         let fname = String::from_utf8_lossy(name).into_owned();
-        vm.invoke(ctx, &func.callback, args, &limits, Origin::Function(&fname))
+        vm.invoke(ctx, &func.callback, None, args, &limits, Origin::Function(&fname))
     }
 
     /// FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern].

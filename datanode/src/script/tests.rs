@@ -330,3 +330,39 @@ fn select_in_a_script_moves_its_later_commands_and_not_its_caller() {
     assert_eq!(n.run(&["GET", "x"]), Reply::NullBulk);
     assert!(n.ks.db(5).get(b"x").is_some() && n.ks.db(0).get(b"k").is_some());
 }
+
+#[test]
+fn keys_and_argv_are_the_same_however_many_there_are() {
+    let mut n = Node::new(true);
+    let script = "return {#KEYS, #ARGV, KEYS[1] or '-', KEYS[#KEYS] or '-', ARGV[1] or '-', ARGV[#ARGV] or '-'}";
+    // Few are passed on the Lua stack, many as tables: a script sees no difference.
+    for (nkeys, nargs) in [(0, 0), (1, 0), (0, 2), (2, 3), (30, 34), (40, 40), (5000, 3000)] {
+        let keys: Vec<String> = (1..=nkeys).map(|i| format!("k{i}")).collect();
+        let argv: Vec<String> = (1..=nargs).map(|i| format!("a{i}")).collect();
+        let count = nkeys.to_string();
+        let mut args = vec!["EVAL", script, &count];
+        args.extend(keys.iter().map(String::as_str));
+        args.extend(argv.iter().map(String::as_str));
+        let edge = |v: &[String], last: bool| {
+            bulk(if v.is_empty() {
+                "-"
+            } else if last {
+                v.last().unwrap()
+            } else {
+                &v[0]
+            })
+        };
+        let want = Reply::Array(vec![
+            Reply::Integer(nkeys as i64),
+            Reply::Integer(nargs as i64),
+            edge(&keys, false),
+            edge(&keys, true),
+            edge(&argv, false),
+            edge(&argv, true),
+        ]);
+        assert_eq!(n.run(&args), want, "{nkeys} keys, {nargs} args");
+    }
+    // A run's KEYS do not outlive it.
+    n.run(&["EVAL", "return 1", "2", "x", "y"]);
+    assert_eq!(n.run(&["EVAL", "return #KEYS", "0"]), Reply::Integer(0));
+}

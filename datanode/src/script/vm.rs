@@ -21,6 +21,8 @@ const MEMORY_LIMIT: usize = 256 << 20;
 const HOOK_EVERY: u32 = 1000;
 /// How long a library's top-level code may run in FUNCTION LOAD (Redis's 500 ms).
 const LOAD_TIME_LIMIT: std::time::Duration = std::time::Duration::from_millis(500);
+/// Most KEYS and ARGV passed to a script on the Lua stack (more are set from tables).
+const INLINE_ARGS: usize = 64;
 const KILLED_BY_USER: &str = "Script killed by user with SCRIPT KILL...";
 
 /// Set up once per VM: the `redis` library (its calls go to `internal.exec`, which each run
@@ -82,8 +84,31 @@ if coroutine then
   local raw_resume = coroutine.resume
   coroutine.resume = function(...) return rethrow_kill(raw_resume(...)) end
 end
-local function run(f, ...)
-  return raw_pcall(f, ...)
+-- One run: redis.call / redis.pcall bound to it (internal.call / pcall for the forwarders a
+-- script may have kept), KEYS and ARGV made from the arguments when nkeys is a number (the
+-- first nkeys are KEYS, the rest ARGV; f gets none), f's own arguments otherwise. The
+-- forwarders go back in place once f ends, however it ends. All in one call from Rust:
+-- each call into the VM through mlua costs allocations of its own.
+local real_redis, raw_select, set_raw, real_G = redis, select, rawset, _G
+local function run(call, pcall_, nkeys, f, ...)
+  internal.call, internal.pcall = call, pcall_
+  set_raw(real_redis, 'call', call)
+  set_raw(real_redis, 'pcall', pcall_)
+  local ok, v
+  if nkeys then
+    local all, keys, argv = {...}, {}, {}
+    for i = 1, nkeys do keys[i] = all[i] end
+    for i = nkeys + 1, raw_select('#', ...) do argv[i - nkeys] = all[i] end
+    set_raw(real_G, 'KEYS', keys)
+    set_raw(real_G, 'ARGV', argv)
+    ok, v = raw_pcall(f)
+  else
+    ok, v = raw_pcall(f, ...)
+  end
+  internal.call, internal.pcall = nil, nil
+  set_raw(real_redis, 'call', internal.unbound_call)
+  set_raw(real_redis, 'pcall', internal.unbound_pcall)
+  return ok, v
 end
 -- Scripts must not change what the next script sees (Redis 7 makes its globals and
 -- libraries read-only tables). Stock Lua 5.1 has no such tables, so scripts see views:
@@ -275,6 +300,8 @@ impl Vm {
             })
         };
         let unbound = (forward("call")?, forward("pcall")?);
+        internal.raw_set("unbound_call", unbound.0.clone())?;
+        internal.raw_set("unbound_pcall", unbound.1.clone())?;
         redis.raw_set("call", unbound.0.clone())?;
         redis.raw_set("pcall", unbound.1.clone())?;
         Ok(Vm { lua, internal, redis, env, unbound, killed, resp3, run, cache: HashMap::new(), evals: VecDeque::new() })
@@ -398,13 +425,21 @@ impl Scripts {
             limits.start_declared()?;
         }
         let f = f.clone();
-        let globals = vm.lua.globals();
-        let bound = list(&vm.lua, keys)
+        let lua = &vm.lua;
+        if keys.len() + argv.len() <= INLINE_ARGS {
+            // The prelude's run makes KEYS and ARGV from these.
+            let args = keys.iter().chain(argv).map(|a| lua.create_string(a).map(Value::String));
+            let args = args.collect::<mlua::Result<MultiValue>>().map_err(error_reply)?;
+            return vm.invoke(ctx, &f, Some(keys.len()), args, &limits, Origin::Script(&sha));
+        }
+        // Too many to pass on the Lua stack.
+        let globals = lua.globals();
+        let bound = list(lua, keys)
             .and_then(|k| globals.raw_set("KEYS", k))
-            .and_then(|_| list(&vm.lua, argv))
+            .and_then(|_| list(lua, argv))
             .and_then(|a| globals.raw_set("ARGV", a));
         bound.map_err(error_reply)?;
-        vm.invoke(ctx, &f, MultiValue::new(), &limits, Origin::Script(&sha))
+        vm.invoke(ctx, &f, None, MultiValue::new(), &limits, Origin::Script(&sha))
     }
 }
 
@@ -454,12 +489,13 @@ impl Vm {
             .map_err(error_reply)
     }
 
-    /// Calls `f(args...)` with `redis.call` bound to `ctx`; SCRIPT KILL / FUNCTION KILL can
-    /// stop it.
+    /// Calls `f(args...)` with `redis.call` bound to `ctx`, or, given `nkeys`, `f()` with
+    /// KEYS and ARGV made from `args`; SCRIPT KILL / FUNCTION KILL can stop it.
     pub(super) fn invoke(
         &self,
         ctx: &mut Ctx<'_>,
         f: &Function,
+        nkeys: Option<usize>,
         args: MultiValue,
         limits: &Limits<'_>,
         origin: Origin<'_>,
@@ -496,12 +532,17 @@ impl Vm {
             let catching = scope.create_function(move |lua, args: MultiValue| {
                 to_lua(lua, run_command(args)?, resp3.load(std::sync::atomic::Ordering::Relaxed))
             })?;
-            self.bind(Value::Function(raising), Value::Function(catching))?;
-            let mut call_args = MultiValue::new();
+            let mut call_args = MultiValue::with_capacity(args.len() + 4);
+            call_args.push_back(Value::Function(raising));
+            call_args.push_back(Value::Function(catching));
+            call_args.push_back(nkeys.map_or(Value::Nil, |n| Value::Integer(n as i64)));
             call_args.push_back(Value::Function(f.clone()));
             call_args.extend(args);
             let ran = self.run.call::<(bool, Value)>(call_args);
-            self.bind(Value::Nil, Value::Nil)?;
+            if ran.is_err() {
+                // The prelude's run did not get to put the forwarders back.
+                self.unbind()?;
+            }
             let (ok, value) = ran?;
             let resp3 = resp3.load(std::sync::atomic::Ordering::Relaxed);
             Ok(if ok { Ok(from_lua(&value, resp3)) } else { Err(script_error(&value, origin)) })
@@ -520,19 +561,12 @@ impl Vm {
 }
 
 impl Vm {
-    /// Makes `call`/`pcall` the running script's redis.call and redis.pcall, or (nil) puts
-    /// back the forwarding ones once it ends.
-    fn bind(&self, call: Value, pcall: Value) -> mlua::Result<()> {
-        self.internal.raw_set("call", call.clone())?;
-        self.internal.raw_set("pcall", pcall.clone())?;
-        let (call, pcall) = match (call, pcall) {
-            (Value::Nil, _) | (_, Value::Nil) => {
-                (Value::Function(self.unbound.0.clone()), Value::Function(self.unbound.1.clone()))
-            }
-            bound => bound,
-        };
-        self.redis.raw_set("call", call)?;
-        self.redis.raw_set("pcall", pcall)
+    /// Puts back the forwarding redis.call and redis.pcall (no run is bound).
+    fn unbind(&self) -> mlua::Result<()> {
+        self.internal.raw_set("call", Value::Nil)?;
+        self.internal.raw_set("pcall", Value::Nil)?;
+        self.redis.raw_set("call", self.unbound.0.clone())?;
+        self.redis.raw_set("pcall", self.unbound.1.clone())
     }
 }
 
