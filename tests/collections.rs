@@ -333,7 +333,9 @@ async fn read(s: &mut tokio::net::TcpStream) -> String {
 }
 
 /// Clients blocked on one key are served longest-waiting first, one element each, as in
-/// Redis; a client that finds nothing keeps its place; XREAD waiters are all served.
+/// Redis; a client that finds nothing keeps its place, one whose command fails passes the
+/// element on, one unblocked by CLIENT UNBLOCK takes nothing later; XREAD waiters are all
+/// served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocked_clients_are_served_in_arrival_order() {
     let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
@@ -382,6 +384,38 @@ async fn blocked_clients_are_served_in_arrival_order() {
     assert_eq!(read(&mut waiting[3]).await, "*2\r\n$4\r\nfifo\r\n$2\r\ne3\r\n");
     let _: i64 = q(&mut c, &["RPUSH", "fifo", "e4"]).await.unwrap();
     assert_eq!(read(&mut waiting[4]).await, "*2\r\n$4\r\nfifo\r\n$2\r\ne4\r\n");
+    blocked(0).await;
+
+    // A waiter that fails (BLMOVE to a key of another type) takes nothing: the element goes
+    // to the next in line.
+    let _: () = q(&mut c, &["SET", "wrong:dst", "x"]).await.unwrap();
+    let mut failing = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    failing.write_all(b"BLMOVE wsrc wrong:dst LEFT LEFT 0\r\n").await.unwrap();
+    blocked(1).await;
+    let mut next = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    next.write_all(b"BLMOVE wsrc good:dst LEFT LEFT 0\r\n").await.unwrap();
+    blocked(2).await;
+    let _: i64 = q(&mut c, &["RPUSH", "wsrc", "v"]).await.unwrap();
+    assert!(read(&mut failing).await.starts_with("-WRONGTYPE"));
+    assert_eq!(read(&mut next).await, "$1\r\nv\r\n");
+
+    // CLIENT UNBLOCK ends the wait on the datanode too: the next push goes to the client's
+    // next BLPOP, not to the command it was unblocked from.
+    let mut u = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    u.write_all(b"CLIENT ID\r\n").await.unwrap();
+    let id = read(&mut u).await.trim().trim_start_matches(':').to_string();
+    for reason in ["TIMEOUT", "ERROR"] {
+        u.write_all(b"BLPOP ub 0\r\n").await.unwrap();
+        blocked(1).await;
+        let n: i64 = q(&mut c, &["CLIENT", "UNBLOCK", &id, reason]).await.unwrap();
+        assert_eq!(n, 1);
+        let want = if reason == "ERROR" { "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n" } else { "*-1\r\n" };
+        assert_eq!(read(&mut u).await, want);
+    }
+    u.write_all(b"BLPOP ub 0\r\n").await.unwrap();
+    blocked(1).await;
+    let _: i64 = q(&mut c, &["RPUSH", "ub", "foo"]).await.unwrap();
+    assert_eq!(read(&mut u).await, "*2\r\n$2\r\nub\r\n$3\r\nfoo\r\n");
     blocked(0).await;
 
     // XREAD takes nothing: every reader gets the entry.

@@ -32,8 +32,11 @@ impl DataService {
 
 type Out = mpsc::Sender<Result<pb::ReplyBatch, Status>>;
 
-/// Blocked commands waiting on one stream, by command id.
-type Blocked = Arc<parking_lot::Mutex<std::collections::HashMap<u64, tokio_util::sync::CancellationToken>>>;
+/// Blocked commands waiting on one stream, by command id, each counted in its node's
+/// blocked_clients while it is here (a cancelled one stops counting as it is cancelled, not
+/// once its task gets to run).
+type Blocked =
+    Arc<parking_lot::Mutex<std::collections::HashMap<u64, (tokio_util::sync::CancellationToken, BlockedClient)>>>;
 
 #[tonic::async_trait]
 impl Data for DataService {
@@ -102,7 +105,7 @@ impl Data for DataService {
                 let Ok(Some(mut batch)) = next else { break };
                 ahead = join_arrived(&mut inbound, &mut batch);
                 for id in &batch.cancel {
-                    if let Some(token) = blocked.lock().remove(id) {
+                    if let Some((token, _counted)) = blocked.lock().remove(id) {
                         token.cancel();
                     }
                 }
@@ -115,7 +118,7 @@ impl Data for DataService {
                     break;
                 }
             }
-            for (_, token) in blocked.lock().drain() {
+            for (_, (token, _counted)) in blocked.lock().drain() {
                 token.cancel();
             }
         });
@@ -381,7 +384,7 @@ async fn finish_batch(
                 request.0.replace_args(args);
             }
             let token = tokio_util::sync::CancellationToken::new();
-            blocked.lock().insert(id, token.clone());
+            blocked.lock().insert(id, (token.clone(), BlockedClient::new(&node)));
             let waiter = Waiter { node: node.clone(), host: host.clone(), id, request, block, wake, seq, token };
             tokio::spawn(waiter.run(tx.clone(), blocked.clone()));
         }
@@ -598,8 +601,6 @@ async fn finish_sync(node: &Node, applied: Applied, ids: Vec<u64>, timeout: Dura
     ids.into_iter().zip(replies).map(|(id, r)| reply(id, r)).collect()
 }
 
-/// A blocked command (BLPOP, BLMOVE, ...) parked until a write touches one of its keys, its
-/// timeout passes (null reply), or its client goes away (no reply, nothing taken).
 /// Counts a blocked command in its node's `blocked_clients` while it lives.
 struct BlockedClient(Arc<Node>);
 
@@ -616,6 +617,8 @@ impl Drop for BlockedClient {
     }
 }
 
+/// A blocked command (BLPOP, BLMOVE, ...) parked until a write touches one of its keys, its
+/// timeout passes (null reply), or its client goes away (no reply, nothing taken).
 struct Waiter {
     node: Arc<Node>,
     host: Arc<Host>,
@@ -634,14 +637,18 @@ impl Waiter {
     /// the next in line instead of being lost.
     async fn pass_on(&self) {
         if tokio::time::timeout(Duration::ZERO, self.wake.notified()).await.is_ok() {
-            let db = self.request.0.db();
-            let keys: Vec<crate::cmd::DbKey> = self.block.keys.iter().map(|k| (db, k.clone())).collect();
-            self.node.wake_watchers(keys.iter());
+            self.wake_next();
         }
     }
 
+    /// Wakes the next client waiting on this one's keys.
+    fn wake_next(&self) {
+        let db = self.request.0.db();
+        let keys: Vec<crate::cmd::DbKey> = self.block.keys.iter().map(|k| (db, k.clone())).collect();
+        self.node.wake_watchers(keys.iter());
+    }
+
     async fn run(mut self, tx: Out, blocked: Blocked) {
-        let _counted = BlockedClient::new(&self.node);
         let deadline = self.block.deadline(tokio::time::Instant::now());
         let reply = loop {
             let woken = async {
@@ -680,6 +687,11 @@ impl Waiter {
                         self.wake = wake;
                     }
                     None => {
+                        if matches!(applied.replies.last(), Some(Reply::Error(_))) {
+                            // It failed and took nothing (BLMOVE to a key of another type):
+                            // what woke it goes to the next in line, as Redis serves it.
+                            self.wake_next();
+                        }
                         let timeout = Duration::from_millis(self.host.config.sync_ack_timeout_ms);
                         let mut replies = if applied.acks_needed > 0 {
                             finish_sync(&self.node, applied, vec![self.id], timeout).await

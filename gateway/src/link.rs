@@ -249,7 +249,7 @@ async fn session(
         tokio::select! {
             _ = cancel.cancelled() => return "link closed".into(),
             reason = &mut reader => return reason,
-            _ = sweep.tick() => {
+            _ = abandoned(&mut sweep) => {
                 // Commands whose clients went away (a blocked BLPOP's connection closed): the
                 // node stops waiting for them, so they take nothing nobody will read.
                 let gone: Vec<u64> = {
@@ -280,6 +280,25 @@ async fn session(
                 }
             }
         }
+    }
+}
+
+/// Told when a client that sent a blocking command goes (see [`sweep_abandoned`]).
+static ABANDONED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// A client that sent a blocking command went away: every link looks for commands whose
+/// clients are gone now, so a datanode stops waiting for them (and no longer counts them
+/// as blocked clients) at once rather than at the next periodic sweep.
+pub(crate) fn sweep_abandoned() {
+    ABANDONED.notify_waiters();
+}
+
+/// When to look for abandoned commands: told so, or every ABANDONED_SWEEP (which also
+/// catches a notice given while the link was busy elsewhere).
+async fn abandoned(sweep: &mut tokio::time::Interval) {
+    tokio::select! {
+        _ = ABANDONED.notified() => {}
+        _ = sweep.tick() => {}
     }
 }
 

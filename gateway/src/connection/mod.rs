@@ -150,6 +150,8 @@ pub struct Session {
     /// CLIENT NO-EVICT / NO-TOUCH.
     pub no_evict: bool,
     pub no_touch: bool,
+    /// It has sent a blocking command: when it goes, one may still wait on a datanode.
+    sent_blocking: bool,
     /// SELECT: the database this connection's commands run in (cluster mode: 0).
     pub db: usize,
     /// CLIENT TRACKING ON's settings, while on.
@@ -360,6 +362,7 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         pause: shared.pauses.group(&endpoint.group_id),
         no_evict: false,
         no_touch: false,
+        sent_blocking: false,
         db: 0,
         tracking: None,
         caching: Default::default(),
@@ -369,6 +372,11 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     session.logout();
     if let Err(e) = run(rd, wr, &mut session, &endpoint, &shared, cancel).await {
         tracing::debug!(client = id, "connection ended: {e}");
+    }
+    if session.sent_blocking {
+        // Its replies' receivers are gone now: the datanodes stop waiting for it at once
+        // (Redis unblocks a client as it disconnects), not at the links' next sweep.
+        crate::link::sweep_abandoned();
     }
     shared.clients.unregister(id);
     shared.pubsub.client_gone(id);
@@ -516,6 +524,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                             let index = command::index(&args[0]);
                             let spec = index.map(|i| &command::COMMANDS[i]);
                             let track = Track::start(session, index, &args);
+                            session.sent_blocking |= track.as_ref().is_some_and(|t| t.blocking);
                             feed_monitors(session, &args);
                             let running = spec.filter(|s| busy::is_script(s.name)).map(|_| session.stats.scripts.start());
                             let (mut slot, close) = dispatch(session, endpoint, shared, spec, args).await;
@@ -627,6 +636,10 @@ fn unblock_front(queue: &mut VecDeque<Slot>, tracks: &VecDeque<Option<Track>>, e
     let reply =
         if error { Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK") } else { track.timeout_reply() };
     queue.push_front(Slot::Ready(reply, w.proto));
+    drop(w);
+    // The command still waits on its datanode: cancelled there now, it takes nothing that a
+    // push meant for the next waiter (the client's UNBLOCK reply is on its way meanwhile).
+    crate::link::sweep_abandoned();
 }
 
 /// A command on its way, for the statistics: its entry, when it came, its arguments.
