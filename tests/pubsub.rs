@@ -101,6 +101,13 @@ async fn read_until(raw: &mut tokio::net::TcpStream, got: &mut Vec<u8>, want: &[
     assert!(got.ends_with(want), "{}", String::from_utf8_lossy(got));
 }
 
+/// Asks `raw` for its CLIENT ID (read into `got`).
+async fn client_id(raw: &mut tokio::net::TcpStream, got: &mut Vec<u8>) -> String {
+    raw.write_all(b"CLIENT ID\r\n").await.unwrap();
+    read_until(raw, got, b"\r\n").await;
+    String::from_utf8_lossy(&got[1..got.len() - 2]).to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_does_not_read_is_disconnected() {
     let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
@@ -329,9 +336,7 @@ async fn client_tracking(port: u16, c: &mut support::Conn) {
     // RESP2: invalidations go to the redirect target as __redis__:invalidate messages.
     let mut listener = connect().await.unwrap();
     let mut lgot = Vec::new();
-    listener.write_all(b"CLIENT ID\r\n").await.unwrap();
-    read_until(&mut listener, &mut lgot, b"\r\n").await;
-    let listener_id = String::from_utf8_lossy(&lgot[1..lgot.len() - 2]).to_string();
+    let listener_id = client_id(&mut listener, &mut lgot).await;
     listener.write_all(b"SUBSCRIBE __redis__:invalidate\r\n").await.unwrap();
     read_until(&mut listener, &mut lgot, b":1\r\n").await;
     let redirect = format!("CLIENT TRACKING ON REDIRECT {listener_id}\r\nGET rk\r\nCLIENT GETREDIR\r\n");
@@ -345,9 +350,7 @@ async fn client_tracking(port: u16, c: &mut support::Conn) {
     // A RESP3 target gets `invalidate` pushes, subscribed to __redis__:invalidate or not.
     let mut listener3 = connect().await.unwrap();
     let mut l3got = Vec::new();
-    listener3.write_all(b"CLIENT ID\r\n").await.unwrap();
-    read_until(&mut listener3, &mut l3got, b"\r\n").await;
-    let id3 = String::from_utf8_lossy(&l3got[1..l3got.len() - 2]).to_string();
+    let id3 = client_id(&mut listener3, &mut l3got).await;
     listener3.write_all(b"HELLO 3\r\n").await.unwrap();
     read_until(&mut listener3, &mut l3got, b"modules\r\n*0\r\n").await;
     listener3.write_all(b"SUBSCRIBE __redis__:invalidate\r\n").await.unwrap();
@@ -363,9 +366,7 @@ async fn client_tracking(port: u16, c: &mut support::Conn) {
     // `tracking-redir-broken` (its invalidations have nowhere to go), as Redis tells it.
     let mut gone = connect().await.unwrap();
     let mut ggot = Vec::new();
-    gone.write_all(b"CLIENT ID\r\n").await.unwrap();
-    read_until(&mut gone, &mut ggot, b"\r\n").await;
-    let gone_id = String::from_utf8_lossy(&ggot[1..ggot.len() - 2]).to_string();
+    let gone_id = client_id(&mut gone, &mut ggot).await;
     let mut orphan = connect().await.unwrap();
     let mut rgot = Vec::new();
     let setup = format!("HELLO 3\r\nCLIENT TRACKING ON REDIRECT {gone_id}\r\nGET bk\r\n");
