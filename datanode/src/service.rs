@@ -246,44 +246,49 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
         requests.push((request, c.readonly));
     }
     let mut batch = Batch { node, epoch, ids, requests, others, stale };
-    // A script may hold the node for long: from the first script on, the batch runs off the
-    // runtime's workers, in one critical section (scripts run one after another, each whole,
-    // as Redis runs the commands of one event-loop turn). What came before it runs first.
-    // The stream waits for a batch that ends soon (most do), so its replies go out with the
-    // others in one message; one that holds the node past SCRIPT_INLINE is left to finish
-    // on its own task, and the stream goes on: what follows runs after it or is answered
-    // BUSY, as other clients' commands are in Redis, and SCRIPT KILL reaches it.
-    let Some(at) = batch.requests.iter().position(|(r, _)| r.runs_script()) else {
-        return finish_batch(host, batch, tx, blocked, None).await;
-    };
+    // A script may hold the node for long: it runs in a critical section of its own, off the
+    // runtime's workers. What came before it runs first. The stream waits for a script that
+    // ends soon (most do), so its reply goes out with the batch's others in one message; one
+    // that holds the node past SCRIPT_INLINE is left to finish on its own task, and the
+    // stream goes on: what follows (in this batch too) runs after it or is answered BUSY, as
+    // other clients' commands are in Redis, and SCRIPT KILL reaches it.
     let mut replies = Vec::new();
-    if at > 0 {
-        let scripts = batch.split_off(at);
-        replies = finish_batch(host, std::mem::replace(&mut batch, scripts), tx, blocked, None).await;
-    }
-    let node = batch.node.clone();
-    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
-    let (owned_host, owned_tx, owned_blocked) = (host.clone(), tx.clone(), blocked.clone());
-    let mut scripts =
-        Box::pin(async move { finish_batch(&owned_host, batch, &owned_tx, &owned_blocked, Some(locked_tx)).await });
-    let held_long = async {
-        if locked_rx.await.is_ok() {
-            tokio::time::sleep(SCRIPT_INLINE).await;
-        } else {
-            std::future::pending::<()>().await;
+    while let Some(at) = batch.requests.iter().position(|(r, _)| r.runs_script()) {
+        if at > 0 {
+            let script_on = batch.split_off(at);
+            replies.extend(finish_batch(host, std::mem::replace(&mut batch, script_on), tx, blocked, None).await);
         }
-    };
-    tokio::select! {
-        biased;
-        done = &mut scripts => replies.extend(done),
-        () = held_long => {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let done = scripts.await;
-                send_replies(&tx, node.out_of_memory(), done).await;
-            });
+        let rest = batch.split_off(1);
+        let node = batch.node.clone();
+        let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+        let (owned_host, owned_tx, owned_blocked) = (host.clone(), tx.clone(), blocked.clone());
+        let mut script =
+            Box::pin(async move { finish_batch(&owned_host, batch, &owned_tx, &owned_blocked, Some(locked_tx)).await });
+        let held_long = async {
+            if locked_rx.await.is_ok() {
+                tokio::time::sleep(SCRIPT_INLINE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            biased;
+            done = &mut script => replies.extend(done),
+            () = held_long => {
+                // What ran before it is answered now, not after the script.
+                if !send_replies(tx, node.out_of_memory(), std::mem::take(&mut replies)).await {
+                    return Vec::new();
+                }
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let done = script.await;
+                    send_replies(&tx, node.out_of_memory(), done).await;
+                });
+            }
         }
+        batch = rest;
     }
+    replies.extend(finish_batch(host, batch, tx, blocked, None).await);
     replies
 }
 
