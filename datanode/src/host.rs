@@ -163,6 +163,7 @@ impl Host {
             tracing::info!(node = %node.id, group = %node.group_id, "node removed; deleting its data");
             node.cancel.lock().cancel();
             node.sync_store()?;
+            node.stop_preallocating();
             node.files().destroy()?;
         }
         Ok(())

@@ -78,7 +78,11 @@ pub fn node_info(node: &Node) -> String {
             AppendFsync::EverySec => "everysec",
             AppendFsync::No => "no",
         };
-        s.push_str(&format!("ferrocache_appendfsync:{fsync}\r\n"));
+        s.push_str(&format!(
+            "ferrocache_appendfsync:{fsync}\r\nferrocache_log_fsyncs:{}\r\nferrocache_log_fsync_usec:{}\r\n",
+            base.fsyncs.load(relaxed),
+            base.fsync_micros.load(relaxed),
+        ));
         s.push_str("# Stats\r\n");
         let stats = &st.stats;
         s.push_str(&format!(

@@ -539,6 +539,9 @@ pub struct Ack {
 
 /// The smallest replication backlog a group's repl-backlog-size sets (Redis's minimum).
 const MIN_BACKLOG_BYTES: usize = 16 * 1024;
+/// Size of each preallocated log file under `appendfsync always` (storage/spare.rs): a
+/// spare this big is kept ready beside the log.
+const PREALLOCATED_PART: u64 = 32 << 20;
 
 /// The error a primary without a live lease answers to writes.
 pub const LEASE_EXPIRED: &str =
@@ -677,6 +680,7 @@ impl Node {
             base: base.clone(),
             policy: spec.compaction,
             fsync_every: Some(fsync_every),
+            preallocate: (spec.fsync == AppendFsync::Always).then_some(PREALLOCATED_PART),
             source: pending_source(&state),
             compactor,
         });
@@ -1455,6 +1459,11 @@ impl Node {
     /// Waits until storage batch `seq` is fsynced.
     pub async fn wait_durable(&self, seq: u64) -> Result<(), StoreError> {
         self.writer.wait_durable(seq).await
+    }
+
+    /// Stops the writer's background file preparation (before the node's files are deleted).
+    pub fn stop_preallocating(&self) {
+        self.writer.stop_preallocating();
     }
 
     /// Applies and fsyncs every queued write (blocking): before shutdown or removal.

@@ -1,5 +1,8 @@
 //! One node's files: compacted images (`base-N.fcsnap`, the snapshot file format with the
-//! position it stands at) and append-only log segments (`log-N.aof`, see log.rs).
+//! position it stands at) and append-only log segments (`log-N.aof`, see log.rs). A segment
+//! may continue in further parts (`log-N.P.aof`, P = 1, 2, ...): under `appendfsync always`
+//! the writer moves on to a preallocated file when the current one is full (spare.rs); the
+//! parts of a segment are one stream of records, in part order.
 //!
 //! Base N is the node's keyspace as it was when segment N began, so the node's state is the
 //! newest base followed by every segment from its number on. A compaction or a full sync
@@ -52,6 +55,13 @@ fn numbered(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
     name.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok()
 }
 
+/// `log-N.P.aof` -> (N, P), P >= 1.
+fn part_name(name: &str) -> Option<(u64, u32)> {
+    let (n, p) = name.strip_prefix("log-")?.strip_suffix(".aof")?.split_once('.')?;
+    let p: u32 = p.parse().ok().filter(|&p| p > 0)?;
+    Some((n.parse().ok()?, p))
+}
+
 impl NodeFiles {
     /// The files of node `node_id` under `root` (created if missing).
     pub fn open(root: &Path, node_id: &str) -> Result<NodeFiles, StoreError> {
@@ -59,7 +69,7 @@ impl NodeFiles {
         std::fs::create_dir_all(&dir).map_err(io)?;
         let files = NodeFiles { dir, next_segment: AtomicU64::new(1) };
         let (bases, segments) = files.list()?;
-        let top = bases.iter().chain(&segments).max().copied().unwrap_or(0);
+        let top = bases.iter().chain(segments.iter().map(|(n, _)| n)).max().copied().unwrap_or(0);
         files.next_segment.store(top + 1, Ordering::Relaxed);
         Ok(files)
     }
@@ -84,11 +94,19 @@ impl NodeFiles {
     }
 
     pub fn segment_path(&self, n: u64) -> PathBuf {
-        self.dir.join(format!("log-{n}.aof"))
+        self.part_path(n, 0)
     }
 
-    /// Base and segment numbers present, each ascending.
-    fn list(&self) -> Result<(Vec<u64>, Vec<u64>), StoreError> {
+    /// Part `part` of segment `n` (part 0 is the segment's own file).
+    pub fn part_path(&self, n: u64, part: u32) -> PathBuf {
+        match part {
+            0 => self.dir.join(format!("log-{n}.aof")),
+            p => self.dir.join(format!("log-{n}.{p}.aof")),
+        }
+    }
+
+    /// Base numbers and segment parts (number, part) present, each ascending.
+    fn list(&self) -> Result<(Vec<u64>, Vec<(u64, u32)>), StoreError> {
         let (mut bases, mut segments) = (Vec::new(), Vec::new());
         for e in std::fs::read_dir(&self.dir).map_err(io)? {
             let name = e.map_err(io)?.file_name();
@@ -96,7 +114,9 @@ impl NodeFiles {
             if let Some(n) = numbered(name, "base-", ".fcsnap") {
                 bases.push(n);
             } else if let Some(n) = numbered(name, "log-", ".aof") {
-                segments.push(n);
+                segments.push((n, 0));
+            } else if let Some(part) = part_name(name) {
+                segments.push(part);
             }
         }
         bases.sort_unstable();
@@ -107,7 +127,8 @@ impl NodeFiles {
     /// Loads the newest base and replays the segments after it: `entry` gets each stored key
     /// (with its database),
     /// `record` each logged record, in order. A torn record at the end of the last segment (a
-    /// crash mid-write) is cut off; damage anywhere else is an error.
+    /// crash mid-write) is cut off, as is the zero tail of a preallocated part; damage anywhere
+    /// else is an error.
     pub fn recover(
         &self,
         mut entry: impl FnMut(usize, Bytes, Entry),
@@ -125,9 +146,9 @@ impl NodeFiles {
                 .map_err(|e| StoreError::Corrupt { file: path.display().to_string(), reason: e.to_string() })?;
             found.position = position.unwrap_or_default();
         }
-        let replay: Vec<u64> = segments.into_iter().filter(|&n| n >= base).collect();
-        for (i, &n) in replay.iter().enumerate() {
-            let path = self.segment_path(n);
+        let replay: Vec<(u64, u32)> = segments.into_iter().filter(|&(n, _)| n >= base).collect();
+        for (i, &(n, part)) in replay.iter().enumerate() {
+            let path = self.part_path(n, part);
             let data = Bytes::from(std::fs::read(&path).map_err(io)?);
             let read = log::read(&data, |r| {
                 match &r {
@@ -139,18 +160,25 @@ impl NodeFiles {
                 }
                 record(r);
             });
+            // A preallocated part ends in zeros where appends stopped: its end, not damage.
+            let zero_tail = read.torn && data[read.valid..].iter().all(|&b| b == 0);
+            if read.torn && !zero_tail && i + 1 != replay.len() {
+                let reason = format!("damaged record at byte {} (not the end of the log)", read.valid);
+                return Err(StoreError::Corrupt { file: path.display().to_string(), reason });
+            }
             if read.torn {
-                if i + 1 != replay.len() {
-                    let reason = format!("damaged record at byte {} (not the end of the log)", read.valid);
-                    return Err(StoreError::Corrupt { file: path.display().to_string(), reason });
+                if !zero_tail {
+                    tracing::warn!(file = %path.display(), kept = read.valid, dropped = data.len() - read.valid, "log ends in a torn record (a crash mid-write); cutting it off");
                 }
-                tracing::warn!(file = %path.display(), kept = read.valid, dropped = data.len() - read.valid, "log ends in a torn record (a crash mid-write); cutting it off");
                 let f = std::fs::OpenOptions::new().write(true).open(&path).map_err(io)?;
                 f.set_len(read.valid as u64).map_err(io)?;
                 f.sync_all().map_err(io)?;
             }
             found.log_bytes += read.valid as u64;
-            found.segments.push((n, read.valid as u64));
+            match found.segments.last_mut() {
+                Some((last, bytes)) if *last == n => *bytes += read.valid as u64,
+                _ => found.segments.push((n, read.valid as u64)),
+            }
         }
         Ok(found)
     }
@@ -161,8 +189,8 @@ impl NodeFiles {
         for b in bases.into_iter().filter(|&b| b < n) {
             remove(&self.base_path(b))?;
         }
-        for s in segments.into_iter().filter(|&s| s < n) {
-            remove(&self.segment_path(s))?;
+        for (s, part) in segments.into_iter().filter(|&(s, _)| s < n) {
+            remove(&self.part_path(s, part))?;
         }
         image::sync_dir(&self.dir);
         Ok(())
@@ -253,6 +281,41 @@ mod tests {
         std::fs::write(files.segment_path(files.allocate()), &out).unwrap();
         std::fs::write(files.segment_path(files.allocate()), b"").unwrap();
         assert!(matches!(files.recover(|_, _, _| {}, |_| {}), Err(StoreError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn parts_follow_their_segment_and_only_zeros_may_end_one_early() {
+        let root = tempfile::tempdir().unwrap();
+        let files = NodeFiles::open(root.path(), "n").unwrap();
+        let one = files.allocate();
+        let record = |n: u64| {
+            let mut out = Vec::new();
+            log::encode_effects(&mut out, n, &[effect(&["SET", "k", &n.to_string()])]);
+            out
+        };
+        let mut first = record(0);
+        first.extend_from_slice(&[0; 100]);
+        std::fs::write(files.part_path(one, 0), &first).unwrap();
+        std::fs::write(files.part_path(one, 2), record(2)).unwrap();
+        std::fs::write(files.part_path(one, 1), [record(1), vec![0; 50]].concat()).unwrap();
+        let (r, _, records) = recover(&files);
+        let offsets: Vec<u64> = records
+            .iter()
+            .map(|r| match r {
+                Record::Effects { offset_before, .. } => *offset_before,
+                _ => u64::MAX,
+            })
+            .collect();
+        assert_eq!(offsets, vec![0, 1, 2], "parts in order, zero tails skipped");
+        assert_eq!(r.segments, vec![(one, (3 * record(0).len()) as u64)]);
+        assert_eq!(std::fs::metadata(files.part_path(one, 0)).unwrap().len(), record(0).len() as u64);
+
+        // Anything but zeros after the last record of a part that is not the last is damage.
+        std::fs::write(files.part_path(one, 1), [record(1), vec![0, 0, 7]].concat()).unwrap();
+        assert!(matches!(files.recover(|_, _, _| {}, |_| {}), Err(StoreError::Corrupt { .. })));
+        assert_eq!(NodeFiles::open(root.path(), "n").unwrap().allocate(), one + 1);
+        files.remove_before(one + 1).unwrap();
+        assert!(files.list().unwrap().1.is_empty(), "every part of a folded segment goes");
     }
 
     #[test]

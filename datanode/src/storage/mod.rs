@@ -11,6 +11,7 @@ pub mod compaction;
 pub mod files;
 pub mod legacy;
 pub mod log;
+pub mod spare;
 pub mod writer;
 
 /// Where a node's data stands in its replication stream.

@@ -119,6 +119,9 @@ pub struct WriterSetup {
     pub policy: CompactionPolicy,
     /// How often unflushed writes are fsynced (None = only when a pull asks for it).
     pub fsync_every: Option<Duration>,
+    /// Bytes of zeros to prepare each next part of the log in (spare.rs); None: the log
+    /// grows as it is written. For `appendfsync always`, whose fsyncs it makes cheaper.
+    pub preallocate: Option<u64>,
     pub source: Source,
     pub compactor: Compactor,
 }
@@ -199,6 +202,13 @@ impl StoreWriter {
         }
     }
 
+    /// Stops preparing preallocated parts and removes the spare (the node's files are about
+    /// to be deleted: nothing may be created among them meanwhile).
+    pub fn stop_preallocating(&self) {
+        let spare = self.appender.lock().spare.take();
+        drop(spare);
+    }
+
     /// Writes and fsyncs everything pending (shutdown, tests). Blocking.
     pub fn sync(&self) -> Result<(), StoreError> {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -240,6 +250,12 @@ struct Appender {
     setup: WriterSetup,
     file: Option<std::fs::File>,
     segment: u64,
+    /// The current file's part of the segment (files.rs).
+    part: u32,
+    /// Bytes written to the current file, and the bytes it was preallocated with.
+    at: u64,
+    capacity: u64,
+    spare: Option<super::spare::Spare>,
     /// Segment -> bytes, for the segments since the newest base.
     sizes: BTreeMap<u64, u64>,
     buf: Vec<u8>,
@@ -259,8 +275,13 @@ const WRITE_CHUNK: usize = 4 << 20;
 impl Appender {
     fn new(setup: WriterSetup, durable_tx: watch::Sender<u64>, failed_tx: watch::Sender<Option<String>>) -> Appender {
         let sizes = setup.segments.iter().copied().collect();
+        let spare = setup.preallocate.map(|size| super::spare::Spare::start(setup.files.dir(), &setup.name, size));
         Appender {
             segment: setup.segment,
+            part: 0,
+            at: 0,
+            capacity: 0,
+            spare,
             setup,
             file: None,
             sizes,
@@ -327,23 +348,48 @@ impl Appender {
 
     fn open_segment(&mut self) -> Result<(), StoreError> {
         if self.file.is_none() {
-            let path = self.setup.files.segment_path(self.segment);
-            let f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
+            let path = self.setup.files.part_path(self.segment, self.part);
+            let spare = self.spare.as_ref().and_then(|s| Some((s.take(&path)?, s.size())));
+            let (f, capacity) = match spare {
+                Some(taken) => taken,
+                None => (std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?, 0),
+            };
             crate::snapshot::file::sync_dir(self.setup.files.dir());
             self.sizes.entry(self.segment).or_insert(0);
             self.file = Some(f);
+            self.at = 0;
+            self.capacity = capacity;
         }
         Ok(())
+    }
+
+    /// Before `n` more bytes: moves on to the segment's next part when they would not fit in
+    /// the current file's preallocated bytes and a spare is ready (never waits for one).
+    /// Records never straddle files.
+    fn make_room(&mut self, n: usize) -> Result<(), StoreError> {
+        let full = self.file.is_some() && self.at + n as u64 > self.capacity;
+        if !full || !self.spare.as_ref().is_some_and(|s| s.is_ready()) {
+            return Ok(());
+        }
+        // The next part is replayed after this one: what this one holds is synced first.
+        if self.dirty {
+            self.fsync()?;
+        }
+        self.file = None;
+        self.part += 1;
+        self.open_segment()
     }
 
     fn flush_buf(&mut self) -> Result<(), StoreError> {
         if self.buf.is_empty() {
             return Ok(());
         }
+        self.make_room(self.buf.len())?;
         self.open_segment()?;
         if let Some(f) = self.file.as_mut() {
             f.write_all(&self.buf).map_err(io)?;
         }
+        self.at += self.buf.len() as u64;
         *self.sizes.entry(self.segment).or_insert(0) += self.buf.len() as u64;
         self.buf.clear();
         self.dirty = true;
@@ -352,10 +398,12 @@ impl Appender {
 
     /// Writes a big record as it is, without copying it into the buffer.
     fn write_direct(&mut self, record: &[u8]) -> Result<(), StoreError> {
+        self.make_room(record.len())?;
         self.open_segment()?;
         if let Some(f) = self.file.as_mut() {
             f.write_all(record).map_err(io)?;
         }
+        self.at += record.len() as u64;
         *self.sizes.entry(self.segment).or_insert(0) += record.len() as u64;
         self.dirty = true;
         Ok(())
@@ -382,6 +430,7 @@ impl Appender {
         }
         self.file = None;
         self.segment = n;
+        self.part = 0;
         self.open_segment()?;
         Ok(())
     }
@@ -434,6 +483,7 @@ mod tests {
             base: base.clone(),
             policy: CompactionPolicy::new(100),
             fsync_every: None,
+            preallocate: None,
             source: Box::new(move || {
                 let mut q = q.lock();
                 (!q.is_empty()).then(|| q.remove(0))
@@ -497,6 +547,7 @@ mod tests {
             base: Arc::new(BaseState::default()),
             policy: CompactionPolicy::new(1 << 30),
             fsync_every: Some(Duration::from_millis(50)),
+            preallocate: None,
             source: Box::new(move || {
                 let items = std::mem::take(&mut *q.lock());
                 (!items.is_empty()).then(|| Pulled { seq: s.load(Ordering::SeqCst), items, fsync: false })
@@ -538,5 +589,72 @@ mod tests {
         let mut always = vec![LogItem::Record(log::effects_record(20, &[effect(&["SET", "k", "21"])]))];
         writer.append_or_kick(21, &mut always, true).unwrap();
         assert_eq!(always.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn preallocated_parts_replay_in_order_and_lose_their_zero_tails() {
+        let root = tempfile::tempdir().unwrap();
+        let files = Arc::new(NodeFiles::open(root.path(), "n").unwrap());
+        let queue: Arc<Mutex<Vec<Pulled>>> = Arc::default();
+        let q = queue.clone();
+        let writer = StoreWriter::start(WriterSetup {
+            name: "t".into(),
+            files: files.clone(),
+            segment: files.allocate(),
+            segments: vec![],
+            base: Arc::new(BaseState::default()),
+            policy: CompactionPolicy::new(1 << 30),
+            fsync_every: None,
+            // A few records per part, so the writer moves on many times.
+            preallocate: Some(300),
+            source: Box::new(move || {
+                let mut q = q.lock();
+                (!q.is_empty()).then(|| q.remove(0))
+            }),
+            compactor: Box::new(|| {}),
+        });
+        for n in 1..=60u64 {
+            let set = effect(&["SET", "k", &n.to_string()]);
+            queue.lock().push(Pulled {
+                seq: n,
+                items: vec![LogItem::Record(log::effects_record(n - 1, &[set]))],
+                fsync: true,
+            });
+            writer.kick().unwrap();
+            tokio::time::timeout(Duration::from_secs(10), writer.wait_durable(n)).await.unwrap().unwrap();
+            if n % 20 == 0 {
+                // Let a spare be prepared, as a busy node's would be most of the time.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let parts = std::fs::read_dir(files.dir()).unwrap().filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            (name.starts_with("log-") && name.ends_with(".aof")).then_some(name)
+        });
+        assert!(parts.count() > 2, "the writer moved on to preallocated parts");
+        let mut values = Vec::new();
+        let found = files
+            .recover(
+                |_, _, _| {},
+                |r| {
+                    if let Record::Effects { effects, .. } = r {
+                        values.push(String::from_utf8_lossy(&effects[0][2]).into_owned());
+                    }
+                },
+            )
+            .unwrap();
+        assert_eq!(values, (1..=60).map(|n| n.to_string()).collect::<Vec<_>>());
+        assert_eq!(found.position.offset, 60);
+        assert_eq!(found.segments.len(), 1, "parts count as their segment");
+        // Recovery cut the zero tails: the files hold records only.
+        let on_disk: u64 = std::fs::read_dir(files.dir())
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".aof"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum();
+        assert_eq!(on_disk, found.log_bytes);
+        writer.stop_preallocating();
+        assert!(!files.dir().join("log-next.prealloc").exists());
     }
 }
