@@ -5,10 +5,24 @@
 pub const SLOT_COUNT: u16 = 16384;
 
 /// CRC16-XMODEM (polynomial 0x1021, initial value 0), the checksum Redis Cluster uses.
+/// Eight bytes per step (slicing-by-8): every command's key goes through it in the gateway,
+/// where a byte at a time, each step waiting on the last, was ~3 % of a pipelined GET.
 pub fn crc16(data: &[u8]) -> u16 {
     let mut crc: u16 = 0;
-    for &byte in data {
-        crc = (crc << 8) ^ CRC16_TABLE[(((crc >> 8) as u8) ^ byte) as usize];
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let t = &CRC16_SLICES;
+        crc = t[7][(c[0] ^ (crc >> 8) as u8) as usize]
+            ^ t[6][(c[1] ^ crc as u8) as usize]
+            ^ t[5][c[2] as usize]
+            ^ t[4][c[3] as usize]
+            ^ t[3][c[4] as usize]
+            ^ t[2][c[5] as usize]
+            ^ t[1][c[6] as usize]
+            ^ t[0][c[7] as usize];
+    }
+    for &byte in chunks.remainder() {
+        crc = (crc << 8) ^ CRC16_SLICES[0][(((crc >> 8) as u8) ^ byte) as usize];
     }
     crc
 }
@@ -142,7 +156,24 @@ const fn make_table() -> [u16; 256] {
     table
 }
 
-static CRC16_TABLE: [u16; 256] = make_table();
+/// Table k: the CRC of a byte followed by k zero bytes.
+const fn make_slices() -> [[u16; 256]; 8] {
+    let mut t = [[0u16; 256]; 8];
+    t[0] = make_table();
+    let mut k = 1;
+    while k < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[k - 1][i];
+            t[k][i] = (prev << 8) ^ t[0][(prev >> 8) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    t
+}
+
+static CRC16_SLICES: [[u16; 256]; 8] = make_slices();
 
 #[cfg(test)]
 mod tests {
@@ -153,6 +184,28 @@ mod tests {
         // The Redis Cluster specification: the output of CRC16 for "123456789" is 0x31C3.
         assert_eq!(crc16(b"123456789"), 0x31C3);
         assert_eq!(crc16(b""), 0);
+    }
+
+    /// The definition, a bit at a time.
+    fn crc16_bitwise(data: &[u8]) -> u16 {
+        let mut crc: u16 = 0;
+        for &byte in data {
+            crc ^= u16::from(byte) << 8;
+            for _ in 0..8 {
+                crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            }
+        }
+        crc
+    }
+
+    #[test]
+    fn crc16_matches_its_definition_at_every_length() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for start in 0..9 {
+            for end in start..data.len() {
+                assert_eq!(crc16(&data[start..end]), crc16_bitwise(&data[start..end]), "{start}..{end}");
+            }
+        }
     }
 
     #[test]
