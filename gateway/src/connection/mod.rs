@@ -409,6 +409,9 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     tokio::pin!(shutdown, killed, unblocked);
     loop {
         guard.refresh(shared, &endpoint.group_id, session.subs.as_ref().is_some_and(|s| s.is_subscribed()));
+        // When the replies of this pass were ready: one clock read for all of them (a read
+        // per command was ~1.5 % of the gateway under pipelining); taken again after an await.
+        let mut ready_at: Option<Instant> = None;
         // Write every reply that is ready, in order.
         while let Some(front) = queue.front_mut() {
             let (reply, proto) = match front {
@@ -427,12 +430,16 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     let tracked = tracks.front().and_then(|t| t.as_ref()).map(|t| &t.args[..]);
                     match settle(w, r, shared, &endpoint.group_id, tracked).await {
                         Some(r) => finish(queue.pop_front(), r),
-                        None => continue,
+                        None => {
+                            ready_at = None;
+                            continue;
+                        }
                     }
                 }
             };
             if let Some(Some(track)) = tracks.pop_front() {
-                track.record(session, shared, &endpoint.group_id, &reply);
+                let now = *ready_at.get_or_insert_with(Instant::now);
+                track.record(session, shared, &endpoint.group_id, &reply, now);
             }
             if proto != SILENT {
                 resp::encode(&reply, proto, &mut out);
@@ -443,6 +450,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             // With output limits, replies pile up until written so the limits see them.
             if out.len() >= OUT_HIGH_WATER && !guard.limited() {
                 guard.flush(&mut wr, &mut out, &session.stats.traffic.net_output).await?;
+                ready_at = None;
             }
         }
         if !out.is_empty() {
@@ -672,7 +680,8 @@ impl Track {
         }
     }
 
-    fn record(self, session: &Session, shared: &Shared, group: &str, reply: &Reply) {
+    /// `now`: when the reply was ready.
+    fn record(self, session: &Session, shared: &Shared, group: &str, reply: &Reply, now: Instant) {
         let stats = &session.stats;
         if stats.params_stale(shared.router.version()) {
             if let Some(g) = shared.router.table().groups.get(group) {
@@ -687,7 +696,11 @@ impl Track {
             entry: self.entry,
             // A blocking command's wait is not its run time: it is logged and counted with
             // none (Redis counts only the moments it ran, which the node does not report).
-            elapsed: Some(if self.timed { self.started.elapsed() } else { std::time::Duration::ZERO }),
+            elapsed: Some(if self.timed {
+                now.saturating_duration_since(self.started)
+            } else {
+                std::time::Duration::ZERO
+            }),
             reply,
             args: &self.args,
             client: &client,
