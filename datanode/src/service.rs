@@ -20,6 +20,8 @@ use crate::node::{self, AppendFsync, Applied, Node};
 use crate::script::busy::Gate;
 use crate::transaction::Transaction;
 
+mod scripts;
+
 pub struct DataService {
     host: Arc<Host>,
 }
@@ -253,11 +255,24 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
     // stream goes on: what follows (in this batch too) runs after it or is answered BUSY, as
     // other clients' commands are in Redis, and SCRIPT KILL reaches it.
     let mut replies = Vec::new();
+    // Scripts back to back run together (scripts.rs) unless one of them found the node held
+    // by another stream's script: the next then waits for it alone, as below.
+    let mut together = true;
     while let Some(at) = batch.requests.iter().position(|(r, _)| r.runs_script()) {
         if at > 0 {
             let script_on = batch.split_off(at);
             replies.extend(finish_batch(host, std::mem::replace(&mut batch, script_on), tx, blocked, None).await);
         }
+        let scripts = batch.requests.iter().take_while(|(r, _)| r.runs_script()).count();
+        if scripts > 1 && together {
+            let Some((next, stalled)) = scripts::run(host, batch, scripts, tx, blocked, &mut replies).await else {
+                return Vec::new();
+            };
+            batch = next;
+            together = !stalled;
+            continue;
+        }
+        together = true;
         let rest = batch.split_off(1);
         let node = batch.node.clone();
         let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
@@ -328,7 +343,7 @@ async fn finish_batch(
     blocked: &Blocked,
     mut locked: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> Vec<pb::Reply> {
-    let Batch { node, epoch, mut ids, mut requests, others, stale } = batch;
+    let Batch { node, epoch, ids, mut requests, others, stale } = batch;
     let applied = loop {
         let ran = if locked.is_some() {
             // Not on a runtime worker: a script may run for long.
@@ -375,6 +390,20 @@ async fn finish_batch(
             }
         }
     };
+    answer_batch(host, Batch { node, epoch, ids, requests, others, stale }, applied, tx, blocked)
+}
+
+/// The replies of a batch that ran (`applied`), and of its requests that were not for the
+/// keyspace; replies that wait (blocked commands, sync durability, an fsync) go out later
+/// from their own tasks.
+fn answer_batch(
+    host: &Arc<Host>,
+    batch: Batch,
+    applied: Result<Applied, crate::storage::StoreError>,
+    tx: &Out,
+    blocked: &Blocked,
+) -> Vec<pb::Reply> {
+    let Batch { node, epoch, mut ids, requests, others, stale } = batch;
     let applied = applied.map(|mut applied| {
         // Blocked commands answer later, from their own tasks.
         for node::Blocked { index: i, mut block, wake, seq } in std::mem::take(&mut applied.blocked).into_iter().rev() {

@@ -51,12 +51,15 @@ fn folder_name(node_id: &str) -> String {
     }
 }
 
+/// A log file: its segment's number and its part in it.
+type Part = (u64, u32);
+
 fn numbered(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
     name.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok()
 }
 
 /// `log-N.P.aof` -> (N, P), P >= 1.
-fn part_name(name: &str) -> Option<(u64, u32)> {
+fn part_name(name: &str) -> Option<Part> {
     let (n, p) = name.strip_prefix("log-")?.strip_suffix(".aof")?.split_once('.')?;
     let p: u32 = p.parse().ok().filter(|&p| p > 0)?;
     Some((n.parse().ok()?, p))
@@ -106,7 +109,7 @@ impl NodeFiles {
     }
 
     /// Base numbers and segment parts (number, part) present, each ascending.
-    fn list(&self) -> Result<(Vec<u64>, Vec<(u64, u32)>), StoreError> {
+    fn list(&self) -> Result<(Vec<u64>, Vec<Part>), StoreError> {
         let (mut bases, mut segments) = (Vec::new(), Vec::new());
         for e in std::fs::read_dir(&self.dir).map_err(io)? {
             let name = e.map_err(io)?.file_name();
@@ -146,7 +149,7 @@ impl NodeFiles {
                 .map_err(|e| StoreError::Corrupt { file: path.display().to_string(), reason: e.to_string() })?;
             found.position = position.unwrap_or_default();
         }
-        let replay: Vec<(u64, u32)> = segments.into_iter().filter(|&(n, _)| n >= base).collect();
+        let replay: Vec<Part> = segments.into_iter().filter(|&(n, _)| n >= base).collect();
         for (i, &(n, part)) in replay.iter().enumerate() {
             let path = self.part_path(n, part);
             let data = Bytes::from(std::fs::read(&path).map_err(io)?);
