@@ -467,6 +467,43 @@ mod tests {
         args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
     }
 
+    /// A writer's setup that never compacts.
+    fn quiet_setup(
+        files: &Arc<NodeFiles>,
+        fsync_every: Option<Duration>,
+        preallocate: Option<u64>,
+        source: Source,
+    ) -> WriterSetup {
+        WriterSetup {
+            name: "t".into(),
+            files: files.clone(),
+            segment: files.allocate(),
+            segments: vec![],
+            base: Arc::new(BaseState::default()),
+            policy: CompactionPolicy::new(1 << 30),
+            fsync_every,
+            preallocate,
+            source,
+            compactor: Box::new(|| {}),
+        }
+    }
+
+    /// The values of the logged `SET k v` effects, in log order, and what recovery found.
+    fn recovered_values(files: &NodeFiles) -> (Vec<String>, crate::storage::files::Recovered) {
+        let mut values = Vec::new();
+        let found = files
+            .recover(
+                |_, _, _| {},
+                |r| {
+                    if let Record::Effects { effects, .. } = r {
+                        values.push(String::from_utf8_lossy(&effects[0][2]).into_owned());
+                    }
+                },
+            )
+            .unwrap();
+        (values, found)
+    }
+
     #[tokio::test]
     async fn appends_in_order_rotates_and_reports_durability() {
         let root = tempfile::tempdir().unwrap();
@@ -539,21 +576,11 @@ mod tests {
         let queue: Arc<Mutex<Vec<LogItem>>> = Arc::default();
         let seq = Arc::new(AtomicU64::new(0));
         let (q, s) = (queue.clone(), seq.clone());
-        let writer = StoreWriter::start(WriterSetup {
-            name: "t".into(),
-            files: files.clone(),
-            segment: files.allocate(),
-            segments: vec![],
-            base: Arc::new(BaseState::default()),
-            policy: CompactionPolicy::new(1 << 30),
-            fsync_every: Some(Duration::from_millis(50)),
-            preallocate: None,
-            source: Box::new(move || {
-                let items = std::mem::take(&mut *q.lock());
-                (!items.is_empty()).then(|| Pulled { seq: s.load(Ordering::SeqCst), items, fsync: false })
-            }),
-            compactor: Box::new(|| {}),
+        let source: Source = Box::new(move || {
+            let items = std::mem::take(&mut *q.lock());
+            (!items.is_empty()).then(|| Pulled { seq: s.load(Ordering::SeqCst), items, fsync: false })
         });
+        let writer = StoreWriter::start(quiet_setup(&files, Some(Duration::from_millis(50)), None, source));
         let mut inline = 0;
         for n in 1..=20u64 {
             let mut pending = queue.lock();
@@ -567,17 +594,7 @@ mod tests {
         // whichever way each went, the log holds all of them in commit order.
         assert!(inline > 0);
         writer.sync().unwrap();
-        let mut values = Vec::new();
-        files
-            .recover(
-                |_, _, _| {},
-                |r| {
-                    if let Record::Effects { effects, .. } = r {
-                        values.push(String::from_utf8_lossy(&effects[0][2]).into_owned());
-                    }
-                },
-            )
-            .unwrap();
+        let (values, _) = recovered_values(&files);
         assert_eq!(values, (1..=20).map(|n| n.to_string()).collect::<Vec<_>>());
         tokio::time::timeout(Duration::from_secs(5), writer.wait_durable(20)).await.unwrap().unwrap();
 
@@ -597,22 +614,12 @@ mod tests {
         let files = Arc::new(NodeFiles::open(root.path(), "n").unwrap());
         let queue: Arc<Mutex<Vec<Pulled>>> = Arc::default();
         let q = queue.clone();
-        let writer = StoreWriter::start(WriterSetup {
-            name: "t".into(),
-            files: files.clone(),
-            segment: files.allocate(),
-            segments: vec![],
-            base: Arc::new(BaseState::default()),
-            policy: CompactionPolicy::new(1 << 30),
-            fsync_every: None,
-            // A few records per part, so the writer moves on many times.
-            preallocate: Some(300),
-            source: Box::new(move || {
-                let mut q = q.lock();
-                (!q.is_empty()).then(|| q.remove(0))
-            }),
-            compactor: Box::new(|| {}),
+        let source: Source = Box::new(move || {
+            let mut q = q.lock();
+            (!q.is_empty()).then(|| q.remove(0))
         });
+        // A few records per part, so the writer moves on many times.
+        let writer = StoreWriter::start(quiet_setup(&files, None, Some(300), source));
         for n in 1..=60u64 {
             let set = effect(&["SET", "k", &n.to_string()]);
             queue.lock().push(Pulled {
@@ -632,17 +639,7 @@ mod tests {
             (name.starts_with("log-") && name.ends_with(".aof")).then_some(name)
         });
         assert!(parts.count() > 2, "the writer moved on to preallocated parts");
-        let mut values = Vec::new();
-        let found = files
-            .recover(
-                |_, _, _| {},
-                |r| {
-                    if let Record::Effects { effects, .. } = r {
-                        values.push(String::from_utf8_lossy(&effects[0][2]).into_owned());
-                    }
-                },
-            )
-            .unwrap();
+        let (values, found) = recovered_values(&files);
         assert_eq!(values, (1..=60).map(|n| n.to_string()).collect::<Vec<_>>());
         assert_eq!(found.position.offset, 60);
         assert_eq!(found.segments.len(), 1, "parts count as their segment");
