@@ -80,12 +80,14 @@ pub(super) async fn run(
     };
     let mut tick = tokio::time::interval(SCRIPT_INLINE);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failed = false;
     let taken_back = loop {
         tokio::select! {
             biased;
             joined = &mut thread => {
                 if let Err(e) = joined {
                     tracing::error!(node = %node.id, "a script run's thread failed: {e}");
+                    failed = true;
                 }
                 break None;
             }
@@ -99,7 +101,14 @@ pub(super) async fn run(
     };
     let claimed = taken_back.unwrap_or_else(|| run.next.load(Ordering::SeqCst)).min(count);
     let mut again = Vec::new();
-    for (i, ran) in std::mem::take(&mut *run.ended.lock()) {
+    let ended = std::mem::take(&mut *run.ended.lock());
+    if failed {
+        // The script the thread was running when it failed has no outcome: an error, not
+        // silence (its client would wait for its reply until the gateway gives up).
+        let lost = (0..claimed).filter(|i| !ended.iter().any(|(e, _)| e == i));
+        replies.extend(lost.map(|i| super::reply(ids[i], ferrocache_common::Reply::error("ERR internal error"))));
+    }
+    for (i, ran) in ended {
         match ran {
             Some(applied) => {
                 replies.extend(answer_batch(host, single(&node, epoch, &ids, &requests, i), applied, tx, blocked))
