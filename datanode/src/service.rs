@@ -371,14 +371,8 @@ async fn finish_batch(
             Ok(Some(applied)) => break applied,
             // A script took the lock first: as at the start.
             Ok(None) if node.busy.gate().await == Gate::Busy => {
-                fn args(r: &node::Request) -> Option<&[bytes::Bytes]> {
-                    match r {
-                        node::Request::Data { args, .. } => Some(args),
-                        _ => None,
-                    }
-                }
                 let mut replies: Vec<pb::Reply> =
-                    ids.iter().zip(&requests).map(|(&id, (r, _))| reply(id, while_busy(&node, args(r)))).collect();
+                    ids.iter().zip(&requests).map(|(&id, (r, _))| reply(id, busy_answer(&node, r))).collect();
                 replies.extend(others.iter().map(|(id, _)| reply(*id, node.busy.busy_error())));
                 replies.extend(stale.iter().map(|(id, _)| reply(*id, node.busy.busy_error())));
                 return replies;
@@ -477,6 +471,14 @@ fn answer_batch(
         }
     }
     replies
+}
+
+/// [`while_busy`] for a keyspace request (a transaction or a WATCH is simply BUSY).
+fn busy_answer(node: &Node, request: &node::Request) -> Reply {
+    match request {
+        node::Request::Data { args, .. } => while_busy(node, Some(args)),
+        _ => while_busy(node, None),
+    }
 }
 
 /// The reply to a command that came while a script keeps the node busy: SCRIPT KILL,

@@ -22,7 +22,7 @@ use std::time::Instant;
 use ferrocache_proto::internal::v1 as pb;
 use parking_lot::Mutex;
 
-use super::{answer_batch, send_replies, while_busy, Batch, Blocked, Out, SCRIPT_INLINE};
+use super::{answer_batch, busy_answer, send_replies, Batch, Blocked, Out, SCRIPT_INLINE};
 use crate::host::Host;
 use crate::node::{self, Applied, Node};
 use crate::storage::StoreError;
@@ -137,7 +137,7 @@ pub(super) async fn run(
                     // Claimed as the stream took the rest back, and another stream's script
                     // held the node: the stream has gone on, so running it now could pass
                     // this client's next commands. BUSY, as a command meeting that script.
-                    None => late.push(super::reply(ids[i], while_busy(&node, data_args(&requests[i].0)))),
+                    None => late.push(super::reply(ids[i], busy_answer(&node, &requests[i].0))),
                 }
             }
             send_replies(&tx, node.out_of_memory(), late).await;
@@ -168,12 +168,5 @@ fn single(node: &Arc<Node>, epoch: u64, ids: &[u64], requests: &[(node::Request,
         requests: vec![requests[i].clone()],
         others: Vec::new(),
         stale: Vec::new(),
-    }
-}
-
-fn data_args(r: &node::Request) -> Option<&[bytes::Bytes]> {
-    match r {
-        node::Request::Data { args, .. } => Some(args),
-        _ => None,
     }
 }
