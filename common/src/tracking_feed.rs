@@ -58,6 +58,23 @@ pub fn encode_read(token: u64, keys: &[Bytes]) -> Bytes {
     out.freeze()
 }
 
+/// Where a primary's feed stands: its epoch (random per process; 0: no feed) and how many
+/// messages it had published. A gateway reads it off the node's reply batches; a read sent
+/// after a batch with mark M runs after the writes of every feed message M counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedMark {
+    pub epoch: u64,
+    pub seq: u64,
+}
+
+impl FeedMark {
+    /// Whether feed message `seq` of feed `epoch` came before this mark (so a read made
+    /// at the mark saw its writes).
+    pub fn covers(&self, epoch: u64, seq: u64) -> bool {
+        self.epoch != 0 && self.epoch == epoch && seq <= self.seq
+    }
+}
+
 /// Length-prefixed keys from `at` to the end of `payload`.
 fn keys_from(payload: &Bytes, mut at: usize) -> Option<Vec<Bytes>> {
     let mut keys = Vec::new();

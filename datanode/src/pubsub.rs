@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
 use ferrocache_common::glob::glob_match;
+use ferrocache_common::tracking_feed::FeedMark;
 use ferrocache_common::Reply;
 use ferrocache_proto::internal::v1 as pb;
 use parking_lot::Mutex;
@@ -26,7 +27,6 @@ struct Listener {
     counts: [HashMap<Bytes, u32>; 3],
 }
 
-#[derive(Default)]
 pub struct Broker {
     listeners: Mutex<HashMap<u64, Listener>>,
     next_id: std::sync::atomic::AtomicU64,
@@ -35,6 +35,26 @@ pub struct Broker {
     tracking: std::sync::atomic::AtomicBool,
     /// Some gateway has MONITOR clients: asked when a script starts.
     monitor: std::sync::atomic::AtomicBool,
+    /// The CLIENT TRACKING feed's identity (random: another process's feed, even this
+    /// node's after a restart, never compares with it) and its messages published so far.
+    feed_epoch: u64,
+    feed_seq: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Broker {
+    fn default() -> Broker {
+        use std::hash::{BuildHasher, Hasher};
+        // RandomState is seeded from the OS; never 0, which means "no feed".
+        let feed_epoch = std::collections::hash_map::RandomState::new().build_hasher().finish().max(1);
+        Broker {
+            listeners: Default::default(),
+            next_id: Default::default(),
+            tracking: Default::default(),
+            monitor: Default::default(),
+            feed_epoch,
+            feed_seq: Default::default(),
+        }
+    }
 }
 
 fn kind_index(kind: i32) -> usize {
@@ -92,6 +112,15 @@ impl Broker {
         self.tracking.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// What a reply batch sent now tells of the tracking feed: every feed message published
+    /// so far (under the node's lock, with its commit) is counted.
+    pub fn feed_mark(&self) -> FeedMark {
+        if !self.tracking_wanted() {
+            return FeedMark::default();
+        }
+        FeedMark { epoch: self.feed_epoch, seq: self.feed_seq.load(std::sync::atomic::Ordering::Acquire) }
+    }
+
     /// Whether some gateway has MONITOR clients (scripts then report their commands).
     pub fn monitor_wanted(&self) -> bool {
         self.monitor.load(std::sync::atomic::Ordering::Acquire)
@@ -103,6 +132,9 @@ impl Broker {
         let mut receivers = 0i64;
         let mut cut_off = Vec::new();
         let mut listeners = self.listeners.lock();
+        // Numbered under the lock: the gateways get the feed's messages in this order.
+        let feed = (!shard && channel[..] == *ferrocache_common::TRACKING_FEED)
+            .then(|| (self.feed_epoch, self.feed_seq.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1));
         for (&id, l) in listeners.iter() {
             let n = if shard {
                 l.counts[SHARD].get(channel).copied().unwrap_or(0) as i64
@@ -122,6 +154,8 @@ impl Broker {
                     channel: channel.clone(),
                     payload: payload.clone(),
                     shard,
+                    feed_epoch: feed.map_or(0, |f| f.0),
+                    feed_seq: feed.map_or(0, |f| f.1),
                 })),
             };
             match l.tx.try_send(Ok(event)) {

@@ -116,7 +116,7 @@ impl Data for DataService {
                 }
                 let node = host.node(&batch.node_id);
                 let replies = run_batch(&host, batch, &tx, &blocked).await;
-                if !send_replies(&tx, node.is_some_and(|n| n.out_of_memory()), replies).await {
+                if !send_replies(&tx, node.as_deref(), replies).await {
                     break;
                 }
             }
@@ -163,8 +163,11 @@ const REPLY_BATCH_BYTES: usize = 32 << 20;
 /// Sends `replies` in messages of at most [`REPLY_BATCH_BYTES`] (one reply alone may be
 /// larger); a reply too large for the link at all becomes an error for its client only.
 /// False when the stream is gone.
-async fn send_replies(tx: &Out, out_of_memory: bool, replies: Vec<pb::Reply>) -> bool {
+async fn send_replies(tx: &Out, node: Option<&Node>, replies: Vec<pb::Reply>) -> bool {
     use prost::Message;
+    let out_of_memory = node.is_some_and(|n| n.out_of_memory());
+    let feed = node.map(|n| n.broker.feed_mark()).unwrap_or_default();
+    let message = |replies| pb::ReplyBatch { replies, out_of_memory, feed_epoch: feed.epoch, feed_seq: feed.seq };
     let mut batch = Vec::new();
     let mut bytes = 0usize;
     for mut r in replies {
@@ -174,7 +177,7 @@ async fn send_replies(tx: &Out, out_of_memory: bool, replies: Vec<pb::Reply>) ->
             r = reply(r.id, Reply::error(msg));
         }
         if !batch.is_empty() && bytes + len > REPLY_BATCH_BYTES {
-            if tx.send(Ok(pb::ReplyBatch { replies: std::mem::take(&mut batch), out_of_memory })).await.is_err() {
+            if tx.send(Ok(message(std::mem::take(&mut batch)))).await.is_err() {
                 return false;
             }
             bytes = 0;
@@ -182,7 +185,7 @@ async fn send_replies(tx: &Out, out_of_memory: bool, replies: Vec<pb::Reply>) ->
         bytes += len.min(REPLY_BATCH_BYTES);
         batch.push(r);
     }
-    batch.is_empty() || tx.send(Ok(pb::ReplyBatch { replies: batch, out_of_memory })).await.is_ok()
+    batch.is_empty() || tx.send(Ok(message(batch))).await.is_ok()
 }
 
 fn reply(id: u64, r: Reply) -> pb::Reply {
@@ -291,13 +294,13 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
             done = &mut script => replies.extend(done),
             () = held_long => {
                 // What ran before it is answered now, not after the script.
-                if !send_replies(tx, node.out_of_memory(), std::mem::take(&mut replies)).await {
+                if !send_replies(tx, Some(&node), std::mem::take(&mut replies)).await {
                     return Vec::new();
                 }
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let done = script.await;
-                    send_replies(&tx, node.out_of_memory(), done).await;
+                    send_replies(&tx, Some(&node), done).await;
                 });
             }
         }
@@ -428,7 +431,7 @@ fn answer_batch(
             let timeout = Duration::from_millis(host.config.sync_ack_timeout_ms);
             tokio::spawn(async move {
                 let replies = finish_sync(&node, applied, ids, timeout).await;
-                send_replies(&tx, node.out_of_memory(), replies).await;
+                send_replies(&tx, Some(&node), replies).await;
             });
             Vec::new()
         }
@@ -444,7 +447,7 @@ fn answer_batch(
                     Ok(()) => ids.into_iter().zip(applied.replies).map(|(id, r)| reply(id, r)).collect(),
                     Err(msg) => ids.into_iter().map(|id| reply(id, Reply::error(msg.clone()))).collect(),
                 };
-                send_replies(&tx, node.out_of_memory(), replies).await;
+                send_replies(&tx, Some(&node), replies).await;
             });
             Vec::new()
         }
@@ -527,7 +530,7 @@ fn answer(
             let (node, host, tx) = (node.clone(), host.clone(), tx.clone());
             tokio::spawn(async move {
                 let r = parameters_applied(&node, &host, &p.parameters).await;
-                send_replies(&tx, node.out_of_memory(), vec![reply(id, r)]).await;
+                send_replies(&tx, Some(&node), vec![reply(id, r)]).await;
             });
             return None;
         }
@@ -552,7 +555,7 @@ fn answer(
                 let replicas = wait_for_replicas(&node, target, needed, timeout);
                 let (local, replicas) = tokio::join!(local, replicas);
                 let r = Reply::Array(vec![local, Reply::Integer(replicas as i64)]);
-                send_replies(&tx, node.out_of_memory(), vec![reply(id, r)]).await;
+                send_replies(&tx, Some(&node), vec![reply(id, r)]).await;
             });
             return None;
         }
@@ -566,7 +569,7 @@ fn answer(
             let target = node.offset();
             tokio::spawn(async move {
                 let n = wait_for_replicas(&node, target, needed, timeout).await;
-                send_replies(&tx, node.out_of_memory(), vec![reply(id, Reply::Integer(n as i64))]).await;
+                send_replies(&tx, Some(&node), vec![reply(id, Reply::Integer(n as i64))]).await;
             });
             return None;
         }
@@ -744,7 +747,7 @@ impl Waiter {
             }
         };
         blocked.lock().remove(&self.id);
-        send_replies(&tx, self.node.out_of_memory(), vec![reply]).await;
+        send_replies(&tx, Some(&self.node), vec![reply]).await;
     }
 }
 

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferrocache_common::tracking_feed::FeedMark;
 use ferrocache_common::Reply;
 use ferrocache_proto::internal::v1 as pb;
 use parking_lot::Mutex;
@@ -55,8 +56,30 @@ pub struct NodeLink {
     pub address: String,
     tx: mpsc::Sender<Pending>,
     cancel: CancellationToken,
+    heard: Arc<Heard>,
+}
+
+/// What the node's reply batches said of it (noted before their replies reach clients).
+#[derive(Default)]
+struct Heard {
     /// The node refused writes that grow memory as of its last reply batch.
-    out_of_memory: Arc<AtomicBool>,
+    out_of_memory: AtomicBool,
+    /// Its CLIENT TRACKING feed as of the newest reply batch.
+    feed: Mutex<FeedMark>,
+}
+
+impl Heard {
+    fn note(&self, batch: &pb::ReplyBatch) {
+        self.out_of_memory.store(batch.out_of_memory, Ordering::Relaxed);
+        if batch.feed_epoch != 0 {
+            let mut feed = self.feed.lock();
+            if feed.epoch == batch.feed_epoch {
+                feed.seq = feed.seq.max(batch.feed_seq);
+            } else {
+                *feed = FeedMark { epoch: batch.feed_epoch, seq: batch.feed_seq };
+            }
+        }
+    }
 }
 
 type Inflight = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>, BuildHasherDefault<IdHasher>>>>;
@@ -86,22 +109,28 @@ impl Hasher for IdHasher {
 impl NodeLink {
     pub fn spawn(node_id: String, address: String, cancel: CancellationToken) -> Arc<NodeLink> {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let out_of_memory = Arc::new(AtomicBool::new(false));
+        let heard = Arc::new(Heard::default());
         let link = Arc::new(NodeLink {
             node_id: node_id.clone(),
             address: address.clone(),
             tx,
             cancel: cancel.clone(),
-            out_of_memory: out_of_memory.clone(),
+            heard: heard.clone(),
         });
-        tokio::spawn(run(node_id, address, rx, cancel, out_of_memory));
+        tokio::spawn(run(node_id, address, rx, cancel, heard));
         link
     }
 
     /// Whether the node refused writes that grow memory (over maxmemory under noeviction)
     /// when it sent its last replies.
     pub fn out_of_memory(&self) -> bool {
-        self.out_of_memory.load(Ordering::Relaxed)
+        self.heard.out_of_memory.load(Ordering::Relaxed)
+    }
+
+    /// Where the node's tracking feed stood when its newest replies here were sent: a read
+    /// sent now runs after every write that feed had announced by then.
+    pub fn feed_mark(&self) -> FeedMark {
+        *self.heard.feed.lock()
     }
 
     /// Queues a command; waits only while the queue is full (backpressure).
@@ -135,7 +164,7 @@ async fn run(
     address: String,
     mut rx: mpsc::Receiver<Pending>,
     cancel: CancellationToken,
-    out_of_memory: Arc<AtomicBool>,
+    heard: Arc<Heard>,
 ) {
     let mut next_id = 1u64;
     while !cancel.is_cancelled() {
@@ -157,7 +186,7 @@ async fn run(
             }
         };
         let inflight: Inflight = Arc::new(Mutex::new(HashMap::default()));
-        let reason = session(&node_id, client, first, &mut rx, &inflight, &mut next_id, &cancel, &out_of_memory).await;
+        let reason = session(&node_id, client, first, &mut rx, &inflight, &mut next_id, &cancel, &heard).await;
         tracing::info!(node = %node_id, %address, "data stream ended: {reason}");
         let msg = format!("{CONNECTION_LOST}{node_id} lost; the command may or may not have run");
         for (_, tx) in inflight.lock().drain() {
@@ -209,7 +238,7 @@ async fn session(
     inflight: &Inflight,
     next_id: &mut u64,
     cancel: &CancellationToken,
-    out_of_memory: &Arc<AtomicBool>,
+    heard: &Arc<Heard>,
 ) -> String {
     let (batch_tx, batch_rx) = mpsc::channel::<pb::CommandBatch>(BATCHES_IN_FLIGHT);
     let mut carry = Some(first);
@@ -223,13 +252,13 @@ async fn session(
         Err(_) => return format!("open failed: no answer within {CONNECT_TIMEOUT:?}"),
     };
     let reader_inflight = inflight.clone();
-    let reader_memory = out_of_memory.clone();
+    let reader_heard = heard.clone();
     let reader = async move {
         loop {
             match replies.message().await {
                 Ok(Some(batch)) => {
                     // Before the replies: a client answered now sees the node's state.
-                    reader_memory.store(batch.out_of_memory, Ordering::Relaxed);
+                    reader_heard.note(&batch);
                     let mut map = reader_inflight.lock();
                     for r in batch.replies {
                         if let Some(tx) = map.remove(&r.id) {

@@ -23,6 +23,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ferrocache_common::glob::glob_match;
 use ferrocache_common::parameters::OutputLimit;
+use ferrocache_common::tracking_feed::FeedMark;
 use ferrocache_common::Reply;
 use ferrocache_proto::internal::v1 as pb;
 use parking_lot::Mutex;
@@ -213,9 +214,9 @@ impl GroupHub {
     }
 
     /// A tracking client's read of `keys` (default mode).
-    fn tracked_read(&self, client: u64, keys: &[Bytes]) {
+    fn tracked_read(&self, client: u64, keys: &[Bytes], mark: FeedMark) {
         let mut st = self.state.lock();
-        let notices = st.tracking.record(client, keys);
+        let notices = st.tracking.record(client, keys, mark);
         send_notices(&st, notices);
     }
 
@@ -260,20 +261,22 @@ impl GroupHub {
         if !msg.shard && msg.channel == crate::tracking::FEED {
             use ferrocache_common::tracking_feed::{decode, Feed};
             let mut st = self.state.lock();
+            let at = FeedMark { epoch: msg.feed_epoch, seq: msg.feed_seq };
             let notices = match decode(&msg.payload) {
                 Some(Feed::Changed(mut changes)) => {
                     // Tokens are this gateway's client ids offset by its nonce.
                     for (_, token) in &mut changes {
                         *token = token.map(|t| t.wrapping_sub(self.nonce));
                     }
-                    st.tracking.invalidate_changes(&changes)
+                    st.tracking.invalidate_changes(&changes, at)
                 }
                 Some(Feed::Flushed) => st.tracking.invalidate_all(),
                 Some(Feed::Read(token, keys)) => {
                     let client = token.wrapping_sub(self.nonce);
                     let reader = st.tracking.get(client).is_some_and(|t| !t.settings.bcast);
                     if reader {
-                        st.tracking.record(client, &keys)
+                        // The script's read came right after this message's place in the feed.
+                        st.tracking.record(client, &keys, at)
                     } else {
                         Vec::new()
                     }
@@ -579,8 +582,9 @@ impl ClientSubs {
     }
 
     /// A read by this tracking client (default mode, or OPTIN/OPTOUT as CACHING says).
-    pub fn tracked_read(&self, keys: &[Bytes]) {
-        self.hub.tracked_read(self.id, keys);
+    /// `mark`: its node's feed as the gateway had heard of it when the read was sent.
+    pub fn tracked_read(&self, keys: &[Bytes], mark: FeedMark) {
+        self.hub.tracked_read(self.id, keys, mark);
     }
 
     /// The next message for this client, and whether it must follow the reply of the

@@ -391,6 +391,11 @@ impl Router {
         self.link(target).out_of_memory()
     }
 
+    /// How far the node's CLIENT TRACKING feed was as of its newest replies here.
+    pub fn feed_mark(&self, target: &Target) -> ferrocache_common::tracking_feed::FeedMark {
+        self.link(target).feed_mark()
+    }
+
     /// Sends a command to its node; the reply arrives on the returned receiver. `slot` is
     /// the slot of every key it has (None: it has none).
     pub async fn send(&self, target: Target, slot: Option<u16>, request: Request) -> oneshot::Receiver<Reply> {

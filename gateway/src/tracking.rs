@@ -11,14 +11,19 @@
 //! The primary publishes every key it changes (writes, expiry, eviction) on the internal
 //! FEED channel while some gateway listens to it; a flush (FLUSHALL, FLUSHDB, SWAPDB)
 //! invalidates everything. Keys are names, whatever their database (as in Redis).
+//!
+//! The feed and the replies travel on different streams, so a change can reach the table
+//! after a read that already saw it. Feed messages are numbered and every reply batch says
+//! how far the feed was when it left the node ([`FeedMark`]); a read remembers the mark its
+//! link had heard when it was sent, and changes that mark covers do not concern it.
 
 use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use ferrocache_common::reply::errors;
+use ferrocache_common::tracking_feed::{self, FeedMark};
 use ferrocache_common::Reply;
 
-use ferrocache_common::tracking_feed;
 pub use ferrocache_common::TRACKING_FEED as FEED;
 /// The channel RESP2 redirect targets subscribe to.
 pub const REDIS_CHANNEL: &[u8] = b"__redis__:invalidate";
@@ -210,7 +215,9 @@ pub struct Tracker {
 #[derive(Default)]
 pub struct Table {
     clients: HashMap<u64, Tracker>,
-    keys: HashMap<Bytes, HashSet<u64>>,
+    /// Key -> the default-mode clients that read it, each with the node's feed mark when
+    /// the read was sent (feed messages it covers came before the read).
+    keys: HashMap<Bytes, HashMap<u64, FeedMark>>,
     /// Clients whose redirect target disconnected (Redis's CLIENT_TRACKING_BROKEN_REDIR).
     broken: HashSet<u64>,
 }
@@ -254,7 +261,7 @@ impl Table {
 
     /// A default-mode client read `keys`; returns invalidations for keys the table had to
     /// forget to stay within its bound.
-    pub fn record(&mut self, client: u64, keys: &[Bytes]) -> Vec<Notice> {
+    pub fn record(&mut self, client: u64, keys: &[Bytes], mark: FeedMark) -> Vec<Notice> {
         let mut evicted = Vec::new();
         for k in keys {
             if !self.keys.contains_key(k) && self.keys.len() >= MAX_KEYS {
@@ -263,24 +270,38 @@ impl Table {
                     evicted.extend(self.invalidate(&victim, None));
                 }
             }
-            self.keys.entry(k.clone()).or_default().insert(client);
+            self.keys.entry(k.clone()).or_default().insert(client, mark);
         }
         evicted
     }
 
     /// `key` changed (`writer`: the client of this gateway that alone changed it).
     pub fn invalidate(&mut self, key: &Bytes, writer: Option<u64>) -> Vec<Notice> {
-        self.invalidate_changes(&[(key.clone(), writer)])
+        self.invalidate_changes(&[(key.clone(), writer)], FeedMark::default())
     }
 
     /// Keys one commit changed, each with the client of this gateway that alone changed
     /// it (a NOLOOP client is not told of its own writes; its entry for the key still
     /// goes). As in Redis, a default-mode reader is told once per key, in the order of
     /// client ids, and a BCAST client once per prefix, with every key under it.
-    pub fn invalidate_changes(&mut self, changes: &[tracking_feed::Change]) -> Vec<Notice> {
+    /// `at`: the feed message's place in its feed. A reader whose read was sent after the
+    /// gateway heard of that place read the changed value: it is not told, and still tracks
+    /// the key (Redis tells no client of a write that came before its read).
+    pub fn invalidate_changes(&mut self, changes: &[tracking_feed::Change], at: FeedMark) -> Vec<Notice> {
         let mut notices = Vec::new();
         for (key, writer) in changes {
-            let mut told: Vec<u64> = self.keys.remove(key).into_iter().flatten().collect();
+            let Some(mut readers) = self.keys.remove(key) else { continue };
+            let mut told: Vec<u64> = Vec::with_capacity(readers.len());
+            readers.retain(|id, mark| {
+                let later = mark.covers(at.epoch, at.seq);
+                if !later {
+                    told.push(*id);
+                }
+                later
+            });
+            if !readers.is_empty() {
+                self.keys.insert(key.clone(), readers);
+            }
             told.sort_unstable();
             // A reader that switched to BCAST since hears of its keys the BCAST way only.
             told.retain(|id| {
@@ -398,7 +419,7 @@ mod tests {
         t.set(1, tracker(Settings::default()));
         t.set(2, tracker(Settings { bcast: true, prefixes: vec![b("user:")], ..Default::default() }));
         t.set(3, tracker(Settings { bcast: true, ..Default::default() }));
-        t.record(1, &[b("user:1"), b("other")]);
+        t.record(1, &[b("user:1"), b("other")], FeedMark::default());
         let told: Vec<u64> = t.invalidate(&b("user:1"), None).into_iter().map(|(id, ..)| id).collect();
         assert_eq!(told, vec![1, 2, 3]);
         let told: Vec<u64> = t.invalidate(&b("user:1"), None).into_iter().map(|(id, ..)| id).collect();
@@ -406,7 +427,7 @@ mod tests {
         let told: Vec<u64> = t.invalidate(&b("other"), None).into_iter().map(|(id, ..)| id).collect();
         assert_eq!(told, vec![1, 3]);
         t.set(1, None);
-        t.record(1, &[b("gone")]);
+        t.record(1, &[b("gone")], FeedMark::default());
         assert!(t.invalidate(&b("gone"), None).iter().all(|(id, ..)| *id != 1), "a client that left is not told");
         // NOLOOP: a client's own write tells the others only.
         t.set(4, tracker(Settings { bcast: true, noloop: true, ..Default::default() }));
@@ -426,16 +447,36 @@ mod tests {
     }
 
     #[test]
+    fn a_change_before_the_read_tells_nobody() {
+        let mut t = Table::default();
+        t.set(1, Some(Tracker { settings: Settings::default(), resp3: true }));
+        t.set(2, Some(Tracker { settings: Settings::default(), resp3: true }));
+        let feed = |seq| FeedMark { epoch: 7, seq };
+        // Client 1 read after hearing of feed message 5, client 2 before.
+        t.record(1, &[b("k")], feed(5));
+        t.record(2, &[b("k")], feed(4));
+        let told = |t: &mut Table, at| t.invalidate_changes(&[(b("k"), None)], at).into_iter().map(|(id, ..)| id).collect::<Vec<_>>();
+        assert_eq!(told(&mut t, feed(5)), vec![2], "message 5 came before client 1's read");
+        assert_eq!(told(&mut t, feed(6)), vec![1], "client 1 still tracks k, and hears of message 6");
+        assert_eq!(told(&mut t, feed(7)), Vec::<u64>::new(), "told once");
+        // Another feed (another primary, or this one restarted) proves nothing.
+        t.record(1, &[b("k")], feed(9));
+        assert_eq!(told(&mut t, FeedMark { epoch: 8, seq: 1 }), vec![1]);
+        t.record(1, &[b("k")], FeedMark::default());
+        assert_eq!(told(&mut t, FeedMark::default()), vec![1], "no mark covers nothing");
+    }
+
+    #[test]
     fn a_commit_reaches_a_bcast_client_once_per_prefix() {
         let mut t = Table::default();
         let tracker = |s: Settings| Some(Tracker { settings: s, resp3: true });
         t.set(1, tracker(Settings::default()));
         t.set(2, tracker(Settings { bcast: true, prefixes: vec![b("a:"), b("b:")], ..Default::default() }));
         t.set(3, tracker(Settings { bcast: true, noloop: true, ..Default::default() }));
-        t.record(1, &[b("a:1"), b("b:1")]);
-        t.record(2, &[b("a:1")]);
+        t.record(1, &[b("a:1"), b("b:1")], FeedMark::default());
+        t.record(2, &[b("a:1")], FeedMark::default());
         let changes = [(b("a:1"), None), (b("a:2"), Some(3)), (b("b:1"), None), (b("c"), None)];
-        let notices = t.invalidate_changes(&changes);
+        let notices = t.invalidate_changes(&changes, FeedMark::default());
         let keys = |v: &[&str]| Some(v.iter().map(|k| b(k)).collect::<Vec<_>>());
         assert_eq!(
             notices,

@@ -154,6 +154,8 @@ pub struct Options {
     pub datanode_workers: Option<usize>,
     /// More flags for the gateway.
     pub gateway_args: &'static [&'static str],
+    /// Runtime worker threads of the gateway (default: one per core).
+    pub gateway_workers: Option<usize>,
 }
 
 impl Default for Options {
@@ -169,6 +171,7 @@ impl Default for Options {
             metrics: false,
             datanode_workers: None,
             gateway_args: &[],
+            gateway_workers: None,
         }
     }
 }
@@ -251,6 +254,9 @@ impl Cluster {
                 args.extend(["--tls-cert-file", &cert, "--tls-key-file", &key]);
             }
             args.extend(opts.gateway_args);
+            if let Some(workers) = opts.gateway_workers {
+                cluster.next_env = vec![("TOKIO_WORKER_THREADS".into(), workers.to_string())];
+            }
             cluster.add("gateway", &args);
         }
         cluster

@@ -120,7 +120,7 @@ pub(super) async fn run(
     again.extend(claimed..count);
     if taken_back.is_some() {
         // What ended is answered now, not after the long script.
-        if !send_replies(tx, node.out_of_memory(), std::mem::take(replies)).await {
+        if !send_replies(tx, Some(&node), std::mem::take(replies)).await {
             return None;
         }
         let (host, tx, blocked, node, run) = (host.clone(), tx.clone(), blocked.clone(), node.clone(), run.clone());
@@ -140,7 +140,7 @@ pub(super) async fn run(
                     None => late.push(super::reply(ids[i], busy_answer(&node, &requests[i].0))),
                 }
             }
-            send_replies(&tx, node.out_of_memory(), late).await;
+            send_replies(&tx, Some(&node), late).await;
         });
     }
     again.sort_unstable();

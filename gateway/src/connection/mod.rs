@@ -825,7 +825,14 @@ impl Session {
 
     /// A read about to be sent: a tracking client is told when its keys change. `caching`:
     /// CLIENT CACHING's word in force for it.
-    fn track_read(&self, spec: &command::CommandSpec, args: &[Bytes], caching: crate::tracking::Caching) {
+    fn track_read(
+        &self,
+        shared: &Shared,
+        group: &str,
+        spec: &command::CommandSpec,
+        args: &[Bytes],
+        caching: crate::tracking::Caching,
+    ) {
         let Some(s) = &self.tracking else { return };
         // A script's keys are tracked once it ran a read, which its node tells (the feed).
         if spec.is_write() || !s.tracks_reads(caching) || crate::busy::is_script(spec.name) {
@@ -833,7 +840,14 @@ impl Session {
         }
         let keys: Vec<Bytes> = command::key_positions(spec, args).into_iter().map(|i| args[i].clone()).collect();
         if let (false, Some(subs)) = (keys.is_empty(), self.subs.as_ref()) {
-            subs.tracked_read(&keys);
+            // Taken before the read is sent: it runs after every change the mark covers.
+            // (A read's keys share one slot, so one node, in cluster mode.)
+            let mark = shared
+                .router
+                .target(group, EndpointKind::Primary, Some(key_slot(&keys[0])))
+                .map(|t| shared.router.feed_mark(&t))
+                .unwrap_or_default();
+            subs.tracked_read(&keys, mark);
         }
     }
 
@@ -1300,7 +1314,7 @@ async fn exec(session: &mut Session, endpoint: &Endpoint, shared: &Arc<Shared>) 
     let caching = std::mem::take(&mut session.caching);
     for c in &commands {
         if let Some(spec) = command::lookup(&c[0]) {
-            session.track_read(spec, c, caching);
+            session.track_read(shared, &endpoint.group_id, spec, c, caching);
         }
     }
     // One transaction runs on one node group, in one slot (as in Redis Cluster).
@@ -1727,7 +1741,7 @@ async fn dispatch(
                 let redirected = session.tracking.is_some()
                     && cluster_mode::node_port_redirect(session, endpoint, shared, spec, &args).is_some();
                 if !redirected {
-                    session.track_read(spec, &args, caching);
+                    session.track_read(shared, &endpoint.group_id, spec, &args, caching);
                 }
                 return (cluster_data(session, endpoint, shared, spec, args).await, false);
             }
@@ -1749,7 +1763,7 @@ async fn dispatch(
             // A PUBLISH whose fate is unknown is not sent again: a message is delivered at
             // most once. Nor is a script that may have written.
             let once = spec.may_write();
-            session.track_read(spec, &args, caching);
+            session.track_read(shared, &endpoint.group_id, spec, &args, caching);
             let mut request = match crate::request::classify(spec, args, session.db) {
                 Ok(r) => r,
                 Err(answer) => return ready(answer),
