@@ -154,7 +154,13 @@ async fn a_subscriber_that_does_not_read_is_disconnected() {
 async fn keyspace_notifications_follow_redis() {
     // One runtime thread each, as `ferrocache up` runs them: the gateway then handles a
     // reply and the feed one after the other, which the tracking checks below need.
-    let opts = Options { datanodes: 1, gateway: true, gateway_workers: Some(1), datanode_workers: Some(1), ..Default::default() };
+    let opts = Options {
+        datanodes: 1,
+        gateway: true,
+        gateway_workers: Some(1),
+        datanode_workers: Some(1),
+        ..Default::default()
+    };
     let cluster = Cluster::start(opts);
     let (port, _) = cluster.create_group("notify", 0, "everysec").await;
     let mut c = redis_conn(port).await;

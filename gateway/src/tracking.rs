@@ -455,7 +455,9 @@ mod tests {
         // Client 1 read after hearing of feed message 5, client 2 before.
         t.record(1, &[b("k")], feed(5));
         t.record(2, &[b("k")], feed(4));
-        let told = |t: &mut Table, at| t.invalidate_changes(&[(b("k"), None)], at).into_iter().map(|(id, ..)| id).collect::<Vec<_>>();
+        let told = |t: &mut Table, at| {
+            t.invalidate_changes(&[(b("k"), None)], at).into_iter().map(|(id, ..)| id).collect::<Vec<_>>()
+        };
         assert_eq!(told(&mut t, feed(5)), vec![2], "message 5 came before client 1's read");
         assert_eq!(told(&mut t, feed(6)), vec![1], "client 1 still tracks k, and hears of message 6");
         assert_eq!(told(&mut t, feed(7)), Vec::<u64>::new(), "told once");
