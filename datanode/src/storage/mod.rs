@@ -8,6 +8,7 @@
 //! fsyncs, and compactions ([`compaction`]) run on their own thread without stopping writes.
 
 pub mod compaction;
+pub mod direct;
 pub mod files;
 pub mod legacy;
 pub mod log;
