@@ -167,6 +167,8 @@ pub static PARAMETERS: &[Parameter] = &[
     p("stream-node-max-bytes", "4096", Kind::Memory),
     p("stream-node-max-entries", "100", Kind::Int(0, i64::MAX)),
     p("timeout", "0", Kind::Int(0, i32::MAX as i64)),
+    // Keys each gateway's CLIENT TRACKING table remembers for a group (0: no bound).
+    p("tracking-table-max-keys", "1000000", Kind::Int(0, i64::MAX)),
     p("zset-max-listpack-entries", "128", Kind::Int(0, i64::MAX)),
     p("zset-max-listpack-value", "64", Kind::Int(0, i64::MAX)),
 ];

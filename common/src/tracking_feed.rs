@@ -1,6 +1,7 @@
 //! The messages a primary publishes on [`crate::TRACKING_FEED`] for CLIENT TRACKING: one per
 //! commit naming every key it changed (so a BCAST client is told of them in one message per
-//! prefix, as Redis tells it once per event-loop turn), or `f` after a flush.
+//! prefix, as Redis tells it once per event-loop turn), or `f` after a flush (`F` and a
+//! token: the tracking client whose request flushed).
 //!
 //! A changes message is `m` then, per key, `k` (or `K` and the 8-byte NOLOOP token of the
 //! one tracking client that alone wrote it), the key's length (4 bytes, big-endian) and the
@@ -19,13 +20,25 @@ pub type Change = (Bytes, Option<u64>);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Feed {
     Changed(Vec<Change>),
-    /// Everything changed (a flush).
-    Flushed,
+    /// Everything changed (a flush), by the tracking client with this token if one flushed.
+    Flushed(Option<u64>),
     /// The tracking client with this token ran a script that read: it tracks these keys.
     Read(u64, Vec<Bytes>),
 }
 
 pub const FLUSHED: &[u8] = b"f";
+
+/// The message for a flush; `token`: the tracking client whose request flushed (0: none),
+/// which hears of it after its reply (`F` and the 8-byte token).
+pub fn encode_flushed(token: u64) -> Bytes {
+    if token == 0 {
+        return Bytes::from_static(FLUSHED);
+    }
+    let mut out = BytesMut::with_capacity(9);
+    out.put_u8(b'F');
+    out.put_u64(token);
+    out.freeze()
+}
 
 /// The message for the keys one commit changed.
 pub fn encode(changes: &[(&[u8], Option<u64>)]) -> Bytes {
@@ -92,7 +105,8 @@ fn keys_from(payload: &Bytes, mut at: usize) -> Option<Vec<Bytes>> {
 pub fn decode(payload: &Bytes) -> Option<Feed> {
     let token_at = |at: usize| payload.get(at..at + 8).map(|b| u64::from_be_bytes(b.try_into().unwrap_or([0; 8])));
     match payload.first()? {
-        b'f' => Some(Feed::Flushed),
+        b'f' => Some(Feed::Flushed(None)),
+        b'F' => Some(Feed::Flushed(Some(token_at(1)?))),
         b'r' => Some(Feed::Read(token_at(1)?, keys_from(payload, 9)?)),
         b'k' => Some(Feed::Changed(vec![(payload.slice(1..), None)])),
         b'K' => Some(Feed::Changed(vec![(payload.get(9..).map(|_| payload.slice(9..))?, Some(token_at(1)?))])),
@@ -132,7 +146,10 @@ mod tests {
         ];
         assert_eq!(decode(&m), Some(Feed::Changed(expected)));
         assert_eq!(decode(&Bytes::from_static(b"kx")), Some(Feed::Changed(vec![(Bytes::from_static(b"x"), None)])));
-        assert_eq!(decode(&Bytes::from_static(FLUSHED)), Some(Feed::Flushed));
+        assert_eq!(decode(&Bytes::from_static(FLUSHED)), Some(Feed::Flushed(None)));
+        assert_eq!(decode(&encode_flushed(0)), Some(Feed::Flushed(None)));
+        assert_eq!(decode(&encode_flushed(42)), Some(Feed::Flushed(Some(42))));
+        assert_eq!(decode(&Bytes::from_static(b"F123")), None, "a short token");
         let r = encode_read(9, &[Bytes::from_static(b"k1"), Bytes::from_static(b"")]);
         assert_eq!(decode(&r), Some(Feed::Read(9, vec![Bytes::from_static(b"k1"), Bytes::new()])));
         for cut in 0..r.len() {

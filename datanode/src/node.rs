@@ -441,11 +441,23 @@ struct Flags {
 type Watches = [(usize, Bytes, Bytes)];
 
 /// Records which changed keys a tracking client's request made: those from `start` on.
-fn note_writer(out: &mut WriteSet, writer: Option<(usize, u64)>) {
-    if let Some((start, token)) = writer {
+/// `writer`: where its changed keys began, its token, whether a flush had happened before it.
+fn note_writer(out: &mut WriteSet, writer: Option<(usize, u64, bool)>) {
+    if let Some((start, token, flushed_before)) = writer {
+        if out.flushed && !flushed_before && out.flushed_by == 0 {
+            out.flushed_by = token;
+        }
         if out.dirty.len() > start {
             out.writers.push((start..out.dirty.len(), token));
         }
+    }
+}
+
+/// Keys evicted to make room for a tracking client's request are not its writes: its
+/// invalidations for them come before its reply, as Redis sends them, not after.
+fn not_the_writers(writer: &mut Option<(usize, u64, bool)>, out: &WriteSet) {
+    if let Some((start, _, _)) = writer {
+        *start = out.dirty.len();
     }
 }
 
@@ -853,7 +865,7 @@ impl Node {
         let mut ran_writes = Vec::new();
         let mut blocked = Vec::new();
         // The NOLOOP client of the request before, and where its changed keys began.
-        let mut writer: Option<(usize, u64)> = None;
+        let mut writer: Option<(usize, u64, bool)> = None;
         // Runs the requests from `from` on; past `deadline` it stops and says where.
         let mut run = |from: usize, deadline: Option<Instant>| -> usize {
             for (i, (request, readonly)) in requests.iter().enumerate().skip(from) {
@@ -862,7 +874,7 @@ impl Node {
                 }
                 note_writer(&mut out, writer.take());
                 if request.writer() != 0 {
-                    writer = Some((out.dirty.len(), request.writer()));
+                    writer = Some((out.dirty.len(), request.writer(), out.flushed));
                 }
                 let db = request.db();
                 // The gateway checks the number; the node never trusts it.
@@ -934,7 +946,9 @@ impl Node {
                         continue;
                     }
                     if commands.iter().any(|(c, _)| c.may_grow()) && st.memory.over_limit(&st.dbs) {
-                        if let Err(oom) = make_room(&mut st, now, &mut out) {
+                        let evicted = make_room(&mut st, now, &mut out);
+                        not_the_writers(&mut writer, &out);
+                        if let Err(oom) = evicted {
                             // Redis refuses the EXEC itself: the transaction is discarded whole.
                             replies.push(match (watches, oom) {
                                 (Some(_), Reply::Error(e)) => {
@@ -946,6 +960,11 @@ impl Node {
                         }
                     }
                     ran_writes.push(i);
+                } else if primary && st.memory.over_limit(&st.dbs) {
+                    // Redis evicts before every command while over maxmemory, reads too
+                    // (it refuses only those that may grow memory when it cannot).
+                    let _ = make_room(&mut st, now, &mut out);
+                    not_the_writers(&mut writer, &out);
                 }
                 if watches.is_none() {
                     count_lookups(&mut st, db, commands[0].0, commands[0].1, now);
@@ -1367,7 +1386,7 @@ impl Node {
             self.broker.publish(&feed, &ferrocache_common::tracking_feed::encode(&changes), false);
         }
         if out.flushed {
-            self.broker.publish(&feed, &Bytes::from_static(ferrocache_common::tracking_feed::FLUSHED), false);
+            self.broker.publish(&feed, &ferrocache_common::tracking_feed::encode_flushed(out.flushed_by), false);
         }
         // After the changes: a script that read and wrote a key still tracks it.
         for (token, keys) in &out.tracked_reads {

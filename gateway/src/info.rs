@@ -55,8 +55,11 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, session: &Ses
         endpoint.group_id,
     );
     // Clients a CLIENT PAUSE holds count as blocked, as in Redis (added to the node's).
+    // CLIENT TRACKING is this gateway's: its own clients and table.
+    let [tracking_clients, tracking_keys, tracking_items, tracking_prefixes] =
+        shared.pubsub.tracking_counts(&endpoint.group_id);
     let clients = format!(
-        "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n",
+        "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:{tracking_clients}\r\n",
         shared.clients.count(&session.scope()),
         shared.config.maxclients,
         session.pause.held()
@@ -64,7 +67,7 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, session: &Ses
     let t = &session.stats.traffic;
     let [ops, input, output] = t.rates.per_second();
     let stats = format!(
-        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\ntotal_error_replies:{}\r\n",
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\ntotal_error_replies:{}\r\ntracking_total_keys:{tracking_keys}\r\ntracking_total_items:{tracking_items}\r\ntracking_total_prefixes:{tracking_prefixes}\r\n",
         t.connections.load(Ordering::Relaxed),
         t.commands.load(Ordering::Relaxed),
         t.net_input.load(Ordering::Relaxed),

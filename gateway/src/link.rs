@@ -35,6 +35,9 @@ const MAX_MESSAGE: usize = (1 << 31) - 1;
 const BATCH_BYTES: usize = 32 << 20;
 /// How often abandoned commands are looked for (and cancelled on the node).
 const ABANDONED_SWEEP: Duration = Duration::from_millis(200);
+/// Longest a reply batch waits for the tracking feed's messages published before it
+/// (tracking.rs `FeedProgress`); they come on another stream, normally at once.
+const FEED_WAIT: Duration = Duration::from_millis(20);
 /// How long a link that left the routes stays open for replies in flight.
 const RETIRE_GRACE: Duration = Duration::from_secs(3);
 
@@ -259,6 +262,8 @@ async fn session(
                 Ok(Some(batch)) => {
                     // Before the replies: a client answered now sees the node's state.
                     reader_heard.note(&batch);
+                    // And hears first of the changes the node announced before them.
+                    crate::tracking::FEED_PROGRESS.wait_for(batch.feed_epoch, batch.feed_seq, FEED_WAIT).await;
                     let mut map = reader_inflight.lock();
                     for r in batch.replies {
                         if let Some(tx) = map.remove(&r.id) {

@@ -111,6 +111,8 @@ struct State {
     /// MONITOR clients (they also subscribe to the node's MONITOR_FEED; a client that merely
     /// SUBSCRIBEs to that channel is not told what scripts run).
     monitors: HashSet<u64>,
+    /// The tracking feeds (epochs) this hub delivers, for [`crate::tracking::FEED_PROGRESS`].
+    feed_epochs: HashSet<u64>,
 }
 
 /// This gateway's pub/sub state for one replication group.
@@ -184,7 +186,13 @@ impl GroupHub {
     ) -> oneshot::Receiver<()> {
         let feed = Bytes::from_static(crate::tracking::FEED);
         let on = tracker.is_some();
-        self.state.lock().tracking.set(client, tracker);
+        let mut st = self.state.lock();
+        st.tracking.set(client, tracker);
+        if st.tracking.is_empty() {
+            // The feeds stop coming here: replies no longer wait for them.
+            crate::tracking::FEED_PROGRESS.forget(st.feed_epochs.drain());
+        }
+        drop(st);
         let main = self.change(Kind::Channel, &feed, client, on.then_some(mailbox));
         if on {
             self.with_feeds(main)
@@ -225,7 +233,7 @@ impl GroupHub {
     fn tracking_restart(&self) {
         let mut st = self.state.lock();
         if !st.tracking.is_empty() {
-            let notices = st.tracking.invalidate_all();
+            let notices = st.tracking.invalidate_all(None);
             send_notices(&st, notices);
         }
     }
@@ -256,6 +264,23 @@ impl GroupHub {
         }
     }
 
+    /// Applies the group's `tracking-table-max-keys` (the keys past it are forgotten now).
+    fn follow_parameters(&self, router: &Router) {
+        let table = router.table();
+        let Some(group) = table.groups.get(&self.group) else { return };
+        let value = ferrocache_common::parameters::value(&group.parameters, "tracking-table-max-keys");
+        let max_keys = value.parse().unwrap_or(crate::tracking::MAX_KEYS);
+        let mut st = self.state.lock();
+        let notices = st.tracking.set_max_keys(max_keys);
+        send_notices(&st, notices);
+    }
+
+    /// A feed stream ended: until messages come again, replies wait for none.
+    fn forget_feeds(&self) {
+        let epochs: Vec<u64> = self.state.lock().feed_epochs.drain().collect();
+        crate::tracking::FEED_PROGRESS.forget(epochs);
+    }
+
     /// Hands a message from the primary to the local subscribers it matches.
     fn deliver(&self, msg: pb::PubSubMessage) {
         if !msg.shard && msg.channel == crate::tracking::FEED {
@@ -270,7 +295,7 @@ impl GroupHub {
                     }
                     st.tracking.invalidate_changes(&changes, at)
                 }
-                Some(Feed::Flushed) => st.tracking.invalidate_all(),
+                Some(Feed::Flushed(by)) => st.tracking.invalidate_all(by.map(|t| t.wrapping_sub(self.nonce))),
                 Some(Feed::Read(token, keys)) => {
                     let client = token.wrapping_sub(self.nonce);
                     let reader = st.tracking.get(client).is_some_and(|t| !t.settings.bcast);
@@ -284,6 +309,13 @@ impl GroupHub {
                 None => Vec::new(),
             };
             send_notices(&st, notices);
+            if at.epoch != 0 {
+                st.feed_epochs.insert(at.epoch);
+                drop(st);
+                // After the notices are in the clients' mailboxes: replies held for this
+                // message go out behind them.
+                crate::tracking::FEED_PROGRESS.delivered(at.epoch, at.seq);
+            }
             return;
         }
         let st = self.state.lock();
@@ -441,6 +473,12 @@ impl Hub {
         Some(reply)
     }
 
+    /// The group's CLIENT TRACKING counts on this gateway ([`crate::tracking::Table::counts`]).
+    pub fn tracking_counts(&self, group: &str) -> [usize; 4] {
+        let hub = self.groups.lock().get(group).cloned();
+        hub.map_or([0; 4], |h| h.state.lock().tracking.counts())
+    }
+
     /// Client `id` disconnected: the tracking clients redirecting to it lose their redirect
     /// (RESP3 ones are told so with their next invalidation, as in Redis).
     pub fn client_gone(&self, id: u64) {
@@ -595,6 +633,13 @@ impl ClientSubs {
         Some((reply, after_reply))
     }
 
+    /// A message already waiting, if any (see [`ClientSubs::next`]).
+    pub fn try_next(&mut self) -> Option<(Reply, bool)> {
+        let (reply, size, after_reply) = self.rx.try_recv().ok()?;
+        self.mailbox.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+        Some((reply, after_reply))
+    }
+
     pub fn overflowed(&self) -> CancellationToken {
         self.mailbox.overflow.clone()
     }
@@ -634,6 +679,7 @@ async fn listen(hub: Arc<GroupHub>, router: Arc<Router>, cancel: CancellationTok
             Err(e) => e,
         };
         tracing::debug!(group = %hub.group, node = %target.node_id, "pub/sub stream ended: {reason}");
+        hub.forget_feeds();
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
@@ -650,6 +696,7 @@ async fn stream(
     again: bool,
     cancel: &CancellationToken,
 ) -> String {
+    hub.follow_parameters(router);
     let (tx, rx) = mpsc::channel::<pb::ListenRequest>(64);
     let (subscriptions, seq) = hub.pending(true);
     let first = pb::ListenRequest { node_id: node_id.to_string(), subscriptions, seq };
@@ -679,6 +726,7 @@ async fn stream(
                 }
             }
             _ = router.changed_since(version, Duration::from_secs(3600)) => {
+                hub.follow_parameters(router);
                 match router.target(&hub.group, EndpointKind::Primary, None) {
                     Ok(t) if *t.node_id == *node_id => version = t.version,
                     _ => return "the primary changed".into(),

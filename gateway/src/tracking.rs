@@ -28,8 +28,10 @@ pub use ferrocache_common::TRACKING_FEED as FEED;
 /// The channel RESP2 redirect targets subscribe to.
 pub const REDIS_CHANNEL: &[u8] = b"__redis__:invalidate";
 /// Redis's `tracking-table-max-keys` default: past it, keys are forgotten (and invalidated)
-/// so the table never grows without bound.
-const MAX_KEYS: usize = 1_000_000;
+/// so the table never grows without bound (the group's parameter sets another; 0: none).
+pub const MAX_KEYS: usize = 1_000_000;
+/// A BCAST client without prefixes hears of every key: the empty prefix.
+static EVERYTHING: [Bytes; 1] = [Bytes::from_static(b"")];
 /// BCAST prefixes one client may register: every changed key is compared with them, so
 /// their number is bounded (Redis has no bound; its prefixes sit in a radix tree).
 const MAX_PREFIXES: usize = 4096;
@@ -212,7 +214,6 @@ pub struct Tracker {
 
 /// A group's tracking state on this gateway: who tracks, and which keys each default-mode
 /// client read since it was last told about them.
-#[derive(Default)]
 pub struct Table {
     clients: HashMap<u64, Tracker>,
     /// Key -> the default-mode clients that read it, each with the node's feed mark when
@@ -220,6 +221,14 @@ pub struct Table {
     keys: HashMap<Bytes, HashMap<u64, FeedMark>>,
     /// Clients whose redirect target disconnected (Redis's CLIENT_TRACKING_BROKEN_REDIR).
     broken: HashSet<u64>,
+    /// `tracking-table-max-keys` (0: no bound).
+    max_keys: usize,
+}
+
+impl Default for Table {
+    fn default() -> Table {
+        Table { clients: HashMap::new(), keys: HashMap::new(), broken: HashSet::new(), max_keys: MAX_KEYS }
+    }
 }
 
 /// Where an invalidation goes and what it says: a client id, the keys (None: all), and
@@ -264,15 +273,44 @@ impl Table {
     pub fn record(&mut self, client: u64, keys: &[Bytes], mark: FeedMark) -> Vec<Notice> {
         let mut evicted = Vec::new();
         for k in keys {
-            if !self.keys.contains_key(k) && self.keys.len() >= MAX_KEYS {
-                // Any key will do (Redis picks at random): its trackers must drop it.
-                if let Some(victim) = self.keys.keys().next().cloned() {
-                    evicted.extend(self.invalidate(&victim, None));
-                }
+            if !self.keys.contains_key(k) && self.max_keys > 0 && self.keys.len() >= self.max_keys {
+                evicted.extend(self.forget_one());
             }
             self.keys.entry(k.clone()).or_default().insert(client, mark);
         }
         evicted
+    }
+
+    /// INFO's tracking_clients, tracking_total_keys, tracking_total_items (key-reader
+    /// pairs) and tracking_total_prefixes (distinct BCAST prefixes).
+    pub fn counts(&self) -> [usize; 4] {
+        let items = self.keys.values().map(HashMap::len).sum();
+        let prefixes: HashSet<&Bytes> = self
+            .clients
+            .values()
+            .filter(|t| t.settings.bcast)
+            .flat_map(|t| if t.settings.prefixes.is_empty() { &EVERYTHING[..] } else { &t.settings.prefixes[..] })
+            .collect();
+        [self.clients.len(), self.keys.len(), items, prefixes.len()]
+    }
+
+    /// `tracking-table-max-keys` changed: keys past the new bound are forgotten now, their
+    /// readers told (Redis does it from its cron).
+    pub fn set_max_keys(&mut self, max_keys: usize) -> Vec<Notice> {
+        self.max_keys = max_keys;
+        let mut evicted = Vec::new();
+        while max_keys > 0 && self.keys.len() > max_keys {
+            evicted.extend(self.forget_one());
+        }
+        evicted
+    }
+
+    /// Forgets a key (any will do; Redis picks at random): its readers must drop it.
+    fn forget_one(&mut self) -> Vec<Notice> {
+        match self.keys.keys().next().cloned() {
+            Some(victim) => self.invalidate(&victim, None),
+            None => Vec::new(),
+        }
     }
 
     /// `key` changed (`writer`: the client of this gateway that alone changed it).
@@ -333,13 +371,79 @@ impl Table {
 
     /// Everything changed (FLUSHALL, a new primary): every tracking client is told to drop
     /// its whole cache.
-    pub fn invalidate_all(&mut self) -> Vec<Notice> {
+    /// `flusher`: the client of this gateway whose request flushed, told after its reply.
+    pub fn invalidate_all(&mut self, flusher: Option<u64>) -> Vec<Notice> {
         self.keys.clear();
         let mut ids: Vec<u64> = self.clients.keys().copied().collect();
         ids.sort_unstable();
-        ids.into_iter().map(|id| (id, None, false)).collect()
+        ids.into_iter().map(|id| (id, None, flusher == Some(id))).collect()
     }
 }
+
+/// How far this gateway's hubs have delivered each primary's feed (by the feed's epoch): a
+/// link holds a reply batch back until the feed messages the node had published before it
+/// went out are delivered, so the invalidations a command caused (an eviction, another
+/// client's write) reach a tracking client before that command's reply, as Redis sends
+/// them. Only feeds this gateway follows are here; a batch of another waits for nothing.
+#[derive(Default)]
+pub struct FeedProgress {
+    delivered: parking_lot::Mutex<HashMap<u64, u64>>,
+    moved: tokio::sync::Notify,
+}
+
+/// Feeds remembered at most (each primary process has its own; old ones are dropped whole).
+const MAX_FEEDS: usize = 4096;
+
+impl FeedProgress {
+    /// Feed `epoch`'s message `seq` was delivered to this gateway's clients.
+    pub fn delivered(&self, epoch: u64, seq: u64) {
+        {
+            let mut delivered = self.delivered.lock();
+            if delivered.len() >= MAX_FEEDS && !delivered.contains_key(&epoch) {
+                delivered.clear();
+            }
+            let at = delivered.entry(epoch).or_default();
+            *at = (*at).max(seq);
+        }
+        self.moved.notify_waiters();
+    }
+
+    /// This gateway no longer follows these feeds (their stream ended, or no client tracks).
+    pub fn forget(&self, epochs: impl IntoIterator<Item = u64>) {
+        let mut delivered = self.delivered.lock();
+        for e in epochs {
+            delivered.remove(&e);
+        }
+        drop(delivered);
+        self.moved.notify_waiters();
+    }
+
+    fn behind(&self, epoch: u64, seq: u64) -> bool {
+        self.delivered.lock().get(&epoch).is_some_and(|&at| at < seq)
+    }
+
+    /// Waits, at most `limit`, until message `seq` of feed `epoch` is delivered (at once when
+    /// this gateway does not follow that feed).
+    pub async fn wait_for(&self, epoch: u64, seq: u64, limit: std::time::Duration) {
+        if epoch == 0 || !self.behind(epoch, seq) {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let moved = self.moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            if !self.behind(epoch, seq) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, moved).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+pub static FEED_PROGRESS: std::sync::LazyLock<FeedProgress> = std::sync::LazyLock::new(FeedProgress::default);
 
 /// The push a RESP3 tracking client receives instead of an invalidation its redirect target,
 /// gone, can no longer take (Redis's `tracking-redir-broken`).
@@ -440,10 +544,23 @@ mod tests {
             vec![(3, true), (4, false)],
             "without NOLOOP a client hears of its own writes, after its reply"
         );
-        assert_eq!(t.invalidate_all().len(), 3);
+        assert_eq!(t.invalidate_all(None).len(), 3);
         assert!(Settings { optin: true, ..Default::default() }.tracks_reads(Caching::Yes));
         assert!(!Settings { optin: true, ..Default::default() }.tracks_reads(Caching::Unset));
         assert!(!Settings { optout: true, ..Default::default() }.tracks_reads(Caching::No));
+    }
+
+    #[test]
+    fn the_key_bound_forgets_keys_and_tells_their_readers() {
+        let mut t = Table::default();
+        t.set(1, Some(Tracker { settings: Settings::default(), resp3: true }));
+        t.record(1, &[b("a"), b("b"), b("c")], FeedMark::default());
+        let told = t.set_max_keys(1);
+        assert_eq!(told.len(), 2, "two of the three keys go, each told");
+        assert!(told.iter().all(|(id, keys, _)| *id == 1 && keys.as_ref().is_some_and(|k| k.len() == 1)));
+        assert_eq!(t.record(1, &[b("d")], FeedMark::default()).len(), 1, "a new key makes room");
+        assert!(t.set_max_keys(0).is_empty(), "0: no bound");
+        assert!(t.record(1, &[b("e"), b("f")], FeedMark::default()).is_empty());
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct WriteSet {
     /// Whole databases were emptied or swapped (FLUSHALL, FLUSHDB, SWAPDB): clients that
     /// track keys forget them all and blocked clients look again.
     pub flushed: bool,
+    /// The CLIENT TRACKING token of the client whose request flushed first (0: none): it
+    /// hears of its flush after its reply, as Redis tells the client that flushed.
+    pub flushed_by: u64,
     /// The databases FLUSHDB / FLUSHALL emptied (the WATCHes of their live keys are void).
     pub emptied: Vec<usize>,
     /// SWAPDB ran: every WATCH token is void.

@@ -400,8 +400,10 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let mut closing = false;
     let mut idle = IdleTimeout::default();
     let mut guard = output::OutputGuard::default();
-    // Invalidations of the client's own writes, waiting for the reply in flight.
+    // Invalidations of the client's own writes, waiting for the reply in flight; behind a
+    // blocking command (whose own write's reply follows at once), only until `held_until`.
     let mut held: Vec<Reply> = Vec::new();
+    let mut held_until: Option<tokio::time::Instant> = None;
     // Made once, not per pass: each registers a waiter under a lock when created.
     let shutdown = cancel.cancelled();
     let killed = control.kill.cancelled();
@@ -441,12 +443,25 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 let now = *ready_at.get_or_insert_with(Instant::now);
                 track.record(session, shared, &endpoint.group_id, &reply, now);
             }
+            // Pushes already here came before this reply (its link waited for the
+            // invalidations its node announced first): they go out first, as Redis sends
+            // them, except those that follow the client's own write's reply.
+            if let Some(subs) = session.subs.as_mut() {
+                while let Some((message, after_reply)) = subs.try_next() {
+                    if after_reply {
+                        held.push(message);
+                    } else {
+                        resp::encode(&message, session.proto, &mut out);
+                    }
+                }
+            }
             if proto != SILENT {
                 resp::encode(&reply, proto, &mut out);
             }
             for message in held.drain(..) {
                 resp::encode(&message, session.proto, &mut out);
             }
+            held_until = None;
             // With output limits, replies pile up until written so the limits see them.
             if out.len() >= OUT_HIGH_WATER && !guard.limited() {
                 guard.flush(&mut wr, &mut out, &session.stats.traffic.net_output).await?;
@@ -486,6 +501,12 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     return Ok(());
                 }
             }
+            _ = sleep_until_some(held_until) => {
+                for message in held.drain(..) {
+                    resp::encode(&message, session.proto, &mut out);
+                }
+                held_until = None;
+            }
             _ = sleep_until_some(idle_at) => {
                 tracing::debug!(client = session.id, "idle past the group's timeout; closing");
                 return Ok(());
@@ -498,6 +519,13 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 // An invalidation of the client's own write follows the reply of the command
                 // that wrote (as Redis sends it), unless that command may wait long.
                 Some((message, true)) if holds_pushes(&queue) => held.push(message),
+                // A blocking command that wrote once unblocked: its reply is on its way
+                // (its link let the invalidation through first), but a blocking command
+                // still waiting must not hold the client's pushes for long.
+                Some((message, true)) if !queue.is_empty() => {
+                    held.push(message);
+                    held_until.get_or_insert_with(|| tokio::time::Instant::now() + HELD_BEHIND_BLOCKING);
+                }
                 Some((message, _)) => resp::encode(&message, session.proto, &mut out),
                 None => {
                     tracing::warn!(client = session.id, "pub/sub messages over the output buffer limit; closing");
@@ -575,6 +603,9 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         }
     }
 }
+
+/// Longest an invalidation of the client's own write waits behind a blocking command.
+const HELD_BEHIND_BLOCKING: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Whether a push for the client must wait for the reply at the queue's front: one is in
 /// flight and not blocking (a client blocked in BLPOP or WAIT still hears of changes at

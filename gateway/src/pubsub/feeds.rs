@@ -142,6 +142,7 @@ async fn listen(hub: Arc<GroupHub>, router: Arc<Router>, cancel: CancellationTok
         again = true;
         hub.feeds.gone(index);
         tracing::debug!(group = %hub.group, index, "feed stream ended: {reason}");
+        hub.forget_feeds();
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
