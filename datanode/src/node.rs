@@ -420,6 +420,38 @@ fn command_events(
     events
 }
 
+/// The command's keys (in `db`) that do not exist yet, when `new` events are wanted: those
+/// that exist after it are new (Redis fires `new` where it adds a key).
+fn absent_keys(dbs: &Databases, db: usize, command: Command, args: &[Bytes], now: i64, wanted: bool) -> Vec<Bytes> {
+    if !wanted || !command.is_write() {
+        return Vec::new();
+    }
+    let ks = dbs.db(db);
+    command
+        .spec
+        .key_indexes(args.len())
+        .map(|i| &args[i])
+        .filter(|k| ks.get(k).is_none_or(|e| e.is_expired(now)))
+        .cloned()
+        .collect()
+}
+
+/// `new` events for the keys of `absent` that exist now, before the command's own events.
+fn new_key_events(dbs: &Databases, db: usize, absent: Vec<Bytes>, events: &mut Vec<notify::Event>, from: usize) {
+    let ks = dbs.db(db);
+    let mut seen = HashSet::new();
+    let new = absent.into_iter().filter(|k| ks.get(k).is_some() && seen.insert(k.clone())).map(|key| notify::Event {
+        class: ferrocache_common::parameters::notify::NEW,
+        name: "new",
+        db,
+        key,
+    });
+    let at = from.min(events.len());
+    let tail = events.split_off(at);
+    events.extend(new);
+    events.extend(tail);
+}
+
 /// A command looked up, with its arguments.
 type Resolved<'a> = (Command, &'a [Bytes]);
 
@@ -435,6 +467,8 @@ struct Flags {
     deadline: Option<Instant>,
     /// The CLIENT TRACKING token of the client that sent it (0: none).
     writer: u64,
+    /// Someone listens for `new` (key created) events.
+    new_events: bool,
 }
 
 /// A transaction's (database, key, WATCH token) triples.
@@ -977,6 +1011,7 @@ impl Node {
                             no_touch: request.no_touch(),
                             deadline,
                             writer: request.writer(),
+                            new_events: notify_flags & ferrocache_common::parameters::notify::NEW != 0,
                         };
                         self.exec(&mut st, db, watches, commands, now, flags, &mut out, &mut events)
                     });
@@ -985,6 +1020,8 @@ impl Node {
                 }
                 let (command, args) = commands[0];
                 let (dirty_from, expired_from) = (out.dirty.len(), out.expired_keys.len());
+                let new_events = notify_flags & ferrocache_common::parameters::notify::NEW != 0;
+                let absent = absent_keys(&st.dbs, db, command, args, now, new_events);
                 let first_effect = out.effects.len();
                 let oom = st.memory.over_limit(&st.dbs);
                 let mut ctx = st.client_ctx(db, &mut out, now, writable, self.max_string, oom);
@@ -1010,7 +1047,9 @@ impl Node {
                     out.effects.push(cmd::frame(false));
                 }
                 if notify_flags != 0 {
+                    let from = events.len();
                     events.extend(command_events(&st.dbs, command, args, &mut out, dirty_from, expired_from));
+                    new_key_events(&st.dbs, db, absent, &mut events, from);
                 }
             }
             requests.len()
@@ -1092,6 +1131,7 @@ impl Node {
                 count_lookups(st, db, command, args, now);
                 let (dirty_from, expired_from, effects_from) =
                     (out.dirty.len(), out.expired_keys.len(), out.effects.len());
+                let absent = absent_keys(&st.dbs, db, command, args, now, flags.new_events);
                 let mut ctx = st.client_ctx(db, out, now, flags.writable, self.max_string, oom);
                 if let Some(env) = ctx.script.as_mut() {
                     env.monitor = monitor;
@@ -1103,7 +1143,9 @@ impl Node {
                 note_script_read(out, flags.writer, command, args);
                 cmd::place_effects(&mut out.effects[effects_from..], db);
                 if flags.notify {
+                    let from = events.len();
                     events.extend(command_events(&st.dbs, command, args, out, dirty_from, expired_from));
+                    new_key_events(&st.dbs, db, absent, events, from);
                 }
             }
             commands.len()
@@ -1189,8 +1231,27 @@ impl Node {
         if st.memory != memory {
             tracing::info!(node = %self.id, ?memory, "memory parameters changed");
             st.memory = memory;
+            self.evict_now(&mut st);
         }
         self.note_memory(&st);
+    }
+
+    /// A primary that finds itself over a new maxmemory evicts at once, as Redis does from
+    /// CONFIG SET (not only when the next command comes).
+    fn evict_now(&self, st: &mut NodeState) {
+        if st.role != Role::Primary || !st.lease_live() || st.writes_paused || !st.memory.over_limit(&st.dbs) {
+            return;
+        }
+        let mut out = WriteSet::default();
+        let _ = make_room(st, now_ms(), &mut out);
+        if st.memory.notify != 0 {
+            self.publish_events(st.memory.notify, Vec::new(), &out);
+        }
+        if !out.is_empty() {
+            if let Err(e) = self.commit(st, out) {
+                tracing::error!(node = %self.id, "storage error after evicting: {e}");
+            }
+        }
     }
 
     /// Takes the node group's slots, and those frozen by a resharding, from the coordinators.

@@ -457,6 +457,10 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             }
             if proto != SILENT {
                 resp::encode(&reply, proto, &mut out);
+            } else if is_push(&reply) {
+                // (UN)SUBSCRIBE confirmations are pushes: CLIENT REPLY OFF / SKIP do not
+                // silence them, as in Redis.
+                resp::encode(&reply, session.proto, &mut out);
             }
             for message in held.drain(..) {
                 resp::encode(&message, session.proto, &mut out);
@@ -601,6 +605,15 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 }
             }
         }
+    }
+}
+
+/// Whether a reply is a push (or several), which CLIENT REPLY does not silence.
+fn is_push(reply: &Reply) -> bool {
+    match reply {
+        Reply::Push(_) => true,
+        Reply::Sequence(items) => !items.is_empty() && items.iter().all(is_push),
+        _ => false,
     }
 }
 
