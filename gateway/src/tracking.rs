@@ -193,7 +193,9 @@ pub fn info(settings: Option<&Settings>, caching: Caching, redirect_broken: bool
             if redirect_broken {
                 flags.push(flag("broken_redirect"));
             }
-            (flags, s.redirect as i64, s.prefixes.iter().cloned().map(Reply::Bulk).collect())
+            // BCAST without a prefix follows every key: Redis shows the empty prefix.
+            let prefixes = if s.bcast && s.prefixes.is_empty() { &EVERYTHING[..] } else { &s.prefixes[..] };
+            (flags, s.redirect as i64, prefixes.iter().cloned().map(Reply::Bulk).collect())
         }
     };
     Reply::Map(vec![
@@ -250,6 +252,11 @@ impl Table {
             }
             None => {
                 self.clients.remove(&client);
+                // Nobody left to tell: what the table remembers would only linger (the feed
+                // that would clear it on a flush stops coming with the last tracker).
+                if self.clients.is_empty() {
+                    self.keys.clear();
+                }
             }
         }
     }
@@ -561,6 +568,9 @@ mod tests {
         assert_eq!(t.record(1, &[b("d")], FeedMark::default()).len(), 1, "a new key makes room");
         assert!(t.set_max_keys(0).is_empty(), "0: no bound");
         assert!(t.record(1, &[b("e"), b("f")], FeedMark::default()).is_empty());
+        assert_eq!(t.counts(), [1, 3, 3, 0]);
+        t.set(1, None);
+        assert_eq!(t.counts(), [0, 0, 0, 0], "the last tracker gone, the table is empty");
     }
 
     #[test]
