@@ -894,6 +894,7 @@ impl Node {
         let mut replies = Vec::with_capacity(requests.len());
         // Keyspace notifications, published once the batch has run.
         let notify_flags = if writable { st.memory.notify } else { 0 };
+        let new_events = notify_flags & ferrocache_common::parameters::notify::NEW != 0;
         let monitor = self.broker.monitor_wanted();
         let mut events = Vec::new();
         let mut ran_writes = Vec::new();
@@ -1011,7 +1012,7 @@ impl Node {
                             no_touch: request.no_touch(),
                             deadline,
                             writer: request.writer(),
-                            new_events: notify_flags & ferrocache_common::parameters::notify::NEW != 0,
+                            new_events,
                         };
                         self.exec(&mut st, db, watches, commands, now, flags, &mut out, &mut events)
                     });
@@ -1020,7 +1021,6 @@ impl Node {
                 }
                 let (command, args) = commands[0];
                 let (dirty_from, expired_from) = (out.dirty.len(), out.expired_keys.len());
-                let new_events = notify_flags & ferrocache_common::parameters::notify::NEW != 0;
                 let absent = absent_keys(&st.dbs, db, command, args, now, new_events);
                 let first_effect = out.effects.len();
                 let oom = st.memory.over_limit(&st.dbs);

@@ -305,11 +305,10 @@ impl Table {
     /// readers told (Redis does it from its cron).
     pub fn set_max_keys(&mut self, max_keys: usize) -> Vec<Notice> {
         self.max_keys = max_keys;
-        let mut evicted = Vec::new();
-        while max_keys > 0 && self.keys.len() > max_keys {
-            evicted.extend(self.forget_one());
-        }
-        evicted
+        let over = if max_keys == 0 { 0 } else { self.keys.len().saturating_sub(max_keys) };
+        // Picked in one pass: a fresh scan per key would go over the emptied buckets again.
+        let victims: Vec<Bytes> = self.keys.keys().take(over).cloned().collect();
+        victims.iter().flat_map(|k| self.invalidate(k, None)).collect()
     }
 
     /// Forgets a key (any will do; Redis picks at random): its readers must drop it.

@@ -462,10 +462,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 // silence them, as in Redis.
                 resp::encode(&reply, session.proto, &mut out);
             }
-            for message in held.drain(..) {
-                resp::encode(&message, session.proto, &mut out);
-            }
-            held_until = None;
+            release_held(&mut held, &mut held_until, session.proto, &mut out);
             // With output limits, replies pile up until written so the limits see them.
             if out.len() >= OUT_HIGH_WATER && !guard.limited() {
                 guard.flush(&mut wr, &mut out, &session.stats.traffic.net_output).await?;
@@ -505,12 +502,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     return Ok(());
                 }
             }
-            _ = sleep_until_some(held_until) => {
-                for message in held.drain(..) {
-                    resp::encode(&message, session.proto, &mut out);
-                }
-                held_until = None;
-            }
+            _ = sleep_until_some(held_until) => release_held(&mut held, &mut held_until, session.proto, &mut out),
             _ = sleep_until_some(idle_at) => {
                 tracing::debug!(client = session.id, "idle past the group's timeout; closing");
                 return Ok(());
@@ -615,6 +607,14 @@ fn is_push(reply: &Reply) -> bool {
         Reply::Sequence(items) => !items.is_empty() && items.iter().all(is_push),
         _ => false,
     }
+}
+
+/// Writes the held invalidations of the client's own writes (after the reply they follow).
+fn release_held(held: &mut Vec<Reply>, until: &mut Option<tokio::time::Instant>, proto: u8, out: &mut BytesMut) {
+    for message in held.drain(..) {
+        resp::encode(&message, proto, out);
+    }
+    *until = None;
 }
 
 /// Longest an invalidation of the client's own write waits behind a blocking command.
