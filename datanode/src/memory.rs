@@ -88,6 +88,9 @@ pub struct Encodings {
     pub zset_value: usize,
     /// list-max-listpack-size: > 0 entries, < 0 a size class (-1 4 KB ... -5 64 KB).
     pub list_size: i64,
+    /// stream-node-max-entries / -bytes: how Redis lays a stream out in nodes, which
+    /// decides where `~` trimming may cut.
+    pub stream_nodes: crate::stream::NodeLimits,
 }
 
 impl Encodings {
@@ -100,6 +103,10 @@ impl Encodings {
             zset_entries: size("zset-max-listpack-entries"),
             zset_value: size("zset-max-listpack-value"),
             list_size: int("list-max-listpack-size"),
+            stream_nodes: crate::stream::NodeLimits {
+                entries: u64::try_from(int("stream-node-max-entries")).unwrap_or(0),
+                bytes: size("stream-node-max-bytes"),
+            },
         }
     }
 

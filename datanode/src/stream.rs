@@ -95,16 +95,15 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
     std::str::from_utf8(s).ok()?.parse().ok()
 }
 
-/// One entry: its insertion ordinal (which node of Redis's layout it would sit in, for `~`
-/// trimming), then its fields and values back to back with their lengths, in one
-/// allocation.
+/// One entry: the node of Redis's layout it sits in (for `~` trimming), then its fields and
+/// values back to back with their lengths, in one allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fields(Box<[u8]>);
 
 impl Fields {
-    pub fn pack<T: AsRef<[u8]>>(ordinal: u64, items: &[T]) -> Fields {
+    pub fn pack<T: AsRef<[u8]>>(node: u64, items: &[T]) -> Fields {
         let mut out = Vec::with_capacity(8 + items.iter().map(|i| i.as_ref().len() + 4).sum::<usize>());
-        out.extend_from_slice(&ordinal.to_be_bytes());
+        out.extend_from_slice(&node.to_be_bytes());
         for item in items {
             let item = item.as_ref();
             out.extend_from_slice(&(item.len() as u32).to_be_bytes());
@@ -113,10 +112,9 @@ impl Fields {
         Fields(out.into_boxed_slice())
     }
 
-    /// The node of Redis's layout this entry would sit in.
-    fn node(&self) -> u64 {
+    /// The node of Redis's layout this entry sits in.
+    pub(crate) fn node(&self) -> u64 {
         self.0.get(..8).map_or(0, |b| u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-            / NODE_ENTRIES as u64
     }
 
     /// Fields and values alternating.
@@ -223,9 +221,101 @@ impl Group {
 /// Entries per node of Redis's stream radix tree (stream-node-max-entries' default).
 pub const NODE_ENTRIES: usize = 100;
 
+/// How full a node of Redis's stream layout may grow (stream-node-max-entries and
+/// stream-node-max-bytes): where `~` trimming may cut depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeLimits {
+    /// 0 = no limit.
+    pub entries: u64,
+    /// 0 = Redis's ceiling (1 GB).
+    pub bytes: usize,
+}
+
+impl Default for NodeLimits {
+    fn default() -> Self {
+        NodeLimits { entries: NODE_ENTRIES as u64, bytes: 4096 }
+    }
+}
+
+/// Redis's ceiling on a stream node's listpack.
+const NODE_MAX_BYTES: usize = 1 << 30;
+
+/// The last node of the layout, which the next entry joins unless it is full. Bookkeeping
+/// and partly an estimate (deleted entries are not known after a restart): two streams with
+/// the same entries are equal whatever their tails say.
+#[derive(Debug, Clone, Copy, Default)]
+struct TailNode {
+    /// Numbered from 1 (0: none yet).
+    node: u64,
+    /// Entries ever put in it (deleted ones count, as in Redis).
+    entries: u64,
+    /// Its listpack's size, as Redis would encode it.
+    bytes: usize,
+    /// The node's first entry: IDs are stored as differences from it, and entries with the
+    /// same field names store only their values.
+    master: StreamId,
+    master_fields: u64,
+}
+
+impl PartialEq for TailNode {
+    fn eq(&self, _: &TailNode) -> bool {
+        true
+    }
+}
+
+impl Eq for TailNode {}
+
+/// What one listpack element costs: its encoding (integers are compact) and back-length.
+fn lp_element(item: &[u8]) -> usize {
+    match std::str::from_utf8(item).ok().filter(|t| t.len() <= 20).and_then(|t| t.parse::<i64>().ok()) {
+        Some(v) if v.to_string().as_bytes() == item => lp_int(v),
+        _ => {
+            let n = item.len();
+            let header = if n < 64 {
+                1
+            } else if n < 4096 {
+                2
+            } else {
+                5
+            };
+            let body = header + n;
+            body + if body < 128 {
+                1
+            } else if body < 16384 {
+                2
+            } else {
+                3
+            }
+        }
+    }
+}
+
+fn lp_int(v: i64) -> usize {
+    match v {
+        0..=127 => 2,
+        -4096..=4095 => 3,
+        -32768..=32767 => 4,
+        -8_388_608..=8_388_607 => 5,
+        -2_147_483_648..=2_147_483_647 => 6,
+        _ => 10,
+    }
+}
+
+/// A hash of an entry's field names (to tell entries that share the master's).
+fn fields_hash<T: AsRef<[u8]>>(items: &[T]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ items.len() as u64;
+    for field in items.iter().step_by(2) {
+        for &b in field.as_ref().iter().chain(&[0xff]) {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Stream {
     entries: BTreeMap<StreamId, Fields>,
+    tail: TailNode,
     /// The largest ID ever added (or set with XSETID).
     pub last_id: StreamId,
     /// The largest ID ever deleted by XDEL.
@@ -271,11 +361,78 @@ impl Stream {
     }
 
     /// Appends an entry (fields and values alternating); the caller checked `id` is past
-    /// `last_id`.
-    pub fn append<T: AsRef<[u8]>>(&mut self, id: StreamId, items: &[T]) {
-        self.entries.insert(id, Fields::pack(self.entries_added, items));
+    /// `last_id`. It joins the last node unless `limits` say that node is full (Redis's
+    /// streamAppendItem).
+    pub fn append<T: AsRef<[u8]>>(&mut self, id: StreamId, items: &[T], limits: NodeLimits) {
+        let max_bytes = if limits.bytes == 0 { NODE_MAX_BYTES } else { limits.bytes.min(NODE_MAX_BYTES) };
+        let raw: usize = items.iter().map(|i| i.as_ref().len()).sum();
+        let t = &self.tail;
+        // The last node is gone when every entry in it was deleted or trimmed.
+        let open = self.entries.values().next_back().is_some_and(|f| f.node() == t.node);
+        let full = t.bytes + raw >= max_bytes || (limits.entries > 0 && t.entries >= limits.entries);
+        if !open || full {
+            self.start_node(id, items);
+        }
+        self.add_to_tail(id, items);
+    }
+
+    /// Closes the last node: the next entry starts one with `id` and `items`' field names
+    /// as its master entry.
+    fn start_node<T: AsRef<[u8]>>(&mut self, id: StreamId, items: &[T]) {
+        let node = self.tail.node + 1;
+        // Header, end byte, the master entry's count, deleted, field count and terminator.
+        let fields: usize = items.iter().step_by(2).map(|f| lp_element(f.as_ref())).sum();
+        let bytes = 7 + 3 * 2 + lp_int(items.len() as i64 / 2) + fields;
+        self.tail = TailNode { node, entries: 0, bytes, master: id, master_fields: fields_hash(items) };
+    }
+
+    fn add_to_tail<T: AsRef<[u8]>>(&mut self, id: StreamId, items: &[T]) {
+        let t = &mut self.tail;
+        let ms = id.ms.wrapping_sub(t.master.ms) as i64;
+        let seq = id.seq.wrapping_sub(t.master.seq) as i64;
+        let same_fields = fields_hash(items) == t.master_fields;
+        let stored: usize = if same_fields {
+            items.iter().skip(1).step_by(2).map(|v| lp_element(v.as_ref())).sum()
+        } else {
+            lp_int(items.len() as i64 / 2) + items.iter().map(|i| lp_element(i.as_ref())).sum::<usize>()
+        };
+        // Flags, the ID's differences, the fields and values, the element count.
+        t.bytes += 2 + lp_int(ms) + lp_int(seq) + stored + 2;
+        t.entries += 1;
+        self.entries.insert(id, Fields::pack(t.node, items));
         self.last_id = id;
         self.entries_added += 1;
+    }
+
+    /// Appends an entry of a node read from an RDB payload: `first` starts a new node, as
+    /// the payload's layout did.
+    pub fn append_as_loaded<T: AsRef<[u8]>>(&mut self, id: StreamId, items: &[T], first: bool) {
+        if first || self.entries.is_empty() {
+            self.start_node(id, items);
+        }
+        self.add_to_tail(id, items);
+    }
+
+    /// Rebuilds the last node's fill from its entries (after a snapshot is read; deleted
+    /// entries are no longer known, so it may count fewer than Redis would).
+    fn recount_tail(&mut self) {
+        let Some(last) = self.entries.values().next_back().map(Fields::node) else { return };
+        let tail: Vec<(StreamId, Vec<&[u8]>)> = self
+            .entries
+            .iter()
+            .rev()
+            .take_while(|(_, f)| f.node() == last)
+            .map(|(id, f)| (*id, f.iter().collect()))
+            .collect();
+        let mut rebuilt = Stream { tail: TailNode { node: last, ..TailNode::default() }, ..Stream::default() };
+        for (i, (id, items)) in tail.iter().rev().enumerate() {
+            if i == 0 {
+                rebuilt.start_node(*id, items);
+                rebuilt.tail.node = last;
+            }
+            rebuilt.add_to_tail(*id, items);
+        }
+        self.tail = rebuilt.tail;
     }
 
     /// Entries from `start` to `end` inclusive, at most `count` (0 = all), descending with `rev`.
@@ -323,7 +480,7 @@ impl Stream {
         }
         let mut removed = 0;
         while let Some(node) = self.entries.values().next().map(Fields::node) {
-            let in_node = self.entries.values().take(NODE_ENTRIES).take_while(|f| f.node() == node).count();
+            let in_node = self.entries.values().take_while(|f| f.node() == node).count();
             if removed + in_node > n || (limit > 0 && removed + in_node > limit) {
                 break;
             }
@@ -456,6 +613,7 @@ impl Stream {
             let packed = r.bytes()?;
             s.entries.insert(id, Fields(packed.to_vec().into_boxed_slice()));
         }
+        s.recount_tail();
         for _ in 0..r.u32()? {
             let name = Bytes::copy_from_slice(r.bytes()?);
             let mut g = Group::new(r.id()?, r.u64()? as i64);
@@ -552,10 +710,36 @@ mod tests {
     }
 
     #[test]
+    fn nodes_fill_as_redis_fills_them() {
+        let big = vec![b'x'; 500];
+        let mut s = Stream::default();
+        for i in 1..=50 {
+            s.append(id(i, 0), &[&b"f"[..], &big], NodeLimits::default());
+        }
+        // 18 bytes of listpack and master entry, then 512 per entry: the 8th would pass 4096.
+        assert_eq!(s.trim_maxlen(10, true, 0), 35, "nodes of 7 entries");
+        let mut s = Stream::default();
+        for i in 1..=30 {
+            s.append(id(i, 0), &[b"f", b"v"], NodeLimits { entries: 10, bytes: 4096 });
+        }
+        assert_eq!(s.trim_maxlen(15, true, 0), 10);
+        assert_eq!(s.trim_maxlen(0, true, 15), 10, "LIMIT stops before a node it cannot take whole");
+        let back = Stream::decode(&{
+            let mut out = Vec::new();
+            s.encode_into(&mut out);
+            out
+        })
+        .expect("decodes");
+        let mut back = back;
+        back.append(id(31, 0), &[b"f", b"v"], NodeLimits { entries: 10, bytes: 4096 });
+        assert_eq!(back.trim_maxlen(1, true, 0), 10, "the entry after a restart opened a node");
+    }
+
+    #[test]
     fn trimming_and_counters() {
         let mut s = Stream::default();
         for i in 1..=10 {
-            s.append(id(i, 0), &[b"f", b"v"]);
+            s.append(id(i, 0), &[b"f", b"v"], NodeLimits::default());
         }
         assert_eq!(s.trim_maxlen(7, true, 0), 0, "~ drops whole nodes only");
         assert_eq!(s.trim_maxlen(7, false, 0), 3);
@@ -573,8 +757,8 @@ mod tests {
     #[test]
     fn encoding_round_trips_groups_and_pending_entries() {
         let mut s = Stream::default();
-        s.append(id(1, 1), &[b"a", b"1"]);
-        s.append(id(2, 0), &[&b"b"[..], b"2", b"c", b"3"]);
+        s.append(id(1, 1), &[b"a", b"1"], NodeLimits::default());
+        s.append(id(2, 0), &[&b"b"[..], b"2", b"c", b"3"], NodeLimits::default());
         s.delete(id(1, 1));
         let mut g = Group::new(id(2, 0), 2);
         let alice = Bytes::from_static(b"alice");

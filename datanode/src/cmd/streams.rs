@@ -16,8 +16,6 @@ use crate::value::Value;
 
 const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
 const XADD_SMALLER: &str = "ERR The ID specified in XADD is equal or smaller than the target stream top item";
-/// Redis's default LIMIT for `~` trimming (100 × stream-node-max-entries).
-const APPROX_LIMIT: usize = 10_000;
 
 fn b(s: &'static str) -> Bytes {
     Bytes::from_static(s.as_bytes())
@@ -137,7 +135,15 @@ struct AddTrim {
     id_pos: usize,
 }
 
-fn parse_add_trim(args: &[Bytes], xadd: bool) -> Result<AddTrim, Reply> {
+/// `~` trimming's LIMIT when none is given: 100 nodes' worth, within Redis's bounds.
+fn approx_limit(node_entries: u64) -> usize {
+    match node_entries.saturating_mul(100) {
+        0 => 10_000,
+        n => n.min(1_000_000) as usize,
+    }
+}
+
+fn parse_add_trim(args: &[Bytes], xadd: bool, node_entries: u64) -> Result<AddTrim, Reply> {
     let mut threshold = None;
     let mut approx = false;
     let mut limit: Option<i64> = None;
@@ -205,7 +211,7 @@ fn parse_add_trim(args: &[Bytes], xadd: bool) -> Result<AddTrim, Reply> {
             return Err(Reply::error("ERR syntax error, LIMIT cannot be used without the special ~ option"))
         }
         Some(l) => usize::try_from(l).unwrap_or(usize::MAX),
-        None if approx => APPROX_LIMIT,
+        None if approx => approx_limit(node_entries),
         None => 0,
     };
     Ok(AddTrim { trim: threshold.map(|threshold| Trim { threshold, approx, limit }), nomkstream, id, id_pos: i })
@@ -219,7 +225,8 @@ fn trim_effect(key: &Bytes, len: usize) -> Vec<Bytes> {
 /// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value ...
 pub(super) fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
-    let parsed = parse_add_trim(args, true)?;
+    let nodes = ctx.encodings.stream_nodes;
+    let parsed = parse_add_trim(args, true, nodes.entries)?;
     let fields_at = parsed.id_pos + 1;
     let n = args.len().saturating_sub(fields_at);
     if fields_at > args.len() || n < 2 || n % 2 == 1 {
@@ -254,7 +261,7 @@ pub(super) fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         return Err(Reply::error(XADD_SMALLER));
     }
-    s.append(id, &args[fields_at..]);
+    s.append(id, &args[fields_at..], nodes);
     let trimmed = parsed.trim.as_ref().map_or(0, |t| t.apply(s));
     let len = s.len();
     let mut effect = vec![b("XADD"), key.clone(), id.to_bytes()];
@@ -270,7 +277,7 @@ pub(super) fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]
 pub(super) fn xtrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
-    let parsed = parse_add_trim(args, false)?;
+    let parsed = parse_add_trim(args, false, ctx.encodings.stream_nodes.entries)?;
     let Some(trim) = parsed.trim else { return Err(syntax_error()) };
     let Some(s) = ctx.stream_mut(key)? else { return Ok(Reply::Integer(0)) };
     let trimmed = trim.apply(s);

@@ -11,7 +11,7 @@
 use bytes::Bytes;
 
 use super::{put_len, put_str, RdbError, Reader};
-use crate::stream::{Consumer, Group, Nack, Stream, StreamId, NODE_ENTRIES};
+use crate::stream::{Consumer, Group, Nack, Stream, StreamId};
 
 pub(super) const TYPE_STREAM_LISTPACKS: u8 = 15;
 pub(super) const TYPE_STREAM_LISTPACKS_2: u8 = 19;
@@ -19,8 +19,6 @@ pub(super) const TYPE_STREAM_LISTPACKS_3: u8 = 21;
 
 const FLAG_DELETED: i64 = 1;
 const FLAG_SAMEFIELDS: i64 = 2;
-/// A node closes past this many bytes of entries (stream-node-max-bytes' default).
-const NODE_BYTES: usize = 4096;
 
 /// One listpack element.
 enum Lp<'a> {
@@ -118,21 +116,8 @@ pub(super) fn dump_type(s: &Stream) -> u8 {
 /// Writes `s` in the form of `kind` (from [`dump_type`]).
 pub(super) fn write(s: &Stream, kind: u8, out: &mut Vec<u8>) {
     let entries = s.range(StreamId::new(0, 0), StreamId::new(u64::MAX, u64::MAX), 0, false);
-    // Nodes of up to NODE_ENTRIES entries or NODE_BYTES bytes, as Redis fills them.
-    let mut nodes: Vec<&[(StreamId, &crate::stream::Fields)]> = Vec::new();
-    let mut start = 0;
-    let mut bytes = 0;
-    for (i, (_, fields)) in entries.iter().enumerate() {
-        if i > start && (i - start >= NODE_ENTRIES || bytes >= NODE_BYTES) {
-            nodes.push(&entries[start..i]);
-            start = i;
-            bytes = 0;
-        }
-        bytes += fields.bytes();
-    }
-    if start < entries.len() {
-        nodes.push(&entries[start..]);
-    }
+    // The stream's own nodes (as Redis filled them under the group's stream-node-max-*).
+    let nodes: Vec<&[(StreamId, &crate::stream::Fields)]> = entries.chunk_by(|a, b| a.1.node() == b.1.node()).collect();
     put_len(out, nodes.len());
     for node in nodes {
         let master = node[0].0;
@@ -239,6 +224,7 @@ pub(super) fn read(r: &mut Reader<'_>, kind: u8) -> Result<Stream, RdbError> {
             return Err(RdbError::Format);
         }
         let total = count.checked_add(deleted).filter(|t| *t >= 0).ok_or(RdbError::Format)?;
+        let mut first = true;
         for _ in 0..total {
             let flags = int(next()?)?;
             let ms = master.ms.wrapping_add(int(next()?)? as u64);
@@ -264,7 +250,7 @@ pub(super) fn read(r: &mut Reader<'_>, kind: u8) -> Result<Stream, RdbError> {
                 return Err(RdbError::Format);
             }
             last_seen = Some(id);
-            s.append(id, &pairs);
+            s.append_as_loaded(id, &pairs, std::mem::take(&mut first));
         }
         if next().is_ok() {
             return Err(RdbError::Format);
@@ -339,6 +325,7 @@ pub(super) fn read(r: &mut Reader<'_>, kind: u8) -> Result<Stream, RdbError> {
 mod tests {
     use super::super::{dump, dump_exact, restore};
     use super::*;
+    use crate::stream::NodeLimits;
     use crate::value::Value;
 
     fn hex(s: &str) -> Vec<u8> {
@@ -420,7 +407,7 @@ mod tests {
         for i in 1..=450u64 {
             let value = if i == 7 { vec![b'v'; 5000] } else { i.to_string().into_bytes() };
             let field: &[u8] = if i % 50 == 0 { b"other" } else { b"f" };
-            s.append(StreamId::new(1000 + i / 3, i % 3), &[field, &value[..], b"n", b"-70000"]);
+            s.append(StreamId::new(1000 + i / 3, i % 3), &[field, &value[..], b"n", b"-70000"], NodeLimits::default());
         }
         s.delete(StreamId::new(1001, 0));
         let mut g = Group::new(StreamId::new(1100, 0), 290);
