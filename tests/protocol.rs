@@ -206,4 +206,41 @@ async fn clients_that_do_not_read_their_replies_are_closed_past_the_output_limit
     assert!(e.contains("Wrong number of arguments in buffer limit configuration"), "{e}");
     let e = support::err(&mut c, &["CONFIG", "SET", "client-output-buffer-limit", "master 1 2 3"]).await;
     assert!(e.contains("Invalid client class"), "{e}");
+
+    // maxmemory-clients: past it, the client holding most (half of a 5 MB argument sent)
+    // is closed; one that set CLIENT NO-EVICT is spared.
+    assert!(!half_sent_argument(port, false).await, "no limit by default");
+    let e = support::err(&mut c, &["CONFIG", "SET", "maxmemory-clients", "200%"]).await;
+    assert!(e.contains("percentage argument must be less or equal to 100"), "{e}");
+    let _: () = support::q(&mut c, &["CONFIG", "SET", "maxmemory-clients", "1mb"]).await.unwrap();
+    assert!(half_sent_argument(port, false).await, "the hog is closed");
+    assert!(!half_sent_argument(port, true).await, "a NO-EVICT client stays");
+    let mut c = support::redis_conn(port).await;
+    let info: String = support::q(&mut c, &["INFO", "stats"]).await.unwrap();
+    let evicted: u64 = info.lines().find_map(|l| l.strip_prefix("evicted_clients:")).unwrap().parse().unwrap();
+    assert!(evicted >= 1, "{info}");
+    let _: () = support::q(&mut c, &["CONFIG", "SET", "maxmemory-clients", "0"]).await.unwrap();
+}
+
+/// Sends 2 MB of a 5 MB argument and waits; returns whether the gateway closed the
+/// connection.
+async fn half_sent_argument(port: u16, no_evict: bool) -> bool {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut buf = [0u8; 64];
+    if no_evict {
+        s.write_all(b"CLIENT NO-EVICT on\r\n").await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf[..n], b"+OK\r\n");
+    }
+    let mut request = b"*3\r\n$3\r\nSET\r\n$3\r\nhog\r\n$5000000\r\n".to_vec();
+    request.resize(request.len() + 2_000_000, b'x');
+    if s.write_all(&request).await.is_err() {
+        return true;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    match tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => true,
+        Ok(Ok(_)) => panic!("a reply to half a command"),
+        Err(_) => false,
+    }
 }

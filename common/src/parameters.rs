@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 pub enum Kind {
     /// Bytes, written as Redis writes memory (`100mb`, `1gb`, `4096`); stored as bytes.
     Memory,
+    /// Bytes, or a percentage of maxmemory (`10%`, at most 100); stored as bytes or `N%`.
+    MemoryOrPercent,
     /// An integer within bounds.
     Int(i64, i64),
     /// One of a fixed set of words.
@@ -149,6 +151,8 @@ pub static PARAMETERS: &[Parameter] = &[
     p("list-compress-depth", "0", Kind::Int(0, i32::MAX as i64)),
     p("list-max-listpack-size", "-2", Kind::Int(i64::MIN, i64::MAX)),
     p("maxmemory", "0", Kind::Memory),
+    // Memory all of a group's clients may hold on one gateway before the largest are closed.
+    p("maxmemory-clients", "0", Kind::MemoryOrPercent),
     p("maxmemory-eviction-tenacity", "10", Kind::Int(0, 100)),
     p("maxmemory-policy", "noeviction", Kind::Enum(EVICTION_POLICIES)),
     p("maxmemory-samples", "5", Kind::Int(1, 64)),
@@ -309,6 +313,19 @@ pub fn normalize(name: &str, value: &str) -> Result<(&'static str, String), Para
         Kind::Memory => {
             parse_memory(value).ok_or_else(|| invalid(param.name, "argument must be a memory value"))?.to_string()
         }
+        Kind::MemoryOrPercent => match value.strip_suffix('%') {
+            Some(pct) if !pct.is_empty() => {
+                let pct: u64 =
+                    pct.parse().map_err(|_| invalid(param.name, "argument must be a memory or percent value"))?;
+                if pct > 100 {
+                    return Err(invalid(param.name, "percentage argument must be less or equal to 100"));
+                }
+                format!("{pct}%")
+            }
+            _ => parse_memory(value)
+                .ok_or_else(|| invalid(param.name, "argument must be a memory or percent value"))?
+                .to_string(),
+        },
         Kind::Int(min, max) => {
             let n: i64 =
                 value.parse().map_err(|_| invalid(param.name, "argument couldn't be parsed into an integer"))?;
@@ -402,6 +419,15 @@ mod tests {
             "ERR Unknown option or number of arguments for CONFIG SET - 'nope'"
         );
         assert!(normalize("maxmemory-samples", "0").is_err());
+        assert_eq!(normalize("maxmemory-clients", "10%").unwrap().1, "10%");
+        assert_eq!(normalize("maxmemory-clients", "1mb").unwrap().1, "1048576");
+        assert_eq!(
+            normalize("maxmemory-clients", "200%").unwrap_err().to_string(),
+            "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100"
+        );
+        for bad in ["%", "-5%", "x%", "lots"] {
+            assert!(normalize("maxmemory-clients", bad).is_err(), "{bad}");
+        }
         assert!(normalize("databases", "16").unwrap_err().to_string().contains("can't set immutable config"));
         assert_eq!(normalize("save", "").unwrap().1, "");
         assert_eq!(normalize("save", " 3600 1  300 100 ").unwrap().1, "3600 1 300 100");

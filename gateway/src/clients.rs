@@ -49,6 +49,9 @@ pub struct ClientInfo {
     pub user: String,
     /// What the connection is doing, as of its last command.
     pub state: ClientState,
+    /// The memory it held at its last report, as maxmemory-clients counts it (tot-mem's
+    /// parts as of then).
+    pub mem: u64,
     /// How other connections act on this one (CLIENT KILL, CLIENT UNBLOCK).
     pub control: Arc<Control>,
 }
@@ -201,6 +204,7 @@ impl Clients {
             proto: 2,
             user: String::new(),
             state: ClientState::default(),
+            mem: 0,
             control: Arc::default(),
         }));
         self.all.lock().insert(id, info.clone());
@@ -229,6 +233,13 @@ impl Clients {
     /// The ids of the clients a client of `scope` sees.
     pub fn ids(&self, scope: &Scope) -> std::collections::HashSet<u64> {
         self.all.lock().iter().filter(|(_, c)| scope.sees(&c.lock().scope)).map(|(id, _)| *id).collect()
+    }
+
+    /// Looks at every client of the gateway, by id.
+    pub fn for_each(&self, mut f: impl FnMut(&ClientInfo)) {
+        for c in self.all.lock().values() {
+            f(&c.lock());
+        }
     }
 
     /// The clients a client of `scope` sees, by id.

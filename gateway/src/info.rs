@@ -67,7 +67,7 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, session: &Ses
     let t = &session.stats.traffic;
     let [ops, input, output] = t.rates.per_second();
     let stats = format!(
-        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\ntotal_error_replies:{}\r\ntracking_total_keys:{tracking_keys}\r\ntracking_total_items:{tracking_items}\r\ntracking_total_prefixes:{tracking_prefixes}\r\n",
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nevicted_clients:{}\r\ntotal_error_replies:{}\r\ntracking_total_keys:{tracking_keys}\r\ntracking_total_items:{tracking_items}\r\ntracking_total_prefixes:{tracking_prefixes}\r\n",
         t.connections.load(Ordering::Relaxed),
         t.commands.load(Ordering::Relaxed),
         t.net_input.load(Ordering::Relaxed),
@@ -75,6 +75,7 @@ pub fn gateway_sections(shared: &Arc<Shared>, endpoint: &Endpoint, session: &Ses
         input as f64 / 1024.0,
         output as f64 / 1024.0,
         t.rejected.load(Ordering::Relaxed),
+        t.evicted_clients.load(Ordering::Relaxed),
         session.stats.total_error_replies.load(Ordering::Relaxed),
     );
     let cluster = format!("cluster_enabled:{}\r\n", u8::from(node_port));

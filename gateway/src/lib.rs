@@ -9,6 +9,7 @@
 
 pub mod acl;
 pub mod busy;
+pub mod client_eviction;
 pub mod clients;
 pub mod cluster;
 pub mod config;

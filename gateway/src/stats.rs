@@ -77,6 +77,8 @@ pub struct GroupStats {
     pub scripts: Arc<crate::busy::ScriptsInFlight>,
     /// Connections, commands and bytes (INFO stats).
     pub traffic: crate::traffic::Traffic,
+    /// The memory the group's clients hold on this gateway (maxmemory-clients).
+    pub clients_memory: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How a command ended.
@@ -172,6 +174,7 @@ impl Default for GroupStats {
             monitor: Arc::default(),
             scripts: Arc::default(),
             traffic: Default::default(),
+            clients_memory: Arc::default(),
             params: Params {
                 slower_than_us: AtomicI64::new(10_000),
                 slowlog_max_len: AtomicU64::new(128),

@@ -13,6 +13,8 @@ pub struct Traffic {
     pub connections: AtomicU64,
     /// Connections refused at maxclients.
     pub rejected: AtomicU64,
+    /// Clients closed by maxmemory-clients.
+    pub evicted_clients: AtomicU64,
     pub commands: AtomicU64,
     /// Bytes read from and written to clients.
     pub net_input: AtomicU64,
@@ -21,8 +23,8 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    fn counters(&self) -> [&AtomicU64; 5] {
-        [&self.connections, &self.rejected, &self.commands, &self.net_input, &self.net_output]
+    fn counters(&self) -> [&AtomicU64; 6] {
+        [&self.connections, &self.rejected, &self.evicted_clients, &self.commands, &self.net_input, &self.net_output]
     }
 
     /// CONFIG RESETSTAT.

@@ -149,6 +149,8 @@ pub struct Session {
     pub pause: Arc<crate::pause::Pause>,
     /// CLIENT NO-EVICT / NO-TOUCH.
     pub no_evict: bool,
+    /// Its share of the group's client memory (maxmemory-clients).
+    memory: crate::client_eviction::ClientMemory,
     pub no_touch: bool,
     /// It has sent a blocking command: when it goes, one may still wait on a datanode.
     sent_blocking: bool,
@@ -361,6 +363,9 @@ async fn serve_split<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         monitor: None,
         pause: shared.pauses.group(&endpoint.group_id),
         no_evict: false,
+        memory: crate::client_eviction::ClientMemory::new(
+            shared.stats.group(&endpoint.group_id).clients_memory.clone(),
+        ),
         no_touch: false,
         sent_blocking: false,
         db: 0,
@@ -474,7 +479,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         }
         shrink(&mut out);
         shrink(&mut inbuf);
-        publish_state(session, &queue, &tracks, &inbuf, &out);
+        publish_state(session, &endpoint.group_id, &queue, &tracks, &inbuf, &out);
         if closing && queue.is_empty() {
             return Ok(());
         }
@@ -641,7 +646,8 @@ fn shrink(buf: &mut BytesMut) {
 
 /// What CLIENT LIST shows of this connection, as of now.
 fn publish_state(
-    session: &Session,
+    session: &mut Session,
+    group: &str,
     queue: &VecDeque<Slot>,
     tracks: &VecDeque<Option<Track>>,
     inbuf: &BytesMut,
@@ -674,6 +680,16 @@ fn publish_state(
     // Redis frees a command's arguments once it is answered.
     if queue.is_empty() {
         info.argv_mem = 0;
+    }
+    let mem = (state.qbuf + state.qbuf_free + info.argv_mem + state.multi_mem + state.rbs) as u64;
+    info.mem = mem;
+    drop(info);
+    if let Some(limit) = session.memory.report(mem, session.now, &session.shared.router, group) {
+        let evicted = crate::client_eviction::evict(&session.shared.clients, group, limit);
+        if evicted > 0 {
+            tracing::info!(group, evicted, limit, "clients over maxmemory-clients closed");
+            session.stats.traffic.evicted_clients.fetch_add(evicted, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 
