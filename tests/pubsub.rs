@@ -412,6 +412,18 @@ async fn client_tracking(port: u16, c: &mut support::Conn) {
     read_until(&mut tracked3, &mut t3got, b"+OK\r\n$-1\r\n").await;
     let _: () = q(c, &["SET", "rk3", "1"]).await.unwrap();
     read_until(&mut listener3, &mut l3got, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nrk3\r\n").await;
+    // ... and unsubscribed: a RESP3 connection takes pushes whatever it did.
+    let mut listener4 = connect().await.unwrap();
+    let mut l4got = Vec::new();
+    let id4 = client_id(&mut listener4, &mut l4got).await;
+    listener4.write_all(b"HELLO 3\r\n").await.unwrap();
+    read_until(&mut listener4, &mut l4got, b"modules\r\n*0\r\n").await;
+    let mut tracked4 = connect().await.unwrap();
+    let mut t4got = Vec::new();
+    tracked4.write_all(format!("CLIENT TRACKING ON REDIRECT {id4}\r\nGET rk4\r\n").as_bytes()).await.unwrap();
+    read_until(&mut tracked4, &mut t4got, b"+OK\r\n$-1\r\n").await;
+    let _: () = q(c, &["SET", "rk4", "1"]).await.unwrap();
+    read_until(&mut listener4, &mut l4got, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nrk4\r\n").await;
 
     // RESP3 with a redirect whose target disconnects: the tracking client is told
     // `tracking-redir-broken` (its invalidations have nowhere to go), as Redis tells it.

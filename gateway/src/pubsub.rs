@@ -113,6 +113,9 @@ struct State {
     monitors: HashSet<u64>,
     /// The tracking feeds (epochs) this hub delivers, for [`crate::tracking::FEED_PROGRESS`].
     feed_epochs: HashSet<u64>,
+    /// The mailboxes of the clients speaking RESP3: a REDIRECT to one of them is an
+    /// `invalidate` push, subscribed or not (as Redis sends it).
+    resp3_clients: HashMap<u64, Arc<Mailbox>>,
 }
 
 /// This gateway's pub/sub state for one replication group.
@@ -410,6 +413,10 @@ fn send_notices(st: &State, notices: Vec<crate::tracking::Notice>) {
                     m.offer(notice, size);
                     continue;
                 }
+                if let Some(m) = st.resp3_clients.get(&r) {
+                    m.offer(push(keys), size);
+                    continue;
+                }
                 (r, st.tracking.get(r).is_some_and(|t| t.resp3))
             }
         };
@@ -545,9 +552,16 @@ impl ClientSubs {
         }
     }
 
-    /// The client's protocol (HELLO): how invalidations redirected to it are framed.
+    /// The client's protocol (HELLO): how invalidations redirected to it are framed, and
+    /// whether they reach it unsubscribed (RESP3).
     pub fn set_resp3(&self, resp3: bool) {
         self.mailbox.resp3.store(resp3, Ordering::Relaxed);
+        let mut st = self.hub.state.lock();
+        if resp3 {
+            st.resp3_clients.insert(self.id, self.mailbox.clone());
+        } else {
+            st.resp3_clients.remove(&self.id);
+        }
     }
 
     /// Channels plus patterns: the count SUBSCRIBE / PSUBSCRIBE replies carry.
@@ -647,6 +661,7 @@ impl ClientSubs {
 
 impl Drop for ClientSubs {
     fn drop(&mut self) {
+        self.hub.state.lock().resp3_clients.remove(&self.id);
         self.unsubscribe_all();
         if self.tracking {
             drop(self.track(None));

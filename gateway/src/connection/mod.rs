@@ -219,6 +219,11 @@ impl Session {
     pub fn set_proto(&mut self, p: u8) {
         self.proto = p;
         self.update(|c| c.proto = p);
+        if p == 3 && self.subs.is_none() {
+            // Invalidations other clients REDIRECT here come as pushes: a mailbox to hold them.
+            let group = self.info.lock().scope.group.clone();
+            self.mailbox(&group);
+        }
         if let Some(subs) = self.subs.as_ref() {
             subs.set_resp3(p == 3);
         }
@@ -261,13 +266,13 @@ impl Session {
     /// MONITOR: from now on this connection also streams the group's commands: those of
     /// this gateway's clients from here, those scripts run from the group's primary (the OK
     /// waits until the primary sends them, so a script right after is seen).
-    fn start_monitor(&mut self, endpoint: &Endpoint, shared: &Shared) -> Slot {
+    fn start_monitor(&mut self, endpoint: &Endpoint) -> Slot {
         let proto = self.proto;
         if self.monitor.is_some() {
             return Slot::Ready(Reply::ok(), proto);
         }
         self.monitor = Some(self.stats.monitor.watch());
-        let ack = self.mailbox(endpoint, shared).monitor(true);
+        let ack = self.mailbox(&endpoint.group_id).monitor(true);
         let (tx, rx) = oneshot::channel();
         tokio::spawn(async move {
             let _ = tokio::time::timeout(pubsub::ACK_TIMEOUT, ack).await;
@@ -912,16 +917,16 @@ impl Session {
     }
 
     /// The connection's pub/sub mailbox, made on first use.
-    fn mailbox(&mut self, endpoint: &Endpoint, shared: &Shared) -> &mut ClientSubs {
-        let (id, proto) = (self.id, self.proto);
+    fn mailbox(&mut self, group: &str) -> &mut ClientSubs {
+        let (id, proto, shared) = (self.id, self.proto, &self.shared);
         self.subs.get_or_insert_with(|| {
             let table = shared.router.table();
             let value = table
                 .groups
-                .get(&endpoint.group_id)
+                .get(group)
                 .map(|g| ferrocache_common::parameters::value(&g.parameters, "client-output-buffer-limit"));
             let limit = ferrocache_common::parameters::output_limit(value.unwrap_or(""), "pubsub");
-            let subs = ClientSubs::new(&shared.pubsub, &endpoint.group_id, id, limit);
+            let subs = ClientSubs::new(&shared.pubsub, group, id, limit);
             subs.set_resp3(proto == 3);
             subs
         })
@@ -981,7 +986,7 @@ fn client_tracking(session: &mut Session, endpoint: &Endpoint, shared: &Shared, 
                 Err(e) => e,
                 Ok(settings) => {
                     let tracker = tracking::Tracker { settings: settings.clone(), resp3: proto == 3 };
-                    let ack = session.mailbox(endpoint, shared).track(Some(tracker));
+                    let ack = session.mailbox(&endpoint.group_id).track(Some(tracker));
                     session.tracking = Some(settings);
                     // Answered once the primary sends this gateway the keys it changes.
                     let (tx, rx) = oneshot::channel();
@@ -1011,9 +1016,9 @@ fn client_tracking(session: &mut Session, endpoint: &Endpoint, shared: &Shared, 
 
 /// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE: one confirmation per name, sent once the group's
 /// primary knows of the new subscriptions (or after [`pubsub::ACK_TIMEOUT`]).
-fn subscribe(session: &mut Session, endpoint: &Endpoint, shared: &Shared, kind: pubsub::Kind, args: &[Bytes]) -> Slot {
+fn subscribe(session: &mut Session, endpoint: &Endpoint, kind: pubsub::Kind, args: &[Bytes]) -> Slot {
     let proto = session.proto;
-    let subs = session.mailbox(endpoint, shared);
+    let subs = session.mailbox(&endpoint.group_id);
     let word: &'static [u8] = match kind {
         pubsub::Kind::Channel => b"subscribe",
         pubsub::Kind::Pattern => b"psubscribe",
@@ -1652,7 +1657,7 @@ async fn dispatch(
             return ready(Reply::error(format!("ERR {} inside MULTI is not supported", spec.name.to_uppercase())));
         }
         return match spec.name {
-            "subscribe" | "psubscribe" | "ssubscribe" => (subscribe(session, endpoint, shared, kind, &args), false),
+            "subscribe" | "psubscribe" | "ssubscribe" => (subscribe(session, endpoint, kind, &args), false),
             _ => (unsubscribe(session, kind, &args), false),
         };
     }
@@ -1718,7 +1723,7 @@ async fn dispatch(
             return ready(queue(session, endpoint, shared, spec, args));
         }
         "select" => return ready(select(session, endpoint, &args)),
-        "monitor" => return (session.start_monitor(endpoint, shared), false),
+        "monitor" => return (session.start_monitor(endpoint), false),
         _ => {}
     }
     if endpoint.cluster_enabled {
