@@ -137,6 +137,24 @@ async fn idle_clients_are_closed_after_the_groups_timeout() {
     let cluster = Cluster::start(Options { coordinators: 1, datanodes: 1, gateway: true, ..Default::default() });
     let (port, _) = cluster.create_group("idle", 0, "everysec").await;
     let mut c = support::redis_conn(port).await;
+    // Idle for 2 s, a connection gives its query and output buffers back (as Redis frees an
+    // idle client's query buffer), and serves the next command as before.
+    let mut idler = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    idler.write_all(b"CLIENT SETNAME idler\r\nPING\r\n").await.unwrap();
+    let mut buf = [0u8; 64];
+    let mut got = Vec::new();
+    while got.len() < b"+OK\r\n+PONG\r\n".len() {
+        let n = tokio::time::timeout(Duration::from_secs(5), idler.read(&mut buf)).await.unwrap().unwrap();
+        got.extend_from_slice(&buf[..n]);
+    }
+    tokio::time::sleep(Duration::from_millis(2700)).await;
+    let list: String = support::q(&mut c, &["CLIENT", "LIST"]).await.unwrap();
+    let line = list.lines().find(|l| l.contains("name=idler")).unwrap().to_string();
+    assert!(line.contains(" qbuf=0 qbuf-free=0 ") && line.contains(" rbs=0 "), "{line}");
+    idler.write_all(b"PING\r\n").await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), idler.read(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(&buf[..n], b"+PONG\r\n");
+    drop(idler);
     let _: () = support::q(&mut c, &["CONFIG", "SET", "timeout", "1"]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let start = std::time::Instant::now();

@@ -265,11 +265,25 @@ impl PartialEq for TailNode {
 
 impl Eq for TailNode {}
 
+/// `item` as an integer, when written as Redis writes one (no sign but `-`, no leading
+/// zeros): the strings a listpack stores as integers.
+fn canonical_int(item: &[u8]) -> Option<i64> {
+    let digits = item.strip_prefix(b"-").unwrap_or(item);
+    let canonical = !digits.is_empty()
+        && digits.len() <= 19
+        && digits.iter().all(u8::is_ascii_digit)
+        && (digits[0] != b'0' || item == b"0");
+    if !canonical {
+        return None;
+    }
+    std::str::from_utf8(item).ok()?.parse().ok()
+}
+
 /// What one listpack element costs: its encoding (integers are compact) and back-length.
 fn lp_element(item: &[u8]) -> usize {
-    match std::str::from_utf8(item).ok().filter(|t| t.len() <= 20).and_then(|t| t.parse::<i64>().ok()) {
-        Some(v) if v.to_string().as_bytes() == item => lp_int(v),
-        _ => {
+    match canonical_int(item) {
+        Some(v) => lp_int(v),
+        None => {
             let n = item.len();
             let header = if n < 64 {
                 1
@@ -707,6 +721,16 @@ mod tests {
     fn packed_fields_come_back_in_order() {
         let f = Fields::pack(7, &[&b"a"[..], b"", b"\xff\x00"]);
         assert_eq!(f.iter().collect::<Vec<_>>(), vec![&b"a"[..], b"", b"\xff\x00"]);
+    }
+
+    #[test]
+    fn integers_in_listpacks() {
+        for (text, v) in [(&b"0"[..], Some(0)), (b"-12", Some(-12)), (b"9223372036854775807", Some(i64::MAX))] {
+            assert_eq!(canonical_int(text), v);
+        }
+        for text in [&b"-0"[..], b"007", b"+1", b"", b"-", b"1.5", b"99999999999999999999"] {
+            assert_eq!(canonical_int(text), None, "{}", String::from_utf8_lossy(text));
+        }
     }
 
     #[test]

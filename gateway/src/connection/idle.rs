@@ -22,6 +22,11 @@ impl IdleTimeout {
         self.last_active = tokio::time::Instant::now();
     }
 
+    /// When the client last sent something.
+    pub(super) fn last_active(&self) -> tokio::time::Instant {
+        self.last_active
+    }
+
     pub(super) fn deadline(&mut self, shared: &Shared, group: &str) -> Option<tokio::time::Instant> {
         let now = tokio::time::Instant::now();
         if self.checked.is_none_or(|c| now.duration_since(c) >= std::time::Duration::from_secs(1)) {
@@ -38,6 +43,11 @@ impl IdleTimeout {
         self.timeout.map(|t| self.last_active + t)
     }
 }
+
+/// After this long with nothing read or pushed, a connection gives its buffers back (Redis
+/// frees an idle client's query buffer after 2 s): an idle connection holds neither its
+/// 16 KB query buffer nor its 16 KB output buffer (10,000 idle clients: 320 MB).
+pub(super) const RELEASE_BUFFERS_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Sleeps until `at`, or forever without one.
 pub(super) async fn sleep_until_some(at: Option<tokio::time::Instant>) {

@@ -418,7 +418,12 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let shutdown = cancel.cancelled();
     let killed = control.kill.cancelled();
     let unblocked = control.unblocked.notified();
-    tokio::pin!(shutdown, killed, unblocked);
+    // Fires at most once per RELEASE_BUFFERS_AFTER while the connection is busy (it is
+    // moved on, not made anew per pass): no timer cost per command.
+    let release = tokio::time::sleep(idle::RELEASE_BUFFERS_AFTER);
+    let mut last_push = tokio::time::Instant::now();
+    let mut released = false;
+    tokio::pin!(shutdown, killed, unblocked, release);
     loop {
         guard.refresh(shared, &endpoint.group_id, session.subs.as_ref().is_some_and(|s| s.is_subscribed()));
         // When the replies of this pass were ready: one clock read for all of them (a read
@@ -479,11 +484,14 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 ready_at = None;
             }
         }
+        shrink(&mut inbuf);
         if !out.is_empty() {
+            // Before the replies go out too: a client that has read them and asks CLIENT
+            // LIST on another connection sees the state they left (MULTI, subscriptions).
+            publish_state(session, &endpoint.group_id, &queue, &tracks, &inbuf, &out);
             guard.flush(&mut wr, &mut out, &session.stats.traffic.net_output).await?;
         }
         shrink(&mut out);
-        shrink(&mut inbuf);
         publish_state(session, &endpoint.group_id, &queue, &tracks, &inbuf, &out);
         if closing && queue.is_empty() {
             return Ok(());
@@ -513,15 +521,30 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 }
             }
             _ = sleep_until_some(held_until) => release_held(&mut held, &mut held_until, session.proto, &mut out),
+            _ = &mut release, if inbuf.capacity() > 0 || out.capacity() > 0 => {
+                let now = tokio::time::Instant::now();
+                let due = idle.last_active().max(last_push) + idle::RELEASE_BUFFERS_AFTER;
+                if now >= due && queue.is_empty() && inbuf.is_empty() && out.is_empty() {
+                    inbuf = BytesMut::new();
+                    out = BytesMut::new();
+                    released = true;
+                }
+                release.as_mut().reset(due.max(now + idle::RELEASE_BUFFERS_AFTER / 4));
+            }
             _ = sleep_until_some(idle_at) => {
                 tracing::debug!(client = session.id, "idle past the group's timeout; closing");
                 return Ok(());
             }
-            line = next_monitor_line(&mut session.monitor) => match line {
-                Some(line) => resp::encode(&Reply::Simple(String::from_utf8_lossy(&line).into_owned()), session.proto, &mut out),
-                None => session.monitor = None,
-            },
-            push = next_push(&mut session.subs) => match push {
+            line = next_monitor_line(&mut session.monitor) => {
+                last_push = tokio::time::Instant::now();
+                match line {
+                    Some(line) => resp::encode(&Reply::Simple(String::from_utf8_lossy(&line).into_owned()), session.proto, &mut out),
+                    None => session.monitor = None,
+                }
+            }
+            push = next_push(&mut session.subs) => {
+                last_push = tokio::time::Instant::now();
+                match push {
                 // An invalidation of the client's own write follows the reply of the command
                 // that wrote (as Redis sends it), unless that command may wait long.
                 Some((message, true)) if holds_pushes(&queue) => held.push(message),
@@ -537,7 +560,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     tracing::warn!(client = session.id, "pub/sub messages over the output buffer limit; closing");
                     return Ok(());
                 }
-            },
+            }},
             r = wait_front(&mut queue) => {
                 let settled = match queue.front_mut() {
                     Some(Slot::Waiting(w)) => {
@@ -555,6 +578,16 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 let n = n?;
                 if n == 0 {
                     return Ok(());
+                }
+                // After a release the first read got a few bytes: a whole buffer again.
+                if released {
+                    released = false;
+                    let mut fresh = BytesMut::with_capacity(BUFFER.max(inbuf.len()));
+                    fresh.extend_from_slice(&inbuf);
+                    inbuf = fresh;
+                    if out.capacity() == 0 {
+                        out = BytesMut::with_capacity(BUFFER);
+                    }
                 }
                 session.stats.traffic.net_input.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                 idle.active();
