@@ -257,6 +257,30 @@ struct TailNode {
     master_fields: u64,
 }
 
+impl TailNode {
+    /// Node `node`, empty, whose master entry is `id` with `items`' field names.
+    fn new<T: AsRef<[u8]>>(node: u64, id: StreamId, items: &[T]) -> TailNode {
+        // Header, end byte, the master entry's count, deleted, field count and terminator.
+        let fields: usize = items.iter().step_by(2).map(|f| lp_element(f.as_ref())).sum();
+        let bytes = 7 + 3 * 2 + lp_int(items.len() as i64 / 2) + fields;
+        TailNode { node, entries: 0, bytes, master: id, master_fields: fields_hash(items) }
+    }
+
+    /// Counts one more entry in the node, at the size Redis would encode it.
+    fn add<T: AsRef<[u8]>>(&mut self, id: StreamId, items: &[T]) {
+        let ms = id.ms.wrapping_sub(self.master.ms) as i64;
+        let seq = id.seq.wrapping_sub(self.master.seq) as i64;
+        let stored: usize = if fields_hash(items) == self.master_fields {
+            items.iter().skip(1).step_by(2).map(|v| lp_element(v.as_ref())).sum()
+        } else {
+            lp_int(items.len() as i64 / 2) + items.iter().map(|i| lp_element(i.as_ref())).sum::<usize>()
+        };
+        // Flags, the ID's differences, the fields and values, the element count.
+        self.bytes += 2 + lp_int(ms) + lp_int(seq) + stored + 2;
+        self.entries += 1;
+    }
+}
+
 impl PartialEq for TailNode {
     fn eq(&self, _: &TailNode) -> bool {
         true
@@ -393,27 +417,12 @@ impl Stream {
     /// Closes the last node: the next entry starts one with `id` and `items`' field names
     /// as its master entry.
     fn start_node<T: AsRef<[u8]>>(&mut self, id: StreamId, items: &[T]) {
-        let node = self.tail.node + 1;
-        // Header, end byte, the master entry's count, deleted, field count and terminator.
-        let fields: usize = items.iter().step_by(2).map(|f| lp_element(f.as_ref())).sum();
-        let bytes = 7 + 3 * 2 + lp_int(items.len() as i64 / 2) + fields;
-        self.tail = TailNode { node, entries: 0, bytes, master: id, master_fields: fields_hash(items) };
+        self.tail = TailNode::new(self.tail.node + 1, id, items);
     }
 
     fn add_to_tail<T: AsRef<[u8]>>(&mut self, id: StreamId, items: &[T]) {
-        let t = &mut self.tail;
-        let ms = id.ms.wrapping_sub(t.master.ms) as i64;
-        let seq = id.seq.wrapping_sub(t.master.seq) as i64;
-        let same_fields = fields_hash(items) == t.master_fields;
-        let stored: usize = if same_fields {
-            items.iter().skip(1).step_by(2).map(|v| lp_element(v.as_ref())).sum()
-        } else {
-            lp_int(items.len() as i64 / 2) + items.iter().map(|i| lp_element(i.as_ref())).sum::<usize>()
-        };
-        // Flags, the ID's differences, the fields and values, the element count.
-        t.bytes += 2 + lp_int(ms) + lp_int(seq) + stored + 2;
-        t.entries += 1;
-        self.entries.insert(id, Fields::pack(t.node, items));
+        self.tail.add(id, items);
+        self.entries.insert(id, Fields::pack(self.tail.node, items));
         self.last_id = id;
         self.entries_added += 1;
     }
@@ -431,22 +440,14 @@ impl Stream {
     /// entries are no longer known, so it may count fewer than Redis would).
     fn recount_tail(&mut self) {
         let Some(last) = self.entries.values().next_back().map(Fields::node) else { return };
-        let tail: Vec<(StreamId, Vec<&[u8]>)> = self
-            .entries
-            .iter()
-            .rev()
-            .take_while(|(_, f)| f.node() == last)
-            .map(|(id, f)| (*id, f.iter().collect()))
-            .collect();
-        let mut rebuilt = Stream { tail: TailNode { node: last, ..TailNode::default() }, ..Stream::default() };
-        for (i, (id, items)) in tail.iter().rev().enumerate() {
-            if i == 0 {
-                rebuilt.start_node(*id, items);
-                rebuilt.tail.node = last;
-            }
-            rebuilt.add_to_tail(*id, items);
+        let first = self.entries.iter().rev().take_while(|(_, f)| f.node() == last).last();
+        let Some((&first_id, _)) = first else { return };
+        let mut tail: Option<TailNode> = None;
+        for (id, f) in self.entries.range(first_id..) {
+            let items: Vec<&[u8]> = f.iter().collect();
+            tail.get_or_insert_with(|| TailNode::new(last, *id, &items)).add(*id, &items);
         }
-        self.tail = rebuilt.tail;
+        self.tail = tail.unwrap_or_default();
     }
 
     /// Entries from `start` to `end` inclusive, at most `count` (0 = all), descending with `rev`.
