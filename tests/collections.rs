@@ -315,6 +315,11 @@ async fn a_thousand_blocked_clients_cost_no_cpu_while_idle() {
     assert!(info.contains("blocked_clients:1000\r\n"), "{info}");
     let cpu: String = q(&mut c, &["INFO", "cpu"]).await.unwrap();
     assert!(cpu.contains("used_cpu_sys:") && cpu.contains("used_cpu_user:"), "{cpu}");
+    // Waiting 4 s, they hold no buffers (Redis frees a blocked client's query buffer too).
+    let list: String = q(&mut c, &["CLIENT", "LIST"]).await.unwrap();
+    let holding = list.lines().filter(|l| l.contains(" cmd=blpop ") && !l.contains(" rbs=0 ")).count();
+    assert_eq!(holding, 0, "blocked clients still holding buffers");
+    assert_eq!(list.lines().filter(|l| l.contains(" cmd=blpop ")).count(), 1000, "{list}");
     let _: i64 = q(&mut c, &["RPUSH", "idle999", "x"]).await.unwrap();
     let mut last = sockets.pop().unwrap();
     let mut buf = [0u8; 64];

@@ -524,12 +524,17 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             _ = &mut release, if inbuf.capacity() > 0 || out.capacity() > 0 => {
                 let now = tokio::time::Instant::now();
                 let due = idle.last_active().max(last_push) + idle::RELEASE_BUFFERS_AFTER;
-                if now >= due && queue.is_empty() && inbuf.is_empty() && out.is_empty() {
+                // A blocked client is idle too (Redis frees its query buffer as well): its
+                // reply, when it comes, is written into a buffer grown to fit. Once released
+                // this branch is off, so a thousand waiters cost no wake-ups.
+                if now >= due && inbuf.is_empty() && out.is_empty() {
                     inbuf = BytesMut::new();
                     out = BytesMut::new();
                     released = true;
+                } else {
+                    // Busy, or half a command read: look again later, not at once.
+                    release.as_mut().reset(due.max(now + idle::RELEASE_BUFFERS_AFTER / 4));
                 }
-                release.as_mut().reset(due.max(now + idle::RELEASE_BUFFERS_AFTER / 4));
             }
             _ = sleep_until_some(idle_at) => {
                 tracing::debug!(client = session.id, "idle past the group's timeout; closing");
