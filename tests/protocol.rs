@@ -238,6 +238,17 @@ async fn clients_that_do_not_read_their_replies_are_closed_past_the_output_limit
     let evicted: u64 = info.lines().find_map(|l| l.strip_prefix("evicted_clients:")).unwrap().parse().unwrap();
     assert!(evicted >= 1, "{info}");
     let _: () = support::q(&mut c, &["CONFIG", "SET", "maxmemory-clients", "0"]).await.unwrap();
+    // Lowering the limit closes a client over it at once, not at its next read.
+    let mut hog = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut request = b"*3\r\n$3\r\nSET\r\n$3\r\nhog\r\n$5000000\r\n".to_vec();
+    request.resize(request.len() + 2_000_000, b'x');
+    hog.write_all(&request).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _: () = support::q(&mut c, &["CONFIG", "SET", "maxmemory-clients", "1mb"]).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(2), hog.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the idle hog stayed: {read:?}");
+    let _: () = support::q(&mut c, &["CONFIG", "SET", "maxmemory-clients", "0"]).await.unwrap();
 }
 
 /// Sends 2 MB of a 5 MB argument and waits; returns whether the gateway closed the

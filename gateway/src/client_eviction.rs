@@ -19,6 +19,34 @@ use crate::router::Router;
 /// How often a connection looks its group's limit up again (off the per-command path).
 const RECHECK: Duration = Duration::from_secs(1);
 
+/// After a scan of the group's clients found none it may close (all NO-EVICT), how long the
+/// group's connections go without scanning again: a scan is O(clients), and while over the
+/// limit every pass that grows a buffer would otherwise pay it.
+const QUIET_AFTER_FRUITLESS_SCAN: Duration = Duration::from_millis(100);
+
+/// What a group's clients hold on this gateway, shared by its connections.
+#[derive(Default)]
+pub struct GroupClientMemory {
+    total: AtomicU64,
+    /// No scan before this, in ms since `epoch()` (0: scan when over).
+    quiet_until_ms: AtomicU64,
+}
+
+impl GroupClientMemory {
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+}
+
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn millis(at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch()).as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The limit in bytes a group's parameters set (None: no limit). A percentage is of the
 /// group's maxmemory, and means no limit without one (as in Redis).
 pub fn limit(set: &std::collections::BTreeMap<String, String>) -> Option<u64> {
@@ -37,8 +65,8 @@ pub fn limit(set: &std::collections::BTreeMap<String, String>) -> Option<u64> {
 
 /// One connection's share of its group's client memory.
 pub struct ClientMemory {
-    /// The group's clients' total on this gateway.
-    total: Arc<AtomicU64>,
+    /// The group's clients on this gateway.
+    group: Arc<GroupClientMemory>,
     /// What this connection last reported.
     counted: u64,
     limit: Option<u64>,
@@ -46,35 +74,56 @@ pub struct ClientMemory {
 }
 
 impl ClientMemory {
-    pub fn new(total: Arc<AtomicU64>) -> ClientMemory {
-        ClientMemory { total, counted: 0, limit: None, checked: None }
+    pub fn new(group: Arc<GroupClientMemory>) -> ClientMemory {
+        ClientMemory { group, counted: 0, limit: None, checked: None }
     }
 
     /// Records that the connection now holds `bytes` (as of `now`, the connection's last
-    /// read: no clock read per pass); Some(limit) when the group's clients are over it.
+    /// read: no clock read per pass); Some(limit) when this connection grew, the group's
+    /// clients are over the limit and a scan for clients to close is due.
     pub fn report(&mut self, bytes: u64, now: Instant, router: &Router, group: &str) -> Option<u64> {
         // Most passes end with the buffers as they were: nothing to add, nothing to check
         // (until the limit is due to be looked up again: it may have been lowered).
         if bytes == self.counted && self.checked.is_some_and(|c| now.duration_since(c) < RECHECK) {
             return None;
         }
-        let total = if bytes >= self.counted {
-            self.total.fetch_add(bytes - self.counted, Ordering::Relaxed) + (bytes - self.counted)
+        let grew = bytes > self.counted;
+        let total = if grew {
+            self.group.total.fetch_add(bytes - self.counted, Ordering::Relaxed) + (bytes - self.counted)
         } else {
-            self.total.fetch_sub(self.counted - bytes, Ordering::Relaxed) - (self.counted - bytes)
+            self.group.total.fetch_sub(self.counted - bytes, Ordering::Relaxed) - (self.counted - bytes)
         };
         self.counted = bytes;
         if self.checked.is_none_or(|c| now.duration_since(c) >= RECHECK) {
             self.checked = Some(now);
             self.limit = router.table().groups.get(group).and_then(|g| limit(&g.parameters));
         }
-        self.limit.filter(|l| total > *l)
+        // Only a connection that grew can have pushed the group over (or further over).
+        let over = self.limit.filter(|l| grew && total > *l)?;
+        // The clock read here, not `now`: a subscriber's last read may be hours old.
+        (millis(Instant::now()) >= self.group.quiet_until_ms.load(Ordering::Relaxed)).then_some(over)
+    }
+
+    /// A scan closed nobody: the group's connections skip scanning a while.
+    pub fn nothing_to_evict(&self) {
+        let until = millis(Instant::now()).saturating_add(QUIET_AFTER_FRUITLESS_SCAN.as_millis() as u64);
+        self.group.quiet_until_ms.store(until, Ordering::Relaxed);
     }
 }
 
 impl Drop for ClientMemory {
     fn drop(&mut self) {
-        self.total.fetch_sub(self.counted, Ordering::Relaxed);
+        self.group.total.fetch_sub(self.counted, Ordering::Relaxed);
+    }
+}
+
+/// Applies the group's limit now (after it changed): closes clients until the rest fit.
+pub fn enforce(shared: &crate::Shared, group: &str) {
+    let Some(limit) = shared.router.table().groups.get(group).and_then(|g| limit(&g.parameters)) else { return };
+    let evicted = evict(&shared.clients, group, limit);
+    if evicted > 0 {
+        tracing::info!(group, evicted, limit, "clients over a lowered maxmemory-clients closed");
+        shared.stats.group(group).traffic.evicted_clients.fetch_add(evicted, Ordering::Relaxed);
     }
 }
 

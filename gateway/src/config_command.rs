@@ -174,6 +174,10 @@ pub async fn set(shared: &Shared, group: &str, port: u16, pairs: &[Bytes]) -> Re
         }
         shared.router.changed_since(shared.router.table().version, Duration::from_millis(200)).await;
     }
+    // A lowered limit closes clients at once, as in Redis (not at their next command).
+    if values.iter().any(|(k, _)| k == "maxmemory-clients" || k == "maxmemory") {
+        crate::client_eviction::enforce(shared, group);
+    }
     let probe = crate::request::Request::ParametersApplied(ferrocache_proto::internal::v1::ParametersAppliedRequest {
         parameters: values.into_iter().collect(),
     });

@@ -78,7 +78,7 @@ pub struct GroupStats {
     /// Connections, commands and bytes (INFO stats).
     pub traffic: crate::traffic::Traffic,
     /// The memory the group's clients hold on this gateway (maxmemory-clients).
-    pub clients_memory: Arc<std::sync::atomic::AtomicU64>,
+    pub clients_memory: Arc<crate::client_eviction::GroupClientMemory>,
 }
 
 /// How a command ended.
