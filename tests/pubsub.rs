@@ -452,3 +452,29 @@ async fn client_tracking(port: u16, c: &mut support::Conn) {
     let info: redis::Value = q(c, &["CLIENT", "TRACKINGINFO"]).await.unwrap();
     assert!(format!("{info:?}").contains("off"), "{info:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_after_another_clients_unsubscribe_does_not_count_it() {
+    // As `ferrocache up` runs it: one runtime thread, which serves clients in arrival order.
+    let opts = Options { datanodes: 1, gateway: true, gateway_workers: Some(1), ..Default::default() };
+    let cluster = Cluster::start(opts);
+    let (port, _) = cluster.create_group("order", 0, "everysec").await;
+    let mut publisher = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut lost = 0;
+    for _ in 0..50 {
+        let mut sub = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut got = Vec::new();
+        sub.write_all(b"SUBSCRIBE chan1 chan2 chan3\r\n").await.unwrap();
+        read_until(&mut sub, &mut got, b"chan3\r\n:3\r\n").await;
+        // Redis's suite sends UNSUBSCRIBE and PUBLISHes on another connection at once,
+        // reading no confirmation: Redis has run the UNSUBSCRIBE by then.
+        sub.write_all(b"UNSUBSCRIBE\r\n").await.unwrap();
+        publisher.write_all(b"PUBLISH chan1 hello\r\n").await.unwrap();
+        let mut reply = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(5), publisher.read(&mut reply)).await.unwrap().unwrap();
+        if &reply[..n] != b":0\r\n" {
+            lost += 1;
+        }
+    }
+    assert_eq!(lost, 0, "PUBLISH counted a client that had unsubscribed");
+}

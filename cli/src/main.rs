@@ -45,7 +45,19 @@ fn main() -> std::process::ExitCode {
     if json_logs {
         std::env::set_var("FERROCACHE_LOG_FORMAT", "json");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // A gateway given one runtime thread runs tasks in the order they were woken (the
+    // current-thread scheduler): the multi-thread one runs the last task woken first (its
+    // LIFO slot), so of two clients whose commands arrived together the later one went
+    // first, where Redis serves them in order (an UNSUBSCRIBE, then another client's
+    // PUBLISH counting the unsubscribed client). The datanode waits on its node lock with
+    // `block_in_place`, which only the multi-thread scheduler has.
+    let one_thread = std::env::var("TOKIO_WORKER_THREADS").is_ok_and(|v| v.trim() == "1");
+    let mut builder = if one_thread && cli.command.role() == "gateway" {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

@@ -480,6 +480,22 @@ impl Hub {
         Some(reply)
     }
 
+    /// A wait until the group's primary knows every subscription change made on this
+    /// gateway so far; None when it already does. PUBLISH and PUBSUB wait for it, so a
+    /// client that saw another connection close or unsubscribe is not counted a receiver
+    /// still (Redis applies both in order; here they travel on different streams).
+    pub fn settled(&self, group: &str) -> Option<oneshot::Receiver<()>> {
+        let hub = self.groups.lock().get(group).cloned()?;
+        let mut st = hub.state.lock();
+        if st.waiters.is_empty() {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        let seq = st.next_seq;
+        st.waiters.push((seq, tx));
+        Some(rx)
+    }
+
     /// The group's CLIENT TRACKING counts on this gateway ([`crate::tracking::Table::counts`]).
     pub fn tracking_counts(&self, group: &str) -> [usize; 4] {
         let hub = self.groups.lock().get(group).cloned();

@@ -1883,6 +1883,11 @@ async fn dispatch(
                 d.no_touch = session.no_touch;
                 d.writer = session.writer_token();
             }
+            if pubsub {
+                if let Some(settled) = shared.pubsub.settled(&endpoint.group_id) {
+                    let _ = tokio::time::timeout(pubsub::ACK_TIMEOUT, settled).await;
+                }
+            }
             let (rx, retry) = route(
                 shared,
                 &mut session.routes,
