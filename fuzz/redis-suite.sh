@@ -10,7 +10,8 @@
 # formatting, blocking commands in scripts, XREADGROUP on a deleted key) the suite expects
 # 7.0 and Ferrocache answers as 7.2. Tests needing DEBUG, replication or a local server
 # process are skipped by tag. Each file starts with SCRIPT KILL, FUNCTION KILL, CLIENT
-# UNPAUSE and maxmemory 0, so a file that fails half-way does not fail the next ones.
+# UNPAUSE, maxmemory 0 and busy-reply-threshold 5000, so a file that fails half-way does
+# not fail the next ones (the group keeps what a file set).
 set -euo pipefail
 PORT=${1:?usage: fuzz/redis-suite.sh <port> [unit ...]}
 shift
@@ -35,7 +36,7 @@ mkdir -p "$OUT"
 cd "$SRC"
 TAGS='-needs:repl -needs:debug -needs:save -needs:local-process -needs:latency'
 for unit in "${UNITS[@]}"; do
-  for cleanup in "SCRIPT KILL" "FUNCTION KILL" "CLIENT UNPAUSE" "CONFIG SET maxmemory 0"; do
+  for cleanup in "SCRIPT KILL" "FUNCTION KILL" "CLIENT UNPAUSE" "CONFIG SET maxmemory 0" "CONFIG SET busy-reply-threshold 5000"; do
     # shellcheck disable=SC2086
     redis-cli -p "$PORT" $cleanup >/dev/null 2>&1 || true
   done

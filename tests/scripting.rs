@@ -311,6 +311,25 @@ async fn pipelined_scripts_from_many_clients_keep_each_clients_order() {
         }
     });
     tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(clients)).await.unwrap();
+
+    // Scripts back to back run as one run on a thread of their own; one that holds the node
+    // long hands the rest back to the stream. None may run before the one holding the node
+    // or be answered BUSY as if another client's script held it (each client here only
+    // waits for its own scripts, far below busy-reply-threshold).
+    let clients = (0..12).map(|client| async move {
+        let mut c = redis_conn(port).await;
+        let key = format!("run:{client}");
+        let mut pipe = redis::pipe();
+        for round in 0..150 {
+            let spin = if round % 25 == 7 { "2000" } else { "0" };
+            pipe.cmd("EVAL").arg(SPIN_THEN_INCR).arg(1).arg(&key).arg(spin);
+        }
+        let got: Vec<Value> = pipe.query_async(&mut c).await.unwrap();
+        for (round, reply) in got.into_iter().enumerate() {
+            assert_eq!(reply, Value::Int(round as i64 + 1), "client {client}, script {round}");
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(clients)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -870,10 +870,21 @@ impl Node {
         requests: &[(Request, bool)],
         locked: &mut Option<tokio::sync::oneshot::Sender<()>>,
     ) -> Option<Result<Applied, StoreError>> {
+        self.try_execute_batch_then(requests, || {
+            if let Some(signal) = locked.take() {
+                let _ = signal.send(());
+            }
+        })
+    }
+
+    /// [`Node::try_execute_batch`], calling `on_locked` once the lock is held.
+    pub fn try_execute_batch_then(
+        &self,
+        requests: &[(Request, bool)],
+        on_locked: impl FnOnce(),
+    ) -> Option<Result<Applied, StoreError>> {
         let st = self.lock_unless_busy()?;
-        if let Some(signal) = locked.take() {
-            let _ = signal.send(());
-        }
+        on_locked();
         Some(self.execute_locked(st, requests, None))
     }
 

@@ -10,10 +10,18 @@
 //! the run's last replies go out from a task of their own.
 //!
 //! ```text
-//!  thread:  claim i (next += 1) ─ lock ─ script i ─ unlock ─ ended += i ─ claim i+1 ...
-//!  stream:  every SCRIPT_INLINE: the current script started that long ago?
-//!             yes: next := TAKEN_BACK; scripts >= the old next are the stream's again
+//!  thread:  [claim i (next += 1)] ─ lock ─ [current := now] ─ script i ─ unlock ─
+//!           [current := none, ended += i] ─ [claim i+1] ...
+//!  stream:  every SCRIPT_INLINE: [the current script has held the node that long?
+//!             yes: next := TAKEN_BACK]; scripts >= the old next are the stream's again
 //! ```
+//!
+//! The bracketed steps are under the `current` lock: the stream takes scripts back only
+//! while one holds the node, which the thread cannot have left for the next one meanwhile.
+//! So what the stream takes back runs after the script holding the node (a client's
+//! pipeline keeps its order), never beside it: a script claimed but not yet holding the
+//! node could lose the node to its own successors (run out of order, or answered BUSY as
+//! if another client's script held it: seen in a flood of EVALs on one connection).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -37,7 +45,8 @@ struct Run {
     /// The next script to start: the thread claims one by adding 1; the stream takes the rest
     /// back by swapping in TAKEN_BACK (whichever comes first decides a script's side).
     next: AtomicUsize,
-    /// The script holding (or taking) the node, and since when.
+    /// Since when the script holding the node has held it (None: none holds it now).
+    /// Claims (`next`) and take-backs happen under this lock.
     current: Mutex<Option<Instant>>,
     /// Scripts that ended, with what they did (None: another stream's script held the node).
     ended: Mutex<Vec<(usize, Ran)>>,
@@ -66,13 +75,18 @@ pub(super) async fn run(
     let mut thread = {
         let (node, requests, run) = (node.clone(), requests.clone(), run.clone());
         tokio::task::spawn_blocking(move || loop {
-            let i = run.next.fetch_add(1, Ordering::SeqCst);
-            let Some(script) = requests.get(i..=i) else { break };
-            *run.current.lock() = Some(Instant::now());
-            let ran = node.try_execute_batch(script, &mut None);
-            *run.current.lock() = None;
+            let claimed = {
+                let _current = run.current.lock();
+                run.next.fetch_add(1, Ordering::SeqCst)
+            };
+            let Some(script) = requests.get(claimed..=claimed) else { break };
+            let ran = node.try_execute_batch_then(script, || *run.current.lock() = Some(Instant::now()));
             let held = ran.is_none();
-            run.ended.lock().push((i, ran));
+            {
+                let mut current = run.current.lock();
+                *current = None;
+                run.ended.lock().push((claimed, ran));
+            }
             if held {
                 break;
             }
@@ -92,8 +106,8 @@ pub(super) async fn run(
                 break None;
             }
             _ = tick.tick() => {
-                let long = run.current.lock().is_some_and(|since| since.elapsed() >= SCRIPT_INLINE);
-                if long {
+                let current = run.current.lock();
+                if current.is_some_and(|since| since.elapsed() >= SCRIPT_INLINE) {
                     break Some(run.next.swap(TAKEN_BACK, Ordering::SeqCst));
                 }
             }
