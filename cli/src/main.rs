@@ -65,8 +65,12 @@ fn main() -> std::process::ExitCode {
         }
     };
     runtime.block_on(async {
-        let _telemetry =
+        let telemetry =
             ferrocache_common::telemetry::init(cli.command.default_log_filter(), cli.command.role(), json_logs);
-        cli::dispatch(cli).await
+        let code = cli::dispatch(cli).await;
+        // Flushing the spans still queued waits for the exporter, whose gRPC channel runs on
+        // this runtime: flush from another thread, or a one-thread runtime would wait on itself.
+        let _ = tokio::task::spawn_blocking(move || drop(telemetry)).await;
+        code
     })
 }

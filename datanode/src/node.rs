@@ -1422,9 +1422,13 @@ impl Node {
         }
         st.pending.fsync |= self.fsync == AppendFsync::Always;
         st.store_seq += 1;
-        // Under `always` the thread fsyncs, once for every commit queued by then (group commit).
+        // Under `always` the thread fsyncs, once for every commit queued by then (group commit),
+        // unless the commit went into the log inline with a direct synchronous write.
         let (seq, fsync) = (st.store_seq, st.pending.fsync);
         self.writer.append_or_kick(seq, &mut st.pending.items, fsync)?;
+        if st.pending.items.is_empty() {
+            st.pending.fsync = false;
+        }
         self.offset_tx.send_replace(st.position.offset);
         Ok(st.store_seq)
     }

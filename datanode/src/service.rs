@@ -435,7 +435,7 @@ fn answer_batch(
             });
             Vec::new()
         }
-        Ok(applied) if node.fsync == AppendFsync::Always && applied.store_seq > 0 => {
+        Ok(applied) if node.fsync == AppendFsync::Always && !node.is_durable(applied.store_seq) => {
             // appendfsync always: the replies wait for the fsync on their own task while the
             // stream goes on with the next batch, so one fsync covers every batch that came
             // in meanwhile (group commit). Reads wait too: no reply shows a write that a

@@ -162,15 +162,26 @@ impl StoreWriter {
     /// it ends) and the appender is idle; otherwise leaves them queued and kicks the thread.
     /// The caller holds the node's lock, so `items` is everything queued since the last
     /// append, in commit order; never blocks on the appender.
+    ///
+    /// Under `always` it appends inline too when the current part of the log takes direct
+    /// synchronous writes and has room for `items`: the write is then the fsync, and it is
+    /// durable (`durable` = `seq`) when this returns, as Redis writes and fsyncs its AOF
+    /// from its event loop: no thread wake-up there and back per group commit.
     pub fn append_or_kick(&self, seq: u64, items: &mut Vec<LogItem>, fsync: bool) -> Result<(), StoreError> {
-        if fsync || items.iter().any(|i| matches!(i, LogItem::Rotate(_))) {
+        if items.iter().any(|i| matches!(i, LogItem::Rotate(_))) {
             return self.kick();
         }
         let Some(mut appender) = self.appender.try_lock() else {
             return self.kick();
         };
-        if let Err(e) = appender.append(Pulled { seq, items: std::mem::take(items), fsync: false }) {
-            appender.report(&Err(e.to_string()));
+        if fsync && !appender.fits_direct(items) {
+            drop(appender);
+            return self.kick();
+        }
+        match appender.append(Pulled { seq, items: std::mem::take(items), fsync: false }) {
+            Err(e) => appender.report(&Err(e.to_string())),
+            Ok(()) if fsync => appender.report(&Ok(())),
+            Ok(()) => {}
         }
         if appender.fsync_due() {
             drop(appender);
@@ -311,6 +322,25 @@ impl Appender {
                 self.failed_tx.send_replace(Some(e.clone()));
             }
         }
+    }
+
+    /// Whether `items` can be written durably at once: the current part is open for direct
+    /// synchronous writes, has nothing unsynced, and has room for them (so no move to the
+    /// next part, which may mean waiting for it).
+    fn fits_direct(&self, items: &[LogItem]) -> bool {
+        let bytes: usize = items
+            .iter()
+            .map(|i| match i {
+                LogItem::Record(r) => r.len(),
+                // A position record is small; room for it is what matters.
+                LogItem::Position(p) => 64 + p.replid.len(),
+                LogItem::Rotate(_) => usize::MAX / 2,
+            })
+            .sum();
+        self.direct.is_some()
+            && !self.dirty
+            && self.buf.is_empty()
+            && self.at.saturating_add(bytes as u64) <= self.capacity
     }
 
     fn fsync_due(&self) -> bool {
@@ -626,6 +656,41 @@ mod tests {
         let mut always = vec![LogItem::Record(log::effects_record(20, &[effect(&["SET", "k", "21"])]))];
         writer.append_or_kick(21, &mut always, true).unwrap();
         assert_eq!(always.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn always_commits_inline_into_a_direct_part_are_durable_on_return() {
+        let root = tempfile::tempdir().unwrap();
+        let files = Arc::new(NodeFiles::open(root.path(), "n").unwrap());
+        let queue: Arc<Mutex<Vec<LogItem>>> = Arc::default();
+        let seq = Arc::new(AtomicU64::new(0));
+        let (q, s) = (queue.clone(), seq.clone());
+        let source: Source = Box::new(move || {
+            let items = std::mem::take(&mut *q.lock());
+            (!items.is_empty()).then(|| Pulled { seq: s.load(Ordering::SeqCst), items, fsync: true })
+        });
+        let writer = StoreWriter::start(quiet_setup(&files, None, Some(64 << 10), source));
+        // Let the first preallocated part be prepared.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for n in 1..=40u64 {
+            // Where the file system takes O_DIRECT (tmpfs does not) and the thread has opened
+            // a preallocated part, a commit goes in inline (the records here are far smaller
+            // than the part).
+            let direct = writer.appender.lock().direct.is_some();
+            let mut pending = queue.lock();
+            let set = effect(&["SET", "k", &n.to_string()]);
+            pending.push(LogItem::Record(log::effects_record(n - 1, &[set])));
+            seq.store(n, Ordering::SeqCst);
+            writer.append_or_kick(n, &mut pending, true).unwrap();
+            assert_eq!(pending.is_empty(), direct, "commit {n}: inline exactly when the part takes direct writes");
+            if pending.is_empty() {
+                assert!(writer.durable() >= n, "commit {n} written inline but not durable");
+            }
+            drop(pending);
+            tokio::time::timeout(Duration::from_secs(10), writer.wait_durable(n)).await.unwrap().unwrap();
+        }
+        let (values, _) = recovered_values(&files);
+        assert_eq!(values, (1..=40).map(|n| n.to_string()).collect::<Vec<_>>());
     }
 
     #[tokio::test]
