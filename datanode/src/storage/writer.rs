@@ -677,16 +677,17 @@ mod tests {
             // a preallocated part, a commit goes in inline (the records here are far smaller
             // than the part).
             let direct = writer.appender.lock().direct.is_some();
-            let mut pending = queue.lock();
-            let set = effect(&["SET", "k", &n.to_string()]);
-            pending.push(LogItem::Record(log::effects_record(n - 1, &[set])));
-            seq.store(n, Ordering::SeqCst);
-            writer.append_or_kick(n, &mut pending, true).unwrap();
-            assert_eq!(pending.is_empty(), direct, "commit {n}: inline exactly when the part takes direct writes");
-            if pending.is_empty() {
-                assert!(writer.durable() >= n, "commit {n} written inline but not durable");
+            {
+                let mut pending = queue.lock();
+                let set = effect(&["SET", "k", &n.to_string()]);
+                pending.push(LogItem::Record(log::effects_record(n - 1, &[set])));
+                seq.store(n, Ordering::SeqCst);
+                writer.append_or_kick(n, &mut pending, true).unwrap();
+                assert_eq!(pending.is_empty(), direct, "commit {n}: inline exactly when the part takes direct writes");
+                if pending.is_empty() {
+                    assert!(writer.durable() >= n, "commit {n} written inline but not durable");
+                }
             }
-            drop(pending);
             tokio::time::timeout(Duration::from_secs(10), writer.wait_durable(n)).await.unwrap().unwrap();
         }
         let (values, _) = recovered_values(&files);
