@@ -490,6 +490,9 @@ impl Hub {
         if st.waiters.is_empty() {
             return None;
         }
+        // While the primary is unreachable nothing is acknowledged: waits that gave up
+        // (their receivers gone) must not pile up, one per PUBLISH.
+        st.waiters.retain(|(_, tx)| !tx.is_closed());
         let (tx, rx) = oneshot::channel();
         let seq = st.next_seq;
         st.waiters.push((seq, tx));
