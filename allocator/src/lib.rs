@@ -10,6 +10,7 @@
 //! its arenas), so right after a bulk load (a restart's replay, a full sync) the process
 //! holds the load's temporary buffers: ~100 bytes per key for a million small keys.
 //! [`release_free_memory`] returns them at once; the datanode calls it when such a load ends.
+//! Transparent huge pages are turned off for the process ([`disable_transparent_huge_pages`]).
 
 pub use mimalloc::MiMalloc;
 
@@ -22,6 +23,27 @@ pub fn release_free_memory() {
     #[allow(unsafe_code)]
     unsafe {
         libmimalloc_sys::mi_collect(true);
+    }
+}
+
+/// Turns transparent huge pages off for this process (and the children it starts), as
+/// Redis does for itself (`disable-thp yes`). mimalloc asks for huge pages for its arenas,
+/// and each first touch of one then zeroes 2 MB at once: measured with `bench/compare.sh`
+/// (bench/RESULTS.md, session 27) that put SET's p99 at ~5 ms against ~2 ms without them.
+/// Call it first thing in `main`: it applies to faults from then on.
+pub fn disable_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and changes only this process's
+    // memory policy; it fails harmlessly (EINVAL) on kernels without it.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_THP_DISABLE,
+            1 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        );
     }
 }
 

@@ -18,6 +18,7 @@ use clap::Parser;
 static GLOBAL: ferrocache_allocator::MiMalloc = ferrocache_allocator::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    ferrocache_allocator::disable_transparent_huge_pages();
     // Usage errors exit 252, as the AWS CLI's do (help and version exit 0).
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
