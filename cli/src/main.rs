@@ -53,7 +53,7 @@ fn main() -> std::process::ExitCode {
     // PUBLISH counting the unsubscribed client). The datanode waits on its node lock with
     // `block_in_place`, which only the multi-thread scheduler has.
     let one_thread = std::env::var("TOKIO_WORKER_THREADS").is_ok_and(|v| v.trim() == "1");
-    let mut builder = if one_thread && cli.command.role() == "gateway" {
+    let mut builder = if one_thread && matches!(cli.command, cli::Command::Gateway(_)) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use ferrocache_common::parameters;
 
-use crate::clients::Clients;
 use crate::router::Router;
 
 /// How often a connection looks its group's limit up again (off the per-command path).
@@ -119,20 +118,17 @@ impl Drop for ClientMemory {
 
 /// Applies the group's limit now (after it changed): closes clients until the rest fit.
 pub fn enforce(shared: &crate::Shared, group: &str) {
-    let Some(limit) = shared.router.table().groups.get(group).and_then(|g| limit(&g.parameters)) else { return };
-    let evicted = evict(&shared.clients, group, limit);
-    if evicted > 0 {
-        tracing::info!(group, evicted, limit, "clients over a lowered maxmemory-clients closed");
-        shared.stats.group(group).traffic.evicted_clients.fetch_add(evicted, Ordering::Relaxed);
+    if let Some(limit) = shared.router.table().groups.get(group).and_then(|g| limit(&g.parameters)) {
+        evict(shared, group, limit);
     }
 }
 
-/// Closes the group's clients holding most memory until the others fit in `limit`; returns
-/// how many it closed.
-pub fn evict(clients: &Clients, group: &str, limit: u64) -> u64 {
+/// Closes the group's clients holding most memory until the others fit in `limit`, and
+/// counts them in INFO's evicted_clients; returns how many it closed.
+pub fn evict(shared: &crate::Shared, group: &str, limit: u64) -> u64 {
     let mut candidates: Vec<(u64, Arc<crate::clients::Control>)> = Vec::new();
     let mut total = 0u64;
-    clients.for_each(|c| {
+    shared.clients.for_each(|c| {
         // A client already told to close is on its way out: its memory with it.
         if &*c.scope.group != group || c.control.kill.is_cancelled() {
             return;
@@ -151,6 +147,10 @@ pub fn evict(clients: &Clients, group: &str, limit: u64) -> u64 {
         control.kill.cancel();
         total = total.saturating_sub(mem);
         evicted += 1;
+    }
+    if evicted > 0 {
+        tracing::info!(group, evicted, limit, "clients over maxmemory-clients closed");
+        shared.stats.group(group).traffic.evicted_clients.fetch_add(evicted, Ordering::Relaxed);
     }
     evicted
 }

@@ -538,6 +538,30 @@ mod tests {
         }
     }
 
+    /// Like a node's queue: commits push to it (with the storage batch number they end);
+    /// an inline append or the thread's pull drains it.
+    fn node_queue(fsync: bool) -> (Arc<Mutex<Vec<LogItem>>>, Arc<AtomicU64>, Source) {
+        let queue: Arc<Mutex<Vec<LogItem>>> = Arc::default();
+        let seq = Arc::new(AtomicU64::new(0));
+        let (q, s) = (queue.clone(), seq.clone());
+        let source: Source = Box::new(move || {
+            let items = std::mem::take(&mut *q.lock());
+            (!items.is_empty()).then(|| Pulled { seq: s.load(Ordering::SeqCst), items, fsync })
+        });
+        (queue, seq, source)
+    }
+
+    /// Commits `SET k <n>` as storage batch `n` through [`node_queue`]'s queue; whether it
+    /// was appended inline.
+    fn commit_set(writer: &StoreWriter, queue: &Mutex<Vec<LogItem>>, seq: &AtomicU64, n: u64, fsync: bool) -> bool {
+        let mut pending = queue.lock();
+        let set = effect(&["SET", "k", &n.to_string()]);
+        pending.push(LogItem::Record(log::effects_record(n - 1, &[set])));
+        seq.store(n, Ordering::SeqCst);
+        writer.append_or_kick(n, &mut pending, fsync).unwrap();
+        pending.is_empty()
+    }
+
     /// The values of the logged `SET k v` effects, in log order, and what recovery found.
     fn recovered_values(files: &NodeFiles) -> (Vec<String>, crate::storage::files::Recovered) {
         let mut values = Vec::new();
@@ -622,23 +646,11 @@ mod tests {
     async fn appends_inline_when_idle_in_commit_order() {
         let root = tempfile::tempdir().unwrap();
         let files = Arc::new(NodeFiles::open(root.path(), "n").unwrap());
-        // Like a node's queue: commits push to it; an inline append or the thread drains it.
-        let queue: Arc<Mutex<Vec<LogItem>>> = Arc::default();
-        let seq = Arc::new(AtomicU64::new(0));
-        let (q, s) = (queue.clone(), seq.clone());
-        let source: Source = Box::new(move || {
-            let items = std::mem::take(&mut *q.lock());
-            (!items.is_empty()).then(|| Pulled { seq: s.load(Ordering::SeqCst), items, fsync: false })
-        });
+        let (queue, seq, source) = node_queue(false);
         let writer = StoreWriter::start(quiet_setup(&files, Some(Duration::from_millis(50)), None, source));
         let mut inline = 0;
         for n in 1..=20u64 {
-            let mut pending = queue.lock();
-            let set = effect(&["SET", "k", &n.to_string()]);
-            pending.push(LogItem::Record(log::effects_record(n - 1, &[set])));
-            seq.store(n, Ordering::SeqCst);
-            writer.append_or_kick(n, &mut pending, false).unwrap();
-            inline += usize::from(pending.is_empty());
+            inline += usize::from(commit_set(&writer, &queue, &seq, n, false));
         }
         // Most went in inline (the thread holds the appender only while it writes or fsyncs);
         // whichever way each went, the log holds all of them in commit order.
@@ -662,13 +674,7 @@ mod tests {
     async fn always_commits_inline_into_a_direct_part_are_durable_on_return() {
         let root = tempfile::tempdir().unwrap();
         let files = Arc::new(NodeFiles::open(root.path(), "n").unwrap());
-        let queue: Arc<Mutex<Vec<LogItem>>> = Arc::default();
-        let seq = Arc::new(AtomicU64::new(0));
-        let (q, s) = (queue.clone(), seq.clone());
-        let source: Source = Box::new(move || {
-            let items = std::mem::take(&mut *q.lock());
-            (!items.is_empty()).then(|| Pulled { seq: s.load(Ordering::SeqCst), items, fsync: true })
-        });
+        let (queue, seq, source) = node_queue(true);
         let writer = StoreWriter::start(quiet_setup(&files, None, Some(64 << 10), source));
         // Let the first preallocated part be prepared.
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -677,16 +683,10 @@ mod tests {
             // a preallocated part, a commit goes in inline (the records here are far smaller
             // than the part).
             let direct = writer.appender.lock().direct.is_some();
-            {
-                let mut pending = queue.lock();
-                let set = effect(&["SET", "k", &n.to_string()]);
-                pending.push(LogItem::Record(log::effects_record(n - 1, &[set])));
-                seq.store(n, Ordering::SeqCst);
-                writer.append_or_kick(n, &mut pending, true).unwrap();
-                assert_eq!(pending.is_empty(), direct, "commit {n}: inline exactly when the part takes direct writes");
-                if pending.is_empty() {
-                    assert!(writer.durable() >= n, "commit {n} written inline but not durable");
-                }
+            let inline = commit_set(&writer, &queue, &seq, n, true);
+            assert_eq!(inline, direct, "commit {n}: inline exactly when the part takes direct writes");
+            if inline {
+                assert!(writer.durable() >= n, "commit {n} written inline but not durable");
             }
             tokio::time::timeout(Duration::from_secs(10), writer.wait_durable(n)).await.unwrap().unwrap();
         }

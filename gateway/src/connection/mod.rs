@@ -728,12 +728,8 @@ fn publish_state(
     info.mem = mem;
     drop(info);
     if let Some(limit) = session.memory.report(mem, session.now, &session.shared.router, group) {
-        let evicted = crate::client_eviction::evict(&session.shared.clients, group, limit);
-        if evicted == 0 {
+        if crate::client_eviction::evict(&session.shared, group, limit) == 0 {
             session.memory.nothing_to_evict();
-        } else {
-            tracing::info!(group, evicted, limit, "clients over maxmemory-clients closed");
-            session.stats.traffic.evicted_clients.fetch_add(evicted, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
