@@ -508,6 +508,13 @@ pub fn in_db(db: usize, effect: Vec<Bytes>) -> Vec<Bytes> {
 
 /// The database an effect belongs to and the effect itself ([`in_db`]'s inverse); None for
 /// a database number this node does not have.
+/// The first key of a command (None for a command without keys or an unknown one): what a
+/// batch warms the cache with before it runs.
+pub fn first_key(args: &[Bytes]) -> Option<&[u8]> {
+    let spec = &COMMANDS[command::index(args.first()?)?];
+    usize::try_from(spec.first_key).ok().filter(|&at| at > 0).and_then(|at| args.get(at)).map(|k| &k[..])
+}
+
 pub fn effect_db(effect: &[Bytes]) -> Option<(usize, &[Bytes])> {
     let selects = effect.len() >= 3
         && effect.first().and_then(|n| command::index(n)).is_some_and(|i| matches!(table()[i].action, Action::Select));
@@ -563,6 +570,18 @@ mod tests {
             let typed = matches!(spec.name, "publish" | "spublish" | "pubsub" | "wait" | "waitaof" | "watch");
             assert!(served || typed, "{} routes to datanodes but has no handler", spec.name);
         }
+    }
+
+    #[test]
+    fn first_keys_follow_the_specs() {
+        let args = |a: &[&'static str]| a.iter().map(|s| Bytes::from_static(s.as_bytes())).collect::<Vec<_>>();
+        assert_eq!(first_key(&args(&["set", "k", "v"])), Some(&b"k"[..]));
+        assert_eq!(first_key(&args(&["GET", "k"])), Some(&b"k"[..]));
+        assert_eq!(first_key(&args(&["ping"])), None);
+        assert_eq!(first_key(&args(&["nosuchcommand", "k"])), None);
+        // Arity is checked later: a short command has no key to warm.
+        assert_eq!(first_key(&args(&["get"])), None);
+        assert_eq!(first_key(&[]), None);
     }
 
     #[test]

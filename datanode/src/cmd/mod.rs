@@ -31,7 +31,8 @@ use crate::value::Value;
 
 pub use args::{check_subcommand, database_arg, parse_f64, parse_i64};
 pub use dispatch::{
-    effect_db, execute, frame, frame_marker, in_db, place_effects, place_selected, while_busy, Command, WhileBusy,
+    effect_db, execute, first_key, frame, frame_marker, in_db, place_effects, place_selected, while_busy, Command,
+    WhileBusy,
 };
 
 /// A key in one of the node's databases.

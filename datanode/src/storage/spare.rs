@@ -131,13 +131,54 @@ fn prepare_loop(path: &Path, size: u64, ready: &AtomicBool, stop: &AtomicBool, w
 
 /// Writes `size` zeros to `path` and syncs them; false when stopped half-way.
 fn prepare(path: &Path, size: u64, stop: &AtomicBool) -> std::io::Result<bool> {
+    let written = match prepare_direct(path, size, stop) {
+        Ok(w) => w,
+        // The filesystem takes no direct writes (tmpfs, some overlays): through the page cache.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => prepare_buffered(path, size, stop)?,
+        Err(e) => return Err(e),
+    };
+    if !written {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(written)
+}
+
+/// Writes the zeros around the page cache: no copy into it and no write-back later (copying
+/// zeros into cached pages was ~6 % of a replica's CPU under `always` SETs). The file's
+/// size past its last whole block is written through the cache.
+fn prepare_direct(path: &Path, size: u64, stop: &AtomicBool) -> std::io::Result<bool> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    const BLOCK: u64 = super::direct::BLOCK as u64;
+    let f =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).custom_flags(libc::O_DIRECT).open(path)?;
+    let buf = vec![0u8; PIECE + BLOCK as usize];
+    let start = buf.as_ptr().align_offset(BLOCK as usize);
+    let zeros = &buf[start..start + PIECE];
+    let whole = size - size % BLOCK;
+    let mut at = 0u64;
+    while at < whole {
+        if stop.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        let n = (whole - at).min(PIECE as u64) as usize;
+        f.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    drop(f);
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    if size > whole {
+        f.write_all_at(&zeros[..(size - whole) as usize], whole)?;
+    }
+    f.sync_all()?;
+    Ok(true)
+}
+
+fn prepare_buffered(path: &Path, size: u64, stop: &AtomicBool) -> std::io::Result<bool> {
     let mut f = std::fs::File::create(path)?;
     let zeros = vec![0u8; PIECE];
     let mut left = size;
     while left > 0 {
         if stop.load(Ordering::Acquire) {
-            drop(f);
-            let _ = std::fs::remove_file(path);
             return Ok(false);
         }
         let n = left.min(PIECE as u64) as usize;
