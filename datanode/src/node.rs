@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cmd::{self, Command, Ctx, WriteSet};
 use crate::databases::{Databases, DbEntry};
 use crate::durability::{self, Durability, Mode, WriteClock};
+use crate::keyspace::WARM_AT_ONCE;
 use crate::notify;
 use crate::replication::backlog::{Backlog, Effect};
 use crate::storage::compaction::{self, Capturable};
@@ -279,8 +280,8 @@ pub(crate) fn off_worker<T>(wait: impl FnOnce() -> T) -> T {
     }
 }
 
-/// [`crate::keyspace::Keyspace::warm`] with the first keys of a batch's commands (`(db,
-/// args)`), those in the first command's database (a batch rarely spans more).
+/// [`crate::keyspace::Keyspace::warm`] with the first keys of the next commands of a batch
+/// (`(db, args)`), those in the first one's database (a batch rarely spans more).
 fn warm<'a>(dbs: &Databases, mut commands: impl Iterator<Item = (usize, &'a [Bytes])>) {
     let Some((db, first)) = commands.next() else { return };
     if !Databases::valid(db) {
@@ -300,12 +301,12 @@ fn apply(
     encodings: crate::memory::Encodings,
     effects: &[Effect],
 ) -> WriteSet {
-    if effects.len() > 1 {
-        warm(dbs, effects.iter().filter_map(|e| cmd::effect_db(e)));
-    }
     let now = now_ms();
     let mut out = WriteSet::default();
-    for effect in effects {
+    for (i, effect) in effects.iter().enumerate() {
+        if effects.len() > 1 && i % WARM_AT_ONCE == 0 {
+            warm(dbs, effects[i..].iter().take(WARM_AT_ONCE).filter_map(|e| cmd::effect_db(e)));
+        }
         // An effect of a database this node does not have (a newer version's) changes nothing.
         let Some((db, args)) = cmd::effect_db(effect) else { continue };
         let (ks, others) = dbs.split(db);
@@ -934,15 +935,6 @@ impl Node {
         let mut events = Vec::new();
         let mut ran_writes = Vec::new();
         let mut blocked = Vec::new();
-        if requests.len() > 1 {
-            warm(
-                &st.dbs,
-                requests.iter().filter_map(|(r, _)| match r {
-                    Request::Data { db, args, .. } => Some((*db, args.as_slice())),
-                    _ => None,
-                }),
-            );
-        }
         // The NOLOOP client of the request before, and where its changed keys began.
         let mut writer: Option<(usize, u64, bool)> = None;
         // Runs the requests from `from` on; past `deadline` it stops and says where.
@@ -950,6 +942,15 @@ impl Node {
             for (i, (request, readonly)) in requests.iter().enumerate().skip(from) {
                 if i > from && deadline.is_some_and(|d| Instant::now() >= d) {
                     return i;
+                }
+                if requests.len() > 1 && (i - from) % WARM_AT_ONCE == 0 {
+                    warm(
+                        &st.dbs,
+                        requests[i..].iter().take(WARM_AT_ONCE).filter_map(|(r, _)| match r {
+                            Request::Data { db, args, .. } => Some((*db, args.as_slice())),
+                            _ => None,
+                        }),
+                    );
                 }
                 note_writer(&mut out, writer.take());
                 if request.writer() != 0 {
