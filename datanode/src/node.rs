@@ -304,7 +304,7 @@ fn apply(
     let now = now_ms();
     let mut out = WriteSet::default();
     for (i, effect) in effects.iter().enumerate() {
-        if effects.len() > 1 && i % WARM_AT_ONCE == 0 {
+        if effects.len() > 1 && i.is_multiple_of(WARM_AT_ONCE) {
             warm(dbs, effects[i..].iter().take(WARM_AT_ONCE).filter_map(|e| cmd::effect_db(e)));
         }
         // An effect of a database this node does not have (a newer version's) changes nothing.
@@ -943,7 +943,7 @@ impl Node {
                 if i > from && deadline.is_some_and(|d| Instant::now() >= d) {
                     return i;
                 }
-                if requests.len() > 1 && (i - from) % WARM_AT_ONCE == 0 {
+                if requests.len() > 1 && (i - from).is_multiple_of(WARM_AT_ONCE) {
                     warm(
                         &st.dbs,
                         requests[i..].iter().take(WARM_AT_ONCE).filter_map(|(r, _)| match r {
