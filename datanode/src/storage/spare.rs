@@ -12,7 +12,6 @@
 //! as without preallocation: it never waits for one. Recovery reads a segment's zero tail as
 //! its end (log.rs: no record starts with a zero header).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
@@ -131,30 +130,33 @@ fn prepare_loop(path: &Path, size: u64, ready: &AtomicBool, stop: &AtomicBool, w
 
 /// Writes `size` zeros to `path` and syncs them; false when stopped half-way.
 fn prepare(path: &Path, size: u64, stop: &AtomicBool) -> std::io::Result<bool> {
-    let written = match prepare_direct(path, size, stop) {
-        Ok(w) => w,
+    let written = match write_zeros(path, size, stop, true) {
         // The filesystem takes no direct writes (tmpfs, some overlays): through the page cache.
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => prepare_buffered(path, size, stop)?,
-        Err(e) => return Err(e),
-    };
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => write_zeros(path, size, stop, false),
+        other => other,
+    }?;
     if !written {
         let _ = std::fs::remove_file(path);
     }
     Ok(written)
 }
 
-/// Writes the zeros around the page cache: no copy into it and no write-back later (copying
-/// zeros into cached pages was ~6 % of a replica's CPU under `always` SETs). The file's
-/// size past its last whole block is written through the cache.
-fn prepare_direct(path: &Path, size: u64, stop: &AtomicBool) -> std::io::Result<bool> {
+/// [`prepare`] into a new file. `direct`: the zeros go around the page cache (no copy into
+/// it and no write-back later; copying them was ~6 % of a replica's CPU under `always`
+/// SETs), all but what follows the last whole block, which goes through it.
+fn write_zeros(path: &Path, size: u64, stop: &AtomicBool, direct: bool) -> std::io::Result<bool> {
     use std::os::unix::fs::{FileExt, OpenOptionsExt};
     const BLOCK: u64 = super::direct::BLOCK as u64;
-    let f =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).custom_flags(libc::O_DIRECT).open(path)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    if direct {
+        options.custom_flags(libc::O_DIRECT);
+    }
+    let f = options.open(path)?;
     let buf = vec![0u8; PIECE + BLOCK as usize];
     let start = buf.as_ptr().align_offset(BLOCK as usize);
     let zeros = &buf[start..start + PIECE];
-    let whole = size - size % BLOCK;
+    let whole = if direct { size - size % BLOCK } else { size };
     let mut at = 0u64;
     while at < whole {
         if stop.load(Ordering::Acquire) {
@@ -164,27 +166,11 @@ fn prepare_direct(path: &Path, size: u64, stop: &AtomicBool) -> std::io::Result<
         f.write_all_at(&zeros[..n], at)?;
         at += n as u64;
     }
-    drop(f);
-    let f = std::fs::OpenOptions::new().write(true).open(path)?;
-    if size > whole {
-        f.write_all_at(&zeros[..(size - whole) as usize], whole)?;
+    if whole < size {
+        let tail = std::fs::OpenOptions::new().write(true).open(path)?;
+        tail.write_all_at(&zeros[..(size - whole) as usize], whole)?;
     }
-    f.sync_all()?;
-    Ok(true)
-}
-
-fn prepare_buffered(path: &Path, size: u64, stop: &AtomicBool) -> std::io::Result<bool> {
-    let mut f = std::fs::File::create(path)?;
-    let zeros = vec![0u8; PIECE];
-    let mut left = size;
-    while left > 0 {
-        if stop.load(Ordering::Acquire) {
-            return Ok(false);
-        }
-        let n = left.min(PIECE as u64) as usize;
-        f.write_all(&zeros[..n])?;
-        left -= n as u64;
-    }
+    // One fsync covers the file whichever descriptor wrote it.
     f.sync_all()?;
     Ok(true)
 }
@@ -192,6 +178,18 @@ fn prepare_buffered(path: &Path, size: u64, stop: &AtomicBool) -> std::io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zeros_go_through_the_page_cache_too_and_a_stopped_file_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z");
+        let size = 2 * PIECE as u64 + 7;
+        assert!(write_zeros(&path, size, &AtomicBool::new(false), false).unwrap());
+        let data = std::fs::read(&path).unwrap();
+        assert!(data.len() as u64 == size && data.iter().all(|&b| b == 0));
+        assert!(!prepare(&path, size, &AtomicBool::new(true)).unwrap());
+        assert!(!path.exists(), "a stopped preparation removes its file");
+    }
 
     #[test]
     fn a_spare_is_zeros_of_its_size_and_another_follows_a_take() {
