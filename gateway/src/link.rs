@@ -308,9 +308,9 @@ async fn session(
                 // While the node still works on what it was sent, let every client connection
                 // that is ready now queue its commands first (one more pass of the runtime):
                 // the batch grows at no cost, as the node could not start on it yet. With
-                // nothing in flight the node waits for this batch: it goes at once, and
-                // pipelined clients' commands reach the node while the rest of their wave is
-                // still being read (SET -P16 +21 % in a median of 11 runs; bench/RESULTS.md).
+                // nothing in flight the node is idle, waiting for this batch: it goes at once,
+                // before the runtime next looks for ready sockets (SET -P16 +21 % in a median
+                // of 11 runs; bench/RESULTS.md, session 29).
                 if !inflight.lock().is_empty() {
                     tokio::task::yield_now().await;
                 }
