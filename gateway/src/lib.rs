@@ -8,6 +8,7 @@
 //! ```
 
 pub mod acl;
+pub mod batch_codec;
 pub mod busy;
 pub mod client_eviction;
 pub mod clients;

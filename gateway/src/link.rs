@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::batch_codec::BatchCodec;
+use ferrocache_common::credentials::Channel;
 use ferrocache_common::tracking_feed::FeedMark;
 use ferrocache_common::Reply;
 use ferrocache_proto::internal::v1 as pb;
@@ -177,7 +179,7 @@ async fn run(
             _ = cancel.cancelled() => break,
             p = rx.recv() => match p { Some(p) => p, None => break },
         };
-        let client = match connect(&address).await {
+        let channel = match connect_channel(&address).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(node = %node_id, %address, "cannot reach datanode: {e}");
@@ -190,7 +192,7 @@ async fn run(
             }
         };
         let inflight: Inflight = Arc::new(Mutex::new(HashMap::default()));
-        let reason = session(&node_id, client, first, &mut rx, &inflight, &mut next_id, &cancel, &heard).await;
+        let reason = session(&node_id, channel, first, &mut rx, &inflight, &mut next_id, &cancel, &heard).await;
         tracing::info!(node = %node_id, %address, "data stream ended: {reason}");
         let msg = format!("{CONNECTION_LOST}{node_id} lost; the command may or may not have run");
         for (_, tx) in inflight.lock().drain() {
@@ -204,7 +206,13 @@ async fn run(
     }
 }
 
-pub(crate) async fn connect(address: &str) -> Result<DataClient<ferrocache_common::credentials::Channel>, String> {
+/// A client of the node's Data service (pub/sub's Listen).
+pub(crate) async fn connect(address: &str) -> Result<DataClient<Channel>, String> {
+    let channel = connect_channel(address).await?;
+    Ok(DataClient::new(channel).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE))
+}
+
+async fn connect_channel(address: &str) -> Result<Channel, String> {
     // A hung datanode (SIGSTOP, a partition) accepts TCP connections in its kernel but never
     // answers the HTTP/2 handshake: the whole connect is bounded, not just the TCP part.
     match tokio::time::timeout(CONNECT_TIMEOUT, open_channel(address)).await {
@@ -213,9 +221,7 @@ pub(crate) async fn connect(address: &str) -> Result<DataClient<ferrocache_commo
     }
 }
 
-async fn open_channel(
-    address: &str,
-) -> Result<DataClient<ferrocache_common::credentials::Channel>, tonic::transport::Error> {
+async fn open_channel(address: &str) -> Result<Channel, tonic::transport::Error> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
@@ -228,15 +234,29 @@ async fn open_channel(
         .initial_connection_window_size(Some(8 << 20))
         .connect()
         .await?;
-    Ok(DataClient::new(ferrocache_common::credentials::channel(channel))
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE))
+    Ok(ferrocache_common::credentials::channel(channel))
+}
+
+/// Opens `Data.Execute` as the generated client would, with the batch codec (batch_codec.rs).
+async fn execute(
+    channel: Channel,
+    batches: ReceiverStream<pb::CommandBatch>,
+) -> Result<tonic::Response<tonic::codec::Streaming<pb::ReplyBatch>>, tonic::Status> {
+    let mut grpc =
+        tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE);
+    grpc.ready().await.map_err(|e| {
+        let e: tonic::codegen::StdError = e.into();
+        tonic::Status::unknown(format!("service was not ready: {e}"))
+    })?;
+    let mut request = tonic::IntoStreamingRequest::into_streaming_request(batches);
+    request.extensions_mut().insert(tonic::GrpcMethod::new("ferrocache.internal.v1.Data", "Execute"));
+    grpc.streaming(request, crate::batch_codec::execute_path(), BatchCodec).await
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn session(
     node_id: &str,
-    mut client: DataClient<ferrocache_common::credentials::Channel>,
+    channel: Channel,
     first: Pending,
     rx: &mut mpsc::Receiver<Pending>,
     inflight: &Inflight,
@@ -249,7 +269,7 @@ async fn session(
     // The first batch is queued before the call so the stream opens with data.
     let batch = collect(node_id, &mut carry, rx, inflight, next_id);
     let _ = batch_tx.try_send(batch);
-    let opened = tokio::time::timeout(CONNECT_TIMEOUT, client.execute(ReceiverStream::new(batch_rx))).await;
+    let opened = tokio::time::timeout(CONNECT_TIMEOUT, execute(channel, ReceiverStream::new(batch_rx))).await;
     let mut replies = match opened {
         Ok(Ok(r)) => r.into_inner(),
         Ok(Err(status)) => return format!("open failed: {}", status.message()),
