@@ -18,6 +18,7 @@ use ferrocache_common::slot::key_slot;
 use ferrocache_common::{Reply, DATABASES};
 use ferrocache_proto::internal::v1 as pb;
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -759,7 +760,10 @@ struct Track {
     timed: bool,
     /// A blocking command (BLPOP, XREAD BLOCK, ...), which CLIENT UNBLOCK may end.
     blocking: bool,
-    args: Vec<Bytes>,
+    /// Kept for the slowlog and for a retry. Most commands have up to three arguments:
+    /// those are kept without an allocation (a copy per command was 2-3 % of the gateway's
+    /// CPU under pipelined GETs).
+    args: SmallVec<[Bytes; 3]>,
 }
 
 impl Track {
@@ -770,7 +774,7 @@ impl Track {
         let entry = index.filter(|_| !queued).map(|i| ferrocache_common::acl::categories::resolve(i, args));
         let blocking = spec.is_some_and(|s| s.has(Flag::Blocking)) && !session.tx.in_multi();
         let timed = !blocking && !spec.is_some_and(|s| s.is_wait());
-        Some(Track { entry, started: session.now, timed, blocking, args: args.to_vec() })
+        Some(Track { entry, started: session.now, timed, blocking, args: args.iter().cloned().collect() })
     }
 
     /// What the blocking command answers when its timeout passes.
