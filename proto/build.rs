@@ -14,6 +14,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     let descriptor_path = out.join("ferrocache_descriptor.bin");
     std::fs::write(&descriptor_path, prost::Message::encode_to_vec(&fds))?;
-    tonic_prost_build::configure().bytes(".ferrocache.internal.v1").compile_fds(fds)?;
+    // Every service encodes through codec.rs (prost's encoding, written in one piece).
+    tonic_prost_build::configure()
+        .bytes(".ferrocache.internal.v1")
+        .codec_path("crate::codec::Codec")
+        .compile_fds(fds)?;
     Ok(())
 }

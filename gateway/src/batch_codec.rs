@@ -42,7 +42,7 @@ pub struct BatchEncoder {
     scratch: Vec<u8>,
 }
 
-/// Kept between batches: enough for a few thousand small commands.
+/// Batches of up to this many argument bytes go through the scratch buffer.
 const SCRATCH_KEPT: usize = 256 << 10;
 
 impl Encoder for BatchEncoder {
@@ -50,6 +50,12 @@ impl Encoder for BatchEncoder {
     type Error = Status;
 
     fn encode(&mut self, batch: pb::CommandBatch, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        let size: usize = batch.commands.iter().filter_map(|c| c.request.as_ref()).map(crate::request::size).sum();
+        if size > SCRATCH_KEPT {
+            // Big values are not held twice: their few fields cost nothing next to them.
+            write_batch(&batch, dst);
+            return Ok(());
+        }
         self.scratch.clear();
         write_batch(&batch, &mut self.scratch);
         dst.put_slice(&self.scratch);

@@ -4,6 +4,8 @@
 //! - [`internal::v1`]: coordinator, datanode and gateway services (heartbeats, topology
 //!   watch, Raft, the batched data stream, replication).
 
+pub mod codec;
+
 pub mod admin {
     pub mod v1 {
         tonic::include_proto!("ferrocache.admin.v1");
