@@ -23,6 +23,7 @@ pub mod info;
 pub mod link;
 pub mod local;
 pub mod monitor;
+pub mod node_queue;
 pub mod pause;
 pub mod pubsub;
 pub mod registration;

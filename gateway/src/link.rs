@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::batch_codec::BatchCodec;
+use crate::node_queue::NodeQueue;
 use ferrocache_common::credentials::Channel;
 use ferrocache_common::tracking_feed::FeedMark;
 use ferrocache_common::Reply;
@@ -60,7 +61,7 @@ pub struct Pending {
 pub struct NodeLink {
     pub node_id: String,
     pub address: String,
-    tx: mpsc::Sender<Pending>,
+    queue: Arc<NodeQueue<Pending>>,
     cancel: CancellationToken,
     heard: Arc<Heard>,
 }
@@ -114,16 +115,16 @@ impl Hasher for IdHasher {
 
 impl NodeLink {
     pub fn spawn(node_id: String, address: String, cancel: CancellationToken) -> Arc<NodeLink> {
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let queue = Arc::new(NodeQueue::new(QUEUE));
         let heard = Arc::new(Heard::default());
         let link = Arc::new(NodeLink {
             node_id: node_id.clone(),
             address: address.clone(),
-            tx,
+            queue: queue.clone(),
             cancel: cancel.clone(),
             heard: heard.clone(),
         });
-        tokio::spawn(run(node_id, address, rx, cancel, heard));
+        tokio::spawn(run(node_id, address, queue, cancel, heard));
         link
     }
 
@@ -141,7 +142,7 @@ impl NodeLink {
 
     /// Queues a command; waits only while the queue is full (backpressure).
     pub async fn send(&self, pending: Pending) {
-        if let Err(mpsc::error::SendError(p)) = self.tx.send(pending).await {
+        if let Err(p) = self.queue.push(pending).await {
             let _ = p.reply.send(Reply::error(format!("TRYAGAIN link to node {} is closed", self.node_id)));
         }
     }
@@ -165,34 +166,40 @@ impl NodeLink {
     }
 }
 
+/// The routes let go of the link: what is queued still goes out, then the link ends.
+impl Drop for NodeLink {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
 async fn run(
     node_id: String,
     address: String,
-    mut rx: mpsc::Receiver<Pending>,
+    queue: Arc<NodeQueue<Pending>>,
     cancel: CancellationToken,
     heard: Arc<Heard>,
 ) {
     let mut next_id = 1u64;
     while !cancel.is_cancelled() {
         // Connect only when there is something to send.
-        let first = tokio::select! {
+        tokio::select! {
             _ = cancel.cancelled() => break,
-            p = rx.recv() => match p { Some(p) => p, None => break },
-        };
+            open = queue.ready() => if !open { break },
+        }
         let channel = match connect_channel(&address).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(node = %node_id, %address, "cannot reach datanode: {e}");
                 let msg = format!("TRYAGAIN node {node_id} at {address} is unreachable");
-                let _ = first.reply.send(Reply::error(msg.clone()));
-                while let Ok(p) = rx.try_recv() {
+                for p in queue.take_all() {
                     let _ = p.reply.send(Reply::error(msg.clone()));
                 }
                 continue;
             }
         };
         let inflight: Inflight = Arc::new(Mutex::new(HashMap::default()));
-        let reason = session(&node_id, channel, first, &mut rx, &inflight, &mut next_id, &cancel, &heard).await;
+        let reason = session(&node_id, channel, &queue, &inflight, &mut next_id, &cancel, &heard).await;
         tracing::info!(node = %node_id, %address, "data stream ended: {reason}");
         let msg = format!("{CONNECTION_LOST}{node_id} lost; the command may or may not have run");
         for (_, tx) in inflight.lock().drain() {
@@ -200,8 +207,8 @@ async fn run(
         }
     }
     // Closed: answer whatever is still queued.
-    rx.close();
-    while let Ok(p) = rx.try_recv() {
+    queue.close();
+    for p in queue.take_all() {
         let _ = p.reply.send(Reply::error(format!("TRYAGAIN link to node {node_id} is closed")));
     }
 }
@@ -257,17 +264,15 @@ async fn execute(
 async fn session(
     node_id: &str,
     channel: Channel,
-    first: Pending,
-    rx: &mut mpsc::Receiver<Pending>,
+    queue: &NodeQueue<Pending>,
     inflight: &Inflight,
     next_id: &mut u64,
     cancel: &CancellationToken,
     heard: &Arc<Heard>,
 ) -> String {
     let (batch_tx, batch_rx) = mpsc::channel::<pb::CommandBatch>(BATCHES_IN_FLIGHT);
-    let mut carry = Some(first);
     // The first batch is queued before the call so the stream opens with data.
-    let batch = collect(node_id, &mut carry, rx, inflight, next_id);
+    let batch = collect(node_id, queue, inflight, next_id);
     let _ = batch_tx.try_send(batch);
     let opened = tokio::time::timeout(CONNECT_TIMEOUT, execute(channel, ReceiverStream::new(batch_rx))).await;
     let mut replies = match opened {
@@ -322,9 +327,10 @@ async fn session(
                     }
                 }
             }
-            p = rx.recv() => {
-                let Some(p) = p else { return "queue closed".into() };
-                carry = Some(p);
+            open = queue.ready() => {
+                if !open {
+                    return "queue closed".into();
+                }
                 // While the node still works on what it was sent, let every client connection
                 // that is ready now queue its commands first (one more pass of the runtime):
                 // the batch grows at no cost, as the node could not start on it yet. With
@@ -334,7 +340,7 @@ async fn session(
                 if !inflight.lock().is_empty() {
                     tokio::task::yield_now().await;
                 }
-                let batch = collect(node_id, &mut carry, rx, inflight, next_id);
+                let batch = collect(node_id, queue, inflight, next_id);
                 if batch_tx.send(batch).await.is_err() {
                     return "request stream closed".into();
                 }
@@ -362,32 +368,34 @@ async fn abandoned(sweep: &mut tokio::time::Interval) {
     }
 }
 
-/// Drains what is queued (up to a batch) into one CommandBatch and registers the replies.
-fn collect(
-    node_id: &str,
-    carry: &mut Option<Pending>,
-    rx: &mut mpsc::Receiver<Pending>,
-    inflight: &Inflight,
-    next_id: &mut u64,
-) -> pb::CommandBatch {
-    let mut commands = Vec::with_capacity((rx.len() + 1).min(MAX_BATCH));
-    let mut bytes = 0usize;
-    let mut map = inflight.lock();
-    let mut next = carry.take();
-    while let Some(p) = next {
+/// Takes what is queued (up to a batch) into one CommandBatch and registers the replies.
+fn collect(node_id: &str, queue: &NodeQueue<Pending>, inflight: &Inflight, next_id: &mut u64) -> pb::CommandBatch {
+    let mut taken = Vec::new();
+    let (mut count, mut bytes) = (0usize, 0usize);
+    queue.take_while(&mut taken, |p| {
+        if count >= MAX_BATCH || bytes >= BATCH_BYTES {
+            return false;
+        }
+        count += 1;
         bytes += crate::request::size(&p.request);
-        let id = *next_id;
-        *next_id += 1;
-        map.insert(id, p.reply);
-        commands.push(pb::Command {
-            id,
-            slot: p.slot,
-            config_epoch: p.config_epoch,
-            request: Some(p.request),
-            readonly: p.readonly,
-            keyed: p.keyed,
-        });
-        next = if commands.len() < MAX_BATCH && bytes < BATCH_BYTES { rx.try_recv().ok() } else { None };
-    }
+        true
+    });
+    let mut map = inflight.lock();
+    let commands = taken
+        .into_iter()
+        .map(|p| {
+            let id = *next_id;
+            *next_id += 1;
+            map.insert(id, p.reply);
+            pb::Command {
+                id,
+                slot: p.slot,
+                config_epoch: p.config_epoch,
+                request: Some(p.request),
+                readonly: p.readonly,
+                keyed: p.keyed,
+            }
+        })
+        .collect();
     pb::CommandBatch { node_id: node_id.to_string(), commands, cancel: vec![] }
 }
