@@ -16,8 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::batch_codec::BatchCodec;
-use crate::node_queue::NodeQueue;
 use ferrocache_common::credentials::Channel;
 use ferrocache_common::tracking_feed::FeedMark;
 use ferrocache_common::Reply;
@@ -27,6 +25,9 @@ use pb::data_client::DataClient;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+
+use crate::batch_codec::BatchCodec;
+use crate::node_queue::NodeQueue;
 
 const QUEUE: usize = 16 * 1024;
 const MAX_BATCH: usize = 1024;
