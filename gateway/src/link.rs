@@ -372,14 +372,11 @@ async fn abandoned(sweep: &mut tokio::time::Interval) {
 /// Takes what is queued (up to a batch) into one CommandBatch and registers the replies.
 fn collect(node_id: &str, queue: &NodeQueue<Pending>, inflight: &Inflight, next_id: &mut u64) -> pb::CommandBatch {
     let mut taken = Vec::new();
-    let (mut count, mut bytes) = (0usize, 0usize);
-    queue.take_while(&mut taken, |p| {
-        if count >= MAX_BATCH || bytes >= BATCH_BYTES {
-            return false;
-        }
-        count += 1;
+    let mut bytes = 0usize;
+    queue.take_while(&mut taken, MAX_BATCH, |p| {
+        let room = bytes < BATCH_BYTES;
         bytes += crate::request::size(&p.request);
-        true
+        room
     });
     let mut map = inflight.lock();
     let commands = taken

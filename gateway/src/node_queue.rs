@@ -78,12 +78,17 @@ impl<T> NodeQueue<T> {
         }
     }
 
-    /// Moves items from the front into `out` for as long as `take` accepts the next one.
-    pub fn take_while(&self, out: &mut Vec<T>, mut take: impl FnMut(&T) -> bool) {
+    /// Moves up to `max` items from the front into `out` for as long as `take` accepts the
+    /// next one.
+    pub fn take_while(&self, out: &mut Vec<T>, max: usize, mut take: impl FnMut(&T) -> bool) {
         let mut q = self.inner.lock();
         let was_full = q.items.len() >= self.capacity;
-        out.reserve(q.items.len());
-        while q.items.front().is_some_and(&mut take) {
+        let max = max.min(q.items.len());
+        out.reserve(max);
+        for _ in 0..max {
+            if !q.items.front().is_some_and(&mut take) {
+                break;
+            }
             out.extend(q.items.pop_front());
         }
         drop(q);
@@ -121,13 +126,11 @@ mod tests {
         }
         assert!(q.ready().await);
         let mut out = Vec::new();
-        let mut n = 0;
-        q.take_while(&mut out, |_| {
-            n += 1;
-            n <= 4
-        });
+        q.take_while(&mut out, 4, |_| true);
         assert_eq!(out, [0, 1, 2, 3]);
-        q.take_while(&mut out, |_| true);
+        q.take_while(&mut out, 3, |&i| i < 6);
+        assert_eq!(out, [0, 1, 2, 3, 4, 5]);
+        q.take_while(&mut out, usize::MAX, |_| true);
         assert_eq!(out, (0..10).collect::<Vec<_>>());
     }
 
@@ -143,14 +146,10 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!sender.is_finished(), "a third item must wait for room");
         let mut out = Vec::new();
-        let mut n = 0;
-        q.take_while(&mut out, |_| {
-            n += 1;
-            n <= 1
-        });
+        q.take_while(&mut out, 1, |_| true);
         assert_eq!(out, [1]);
         tokio::time::timeout(Duration::from_secs(5), sender).await.unwrap().unwrap().unwrap();
-        q.take_while(&mut out, |_| true);
+        q.take_while(&mut out, usize::MAX, |_| true);
         assert_eq!(out, [1, 2, 3]);
     }
 
