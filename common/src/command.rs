@@ -773,6 +773,22 @@ pub fn index(name: &[u8]) -> Option<usize> {
     bucket.iter().map(|&i| i as usize).find(|&i| COMMANDS[i].name.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// Command `i`'s name as a `Bytes` that points into a table of this process, when `name`
+/// spells it exactly as that table does (all lowercase or all uppercase, as clients send
+/// it). Cloning and dropping such a `Bytes` touches no reference count, where a name cut
+/// out of a connection's buffer costs an atomic operation at each (the gateway keeps a
+/// command's arguments in several places).
+pub fn static_name(i: usize, name: &[u8]) -> Option<bytes::Bytes> {
+    static UPPER: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let lower = COMMANDS.get(i)?.name;
+    if lower.as_bytes() == name {
+        return Some(bytes::Bytes::from_static(lower.as_bytes()));
+    }
+    let upper = UPPER.get_or_init(|| COMMANDS.iter().map(|c| c.name.to_ascii_uppercase()).collect());
+    let upper: &'static str = upper.get(i)?;
+    (upper.as_bytes() == name).then(|| bytes::Bytes::from_static(upper.as_bytes()))
+}
+
 const LONGEST_NAME: usize = 32;
 
 fn name_bucket(name: &[u8]) -> Option<usize> {
@@ -824,6 +840,10 @@ mod tests {
         for (i, spec) in COMMANDS.iter().enumerate() {
             assert_eq!(index(spec.name.as_bytes()), Some(i), "{}", spec.name);
             assert_eq!(index(spec.name.to_uppercase().as_bytes()), Some(i), "{}", spec.name);
+            let upper = spec.name.to_uppercase();
+            assert_eq!(static_name(i, upper.as_bytes()).as_deref(), Some(upper.as_bytes()));
+            assert_eq!(static_name(i, spec.name.as_bytes()).as_deref(), Some(spec.name.as_bytes()));
+            assert_eq!(static_name(i, b"Mixed"), None);
         }
         for name in [&b""[..], b"ge", b"gett", b"g\xe5t", &[b'a'; 40], b"\x07et", b"GET\0"] {
             assert_eq!(index(name), None, "{name:?}");

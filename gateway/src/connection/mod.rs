@@ -601,8 +601,11 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 loop {
                     match resp::parse_request(&mut inbuf, &limits) {
                         Ok(Some(args)) if args.is_empty() => continue,
-                        Ok(Some(args)) => {
+                        Ok(Some(mut args)) => {
                             let index = command::index(&args[0]);
+                            if let Some(name) = index.and_then(|i| command::static_name(i, &args[0])) {
+                                args[0] = name;
+                            }
                             let spec = index.map(|i| &command::COMMANDS[i]);
                             let track = Track::start(session, index, &args);
                             session.sent_blocking |= track.as_ref().is_some_and(|t| t.blocking);
