@@ -3,12 +3,16 @@
 
 use ferrocache_common::command::CommandSpec;
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;
 
 #[derive(Default)]
 pub struct Pause {
     /// Until when, and whether only writes wait.
     until: Mutex<Option<(Instant, bool)>>,
+    /// Whether `until` may hold a pause: what every command reads, without the lock or the
+    /// clock (cleared once a pause is found over).
+    set: AtomicBool,
     resumed: tokio::sync::Notify,
     /// Clients whose command is held now: Redis counts them in INFO's blocked_clients.
     held: std::sync::atomic::AtomicUsize,
@@ -32,10 +36,14 @@ impl Pause {
             Some((t, w)) if t > Instant::now() => (t.max(until), w && writes_only),
             _ => (until, writes_only),
         });
+        self.set.store(true, Ordering::Release);
     }
 
     pub fn unpause(&self) {
-        *self.until.lock() = None;
+        let mut current = self.until.lock();
+        *current = None;
+        self.set.store(false, Ordering::Release);
+        drop(current);
         self.resumed.notify_waiters();
     }
 
@@ -44,13 +52,21 @@ impl Pause {
     /// writes although its spec does not say so, as FUNCTION LOAD or an EXEC whose
     /// transaction holds a write). True when it held it.
     pub async fn wait(&self, spec: &CommandSpec, writes_queued: bool) -> bool {
-        if spec.name == "client" {
+        if spec.name == "client" || !self.set.load(Ordering::Acquire) {
             return false;
         }
         let mut held: Option<Held<'_>> = None;
         loop {
             let resumed = self.resumed.notified();
-            let Some((until, writes_only)) = *self.until.lock() else { return held.is_some() };
+            let state = {
+                let mut current = self.until.lock();
+                if current.is_some_and(|(until, _)| until <= Instant::now()) {
+                    *current = None;
+                    self.set.store(false, Ordering::Release);
+                }
+                *current
+            };
+            let Some((until, writes_only)) = state else { return held.is_some() };
             // WRITE mode holds what Redis holds: writes and every `may_replicate` command.
             let held_by_write_pause = replicates(spec) || writes_queued;
             if until <= Instant::now() || (writes_only && !held_by_write_pause) {
@@ -113,5 +129,26 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(1), counting).await.expect("released").unwrap();
         tokio::time::timeout(std::time::Duration::from_secs(1), exec_writes).await.expect("released").unwrap();
         assert_eq!(p.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_pause_that_ran_out_is_forgotten_and_a_new_one_holds() {
+        use std::time::Duration;
+        let p = Arc::new(Pause::default());
+        let set = lookup(b"set").unwrap();
+        assert!(!p.set.load(Ordering::Acquire));
+        p.pause(Instant::now() + Duration::from_millis(30), false);
+        let held = tokio::time::timeout(Duration::from_secs(1), p.wait(set, false)).await.expect("let go when it ends");
+        assert!(held);
+        assert!(!p.set.load(Ordering::Acquire), "found over: commands pass without the lock again");
+        p.pause(Instant::now() + Duration::from_secs(30), false);
+        let waiting = tokio::spawn({
+            let p = p.clone();
+            async move { p.wait(set, false).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "a new pause holds again");
+        p.unpause();
+        assert!(tokio::time::timeout(Duration::from_secs(1), waiting).await.expect("released").unwrap());
     }
 }

@@ -1654,7 +1654,7 @@ async fn dispatch(
                     |q| matches!(q, Queued::Remote(args) if command::lookup(&args[0]).is_some_and(|s| writes(s, args))),
                 )
             }));
-    if session.pause.clone().wait(spec, writes_beyond_spec).await {
+    if session.pause.wait(spec, writes_beyond_spec).await {
         session.now = Instant::now();
     }
     // CLIENT CACHING applies to the next command (a whole transaction's, in MULTI).
