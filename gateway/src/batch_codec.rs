@@ -9,6 +9,9 @@
 //! transactions, ...) are rare and go through prost.
 
 use bytes::BufMut;
+// Batches of up to this many argument bytes go through the scratch buffer: the bound every
+// generated service's encoder keeps.
+use ferrocache_proto::codec::SCRATCH_KEPT;
 use ferrocache_proto::internal::v1 as pb;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 use tonic::codec::{BufferSettings, Codec, EncodeBuf, Encoder};
@@ -41,9 +44,6 @@ impl Codec for BatchCodec {
 pub struct BatchEncoder {
     scratch: Vec<u8>,
 }
-
-/// Batches of up to this many argument bytes go through the scratch buffer.
-const SCRATCH_KEPT: usize = 256 << 10;
 
 impl Encoder for BatchEncoder {
     type Item = pb::CommandBatch;

@@ -15,8 +15,9 @@ use tonic::codec::{BufferSettings, EncodeBuf, Encoder};
 use tonic::Status;
 use tonic_prost::{ProstCodec, ProstDecoder};
 
-/// Messages up to this size go through the scratch buffer (which never grows past it).
-const SCRATCH_KEPT: usize = 256 << 10;
+/// Messages up to this size go through the scratch buffer (which never grows past it);
+/// the gateway's batch encoder keeps the same bound.
+pub const SCRATCH_KEPT: usize = 256 << 10;
 
 pub struct Codec<T, U> {
     _types: PhantomData<(T, U)>,
