@@ -531,8 +531,9 @@ fn note_script_read(out: &mut WriteSet, writer: u64, command: Command, args: &[B
 #[derive(Debug, Clone)]
 pub enum Request {
     /// A data command, name first, in database `db`; `no_touch`: CLIENT NO-TOUCH is on;
-    /// `writer`: the client's CLIENT TRACKING token (0: none).
-    Data { db: usize, args: Vec<Bytes>, no_touch: bool, writer: u64 },
+    /// `writer`: the client's CLIENT TRACKING token (0: none). `command`: its entry in the
+    /// command table, looked up once when the request is made (see [`Request::data_in`]).
+    Data { db: usize, args: Vec<Bytes>, command: Option<Command>, no_touch: bool, writer: u64 },
     /// WATCH: a token per key of database `db`.
     Watch { db: usize, keys: Vec<Bytes> },
     /// MULTI ... EXEC.
@@ -542,12 +543,22 @@ pub enum Request {
 impl Request {
     /// A data command of database 0 (cluster mode, tests).
     pub fn data(args: Vec<Bytes>) -> Request {
-        Request::Data { db: 0, args, no_touch: false, writer: 0 }
+        Request::data_in(0, args, false, 0)
+    }
+
+    /// A data command, looked up in the command table here, once: what runs it, and the
+    /// checks before (scripts, long commands), read the answer. `command` stays empty for
+    /// a name this node does not know or a wrong argument count; running it gives Redis's
+    /// error.
+    pub fn data_in(db: usize, args: Vec<Bytes>, no_touch: bool, writer: u64) -> Request {
+        let command = Command::resolve(&args).ok();
+        Request::Data { db, args, command, no_touch, writer }
     }
 
     /// The same data command with other arguments (a blocked command's retry form).
     pub fn replace_args(&mut self, new: Vec<Bytes>) {
-        if let Request::Data { args, .. } = self {
+        if let Request::Data { args, command, .. } = self {
+            *command = Command::resolve(&new).ok();
             *args = new;
         }
     }
@@ -584,7 +595,7 @@ impl Request {
     fn any_command(&self, test: fn(&Command) -> bool) -> bool {
         let passes = |args: &[Bytes]| Command::resolve(args).is_ok_and(|c| test(&c));
         match self {
-            Request::Data { args, .. } => passes(args),
+            Request::Data { command, .. } => command.as_ref().is_some_and(test),
             Request::Watch { .. } => false,
             Request::Transaction(t) => t.commands.iter().any(|c| passes(c)),
         }
@@ -978,7 +989,7 @@ impl Node {
                         replies.push(Reply::Array(tokens));
                         continue;
                     }
-                    Request::Data { args, .. } => match Command::resolve(args) {
+                    Request::Data { args, command, .. } => match command.map_or_else(|| Command::resolve(args), Ok) {
                         Ok(c) => {
                             single = [(c, &args[..])];
                             (&single, None)

@@ -37,7 +37,7 @@ fn run(node: &Node, commands: &[&[&str]]) {
 fn run_in(node: &Node, db: usize, commands: &[&[&str]]) {
     let args = |c: &&[&str]| c.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
     let batch: Vec<(Request, bool)> =
-        commands.iter().map(|c| (Request::Data { db, args: args(c), no_touch: false, writer: 0 }, false)).collect();
+        commands.iter().map(|c| (Request::data_in(db, args(c), false, 0), false)).collect();
     let applied = node.execute_batch(&batch).unwrap();
     for r in &applied.replies {
         assert!(!matches!(r, Reply::Error(_)), "{r:?}");

@@ -231,9 +231,7 @@ async fn run_batch(host: &Arc<Host>, batch: pb::CommandBatch, tx: &Out, blocked:
         }
         let request = match c.request {
             // Database numbers go through as sent: the node refuses one it does not have.
-            Some(R::Data(d)) => {
-                node::Request::Data { db: d.db as usize, args: d.args, no_touch: d.no_touch, writer: d.writer }
-            }
+            Some(R::Data(d)) => node::Request::data_in(d.db as usize, d.args, d.no_touch, d.writer),
             Some(R::Watch(w)) => node::Request::Watch { db: w.db as usize, keys: w.keys },
             Some(R::Transaction(t)) => node::Request::Transaction(Transaction {
                 db: t.db as usize,

@@ -351,6 +351,12 @@ pub struct Command {
     sub_denyoom: bool,
 }
 
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Command").field(&self.spec.name).finish()
+    }
+}
+
 impl Command {
     /// Looks `args[0]` up; Redis's error for an unknown command or a wrong argument count.
     /// The node checks both itself: it never trusts its caller for them.
