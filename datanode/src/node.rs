@@ -1743,3 +1743,31 @@ impl Node {
 #[cfg(test)]
 #[path = "node_storage_tests.rs"]
 mod storage_tests;
+
+#[cfg(test)]
+mod request_tests {
+    use super::*;
+
+    fn looked_up(r: &Request) -> Option<&'static str> {
+        match r {
+            Request::Data { command, .. } => command.map(|c| c.name()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_data_request_carries_the_command_of_its_current_arguments() {
+        let args = |a: &[&'static str]| a.iter().map(|s| Bytes::from_static(s.as_bytes())).collect();
+        let mut r = Request::data(args(&["GET", "k"]));
+        assert_eq!(looked_up(&r), Some("get"));
+        // A blocked command's retry form is another command: looked up again.
+        r.replace_args(args(&["lpop", "k"]));
+        assert_eq!(looked_up(&r), Some("lpop"));
+        // An unknown name or a wrong argument count: nothing, the execution answers the error.
+        r.replace_args(args(&["nosuch", "k"]));
+        assert_eq!(looked_up(&r), None);
+        assert_eq!(looked_up(&Request::data(args(&["GET"]))), None);
+        let node_request = Request::data_in(3, args(&["EVAL", "return 1", "0"]), false, 0);
+        assert!(node_request.runs_script() && !Request::data(args(&["GET", "k"])).runs_script());
+    }
+}
