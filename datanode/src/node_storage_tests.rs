@@ -1,4 +1,5 @@
-//! A node's data across restarts, with compactions running while it writes.
+//! A node's data across restarts, with compactions running while it writes; and what it
+//! counts of the reads it runs.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -156,4 +157,19 @@ fn a_full_sync_replaces_the_files_too() {
     let known = |body: &[u8]| node.with_state(|st| st.scripts.exists(crate::script::sha1hex(body).as_bytes()));
     assert!(known(&theirs) && !known(b"return 'mine'"));
     assert_eq!(node.with_state(|st| st.position.clone()), position);
+}
+
+#[test]
+fn read_commands_count_a_hit_or_a_miss_per_key() {
+    let root = tempfile::tempdir().unwrap();
+    let node = open(root.path(), 1 << 30);
+    run(&node, &[&["SET", "a", "1"], &["SET", "gone", "1", "PX", "1"]]);
+    std::thread::sleep(Duration::from_millis(5));
+    let counts = |node: &Node| node.with_state(|st| (st.stats.keyspace_hits, st.stats.keyspace_misses));
+    let before = counts(&node);
+    // An expired key is a miss (and goes, on a primary); writes count nothing.
+    run(&node, &[&["GET", "a"], &["GET", "missing"], &["MGET", "a", "missing", "a"], &["GET", "gone"], &["SET", "b", "2"]]);
+    let after = counts(&node);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (3, 3));
+    assert!(!contents(&node).contains_key(&(0, Bytes::from_static(b"gone"))));
 }

@@ -5,6 +5,7 @@
 //!   watch, Raft, the batched data stream, replication).
 
 pub mod codec;
+pub mod command_batch;
 
 pub mod admin {
     pub mod v1 {
