@@ -168,7 +168,10 @@ fn read_commands_count_a_hit_or_a_miss_per_key() {
     let counts = |node: &Node| node.with_state(|st| (st.stats.keyspace_hits, st.stats.keyspace_misses));
     let before = counts(&node);
     // An expired key is a miss (and goes, on a primary); writes count nothing.
-    run(&node, &[&["GET", "a"], &["GET", "missing"], &["MGET", "a", "missing", "a"], &["GET", "gone"], &["SET", "b", "2"]]);
+    run(
+        &node,
+        &[&["GET", "a"], &["GET", "missing"], &["MGET", "a", "missing", "a"], &["GET", "gone"], &["SET", "b", "2"]],
+    );
     let after = counts(&node);
     assert_eq!((after.0 - before.0, after.1 - before.1), (3, 3));
     assert!(!contents(&node).contains_key(&(0, Bytes::from_static(b"gone"))));
