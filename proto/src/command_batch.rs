@@ -118,6 +118,9 @@ impl<'m> Reader<'m> {
         Reader { message: self.message, pos: from, end: to }
     }
 
+    /// prost's `decode_varint` / `decode_key` would do (run on a slice of the rest): measured
+    /// so, the primary took 7-10 % more CPU per GET -P16 than with these, whose one-byte case
+    /// is inline.
     fn varint(&mut self) -> Option<u64> {
         let bytes = self.message.get(self.pos..self.end)?;
         // Most are one byte (field keys, lengths under 128, small numbers).
