@@ -303,32 +303,51 @@ impl Keyspace {
 
     /// Brings the table entries of `keys` into the processor's cache ahead of a batch that
     /// looks them up one at a time. A lookup is a chain of dependent loads (the slot's table,
-    /// its control bytes, the item) that miss the cache on a big keyspace; each command of a
-    /// batch would wait for its own chain in turn. Made here back to back, the chains of
-    /// several keys are in flight at once. Changes nothing.
+    /// its control bytes and bucket, the item, a string's bytes) that miss the cache on a big
+    /// keyspace; each command of a batch would wait for its own chain in turn. Here each
+    /// link is taken for a round of keys before the next link of any, so the misses of a
+    /// round are in flight together. Changes nothing.
     pub fn warm<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) {
         if self.slots.is_empty() {
             return;
         }
-        let mut located = [(0usize, 0u64, &[][..]); WARM_AT_ONCE];
+        let mut located = [(0usize, 0u64); WARM_AT_ONCE];
+        let mut found: [Option<crate::slot_table::Candidate<'_>>; WARM_AT_ONCE] = std::array::from_fn(|_| None);
         let mut keys = keys.peekable();
         while keys.peek().is_some() {
             let mut n = 0;
             let mut touched = 0usize;
-            // The slots' table headers first: independent loads, all in flight together.
+            // The hashes first (no loads from the keyspace), so that each round of loads
+            // below is a short loop: the processor has many of them in flight at once only
+            // when few instructions separate them.
             for key in keys.by_ref().take(WARM_AT_ONCE) {
-                let (slot, h) = self.locate(key);
-                touched = touched.wrapping_add(self.slots[slot].len());
-                located[n] = (slot, h, key);
+                located[n] = self.locate(key);
                 n += 1;
             }
-            // Then the entries, and a string's bytes (a read copies them, a write frees them).
-            for &(slot, h, key) in &located[..n] {
-                let seen = self.slots[slot].get(h, key).map_or(0, |e| match &e.value {
-                    Value::Str(s) => s.as_slice().first().map_or(1, |&b| usize::from(b)),
+            // The slots' table headers.
+            for &(slot, _) in &located[..n] {
+                touched = touched.wrapping_add(self.slots[slot].len());
+            }
+            // Then the control bytes and bucket of each.
+            for (candidate, &(slot, h)) in found.iter_mut().zip(&located[..n]) {
+                *candidate = self.slots[slot].candidate(h);
+            }
+            // Then the items (key and entry).
+            for candidate in found[..n].iter().flatten() {
+                let (key, entry) = candidate.entry();
+                let tag = match &entry.value {
+                    Value::Str(s) => s.len(),
                     _ => 1,
-                });
-                touched = touched.wrapping_add(seen);
+                };
+                touched = touched.wrapping_add(tag + key.len());
+            }
+            // Then a string's bytes (a read copies them, a write frees them).
+            for candidate in found[..n].iter_mut() {
+                if let Some(c) = candidate.take() {
+                    if let Value::Str(s) = &c.entry().1.value {
+                        touched = touched.wrapping_add(s.as_slice().first().map_or(1, |&b| usize::from(b)));
+                    }
+                }
             }
             std::hint::black_box(touched);
         }
