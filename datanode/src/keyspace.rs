@@ -341,11 +341,14 @@ impl Keyspace {
                 };
                 touched = touched.wrapping_add(tag + key.len());
             }
-            // Then a string's bytes (a read copies them, a write frees them).
+            // Then a string's bytes (a read copies them, a write frees them): its first and
+            // last cache lines (a short value spans two).
             for candidate in found[..n].iter_mut() {
                 if let Some(c) = candidate.take() {
                     if let Value::Str(s) = &c.entry().1.value {
-                        touched = touched.wrapping_add(s.as_slice().first().map_or(1, |&b| usize::from(b)));
+                        let bytes = s.as_slice();
+                        let ends = bytes.first().zip(bytes.last()).map_or(1, |(&a, &b)| usize::from(a ^ b));
+                        touched = touched.wrapping_add(ends);
                     }
                 }
             }
