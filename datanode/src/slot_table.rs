@@ -111,7 +111,7 @@ impl SlotTable {
 pub struct Candidate<'a>(&'a Item);
 
 impl<'a> Candidate<'a> {
-    /// Reads the item (the key's bytes, when inline, and the entry) and returns its entry.
+    /// Reads the item: its key (the bytes themselves when inline) and its entry.
     pub fn entry(&self) -> (&'a [u8], &'a Entry) {
         (self.0.key.bytes(), &self.0.entry)
     }
