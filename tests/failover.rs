@@ -228,3 +228,62 @@ async fn a_busy_primary_is_not_failed_over() {
     assert_eq!(after.node_groups[0].config_epoch, before.node_groups[0].config_epoch);
     first_successful_write(port, "after-busy", Duration::from_secs(5)).await;
 }
+
+/// A node that hangs (SIGSTOP, no failover target) costs its clients the gateway's command
+/// timeout, not forever: each command waiting on it is answered with the timeout error once
+/// its own deadline passes (also on a connection that was idle for longer than the timeout,
+/// and for commands pipelined behind the first), and the connection serves again once the
+/// node is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_to_a_hung_node_times_out_at_the_gateway() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const TIMEOUT: Duration = Duration::from_millis(800);
+    let mut cluster = Cluster::start(Options {
+        coordinators: 1,
+        datanodes: 1,
+        gateway: true,
+        gateway_args: &["--command-timeout-ms", "800"],
+        ..Default::default()
+    });
+    let (port, _) = cluster.create_group("hang", 0, "everysec").await;
+    let (_, datanode) = primary_of(&cluster.describe("hang").await);
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let get = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+    // Reads until `n` CRLF-terminated replies are in (or 10 s pass).
+    async fn replies(raw: &mut tokio::net::TcpStream, n: usize) -> String {
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got.windows(2).filter(|w| w == b"\r\n").count() < n && Instant::now() < deadline {
+            let mut buf = [0u8; 4096];
+            let read = tokio::time::timeout(Duration::from_secs(1), raw.read(&mut buf)).await;
+            got.extend_from_slice(&buf[..read.map_or(0, |r| r.unwrap_or(0))]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+    raw.write_all(get).await.unwrap();
+    assert_eq!(replies(&mut raw, 1).await, "$-1\r\n");
+    // Longer than the timeout with nothing in flight: the next command's deadline is its own.
+    tokio::time::sleep(TIMEOUT + Duration::from_millis(400)).await;
+
+    cluster.pause(&datanode);
+    let sent = Instant::now();
+    raw.write_all(&get.repeat(3)).await.unwrap();
+    let got = replies(&mut raw, 3).await;
+    let took = sent.elapsed();
+    let timed_out = "-ERR timed out waiting for the node that serves this key; the command may or may not have run\r\n";
+    assert_eq!(got, timed_out.repeat(3), "after {took:?}");
+    assert!(took >= TIMEOUT - Duration::from_millis(50), "answered before the timeout: {took:?}");
+    assert!(took < TIMEOUT * 4, "the timeout error came late: {took:?}");
+
+    cluster.resume(&datanode);
+    let back = Instant::now();
+    loop {
+        raw.write_all(get).await.unwrap();
+        let got = replies(&mut raw, 1).await;
+        if got == "$-1\r\n" {
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(20), "the connection does not serve again: {got:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -87,7 +87,7 @@ pub struct ClientState {
 /// Requests other connections make of this one.
 #[derive(Debug, Default)]
 pub struct Control {
-    /// CLIENT KILL: the connection closes.
+    /// CLIENT KILL, or its endpoint closing: the connection closes.
     pub kill: tokio_util::sync::CancellationToken,
     /// CLIENT UNBLOCK: Some(true) answers the blocked command an error, Some(false) as if
     /// it timed out.
@@ -184,7 +184,15 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn register(&self, addr: SocketAddr, laddr: String, fd: i32, scope: Scope) -> Arc<Mutex<ClientInfo>> {
+    /// `closed`: cancelled when the client's endpoint closes (the client is killed with it).
+    pub fn register(
+        &self,
+        addr: SocketAddr,
+        laddr: String,
+        fd: i32,
+        scope: Scope,
+        closed: &tokio_util::sync::CancellationToken,
+    ) -> Arc<Mutex<ClientInfo>> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         self.total_connections.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
@@ -205,7 +213,8 @@ impl Clients {
             user: String::new(),
             state: ClientState::default(),
             mem: 0,
-            control: Arc::default(),
+            // One token to watch per command, not the endpoint's and its own.
+            control: Arc::new(Control { kill: closed.child_token(), ..Control::default() }),
         }));
         self.all.lock().insert(id, info.clone());
         info

@@ -18,8 +18,9 @@ impl Default for IdleTimeout {
 }
 
 impl IdleTimeout {
-    pub(super) fn active(&mut self) {
-        self.last_active = tokio::time::Instant::now();
+    /// The client sent something at `now`.
+    pub(super) fn active(&mut self, now: std::time::Instant) {
+        self.last_active = tokio::time::Instant::from_std(now);
     }
 
     /// When the client last sent something.
@@ -27,8 +28,15 @@ impl IdleTimeout {
         self.last_active
     }
 
-    pub(super) fn deadline(&mut self, shared: &Shared, group: &str) -> Option<tokio::time::Instant> {
-        let now = tokio::time::Instant::now();
+    /// When the client is idle past the group's timeout. `now`: a recent time (the last
+    /// read's), for looking the timeout up again at most once a second.
+    pub(super) fn deadline(
+        &mut self,
+        shared: &Shared,
+        group: &str,
+        now: std::time::Instant,
+    ) -> Option<tokio::time::Instant> {
+        let now = tokio::time::Instant::from_std(now);
         if self.checked.is_none_or(|c| now.duration_since(c) >= std::time::Duration::from_secs(1)) {
             self.checked = Some(now);
             let table = shared.router.table();
