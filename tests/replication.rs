@@ -53,6 +53,15 @@ async fn replicas_follow_resync_and_serve_reads() {
         cmd("HGETALL").arg("h").query_async(&mut reader).await.unwrap();
     assert_eq!(replica_hash.len(), 3, "a hash replicates whole: {replica_hash:?}");
     assert_eq!(replica_hash["n"], "0.1");
+    // A commit larger than a replication message (32 MB) goes as effects, split if need be,
+    // not as one record.
+    let big = "v".repeat(33 << 20);
+    let _: () = cmd("SET").arg("big").arg(&big).query_async(&mut primary).await.unwrap();
+    let acked: i64 = cmd("WAIT").arg(2).arg(10000).query_async(&mut primary).await.unwrap();
+    assert_eq!(acked, 2, "both replicas acknowledge the large value");
+    let len: i64 = cmd("STRLEN").arg("big").query_async(&mut reader).await.unwrap();
+    assert_eq!(len, 33 << 20);
+    let _: () = cmd("DEL").arg("big").query_async(&mut primary).await.unwrap();
 
     // The reader endpoint refuses writes, as a Redis replica does.
     let e = cmd("SET").arg("x").arg("y").query_async::<()>(&mut reader).await.unwrap_err();

@@ -1410,20 +1410,27 @@ impl Node {
     /// after the last of them.
     pub fn apply_effects(&self, effects: Vec<Effect>, offset: u64) -> Result<(), StoreError> {
         let st = self.lock_state();
-        self.apply_effects_locked(st, effects, offset)
+        self.apply_effects_locked(st, effects, None, offset)
     }
 
     /// [`Node::apply_effects`] (taking `effects`), unless a script holds the lock: then None
-    /// and `effects` are left alone.
-    pub fn try_apply_effects(&self, effects: &mut Vec<Effect>, offset: u64) -> Option<Result<(), StoreError>> {
+    /// and `effects` are left alone. `records`: the same effects as the primary's log records
+    /// (each with its effect count), logged and kept in the backlog as they are.
+    pub fn try_apply_effects(
+        &self,
+        effects: &mut Vec<Effect>,
+        records: &mut Option<Vec<(u64, Bytes)>>,
+        offset: u64,
+    ) -> Option<Result<(), StoreError>> {
         let st = self.lock_unless_busy()?;
-        Some(self.apply_effects_locked(st, std::mem::take(effects), offset))
+        Some(self.apply_effects_locked(st, std::mem::take(effects), records.take(), offset))
     }
 
     fn apply_effects_locked(
         &self,
         mut st: parking_lot::MutexGuard<'_, NodeState>,
         effects: Vec<Effect>,
+        records: Option<Vec<(u64, Bytes)>>,
         offset: u64,
     ) -> Result<(), StoreError> {
         let NodeState { dbs, scripts, memory, .. } = &mut *st;
@@ -1431,13 +1438,24 @@ impl Node {
         // A replica logs the primary's effects verbatim, so its offsets are the primary's.
         out.effects = effects;
         st.position.offset = offset.saturating_sub(out.effects.len() as u64);
-        self.commit(&mut st, out).map(|_| ())
+        self.commit_records(&mut st, out, records).map(|_| ())
     }
 
     /// Assigns offsets, fills the backlog and marks the touched keys pending for the storage
     /// writer, all under the caller's lock (so all three agree on order). Returns the commit's
     /// sequence number (durable once the writer has stored a state at least that new).
     pub(crate) fn commit(&self, st: &mut NodeState, out: WriteSet) -> Result<u64, StoreError> {
+        self.commit_records(st, out, None)
+    }
+
+    /// [`Node::commit`], with the effects already encoded as log records when `records` is
+    /// given (a replica's, as its primary sent them; their counts add up to the effects').
+    fn commit_records(
+        &self,
+        st: &mut NodeState,
+        out: WriteSet,
+        records: Option<Vec<(u64, Bytes)>>,
+    ) -> Result<u64, StoreError> {
         st.stats.expired_keys += out.expired;
         st.stats.used_memory_peak = st.stats.used_memory_peak.max(st.used_memory());
         let mut counted = HashSet::with_capacity(out.dirty.len());
@@ -1453,14 +1471,18 @@ impl Node {
             st.write_clock.record(st.position.offset + out.effects.len() as u64, now_ms());
         }
         if !out.effects.is_empty() {
-            let count = out.effects.len() as u64;
-            let record = crate::storage::log::effects_record(st.position.offset, &out.effects);
-            if st.backlog_active() {
-                let first = st.position.offset + 1;
-                st.backlog.push(first, count, record.clone());
+            let records = records.unwrap_or_else(|| {
+                let record = crate::storage::log::effects_record(st.position.offset, &out.effects);
+                vec![(out.effects.len() as u64, record)]
+            });
+            for (count, record) in records {
+                if st.backlog_active() {
+                    let first = st.position.offset + 1;
+                    st.backlog.push(first, count, record.clone());
+                }
+                st.pending.items.push(LogItem::Record(record));
+                st.position.offset += count;
             }
-            st.pending.items.push(LogItem::Record(record));
-            st.position.offset += count;
         }
         self.wake_watchers(out.dirty.iter());
         for db in &out.emptied {

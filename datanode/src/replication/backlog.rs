@@ -82,6 +82,32 @@ impl Backlog {
         }
     }
 
+    /// The records holding the effects after `offset`, as stored (no decoding), up to about
+    /// `max_bytes`: how many effects of the first one to skip (the replica has them), the
+    /// records, and the offset after their last effect. None when the first record alone is
+    /// over `max_bytes` (the caller splits it with [`Backlog::after`]); no records when
+    /// nothing follows `offset`.
+    pub fn records_after(&self, offset: u64, max_bytes: usize) -> Option<(u64, Vec<Bytes>, u64)> {
+        let want = offset + 1;
+        let start = self.items.partition_point(|(first, count, _)| first + count <= want);
+        let mut records = Vec::new();
+        let (mut bytes, mut skip, mut last) = (0usize, 0, offset);
+        for (first, count, record) in self.items.iter().skip(start) {
+            if records.is_empty() {
+                if record.len() > max_bytes {
+                    return None;
+                }
+                skip = want.saturating_sub(*first);
+            } else if bytes + record.len() > max_bytes {
+                break;
+            }
+            bytes += record.len();
+            records.push(record.clone());
+            last = first + count - 1;
+        }
+        Some((skip, records, last))
+    }
+
     /// Up to `max` effects after `offset`, in order.
     pub fn after(&self, offset: u64, max: usize) -> Vec<(u64, Effect)> {
         let want = offset + 1;
@@ -143,6 +169,25 @@ mod tests {
         b.set_limit(2 * one);
         push(&mut b, 11, &[eff(11)]);
         assert!(b.covers(9, 11) && !b.covers(8, 11));
+    }
+
+    #[test]
+    fn records_after_resume_inside_the_first_and_stop_at_the_byte_bound() {
+        let mut b = Backlog::new(1 << 20);
+        push(&mut b, 1, &[eff(1), eff(2), eff(3)]);
+        push(&mut b, 4, &[eff(4), eff(5)]);
+        push(&mut b, 6, &[eff(6)]);
+        let (skip, records, last) = b.records_after(1, usize::MAX).unwrap();
+        assert_eq!((skip, records.len(), last), (1, 3, 6));
+        assert_eq!(log::decode_effects(&records[0]).unwrap(), (0, vec![eff(1), eff(2), eff(3)]));
+        let (skip, records, last) = b.records_after(3, usize::MAX).unwrap();
+        assert_eq!((skip, records.len(), last), (0, 2, 6));
+        assert!(b.records_after(6, usize::MAX).unwrap().1.is_empty());
+        // The bound: the first record always goes, the next only while the total fits.
+        let first = log::effects_record(0, &[eff(1), eff(2), eff(3)]).len();
+        let (_, records, last) = b.records_after(0, first + 1).unwrap();
+        assert_eq!((records.len(), last), (1, 3));
+        assert!(b.records_after(0, first - 1).is_none(), "a record over the bound is split by the caller");
     }
 
     #[test]

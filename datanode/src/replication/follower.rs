@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use crate::keyspace::Entry;
 use crate::node::Node;
+use crate::replication::backlog::Effect;
 use crate::storage::Position;
 use crate::value::Value;
 
@@ -81,6 +82,7 @@ impl Follower {
             replica_node_id: self.node.id.clone(),
             replid: position.replid,
             offset: position.offset,
+            reads_records: true,
         };
         let _ = req_tx.send(pb::SyncRequest { kind: Some(Req::Start(start)) }).await;
         let mut stream = client.sync(ReceiverStream::new(req_rx)).await?.into_inner();
@@ -152,27 +154,13 @@ impl Follower {
                     Some(p.offset)
                 }
                 Some(Msg::Effects(e)) => {
-                    if !e.effects.is_empty() {
-                        let expected = self.node.offset() + e.effects.len() as u64;
-                        if expected != e.offset {
-                            return Err(FollowError::Protocol(format!(
-                                "offset gap: at {} with {} effects, primary says {}",
-                                self.node.offset(),
-                                e.effects.len(),
-                                e.offset
-                            )));
-                        }
-                        let mut effects = e.effects.into_iter().map(|x| x.args).collect();
-                        // A read-only script may hold this replica's lock: wait for it here,
-                        // not on a runtime worker.
-                        loop {
-                            match self.node.try_apply_effects(&mut effects, e.offset) {
-                                Some(applied) => break applied?,
-                                None => self.node.busy.wait_idle(std::time::Duration::from_secs(1)).await,
-                            }
-                        }
-                    }
+                    self.apply(e.effects.into_iter().map(|x| x.args).collect(), None, e.offset).await?;
                     Some(e.offset)
+                }
+                Some(Msg::Records(r)) => {
+                    let (effects, records) = records_effects(r.records, r.skip, self.node.offset())?;
+                    self.apply(effects, records, r.offset).await?;
+                    Some(r.offset)
                 }
                 None => None,
             };
@@ -181,5 +169,100 @@ impl Follower {
                 let _ = req_tx.try_send(pb::SyncRequest { kind: Some(Req::Ack(offset)) });
             }
         }
+    }
+
+    /// Applies the effects of one message, which end at the primary's `offset` (`records`:
+    /// the same effects as the primary's log records, logged as they came).
+    async fn apply(
+        &self,
+        mut effects: Vec<Effect>,
+        mut records: Option<Vec<(u64, Bytes)>>,
+        offset: u64,
+    ) -> Result<(), FollowError> {
+        if effects.is_empty() {
+            return Ok(());
+        }
+        let at = self.node.offset();
+        if at + effects.len() as u64 != offset {
+            return Err(FollowError::Protocol(format!(
+                "offset gap: at {at} with {} effects, primary says {offset}",
+                effects.len()
+            )));
+        }
+        // A read-only script may hold this replica's lock: wait for it here, not on a
+        // runtime worker.
+        loop {
+            match self.node.try_apply_effects(&mut effects, &mut records, offset) {
+                Some(applied) => return Ok(applied?),
+                None => self.node.busy.wait_idle(std::time::Duration::from_secs(1)).await,
+            }
+        }
+    }
+}
+
+/// Records with their effect counts, as a replica logs them.
+type Counted = Vec<(u64, Bytes)>;
+
+/// The effects of a `records` message for a replica at offset `at`: each record decoded
+/// (checksum included), the first `skip` effects left out, and the records checked to
+/// follow on from `at` and from each other. With nothing skipped the records come back too,
+/// with their counts: the replica logs them as they are (its offsets are the primary's).
+fn records_effects(records: Vec<Bytes>, skip: u32, at: u64) -> Result<(Vec<Effect>, Option<Counted>), FollowError> {
+    let mut effects = Vec::new();
+    let mut counted = (skip == 0).then(|| Vec::with_capacity(records.len()));
+    let mut next = at;
+    for (i, record) in records.into_iter().enumerate() {
+        let (before, mut decoded) = crate::storage::log::decode_effects(&record)
+            .ok_or_else(|| FollowError::Protocol("a replication record does not decode".into()))?;
+        let skip = if i == 0 { u64::from(skip) } else { 0 };
+        if skip > decoded.len() as u64 || before + skip != next {
+            return Err(FollowError::Protocol(format!(
+                "offset gap: at {next}, a record of {} effects after {before}, skipping {skip}",
+                decoded.len()
+            )));
+        }
+        next = before + decoded.len() as u64;
+        if let Some(counted) = counted.as_mut() {
+            counted.push((decoded.len() as u64, record));
+        }
+        if effects.is_empty() {
+            effects = if skip == 0 { decoded } else { decoded.split_off(skip as usize) };
+        } else {
+            effects.append(&mut decoded);
+        }
+    }
+    Ok((effects, counted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::log::effects_record;
+
+    fn eff(n: u8) -> Effect {
+        vec![Bytes::from(vec![n; 3])]
+    }
+
+    fn effects_of(records: &[&Bytes], skip: u32, at: u64) -> Result<Vec<Effect>, FollowError> {
+        records_effects(records.iter().map(|r| (*r).clone()).collect(), skip, at).map(|(effects, _)| effects)
+    }
+
+    #[test]
+    fn records_are_decoded_skipped_and_checked_for_gaps() {
+        let (a, b) = (effects_record(4, &[eff(5), eff(6), eff(7)]), effects_record(7, &[eff(8)]));
+        let (whole, counted) = records_effects(vec![a.clone(), b.clone()], 0, 4).unwrap();
+        assert_eq!(whole, vec![eff(5), eff(6), eff(7), eff(8)]);
+        assert_eq!(counted, Some(vec![(3, a.clone()), (1, b.clone())]), "logged as they came");
+        // A replica at 6 resumes inside the first record: its effects are logged anew.
+        let (resumed, counted) = records_effects(vec![a.clone(), b.clone()], 2, 6).unwrap();
+        assert_eq!((resumed, counted), (vec![eff(7), eff(8)], None));
+        // Records that do not follow on from the replica's offset, or from each other.
+        assert!(effects_of(&[&a, &b], 0, 5).is_err());
+        assert!(effects_of(&[&b, &a], 0, 7).is_err());
+        assert!(effects_of(&[&a], 4, 8).is_err(), "skips past the record");
+        // A damaged record is refused, not applied.
+        let mut bad = a.to_vec();
+        bad[12] ^= 1;
+        assert!(effects_of(&[&Bytes::from(bad)], 0, 4).is_err());
     }
 }

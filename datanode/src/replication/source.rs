@@ -210,6 +210,13 @@ async fn stream_to_replica(node: &Arc<Node>, start: &pb::SyncStart, tx: &Out) ->
             if st.role != crate::node::Role::Primary {
                 return Err(Status::failed_precondition("no longer a primary"));
             }
+            if start.reads_records {
+                // The records as stored: a few reference counts under the lock, one copy of
+                // each record into the stream, nothing decoded per replica.
+                if let Some((skip, records, last)) = st.backlog.records_after(sent, MESSAGE_BYTES) {
+                    return Ok(Next::Records { skip, records, last });
+                }
+            }
             let mut batch = st.backlog.after(sent, EFFECTS_PER_MESSAGE);
             let mut bytes = 0usize;
             let keep = batch
@@ -230,7 +237,7 @@ async fn stream_to_replica(node: &Arc<Node>, start: &pb::SyncStart, tx: &Out) ->
                 }
                 batch.extend(more);
             }
-            Ok(batch)
+            Ok(Next::Effects(batch))
         });
         let Some(batch) = batch else {
             node.busy.wait_idle(IDLE_PING).await;
@@ -239,16 +246,33 @@ async fn stream_to_replica(node: &Arc<Node>, start: &pb::SyncStart, tx: &Out) ->
             }
             continue;
         };
-        let batch = batch?;
-        if batch.is_empty() {
+        let (message, last) = match batch? {
+            Next::Records { records, .. } if records.is_empty() => (None, sent),
+            Next::Records { skip, records, last } => {
+                let skip = u32::try_from(skip).map_err(|_| Status::internal("a record longer than u32 effects"))?;
+                (Some(Msg::Records(pb::EffectRecords { offset: last, skip, records })), last)
+            }
+            Next::Effects(batch) if batch.is_empty() => (None, sent),
+            Next::Effects(batch) => {
+                let last = batch.last().map_or(sent, |(o, _)| *o);
+                let effects = batch.into_iter().map(|(_, args)| pb::Effect { args }).collect();
+                (Some(Msg::Effects(pb::Effects { offset: last, effects })), last)
+            }
+        };
+        let Some(message) = message else {
             if tokio::time::timeout(IDLE_PING, offset_rx.changed()).await.is_err() {
                 send(tx, Msg::Effects(pb::Effects { offset: sent, effects: vec![] })).await?;
             }
             continue;
-        }
-        let last = batch.last().map_or(sent, |(o, _)| *o);
-        let effects = batch.into_iter().map(|(_, args)| pb::Effect { args }).collect();
-        send(tx, Msg::Effects(pb::Effects { offset: last, effects })).await?;
+        };
+        send(tx, message).await?;
         sent = last;
     }
+}
+
+/// What goes to a replica next: the backlog's records as stored, or effects decoded from
+/// them (a replica that does not read records, or one record too large for a message).
+enum Next {
+    Records { skip: u64, records: Vec<bytes::Bytes>, last: u64 },
+    Effects(Vec<(u64, Vec<bytes::Bytes>)>),
 }

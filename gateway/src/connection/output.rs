@@ -25,8 +25,8 @@ fn over_limit(what: &str) -> std::io::Error {
 
 impl OutputGuard {
     /// Looks the group's limits up again (at most once a second, off the per-command path).
-    pub(super) fn refresh(&mut self, shared: &Shared, group: &str, subscribed: bool) {
-        let now = Instant::now();
+    pub(super) fn refresh(&mut self, shared: &Shared, group: &str, subscribed: bool, now: std::time::Instant) {
+        let now = Instant::from_std(now);
         if self.checked.is_some_and(|c| now.duration_since(c) < Duration::from_secs(1)) {
             return;
         }
