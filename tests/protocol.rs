@@ -154,8 +154,18 @@ async fn idle_clients_are_closed_after_the_groups_timeout() {
     idler.write_all(b"PING\r\n").await.unwrap();
     let n = tokio::time::timeout(Duration::from_secs(5), idler.read(&mut buf)).await.unwrap().unwrap();
     assert_eq!(&buf[..n], b"+PONG\r\n");
+    // Idle since before the timeout was set: closed too (Redis's client cron looks at every
+    // client), though it has no idle timer of its own yet.
+    let mut early = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    early.write_all(b"PING\r\n").await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), early.read(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(&buf[..n], b"+PONG\r\n");
     drop(idler);
     let _: () = support::q(&mut c, &["CONFIG", "SET", "timeout", "1"]).await.unwrap();
+    let set_at = std::time::Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(5), early.read(&mut buf)).await.map(|r| r.unwrap_or(0));
+    assert_eq!(n.ok(), Some(0), "a client idle since before CONFIG SET timeout is closed");
+    assert!(set_at.elapsed() < Duration::from_secs(4), "closed after about a second: {:?}", set_at.elapsed());
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let start = std::time::Instant::now();
     let (_, closed) = until_closed(port, b"PING\r\n").await;

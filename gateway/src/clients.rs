@@ -92,7 +92,9 @@ pub struct Control {
     /// CLIENT UNBLOCK: Some(true) answers the blocked command an error, Some(false) as if
     /// it timed out.
     pub unblock: Mutex<Option<bool>>,
-    pub unblocked: tokio::sync::Notify,
+    /// Look again: CLIENT UNBLOCK set `unblock`, or a setting the connection applies itself
+    /// changed (the group's idle `timeout`, which an idle connection has no timer for).
+    pub attention: tokio::sync::Notify,
 }
 
 impl ClientInfo {
@@ -222,6 +224,17 @@ impl Clients {
 
     pub fn unregister(&self, id: u64) {
         self.all.lock().remove(&id);
+    }
+
+    /// Every client of `group` looks at its settings again (CONFIG SET timeout reaches
+    /// connections that were idle already, as Redis's client cron does).
+    pub fn nudge_group(&self, group: &str) {
+        for c in self.all.lock().values() {
+            let c = c.lock();
+            if &*c.scope.group == group {
+                c.control.attention.notify_one();
+            }
+        }
     }
 
     /// Every client of the gateway (its metrics).

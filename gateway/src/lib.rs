@@ -163,6 +163,7 @@ pub async fn run(config: GatewayConfig, grpc: TcpListener, cancel: CancellationT
         coordinators: shared.config.coordinators.clone(),
         router: shared.router.clone(),
         endpoints,
+        shared: shared.clone(),
     };
     // Health: SERVING once a topology has arrived (the endpoints can then open).
     let (health, health_service) = tonic_health::server::health_reporter();

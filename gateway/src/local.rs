@@ -289,7 +289,7 @@ fn client(session: &mut Session, args: &[Bytes]) -> Reply {
                 return Reply::Integer(0);
             }
             *info.control.unblock.lock() = Some(error);
-            info.control.unblocked.notify_one();
+            info.control.attention.notify_one();
             Reply::Integer(1)
         }
         // Outside MULTI these are the connection's (connection/mod.rs, tracking.rs); queued in

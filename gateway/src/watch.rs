@@ -11,11 +11,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::endpoints::Endpoints;
 use crate::router::{Router, Table};
+use crate::Shared;
 
 pub struct TopologyWatcher {
     pub coordinators: Vec<String>,
     pub router: Arc<Router>,
     pub endpoints: Arc<Endpoints>,
+    /// Its clients are told when their group's idle timeout changes (idle connections
+    /// have no timer to look again with).
+    pub shared: Arc<Shared>,
 }
 
 impl TopologyWatcher {
@@ -52,9 +56,18 @@ impl TopologyWatcher {
             let next = tokio::time::timeout(Duration::from_secs(10), stream.message()).await??;
             let Some(topology) = next else { return Ok(()) };
             let table = Table::from_proto_after(topology, Some(&self.router.table()));
-            if table.version >= self.router.table().version {
+            let old = self.router.table();
+            if table.version >= old.version {
                 self.endpoints.reconcile(&table).await;
+                let idle_timeout = |t: &Table, g: &str| {
+                    t.groups.get(g).map(|g| ferrocache_common::parameters::value(&g.parameters, "timeout").to_string())
+                };
+                let changed: Vec<String> =
+                    table.groups.keys().filter(|g| idle_timeout(&old, g) != idle_timeout(&table, g)).cloned().collect();
                 self.router.set_table(table);
+                for group in changed {
+                    self.shared.clients.nudge_group(&group);
+                }
             }
         }
     }

@@ -23,6 +23,11 @@ impl IdleTimeout {
         self.last_active = tokio::time::Instant::from_std(now);
     }
 
+    /// The group's timeout is looked up again at the next [`IdleTimeout::deadline`].
+    pub(super) fn recheck(&mut self) {
+        self.checked = None;
+    }
+
     /// When the client last sent something.
     pub(super) fn last_active(&self) -> tokio::time::Instant {
         self.last_active

@@ -416,7 +416,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let mut held_until: Option<tokio::time::Instant> = None;
     // Made once, not per pass: each registers a waiter under a lock when created.
     let killed = control.kill.cancelled();
-    let unblocked = control.unblocked.notified();
+    let attention = control.attention.notified();
     // Fires at most once per RELEASE_BUFFERS_AFTER while the connection is busy (it is
     // moved on, not made anew per pass): no timer cost per command.
     let release = tokio::time::sleep(idle::RELEASE_BUFFERS_AFTER);
@@ -427,7 +427,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let front_timer = tokio::time::sleep(std::time::Duration::ZERO);
     let mut last_push = tokio::time::Instant::now();
     let mut released = false;
-    tokio::pin!(killed, unblocked, release, front_timer);
+    tokio::pin!(killed, attention, release, front_timer);
     loop {
         // When the replies of this pass were ready: one clock read for all of them and the
         // output limits' check (a read per command was ~1.5 % of the gateway under
@@ -595,8 +595,9 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     return Ok(());
                 }
             }
-            _ = &mut unblocked => {
-                unblocked.set(control.unblocked.notified());
+            _ = &mut attention => {
+                attention.set(control.attention.notified());
+                idle.recheck();
                 let error = control.unblock.lock().take();
                 if let Some(error) = error {
                     unblock_front(&mut queue, &tracks, error);
