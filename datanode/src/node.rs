@@ -1406,15 +1406,9 @@ impl Node {
         Ok(n)
     }
 
-    /// Replica: applies effects received from the primary. `offset` is the primary's offset
-    /// after the last of them.
-    pub fn apply_effects(&self, effects: Vec<Effect>, offset: u64) -> Result<(), StoreError> {
-        let st = self.lock_state();
-        self.apply_effects_locked(st, effects, None, offset)
-    }
-
-    /// [`Node::apply_effects`] (taking `effects`), unless a script holds the lock: then None
-    /// and `effects` are left alone. `records`: the same effects as the primary's log records
+    /// Replica: applies effects received from the primary (taking `effects`); `offset` is
+    /// the primary's offset after the last of them. None, with `effects` left alone, while a
+    /// script holds the lock. `records`: the same effects as the primary's log records
     /// (each with its effect count), logged and kept in the backlog as they are.
     pub fn try_apply_effects(
         &self,

@@ -61,9 +61,7 @@ pub async fn call(
                 let reply = match tokio::time::timeout_at(deadline, rx).await {
                     Ok(Ok(r)) => r,
                     Ok(Err(_)) => Reply::error("ERR internal error: the reply was lost"),
-                    Err(_) => return Reply::error(
-                        "ERR timed out waiting for the node that serves this key; the command may or may not have run",
-                    ),
+                    Err(_) => return Reply::error(crate::connection::NODE_TIMED_OUT),
                 };
                 (reply, version, readonly)
             }

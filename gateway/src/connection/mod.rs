@@ -658,9 +658,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             () = &mut front_timer, if front_deadline.is_some() => {
                 let due = front_deadline.unwrap_or_else(tokio::time::Instant::now);
                 if tokio::time::Instant::now() >= due {
-                    let r = Reply::error(
-                        "ERR timed out waiting for the node that serves this key; the command may or may not have run",
-                    );
+                    let r = Reply::error(NODE_TIMED_OUT);
                     answer_front(&mut queue, &tracks, r, shared, &endpoint.group_id).await;
                 } else {
                     front_timer.as_mut().reset(due);
@@ -1243,9 +1241,8 @@ fn failover(session: &Session, endpoint: &Endpoint, shared: &Arc<Shared>, args: 
 }
 
 /// Resolves when the front slot's reply arrives; pends forever when there is nothing to
-/// wait for (the select's other branches then decide).
-/// The reply of the command at the queue's front (its deadline is the connection's front
-/// timer's job).
+/// wait for (the select's other branches then decide). Its deadline is the connection's
+/// front timer's job.
 async fn wait_front(queue: &mut VecDeque<Slot>) -> Reply {
     match queue.front_mut() {
         Some(Slot::Waiting(w)) => {
@@ -1276,6 +1273,10 @@ async fn answer_front(
         queue.push_front(Slot::Ready(r, proto));
     }
 }
+
+/// What a command that waited past the command timeout answers.
+pub(crate) const NODE_TIMED_OUT: &str =
+    "ERR timed out waiting for the node that serves this key; the command may or may not have run";
 
 /// When a command sent at `from` times out.
 fn deadline(shared: &Shared, from: Instant) -> tokio::time::Instant {
